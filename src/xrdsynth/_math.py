@@ -1,0 +1,25 @@
+"""Small numerical helpers shared by the package (numpy and torch alike)."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+__all__ = ["wrap_fractional"]
+
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+
+
+def wrap_fractional(x: ArrayT) -> ArrayT:
+    """Fractional coordinates wrapped into [0, 1), same shape, type, device and dtype as ``x``.
+
+    Plain ``x % 1`` is not enough: for a tiny negative number it rounds to exactly 1.0, a coordinate
+    outside [0, 1) that then looks different from the equal coordinate 0.0.
+    """
+    if isinstance(x, torch.Tensor):
+        r = torch.remainder(x, 1.0)
+        return torch.where(r >= 1.0, r - 1.0, r)
+    r = np.mod(x, 1.0)
+    return np.where(r >= 1.0, r - 1.0, r)

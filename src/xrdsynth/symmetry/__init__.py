@@ -1,0 +1,28 @@
+"""Space groups and Wyckoff positions in spglib's default settings.
+
+``SpaceGroup(n)`` gives the operations of group n (1..230) in the setting spglib uses by default for that
+number; ``SpaceGroup(n).wyckoff_positions`` are derived from those operations (see
+:mod:`xrdsynth.symmetry._wyckoff` for the method) and named with spglib's Wyckoff letters and oriented
+site-symmetry symbols.
+"""
+
+from ._spacegroup import (
+    CRYSTAL_SYSTEMS,
+    LATTICE_SYSTEMS,
+    Operations,
+    SpaceGroup,
+    crystal_system,
+    lattice_system,
+)
+from ._wyckoff import WyckoffPosition, wyckoff_positions
+
+__all__ = [
+    "CRYSTAL_SYSTEMS",
+    "LATTICE_SYSTEMS",
+    "Operations",
+    "SpaceGroup",
+    "WyckoffPosition",
+    "crystal_system",
+    "lattice_system",
+    "wyckoff_positions",
+]
