@@ -274,3 +274,34 @@ def _same_set(a: np.ndarray, b: np.ndarray) -> bool:
 def test_public_names():
     assert xs.symmetry.SpaceGroup is SpaceGroup and xs.symmetry.WyckoffPosition is WyckoffPosition
     assert isinstance(SpaceGroup(2).wyckoff_positions[0], WyckoffPosition)
+
+
+def test_find_wyckoff_sites_in_a_known_structure():
+    """Rutile TiO2 (P4_2/mnm): Ti on 2a, O on 4f — by the Tables, independent of the derivation."""
+    a, c, u = 4.594, 2.959, 0.3048
+    frac = [[0, 0, 0], [0.5, 0.5, 0.5], [u, u, 0], [-u, -u, 0],
+            [0.5 + u, 0.5 - u, 0.5], [0.5 - u, 0.5 + u, 0.5]]
+    lattice = np.diag([a, a, c])
+    sites = xs.symmetry.find_wyckoff_sites(lattice, frac, [22, 22, 8, 8, 8, 8])
+    assert [(s.position.space_group, s.position.label, s.atoms) for s in sites] == [
+        (136, "2a", (0, 1)),
+        (136, "4f", (2, 3, 4, 5)),
+    ]
+    with pytest.raises(ValueError, match="frac_coords"):
+        xs.symmetry.find_wyckoff_sites(lattice, [0, 0, 0], [1])
+
+
+def test_find_wyckoff_sites_recovers_sampled_positions():
+    """Atoms put on a derived position are found on that position again."""
+    rng = np.random.default_rng(7)
+    for number in (14, 62, 141, 167, 194, 227):
+        group = SpaceGroup(number)
+        for w in group.wyckoff_positions[:-1]:
+            sites = w.orbit(generic_parameters(rng, w.dof))
+            general = group.wyckoff_positions[-1].orbit(generic_parameters(rng, 3))
+            found = xs.symmetry.find_wyckoff_sites(
+                random_lattice(group.lattice_system, rng), np.concatenate([sites, general]),
+                np.repeat([1, 2], [len(sites), len(general)]),
+            )
+            assert found[0].position is w
+            assert found[0].atoms == tuple(range(w.multiplicity))

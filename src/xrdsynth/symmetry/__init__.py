@@ -6,6 +6,7 @@ number; ``SpaceGroup(n).wyckoff_positions`` are derived from those operations (s
 site-symmetry symbols.
 """
 
+from ._analysis import WyckoffSite, find_wyckoff_sites
 from ._spacegroup import (
     CRYSTAL_SYSTEMS,
     LATTICE_SYSTEMS,
@@ -22,7 +23,9 @@ __all__ = [
     "Operations",
     "SpaceGroup",
     "WyckoffPosition",
+    "WyckoffSite",
     "crystal_system",
+    "find_wyckoff_sites",
     "lattice_system",
     "wyckoff_positions",
 ]
