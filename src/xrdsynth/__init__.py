@@ -1,0 +1,8 @@
+"""xrdsynth: synthetic crystals for all 230 space groups and batched powder X-ray diffraction in torch."""
+
+from . import io, symmetry
+from ._errors import CIFError
+from ._version import __version__
+from .structure import Crystal, CrystalBatch
+
+__all__ = ["CIFError", "Crystal", "CrystalBatch", "__version__", "io", "symmetry"]

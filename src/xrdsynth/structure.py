@@ -1,0 +1,767 @@
+"""Crystal structures: one crystal in numpy (:class:`Crystal`), a batch in torch (:class:`CrystalBatch`).
+
+A crystal is its lattice plus every atom of the unit cell (the symmetry already applied), each atom with an
+element, an occupancy, an isotropic displacement parameter B and a formal charge. Partially occupied and
+mixed sites are several atoms at one position, each with its own occupancy. The space-group number travels
+with the crystal as its label.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import spglib
+import torch
+
+from ._elements import MAX_ATOMIC_NUMBER, atomic_mass, atomic_number, element_symbol
+from ._errors import CIFError
+from ._lattice import lattice_from_parameters, parameters_from_lattice, standard_orientation
+from .io._cif import SAME_POSITION_TOLERANCE, ParsedStructure, format_cif, parse_cif_text, read_cif_text
+
+if TYPE_CHECKING:
+    import ase
+    import pymatgen.core
+
+__all__ = ["Crystal", "CrystalBatch"]
+
+MAX_OCCUPANCY = 1.1
+"""Largest accepted occupancy. Refined occupancies a few percent above 1 are common in published structures
+(the site scatters more than the assumed element); larger values point to a units mistake (percent)."""
+
+_AVOGADRO = 6.02214076e23  # 1/mol
+_CM3_PER_A3 = 1e-24
+
+
+def _frozen(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    array.setflags(write=False)
+    return array
+
+
+def _hill_order(symbols: list[str]) -> list[str]:
+    # Hill system: C first and H second when carbon is present, everything else alphabetical.
+    ordered = sorted(symbols)
+    if "C" in symbols:
+        head = ["C"] + (["H"] if "H" in symbols else [])
+        ordered = head + [s for s in ordered if s not in head]
+    return ordered
+
+
+def _format_count(count: float) -> str:
+    text = f"{count:.4f}".rstrip("0").rstrip(".")
+    return "" if text == "1" else text
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Crystal:
+    """One crystal structure with every atom of the unit cell listed.
+
+    Construct directly from arrays, or with :meth:`from_cif`, :meth:`from_parameters`, :meth:`from_pymatgen`,
+    :meth:`from_ase`. Inputs are copied, converted and validated; the stored arrays are read-only. Use
+    ``dataclasses.replace(crystal, space_group=...)`` for a modified copy.
+
+    Attributes:
+        lattice: (3, 3) float64, Å. Rows are the cell vectors a, b, c in the standard orientation (a along x,
+            b in the xy plane, c with positive z: lower triangular). A lattice given in another orientation
+            is rotated rigidly into this one, which leaves fractional coordinates unchanged; it must be
+            right-handed (positive determinant).
+        frac_coords: (N, 3) float64, fractional coordinates of every atom of the unit cell, wrapped into
+            [0, 1).
+        numbers: (N,) int64 atomic numbers, 1..118.
+        occupancies: (N,) float64 in (0, 1.1] (see ``MAX_OCCUPANCY``); default 1.
+        b_iso: (N,) float64 isotropic displacement parameters B = 8π²U in Å²; default 0 (no damping).
+            Any finite value is accepted (refinements occasionally give slightly negative B).
+        charges: (N,) float64 formal charges (e.g. 3.0 for Fe³⁺; fractional for mixed valence); default 0.
+        space_group: international space-group number 1..230; default 1. It is a label: the atoms are
+            already expanded, and nothing checks that they have this symmetry (see
+            :meth:`detect_space_group`).
+
+    Equality is identity; compare crystals with :meth:`allclose`.
+    """
+
+    lattice: npt.NDArray[np.float64]
+    frac_coords: npt.NDArray[np.float64]
+    numbers: npt.NDArray[np.int64]
+    # None is accepted for the three below and replaced by the documented default in __post_init__.
+    occupancies: npt.NDArray[np.float64] = None  # type: ignore[assignment]
+    b_iso: npt.NDArray[np.float64] = None  # type: ignore[assignment]
+    charges: npt.NDArray[np.float64] = None  # type: ignore[assignment]
+    space_group: int = 1
+
+    def __post_init__(self) -> None:
+        lattice = np.array(self.lattice, dtype=np.float64, copy=True)
+        if lattice.shape != (3, 3):
+            raise ValueError(f"lattice must have shape (3, 3), got {lattice.shape}")
+        if not np.all(np.isfinite(lattice)):
+            raise ValueError("lattice contains non-finite values")
+        det = float(np.linalg.det(lattice))
+        if not det > 0:
+            raise ValueError(
+                f"lattice must have a positive volume (right-handed rows a, b, c), got determinant {det:.6g}"
+            )
+        lattice = standard_orientation(lattice)
+
+        frac = np.array(self.frac_coords, dtype=np.float64, copy=True)
+        if frac.ndim != 2 or frac.shape[1] != 3:
+            raise ValueError(f"frac_coords must have shape (N, 3), got {frac.shape}")
+        n = frac.shape[0]
+        if n == 0:
+            raise ValueError("a crystal needs at least one atom")
+        if not np.all(np.isfinite(frac)):
+            raise ValueError("frac_coords contains non-finite values")
+        frac -= np.floor(frac)
+        frac[frac >= 1.0] = 0.0  # x - floor(x) rounds to 1.0 for tiny negative x
+
+        raw_numbers = np.asarray(self.numbers)
+        if raw_numbers.dtype.kind not in "iu":
+            if raw_numbers.dtype.kind == "f" and np.all(np.isfinite(raw_numbers)):
+                if not np.all(raw_numbers == np.round(raw_numbers)):
+                    raise ValueError("numbers must be integers (atomic numbers)")
+            else:
+                raise ValueError(f"numbers must be integer atomic numbers, got dtype {raw_numbers.dtype}")
+        numbers = np.array(raw_numbers, dtype=np.int64, copy=True)
+        if numbers.shape != (n,):
+            raise ValueError(f"numbers must have shape ({n},) to match frac_coords, got {numbers.shape}")
+        bad = (numbers < 1) | (numbers > MAX_ATOMIC_NUMBER)
+        if np.any(bad):
+            raise ValueError(f"atomic numbers must be in 1..{MAX_ATOMIC_NUMBER}, got {numbers[bad][0]}")
+
+        def per_atom(value: Any, name: str, default: float) -> npt.NDArray[np.float64]:
+            if value is None:
+                return np.full(n, default, dtype=np.float64)
+            array = np.array(value, dtype=np.float64, copy=True)
+            if array.shape != (n,):
+                raise ValueError(f"{name} must have shape ({n},) to match frac_coords, got {array.shape}")
+            if not np.all(np.isfinite(array)):
+                raise ValueError(f"{name} contains non-finite values")
+            return array
+
+        occupancies = per_atom(self.occupancies, "occupancies", 1.0)
+        bad = (occupancies <= 0) | (occupancies > MAX_OCCUPANCY)
+        if np.any(bad):
+            raise ValueError(f"occupancies must be in (0, {MAX_OCCUPANCY}], got {occupancies[bad][0]}")
+        b_iso = per_atom(self.b_iso, "b_iso", 0.0)
+        charges = per_atom(self.charges, "charges", 0.0)
+
+        space_group = self.space_group
+        if isinstance(space_group, (bool, np.bool_)) or not isinstance(space_group, (int, np.integer)):
+            raise ValueError(f"space_group must be an int, got {space_group!r}")
+        if not 1 <= int(space_group) <= 230:
+            raise ValueError(f"space_group must be in 1..230, got {space_group}")
+
+        for name, value in (
+            ("lattice", lattice),
+            ("frac_coords", frac),
+            ("numbers", numbers),
+            ("occupancies", occupancies),
+            ("b_iso", b_iso),
+            ("charges", charges),
+        ):
+            object.__setattr__(self, name, _frozen(value))
+        object.__setattr__(self, "space_group", int(space_group))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuild through __init__ so that unpickled arrays are validated and read-only again.
+        return (
+            type(self),
+            (
+                self.lattice,
+                self.frac_coords,
+                self.numbers,
+                self.occupancies,
+                self.b_iso,
+                self.charges,
+                self.space_group,
+            ),
+        )
+
+    # -----------------------------------------------------------------------------------------------------
+    # Derived quantities
+
+    @property
+    def num_atoms(self) -> int:
+        """Number of atoms listed (N), counting each member of a mixed or partial site."""
+        return int(self.numbers.shape[0])
+
+    @property
+    def volume(self) -> float:
+        """Cell volume in Å³."""
+        return float(np.linalg.det(self.lattice))
+
+    @property
+    def cell_parameters(self) -> tuple[float, float, float, float, float, float]:
+        """(a, b, c, alpha, beta, gamma): lengths in Å, angles in degrees."""
+        return parameters_from_lattice(self.lattice)
+
+    @property
+    def cartesian_coords(self) -> npt.NDArray[np.float64]:
+        """(N, 3) float64 Cartesian positions in Å (frac_coords @ lattice)."""
+        return self.frac_coords @ self.lattice
+
+    @property
+    def composition(self) -> dict[str, float]:
+        """Atoms per unit cell by element symbol, occupancy-weighted, in Hill order."""
+        totals: dict[str, float] = {}
+        for z, occ in zip(self.numbers.tolist(), self.occupancies.tolist(), strict=True):
+            symbol = element_symbol(z)
+            totals[symbol] = totals.get(symbol, 0.0) + occ
+        return {s: totals[s] for s in _hill_order(list(totals))}
+
+    @property
+    def formula(self) -> str:
+        """Cell content in Hill order, e.g. ``"O6 Si3"`` for quartz (counts to 4 decimals, 1 omitted)."""
+        return " ".join(f"{s}{_format_count(v)}" for s, v in self.composition.items())
+
+    @property
+    def density(self) -> float:
+        """Density in g/cm³ from occupancy-weighted standard atomic weights."""
+        mass = sum(
+            occ * atomic_mass(z)
+            for z, occ in zip(self.numbers.tolist(), self.occupancies.tolist(), strict=True)
+        )
+        return mass / _AVOGADRO / (self.volume * _CM3_PER_A3)
+
+    def __repr__(self) -> str:
+        a, b, c, alpha, beta, gamma = self.cell_parameters
+        return (
+            f"Crystal(formula={self.formula!r}, space_group={self.space_group}, "
+            f"cell=({a:.4f}, {b:.4f}, {c:.4f}, {alpha:.3f}, {beta:.3f}, {gamma:.3f}), "
+            f"num_atoms={self.num_atoms})"
+        )
+
+    def allclose(self, other: Crystal, atol: float = 1e-6) -> bool:
+        """True when both crystals have the same lattice and the same atoms, in any order.
+
+        Lattices must agree entry by entry within ``atol`` Å; every atom must have a partner with the same
+        element, charge, occupancy and B (within ``atol``) at a position within ``atol`` Å (periodic); the
+        space-group labels must be equal.
+        """
+        if self.space_group != other.space_group or self.num_atoms != other.num_atoms:
+            return False
+        if not np.allclose(self.lattice, other.lattice, rtol=0.0, atol=atol):
+            return False
+        delta = self.frac_coords[:, None, :] - other.frac_coords[None, :, :]
+        delta -= np.round(delta)
+        distance = np.linalg.norm(delta @ self.lattice, axis=-1)
+        match = (
+            (distance <= atol)
+            & (self.numbers[:, None] == other.numbers[None, :])
+            & (np.abs(self.occupancies[:, None] - other.occupancies[None, :]) <= atol)
+            & (np.abs(self.b_iso[:, None] - other.b_iso[None, :]) <= atol)
+            & (np.abs(self.charges[:, None] - other.charges[None, :]) <= atol)
+        )
+        # Greedy matching is exact here: with atol far below interatomic distances a partner is unique
+        # unless two atoms are identical, and then either choice is right.
+        used = np.zeros(other.num_atoms, dtype=bool)
+        for i in range(self.num_atoms):
+            candidates = np.flatnonzero(match[i] & ~used)
+            if len(candidates) == 0:
+                return False
+            used[candidates[0]] = True
+        return True
+
+    # -----------------------------------------------------------------------------------------------------
+    # Construction
+
+    @staticmethod
+    def lattice_from_parameters(
+        a: float, b: float, c: float, alpha: float, beta: float, gamma: float
+    ) -> npt.NDArray[np.float64]:
+        """(3, 3) float64 lattice in Å (rows a, b, c, standard orientation) from lengths in Å and angles in
+        degrees. Raises ValueError for parameters that describe no cell."""
+        return lattice_from_parameters(a, b, c, alpha, beta, gamma)
+
+    @classmethod
+    def from_parameters(
+        cls,
+        a: float,
+        b: float,
+        c: float,
+        alpha: float,
+        beta: float,
+        gamma: float,
+        frac_coords: npt.ArrayLike,
+        species: Sequence[int | str] | npt.ArrayLike,
+        occupancies: npt.ArrayLike | None = None,
+        b_iso: npt.ArrayLike | None = None,
+        charges: npt.ArrayLike | None = None,
+        space_group: int = 1,
+    ) -> Crystal:
+        """Crystal from cell parameters (Å, degrees) and atoms.
+
+        Args:
+            frac_coords: (N, 3) fractional coordinates of every atom of the cell.
+            species: (N,) atomic numbers or element symbols ("Fe", "O").
+            occupancies, b_iso, charges, space_group: as the attributes of the same names.
+        """
+        numbers = np.array(
+            [atomic_number(s) if isinstance(s, str) else s for s in np.asarray(species, dtype=object).ravel()]
+        )
+        return cls(
+            lattice_from_parameters(a, b, c, alpha, beta, gamma),
+            np.asarray(frac_coords, dtype=np.float64).reshape(-1, 3),
+            numbers,
+            occupancies,
+            b_iso,
+            charges,
+            space_group,
+        )
+
+    @classmethod
+    def _from_parsed(cls, parsed: ParsedStructure, source: str) -> Crystal:
+        try:
+            return cls(
+                parsed.lattice,
+                parsed.frac_coords,
+                parsed.numbers,
+                parsed.occupancies,
+                parsed.b_iso,
+                parsed.charges,
+                parsed.space_group,
+            )
+        except ValueError as exc:
+            raise CIFError(f"{source}: data block {parsed.block_name!r}: {exc}") from None
+
+    @classmethod
+    def from_cif(cls, path: str | os.PathLike[str], block: str | None = None) -> Crystal:
+        """The first structure in a CIF file (``.cif`` or ``.cif.gz``).
+
+        The rules (element and charge from type symbols, displacement parameters, symmetry operations and
+        their precedence, merging of symmetry images on special positions) are listed in
+        :mod:`xrdsynth.io._cif` and summarised in the :mod:`xrdsynth.io` docs.
+
+        Args:
+            path: file to read.
+            block: name of the data block to read (without ``data_``); default: the first block with atoms.
+
+        Raises:
+            CIFError: any problem with the content; the message names the file.
+            OSError: the file cannot be opened.
+        """
+        source = os.fspath(path)
+        parsed = parse_cif_text(read_cif_text(path), source, first_only=True, block=block)
+        return cls._from_parsed(parsed[0], source)
+
+    @classmethod
+    def from_cif_string(cls, text: str, source: str = "<string>", block: str | None = None) -> Crystal:
+        """The first structure in CIF text; ``source`` names it in error messages. See :meth:`from_cif`."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be str, got {type(text).__name__}")
+        parsed = parse_cif_text(text, source, first_only=True, block=block)
+        return cls._from_parsed(parsed[0], source)
+
+    @classmethod
+    def read_all(cls, path: str | os.PathLike[str]) -> list[Crystal]:
+        """Every structure in a CIF file, one per data block that has atom sites, in file order.
+
+        Raises:
+            CIFError: when no block holds a structure, or when any structure block is invalid.
+        """
+        source = os.fspath(path)
+        return [
+            cls._from_parsed(p, source) for p in parse_cif_text(read_cif_text(path), source, first_only=False)
+        ]
+
+    def to_cif(self, name: str | None = None) -> str:
+        """CIF text of this crystal.
+
+        Every atom of the cell is listed, with the identity as the only symmetry operation, so any CIF reader
+        rebuilds exactly these atoms; ``_space_group_IT_number`` carries :attr:`space_group`, which
+        :meth:`from_cif_string` reads back. Numbers are written with the shortest text that reads back to
+        the same float, so the round trip is exact up to the cell-parameter conversion (~1e-13 Å).
+
+        Args:
+            name: data block name (whitespace becomes ``_``); default: the formula without spaces.
+        """
+        formula = self.formula
+        return format_cif(
+            self.lattice,
+            self.frac_coords,
+            self.numbers,
+            self.occupancies,
+            self.b_iso,
+            self.charges,
+            self.space_group,
+            name if name is not None else formula.replace(" ", ""),
+            formula,
+        )
+
+    # -----------------------------------------------------------------------------------------------------
+    # Symmetry
+
+    def detect_space_group(self, symprec: float = 1e-3, angle_tolerance: float = -1.0) -> int:
+        """Space-group number of the atoms as spglib finds it.
+
+        Atoms closer than ``max(symprec, 3e-3 Å)`` form one site, and a site's species is the set of
+        (element, occupancy, charge) of its atoms, so a mixed or partially occupied site is only equivalent
+        to sites with the same content.
+
+        Args:
+            symprec: distance tolerance in Å (spglib's ``symprec``). Files that give coordinates to 3-4
+                decimals may need 1e-2 or more.
+            angle_tolerance: spglib's angle tolerance in degrees; -1 lets spglib choose.
+
+        Raises:
+            RuntimeError: spglib cannot determine the symmetry.
+        """
+        tolerance = max(symprec, SAME_POSITION_TOLERANCE)
+        delta = self.frac_coords[:, None, :] - self.frac_coords[None, :, :]
+        delta -= np.round(delta)
+        close = np.linalg.norm(delta @ self.lattice, axis=-1) < tolerance
+        site_of = -np.ones(self.num_atoms, dtype=np.int64)
+        sites: list[int] = []
+        for i in range(self.num_atoms):
+            if site_of[i] < 0:
+                site_of[close[i] & (site_of < 0)] = len(sites)
+                sites.append(i)
+        contents: dict[int, list[tuple[int, float, float]]] = {}
+        for i, site in enumerate(site_of.tolist()):
+            contents.setdefault(site, []).append(
+                (int(self.numbers[i]), round(float(self.occupancies[i]), 4), round(float(self.charges[i]), 4))
+            )
+        species_ids: dict[tuple[tuple[int, float, float], ...], int] = {}
+        types = []
+        for site in range(len(sites)):
+            key = tuple(sorted(contents[site]))
+            types.append(species_ids.setdefault(key, len(species_ids) + 1))
+        cell = (self.lattice, self.frac_coords[sites], np.array(types, dtype=np.intc))
+        try:
+            dataset = spglib.get_symmetry_dataset(cell, symprec=symprec, angle_tolerance=angle_tolerance)
+        except spglib.SpglibError as exc:
+            raise RuntimeError(f"spglib could not determine the symmetry: {exc}") from None
+        if dataset is None:
+            raise RuntimeError(f"spglib could not determine the symmetry: {spglib.get_error_message()}")
+        return int(dataset.number)
+
+    # -----------------------------------------------------------------------------------------------------
+    # Other libraries (optional, imported on use)
+
+    def to_pymatgen(self) -> pymatgen.core.Structure:
+        """A pymatgen Structure; atoms at one position become one (possibly disordered) site.
+
+        Charges become oxidation states (``Species``) when any is non-zero. B values are stored as the site
+        property ``"b_iso"`` when all atoms of each site share one value; the space group is stored in
+        ``structure.properties["space_group"]``. Requires pymatgen.
+        """
+        try:
+            from pymatgen.core import Lattice, Species, Structure
+        except ImportError as exc:
+            raise ImportError("Crystal.to_pymatgen needs pymatgen: pip install pymatgen") from exc
+        with_charges = bool(np.any(self.charges != 0))
+        groups = self._position_groups()
+        species, coords, b_values = [], [], []
+        for members in groups:
+            content: dict[Any, float] = {}
+            for i in members:
+                symbol = element_symbol(int(self.numbers[i]))
+                key = Species(symbol, float(self.charges[i])) if with_charges else symbol
+                content[key] = content.get(key, 0.0) + float(self.occupancies[i])
+            species.append(content)
+            coords.append(self.frac_coords[members[0]])
+            b_values.append(self.b_iso[members])
+        properties = {}
+        if all(np.all(b == b[0]) for b in b_values):
+            properties["b_iso"] = [float(b[0]) for b in b_values]
+        return Structure(
+            Lattice(self.lattice),
+            species,
+            coords,
+            site_properties=properties or None,
+            properties={"space_group": self.space_group},
+        )
+
+    def _position_groups(self) -> list[list[int]]:
+        """Atoms grouped by position (within 3e-3 Å) so that each group's occupancies sum to at most 1;
+        a group that would overfill is split (pymatgen rejects sites with more than full occupancy)."""
+        delta = self.frac_coords[:, None, :] - self.frac_coords[None, :, :]
+        delta -= np.round(delta)
+        close = np.linalg.norm(delta @ self.lattice, axis=-1) < SAME_POSITION_TOLERANCE
+        assigned = np.zeros(self.num_atoms, dtype=bool)
+        groups: list[list[int]] = []
+        for i in range(self.num_atoms):
+            if assigned[i]:
+                continue
+            group, total = [], 0.0
+            for j in np.flatnonzero(close[i] & ~assigned):
+                if total + self.occupancies[j] <= 1.0 + 1e-9 or not group:
+                    group.append(int(j))
+                    total += float(self.occupancies[j])
+                    assigned[j] = True
+            groups.append(group)
+        return groups
+
+    @classmethod
+    def from_pymatgen(cls, structure: pymatgen.core.Structure, space_group: int | None = None) -> Crystal:
+        """Crystal from a pymatgen Structure; disordered sites become one atom per species.
+
+        Oxidation states become charges; a ``"b_iso"`` site property becomes B. The space group is, in this
+        order, the argument, ``structure.properties["space_group"]``, or :meth:`detect_space_group` at its
+        default tolerance. A left-handed lattice is replaced by its negative, with negated fractional
+        coordinates, which describes the same atoms in space.
+        """
+        lattice = np.array(structure.lattice.matrix, dtype=np.float64)
+        frac, numbers, occupancies, charges, b_iso = [], [], [], [], []
+        site_b = structure.site_properties.get("b_iso")
+        for index, site in enumerate(structure):
+            for specie, occupancy in site.species.items():
+                if not hasattr(specie, "Z") or getattr(specie, "Z", 0) < 1:
+                    raise ValueError(f"site {index} holds {specie!s}, which is not a chemical element")
+                frac.append(site.frac_coords)
+                numbers.append(int(specie.Z))
+                occupancies.append(float(occupancy))
+                charges.append(float(getattr(specie, "oxi_state", 0.0) or 0.0))
+                b_iso.append(0.0 if site_b is None or site_b[index] is None else float(site_b[index]))
+        frac_array = np.array(frac, dtype=np.float64).reshape(-1, 3)
+        if np.linalg.det(lattice) < 0:
+            lattice, frac_array = -lattice, -frac_array
+        if space_group is None:
+            space_group = getattr(structure, "properties", {}).get("space_group")
+        crystal = cls(
+            lattice,
+            frac_array,
+            np.array(numbers),
+            np.array(occupancies),
+            np.array(b_iso),
+            np.array(charges),
+            1 if space_group is None else space_group,
+        )
+        if space_group is None:
+            crystal = dataclasses.replace(crystal, space_group=crystal.detect_space_group())
+        return crystal
+
+    def to_ase(self) -> ase.Atoms:
+        """An ase Atoms object with one atom per listed atom (ase has no partial occupancy).
+
+        Occupancies and B are kept as the per-atom arrays ``"occupancies"`` and ``"b_iso"``, charges as
+        initial charges, the space group as ``atoms.info["space_group"]``. Requires ase.
+        """
+        try:
+            from ase import Atoms
+        except ImportError as exc:
+            raise ImportError("Crystal.to_ase needs ase: pip install ase") from exc
+        atoms = Atoms(
+            numbers=self.numbers,
+            scaled_positions=self.frac_coords,
+            cell=self.lattice,
+            pbc=True,
+            charges=self.charges,
+        )
+        atoms.set_array("occupancies", np.array(self.occupancies))
+        atoms.set_array("b_iso", np.array(self.b_iso))
+        atoms.info["space_group"] = self.space_group
+        return atoms
+
+    @classmethod
+    def from_ase(cls, atoms: ase.Atoms, space_group: int | None = None) -> Crystal:
+        """Crystal from ase Atoms (all three directions periodic).
+
+        Reads the ``"occupancies"`` and ``"b_iso"`` arrays and initial charges when present (as
+        :meth:`to_ase` writes them). The space group is the argument, else ``atoms.info["space_group"]``
+        (an int or an ase Spacegroup), else :meth:`detect_space_group`. Left-handed cells are handled as in
+        :meth:`from_pymatgen`.
+        """
+        lattice = np.array(atoms.cell.array, dtype=np.float64)
+        if lattice.shape != (3, 3) or abs(np.linalg.det(lattice)) < 1e-12:
+            raise ValueError("ase Atoms need a full 3D cell to become a Crystal")
+        frac = np.array(atoms.get_scaled_positions(wrap=True), dtype=np.float64)
+        if np.linalg.det(lattice) < 0:
+            lattice, frac = -lattice, -frac
+        occupancies = atoms.arrays.get("occupancies")
+        b_iso = atoms.arrays.get("b_iso")
+        charges = atoms.get_initial_charges()
+        if space_group is None:
+            info = atoms.info.get("space_group", atoms.info.get("spacegroup"))
+            number = getattr(info, "no", info)
+            space_group = int(number) if number is not None else None
+        crystal = cls(
+            lattice,
+            frac,
+            atoms.numbers,
+            occupancies,
+            b_iso,
+            charges,
+            1 if space_group is None else space_group,
+        )
+        if space_group is None:
+            crystal = dataclasses.replace(crystal, space_group=crystal.detect_space_group())
+        return crystal
+
+
+@dataclass(frozen=True, eq=False)
+class CrystalBatch:
+    """B crystals as padded torch tensors, the input of the simulator.
+
+    Crystal k has ``num_atoms[k]`` atoms in slots ``0..num_atoms[k]-1``; the remaining slots are padding with
+    ``mask`` False, atomic number 0 and occupancy 0 (so padding scatters nothing even where the mask is
+    ignored), and zero coordinates, B and charge. All tensors are on one device; the floating-point ones
+    share one dtype.
+
+    Attributes:
+        lattice: (B, 3, 3) float, Å, rows a, b, c.
+        frac_coords: (B, Nmax, 3) float, fractional coordinates.
+        numbers: (B, Nmax) int64 atomic numbers, 0 for padding.
+        occupancies: (B, Nmax) float, 0 for padding.
+        b_iso: (B, Nmax) float, Å².
+        charges: (B, Nmax) float, formal charges.
+        mask: (B, Nmax) bool, True for real atoms.
+        space_group: (B,) int64 space-group numbers 1..230.
+
+    The constructor checks shapes, dtypes and devices only (value checks would synchronise with the GPU);
+    :meth:`to_crystals` validates values.
+    """
+
+    lattice: torch.Tensor
+    frac_coords: torch.Tensor
+    numbers: torch.Tensor
+    occupancies: torch.Tensor
+    b_iso: torch.Tensor
+    charges: torch.Tensor
+    mask: torch.Tensor
+    space_group: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.lattice.ndim != 3 or self.lattice.shape[1:] != (3, 3):
+            raise ValueError(f"lattice must have shape (B, 3, 3), got {tuple(self.lattice.shape)}")
+        b = self.lattice.shape[0]
+        if self.frac_coords.ndim != 3 or self.frac_coords.shape[0] != b or self.frac_coords.shape[2] != 3:
+            raise ValueError(
+                f"frac_coords must have shape ({b}, Nmax, 3), got {tuple(self.frac_coords.shape)}"
+            )
+        n = self.frac_coords.shape[1]
+        for name in ("numbers", "occupancies", "b_iso", "charges", "mask"):
+            shape = tuple(getattr(self, name).shape)
+            if shape != (b, n):
+                raise ValueError(f"{name} must have shape ({b}, {n}), got {shape}")
+        if tuple(self.space_group.shape) != (b,):
+            raise ValueError(f"space_group must have shape ({b},), got {tuple(self.space_group.shape)}")
+        if not self.lattice.dtype.is_floating_point:
+            raise ValueError(f"lattice must be a floating-point tensor, got {self.lattice.dtype}")
+        for name in ("frac_coords", "occupancies", "b_iso", "charges"):
+            if getattr(self, name).dtype != self.lattice.dtype:
+                raise ValueError(
+                    f"{name} has dtype {getattr(self, name).dtype}, lattice has {self.lattice.dtype}"
+                )
+        for name, dtype in (("numbers", torch.int64), ("space_group", torch.int64), ("mask", torch.bool)):
+            if getattr(self, name).dtype != dtype:
+                raise ValueError(f"{name} must have dtype {dtype}, got {getattr(self, name).dtype}")
+        for name in ("frac_coords", "numbers", "occupancies", "b_iso", "charges", "mask", "space_group"):
+            if getattr(self, name).device != self.lattice.device:
+                raise ValueError(
+                    f"{name} is on {getattr(self, name).device}, lattice on {self.lattice.device}"
+                )
+
+    @classmethod
+    def from_crystals(
+        cls,
+        crystals: Sequence[Crystal],
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float64,
+    ) -> CrystalBatch:
+        """Pad crystals into a batch (Nmax = the largest atom count).
+
+        Args:
+            crystals: at least one Crystal.
+            device: where the tensors live.
+            dtype: floating-point dtype of lattice, coordinates, occupancies, B and charges.
+        """
+        crystals = list(crystals)
+        if not crystals:
+            raise ValueError("from_crystals needs at least one crystal")
+        if not dtype.is_floating_point:
+            raise ValueError(f"dtype must be a floating-point dtype, got {dtype}")
+        b = len(crystals)
+        n = max(c.num_atoms for c in crystals)
+        frac = np.zeros((b, n, 3))
+        numbers = np.zeros((b, n), dtype=np.int64)
+        per_atom = {name: np.zeros((b, n)) for name in ("occupancies", "b_iso", "charges")}
+        mask = np.zeros((b, n), dtype=bool)
+        for k, crystal in enumerate(crystals):
+            m = crystal.num_atoms
+            frac[k, :m] = crystal.frac_coords
+            numbers[k, :m] = crystal.numbers
+            for name, array in per_atom.items():
+                array[k, :m] = getattr(crystal, name)
+            mask[k, :m] = True
+
+        def floats(array: npt.NDArray[np.float64]) -> torch.Tensor:
+            return torch.as_tensor(array, dtype=dtype, device=device)
+
+        return cls(
+            lattice=floats(np.stack([c.lattice for c in crystals])),
+            frac_coords=floats(frac),
+            numbers=torch.as_tensor(numbers, device=device),
+            occupancies=floats(per_atom["occupancies"]),
+            b_iso=floats(per_atom["b_iso"]),
+            charges=floats(per_atom["charges"]),
+            mask=torch.as_tensor(mask, device=device),
+            space_group=torch.tensor([c.space_group for c in crystals], dtype=torch.int64, device=device),
+        )
+
+    def to_crystals(self) -> list[Crystal]:
+        """One Crystal per batch entry (float64 copies on the CPU); padding is dropped.
+
+        Raises:
+            ValueError: an entry is not a valid Crystal (e.g. no atoms, occupancy 0 on a real atom).
+        """
+        host = self.to(device="cpu", dtype=torch.float64)
+        crystals = []
+        for k in range(len(host)):
+            real = host.mask[k].numpy()
+            try:
+                crystals.append(
+                    Crystal(
+                        host.lattice[k].numpy(),
+                        host.frac_coords[k].numpy()[real],
+                        host.numbers[k].numpy()[real],
+                        host.occupancies[k].numpy()[real],
+                        host.b_iso[k].numpy()[real],
+                        host.charges[k].numpy()[real],
+                        int(host.space_group[k]),
+                    )
+                )
+            except ValueError as exc:
+                raise ValueError(f"batch entry {k}: {exc}") from None
+        return crystals
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> CrystalBatch:
+        """A new batch on ``device`` with floating-point tensors in ``dtype`` (None keeps the current one).
+        Integer and boolean tensors keep their dtypes."""
+        if dtype is not None and not dtype.is_floating_point:
+            raise ValueError(f"dtype must be a floating-point dtype, got {dtype}")
+        device = self.device if device is None else torch.device(device)
+        dtype = self.dtype if dtype is None else dtype
+        floats = {
+            name: getattr(self, name).to(device=device, dtype=dtype)
+            for name in ("lattice", "frac_coords", "occupancies", "b_iso", "charges")
+        }
+        others = {name: getattr(self, name).to(device=device) for name in ("numbers", "mask", "space_group")}
+        return CrystalBatch(**floats, **others)
+
+    def __len__(self) -> int:
+        return int(self.lattice.shape[0])
+
+    @property
+    def num_atoms(self) -> torch.Tensor:
+        """(B,) int64 number of real atoms per crystal."""
+        return self.mask.sum(dim=1)
+
+    @property
+    def device(self) -> torch.device:
+        """Device of all tensors."""
+        return self.lattice.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Floating-point dtype of lattice, coordinates, occupancies, B and charges."""
+        return self.lattice.dtype
+
+    def __repr__(self) -> str:
+        return (
+            f"CrystalBatch(size={len(self)}, max_atoms={self.frac_coords.shape[1]}, "
+            f"dtype={self.dtype}, device={self.device})"
+        )
