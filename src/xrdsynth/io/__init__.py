@@ -4,7 +4,7 @@ CIF files are read with :meth:`xrdsynth.Crystal.from_cif` (or the thin functions
 syntax; the crystallography is done by xrdsynth:
 
 - element and formal charge from ``_atom_site_type_symbol`` ("Fe3+", "O2-", "D" is hydrogen), else from
-  the site label ("Fe1A");
+  the site label ("Fe1A"); water sites labelled "Wat…" but typed "W" (a known conversion error) are oxygen;
 - occupancy default 1; zero-occupancy and dummy sites are left out; partial and mixed sites are kept, one
   atom per element;
 - B from ``B_iso_or_equiv``, else 8π²·``U_iso_or_equiv``, else 8π²·U_eq of the anisotropic tensor, else 0;

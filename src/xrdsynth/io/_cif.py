@@ -7,10 +7,11 @@ rules are ours, documented, and testable.
 Reading rules (one data block):
 
 - Cell: the six ``_cell_length_*``/``_cell_angle_*`` values, uncertainties such as ``5.4307(2)`` allowed.
-- Atom sites: ``_atom_site_fract_x/y/z`` (DDL1 ``_atom_site_x`` or DDLm ``_atom_site.x`` spellings). The
-  element comes from ``_atom_site_type_symbol`` (with its formal charge, "Fe3+"), else from the label
-  ("Fe1A"). Occupancy defaults to 1; sites with occupancy 0 and dummy sites (``_atom_site_calc_flag dum``)
-  scatter nothing and are left out.
+- Atom sites: ``_atom_site_fract_x/y/z`` (DDL1 ``_atom_site_fract_x`` or DDLm ``_atom_site.fract_x``
+  spellings). The element comes from ``_atom_site_type_symbol`` (with its formal charge, "Fe3+"), else
+  from the label ("Fe1A"). One known conversion error is corrected: a site labelled "Wat..." (water) with
+  type symbol "W" is oxygen, not tungsten. Occupancy defaults to 1; sites with occupancy 0 and dummy sites
+  (``_atom_site_calc_flag dum``) scatter nothing and are left out.
 - Displacement: ``_atom_site_B_iso_or_equiv`` is used as is; else ``_atom_site_U_iso_or_equiv`` as
   B = 8π²U; else the anisotropic tensor (``_atom_site_aniso_U_ij`` or ``_B_ij``) as B = 8π²U_eq with the full
   U_eq = tr(M N U N Mᵀ)/3 of the cell; else 0.
@@ -72,6 +73,7 @@ SPECIAL_POSITION_TOLERANCE = 0.05
 """Å: images of one site closer than this are merged when their occupancies could not all be real."""
 _OVERFULL = 1.01  # summed occupancy above which images that close cannot all be occupied
 _EIGHT_PI_SQUARED = 8.0 * np.pi**2
+_TUNGSTEN, _OXYGEN = 74, 8
 
 _CELL_TAGS = ("length_a", "length_b", "length_c", "angle_alpha", "angle_beta", "angle_gamma")
 _OPERATION_TAGS = (
@@ -338,6 +340,10 @@ def _element(
         except ValueError:
             pass  # e.g. "H2O" or "Si,Al": fall back to the label
         else:
+            if z == _TUNGSTEN and label is not None and label.upper().startswith("WAT"):
+                # Water sites labelled "Wat" were typed "W" by some converters (about 2% of the AMCSD files
+                # packed by larixite); tungsten there would add 66 electrons per water molecule.
+                z = _OXYGEN
             if charge == 0.0:
                 charge = oxidation.get(symbol, 0.0)
             return z, charge
