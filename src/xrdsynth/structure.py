@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ import torch
 from ._elements import MAX_ATOMIC_NUMBER, atomic_mass, atomic_number, element_symbol
 from ._errors import CIFError
 from ._lattice import lattice_from_parameters, parameters_from_lattice, standard_orientation
+from ._spglib import symmetry_dataset
 from .io._cif import SAME_POSITION_TOLERANCE, ParsedStructure, format_cif, parse_cif_text, read_cif_text
 
 if TYPE_CHECKING:
@@ -429,13 +431,12 @@ class Crystal:
         for site in range(len(sites)):
             key = tuple(sorted(contents[site]))
             types.append(species_ids.setdefault(key, len(species_ids) + 1))
-        cell = (self.lattice, self.frac_coords[sites], np.array(types, dtype=np.intc))
-        try:
-            dataset = spglib.get_symmetry_dataset(cell, symprec=symprec, angle_tolerance=angle_tolerance)
-        except spglib.SpglibError as exc:
-            raise RuntimeError(f"spglib could not determine the symmetry: {exc}") from None
+        dataset = symmetry_dataset(self.lattice, self.frac_coords[sites], types, symprec, angle_tolerance)
         if dataset is None:
-            raise RuntimeError(f"spglib could not determine the symmetry: {spglib.get_error_message()}")
+            raise RuntimeError(
+                f"spglib could not determine the symmetry of {self!r} at symprec={symprec} Å "
+                f"({spglib.get_error_message()})"
+            )
         return int(dataset.number)
 
     # -----------------------------------------------------------------------------------------------------
@@ -446,7 +447,9 @@ class Crystal:
 
         Charges become oxidation states (``Species``) when any is non-zero. B values are stored as the site
         property ``"b_iso"`` when all atoms of each site share one value; the space group is stored in
-        ``structure.properties["space_group"]``. Requires pymatgen.
+        ``structure.properties["space_group"]``. pymatgen sites cannot hold more than full occupancy, so
+        occupancies above 1 (refined values up to ``MAX_OCCUPANCY``) are capped at 1 with a warning.
+        Requires pymatgen.
         """
         try:
             from pymatgen.core import Lattice, Species, Structure
@@ -455,15 +458,25 @@ class Crystal:
         with_charges = bool(np.any(self.charges != 0))
         groups = self._position_groups()
         species, coords, b_values = [], [], []
+        capped = False
         for members in groups:
             content: dict[Any, float] = {}
             for i in members:
                 symbol = element_symbol(int(self.numbers[i]))
                 key = Species(symbol, float(self.charges[i])) if with_charges else symbol
                 content[key] = content.get(key, 0.0) + float(self.occupancies[i])
+            total = sum(content.values())
+            if total > 1.0:
+                capped = True
+                content = {key: value / total for key, value in content.items()}
             species.append(content)
             coords.append(self.frac_coords[members[0]])
             b_values.append(self.b_iso[members])
+        if capped:
+            warnings.warn(
+                "to_pymatgen: occupancies above 1 were capped at 1 (pymatgen sites cannot hold more)",
+                stacklevel=2,
+            )
         properties = {}
         if all(np.all(b == b[0]) for b in b_values):
             properties["b_iso"] = [float(b[0]) for b in b_values]

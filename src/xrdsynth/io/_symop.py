@@ -12,8 +12,8 @@ from fractions import Fraction
 import gemmi
 import numpy as np
 import numpy.typing as npt
-import spglib
-import spglib.error
+
+from .._spglib import space_group_type_from_symmetry
 
 __all__ = [
     "check_group",
@@ -290,13 +290,5 @@ def identify_space_group(
         sg = gemmi.find_spacegroup_by_ops(gemmi.GroupOps(ops))
         if sg is not None:
             return int(sg.number)
-    try:
-        found = spglib.get_spacegroup_type_from_symmetry(
-            np.ascontiguousarray(rot, dtype=np.intc),
-            np.ascontiguousarray(tra, dtype=np.float64),
-            lattice=None if lattice is None else np.asarray(lattice, dtype=np.float64),
-            symprec=1e-3,
-        )
-    except spglib.error.SpglibError:  # operations spglib cannot classify
-        return None
+    found = space_group_type_from_symmetry(rot, tra, lattice, symprec=1e-3)
     return None if found is None else int(found.number)
