@@ -1,0 +1,117 @@
+"""Guards the public surface: the names users rely on exist, are documented, and the quickstart runs.
+
+Removing a name from the expected lists below is an API break: do it on purpose, with a changelog entry.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Names that must stay public (each package may export more).
+EXPECTED = {
+    "xrdsynth": ["CIFError", "Crystal", "CrystalBatch", "__version__", "io", "symmetry"],
+    "xrdsynth.symmetry": [
+        "CRYSTAL_SYSTEMS",
+        "LATTICE_SYSTEMS",
+        "Operations",
+        "SpaceGroup",
+        "WyckoffPosition",
+        "WyckoffSite",
+        "crystal_system",
+        "find_wyckoff_sites",
+        "lattice_system",
+        "wyckoff_positions",
+    ],
+    "xrdsynth.io": ["read_all_cif", "read_cif", "write_cif"],
+    "xrdsynth.examples": ["cif_path", "names"],
+}
+MODULES = sorted(EXPECTED)
+
+
+def _public(module_name: str) -> list[tuple[str, object]]:
+    module = importlib.import_module(module_name)
+    return [(name, getattr(module, name)) for name in module.__all__]
+
+
+@pytest.mark.parametrize("module_name", MODULES)
+def test_all_names_exist(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    assert len(module.__all__) == len(set(module.__all__)), f"{module_name}.__all__ has duplicates"
+    missing = [name for name in module.__all__ if not hasattr(module, name)]
+    assert not missing, f"{module_name}.__all__ lists names the module lacks: {missing}"
+
+
+@pytest.mark.parametrize("module_name", MODULES)
+def test_expected_names_are_public(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    gone = sorted(set(EXPECTED[module_name]) - set(module.__all__))
+    assert not gone, f"public names disappeared from {module_name}.__all__: {gone}"
+
+
+def test_version_is_a_string() -> None:
+    import xrdsynth
+
+    assert isinstance(xrdsynth.__version__, str)
+    assert xrdsynth.__version__
+
+
+def _own_members(cls: type) -> list[tuple[str, object]]:
+    """Public methods and properties defined in ``cls`` itself (inherited ones are checked where defined)."""
+    members = []
+    for name, value in vars(cls).items():
+        if name.startswith("_"):
+            continue
+        if isinstance(value, (staticmethod, classmethod)):
+            value = value.__func__
+        if isinstance(value, property) or inspect.isfunction(value):
+            members.append((name, value))
+    return members
+
+
+def _undocumented(module_name: str) -> list[str]:
+    missing = []
+    for name, obj in _public(module_name):
+        if inspect.ismodule(obj) or not (inspect.isclass(obj) or callable(obj)):
+            continue
+        if not (obj.__doc__ or "").strip():
+            missing.append(f"{module_name}.{name}")
+        if inspect.isclass(obj):
+            for member_name, member in _own_members(obj):
+                doc = member.fget.__doc__ if isinstance(member, property) else member.__doc__
+                if not (doc or "").strip():
+                    missing.append(f"{module_name}.{name}.{member_name}")
+    return missing
+
+
+@pytest.mark.parametrize("module_name", MODULES)
+def test_public_objects_have_docstrings(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    assert (module.__doc__ or "").strip(), f"{module_name} has no module docstring"
+    missing = _undocumented(module_name)
+    assert not missing, f"public objects without a docstring: {missing}"
+
+
+def test_quickstart_example_runs() -> None:
+    script = ROOT / "examples" / "quickstart.py"
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    # The bundled quartz is alpha-quartz in P3_221 (154): Si on 3a (site symmetry .2.), O on the general 6c.
+    assert "space group: 154 P3_221 (trigonal)" in out
+    assert "O6 Si3" in out
+    assert "note:" not in out, "spglib finds another group than the CIF states"
+    sites = [line.split() for line in out.splitlines() if line.startswith("  ") and "Wyckoff" not in line]
+    assert ["Si", "3a", ".2."] in [fields[:3] for fields in sites]
+    assert ["O", "6c", "1"] in [fields[:3] for fields in sites]
