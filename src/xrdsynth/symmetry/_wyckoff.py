@@ -211,8 +211,9 @@ def _wyckoff_positions(number: int) -> tuple[WyckoffPosition, ...]:
         orders = {sub.order for sub in members}
         if len(orders) != 1:
             raise RuntimeError(f"space group {number}: site-symmetry orders {orders} within one position")
-        # Simplest first site (smallest fixed coordinates), then simplest directions (x,x,x before x,-x,x).
-        sub = min(members, key=lambda m: (*_first_site_key(grid[m.points[0]], m)[0], _direction_key(m.basis)))
+        # Simplest directions first (x,0,1/3 before x,x,0; x,x,x before x,-x,x), then the simplest first
+        # site (smallest fixed coordinates), then x before y before z (x,0,0 before 0,0,z).
+        sub = min(members, key=lambda m: (_direction_key(m), *_first_site_key(grid[m.points[0]], m)[0]))
         x0_grid = _first_site_key(grid[sub.points[0]], sub)[1]
         positions.append(_make_position(group, x0_grid, sub))
     return _name_positions(group, positions)
@@ -253,9 +254,11 @@ def _first_site_key(point: np.ndarray, sub: _Subspace) -> tuple[tuple[int, ...],
     return (int(best.sum()), *(int(v) for v in best)), best
 
 
-def _direction_key(basis: np.ndarray) -> tuple[int, int]:
-    """Sort key preferring small, positive direction vectors."""
-    return int(np.abs(basis).max(initial=0)), int((basis < 0).sum())
+def _direction_key(sub: _Subspace) -> tuple[int, ...]:
+    """Sort key preferring directions along the axes, then small and positive direction vectors."""
+    basis = sub.basis
+    return (int(np.count_nonzero(basis)), int(np.abs(basis).max(initial=0)), int((basis < 0).sum()),
+            *sub.pivots)
 
 
 def _free_directions(a: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
