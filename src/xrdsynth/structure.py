@@ -45,6 +45,29 @@ def _frozen(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
     return array
 
 
+_ROWS_PER_CHUNK = 256  # bounds the (rows, N, 3) temporaries of pairwise distances to a few tens of MB
+
+
+def _neighbours(
+    frac_a: npt.NDArray[np.float64],
+    frac_b: npt.NDArray[np.float64],
+    lattice: npt.NDArray[np.float64],
+    tol: float,
+) -> list[npt.NDArray[np.int64]]:
+    """For each row of ``frac_a``, the indices of ``frac_b`` within ``tol`` Å (periodic).
+
+    The nearest image is found by rounding fractional differences, which is exact for distances well below
+    the cell's shortest width; ``tol`` here is always a small tolerance.
+    """
+    result = []
+    for start in range(0, len(frac_a), _ROWS_PER_CHUNK):
+        delta = frac_a[start : start + _ROWS_PER_CHUNK, None, :] - frac_b[None, :, :]
+        delta -= np.round(delta)
+        close = np.linalg.norm(delta @ lattice, axis=-1) <= tol
+        result.extend(np.flatnonzero(row) for row in close)
+    return result
+
+
 def _hill_order(symbols: list[str]) -> list[str]:
     # Hill system: C first and H second when carbon is present, everything else alphabetical.
     ordered = sorted(symbols)
@@ -247,24 +270,21 @@ class Crystal:
             return False
         if not np.allclose(self.lattice, other.lattice, rtol=0.0, atol=atol):
             return False
-        delta = self.frac_coords[:, None, :] - other.frac_coords[None, :, :]
-        delta -= np.round(delta)
-        distance = np.linalg.norm(delta @ self.lattice, axis=-1)
-        match = (
-            (distance <= atol)
-            & (self.numbers[:, None] == other.numbers[None, :])
-            & (np.abs(self.occupancies[:, None] - other.occupancies[None, :]) <= atol)
-            & (np.abs(self.b_iso[:, None] - other.b_iso[None, :]) <= atol)
-            & (np.abs(self.charges[:, None] - other.charges[None, :]) <= atol)
-        )
+        near = _neighbours(self.frac_coords, other.frac_coords, self.lattice, atol)
         # Greedy matching is exact here: with atol far below interatomic distances a partner is unique
         # unless two atoms are identical, and then either choice is right.
         used = np.zeros(other.num_atoms, dtype=bool)
-        for i in range(self.num_atoms):
-            candidates = np.flatnonzero(match[i] & ~used)
-            if len(candidates) == 0:
+        for i, candidates in enumerate(near):
+            match = (
+                ~used[candidates]
+                & (other.numbers[candidates] == self.numbers[i])
+                & (np.abs(other.occupancies[candidates] - self.occupancies[i]) <= atol)
+                & (np.abs(other.b_iso[candidates] - self.b_iso[i]) <= atol)
+                & (np.abs(other.charges[candidates] - self.charges[i]) <= atol)
+            )
+            if not np.any(match):
                 return False
-            used[candidates[0]] = True
+            used[candidates[np.argmax(match)]] = True
         return True
 
     # -----------------------------------------------------------------------------------------------------
@@ -412,14 +432,13 @@ class Crystal:
             RuntimeError: spglib cannot determine the symmetry.
         """
         tolerance = max(symprec, SAME_POSITION_TOLERANCE)
-        delta = self.frac_coords[:, None, :] - self.frac_coords[None, :, :]
-        delta -= np.round(delta)
-        close = np.linalg.norm(delta @ self.lattice, axis=-1) < tolerance
+        near = _neighbours(self.frac_coords, self.frac_coords, self.lattice, tolerance)
         site_of = -np.ones(self.num_atoms, dtype=np.int64)
         sites: list[int] = []
         for i in range(self.num_atoms):
             if site_of[i] < 0:
-                site_of[close[i] & (site_of < 0)] = len(sites)
+                members = near[i][site_of[near[i]] < 0]
+                site_of[members] = len(sites)
                 sites.append(i)
         contents: dict[int, list[tuple[int, float, float]]] = {}
         for i, site in enumerate(site_of.tolist()):
@@ -491,16 +510,14 @@ class Crystal:
     def _position_groups(self) -> list[list[int]]:
         """Atoms grouped by position (within 3e-3 Å) so that each group's occupancies sum to at most 1;
         a group that would overfill is split (pymatgen rejects sites with more than full occupancy)."""
-        delta = self.frac_coords[:, None, :] - self.frac_coords[None, :, :]
-        delta -= np.round(delta)
-        close = np.linalg.norm(delta @ self.lattice, axis=-1) < SAME_POSITION_TOLERANCE
+        near = _neighbours(self.frac_coords, self.frac_coords, self.lattice, SAME_POSITION_TOLERANCE)
         assigned = np.zeros(self.num_atoms, dtype=bool)
         groups: list[list[int]] = []
         for i in range(self.num_atoms):
             if assigned[i]:
                 continue
             group, total = [], 0.0
-            for j in np.flatnonzero(close[i] & ~assigned):
+            for j in near[i][~assigned[near[i]]]:
                 if total + self.occupancies[j] <= 1.0 + 1e-9 or not group:
                     group.append(int(j))
                     total += float(self.occupancies[j])
