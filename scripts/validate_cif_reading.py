@@ -253,7 +253,7 @@ def check_file(task: tuple[str, int | None]) -> dict[str, Any]:
     out["spglib_reference"] = spglib_ref
     try:
         out["spglib_mine"] = crystal.detect_space_group(symprec=SYMPREC)
-    except RuntimeError:
+    except ValueError:
         out["spglib_mine"] = None
     if index_group is not None:
         out["group_reference"], out["group_reference_by"] = index_group, "index.csv"

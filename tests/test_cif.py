@@ -125,6 +125,9 @@ def test_space_group_matches_the_files_symbol(path: Path) -> None:
 
 # Files whose atoms have more symmetry than the group they are described in (spglib finds the supergroup).
 HIGHER_SYMMETRY = {"amcsd_0017506.cif": 141}
+# Files with split sites closer than symprec, which pymatgen's analyser cannot handle (xrdsynth groups
+# such atoms into one site); for them the file's own group is the only reference.
+PYMATGEN_CANNOT_ANALYSE = {"amcsd_0013160.cif", "amcsd_0014580.cif", "amcsd_0015574.cif"}
 
 
 @pytest.mark.parametrize("path", FIXTURE_CIFS, ids=lambda p: p.name)
@@ -140,8 +143,10 @@ def test_detected_space_group_matches_spglib_via_pymatgen(path: Path) -> None:
         try:
             structure = CifParser(str(path), occupancy_tolerance=1.1).parse_structures(primitive=False)[0]
             reference = SpacegroupAnalyzer(structure, symprec=0.01).get_space_group_number()
-        except Exception as exc:  # pymatgen cannot analyse sites closer than symprec (split sites)
-            pytest.skip(f"pymatgen gives no reference: {exc}")
+        except Exception:  # pymatgen cannot analyse sites closer than symprec (split sites)
+            assert path.name in PYMATGEN_CANNOT_ANALYSE
+            return
+    assert path.name not in PYMATGEN_CANNOT_ANALYSE
     assert detected == reference
 
 

@@ -336,3 +336,19 @@ def test_public_names() -> None:
     assert set(xs.__all__) >= {"CIFError", "Crystal", "CrystalBatch", "__version__", "io", "symmetry"}
     assert issubclass(xs.CIFError, ValueError)
     assert set(xs.io.__all__) == {"read_cif", "read_all_cif", "write_cif"}
+
+
+def test_wyckoff_sites_of_rutile_and_quartz():
+    """Occupied Wyckoff positions as the International Tables give them for two textbook structures."""
+    rutile = xs.Crystal.from_cif(xs.examples.cif_path("rutile"))
+    sites = rutile.wyckoff_sites()
+    found = sorted(
+        (s.position.space_group, s.position.label, sorted({int(rutile.numbers[i]) for i in s.atoms}))
+        for s in sites
+    )
+    assert found[-1] == (136, "4f", [8])
+    assert all(label == "2a" for _, label, _ in found[:-1])  # Ti (and any atom mixed in) on 2a
+    assert sum(len(s.atoms) for s in sites) == rutile.num_atoms
+    quartz = xs.Crystal.from_cif(xs.examples.cif_path("quartz"))
+    labels = {(s.position.label, int(quartz.numbers[s.atoms[0]])) for s in quartz.wyckoff_sites()}
+    assert labels == {("3a", 14), ("6c", 8)}

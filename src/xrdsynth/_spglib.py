@@ -8,14 +8,24 @@ spglib's global setting.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import spglib
 
-__all__ = ["space_group_type_from_symmetry", "symmetry_dataset"]
+__all__ = ["quiet", "space_group_type_from_symmetry", "symmetry_dataset"]
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence spglib's DeprecationWarning about its error handling inside the block."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="spglib")
+        yield
 
 
 def symmetry_dataset(
@@ -24,8 +34,12 @@ def symmetry_dataset(
     types: npt.ArrayLike,
     symprec: float,
     angle_tolerance: float = -1.0,
+    hall_number: int = 0,
 ) -> Any:
-    """spglib's symmetry dataset of a cell (rows of ``lattice`` are a, b, c in Å), or None on failure."""
+    """spglib's symmetry dataset of a cell (rows of ``lattice`` are a, b, c in Å), or None on failure.
+
+    ``hall_number`` > 0 asks spglib to describe the result in that setting (Wyckoff letters included).
+    """
     cell = (
         np.asarray(lattice, dtype=np.float64),
         np.asarray(positions, dtype=np.float64),
@@ -34,7 +48,9 @@ def symmetry_dataset(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DeprecationWarning, module="spglib")
         try:
-            return spglib.get_symmetry_dataset(cell, symprec=symprec, angle_tolerance=angle_tolerance)
+            return spglib.get_symmetry_dataset(
+                cell, symprec=symprec, angle_tolerance=angle_tolerance, hall_number=hall_number
+            )
         except spglib.SpglibError:
             return None
 

@@ -25,6 +25,7 @@ from ._errors import CIFError
 from ._lattice import lattice_from_parameters, parameters_from_lattice, standard_orientation
 from ._spglib import symmetry_dataset
 from .io._cif import SAME_POSITION_TOLERANCE, ParsedStructure, format_cif, parse_cif_text, read_cif_text
+from .symmetry import WyckoffSite, find_wyckoff_sites
 
 if TYPE_CHECKING:
     import ase
@@ -429,8 +430,41 @@ class Crystal:
             angle_tolerance: spglib's angle tolerance in degrees; -1 lets spglib choose.
 
         Raises:
-            RuntimeError: spglib cannot determine the symmetry.
+            ValueError: spglib cannot determine the symmetry (atoms closer than ``symprec``, say).
         """
+        _, sites, types = self._symmetry_sites(symprec)
+        dataset = symmetry_dataset(self.lattice, self.frac_coords[sites], types, symprec, angle_tolerance)
+        if dataset is None:
+            raise ValueError(
+                f"spglib could not determine the symmetry of {self!r} at symprec={symprec} Å "
+                f"({spglib.get_error_message()})"
+            )
+        return int(dataset.number)
+
+    def wyckoff_sites(self, symprec: float = 1e-3) -> tuple[WyckoffSite, ...]:
+        """The Wyckoff positions occupied, as spglib finds the symmetry (see :meth:`detect_space_group`).
+
+        Args:
+            symprec: distance tolerance in Å.
+
+        Returns:
+            One :class:`~xrdsynth.symmetry.WyckoffSite` per set of equivalent sites, in the default setting
+            of the space group spglib finds; ``atoms`` are indices into this crystal's atoms (every atom of
+            a mixed or split site at that place).
+
+        Raises:
+            ValueError: spglib cannot determine the symmetry.
+        """
+        site_of, sites, types = self._symmetry_sites(symprec)
+        found = find_wyckoff_sites(self.lattice, self.frac_coords[sites], types, symprec=symprec)
+        return tuple(
+            WyckoffSite(w.position, tuple(int(i) for i in np.nonzero(np.isin(site_of, w.atoms))[0]))
+            for w in found
+        )
+
+    def _symmetry_sites(self, symprec: float) -> tuple[np.ndarray, list[int], list[int]]:
+        """Sites for spglib: ``site_of`` (N,) site index of each atom, one representative atom per site,
+        and each site's species label (equal labels = equal content of (element, occupancy, charge))."""
         tolerance = max(symprec, SAME_POSITION_TOLERANCE)
         near = _neighbours(self.frac_coords, self.frac_coords, self.lattice, tolerance)
         site_of = -np.ones(self.num_atoms, dtype=np.int64)
@@ -450,13 +484,7 @@ class Crystal:
         for site in range(len(sites)):
             key = tuple(sorted(contents[site]))
             types.append(species_ids.setdefault(key, len(species_ids) + 1))
-        dataset = symmetry_dataset(self.lattice, self.frac_coords[sites], types, symprec, angle_tolerance)
-        if dataset is None:
-            raise RuntimeError(
-                f"spglib could not determine the symmetry of {self!r} at symprec={symprec} Å "
-                f"({spglib.get_error_message()})"
-            )
-        return int(dataset.number)
+        return site_of, sites, types
 
     # -----------------------------------------------------------------------------------------------------
     # Other libraries (optional, imported on use)

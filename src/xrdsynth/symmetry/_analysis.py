@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import spglib
 
+from .._spglib import symmetry_dataset
 from ._spacegroup import SpaceGroup
 from ._wyckoff import WyckoffPosition
 
@@ -57,7 +57,7 @@ def find_wyckoff_sites(
                          f"{frac_coords.shape}")
     if types.shape != (len(frac_coords),) or len(types) == 0:
         raise ValueError(f"types must be (N,) with N = {len(frac_coords)} > 0, got {types.shape}")
-    data = spglib.get_symmetry_dataset((lattice, frac_coords, types.astype(np.int64)), symprec=symprec)
+    data = symmetry_dataset(lattice, frac_coords, types, symprec=symprec)
     if data is None:
         raise ValueError(f"spglib could not analyse the structure at symprec={symprec} Å "
                          "(overlapping atoms or a degenerate cell?)")

@@ -8,6 +8,8 @@ from typing import NamedTuple
 import numpy as np
 import spglib
 
+from .._spglib import quiet
+
 __all__ = [
     "CRYSTAL_SYSTEMS",
     "LATTICE_SYSTEMS",
@@ -87,8 +89,9 @@ def lattice_system(number: int) -> str:
 def _default_hall_numbers() -> tuple[int, ...]:
     """First Hall number of every space-group type, spglib's default setting (index = number - 1)."""
     first: dict[int, int] = {}
-    for hall in range(1, 531):
-        first.setdefault(spglib.get_spacegroup_type(hall).number, hall)
+    with quiet():
+        for hall in range(1, 531):
+            first.setdefault(spglib.get_spacegroup_type(hall).number, hall)
     return tuple(first[n] for n in range(1, 231))
 
 
@@ -117,7 +120,8 @@ class SpaceGroup:
     def __init__(self, number: int) -> None:
         self.number = _check_number(number)
         self.hall_number = _default_hall_numbers()[self.number - 1]
-        info = spglib.get_spacegroup_type(self.hall_number)
+        with quiet():
+            info = spglib.get_spacegroup_type(self.hall_number)
         self.symbol: str = info.international_short
         self.full_symbol: str = info.international_full
         self.hall_symbol: str = info.hall_symbol
@@ -182,7 +186,8 @@ class SpaceGroup:
 
 @functools.cache
 def _operations(hall_number: int) -> Operations:
-    data = spglib.get_symmetry_from_database(hall_number)
+    with quiet():
+        data = spglib.get_symmetry_from_database(hall_number)
     rotations = np.ascontiguousarray(data["rotations"], dtype=np.int64)
     # spglib stores translations as floats of exact fractions with denominators 2, 3, 4, 6 (and 12 after
     # sums); round them to multiples of 1/24 so that later integer arithmetic on a 1/24 grid is exact.

@@ -36,12 +36,12 @@ from math import gcd
 from typing import Any, overload
 
 import numpy as np
-import spglib
 import torch
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from .._math import wrap_fractional
+from .._spglib import symmetry_dataset
 from ._spacegroup import SpaceGroup, _check_number
 
 __all__ = ["WyckoffPosition", "generic_parameters", "wyckoff_positions"]
@@ -418,8 +418,7 @@ def _spglib_name(group, lattice, pos, general, rng, index) -> tuple[str, str]:
     extra = [orbit(general, generic_parameters(rng, 3)) for _ in range(2)]
     positions = np.concatenate([sites, *extra])
     types = np.repeat([1, 2, 3], [len(sites), len(extra[0]), len(extra[1])])
-    cell = (lattice, positions, types)
-    data = spglib.get_symmetry_dataset(cell, symprec=1e-4, hall_number=group.hall_number)
+    data = symmetry_dataset(lattice, positions, types, symprec=1e-4, hall_number=group.hall_number)
     if data is None or data.number != group.number:
         raise RuntimeError(f"space group {group.number}: spglib does not recognise derived position {index}")
     # Letters refer to spglib's standardised cell: it must be ours, or a letter could name a position
