@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 import gemmi
+import numpy as np
 
 import xrdsynth as xs
 import xrdsynth.examples
@@ -23,21 +24,26 @@ def main(name: str = "quartz") -> None:
     print(f"cell: a={a:.4f} b={b:.4f} c={c:.4f} Å, alpha={alpha:.2f} beta={beta:.2f} gamma={gamma:.2f}°")
     print(f"space group: {group.number} {group.symbol} ({group.crystal_system})")
 
-    # Which Wyckoff position each set of symmetry-equivalent atoms occupies (spglib finds the symmetry).
-    # Atoms are told apart by element only, which suits ordered structures such as the bundled examples.
-    sites = xs.symmetry.find_wyckoff_sites(crystal.lattice, crystal.frac_coords, crystal.numbers)
+    # Which Wyckoff position each set of symmetry-equivalent atoms occupies (spglib finds the symmetry;
+    # atoms of a mixed or partially occupied site stay together and are listed with their occupancies).
+    sites = crystal.wyckoff_sites()
     found = sites[0].position.space_group
     if found != group.number:
         print(f"note: spglib finds space group {found} for the atoms; the sites below refer to it")
     print("occupied Wyckoff sites:")
-    print(f"  {'element':<9}{'site':<6}{'symmetry':<10}{'position':<14}first atom (fractional)")
+    print(f"  {'site':<6}{'symmetry':<10}{'position':<14}{'first atom (fractional)':<26}content")
     for site in sites:
         first = site.atoms[0]
-        element = gemmi.Element(int(crystal.numbers[first])).name
+        at_first = [i for i in site.atoms if np.allclose(crystal.frac_coords[i], crystal.frac_coords[first])]
+        content = " ".join(
+            f"{gemmi.Element(int(crystal.numbers[i])).name}"
+            + ("" if crystal.occupancies[i] == 1 else f"({crystal.occupancies[i]:.3g})")
+            for i in at_first
+        )
         x, y, z = crystal.frac_coords[first]
         position = site.position
-        print(f"  {element:<9}{position.label:<6}{position.site_symmetry:<10}{position.coordinates:<14}"
-              f"{x:.4f} {y:.4f} {z:.4f}")
+        print(f"  {position.label:<6}{position.site_symmetry:<10}{position.coordinates:<14}"
+              f"{x:<8.4f} {y:<8.4f} {z:<8.4f} {content}")
 
 
 if __name__ == "__main__":
