@@ -41,14 +41,7 @@ def random_lattice(system: str, rng: np.random.Generator) -> np.ndarray:
         b, gamma = a, 120.0
     elif system == "cubic":
         b = c = a
-    return lattice_from_parameters(a, b, c, alpha, beta, gamma)
-
-
-def lattice_from_parameters(a, b, c, alpha, beta, gamma) -> np.ndarray:
-    ca, cb, cg = np.cos(np.radians([alpha, beta, gamma]))
-    sg = np.sin(np.radians(gamma))
-    cx, cy = c * cb, c * (ca - cb * cg) / sg
-    return np.array([[a, 0, 0], [b * cg, b * sg, 0], [cx, cy, np.sqrt(c * c - cx * cx - cy * cy)]])
+    return xs.Crystal.lattice_from_parameters(a, b, c, alpha, beta, gamma)
 
 
 def test_exactly_1731_wyckoff_positions():

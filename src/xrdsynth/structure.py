@@ -23,6 +23,7 @@ import torch
 from ._elements import MAX_ATOMIC_NUMBER, atomic_mass, atomic_number, element_symbol
 from ._errors import CIFError
 from ._lattice import lattice_from_parameters, parameters_from_lattice, standard_orientation
+from ._math import wrap_fractional
 from ._spglib import symmetry_dataset
 from .io._cif import SAME_POSITION_TOLERANCE, ParsedStructure, format_cif, parse_cif_text, read_cif_text
 from .symmetry import WyckoffSite, find_wyckoff_sites
@@ -140,8 +141,7 @@ class Crystal:
             raise ValueError("a crystal needs at least one atom")
         if not np.all(np.isfinite(frac)):
             raise ValueError("frac_coords contains non-finite values")
-        frac -= np.floor(frac)
-        frac[frac >= 1.0] = 0.0  # x - floor(x) rounds to 1.0 for tiny negative x
+        frac = wrap_fractional(frac)
 
         raw_numbers = np.asarray(self.numbers)
         if raw_numbers.dtype.kind not in "iu":

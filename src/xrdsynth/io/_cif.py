@@ -49,6 +49,7 @@ from scipy.sparse.csgraph import connected_components
 from .._elements import element_from_label, element_symbol, parse_type_symbol
 from .._errors import CIFError
 from .._lattice import lattice_from_parameters, parameters_from_lattice, u_equivalent
+from .._math import wrap_fractional
 from ._symop import (
     check_group,
     format_operation,
@@ -429,13 +430,6 @@ def _symmetry(
 # Expansion
 
 
-def _wrap(frac: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    wrapped = frac - np.floor(frac)
-    # x - floor(x) is 1.0 for x = -1e-17; that is 0 modulo 1.
-    wrapped[wrapped >= 1.0] = 0.0
-    return wrapped
-
-
 def _clusters(distance: npt.NDArray[np.float64], tolerance: float) -> npt.NDArray[np.int64]:
     count, labels = connected_components(csr_matrix(distance < tolerance), directed=False)
     del count
@@ -446,7 +440,7 @@ def _mean_position(images: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     # Unwrap around the first image so that 0.999 and 0.001 average to 0, not 0.5.
     delta = images - images[0]
     delta -= np.round(delta)
-    return _wrap(images[0] + delta.mean(axis=0))
+    return wrap_fractional(images[0] + delta.mean(axis=0))
 
 
 def _expand_site(
@@ -457,7 +451,7 @@ def _expand_site(
     lattice: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.float64]:
     """(k, 3) distinct positions of one site in the unit cell (see the merging rules in the module doc)."""
-    images = _wrap(np.einsum("nij,j->ni", rot, frac) + tra)
+    images = wrap_fractional(np.einsum("nij,j->ni", rot, frac) + tra)
     delta = images[:, None, :] - images[None, :, :]
     delta -= np.round(delta)  # nearest image; exact for the short distances compared here
     distance = np.linalg.norm(delta @ lattice, axis=-1)

@@ -40,6 +40,7 @@ import torch
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from .._lattice import lattice_from_parameters
 from .._math import wrap_fractional
 from .._spglib import symmetry_dataset
 from ._spacegroup import SpaceGroup, _check_number
@@ -401,10 +402,7 @@ def _generic_lattice(system: str) -> np.ndarray:
         b, gamma = a, 120.0
     elif system == "cubic":
         b = c = a
-    ca, cb, cg = np.cos(np.radians([alpha, beta, gamma]))
-    sg = np.sin(np.radians(gamma))
-    cx, cy = c * cb, c * (ca - cb * cg) / sg
-    return np.array([[a, 0, 0], [b * cg, b * sg, 0], [cx, cy, np.sqrt(c * c - cx * cx - cy * cy)]])
+    return lattice_from_parameters(a, b, c, alpha, beta, gamma)
 
 
 def _spglib_name(group, lattice, pos, general, rng, index) -> tuple[str, str]:
