@@ -298,3 +298,18 @@ def test_find_wyckoff_sites_recovers_sampled_positions():
             )
             assert found[0].position is w
             assert found[0].atoms == tuple(range(w.multiplicity))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 230), st.data())
+def test_random_operations_compose_and_invert_within_the_group(number, data):
+    """Property form of the group axioms: g·h and g⁻¹ of random operations are operations (mod lattice)."""
+    rotations, translations = SpaceGroup(number).operations
+    keys = {_op_key(r, t) for r, t in zip(rotations, translations, strict=True)}
+    i = data.draw(st.integers(0, len(rotations) - 1))
+    j = data.draw(st.integers(0, len(rotations) - 1))
+    product = rotations[i] @ rotations[j], rotations[i] @ translations[j] + translations[i]
+    inverse_rotation = np.round(np.linalg.inv(rotations[i])).astype(np.int64)
+    inverse = inverse_rotation, -inverse_rotation @ translations[i]
+    assert _op_key(*product) in keys
+    assert _op_key(*inverse) in keys
