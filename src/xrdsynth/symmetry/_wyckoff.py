@@ -154,7 +154,7 @@ def wyckoff_positions(number: int) -> tuple[WyckoffPosition, ...]:
 class _Subspace:
     """A fixed subspace found on the grid (one site-symmetry group with its lattice shifts)."""
 
-    points: np.ndarray  # grid indices of the points whose site symmetry is exactly this group
+    point: np.ndarray  # (3,) grid coordinates of one point whose site symmetry is exactly this group
     order: int  # order of the site-symmetry group
     basis: np.ndarray  # (dof, 3) int64 lattice basis of the free directions
     pivots: tuple[int, ...]  # coordinates that carry the free parameters
@@ -192,7 +192,7 @@ def _wyckoff_positions(number: int) -> tuple[WyckoffPosition, ...]:
         m = int(first_point[s])
         ops = np.nonzero(fixed[:, m])[0]
         basis, pivots = _free_directions(rotations[ops] - np.eye(3, dtype=np.int64))
-        subspaces.append(_Subspace(np.nonzero(subspace_of_point == s)[0], int(order[m]), basis, pivots))
+        subspaces.append(_Subspace(grid[m], int(order[m]), basis, pivots))
         # The same subspace shifted by a lattice vector shows up under another key: name each subspace by
         # its direction and the smallest grid index on it modulo the lattice, so translates share the name.
         canonical[s, : basis.size] = basis.reshape(-1)
@@ -214,8 +214,8 @@ def _wyckoff_positions(number: int) -> tuple[WyckoffPosition, ...]:
             raise RuntimeError(f"space group {number}: site-symmetry orders {orders} within one position")
         # Simplest directions first (x,0,1/3 before x,x,0; x,x,x before x,-x,x), then the simplest first
         # site (smallest fixed coordinates), then x before y before z (x,0,0 before 0,0,z).
-        sub = min(members, key=lambda m: (_direction_key(m), *_first_site_key(grid[m.points[0]], m)[0]))
-        x0_grid = _first_site_key(grid[sub.points[0]], sub)[1]
+        candidates = [(_direction_key(sub), *_first_site(sub), sub) for sub in members]
+        _, _, x0_grid, sub = min(candidates, key=lambda c: (c[0], c[1]))
         positions.append(_make_position(group, x0_grid, sub))
     return _name_positions(group, positions)
 
@@ -240,13 +240,13 @@ def _points_on_subspace(point: np.ndarray, basis: np.ndarray) -> np.ndarray:
     return np.mod(point[None] + steps @ basis, _GRID)
 
 
-def _first_site_key(point: np.ndarray, sub: _Subspace) -> tuple[tuple[int, ...], np.ndarray]:
-    """First site of a subspace (grid units) and its sort key.
+def _first_site(sub: _Subspace) -> tuple[tuple[int, ...], np.ndarray]:
+    """Sort key and first site (grid units) of a subspace.
 
     The free coordinates are zero where possible (``x,1/4,z`` rather than ``x,1/4,z+1/2``); among the
     rest the simplest fixed coordinates win (0 before 1/4 before 1/2 ...), then lexicographic order.
     """
-    candidates = _points_on_subspace(point, sub.basis)
+    candidates = _points_on_subspace(sub.point, sub.basis)
     if sub.pivots:
         at_zero = np.all(candidates[:, list(sub.pivots)] == 0, axis=1)
         if at_zero.any():
