@@ -7,7 +7,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-__all__ = ["wrap_fractional"]
+__all__ = ["periodic_distances", "wrap_fractional"]
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
@@ -23,3 +23,15 @@ def wrap_fractional(x: ArrayT) -> ArrayT:
         return torch.where(r >= 1.0, r - 1.0, r)
     r = np.mod(x, 1.0)
     return np.where(r >= 1.0, r - 1.0, r)
+
+
+def periodic_distances(frac_a: np.ndarray, frac_b: np.ndarray, lattice: np.ndarray) -> np.ndarray:
+    """Distances in Å between every point of ``frac_a`` (A, 3) and of ``frac_b`` (B, 3): (A, B) float64.
+
+    The nearest image is taken by rounding the fractional differences, which is exact for distances well
+    below half the cell's shortest width: use it for tolerances and short contacts, not for long vectors.
+    ``lattice`` is (3, 3) in Å with rows a, b, c.
+    """
+    delta = frac_a[:, None, :] - frac_b[None, :, :]
+    delta -= np.round(delta)
+    return np.linalg.norm(delta @ lattice, axis=-1)

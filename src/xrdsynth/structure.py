@@ -23,7 +23,7 @@ import torch
 from ._elements import MAX_ATOMIC_NUMBER, atomic_mass, atomic_number, element_symbol
 from ._errors import CIFError
 from ._lattice import lattice_from_parameters, parameters_from_lattice, standard_orientation
-from ._math import wrap_fractional
+from ._math import periodic_distances, wrap_fractional
 from ._spglib import symmetry_dataset
 from .io._cif import SAME_POSITION_TOLERANCE, ParsedStructure, format_cif, parse_cif_text, read_cif_text
 from .symmetry import WyckoffSite, find_wyckoff_sites
@@ -63,9 +63,7 @@ def _neighbours(
     """
     result = []
     for start in range(0, len(frac_a), _ROWS_PER_CHUNK):
-        delta = frac_a[start : start + _ROWS_PER_CHUNK, None, :] - frac_b[None, :, :]
-        delta -= np.round(delta)
-        close = np.linalg.norm(delta @ lattice, axis=-1) <= tol
+        close = periodic_distances(frac_a[start : start + _ROWS_PER_CHUNK], frac_b, lattice) <= tol
         result.extend(np.flatnonzero(row) for row in close)
     return result
 

@@ -49,7 +49,7 @@ from scipy.sparse.csgraph import connected_components
 from .._elements import element_from_label, element_symbol, parse_type_symbol
 from .._errors import CIFError
 from .._lattice import lattice_from_parameters, parameters_from_lattice, u_equivalent
-from .._math import wrap_fractional
+from .._math import periodic_distances, wrap_fractional
 from ._symop import (
     check_group,
     format_operation,
@@ -452,18 +452,11 @@ def _expand_site(
 ) -> npt.NDArray[np.float64]:
     """(k, 3) distinct positions of one site in the unit cell (see the merging rules in the module doc)."""
     images = wrap_fractional(np.einsum("nij,j->ni", rot, frac) + tra)
-    delta = images[:, None, :] - images[None, :, :]
-    delta -= np.round(delta)  # nearest image; exact for the short distances compared here
-    distance = np.linalg.norm(delta @ lattice, axis=-1)
-
-    same = _clusters(distance, SAME_POSITION_TOLERANCE)
+    same = _clusters(periodic_distances(images, images, lattice), SAME_POSITION_TOLERANCE)
     positions = np.array([_mean_position(images[same == c]) for c in range(same.max() + 1)])
     if len(positions) == 1:
         return positions
-    delta = positions[:, None, :] - positions[None, :, :]
-    delta -= np.round(delta)
-    distance = np.linalg.norm(delta @ lattice, axis=-1)
-    near = _clusters(distance, SPECIAL_POSITION_TOLERANCE)
+    near = _clusters(periodic_distances(positions, positions, lattice), SPECIAL_POSITION_TOLERANCE)
     result = []
     for c in range(near.max() + 1):
         members = positions[near == c]
