@@ -7,13 +7,13 @@ A list of operations is a pair of arrays ``rotations`` (n, 3, 3) int64 and ``tra
 from __future__ import annotations
 
 import re
-from fractions import Fraction
 
 import gemmi
 import numpy as np
 import numpy.typing as npt
 
 from .._spglib import space_group_type_from_symmetry
+from ..symmetry._notation import format_operation
 
 __all__ = [
     "check_group",
@@ -106,33 +106,6 @@ def parse_operation(text: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.fl
     if det not in (1, -1):
         raise ValueError(f"operation {text!r} has a rotation part with determinant {det}, not ±1")
     return rotation, _snap(np.array(shifts, dtype=np.float64))
-
-
-def format_operation(rotation: npt.ArrayLike, translation: npt.ArrayLike) -> str:
-    """xyz string of an operation, e.g. ``"-y,x-y,z+1/3"`` (translations as fractions when they are k/24)."""
-    rot = np.asarray(rotation, dtype=np.int64)
-    tra = np.asarray(translation, dtype=np.float64)
-    parts = []
-    for i in range(3):
-        text = ""
-        for j, axis in enumerate("xyz"):
-            coefficient = int(rot[i, j])
-            if coefficient == 0:
-                continue
-            sign = "-" if coefficient < 0 else "+"
-            magnitude = "" if abs(coefficient) == 1 else f"{abs(coefficient)}*"
-            text += f"{sign}{magnitude}{axis}"
-        shift = float(tra[i])
-        if shift != 0.0:
-            fraction = Fraction(shift).limit_denominator(_TRANSLATION_DENOMINATOR)
-            if abs(float(fraction) - shift) < 1e-12:
-                body = f"{abs(fraction.numerator)}/{fraction.denominator}"
-                body = body.removesuffix("/1")
-            else:
-                body = np.format_float_positional(abs(shift), trim="-")
-            text += ("-" if shift < 0 else "+") + body
-        parts.append(text.lstrip("+") or "0")
-    return ",".join(parts)
 
 
 def _wrapped(translations: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

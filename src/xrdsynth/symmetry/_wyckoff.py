@@ -27,11 +27,11 @@ group, and the orbit must have exactly ``multiplicity`` distinct sites.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import string
 from dataclasses import dataclass, field
-from fractions import Fraction
 from math import gcd
 from typing import Any, overload
 
@@ -43,6 +43,7 @@ from scipy.sparse.csgraph import connected_components
 from .._lattice import lattice_from_parameters
 from .._math import wrap_fractional
 from .._spglib import symmetry_dataset
+from ._notation import format_operation
 from ._spacegroup import SpaceGroup, _check_number
 
 __all__ = ["WyckoffPosition", "generic_parameters", "wyckoff_positions"]
@@ -312,7 +313,7 @@ def _primitive(v: np.ndarray) -> np.ndarray:
     return v // g
 
 
-def _make_position(group: SpaceGroup, x0_grid: np.ndarray, sub: _Subspace) -> dict:
+def _make_position(group: SpaceGroup, x0_grid: np.ndarray, sub: _Subspace) -> WyckoffPosition:
     """Coset representatives and the first site of one Wyckoff position (letter still unknown)."""
     rotations, translations = group.operations
     x0 = x0_grid / _GRID
@@ -327,45 +328,36 @@ def _make_position(group: SpaceGroup, x0_grid: np.ndarray, sub: _Subspace) -> di
         raise RuntimeError(
             f"space group {group.number}: orbit of {generic} has {len(first)} sites, expected {multiplicity}"
         )
-    return {
-        "multiplicity": multiplicity,
-        "dof": len(sub.basis),
-        "representative": x0,
-        "basis": sub.basis,
-        "pivots": sub.pivots,
-        "rotations": rotations[first],
-        "translations": translations[first],
-    }
+    # Named later (letter and site symmetry from spglib), once every position of the group is known.
+    return WyckoffPosition(
+        space_group=group.number,
+        letter="",
+        multiplicity=multiplicity,
+        site_symmetry="",
+        dof=len(sub.basis),
+        representative=_frozen(x0),
+        basis=_frozen(sub.basis),
+        rotations=_frozen(rotations[first]),
+        translations=_frozen(translations[first]),
+        coordinates=_coordinate_string(x0, sub.basis, sub.pivots),
+    )
 
 
-def _name_positions(group: SpaceGroup, positions: list[dict]) -> tuple[WyckoffPosition, ...]:
+def _name_positions(group: SpaceGroup, positions: list[WyckoffPosition]) -> tuple[WyckoffPosition, ...]:
     """Attach spglib's Wyckoff letters and site-symmetry symbols and sort in the Tables' order."""
     rng = np.random.default_rng(group.number)
     lattice = _generic_lattice(group.lattice_system)
-    general = max(positions, key=lambda p: p["multiplicity"])
+    general = max(positions, key=lambda p: p.multiplicity)
     named = []
     for index, pos in enumerate(positions):
         letter, symbol = _spglib_name(group, lattice, pos, general, rng, index)
-        named.append((letter, symbol, pos))
-    named.sort(key=lambda item: _LETTERS.index(item[0]))
-    letters = "".join(item[0] for item in named)
-    if letters != _LETTERS[: len(named)] or named[-1][2] is not general:
+        named.append(dataclasses.replace(pos, letter=letter, site_symmetry=symbol))
+    named.sort(key=lambda w: _LETTERS.index(w.letter))
+    letters = "".join(w.letter for w in named)
+    # The general position (site symmetry 1, the only one of multiplicity = group order) comes last.
+    if letters != _LETTERS[: len(named)] or named[-1].multiplicity != group.order:
         raise RuntimeError(f"space group {group.number}: derived positions got letters {letters!r}")
-    return tuple(
-        WyckoffPosition(
-            space_group=group.number,
-            letter=letter,
-            multiplicity=pos["multiplicity"],
-            site_symmetry=symbol,
-            dof=pos["dof"],
-            representative=_frozen(pos["representative"]),
-            basis=_frozen(pos["basis"]),
-            rotations=_frozen(pos["rotations"]),
-            translations=_frozen(pos["translations"]),
-            coordinates=_coordinate_string(pos["representative"], pos["basis"], pos["pivots"]),
-        )
-        for letter, symbol, pos in named
-    )
+    return tuple(named)
 
 
 def generic_parameters(rng: np.random.Generator, dof: int, size: tuple[int, ...] = ()) -> np.ndarray:
@@ -405,15 +397,18 @@ def _generic_lattice(system: str) -> np.ndarray:
     return lattice_from_parameters(a, b, c, alpha, beta, gamma)
 
 
-def _spglib_name(group, lattice, pos, general, rng, index) -> tuple[str, str]:
+def _spglib_name(
+    group: SpaceGroup,
+    lattice: np.ndarray,
+    pos: WyckoffPosition,
+    general: WyckoffPosition,
+    rng: np.random.Generator,
+    index: int,
+) -> tuple[str, str]:
     """Wyckoff letter and oriented site-symmetry symbol of a derived position, read off spglib."""
-    def orbit(p: dict, params: np.ndarray) -> np.ndarray:
-        site = p["representative"] + params @ p["basis"]
-        return np.mod(np.einsum("kij,j->ki", p["rotations"], site) + p["translations"], 1.0)
-
-    sites = orbit(pos, generic_parameters(rng, pos["dof"]))
+    sites = pos.orbit(generic_parameters(rng, pos.dof))
     # Two atoms of other species on general positions remove any symmetry beyond the group's.
-    extra = [orbit(general, generic_parameters(rng, 3)) for _ in range(2)]
+    extra = [general.orbit(generic_parameters(rng, 3)) for _ in range(2)]
     positions = np.concatenate([sites, *extra])
     types = np.repeat([1, 2, 3], [len(sites), len(extra[0]), len(extra[1])])
     data = symmetry_dataset(lattice, positions, types, symprec=1e-4, hall_number=group.hall_number)
@@ -431,19 +426,8 @@ def _spglib_name(group, lattice, pos, general, rng, index) -> tuple[str, str]:
 
 
 def _coordinate_string(x0: np.ndarray, basis: np.ndarray, pivots: tuple[int, ...]) -> str:
-    """The first site written as in the Tables, e.g. ``"x,2x,1/4"``."""
-    names = [("x", "y", "z")[p] for p in pivots]
-    parts = []
-    for j in range(3):
-        terms = []
-        for name, coefficient in zip(names, basis[:, j], strict=True):
-            c = int(coefficient)
-            if c:
-                sign = "-" if c < 0 else "+"
-                terms.append(f"{sign}{abs(c) if abs(c) != 1 else ''}{name}")
-        constant = Fraction(float(x0[j])).limit_denominator(_GRID)
-        if constant:
-            terms.append(f"+{constant}")
-        text = "".join(terms).lstrip("+") or "0"
-        parts.append(text)
-    return ",".join(parts)
+    """The first site written as in the Tables, e.g. ``"x,2x,1/4"``: the parameter on pivot p is named
+    by that coordinate (x, y or z)."""
+    coefficients = np.zeros((3, 3), dtype=np.int64)
+    coefficients[:, list(pivots)] = basis.T
+    return format_operation(coefficients, x0)
