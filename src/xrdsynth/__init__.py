@@ -1,8 +1,19 @@
 """xrdsynth: synthetic crystals for all 230 space groups and batched powder X-ray diffraction in torch."""
 
-from . import io, symmetry
+from . import io, simulate, symmetry
 from ._errors import CIFError
 from ._version import __version__
+from .simulate import PeakList, PowderSimulator
 from .structure import Crystal, CrystalBatch
 
-__all__ = ["CIFError", "Crystal", "CrystalBatch", "__version__", "io", "symmetry"]
+__all__ = [
+    "CIFError",
+    "Crystal",
+    "CrystalBatch",
+    "PeakList",
+    "PowderSimulator",
+    "__version__",
+    "io",
+    "simulate",
+    "symmetry",
+]

@@ -1,0 +1,274 @@
+"""Peak widths and the rendering of stick patterns into profiles.
+
+Widths (FWHM in degrees 2theta, theta the Bragg angle, lambda in Å):
+
+- crystallite size L (Scherrer, K = 0.9): H_size = K lambda / (L cos(theta)), in radians;
+- microstrain epsilon (dimensionless, e.g. 1e-3): H_strain = 4 epsilon tan(theta), in radians;
+- Caglioti instrument function: H_inst^2 = U tan^2(theta) + V tan(theta) + W, in degrees^2;
+- a fixed FWHM in degrees.
+
+How they combine depends on the profile shape: Gaussian widths add in quadrature, Lorentzian widths add
+linearly; for the pseudo-Voigt of Thompson, Cox & Hastings (J. Appl. Cryst. 20, 79, 1987) the instrument
+(Caglioti, fixed) is the Gaussian part and size and strain are the Lorentzian part, combined with the TCH
+polynomial into one FWHM and a mixing parameter eta.
+
+Rendering. The FWHM H(2theta) changes slowly across the pattern, so in the coordinate u(2theta) =
+integral d(2theta) / H every peak has the same FWHM, 1. The sticks are deposited on a uniform u grid (linear
+weights, conserving area), convolved with one kernel of FWHM 1 by FFT (the Gaussian and Lorentzian have
+closed-form transforms; the triangle of the linear deposit is divided out), and read back on the output 2theta
+grid with the Jacobian du/d(2theta) = 1/H. The cost is independent of the number of reflections and the
+Lorentzian tails are exact, not truncated. The local approximation (H constant across one peak) changes a
+peak's shape by less than 0.5% for Scherrer widths.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["PROFILES", "Widths", "peak_widths", "render"]
+
+PROFILES = ("gaussian", "lorentzian", "pseudo_voigt")
+SCHERRER_K = 0.9
+_FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
+# Peaks further than this many FWHM outside the output range are not rendered (their tails are below
+# 1e-4 of their height for the Lorentzian, nothing for the Gaussian).
+_MARGIN_FWHM = {"gaussian": 5.0, "lorentzian": 50.0, "pseudo_voigt": 50.0}
+# Zero padding of the u grid against wrap-around of the circular convolution, in FWHM.
+_PAD_FWHM = {"gaussian": 8.0, "lorentzian": 200.0, "pseudo_voigt": 200.0}
+_SAMPLES_PER_FWHM = 16
+_MAX_FFT = 2**18
+
+
+@dataclass(frozen=True)
+class Widths:
+    """Per-pattern width parameters (each None when that contribution is off).
+
+    Attributes:
+        wavelength: Å, the line the widths refer to.
+        crystallite_size_nm: (B,) nm.
+        microstrain: (B,) dimensionless.
+        fwhm: (B,) degrees.
+        caglioti: (B, 3) U, V, W in degrees^2.
+    """
+
+    wavelength: float
+    crystallite_size_nm: torch.Tensor | None = None
+    microstrain: torch.Tensor | None = None
+    fwhm: torch.Tensor | None = None
+    caglioti: torch.Tensor | None = None
+
+
+def _combine(coefficients: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """sum_k coefficients[b, k] basis[..., m, k]: (B, K) with (M, K) shared or (B, M, K) per row -> (B, M)."""
+    if basis.ndim == 2:
+        return coefficients @ basis.T
+    return (coefficients.unsqueeze(1) * basis).sum(-1)
+
+
+def peak_widths(two_theta: torch.Tensor, widths: Widths, profile: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """FWHM and Lorentzian fraction at given positions.
+
+    Each contribution is a per-pattern coefficient times a function of theta (1/cos, tan, 1), so the widths
+    of a whole batch on a shared grid are a few small matrix products.
+
+    Args:
+        two_theta: (M,) degrees shared by all patterns, or (B, M) per pattern.
+        widths: per-pattern parameters, tensors of batch size B.
+        profile: one of :data:`PROFILES`.
+
+    Returns:
+        fwhm (B, M) in degrees (> 0) and eta (B, M) in [0, 1] (0: Gaussian, 1: Lorentzian).
+    """
+    theta = torch.deg2rad(two_theta) / 2.0
+    sec, tan = 1.0 / torch.cos(theta), torch.tan(theta)
+    one = torch.ones_like(tan)
+    bsz = _batch_size(widths)
+    dtype, device = two_theta.dtype, two_theta.device
+    deg = 180.0 / math.pi
+    zeros = torch.zeros(bsz, dtype=dtype, device=device)
+    # Sample broadening (size, strain) in degrees, per pattern: coefficients of 1/cos and tan.
+    size = (
+        zeros
+        if widths.crystallite_size_nm is None
+        else (deg * SCHERRER_K * widths.wavelength / (10.0 * widths.crystallite_size_nm.to(dtype)))
+    )
+    strain = zeros if widths.microstrain is None else deg * 4.0 * widths.microstrain.to(dtype)
+    # Instrument broadening squared (degrees^2): coefficients of tan^2, tan, 1.
+    u = v = w = zeros
+    if widths.caglioti is not None:
+        u, v, w = (widths.caglioti[:, i].to(dtype) for i in range(3))
+    if widths.fwhm is not None:
+        w = w + widths.fwhm.to(dtype).square()
+    instrument2 = _combine(torch.stack([u, v, w], 1), torch.stack([tan * tan, tan, one], -1)).clamp_min(0.0)
+    if profile == "gaussian":
+        squared = torch.stack([size.square(), strain.square()], 1)
+        fwhm = torch.sqrt(_combine(squared, torch.stack([sec * sec, tan * tan], -1)) + instrument2)
+        return fwhm, torch.zeros_like(fwhm)
+    lorentz = _combine(torch.stack([size, strain], 1), torch.stack([sec, tan], -1))
+    if profile == "lorentzian":
+        fwhm = lorentz + torch.sqrt(instrument2)
+        return fwhm, torch.ones_like(fwhm)
+    hg, hl = torch.sqrt(instrument2), lorentz
+    fwhm = (
+        hg**5
+        + 2.69269 * hg**4 * hl
+        + 2.42843 * hg**3 * hl**2
+        + 4.47163 * hg**2 * hl**3
+        + 0.07842 * hg * hl**4
+        + hl**5
+    ) ** 0.2
+    q = hl / fwhm.clamp_min(torch.finfo(fwhm.dtype).tiny)
+    eta = (1.36603 * q - 0.47719 * q**2 + 0.11116 * q**3).clamp(0.0, 1.0)
+    return fwhm, eta
+
+
+def _batch_size(widths: Widths) -> int:
+    for t in (widths.crystallite_size_nm, widths.microstrain, widths.fwhm, widths.caglioti):
+        if t is not None:
+            return int(t.shape[0])
+    raise ValueError("no peak width given: set a crystallite size, microstrain, FWHM or Caglioti U, V, W")
+
+
+def _fft_size(n: int) -> int:
+    """Smallest 2^a 3^b 5^c >= n (fast sizes for every FFT library)."""
+    best = 1 << max(n - 1, 1).bit_length()
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            size = p35
+            while size < n:
+                size *= 2
+            best = min(best, size)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def _extended_grid(grid: torch.Tensor, margin: float) -> tuple[torch.Tensor, int]:
+    """The output grid with ``margin`` degrees added on each side at the end spacings (kept in (0, 180)).
+
+    Returns the extended grid and the index where the output grid starts in it.
+    """
+    low = max(float(grid[0]) - margin, 1e-3)
+    high = min(float(grid[-1]) + margin, 180.0 - 1e-3)
+    first, last = float(grid[1] - grid[0]), float(grid[-1] - grid[-2])
+    n_low = max(math.ceil((float(grid[0]) - low) / first), 0)
+    n_high = max(math.ceil((high - float(grid[-1])) / last), 0)
+    options = {"dtype": grid.dtype, "device": grid.device}
+    left = grid[0] - first * torch.arange(n_low, 0, -1, **options)
+    right = grid[-1] + last * torch.arange(1, n_high + 1, **options)
+    return torch.cat([left, grid, right]), n_low
+
+
+def render(
+    grid: torch.Tensor,
+    pattern: torch.Tensor,
+    position: torch.Tensor,
+    area: torch.Tensor,
+    batch_size: int,
+    widths: Widths,
+    profile: str,
+) -> torch.Tensor:
+    """Profiles of stick patterns on a 2theta grid.
+
+    Args:
+        grid: (P,) output 2theta in degrees, increasing (not necessarily uniform), P >= 2.
+        pattern: (S,) int64 pattern index of each stick, 0..batch_size-1.
+        position: (S,) stick 2theta in degrees (sticks outside the range plus a margin are dropped).
+        area: (S,) integrated intensity of each stick (its area in intensity x degrees).
+        batch_size: number of patterns B.
+        widths: per-pattern width parameters of batch size B.
+        profile: one of :data:`PROFILES`.
+
+    Returns:
+        (B, P) intensity per degree 2theta: integrating a pattern over 2theta gives the sum of the areas of
+        the sticks whose peaks lie inside the grid.
+    """
+    dtype, device = area.dtype, area.device
+    bsz = batch_size
+    grid = grid.to(dtype)
+    # Extend the grid by a margin so that peaks just outside the range contribute their tails.
+    widest = float(peak_widths(grid[[0, len(grid) // 2, -1]], widths, profile)[0].max())
+    aux, offset = _extended_grid(grid, _MARGIN_FWHM[profile] * widest)
+    fwhm_aux = peak_widths(aux, widths, profile)[0]  # (B, A)
+    # u = integral d(2theta) / H, by the trapezoidal rule on the extended grid.
+    inverse = 1.0 / fwhm_aux
+    steps = (aux[1:] - aux[:-1]) / 2.0
+    u_aux = torch.nn.functional.pad(torch.cumsum((inverse[:, 1:] + inverse[:, :-1]) * steps, dim=1), (1, 0))
+    total = u_aux[:, -1]  # (B,) the pattern's length in FWHM
+    pad = _PAD_FWHM[profile]
+    longest = float(total.max()) + pad
+    n = _fft_size(max(math.ceil(_SAMPLES_PER_FWHM * longest), 256))
+    if n > _MAX_FFT:
+        n = _MAX_FFT
+        if _MAX_FFT / longest < 3:
+            warnings.warn(
+                f"peaks are so narrow ({float(fwhm_aux.min()):.2g}° FWHM) that the rendering grid holds only "
+                f"{_MAX_FFT / longest:.1f} samples per FWHM; widen the peaks or shorten the 2θ range",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+    spacing = (total + pad) / n  # (B,) u per sample
+
+    # Sticks -> u by interpolation in the extended grid -> linear deposit on the u samples.
+    inside = (position >= aux[0]) & (position <= aux[-1])
+    pattern, position, area = pattern[inside], position[inside], area[inside]
+    right = torch.searchsorted(aux, position.detach()).clamp(1, len(aux) - 1)
+    frac_aux = (position - aux[right - 1]) / (aux[right] - aux[right - 1])
+    u = u_aux[pattern, right - 1] * (1.0 - frac_aux) + u_aux[pattern, right] * frac_aux
+    index = u / spacing[pattern]
+    i0 = index.detach().floor().to(torch.int64).clamp(0, n - 2)
+    frac = index - i0.to(dtype)
+    flat = pattern * n + i0
+
+    freq = torch.fft.rfftfreq(n, device=device, dtype=dtype)  # cycles per sample
+    samples_per_fwhm = (1.0 / spacing).unsqueeze(-1)  # (B, 1)
+    # Dividing by the transform of the deposit's triangle (sinc^2) undoes its smoothing.
+    triangle = torch.special.sinc(freq).square().clamp_min(1e-3)
+    if profile == "pseudo_voigt":
+        eta = peak_widths(position.unsqueeze(1), _select(widths, pattern), profile)[1].squeeze(1)
+        parts = [("gaussian", area * (1.0 - eta)), ("lorentzian", area * eta)]
+    else:
+        parts = [(profile, area)]
+    spectrum = None
+    for shape, mass in parts:
+        sticks = torch.zeros(bsz * n, dtype=dtype, device=device)
+        sticks = sticks.index_add(0, flat, mass * (1.0 - frac)).index_add(0, flat + 1, mass * frac)
+        if shape == "gaussian":
+            sigma = samples_per_fwhm / _FWHM_PER_SIGMA
+            kernel = torch.exp(-2.0 * math.pi**2 * sigma.square() * freq.square())
+        else:
+            kernel = torch.exp(-math.pi * samples_per_fwhm * freq)  # exp(-2 pi gamma f), gamma = HWHM
+        term = torch.fft.rfft(sticks.view(bsz, n)) * (kernel / triangle)
+        spectrum = term if spectrum is None else spectrum + term
+    mass_per_sample = torch.fft.irfft(spectrum, n=n)  # (B, n)
+
+    # Read back at the output grid: density in u -> density in 2theta (Jacobian du/d2theta = 1/H).
+    u_out = u_aux[:, offset : offset + len(grid)]
+    position_out = (u_out / spacing.unsqueeze(-1)).clamp(0.0, n - 1.0)
+    j0 = position_out.detach().floor().clamp(max=n - 2).to(torch.int64)
+    t = position_out - j0.to(dtype)
+    low = torch.gather(mass_per_sample, 1, j0)
+    high = torch.gather(mass_per_sample, 1, j0 + 1)
+    density_u = torch.lerp(low, high, t)
+    return density_u * (inverse[:, offset : offset + len(grid)] / spacing.unsqueeze(-1))
+
+
+def _select(widths: Widths, rows: torch.Tensor) -> Widths:
+    """The width parameters of pattern ``rows[s]`` for each stick s (a batch of S one-stick patterns)."""
+
+    def pick(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t[rows]
+
+    return Widths(
+        widths.wavelength,
+        pick(widths.crystallite_size_nm),
+        pick(widths.microstrain),
+        pick(widths.fwhm),
+        pick(widths.caglioti),
+    )

@@ -1,0 +1,797 @@
+"""PowderSimulator: batched powder diffraction patterns of crystals, in torch."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from ..structure import Crystal, CrystalBatch
+from ._augment import amorphous_hump, chebyshev_background, gaussian_noise, poisson_noise
+from ._form_factors import MAX_FORM_FACTOR_Z, form_factor_table
+from ._profiles import _MARGIN_FWHM, PROFILES, Widths, peak_widths, render
+from ._reflections import LaueTables, Reflections, enumerate_reflections, laue_tables, verified_laue_ids
+from ._structure_factor import scatterer_types, structure_factor_squared
+from ._wavelengths import Radiation, resolve_wavelength
+
+__all__ = ["PeakList", "PowderSimulator"]
+
+Range = float | tuple[float, float] | None
+# Low-index directions a random preferred orientation is drawn from (as reciprocal-lattice vectors hkl).
+_ORIENTATIONS = ((0, 0, 1), (0, 1, 0), (1, 0, 0), (1, 1, 0), (1, 0, 1), (0, 1, 1), (1, 1, 1))
+_RAD = math.pi / 180.0
+
+
+@dataclass(frozen=True)
+class PeakList:
+    """A stick pattern: one entry per distinct peak position (reflections closer than the merge tolerance
+    are one entry), sorted by 2theta.
+
+    Attributes:
+        two_theta: (n,) float64 peak positions in degrees.
+        intensity: (n,) float64 integrated intensities scaled so that the strongest is 100.
+        hkl: (n, 3) int64 Miller indices of the strongest reflection family of each peak.
+        d: (n,) float64 d-spacings in Å.
+        multiplicity: (n,) int64 number of reflections (hkl and its equivalents) in each peak.
+        wavelength: (n,) float64 the line (Å) that made each peak (two values for a Kα doublet).
+    """
+
+    two_theta: npt.NDArray[np.float64]
+    intensity: npt.NDArray[np.float64]
+    hkl: npt.NDArray[np.int64]
+    d: npt.NDArray[np.float64]
+    multiplicity: npt.NDArray[np.int64]
+    wavelength: npt.NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.two_theta)
+
+    def __repr__(self) -> str:
+        strongest = np.argsort(self.intensity)[::-1][:3]
+        top = ", ".join(
+            f"({' '.join(str(int(i)) for i in self.hkl[k])}) {self.two_theta[k]:.3f}°" for k in strongest
+        )
+        return f"PeakList({len(self)} peaks; strongest: {top})"
+
+
+def _check_range(
+    name: str, value: Range, low: float, high: float = math.inf, allow_low: bool = False
+) -> Range:
+    """Validate a fixed value or a (lo, hi) uniform range of a per-pattern parameter."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        pair = (float(value), float(value))
+    else:
+        try:
+            pair = tuple(float(v) for v in value)  # type: ignore[union-attr]
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a number or a (low, high) pair, got {value!r}") from None
+        if len(pair) != 2:
+            raise ValueError(f"{name} must be a number or a (low, high) pair, got {value!r}")
+    lo, hi = pair
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+        raise ValueError(f"{name} must be finite with low <= high, got {value!r}")
+    if lo < low or (lo == low and not allow_low) or hi > high:
+        bound = f">= {low}" if allow_low else f"> {low}"
+        if high < math.inf:
+            bound += f" and <= {high}"
+        raise ValueError(f"{name} must be {bound}, got {value!r}")
+    return pair
+
+
+class PowderSimulator(torch.nn.Module):
+    r"""Powder X-ray diffraction patterns of batches of crystals.
+
+    For each crystal, every reflection hkl inside the limiting sphere
+    :math:`|g| \le 2\sin\theta_{max}/\lambda` is enumerated (one per orbit of the crystal's Laue group,
+    with its multiplicity), and its integrated intensity is
+
+    .. math::
+
+        I(hkl) = m\,|F(hkl)|^2\,LP(\theta), \qquad
+        F(hkl) = \sum_j o_j f_j(s)\, e^{-B_j s^2}\, e^{2\pi i (hx_j + ky_j + lz_j)},
+
+    with :math:`s = \sin\theta/\lambda = 1/2d`, IT92 form factors :math:`f_j` (gemmi's tables, neutral
+    atoms), occupancies :math:`o_j`, isotropic displacement parameters :math:`B_j` and, for an unpolarised
+    laboratory source with an optional monochromator at angle :math:`2\theta_M`,
+
+    .. math::
+
+        LP(\theta) = \frac{1 + \cos^2 2\theta_M \cos^2 2\theta}{\sin^2\theta \cos\theta}.
+
+    Peak positions follow Bragg's law :math:`\lambda = 2d\sin\theta`; reflections beyond 2θ = 180° do not
+    occur. Each stick becomes a peak of the chosen profile whose FWHM combines Scherrer size broadening
+    (K = 0.9), microstrain broadening, a Caglioti instrument function and/or a fixed FWHM (see
+    :mod:`xrdsynth.simulate`), and the pattern is normalised to a maximum of 1. References: B. D. Cullity,
+    *Elements of X-ray Diffraction*, ch. 4; International Tables Vol. C, 6.1.1 (form factors) and 6.2
+    (Lorentz-polarisation).
+
+    Parameters given as a number are fixed; a ``(low, high)`` pair is drawn uniformly for each pattern by the
+    simulator's generator (seeded by ``seed``), so every call gives fresh samples. Every sample or instrument
+    effect is off (``None``) by default except the crystallite size.
+
+    Args:
+        two_theta: the 2θ grid in degrees: ``(start, stop, num)`` for ``torch.linspace``, or an increasing
+            1-D array inside (0, 180).
+        q: instead of ``two_theta``, a grid in Q = 4π sinθ/λ (1/Å): ``(start, stop, num)`` or an array.
+            Patterns are still intensities per degree 2θ, sampled at these Q.
+        wavelength: Å, or a line name ("CuKa1", "MoKa1", ...; "CuKa" is the Kα1 + Kα2 doublet at 2:1).
+        profile: "gaussian", "lorentzian" or "pseudo_voigt" (Thompson–Cox–Hastings: instrument widths
+            Gaussian, size and strain Lorentzian).
+        crystallite_size_nm: Scherrer crystallite size in nm (paper default: uniform in 20–100 nm).
+        microstrain: dimensionless microstrain ε; FWHM = 4ε tanθ.
+        fwhm: a FWHM in degrees added as an instrument width.
+        caglioti: (U, V, W) in degrees²; FWHM² = U tan²θ + V tanθ + W.
+        monochromator_two_theta: 2θ of a monochromator crystal in degrees (e.g. 26.6 for graphite with Cu);
+            None for an unpolarised beam without one.
+        zero_shift: an offset of all peaks in degrees 2θ (a misaligned goniometer zero).
+        specimen_displacement_mm: height error of the sample surface in mm; shifts peaks by
+            −2 s cosθ / R (radians), R = ``goniometer_radius_mm``.
+        goniometer_radius_mm: diffractometer radius in mm.
+        march_dollase: March–Dollase parameter r of preferred orientation (r < 1 platelets, r > 1
+            needles, 1 = random powder). Intensities are multiplied by the average over equivalent
+            reflections of (r² cos²α + sin²α / r)^(-3/2), α the angle to the orientation direction.
+        preferred_orientation_hkl: the orientation direction as a reciprocal-lattice vector; None draws one
+            of 001, 010, 100, 110, 101, 011, 111 per pattern.
+        impurity_fraction: peak height of an impurity phase relative to the main phase (e.g. (0.01, 0.05));
+            the impurity is another crystal of the same batch (the batch is rolled by a random offset).
+        background: height of a smooth background (Chebyshev series of ``background_order``) relative
+            to the strongest peak.
+        background_order: number of Chebyshev terms of the background.
+        amorphous_hump: height of a broad amorphous hump relative to the strongest peak; its centre is at
+            d = 3–6 Å and its FWHM 5–15° 2θ, both drawn per pattern.
+        poisson_counts: counts at the strongest peak for Poisson counting noise (e.g. (1e3, 1e5)).
+        gaussian_noise: standard deviation of additive Gaussian noise relative to the strongest peak.
+        sqrt_scale: return the square root of the normalised pattern (compresses the dynamic range).
+        dtype: float32 (default) or float64, for the computation and the output.
+        device: where tensors live and the work runs.
+        seed: int, a torch.Generator, or None (nondeterministic) for the per-pattern parameters.
+        max_chunk_elements: bound on reflections x atoms per step of the structure-factor sum (memory).
+
+    Example:
+        >>> sim = PowderSimulator(two_theta=(5.0, 90.0, 8501), wavelength="CuKa1")
+        >>> x = sim([xrdsynth.Crystal.from_cif("quartz.cif")])   # (1, 8501), max 1
+    """
+
+    def __init__(
+        self,
+        two_theta: tuple[float, float, int] | Sequence[float] | torch.Tensor | np.ndarray = (5.0, 90.0, 8501),
+        *,
+        q: tuple[float, float, int] | Sequence[float] | torch.Tensor | np.ndarray | None = None,
+        wavelength: str | float = "CuKa1",
+        profile: str = "gaussian",
+        crystallite_size_nm: Range = (20.0, 100.0),
+        microstrain: Range = None,
+        fwhm: Range = None,
+        caglioti: tuple[float, float, float] | None = None,
+        monochromator_two_theta: float | None = None,
+        zero_shift: Range = None,
+        specimen_displacement_mm: Range = None,
+        goniometer_radius_mm: float = 240.0,
+        march_dollase: Range = None,
+        preferred_orientation_hkl: tuple[int, int, int] | None = None,
+        impurity_fraction: Range = None,
+        background: Range = None,
+        background_order: int = 6,
+        amorphous_hump: Range = None,
+        poisson_counts: Range = None,
+        gaussian_noise: Range = None,
+        sqrt_scale: bool = False,
+        dtype: torch.dtype = torch.float32,
+        device: torch.device | str = "cpu",
+        seed: int | torch.Generator | None = 0,
+        max_chunk_elements: int = 2**21,
+    ) -> None:
+        super().__init__()
+        self.radiation: Radiation = resolve_wavelength(wavelength)
+        if profile not in PROFILES:
+            raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        self.profile = profile
+        self.crystallite_size_nm = _check_range("crystallite_size_nm", crystallite_size_nm, 0.0)
+        self.microstrain = _check_range("microstrain", microstrain, 0.0, allow_low=True)
+        self.fwhm = _check_range("fwhm", fwhm, 0.0)
+        if caglioti is not None:
+            caglioti = tuple(float(v) for v in caglioti)  # type: ignore[assignment]
+            if len(caglioti) != 3 or not all(math.isfinite(v) for v in caglioti):  # type: ignore[arg-type]
+                raise ValueError(
+                    f"caglioti must be three finite numbers (U, V, W) in degrees², got {caglioti}"
+                )
+        self.caglioti = caglioti
+        if not any(v is not None for v in (self.crystallite_size_nm, self.microstrain, self.fwhm, caglioti)):
+            raise ValueError("no peak width: give crystallite_size_nm, microstrain, fwhm or caglioti")
+        if monochromator_two_theta is not None and not 0.0 <= float(monochromator_two_theta) < 180.0:
+            raise ValueError(
+                f"monochromator_two_theta must be in [0, 180) degrees, got {monochromator_two_theta}"
+            )
+        self.monochromator_two_theta = monochromator_two_theta
+        self.zero_shift = _check_range("zero_shift", zero_shift, -math.inf)
+        self.specimen_displacement_mm = _check_range(
+            "specimen_displacement_mm", specimen_displacement_mm, -math.inf
+        )
+        if not goniometer_radius_mm > 0:
+            raise ValueError(f"goniometer_radius_mm must be positive, got {goniometer_radius_mm}")
+        self.goniometer_radius_mm = float(goniometer_radius_mm)
+        self.march_dollase = _check_range("march_dollase", march_dollase, 0.0)
+        if preferred_orientation_hkl is not None:
+            hkl = tuple(int(v) for v in preferred_orientation_hkl)
+            if len(hkl) != 3 or hkl == (0, 0, 0):
+                raise ValueError(f"preferred_orientation_hkl must be three integers, not all 0, got {hkl}")
+            preferred_orientation_hkl = hkl  # type: ignore[assignment]
+        self.preferred_orientation_hkl = preferred_orientation_hkl
+        self.impurity_fraction = _check_range(
+            "impurity_fraction", impurity_fraction, 0.0, 1.0, allow_low=True
+        )
+        self.background = _check_range("background", background, 0.0, allow_low=True)
+        if int(background_order) < 1:
+            raise ValueError(f"background_order must be >= 1, got {background_order}")
+        self.background_order = int(background_order)
+        self.amorphous_hump = _check_range("amorphous_hump", amorphous_hump, 0.0, allow_low=True)
+        self.poisson_counts = _check_range("poisson_counts", poisson_counts, 0.0)
+        self.gaussian_noise = _check_range("gaussian_noise", gaussian_noise, 0.0, allow_low=True)
+        self.sqrt_scale = bool(sqrt_scale)
+        if int(max_chunk_elements) < 1024:
+            raise ValueError(f"max_chunk_elements must be >= 1024, got {max_chunk_elements}")
+        self.max_chunk_elements = int(max_chunk_elements)
+        self.dtype = dtype
+        self.seed = seed
+        self._generator: torch.Generator | None = None
+
+        device = torch.device(device)
+        self._grid_spec = ("q", q) if q is not None else ("two_theta", two_theta)
+        self.register_buffer("_two_theta", self._make_grid(), persistent=False)
+        self._two_theta: torch.Tensor  # (P,) float64 on the device
+        self.register_buffer("_form_factors", form_factor_table(), persistent=False)
+        self._form_factors: torch.Tensor
+        tables = laue_tables()
+        self.register_buffer("_laue_id", tables.laue_id, persistent=False)
+        self.register_buffer("_laue_rotations", tables.rotations, persistent=False)
+        self.register_buffer("_laue_count", tables.count, persistent=False)
+        self._laue_triclinic = tables.triclinic
+        self.to(device)
+
+    # ----------------------------------------------------------------------------------------- set-up
+    def _make_grid(self) -> torch.Tensor:
+        kind, spec = self._grid_spec
+        if isinstance(spec, tuple) and len(spec) == 3 and isinstance(spec[2], (int, np.integer)):
+            start, stop, num = float(spec[0]), float(spec[1]), int(spec[2])
+            if num < 2 or not (math.isfinite(start) and math.isfinite(stop)) or not start < stop:
+                raise ValueError(
+                    f"{kind} grid must be (start, stop, num) with start < stop and num >= 2, got {spec}"
+                )
+            values = torch.linspace(start, stop, num, dtype=torch.float64)
+        else:
+            try:
+                values = torch.as_tensor(np.asarray(spec, dtype=np.float64))
+            except (TypeError, ValueError):
+                raise ValueError(f"{kind} must be (start, stop, num) or a 1-D array, got {spec!r}") from None
+            if values.ndim != 1 or len(values) < 2:
+                raise ValueError(
+                    f"{kind} grid must be 1-D with at least 2 points, got shape {tuple(values.shape)}"
+                )
+            if not torch.all(torch.isfinite(values)) or not torch.all(values[1:] > values[:-1]):
+                raise ValueError(f"{kind} grid must be finite and strictly increasing")
+        if kind == "q":
+            sin_theta = values * self.radiation.wavelength / (4.0 * math.pi)
+            if values[0] <= 0 or sin_theta[-1] >= 1:
+                limit = 4.0 * math.pi / self.radiation.wavelength
+                raise ValueError(
+                    f"q grid must lie in (0, {limit:.4f}) 1/Å for λ = {self.radiation.wavelength} Å"
+                )
+            values = 2.0 * torch.rad2deg(torch.asin(sin_theta))
+        elif values[0] <= 0 or values[-1] >= 180:
+            raise ValueError(
+                f"two_theta grid must lie inside (0, 180) degrees, "
+                f"got {float(values[0])}..{float(values[-1])}"
+            )
+        return values
+
+    @property
+    def two_theta(self) -> torch.Tensor:
+        """(P,) the 2θ grid in degrees, on the simulator's device, in its dtype."""
+        return self._two_theta.to(self.dtype)
+
+    @property
+    def q(self) -> torch.Tensor:
+        """(P,) the grid as Q = 4π sinθ/λ in 1/Å (λ the principal line)."""
+        theta = torch.deg2rad(self._two_theta) / 2.0
+        return (4.0 * math.pi * torch.sin(theta) / self.radiation.wavelength).to(self.dtype)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the simulator's tensors live."""
+        return self._two_theta.device
+
+    @property
+    def wavelength(self) -> float:
+        """The principal wavelength in Å."""
+        return self.radiation.wavelength
+
+    def extra_repr(self) -> str:
+        grid = self._two_theta
+        parts = [
+            f"two_theta=({float(grid[0]):g}, {float(grid[-1]):g}, {len(grid)})",
+            f"wavelength={self.radiation.name!r}",
+            f"profile={self.profile!r}",
+        ]
+        for name in (
+            "crystallite_size_nm",
+            "microstrain",
+            "fwhm",
+            "caglioti",
+            "monochromator_two_theta",
+            "zero_shift",
+            "specimen_displacement_mm",
+            "march_dollase",
+            "preferred_orientation_hkl",
+            "impurity_fraction",
+            "background",
+            "amorphous_hump",
+            "poisson_counts",
+            "gaussian_noise",
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                if isinstance(value, tuple) and len(value) == 2 and value[0] == value[1]:
+                    value = value[0]
+                parts.append(f"{name}={value}")
+        if self.sqrt_scale:
+            parts.append("sqrt_scale=True")
+        parts.append(f"dtype={self.dtype}, device={self.device}")
+        return ", ".join(parts)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_generator"] = None  # generators do not pickle; a copy restarts from the seed
+        return state
+
+    def generator(self) -> torch.Generator:
+        """The simulator's generator on its device, created from ``seed`` on first use."""
+        if self._generator is None or self._generator.device != self.device:
+            if isinstance(self.seed, torch.Generator):
+                if self.seed.device != self.device:
+                    raise ValueError(
+                        f"seed generator is on {self.seed.device}, the simulator on {self.device}"
+                    )
+                self._generator = self.seed
+            else:
+                generator = torch.Generator(device=self.device)
+                if self.seed is None:
+                    generator.seed()
+                else:
+                    generator.manual_seed(int(self.seed))
+                self._generator = generator
+        return self._generator
+
+    # ------------------------------------------------------------------------------------- checking
+    def _as_batch(
+        self, crystals: CrystalBatch | Crystal | Sequence[Crystal], dtype: torch.dtype
+    ) -> CrystalBatch:
+        if isinstance(crystals, Crystal):
+            crystals = [crystals]
+        if isinstance(crystals, CrystalBatch):
+            batch = crystals.to(device=self.device, dtype=dtype)
+        else:
+            crystals = list(crystals)
+            if not crystals:
+                raise ValueError("no crystals given")
+            for k, crystal in enumerate(crystals):
+                if not isinstance(crystal, Crystal):
+                    raise ValueError(f"entry {k} is a {type(crystal).__name__}, not a Crystal")
+            batch = CrystalBatch.from_crystals(crystals, device=self.device, dtype=dtype)
+        _check_batch(batch)
+        return batch
+
+    # ----------------------------------------------------------------------------------- the physics
+    def _tables(self) -> LaueTables:
+        return LaueTables(self._laue_id, self._laue_rotations, self._laue_count, self._laue_triclinic)
+
+    def _reflections(
+        self, batch: CrystalBatch, g_min: torch.Tensor, g_max: torch.Tensor
+    ) -> tuple[Reflections, torch.Tensor]:
+        """Laue-unique reflections of the batch in g_min < |g| <= g_max, and their |F|^2 (float dtype)."""
+        tables = self._tables()
+        weights = batch.numbers.to(batch.dtype) * batch.occupancies * batch.mask
+        laue = verified_laue_ids(batch.space_group, batch.frac_coords.detach(), weights.detach(), tables)
+        reflections = enumerate_reflections(batch.lattice, g_min, g_max, laue, tables)
+        f2 = self._structure_factors(batch, reflections)
+        return reflections, f2
+
+    def _structure_factors(self, batch: CrystalBatch, refl: Reflections) -> torch.Tensor:
+        """|F|^2 of every reflection, computed in chunks of crystals of similar size (bounded memory)."""
+        dtype = batch.dtype
+        merge = not (batch.b_iso.requires_grad)
+        types = scatterer_types(batch.numbers, batch.b_iso, batch.mask, merge=merge)
+        k = types.numbers.shape[1]
+        one_hot = torch.nn.functional.one_hot(types.index, k).to(dtype)
+        occupancy_matrix = one_hot * (batch.occupancies * batch.mask).unsqueeze(-1)  # (B, N, K)
+        coefficients = self._form_factors.to(dtype)[types.numbers]  # (B, K, 9)
+        # 1/d^2 from the (possibly differentiable) lattice: g2 = h G* h^T.
+        metric = torch.linalg.inv(batch.lattice @ batch.lattice.transpose(1, 2))
+        hkl = refl.hkl.to(dtype)
+        g2 = torch.einsum("ri,rij,rj->r", hkl, metric[refl.crystal], hkl)
+        s2 = g2 / 4.0
+        result = torch.zeros(len(hkl), dtype=dtype, device=hkl.device)
+        counts = refl.counts.tolist()
+        atoms = batch.num_atoms.tolist()
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        for crystals, starts, stops in _chunks(counts, atoms, self.max_chunk_elements):
+            rows_max = max(b - a for a, b in zip(starts, stops, strict=True))
+            n_max = max(atoms[c] for c in crystals)
+            index = torch.tensor(crystals, device=hkl.device)
+            # Padded (C, rows_max) reflection rows of this chunk; padding points at row 0 and is dropped.
+            first = torch.tensor(
+                [offsets[c] + a for c, a in zip(crystals, starts, strict=True)], device=hkl.device
+            )
+            length = torch.tensor([b - a for a, b in zip(starts, stops, strict=True)], device=hkl.device)
+            steps = torch.arange(rows_max, device=hkl.device)
+            valid = steps < length.unsqueeze(1)
+            rows = torch.where(valid, first.unsqueeze(1) + steps, 0)
+            f2 = structure_factor_squared(
+                hkl[rows],
+                s2[rows],
+                batch.frac_coords[index, :n_max],
+                occupancy_matrix[index, :n_max],
+                coefficients[index],
+                types.b_iso[index].to(dtype),
+            )
+            result = result.index_put((rows[valid],), f2[valid])
+        return result
+
+    def _lorentz_polarisation(self, theta: torch.Tensor) -> torch.Tensor:
+        cos2t2 = torch.cos(2.0 * theta).square()
+        sin_t = torch.sin(theta)
+        if self.monochromator_two_theta is None:
+            polarisation = 1.0 + cos2t2
+        else:
+            cos2m2 = math.cos(math.radians(self.monochromator_two_theta)) ** 2
+            polarisation = (1.0 + cos2m2 * cos2t2) / (1.0 + cos2m2)
+        return polarisation / (sin_t * sin_t * torch.cos(theta))
+
+    def _sticks(
+        self, batch: CrystalBatch, reflections: Reflections, f2: torch.Tensor, po_factor: torch.Tensor | None
+    ) -> list[tuple[float, torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Per wavelength line: (lambda, keep mask, 2theta in degrees, intensity) for every reflection."""
+        dtype = batch.dtype
+        metric = torch.linalg.inv(batch.lattice @ batch.lattice.transpose(1, 2))
+        hkl = reflections.hkl.to(dtype)
+        g = torch.sqrt(torch.einsum("ri,rij,rj->r", hkl, metric[reflections.crystal], hkl))
+        base = reflections.multiplicity.to(dtype) * f2
+        if po_factor is not None:
+            base = base * po_factor
+        lines = []
+        for wavelength, weight in zip(self.radiation.wavelengths, self.radiation.weights, strict=True):
+            sin_theta = wavelength * g / 2.0
+            keep = sin_theta < 1.0
+            theta = torch.asin(sin_theta.clamp(max=1.0 - 1e-12))
+            intensity = torch.where(keep, weight * base * self._lorentz_polarisation(theta), 0.0)
+            lines.append((wavelength, keep, 2.0 * theta / _RAD, intensity))
+        return lines
+
+    def _g_range(
+        self, batch_size: int, low: float, high: float, dtype: torch.dtype
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """|g| bounds for the 2theta window [low, high] (degrees) over all lines of the radiation."""
+        low = max(low, 0.0)
+        high = min(high, 180.0)
+        g_min = 2.0 * math.sin(low * _RAD / 2.0) / max(self.radiation.wavelengths)
+        g_max = 2.0 * math.sin(high * _RAD / 2.0) / min(self.radiation.wavelengths)
+        options = {"dtype": dtype, "device": self.device}
+        return torch.full((batch_size,), g_min, **options), torch.full((batch_size,), g_max, **options)
+
+    # ---------------------------------------------------------------------------------- public calls
+    def peaks(self, crystal: Crystal, merge_tolerance: float = 1e-5, min_intensity: float = 1e-3) -> PeakList:
+        """The stick pattern of one crystal inside the grid's 2θ range, in float64, without random effects.
+
+        Sticks are the integrated intensities m |F|² LP of the reflections (for a doublet, each line's).
+        Reflections whose 2θ differ by less than ``merge_tolerance`` degrees are merged into one peak (as
+        pymatgen's XRDCalculator does); peaks weaker than ``min_intensity`` (on the scale where the strongest
+        is 100) are dropped.
+
+        Raises:
+            ValueError: an invalid crystal (e.g. an element beyond Cf, which has no IT92 form factor).
+        """
+        if not isinstance(crystal, Crystal):
+            raise ValueError(f"peaks() takes one Crystal, got {type(crystal).__name__}")
+        batch = self._as_batch([crystal], torch.float64)
+        low, high = float(self._two_theta[0]), float(self._two_theta[-1])
+        g_min, g_max = self._g_range(1, low, high, torch.float64)
+        with torch.no_grad():
+            reflections, f2 = self._reflections(batch, g_min * (1.0 - 1e-9), g_max * (1.0 + 1e-9))
+            lines = self._sticks(batch, reflections, f2, None)
+        metric = np.linalg.inv(crystal.lattice @ crystal.lattice.T)
+        hkl_all = reflections.hkl.cpu().numpy()
+        d_all = 1.0 / np.sqrt(np.einsum("ri,ij,rj->r", hkl_all, metric, hkl_all))
+        tt, inten, hkl, d, mult, lam = [], [], [], [], [], []
+        for wavelength, keep, two_theta, intensity in lines:
+            t = two_theta.cpu().numpy()
+            inside = keep.cpu().numpy() & (t >= low - 1e-9) & (t <= high + 1e-9)
+            tt.append(t[inside])
+            inten.append(intensity.cpu().numpy()[inside])
+            hkl.append(hkl_all[inside])
+            d.append(d_all[inside])
+            mult.append(reflections.multiplicity.cpu().numpy()[inside])
+            lam.append(np.full(int(inside.sum()), wavelength))
+        return _merge_peaks(
+            *(np.concatenate(a) for a in (tt, inten, hkl, d, mult, lam)), merge_tolerance, min_intensity
+        )
+
+    def forward(
+        self,
+        crystals: CrystalBatch | Crystal | Sequence[Crystal],
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Simulate the patterns of a batch.
+
+        Args:
+            crystals: a CrystalBatch (moved to the simulator's device and dtype), a list of Crystals, or one.
+            generator: draws the per-pattern parameters; default the simulator's own (seeded) generator.
+
+        Returns:
+            (B, P) patterns on the simulator's device in its dtype, each with maximum 1 (0 everywhere for a
+            crystal without reflections in range, with a warning).
+
+        Raises:
+            ValueError: invalid crystals (non-finite or zero-volume lattices, no atoms, unknown elements,
+                elements beyond Cf, non-finite coordinates, occupancies or B).
+        """
+        batch = self._as_batch(crystals, self.dtype)
+        gen = self.generator() if generator is None else generator
+        bsz, dtype = len(batch), self.dtype
+        widths = Widths(
+            self.radiation.wavelength,
+            self._draw(self.crystallite_size_nm, bsz, gen),
+            self._draw(self.microstrain, bsz, gen),
+            self._draw(self.fwhm, bsz, gen),
+            None
+            if self.caglioti is None
+            else torch.tensor(self.caglioti, dtype=dtype, device=self.device).expand(bsz, 3),
+        )
+        zero = self._draw(self.zero_shift, bsz, gen)
+        displacement = self._draw(self.specimen_displacement_mm, bsz, gen)
+        grid = self._two_theta.to(dtype)
+        # Reflections that can reach the grid: its range plus the profile margin plus any position shift.
+        ends = grid[[0, len(grid) // 2, -1]]
+        widest = float(peak_widths(ends, widths, self.profile)[0].max())
+        shift = 0.0
+        if zero is not None:
+            shift += float(zero.abs().max())
+        if displacement is not None:
+            shift += float(2.0 * displacement.abs().max() / self.goniometer_radius_mm / _RAD)
+        margin = _MARGIN_FWHM[self.profile] * widest + shift
+        g_min, g_max = self._g_range(bsz, float(grid[0]) - margin, float(grid[-1]) + margin, dtype)
+        reflections, f2 = self._reflections(batch, g_min, g_max)
+
+        po = None
+        if self.march_dollase is not None:
+            po = self._march_dollase(batch, reflections, self._draw(self.march_dollase, bsz, gen), gen)
+        position, area, pattern = [], [], []
+        for _, keep, two_theta, intensity in self._sticks(batch, reflections, f2, po):
+            if zero is not None or displacement is not None:
+                two_theta = two_theta + self._position_shift(
+                    two_theta, reflections.crystal, zero, displacement
+                )
+            position.append(two_theta[keep])
+            area.append(intensity[keep])
+            pattern.append(reflections.crystal[keep])
+        patterns = render(
+            grid, torch.cat(pattern), torch.cat(position), torch.cat(area), bsz, widths, self.profile
+        )
+        return self._finish(patterns, gen)
+
+    # ------------------------------------------------------------------------------- sample effects
+    def _draw(self, spec: Range, n: int, generator: torch.Generator) -> torch.Tensor | None:
+        """n values uniform in spec = (lo, hi) (a fixed value when lo == hi), or None."""
+        if spec is None:
+            return None
+        lo, hi = spec  # type: ignore[misc]
+        u = torch.rand(n, generator=generator, dtype=self.dtype, device=self.device)
+        return lo + (hi - lo) * u
+
+    def _position_shift(
+        self,
+        two_theta: torch.Tensor,
+        crystal: torch.Tensor,
+        zero: torch.Tensor | None,
+        displacement: torch.Tensor | None,
+    ) -> torch.Tensor:
+        shift = torch.zeros_like(two_theta)
+        if zero is not None:
+            shift = shift + zero[crystal]
+        if displacement is not None:
+            theta = two_theta * (_RAD / 2.0)
+            shift = shift - 2.0 * displacement[crystal] * torch.cos(theta) / self.goniometer_radius_mm / _RAD
+        return shift
+
+    def _march_dollase(
+        self, batch: CrystalBatch, refl: Reflections, r: torch.Tensor, gen: torch.Generator
+    ) -> torch.Tensor:
+        """March–Dollase factor of each reflection, averaged over its Laue orbit (the equivalent reflections
+        have different angles to the orientation axis)."""
+        dtype = batch.dtype
+        bsz = len(batch)
+        if self.preferred_orientation_hkl is None:
+            choice = torch.randint(len(_ORIENTATIONS), (bsz,), generator=gen, device=self.device)
+            axes = torch.tensor(_ORIENTATIONS, dtype=dtype, device=self.device)[choice]
+        else:
+            axes = torch.tensor(self.preferred_orientation_hkl, dtype=dtype, device=self.device).expand(
+                bsz, 3
+            )
+        reciprocal = torch.linalg.inv(batch.lattice).transpose(1, 2)  # rows a*, b*, c*
+        normal = torch.einsum("bi,bij->bj", axes, reciprocal)
+        normal = normal / normal.norm(dim=1, keepdim=True)
+        tables = self._tables()
+        weights = batch.numbers.to(dtype) * batch.occupancies * batch.mask
+        laue = verified_laue_ids(batch.space_group, batch.frac_coords.detach(), weights.detach(), tables)[
+            refl.crystal
+        ]
+        rotations = tables.rotations[laue].to(dtype)  # (R, 48, 3, 3)
+        images = torch.einsum("ri,rgij->rgj", refl.hkl.to(dtype), rotations)
+        g = torch.einsum("rgi,rij->rgj", images, reciprocal[refl.crystal])
+        cos_alpha = torch.einsum("rgj,rj->rg", g, normal[refl.crystal]) / g.norm(dim=-1)
+        rr = r[refl.crystal].unsqueeze(1)
+        factor = (rr.square() * cos_alpha.square() + (1.0 - cos_alpha.square()) / rr) ** -1.5
+        valid = torch.arange(48, device=self.device) < tables.count[laue].unsqueeze(1)
+        return (factor * valid).sum(1) / valid.sum(1)
+
+    def _finish(self, patterns: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Normalise, then add impurity, background, hump and noise, normalise again, optional sqrt."""
+        bsz = patterns.shape[0]
+        peak = patterns.amax(dim=1, keepdim=True)
+        empty = peak.squeeze(1) <= 0
+        if bool(empty.any()):
+            warnings.warn(
+                f"{int(empty.sum())} of {bsz} crystals have no reflection in the 2θ range; "
+                "their patterns are 0",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        patterns = patterns / torch.where(peak > 0, peak, torch.ones_like(peak))
+        grid = self._two_theta.to(self.dtype)
+        fraction = self._draw(self.impurity_fraction, bsz, gen)
+        if fraction is not None:
+            if bsz < 2:
+                raise ValueError(
+                    "impurity_fraction needs batches of at least 2 crystals (the impurity is another one)"
+                )
+            offset = int(torch.randint(1, bsz, (1,), generator=gen, device=self.device))
+            patterns = patterns + fraction.unsqueeze(1) * torch.roll(patterns, offset, dims=0)
+        level = self._draw(self.background, bsz, gen)
+        if level is not None:
+            coefficients = torch.randn(
+                bsz, self.background_order, generator=gen, dtype=self.dtype, device=self.device
+            )
+            # Decaying coefficients keep the background smooth (most weight in the low orders).
+            decay = (
+                1.0
+                / (1.0 + torch.arange(self.background_order, dtype=self.dtype, device=self.device)).square()
+            )
+            patterns = patterns + level.unsqueeze(1) * chebyshev_background(grid, coefficients * decay)
+        hump = self._draw(self.amorphous_hump, bsz, gen)
+        if hump is not None:
+            d = 3.0 + 3.0 * torch.rand(bsz, generator=gen, dtype=self.dtype, device=self.device)
+            center = 2.0 * torch.rad2deg(torch.asin((self.radiation.wavelength / (2.0 * d)).clamp(max=1.0)))
+            width = 5.0 + 10.0 * torch.rand(bsz, generator=gen, dtype=self.dtype, device=self.device)
+            patterns = patterns + hump.unsqueeze(1) * amorphous_hump(grid, center, width)
+        counts = self._draw(self.poisson_counts, bsz, gen)
+        if counts is not None:
+            patterns = poisson_noise(patterns, counts, gen)
+        sigma = self._draw(self.gaussian_noise, bsz, gen)
+        if sigma is not None:
+            patterns = gaussian_noise(patterns, sigma, gen)
+        if any(v is not None for v in (fraction, level, hump, counts, sigma)):
+            peak = patterns.amax(dim=1, keepdim=True)
+            patterns = patterns / torch.where(peak > 0, peak, torch.ones_like(peak))
+        if self.sqrt_scale:
+            patterns = torch.sqrt(patterns.clamp_min(0.0))
+        return patterns
+
+
+def _check_batch(batch: CrystalBatch) -> None:
+    """Raise ValueError naming the first bad entry (one host synchronisation for all checks)."""
+    mask = batch.mask
+    real = mask.any(dim=1)
+    det = torch.linalg.det(batch.lattice.detach().to(torch.float64))
+    finite_lattice = torch.isfinite(batch.lattice).all(dim=(1, 2))
+    masked = lambda t: torch.where(mask, t, torch.zeros_like(t))  # noqa: E731
+    checks = {
+        "has no atoms": ~real,
+        "has a non-finite lattice": ~finite_lattice,
+        "has a lattice of zero or negative volume (rows a, b, c must be right-handed)": finite_lattice
+        & ~(det > 1e-6),
+        "has non-finite fractional coordinates": ~torch.isfinite(
+            masked(batch.frac_coords.detach().sum(-1))
+        ).all(1),
+        "has non-finite or negative occupancies": ~(
+            torch.isfinite(masked(batch.occupancies.detach())).all(1)
+            & (masked(batch.occupancies.detach()) >= 0).all(1)
+        ),
+        "has only zero occupancies": real & ~(masked(batch.occupancies.detach()) > 0).any(1),
+        "has non-finite B values": ~torch.isfinite(masked(batch.b_iso.detach())).all(1),
+        f"has an atomic number outside 1..{MAX_FORM_FACTOR_Z} (IT92 form factors stop at Cf)": (
+            (batch.numbers < 1) | (batch.numbers > MAX_FORM_FACTOR_Z)
+        )
+        .logical_and(mask)
+        .any(1),
+        "has a space-group number outside 1..230": (batch.space_group < 1) | (batch.space_group > 230),
+    }
+    flags = torch.stack(list(checks.values()), dim=1).cpu()  # (B, n_checks), one synchronisation
+    if bool(flags.any()):
+        entry, which = (int(v) for v in torch.nonzero(flags)[0])
+        message = list(checks)[which]
+        raise ValueError(f"crystal {entry} of the batch {message}")
+
+
+def _chunks(counts: list[int], atoms: list[int], budget: int) -> list[tuple[list[int], list[int], list[int]]]:
+    """Group (crystal, reflection slice) pieces so that pieces x max rows x max atoms stays within budget.
+
+    Crystals are sorted by reflection count so that a chunk pads little. Returns (crystals, starts, stops).
+    """
+    pieces = []
+    for c in sorted(range(len(counts)), key=lambda c: counts[c] * max(atoms[c], 1)):
+        if counts[c] == 0:
+            continue
+        step = max(budget // max(atoms[c], 1), 1)
+        for a in range(0, counts[c], step):
+            pieces.append((c, a, min(a + step, counts[c])))
+    chunks: list[tuple[list[int], list[int], list[int]]] = []
+    current: list[tuple[int, int, int]] = []
+    rows = n = 0
+    for piece in pieces:
+        c, a, b = piece
+        new_rows, new_n = max(rows, b - a), max(n, atoms[c])
+        if current and (len(current) + 1) * new_rows * new_n > budget:
+            chunks.append(([p[0] for p in current], [p[1] for p in current], [p[2] for p in current]))
+            current, new_rows, new_n = [], b - a, atoms[c]
+        current.append(piece)
+        rows, n = new_rows, new_n
+    if current:
+        chunks.append(([p[0] for p in current], [p[1] for p in current], [p[2] for p in current]))
+    return chunks
+
+
+def _merge_peaks(
+    two_theta: np.ndarray,
+    intensity: np.ndarray,
+    hkl: np.ndarray,
+    d: np.ndarray,
+    multiplicity: np.ndarray,
+    wavelength: np.ndarray,
+    tolerance: float,
+    min_intensity: float,
+) -> PeakList:
+    order = np.argsort(two_theta, kind="stable")
+    two_theta, intensity, hkl, d, multiplicity, wavelength = (
+        a[order] for a in (two_theta, intensity, hkl, d, multiplicity, wavelength)
+    )
+    if len(two_theta) == 0:
+        empty = np.zeros(0)
+        return PeakList(
+            empty, empty, np.zeros((0, 3), dtype=np.int64), empty, np.zeros(0, dtype=np.int64), empty
+        )
+    # A new peak starts wherever the gap to the previous reflection exceeds the tolerance.
+    group = np.concatenate([[0], np.cumsum(np.diff(two_theta) > tolerance)])
+    n = int(group[-1]) + 1
+    total = np.bincount(group, weights=intensity, minlength=n)
+    # Position: intensity-weighted mean of the members; hkl and d: the strongest member's.
+    weights = np.where(intensity > 0, intensity, 1e-300)
+    position = np.bincount(group, weights=two_theta * weights, minlength=n) / np.bincount(
+        group, weights=weights, minlength=n
+    )
+    strongest = np.lexsort((-intensity, group))
+    first = strongest[np.concatenate([[True], group[strongest][1:] != group[strongest][:-1]])]
+    mult = np.bincount(group, weights=multiplicity, minlength=n).astype(np.int64)
+    top = total.max() if n else 0.0
+    scaled = 100.0 * total / top if top > 0 else total
+    keep = scaled >= min_intensity
+    return PeakList(
+        position[keep], scaled[keep], hkl[first][keep], d[first][keep], mult[keep], wavelength[first][keep]
+    )

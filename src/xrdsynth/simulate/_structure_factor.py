@@ -1,0 +1,112 @@
+"""Structure factors of many reflections for a batch of crystals.
+
+F(h) = sum_j occ_j f_j(s) exp(-B_j s^2) exp(2 pi i h.x_j), s = sin(theta)/lambda = |g|/2.
+
+Atoms of one crystal that share an element and a B ("scatterer types") share f(s) exp(-B s^2), so the sum is
+taken per type first: S_t(h) = sum_{j in t} occ_j exp(2 pi i h.x_j) is a batched matrix product of the phase
+factors with an (atoms x types) occupancy matrix, and F(h) = sum_t f_t(s) S_t(h). The transcendental work
+is then one cos and one sin per (reflection, atom), the rest is matrix algebra.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ._form_factors import form_factors
+
+__all__ = ["ScattererTypes", "scatterer_types", "structure_factor_squared"]
+
+
+@dataclass(frozen=True)
+class ScattererTypes:
+    """Distinct (element, B) pairs of each crystal.
+
+    Attributes:
+        index: (B, N) int64 type of each atom within its crystal (0 for padding, which has occupancy 0).
+        numbers: (B, K) int64 atomic number of each type (0 for padding).
+        b_iso: (B, K) float B of each type in Å² (0 for padding).
+    """
+
+    index: torch.Tensor
+    numbers: torch.Tensor
+    b_iso: torch.Tensor
+
+
+def scatterer_types(
+    numbers: torch.Tensor, b_iso: torch.Tensor, mask: torch.Tensor, merge: bool = True
+) -> ScattererTypes:
+    """Group the atoms of each crystal by (atomic number, B).
+
+    Args:
+        numbers: (B, N) int64 atomic numbers.
+        b_iso: (B, N) float Å².
+        mask: (B, N) bool, True for real atoms.
+        merge: False gives every atom a type of its own, so that a gradient with respect to one atom's B
+            stays that atom's.
+    """
+    bsz, n = numbers.shape
+    device = numbers.device
+    if not merge:
+        return ScattererTypes(
+            torch.arange(n, device=device).expand(bsz, n).clone(),
+            torch.where(mask, numbers, torch.zeros_like(numbers)),
+            torch.where(mask, b_iso, torch.zeros_like(b_iso)),
+        )
+    crystal = torch.arange(bsz, device=device).unsqueeze(1).expand(bsz, n)
+    rows = torch.stack(
+        [
+            crystal[mask].to(torch.float64),
+            numbers[mask].to(torch.float64),
+            b_iso[mask].detach().to(torch.float64),
+        ],
+        dim=1,
+    )
+    unique, inverse = torch.unique(rows, dim=0, return_inverse=True)
+    # Rows are sorted by crystal first, so the types of crystal b are a contiguous run of `unique`.
+    owner = unique[:, 0].to(torch.int64)
+    per_crystal = torch.bincount(owner, minlength=bsz)
+    first = torch.cumsum(per_crystal, 0) - per_crystal
+    local = torch.arange(len(unique), device=device) - first[owner]
+    k = max(int(per_crystal.max()), 1)
+    index = torch.zeros(bsz, n, dtype=torch.int64, device=device)
+    index[mask] = local[inverse]
+    type_numbers = torch.zeros(bsz, k, dtype=torch.int64, device=device)
+    type_numbers[owner, local] = unique[:, 1].to(torch.int64)
+    type_b = torch.zeros(bsz, k, dtype=b_iso.dtype, device=device)
+    type_b[owner, local] = unique[:, 2].to(b_iso.dtype)
+    return ScattererTypes(index, type_numbers, type_b)
+
+
+def structure_factor_squared(
+    hkl: torch.Tensor,
+    s2: torch.Tensor,
+    frac_coords: torch.Tensor,
+    occupancy_matrix: torch.Tensor,
+    type_coefficients: torch.Tensor,
+    type_b_iso: torch.Tensor,
+) -> torch.Tensor:
+    """|F(h)|^2 for padded reflections of C crystals.
+
+    Args:
+        hkl: (C, R, 3) Miller indices as floats (padding rows are harmless: their result is ignored).
+        s2: (C, R) (sin(theta)/lambda)^2 = 1/(4 d^2) in 1/Å².
+        frac_coords: (C, N, 3) fractional coordinates.
+        occupancy_matrix: (C, N, K) occupancy of atom n if it has type k, else 0 (0 for padding atoms).
+        type_coefficients: (C, K, 9) IT92 coefficients of each type.
+        type_b_iso: (C, K) isotropic displacement B of each type, Å².
+
+    Returns:
+        (C, R) |F|^2 in electrons^2.
+    """
+    # h.x in cycles; its fractional part is all the phase needs, and taking it keeps float32 accurate.
+    cycles = torch.bmm(hkl, frac_coords.transpose(1, 2))
+    phase = (2.0 * torch.pi) * (cycles - torch.round(cycles.detach()))
+    sum_cos = torch.bmm(torch.cos(phase), occupancy_matrix)  # (C, R, K)
+    sum_sin = torch.bmm(torch.sin(phase), occupancy_matrix)
+    s2k = s2.unsqueeze(-1)
+    f = form_factors(type_coefficients.unsqueeze(1), s2k) * torch.exp(-type_b_iso.unsqueeze(1) * s2k)
+    real = (sum_cos * f).sum(-1)
+    imag = (sum_sin * f).sum(-1)
+    return real * real + imag * imag
