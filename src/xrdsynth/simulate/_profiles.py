@@ -237,15 +237,18 @@ def render(
         parts = [(profile, area)]
     spectrum = None
     for shape, mass in parts:
+        high = mass * frac
         sticks = torch.zeros(bsz * n, dtype=dtype, device=device)
-        sticks = sticks.index_add(0, flat, mass * (1.0 - frac)).index_add(0, flat + 1, mass * frac)
+        sticks.index_add_(0, flat, mass - high).index_add_(0, flat + 1, high)
         if shape == "gaussian":
             sigma = samples_per_fwhm / _FWHM_PER_SIGMA
-            kernel = torch.exp(-2.0 * math.pi**2 * sigma.square() * freq.square())
+            exponent = (-2.0 * math.pi**2) * sigma.square() * freq.square()
         else:
-            kernel = torch.exp(-math.pi * samples_per_fwhm * freq)  # exp(-2 pi gamma f), gamma = HWHM
-        term = torch.fft.rfft(sticks.view(bsz, n)) * (kernel / triangle)
-        spectrum = term if spectrum is None else spectrum + term
+            exponent = -math.pi * samples_per_fwhm * freq  # exp(-2 pi gamma f), gamma = HWHM
+        # Clamped so that exp never returns subnormal numbers (slow on CPUs, and below float32 resolution).
+        kernel = torch.exp(exponent.clamp_min(-80.0)).div_(triangle)
+        term = torch.fft.rfft(sticks.view(bsz, n)).mul_(kernel)
+        spectrum = term if spectrum is None else spectrum.add_(term)
     mass_per_sample = torch.fft.irfft(spectrum, n=n)  # (B, n)
 
     # Read back at the output grid: density in u -> density in 2theta (Jacobian du/d2theta = 1/H).

@@ -23,7 +23,14 @@ import torch
 
 from ..symmetry import SpaceGroup
 
-__all__ = ["Reflections", "enumerate_reflections", "laue_tables", "verified_laue_ids"]
+__all__ = [
+    "LaueTables",
+    "Reflections",
+    "enumerate_reflections",
+    "inverse_d_squared",
+    "laue_tables",
+    "verified_laue_ids",
+]
 
 # Base of the lexicographic key h*K^2 + k*K + l; |h|, |k|, |l| must stay below K/2. Keys stay below 2^31,
 # exact in float64 (used for the matmul with the rotations).
@@ -31,6 +38,36 @@ _KEY_BASE = 1024
 # Generic reflections used to verify a Laue group: all indices even (allowed by A, B, C, I and F centring)
 # and -h + k + l divisible by 3 (allowed by R centring, obverse), none on an axis or a principal zone.
 _TEST_HKL = ((2, 4, 10), (4, 2, 8), (6, 10, 2), (8, 2, 12))
+
+
+def inverse_d_squared(hkl: torch.Tensor, lattice: torch.Tensor, crystal: torch.Tensor) -> torch.Tensor:
+    """1/d^2 = h G* h^T of reflections, G* = (L L^T)^-1 the reciprocal metric of their crystal.
+
+    Args:
+        hkl: (R, 3) Miller indices as floats.
+        lattice: (B, 3, 3) Å, rows a, b, c (differentiable).
+        crystal: (R,) int64 index of each reflection's crystal.
+
+    Returns:
+        (R,) 1/Å², in the dtype of ``hkl``.
+    """
+    metric = torch.linalg.inv(lattice @ lattice.transpose(1, 2)).to(hkl.dtype)
+    # The six distinct components, gathered once per reflection (a per-reflection 3x3 product would be a
+    # batched matmul of R tiny matrices, far slower).
+    six = torch.stack(
+        [
+            metric[:, 0, 0],
+            metric[:, 1, 1],
+            metric[:, 2, 2],
+            2 * metric[:, 0, 1],
+            2 * metric[:, 0, 2],
+            2 * metric[:, 1, 2],
+        ],
+        dim=1,
+    )[crystal]
+    h, k, l_ = hkl[:, 0], hkl[:, 1], hkl[:, 2]
+    terms = torch.stack([h * h, k * k, l_ * l_, h * k, h * l_, k * l_], dim=1)
+    return (terms * six).sum(1)
 
 
 @dataclass(frozen=True)
@@ -42,16 +79,49 @@ class LaueTables:
         rotations: (L, 48, 3, 3) int64 rotations acting on row vectors (h -> h R), padded with the identity.
         count: (L,) int64 number of distinct rotations in each Laue group.
         triclinic: the id of the group {1, -1}.
+        generators: (L, 3, 3, 3) int64 rotations that generate each group together with -1, padded with
+            the identity (at most three are needed for any Laue group).
     """
 
     laue_id: torch.Tensor
     rotations: torch.Tensor
     count: torch.Tensor
     triclinic: int
+    generators: torch.Tensor
+
+
+def _closure(generators: list[np.ndarray]) -> set[bytes]:
+    """All products of the generators and -1 (a finite group of integer matrices)."""
+    group = {np.eye(3, dtype=np.int64).tobytes(): np.eye(3, dtype=np.int64)}
+    frontier = [np.eye(3, dtype=np.int64)]
+    for g in [*generators, -np.eye(3, dtype=np.int64)]:
+        group.setdefault(g.tobytes(), g)
+        frontier.append(g)
+    while frontier:
+        a = frontier.pop()
+        for b in list(group.values()):
+            for product in (a @ b, b @ a):
+                if product.tobytes() not in group:
+                    group[product.tobytes()] = product
+                    frontier.append(product)
+    return set(group)
+
+
+def _generators(rotations: np.ndarray) -> np.ndarray:
+    """A few rotations that with -1 generate the group (greedy: add whatever the closure still misses)."""
+    target = {r.tobytes() for r in rotations}
+    chosen: list[np.ndarray] = []
+    while _closure(chosen) != target:
+        missing = next(r for r in rotations if r.tobytes() not in _closure(chosen))
+        chosen.append(missing)
+    padded = np.tile(np.eye(3, dtype=np.int64), (3, 1, 1))
+    if chosen:
+        padded[: len(chosen)] = np.stack(chosen)
+    return padded
 
 
 @functools.cache
-def _laue_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def _laue_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]:
     sets: list[np.ndarray] = []
     keys: dict[bytes, int] = {}
     laue_id = np.zeros(231, dtype=np.int64)
@@ -70,17 +140,19 @@ def _laue_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     for i, rotations in enumerate(sets):
         padded[i, : len(rotations)] = rotations
         count[i] = len(rotations)
-    return laue_id, padded, count, int(laue_id[1])
+    generators = np.stack([_generators(rotations) for rotations in sets])
+    return laue_id, padded, count, int(laue_id[1]), generators
 
 
 def laue_tables(device: torch.device | str = "cpu") -> LaueTables:
     """The Laue groups of all space groups as tensors on ``device``."""
-    laue_id, rotations, count, triclinic = _laue_arrays()
+    laue_id, rotations, count, triclinic, generators = _laue_arrays()
     return LaueTables(
         torch.tensor(laue_id, device=device),
         torch.tensor(rotations, device=device),
         torch.tensor(count, device=device),
         triclinic,
+        torch.tensor(generators, device=device),
     )
 
 
@@ -110,23 +182,23 @@ def verified_laue_ids(
         rtol: allowed |F(hR)|^2 - |F(h)|^2 relative to (sum_j w_j)^2.
 
     Returns:
-        (B,) int64 ids into ``tables``: the space group's Laue group where every rotation maps the test
-        reflections to reflections of equal intensity, else the triclinic group {1, -1}.
+        (B,) int64 ids into ``tables``: the space group's Laue group where its generators map the test
+        reflections to reflections of equal intensity (then the whole group does, -1 always does by
+        Friedel's law), else the triclinic group {1, -1}.
     """
     ids = tables.laue_id[space_group]
-    rotations = tables.rotations[ids].to(torch.float64)  # (B, 48, 3, 3)
+    generators = tables.generators[ids].to(torch.float64)  # (B, 3, 3, 3)
     test = torch.tensor(_TEST_HKL, dtype=torch.float64, device=frac_coords.device)  # (T, 3)
-    images = torch.einsum("ti,bgij->btgj", test, rotations)  # (B, T, 48, 3)
-    b, t = images.shape[:2]
-    x = frac_coords.to(torch.float64)
-    w = weights.to(torch.float64)
-    intensity = _intensity_at(images.reshape(b, t * 48, 3), x, w).reshape(b, t, 48)
-    scale = w.sum(-1).square().clamp_min(torch.finfo(torch.float64).tiny)
-    reference = _intensity_at(test.expand(b, t, 3), x, w)  # (B, T)
-    valid = torch.arange(48, device=ids.device) < tables.count[ids].unsqueeze(-1)  # (B, 48)
-    close = (intensity - reference.unsqueeze(-1)).abs() <= rtol * scale.view(b, 1, 1)
-    ok = (close | ~valid.unsqueeze(1)).all(dim=(1, 2))
-    return torch.where(ok, ids, torch.full_like(ids, tables.triclinic))
+    b, t = len(ids), len(test)
+    images = (test.view(1, t, 1, 3, 1) * generators.unsqueeze(1)).sum(
+        -2
+    )  # (B, T, 3, 3): h R for each generator
+    probes = torch.cat([test.expand(b, t, 3), images.reshape(b, t * 3, 3)], dim=1)
+    intensity = _intensity_at(probes, frac_coords.to(torch.float64), weights.to(torch.float64))
+    reference, imaged = intensity[:, :t], intensity[:, t:].reshape(b, t, 3)
+    scale = weights.to(torch.float64).sum(-1).square().clamp_min(torch.finfo(torch.float64).tiny)
+    close = (imaged - reference.unsqueeze(-1)).abs() <= rtol * scale.view(b, 1, 1)
+    return torch.where(close.all(dim=(1, 2)), ids, torch.full_like(ids, tables.triclinic))
 
 
 @dataclass(frozen=True)
@@ -137,29 +209,32 @@ class Reflections:
         crystal: (R,) int64 batch index of each reflection, non-decreasing.
         hkl: (R, 3) int64 Miller indices (the lexicographically largest of the Laue orbit).
         multiplicity: (R,) int64 size of the Laue orbit.
-        g2: (R,) float64 |g|^2 = 1/d^2 in 1/Å².
         counts: (B,) int64 number of reflections of each crystal.
     """
 
     crystal: torch.Tensor
     hkl: torch.Tensor
     multiplicity: torch.Tensor
-    g2: torch.Tensor
     counts: torch.Tensor
+
+
+def _ragged_arange(sizes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For sizes (n,), the owner index and the position 0..sizes[i]-1 of each of sum(sizes) items."""
+    owner = torch.repeat_interleave(torch.arange(len(sizes), device=sizes.device), sizes)
+    start = torch.cumsum(sizes, 0) - sizes
+    return owner, torch.arange(len(owner), device=sizes.device) - start[owner]
 
 
 def enumerate_reflections(
     lattice: torch.Tensor,
-    g_min: torch.Tensor,
     g_max: torch.Tensor,
     laue_ids: torch.Tensor,
     tables: LaueTables,
 ) -> Reflections:
-    """All Laue-unique reflections with g_min < |g| <= g_max for each crystal.
+    """All Laue-unique reflections with 0 < |g| <= g_max for each crystal.
 
     Args:
         lattice: (B, 3, 3) Å, rows a, b, c (any float dtype; the enumeration runs in float64).
-        g_min: (B,) 1/Å, lower bound of |g| (exclusive; 0 keeps everything but 000).
         g_max: (B,) 1/Å, radius of the limiting sphere.
         laue_ids: (B,) ids into ``tables`` (from :func:`verified_laue_ids`).
         tables: from :func:`laue_tables` on the lattice's device.
@@ -169,33 +244,39 @@ def enumerate_reflections(
     """
     device = lattice.device
     lat = lattice.detach().to(torch.float64)
-    metric = torch.linalg.inv(lat @ lat.transpose(1, 2))  # reciprocal metric tensor G*, (B, 3, 3)
+    g_max = g_max.detach().to(torch.float64)
     # |h| <= |g| |a|: the bounding box of the sphere in index space.
-    bounds = torch.floor(g_max.to(torch.float64).unsqueeze(-1) * lat.norm(dim=-1)).to(torch.int64)  # (B, 3)
+    bounds = torch.floor(g_max.unsqueeze(-1) * lat.norm(dim=-1)).to(torch.int64)  # (B, 3)
     if int(bounds.max()) >= _KEY_BASE // 2:
         raise ValueError(
             f"a cell edge of {float(lat.norm(dim=-1).max()):.0f} Å gives Miller indices beyond "
             f"{_KEY_BASE // 2 - 1} in this 2θ range; that many reflections cannot be enumerated"
         )
-    # Half of the box (h >= 0); the inversion in every Laue group takes care of the other half.
-    extent = torch.stack([bounds[:, 0] + 1, 2 * bounds[:, 1] + 1, 2 * bounds[:, 2] + 1], dim=1)
-    sizes = extent.prod(dim=1)
-    crystal = torch.repeat_interleave(torch.arange(len(lat), device=device), sizes)
-    offsets = torch.cumsum(sizes, 0) - sizes
-    local = torch.arange(len(crystal), device=device) - offsets[crystal]
-    ext = extent[crystal]
-    bnd = bounds[crystal]
-    h = local // (ext[:, 1] * ext[:, 2])
-    rest = local % (ext[:, 1] * ext[:, 2])
-    k = rest // ext[:, 2] - bnd[:, 1]
-    l_ = rest % ext[:, 2] - bnd[:, 2]
-    hkl = torch.stack([h, k, l_], dim=1)
-    key = (h * _KEY_BASE + k) * _KEY_BASE + l_
-    hf = hkl.to(torch.float64)
-    g2 = torch.einsum("ni,nij,nj->n", hf, metric[crystal], hf)
-    keep = (key > 0) & (g2 <= g_max.to(torch.float64)[crystal].square())
-    keep &= g2 > g_min.to(torch.float64)[crystal].square()
-    crystal, hkl, key, g2 = crystal[keep], hkl[keep], key[keep], g2[keep]
+    metric = torch.linalg.inv(lat @ lat.transpose(1, 2))  # G*, (B, 3, 3)
+    # (h, k) pairs of the half box h >= 0; for each, the l inside the sphere solve a quadratic:
+    # G33 l^2 + 2 (G13 h + G23 k) l + (G11 h^2 + G22 k^2 + 2 G12 h k) <= g_max^2.
+    crystal, pair = _ragged_arange((bounds[:, 0] + 1) * (2 * bounds[:, 1] + 1))
+    width = 2 * bounds[crystal, 1] + 1
+    h = pair // width
+    k = pair % width - bounds[crystal, 1]
+    g = metric[crystal]
+    hf, kf = h.to(torch.float64), k.to(torch.float64)
+    beta = g[:, 0, 2] * hf + g[:, 1, 2] * kf
+    gamma = g[:, 0, 0] * hf * hf + g[:, 1, 1] * kf * kf + 2.0 * g[:, 0, 1] * hf * kf
+    c33 = g[:, 2, 2]
+    disc = beta * beta - c33 * (gamma - g_max[crystal].square())
+    root = torch.sqrt(disc.clamp_min(0.0))
+    # A relative slack keeps reflections exactly on the sphere (rounding would randomly drop them).
+    slack = 1e-9 * (1.0 + bounds[crystal, 2].to(torch.float64))
+    l_low = torch.ceil((-beta - root) / c33 - slack).to(torch.int64)
+    l_high = torch.floor((-beta + root) / c33 + slack).to(torch.int64)
+    # The half space key(hkl) > 0: h > 0, or h = 0 and k > 0, or h = k = 0 and l > 0.
+    l_low = torch.where((h == 0) & (k == 0), l_low.clamp_min(1), l_low)
+    count = torch.where((disc >= 0) & ~((h == 0) & (k < 0)), (l_high - l_low + 1).clamp_min(0), 0)
+    owner, offset = _ragged_arange(count)
+    crystal = crystal[owner]
+    hkl = torch.stack([h[owner], k[owner], l_low[owner] + offset], dim=1)
+    key = (hkl[:, 0] * _KEY_BASE + hkl[:, 1]) * _KEY_BASE + hkl[:, 2]
 
     # Canonical member of each Laue orbit and its multiplicity, one Laue group at a time.
     weights = torch.tensor([_KEY_BASE**2, _KEY_BASE, 1], dtype=torch.float64, device=device)
@@ -203,19 +284,19 @@ def enumerate_reflections(
     multiplicity = torch.zeros(len(hkl), dtype=torch.int64, device=device)
     laue_of = laue_ids[crystal]
     for laue in torch.unique(laue_ids).tolist():
-        rows = torch.nonzero(laue_of == laue).squeeze(1)
         n_ops = int(tables.count[laue])
+        if n_ops == 2:  # {1, -1}: the half space already holds one member of each orbit
+            rows = laue_of == laue
+            canonical |= rows
+            multiplicity = torch.where(rows, 2, multiplicity)
+            continue
+        rows = torch.nonzero(laue_of == laue).squeeze(1)
         # key(h R) = h . (R w): one matmul gives the keys of all images.
         key_vectors = tables.rotations[laue, :n_ops].to(torch.float64) @ weights  # (n_ops, 3)
         image_keys = hkl[rows].to(torch.float64) @ key_vectors.T  # (n, n_ops)
         own = key[rows].to(torch.float64).unsqueeze(1)
         canonical[rows] = (image_keys <= own).all(dim=1)
         multiplicity[rows] = n_ops // (image_keys == own).sum(dim=1)
-    crystal, hkl, g2, multiplicity = (
-        crystal[canonical],
-        hkl[canonical],
-        g2[canonical],
-        multiplicity[canonical],
-    )
+    crystal, hkl, multiplicity = crystal[canonical], hkl[canonical], multiplicity[canonical]
     counts = torch.bincount(crystal, minlength=len(lat))
-    return Reflections(crystal, hkl, multiplicity, g2, counts)
+    return Reflections(crystal, hkl, multiplicity, counts)

@@ -16,7 +16,14 @@ from ..structure import Crystal, CrystalBatch
 from ._augment import amorphous_hump, chebyshev_background, gaussian_noise, poisson_noise
 from ._form_factors import MAX_FORM_FACTOR_Z, form_factor_table
 from ._profiles import _MARGIN_FWHM, PROFILES, Widths, peak_widths, render
-from ._reflections import LaueTables, Reflections, enumerate_reflections, laue_tables, verified_laue_ids
+from ._reflections import (
+    LaueTables,
+    Reflections,
+    enumerate_reflections,
+    inverse_d_squared,
+    laue_tables,
+    verified_laue_ids,
+)
 from ._structure_factor import scatterer_types, structure_factor_squared
 from ._wavelengths import Radiation, resolve_wavelength
 
@@ -255,6 +262,7 @@ class PowderSimulator(torch.nn.Module):
         self.register_buffer("_laue_id", tables.laue_id, persistent=False)
         self.register_buffer("_laue_rotations", tables.rotations, persistent=False)
         self.register_buffer("_laue_count", tables.count, persistent=False)
+        self.register_buffer("_laue_generators", tables.generators, persistent=False)
         self._laue_triclinic = tables.triclinic
         self.to(device)
 
@@ -392,16 +400,16 @@ class PowderSimulator(torch.nn.Module):
 
     # ----------------------------------------------------------------------------------- the physics
     def _tables(self) -> LaueTables:
-        return LaueTables(self._laue_id, self._laue_rotations, self._laue_count, self._laue_triclinic)
+        return LaueTables(
+            self._laue_id, self._laue_rotations, self._laue_count, self._laue_triclinic, self._laue_generators
+        )
 
-    def _reflections(
-        self, batch: CrystalBatch, g_min: torch.Tensor, g_max: torch.Tensor
-    ) -> tuple[Reflections, torch.Tensor]:
-        """Laue-unique reflections of the batch in g_min < |g| <= g_max, and their |F|^2 (float dtype)."""
+    def _reflections(self, batch: CrystalBatch, g_max: torch.Tensor) -> tuple[Reflections, torch.Tensor]:
+        """Laue-unique reflections of the batch with |g| <= g_max, and their |F|^2 (float dtype)."""
         tables = self._tables()
         weights = batch.numbers.to(batch.dtype) * batch.occupancies * batch.mask
         laue = verified_laue_ids(batch.space_group, batch.frac_coords.detach(), weights.detach(), tables)
-        reflections = enumerate_reflections(batch.lattice, g_min, g_max, laue, tables)
+        reflections = enumerate_reflections(batch.lattice, g_max, laue, tables)
         f2 = self._structure_factors(batch, reflections)
         return reflections, f2
 
@@ -415,10 +423,8 @@ class PowderSimulator(torch.nn.Module):
         occupancy_matrix = one_hot * (batch.occupancies * batch.mask).unsqueeze(-1)  # (B, N, K)
         coefficients = self._form_factors.to(dtype)[types.numbers]  # (B, K, 9)
         # 1/d^2 from the (possibly differentiable) lattice: g2 = h G* h^T.
-        metric = torch.linalg.inv(batch.lattice @ batch.lattice.transpose(1, 2))
         hkl = refl.hkl.to(dtype)
-        g2 = torch.einsum("ri,rij,rj->r", hkl, metric[refl.crystal], hkl)
-        s2 = g2 / 4.0
+        s2 = inverse_d_squared(hkl, batch.lattice, refl.crystal) / 4.0
         result = torch.zeros(len(hkl), dtype=dtype, device=hkl.device)
         counts = refl.counts.tolist()
         atoms = batch.num_atoms.tolist()
@@ -461,9 +467,7 @@ class PowderSimulator(torch.nn.Module):
     ) -> list[tuple[float, torch.Tensor, torch.Tensor, torch.Tensor]]:
         """Per wavelength line: (lambda, keep mask, 2theta in degrees, intensity) for every reflection."""
         dtype = batch.dtype
-        metric = torch.linalg.inv(batch.lattice @ batch.lattice.transpose(1, 2))
-        hkl = reflections.hkl.to(dtype)
-        g = torch.sqrt(torch.einsum("ri,rij,rj->r", hkl, metric[reflections.crystal], hkl))
+        g = torch.sqrt(inverse_d_squared(reflections.hkl.to(dtype), batch.lattice, reflections.crystal))
         base = reflections.multiplicity.to(dtype) * f2
         if po_factor is not None:
             base = base * po_factor
@@ -476,16 +480,11 @@ class PowderSimulator(torch.nn.Module):
             lines.append((wavelength, keep, 2.0 * theta / _RAD, intensity))
         return lines
 
-    def _g_range(
-        self, batch_size: int, low: float, high: float, dtype: torch.dtype
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """|g| bounds for the 2theta window [low, high] (degrees) over all lines of the radiation."""
-        low = max(low, 0.0)
-        high = min(high, 180.0)
-        g_min = 2.0 * math.sin(low * _RAD / 2.0) / max(self.radiation.wavelengths)
-        g_max = 2.0 * math.sin(high * _RAD / 2.0) / min(self.radiation.wavelengths)
-        options = {"dtype": dtype, "device": self.device}
-        return torch.full((batch_size,), g_min, **options), torch.full((batch_size,), g_max, **options)
+    def _g_max(self, batch_size: int, high: float, dtype: torch.dtype) -> torch.Tensor:
+        """(B,) radius of the limiting sphere that holds every reflection up to 2theta = high (degrees) for
+        all lines of the radiation."""
+        g_max = 2.0 * math.sin(min(high, 180.0) * _RAD / 2.0) / min(self.radiation.wavelengths)
+        return torch.full((batch_size,), g_max, dtype=dtype, device=self.device)
 
     # ---------------------------------------------------------------------------------- public calls
     def peaks(self, crystal: Crystal, merge_tolerance: float = 1e-5, min_intensity: float = 1e-3) -> PeakList:
@@ -503,9 +502,9 @@ class PowderSimulator(torch.nn.Module):
             raise ValueError(f"peaks() takes one Crystal, got {type(crystal).__name__}")
         batch = self._as_batch([crystal], torch.float64)
         low, high = float(self._two_theta[0]), float(self._two_theta[-1])
-        g_min, g_max = self._g_range(1, low, high, torch.float64)
+        g_max = self._g_max(1, high, torch.float64)
         with torch.no_grad():
-            reflections, f2 = self._reflections(batch, g_min * (1.0 - 1e-9), g_max * (1.0 + 1e-9))
+            reflections, f2 = self._reflections(batch, g_max * (1.0 + 1e-9))
             lines = self._sticks(batch, reflections, f2, None)
         metric = np.linalg.inv(crystal.lattice @ crystal.lattice.T)
         hkl_all = reflections.hkl.cpu().numpy()
@@ -567,8 +566,7 @@ class PowderSimulator(torch.nn.Module):
         if displacement is not None:
             shift += float(2.0 * displacement.abs().max() / self.goniometer_radius_mm / _RAD)
         margin = _MARGIN_FWHM[self.profile] * widest + shift
-        g_min, g_max = self._g_range(bsz, float(grid[0]) - margin, float(grid[-1]) + margin, dtype)
-        reflections, f2 = self._reflections(batch, g_min, g_max)
+        reflections, f2 = self._reflections(batch, self._g_max(bsz, float(grid[-1]) + margin, dtype))
 
         po = None
         if self.march_dollase is not None:
@@ -730,29 +728,41 @@ def _check_batch(batch: CrystalBatch) -> None:
         raise ValueError(f"crystal {entry} of the batch {message}")
 
 
-def _chunks(counts: list[int], atoms: list[int], budget: int) -> list[tuple[list[int], list[int], list[int]]]:
-    """Group (crystal, reflection slice) pieces so that pieces x max rows x max atoms stays within budget.
+# A chunk costs a fixed overhead of about this many (reflection, atom) products in kernel launches; pieces are
+# put together while the padding they add stays below that or a quarter of the useful work.
+_CHUNK_OVERHEAD = 50_000
+_CHUNK_WASTE = 1.25
 
-    Crystals are sorted by reflection count so that a chunk pads little. Returns (crystals, starts, stops).
+
+def _chunks(counts: list[int], atoms: list[int], budget: int) -> list[tuple[list[int], list[int], list[int]]]:
+    """Group (crystal, reflection slice) pieces into padded chunks for the structure-factor sum.
+
+    Pieces are sorted by size; a chunk grows while chunk size x most rows x most atoms stays within
+    ``budget`` and the padding stays small. Returns (crystals, starts, stops) per chunk.
     """
     pieces = []
-    for c in sorted(range(len(counts)), key=lambda c: counts[c] * max(atoms[c], 1)):
+    for c in range(len(counts)):
         if counts[c] == 0:
             continue
         step = max(budget // max(atoms[c], 1), 1)
         for a in range(0, counts[c], step):
             pieces.append((c, a, min(a + step, counts[c])))
+    pieces.sort(key=lambda p: ((p[2] - p[1]) * atoms[p[0]], p[2] - p[1]), reverse=True)
     chunks: list[tuple[list[int], list[int], list[int]]] = []
     current: list[tuple[int, int, int]] = []
-    rows = n = 0
+    rows = n = useful = 0
     for piece in pieces:
         c, a, b = piece
         new_rows, new_n = max(rows, b - a), max(n, atoms[c])
-        if current and (len(current) + 1) * new_rows * new_n > budget:
+        new_useful = useful + (b - a) * atoms[c]
+        padded = (len(current) + 1) * new_rows * new_n
+        if current and (
+            padded > budget or padded > max(_CHUNK_WASTE * new_useful, new_useful + _CHUNK_OVERHEAD)
+        ):
             chunks.append(([p[0] for p in current], [p[1] for p in current], [p[2] for p in current]))
-            current, new_rows, new_n = [], b - a, atoms[c]
+            current, new_rows, new_n, new_useful = [], b - a, atoms[c], (b - a) * atoms[c]
         current.append(piece)
-        rows, n = new_rows, new_n
+        rows, n, useful = new_rows, new_n, new_useful
     if current:
         chunks.append(([p[0] for p in current], [p[1] for p in current], [p[2] for p in current]))
     return chunks

@@ -18,6 +18,9 @@ from ._form_factors import form_factors
 
 __all__ = ["ScattererTypes", "scatterer_types", "structure_factor_squared"]
 
+# Atomic numbers in the type keys stay below this (anything the form-factor table holds).
+MAX_KEY_Z = 127
+
 
 @dataclass(frozen=True)
 class ScattererTypes:
@@ -54,18 +57,13 @@ def scatterer_types(
             torch.where(mask, numbers, torch.zeros_like(numbers)),
             torch.where(mask, b_iso, torch.zeros_like(b_iso)),
         )
-    crystal = torch.arange(bsz, device=device).unsqueeze(1).expand(bsz, n)
-    rows = torch.stack(
-        [
-            crystal[mask].to(torch.float64),
-            numbers[mask].to(torch.float64),
-            b_iso[mask].detach().to(torch.float64),
-        ],
-        dim=1,
-    )
-    unique, inverse = torch.unique(rows, dim=0, return_inverse=True)
-    # Rows are sorted by crystal first, so the types of crystal b are a contiguous run of `unique`.
-    owner = unique[:, 0].to(torch.int64)
+    crystal = torch.arange(bsz, device=device).unsqueeze(1).expand(bsz, n)[mask]
+    # One integer key per (crystal, Z, B): B values are replaced by their rank among all distinct B values.
+    distinct_b, b_rank = torch.unique(b_iso.detach()[mask], return_inverse=True)
+    key = (crystal * (MAX_KEY_Z + 1) + numbers[mask]) * len(distinct_b) + b_rank
+    unique, inverse = torch.unique(key, return_inverse=True)
+    # Keys are sorted by crystal first, so the types of crystal b are a contiguous run of `unique`.
+    owner = unique // ((MAX_KEY_Z + 1) * len(distinct_b))
     per_crystal = torch.bincount(owner, minlength=bsz)
     first = torch.cumsum(per_crystal, 0) - per_crystal
     local = torch.arange(len(unique), device=device) - first[owner]
@@ -73,9 +71,9 @@ def scatterer_types(
     index = torch.zeros(bsz, n, dtype=torch.int64, device=device)
     index[mask] = local[inverse]
     type_numbers = torch.zeros(bsz, k, dtype=torch.int64, device=device)
-    type_numbers[owner, local] = unique[:, 1].to(torch.int64)
+    type_numbers[owner, local] = (unique // len(distinct_b)) % (MAX_KEY_Z + 1)
     type_b = torch.zeros(bsz, k, dtype=b_iso.dtype, device=device)
-    type_b[owner, local] = unique[:, 2].to(b_iso.dtype)
+    type_b[owner, local] = distinct_b[unique % len(distinct_b)].to(b_iso.dtype)
     return ScattererTypes(index, type_numbers, type_b)
 
 
