@@ -198,8 +198,11 @@ def render(
     fwhm_aux = peak_widths(aux, widths, profile)[0]  # (B, A)
     # u = integral d(2theta) / H, by the trapezoidal rule on the extended grid.
     inverse = 1.0 / fwhm_aux
-    steps = (aux[1:] - aux[:-1]) / 2.0
-    u_aux = torch.nn.functional.pad(torch.cumsum((inverse[:, 1:] + inverse[:, :-1]) * steps, dim=1), (1, 0))
+    # u in float64: at u ~ 1000 FWHM, float32 rounding would jitter the grid by 1e-3 of a sample per step,
+    # and with it the Jacobian and the peak shapes (1e-4 of the maximum).
+    inverse64 = inverse.to(torch.float64)
+    steps = (aux[1:] - aux[:-1]).to(torch.float64) / 2.0
+    u_aux = torch.nn.functional.pad(torch.cumsum((inverse64[:, 1:] + inverse64[:, :-1]) * steps, dim=1), (1, 0))
     total = u_aux[:, -1]  # (B,) the pattern's length in FWHM
     pad = _PAD_FWHM[profile]
     longest = float(total.max()) + pad
@@ -219,15 +222,15 @@ def render(
     inside = (position >= aux[0]) & (position <= aux[-1])
     pattern, position, area = pattern[inside], position[inside], area[inside]
     right = torch.searchsorted(aux, position.detach()).clamp(1, len(aux) - 1)
-    frac_aux = (position - aux[right - 1]) / (aux[right] - aux[right - 1])
+    frac_aux = ((position - aux[right - 1]) / (aux[right] - aux[right - 1])).to(torch.float64)
     u = u_aux[pattern, right - 1] * (1.0 - frac_aux) + u_aux[pattern, right] * frac_aux
     index = u / spacing[pattern]
     i0 = index.detach().floor().to(torch.int64).clamp(0, n - 2)
-    frac = index - i0.to(dtype)
+    frac = (index - i0.to(torch.float64)).to(dtype)
     flat = pattern * n + i0
 
     freq = torch.fft.rfftfreq(n, device=device, dtype=dtype)  # cycles per sample
-    samples_per_fwhm = (1.0 / spacing).unsqueeze(-1)  # (B, 1)
+    samples_per_fwhm = (1.0 / spacing).to(dtype).unsqueeze(-1)  # (B, 1)
     # Dividing by the transform of the deposit's triangle (sinc^2) undoes its smoothing.
     triangle = torch.special.sinc(freq).square().clamp_min(1e-3)
     if profile == "pseudo_voigt":
@@ -254,12 +257,25 @@ def render(
     # Read back at the output grid: density in u -> density in 2theta (Jacobian du/d2theta = 1/H).
     u_out = u_aux[:, offset : offset + len(grid)]
     position_out = (u_out / spacing.unsqueeze(-1)).clamp(0.0, n - 1.0)
-    j0 = position_out.detach().floor().clamp(max=n - 2).to(torch.int64)
-    t = position_out - j0.to(dtype)
-    low = torch.gather(mass_per_sample, 1, j0)
-    high = torch.gather(mass_per_sample, 1, j0 + 1)
-    density_u = torch.lerp(low, high, t)
-    return density_u * (inverse[:, offset : offset + len(grid)] / spacing.unsqueeze(-1))
+    density_u = _cubic_interpolation(mass_per_sample, position_out)
+    return density_u * (inverse[:, offset : offset + len(grid)] / spacing.to(dtype).unsqueeze(-1))
+
+
+def _cubic_interpolation(samples: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+    """Catmull–Rom interpolation of each row of ``samples`` (B, n) at float64 indices ``position`` (B, M).
+
+    Cubic rather than linear: the read-back error of a sampled peak falls from ~(1/samples per FWHM)^2 to
+    ~(1/samples per FWHM)^4, 0.3% -> 0.01% of the height at 16 samples per FWHM.
+    """
+    n = samples.shape[1]
+    j = position.detach().floor().clamp(1, n - 3).to(torch.int64)
+    t = (position - j.to(position.dtype)).clamp(0.0, 1.0).to(samples.dtype)
+    p0, p1, p2, p3 = (torch.gather(samples, 1, j + offset) for offset in (-1, 0, 1, 2))
+    t2 = t * t
+    t3 = t2 * t
+    return 0.5 * (
+        2.0 * p1 + (p2 - p0) * t + (2.0 * p0 - 5.0 * p1 + 4.0 * p2 - p3) * t2 + (3.0 * (p1 - p2) + p3 - p0) * t3
+    )
 
 
 def _select(widths: Widths, rows: torch.Tensor) -> Widths:

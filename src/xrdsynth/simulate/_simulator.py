@@ -466,18 +466,22 @@ class PowderSimulator(torch.nn.Module):
         self, batch: CrystalBatch, reflections: Reflections, f2: torch.Tensor, po_factor: torch.Tensor | None
     ) -> list[tuple[float, torch.Tensor, torch.Tensor, torch.Tensor]]:
         """Per wavelength line: (lambda, keep mask, 2theta in degrees, intensity) for every reflection."""
+        # Positions in float64 whatever the simulator's dtype: per reflection it costs nothing, and float32
+        # 2theta would carry errors of 1e-5 degrees into the profiles.
         dtype = batch.dtype
-        g = torch.sqrt(inverse_d_squared(reflections.hkl.to(dtype), batch.lattice, reflections.crystal))
-        base = reflections.multiplicity.to(dtype) * f2
+        g = torch.sqrt(
+            inverse_d_squared(reflections.hkl.to(torch.float64), batch.lattice.to(torch.float64), reflections.crystal)
+        )
+        base = reflections.multiplicity.to(torch.float64) * f2.to(torch.float64)
         if po_factor is not None:
-            base = base * po_factor
+            base = base * po_factor.to(torch.float64)
         lines = []
         for wavelength, weight in zip(self.radiation.wavelengths, self.radiation.weights, strict=True):
             sin_theta = wavelength * g / 2.0
             keep = sin_theta < 1.0
             theta = torch.asin(sin_theta.clamp(max=1.0 - 1e-12))
             intensity = torch.where(keep, weight * base * self._lorentz_polarisation(theta), 0.0)
-            lines.append((wavelength, keep, 2.0 * theta / _RAD, intensity))
+            lines.append((wavelength, keep, (2.0 * theta / _RAD).to(dtype), intensity.to(dtype)))
         return lines
 
     def _g_max(self, batch_size: int, high: float, dtype: torch.dtype) -> torch.Tensor:
@@ -544,6 +548,11 @@ class PowderSimulator(torch.nn.Module):
         """
         batch = self._as_batch(crystals, self.dtype)
         gen = self.generator() if generator is None else generator
+        return self._finish(self._render_unnormalised(batch, gen), gen)
+
+    def _render_unnormalised(self, batch: CrystalBatch, gen: torch.Generator | None = None) -> torch.Tensor:
+        """(B, P) profiles in intensity per degree before normalisation and pattern-level effects."""
+        gen = self.generator() if gen is None else gen
         bsz, dtype = len(batch), self.dtype
         widths = Widths(
             self.radiation.wavelength,
@@ -580,10 +589,7 @@ class PowderSimulator(torch.nn.Module):
             position.append(two_theta[keep])
             area.append(intensity[keep])
             pattern.append(reflections.crystal[keep])
-        patterns = render(
-            grid, torch.cat(pattern), torch.cat(position), torch.cat(area), bsz, widths, self.profile
-        )
-        return self._finish(patterns, gen)
+        return render(grid, torch.cat(pattern), torch.cat(position), torch.cat(area), bsz, widths, self.profile)
 
     # ------------------------------------------------------------------------------- sample effects
     def _draw(self, spec: Range, n: int, generator: torch.Generator) -> torch.Tensor | None:
@@ -652,7 +658,8 @@ class PowderSimulator(torch.nn.Module):
                 RuntimeWarning,
                 stacklevel=3,
             )
-        patterns = patterns / torch.where(peak > 0, peak, torch.ones_like(peak))
+        # Clamped: the FFT leaves round-off of order 1e-8 around zero, and intensities are not negative.
+        patterns = (patterns / torch.where(peak > 0, peak, torch.ones_like(peak))).clamp_min(0.0)
         grid = self._two_theta.to(self.dtype)
         fraction = self._draw(self.impurity_fraction, bsz, gen)
         if fraction is not None:

@@ -1,0 +1,462 @@
+"""PowderSimulator: closed-form physics, symmetry reduction, profiles, effects, bad input, gradients."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+import xrdsynth as xs
+from conftest import FIXTURE_CIFS
+from xrdsynth.examples import cif_path
+from xrdsynth.simulate import PowderSimulator, resolve_wavelength
+from xrdsynth.simulate._profiles import Widths, peak_widths, render
+
+CU_KA1, CU_KA2 = 1.540593, 1.544414
+
+
+def cubic(a: float, sites: list[tuple[float, float, float]], z: int, space_group: int) -> xs.Crystal:
+    return xs.Crystal(np.eye(3) * a, np.array(sites), np.full(len(sites), z), space_group=space_group)
+
+
+def bragg_two_theta(d: np.ndarray, wavelength: float = CU_KA1) -> np.ndarray:
+    return 2.0 * np.degrees(np.arcsin(wavelength / (2.0 * d)))
+
+
+def allowed_shells(a: float, rule, wavelength: float = CU_KA1, top: float = 90.0) -> np.ndarray:
+    """Sorted distinct 2θ of the cubic reflections that satisfy ``rule`` (closed form d = a / |hkl|)."""
+    n = int(2 * a / wavelength) + 2
+    norms = {
+        h * h + k * k + l * l
+        for h, k, l in itertools.product(range(-n, n + 1), repeat=3)
+        if (h, k, l) != (0, 0, 0) and rule(h, k, l)
+    }
+    d = a / np.sqrt(np.array(sorted(norms), dtype=float))
+    d = d[wavelength / (2 * d) < 1]
+    tt = bragg_two_theta(d, wavelength)
+    return np.sort(tt[(tt >= 5.0) & (tt <= top)])
+
+
+# --------------------------------------------------------------------------------------------- wavelengths
+def test_named_wavelengths_and_doublet() -> None:
+    assert resolve_wavelength("CuKa1").wavelengths == (CU_KA1,)
+    assert resolve_wavelength("cuka1").wavelength == CU_KA1
+    doublet = resolve_wavelength("CuKa")
+    assert doublet.wavelengths == (CU_KA1, CU_KA2) and doublet.weights == (1.0, 0.5)
+    assert resolve_wavelength(0.7093).wavelengths == (0.7093,)
+    for name in ("MoKa1", "CoKa1", "CrKa1", "FeKa1", "AgKa1"):
+        assert 0.5 < resolve_wavelength(name).wavelength < 2.3
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.5, float("nan"), float("inf"), "CuKb", "", True, None])
+def test_bad_wavelength(bad) -> None:
+    with pytest.raises(ValueError, match="wavelength"):
+        PowderSimulator(wavelength=bad)
+
+
+# ------------------------------------------------------------------------------------------ closed forms
+@pytest.mark.parametrize(
+    ("name", "sites", "group", "rule"),
+    [
+        ("primitive", [(0, 0, 0)], 221, lambda h, k, l: True),
+        ("body-centred", [(0, 0, 0), (0.5, 0.5, 0.5)], 229, lambda h, k, l: (h + k + l) % 2 == 0),
+        (
+            "face-centred",
+            [(0, 0, 0), (0.5, 0.5, 0), (0.5, 0, 0.5), (0, 0.5, 0.5)],
+            225,
+            lambda h, k, l: h % 2 == k % 2 == l % 2,
+        ),
+        (
+            "diamond",
+            [
+                (x + dx, y + dy, z + dz)
+                for x, y, z in [(0, 0, 0), (0.5, 0.5, 0), (0.5, 0, 0.5), (0, 0.5, 0.5)]
+                for dx, dy, dz in [(0, 0, 0), (0.25, 0.25, 0.25)]
+            ],
+            227,
+            lambda h, k, l: (h % 2 == k % 2 == l % 2) and ((h % 2 == 1) or (h + k + l) % 4 == 0),
+        ),
+    ],
+)
+def test_cubic_positions_and_absences(name: str, sites, group: int, rule) -> None:
+    """Peak positions are Bragg's law on d = a/|hkl|; centring and the diamond glide remove the rest."""
+    a = 4.0 if name != "diamond" else 5.431
+    crystal = cubic(a, sites, 14, group)
+    peaks = PowderSimulator().peaks(crystal, min_intensity=1e-6)
+    expected = allowed_shells(a, rule)
+    assert len(peaks) == len(expected), name
+    np.testing.assert_allclose(peaks.two_theta, expected, atol=1e-9)
+    np.testing.assert_allclose(peaks.d, a / np.sqrt((peaks.hkl**2).sum(1)), rtol=1e-12)
+    for hkl in peaks.hkl:
+        assert rule(*hkl), (name, hkl)
+
+
+def test_cubic_multiplicities_sum_to_all_reflections() -> None:
+    """In a primitive cubic cell every lattice point inside the sphere is one reflection of some peak."""
+    a = 3.0
+    peaks = PowderSimulator(two_theta=(1.0, 179.0, 1000)).peaks(
+        cubic(a, [(0, 0, 0)], 29, 221), min_intensity=0
+    )
+    n_max = 2 * a / CU_KA1
+    grid = np.arange(-4, 5)
+    h, k, l = np.meshgrid(grid, grid, grid, indexing="ij")
+    norm = np.sqrt(h**2 + k**2 + l**2)
+    inside = (norm > 0) & (norm <= n_max) & (bragg_two_theta(a / np.maximum(norm, 1e-9)) >= 1.0)
+    assert peaks.multiplicity.sum() == inside.sum()
+    # m-3m orbit sizes: {100} 6, {110} 12, {111} 8, {210} 24, {211} 24, {321} 48.
+    by_hkl = {tuple(sorted(np.abs(h))): m for h, m in zip(peaks.hkl, peaks.multiplicity, strict=True)}
+    assert by_hkl[(0, 0, 1)] == 6 and by_hkl[(0, 1, 1)] == 12 and by_hkl[(1, 1, 1)] == 8
+
+
+def test_lorentz_polarisation_and_debye_waller_closed_form() -> None:
+    """One atom at the origin: I = m f(s)^2 exp(-2Bs^2) (1 + cos^2 2θ) / (sin^2 θ cos θ)."""
+    sim = PowderSimulator()
+    b = 0.8
+    base = cubic(3.5, [(0, 0, 0)], 26, 221)
+    warm = xs.Crystal(base.lattice, base.frac_coords, base.numbers, b_iso=[b], space_group=221)
+    cold, hot = sim.peaks(base, min_intensity=0), sim.peaks(warm, min_intensity=0)
+    theta = np.radians(cold.two_theta / 2)
+    s2 = (1.0 / (2.0 * cold.d)) ** 2
+    coef = np.array(__import__("gemmi").Element("Fe").it92.get_coefs())
+    f = (coef[:4] * np.exp(-coef[4:8] * s2[:, None])).sum(1) + coef[8]
+    expected = cold.multiplicity * f**2 * (1 + np.cos(2 * theta) ** 2) / (np.sin(theta) ** 2 * np.cos(theta))
+    np.testing.assert_allclose(cold.intensity, 100 * expected / expected.max(), rtol=1e-10)
+    ratio = hot.intensity / cold.intensity
+    dw = np.exp(-2 * b * s2)
+    np.testing.assert_allclose(
+        ratio, dw / dw[np.argmax(cold.intensity)] * (hot.intensity.max() / 100), rtol=1e-9
+    )
+
+
+def test_doubled_cell_gives_the_same_pattern() -> None:
+    quartz = xs.Crystal.from_cif(cif_path("quartz"))
+    lattice = quartz.lattice.copy()
+    lattice[0] *= 2
+    frac = np.concatenate([quartz.frac_coords * [0.5, 1, 1], quartz.frac_coords * [0.5, 1, 1] + [0.5, 0, 0]])
+    double = xs.Crystal(lattice, frac, np.tile(quartz.numbers, 2), space_group=1)
+    sim = PowderSimulator()
+    single, doubled = sim.peaks(quartz), sim.peaks(double)
+    np.testing.assert_allclose(doubled.two_theta, single.two_theta, atol=1e-9)
+    np.testing.assert_allclose(doubled.intensity, single.intensity, rtol=1e-8, atol=1e-8)
+
+
+@pytest.mark.parametrize("path", FIXTURE_CIFS[::3], ids=lambda p: p.stem)
+def test_laue_reduction_equals_no_reduction(path) -> None:
+    """Reducing hkl by the Laue group (with multiplicities) gives what the triclinic enumeration gives."""
+    crystal = xs.Crystal.from_cif(path)
+    as_p1 = xs.Crystal(
+        crystal.lattice,
+        crystal.frac_coords,
+        crystal.numbers,
+        crystal.occupancies,
+        crystal.b_iso,
+        space_group=1,
+    )
+    sim = PowderSimulator()
+    full, reduced = sim.peaks(as_p1), sim.peaks(crystal)
+    np.testing.assert_allclose(reduced.two_theta, full.two_theta, atol=1e-9)
+    np.testing.assert_allclose(reduced.intensity, full.intensity, rtol=1e-7, atol=1e-7)
+    np.testing.assert_array_equal(reduced.multiplicity, full.multiplicity)
+
+
+def test_wrong_setting_falls_back_to_friedel_symmetry() -> None:
+    """A monoclinic crystal with unique axis c, labelled with its group number (whose default setting has unique
+    axis b), must not be merged by the wrong 2-fold axis."""
+    rng = np.random.default_rng(1)
+    lattice = xs.Crystal.lattice_from_parameters(5.1, 6.3, 7.2, 90, 90, 104)
+    x = rng.random((3, 3))
+    frac = np.concatenate([x, x * [-1, -1, 1] + [0, 0, 0.5]])  # 2_1 along c
+    numbers = np.tile([8, 14, 26], 2)
+    as_p1 = xs.Crystal(lattice, frac, numbers, space_group=1)
+    mislabelled = xs.Crystal(lattice, frac, numbers, space_group=4)  # P2_1, whose default axis is b
+    sim = PowderSimulator()
+    np.testing.assert_allclose(sim.peaks(mislabelled).intensity, sim.peaks(as_p1).intensity, rtol=1e-9)
+
+
+def test_invariance_under_origin_shift_and_atom_order() -> None:
+    quartz = xs.Crystal.from_cif(cif_path("quartz"))
+    order = np.random.default_rng(0).permutation(quartz.num_atoms)
+    moved = xs.Crystal(
+        quartz.lattice,
+        (quartz.frac_coords + np.array([0.13, 0.71, 0.29]))[order],
+        quartz.numbers[order],
+        space_group=1,
+    )
+    sim = PowderSimulator()
+    np.testing.assert_allclose(sim.peaks(moved).intensity, sim.peaks(quartz).intensity, rtol=1e-8)
+
+
+def test_kalpha_doublet_splitting() -> None:
+    crystal = cubic(4.0, [(0, 0, 0)], 29, 221)
+    single = PowderSimulator(wavelength="CuKa1").peaks(crystal)
+    doublet = PowderSimulator(wavelength="CuKa").peaks(crystal, merge_tolerance=1e-9)
+    ka2 = doublet.wavelength == CU_KA2
+    assert ka2.sum() == (doublet.wavelength == CU_KA1).sum() == len(single)
+    expected = bragg_two_theta(single.d, CU_KA2)
+    np.testing.assert_allclose(doublet.two_theta[ka2], expected, atol=1e-9)
+    # Δ2θ = 2 (Δλ/λ) tanθ to first order: grows with angle, 0.1° near 2θ = 60°.
+    split = doublet.two_theta[ka2] - doublet.two_theta[~ka2]
+    theta = np.radians(single.two_theta / 2)
+    np.testing.assert_allclose(split, np.degrees(2 * (CU_KA2 - CU_KA1) / CU_KA1 * np.tan(theta)), rtol=2e-3)
+
+    # Kα2 at half the intensity, times the ratio of its own Lorentz-polarisation factor.
+    def lp(tt: np.ndarray) -> np.ndarray:
+        return (1 + np.cos(np.radians(tt)) ** 2) / (
+            np.sin(np.radians(tt / 2)) ** 2 * np.cos(np.radians(tt / 2))
+        )
+
+    ratio = doublet.intensity[ka2] / doublet.intensity[~ka2]
+    np.testing.assert_allclose(
+        ratio, 0.5 * lp(doublet.two_theta[ka2]) / lp(doublet.two_theta[~ka2]), rtol=1e-6
+    )
+
+
+def test_reflections_beyond_180_are_skipped() -> None:
+    sim = PowderSimulator(two_theta=(10.0, 179.0, 3000), wavelength="CrKa1")
+    peaks = sim.peaks(cubic(2.9, [(0, 0, 0), (0.5, 0.5, 0.5)], 26, 229))
+    assert np.all(peaks.two_theta < 180) and np.all(peaks.d >= 2.28976 / 2)
+    assert len(peaks) == len(allowed_shells(2.9, lambda h, k, l: (h + k + l) % 2 == 0, 2.28976, top=179.0))
+
+
+# --------------------------------------------------------------------------------------------- profiles
+@pytest.mark.parametrize("profile", ["gaussian", "lorentzian", "pseudo_voigt"])
+@pytest.mark.parametrize("kind", ["fwhm", "size+caglioti", "strain"])
+def test_profiles_conserve_area_and_match_closed_form(profile: str, kind: str) -> None:
+    grid = torch.linspace(5.0, 90.0, 8501, dtype=torch.float64)
+    one = torch.ones(1, dtype=torch.float64)
+    widths = {
+        "fwhm": Widths(CU_KA1, fwhm=0.15 * one),
+        "size+caglioti": Widths(
+            CU_KA1,
+            crystallite_size_nm=40 * one,
+            caglioti=torch.tensor([[0.004, -0.002, 0.003]], dtype=torch.float64),
+        ),
+        "strain": Widths(CU_KA1, microstrain=2e-3 * one, fwhm=0.02 * one),
+    }[kind]
+    position = torch.tensor([25.0, 47.3, 71.9], dtype=torch.float64)
+    area = torch.tensor([1.0, 2.5, 0.7], dtype=torch.float64)
+    y = render(grid, torch.zeros(3, dtype=torch.long), position, area, 1, widths, profile)[0]
+    fwhm, eta = peak_widths(position, widths, profile)
+    expected = torch.zeros_like(grid)
+    for p, a, h, e in zip(position, area, fwhm[0], eta[0], strict=True):
+        sigma = h / (2 * math.sqrt(2 * math.log(2)))
+        gauss = torch.exp(-0.5 * ((grid - p) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
+        lorentz = (h / 2) / math.pi / ((grid - p) ** 2 + (h / 2) ** 2)
+        expected += a * ((1 - e) * gauss + e * lorentz)
+    step = float(grid[1] - grid[0])
+    # Area: what the closed-form profiles put inside the grid (Lorentzian tails reach beyond it).
+    assert float(y.sum()) * step == pytest.approx(float(expected.sum()) * step, rel=2e-3)
+    assert float((y - expected).abs().max()) < 3e-3 * float(expected.max())
+
+
+def test_scherrer_width() -> None:
+    """A crystallite of L nm gives FWHM = K λ / (L cos θ) (radians) in a Gaussian profile."""
+    sim = PowderSimulator(crystallite_size_nm=25.0, dtype=torch.float64)
+    crystal = cubic(4.0, [(0, 0, 0)], 29, 221)
+    x = sim([crystal])[0].numpy()
+    tt = sim.two_theta.numpy()
+    peak = sim.peaks(crystal).two_theta[0]
+    window = np.abs(tt - peak) < 1.5
+    above = tt[window][x[window] >= 0.5 * x[window].max()]
+    expected = np.degrees(0.9 * CU_KA1 / (250.0 * np.cos(np.radians(peak / 2))))
+    assert above[-1] - above[0] == pytest.approx(expected, abs=2 * (tt[1] - tt[0]))
+
+
+# ------------------------------------------------------------------------------------------ batch / dtype
+def crystals() -> list[xs.Crystal]:
+    return [xs.Crystal.from_cif(p) for p in FIXTURE_CIFS[:6]]
+
+
+def test_batch_equals_single_and_shapes(device: str) -> None:
+    sim = PowderSimulator(crystallite_size_nm=50.0, device=device)
+    batch = xs.CrystalBatch.from_crystals(crystals())
+    x = sim(batch)
+    assert x.shape == (6, 8501) and x.dtype == torch.float32 and x.device.type == device
+    torch.testing.assert_close(x.amax(1), torch.ones(6, device=device))
+    singles = torch.cat([sim([c]) for c in crystals()])
+    torch.testing.assert_close(x, singles, atol=2e-6, rtol=0)
+    assert sim.two_theta.shape == (8501,) and float(sim.two_theta[0]) == 5.0
+
+
+def test_float32_matches_float64() -> None:
+    x32 = PowderSimulator(crystallite_size_nm=30.0)(crystals())
+    x64 = PowderSimulator(crystallite_size_nm=30.0, dtype=torch.float64)(crystals())
+    assert x64.dtype == torch.float64
+    assert float((x32.double() - x64).abs().max()) < 1e-4
+
+
+def test_random_sizes_are_seeded_and_fresh() -> None:
+    batch = crystals()[:2]
+    a, b = PowderSimulator(seed=3), PowderSimulator(seed=3)
+    first = a(batch)
+    torch.testing.assert_close(first, b(batch))
+    assert not torch.allclose(first, a(batch))  # the next call draws new sizes
+    copy = pickle.loads(pickle.dumps(PowderSimulator(seed=3)))
+    torch.testing.assert_close(copy(batch), first)
+
+
+def test_q_grid() -> None:
+    sim = PowderSimulator(q=(0.5, 6.0, 2000))
+    torch.testing.assert_close(sim.q, torch.linspace(0.5, 6.0, 2000), atol=1e-5, rtol=0)
+    assert float(sim.two_theta[0]) == pytest.approx(2 * math.degrees(math.asin(0.5 * CU_KA1 / (4 * math.pi))))
+    assert sim(crystals()[:1]).shape == (1, 2000)
+    with pytest.raises(ValueError, match="q grid"):
+        PowderSimulator(q=(0.5, 9.0, 100))
+
+
+# ------------------------------------------------------------------------------------------ sample effects
+def test_zero_shift_and_displacement_move_peaks() -> None:
+    crystal = cubic(4.0, [(0, 0, 0)], 29, 221)
+    base = PowderSimulator(crystallite_size_nm=80.0, dtype=torch.float64)
+    shifted = PowderSimulator(crystallite_size_nm=80.0, zero_shift=0.3, dtype=torch.float64)
+    moved = PowderSimulator(crystallite_size_nm=80.0, specimen_displacement_mm=0.2, dtype=torch.float64)
+    tt = base.two_theta.numpy()
+    peak = base.peaks(crystal).two_theta[0]
+
+    def centre(sim: PowderSimulator) -> float:
+        y = sim([crystal])[0].numpy()
+        window = np.abs(tt - peak) < 1.0
+        return float((tt[window] * y[window]).sum() / y[window].sum())
+
+    assert centre(shifted) - centre(base) == pytest.approx(0.3, abs=2e-3)
+    expected = -np.degrees(2 * 0.2 * np.cos(np.radians(peak / 2)) / 240.0)
+    assert centre(moved) - centre(base) == pytest.approx(expected, abs=2e-3)
+
+
+def test_march_dollase() -> None:
+    """r = 1 is a random powder; r < 1 (platelets on 001) boosts 00l against hk0."""
+    crystal = xs.Crystal(
+        xs.Crystal.lattice_from_parameters(3, 3, 5, 90, 90, 90), [[0, 0, 0]], [29], space_group=123
+    )
+    grid = (10.0, 90.0, 4001)
+    plain = PowderSimulator(grid, crystallite_size_nm=60.0)([crystal])
+    random_powder = PowderSimulator(
+        grid, crystallite_size_nm=60.0, march_dollase=1.0, preferred_orientation_hkl=(0, 0, 1)
+    )([crystal])
+    torch.testing.assert_close(random_powder, plain)
+    textured = PowderSimulator(
+        grid, crystallite_size_nm=60.0, march_dollase=0.6, preferred_orientation_hkl=(0, 0, 1)
+    )([crystal])
+    peaks = PowderSimulator(grid).peaks(crystal)
+    tt = torch.linspace(*grid[:2], grid[2])
+
+    def height(x: torch.Tensor, hkl: tuple[int, int, int]) -> float:
+        k = next(i for i, h in enumerate(peaks.hkl) if tuple(h) == hkl)
+        return float(x[0, torch.argmin((tt - peaks.two_theta[k]).abs())])
+
+    assert height(textured, (0, 0, 1)) / height(textured, (1, 0, 0)) > 2 * height(plain, (0, 0, 1)) / height(
+        plain, (1, 0, 0)
+    )
+
+
+def test_background_noise_impurity_and_sqrt() -> None:
+    batch = crystals()[:4]
+    clean = PowderSimulator(crystallite_size_nm=50.0)(batch)
+    noisy = PowderSimulator(
+        crystallite_size_nm=50.0,
+        background=(0.2, 0.3),
+        amorphous_hump=0.1,
+        poisson_counts=(1e3, 1e4),
+        gaussian_noise=0.01,
+        impurity_fraction=0.05,
+    )(batch)
+    assert noisy.shape == clean.shape and torch.isfinite(noisy).all()
+    torch.testing.assert_close(noisy.amax(1), torch.ones(4))
+    assert float(noisy.median(1).values.min()) > float(clean.median(1).values.max())  # a background lifts all
+    root = PowderSimulator(crystallite_size_nm=50.0, sqrt_scale=True)(batch)
+    torch.testing.assert_close(root, clean.sqrt())
+    with pytest.raises(ValueError, match="at least 2"):
+        PowderSimulator(impurity_fraction=0.05)(batch[:1])
+
+
+# ------------------------------------------------------------------------------------------------ bad input
+def test_bad_crystals_raise_before_work() -> None:
+    sim = PowderSimulator()
+    good = xs.CrystalBatch.from_crystals(crystals()[:2])
+    cases = {
+        "non-finite lattice": dict(lattice=good.lattice.clone().fill_(float("nan"))),
+        "zero or negative volume": dict(lattice=torch.zeros_like(good.lattice)),
+        "atomic number outside": dict(numbers=torch.where(good.mask, 99, 0)),
+        "has no atoms": dict(mask=torch.zeros_like(good.mask), numbers=torch.zeros_like(good.numbers)),
+        "non-finite fractional": dict(frac_coords=good.frac_coords.clone().fill_(float("inf"))),
+    }
+    for message, change in cases.items():
+        fields = {
+            name: getattr(good, name)
+            for name in (
+                "lattice",
+                "frac_coords",
+                "numbers",
+                "occupancies",
+                "b_iso",
+                "charges",
+                "mask",
+                "space_group",
+            )
+        }
+        fields.update(change)
+        with pytest.raises(ValueError, match=message):
+            sim(xs.CrystalBatch(**fields))
+    with pytest.raises(ValueError, match="no crystals"):
+        sim([])
+    with pytest.raises(ValueError, match="not a Crystal"):
+        sim(["quartz.cif"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(profile="voigt"), "profile"),
+        (dict(two_theta=(90.0, 5.0, 100)), "start < stop"),
+        (dict(two_theta=(5.0, 190.0, 100)), r"\(0, 180\)"),
+        (dict(two_theta=[5.0, 4.0, 6.0]), "increasing"),
+        (dict(crystallite_size_nm=-5.0), "crystallite_size_nm"),
+        (dict(crystallite_size_nm=(50.0, 20.0)), "low <= high"),
+        (dict(crystallite_size_nm=None), "no peak width"),
+        (dict(caglioti=(1.0, 2.0)), "caglioti"),
+        (dict(dtype=torch.int32), "dtype"),
+        (dict(preferred_orientation_hkl=(0, 0, 0)), "preferred_orientation_hkl"),
+    ],
+)
+def test_bad_settings(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        PowderSimulator(**kwargs)
+
+
+# ------------------------------------------------------------------------------------------------ gradients
+def test_gradients_match_finite_differences() -> None:
+    """d(pattern . w)/d(lattice, coordinates, occupancies, B) by autograd equals central differences."""
+    quartz = xs.Crystal.from_cif(cif_path("quartz"))
+    batch = xs.CrystalBatch.from_crystals([quartz], dtype=torch.float64)
+    sim = PowderSimulator((15.0, 60.0, 1500), crystallite_size_nm=15.0, dtype=torch.float64)
+    weights = torch.linspace(0.0, 1.0, 1500, dtype=torch.float64) ** 2
+
+    def loss(lattice, frac, occ, b_iso) -> torch.Tensor:
+        crystal = xs.CrystalBatch(
+            lattice, frac, batch.numbers, occ, b_iso, batch.charges, batch.mask, batch.space_group
+        )
+        return (sim._render_unnormalised(crystal) * weights).sum()
+
+    inputs = [
+        t.clone().requires_grad_(True)
+        for t in (batch.lattice, batch.frac_coords, batch.occupancies, batch.b_iso + 0.5)
+    ]
+    grads = torch.autograd.grad(loss(*inputs), inputs)
+    rng = np.random.default_rng(0)
+    for which, (tensor, grad) in enumerate(zip(inputs, grads, strict=True)):
+        flat = tensor.detach().reshape(-1)
+        for index in rng.choice(len(flat), size=2, replace=False):
+            eps = 1e-6
+            values = [t.detach().clone() for t in inputs]
+            values[which].view(-1)[index] += eps
+            up = loss(*values)
+            values[which].view(-1)[index] -= 2 * eps
+            down = loss(*values)
+            numeric = float((up - down) / (2 * eps))
+            assert float(grad.reshape(-1)[index]) == pytest.approx(
+                numeric, rel=1e-4, abs=1e-6 * abs(float(up))
+            )
