@@ -164,8 +164,8 @@ def test_laue_reduction_equals_no_reduction(path) -> None:
 
 
 def test_wrong_setting_falls_back_to_friedel_symmetry() -> None:
-    """A monoclinic crystal with unique axis c, labelled with its group number (whose default setting has unique
-    axis b), must not be merged by the wrong 2-fold axis."""
+    """A monoclinic crystal with unique axis c, labelled with its group number (whose default setting has
+    unique axis b), must not be merged by the wrong 2-fold axis."""
     rng = np.random.default_rng(1)
     lattice = xs.Crystal.lattice_from_parameters(5.1, 6.3, 7.2, 90, 90, 104)
     x = rng.random((3, 3))

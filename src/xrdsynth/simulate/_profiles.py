@@ -202,7 +202,8 @@ def render(
     # and with it the Jacobian and the peak shapes (1e-4 of the maximum).
     inverse64 = inverse.to(torch.float64)
     steps = (aux[1:] - aux[:-1]).to(torch.float64) / 2.0
-    u_aux = torch.nn.functional.pad(torch.cumsum((inverse64[:, 1:] + inverse64[:, :-1]) * steps, dim=1), (1, 0))
+    increments = (inverse64[:, 1:] + inverse64[:, :-1]) * steps
+    u_aux = torch.nn.functional.pad(torch.cumsum(increments, dim=1), (1, 0))
     total = u_aux[:, -1]  # (B,) the pattern's length in FWHM
     pad = _PAD_FWHM[profile]
     longest = float(total.max()) + pad
@@ -274,7 +275,10 @@ def _cubic_interpolation(samples: torch.Tensor, position: torch.Tensor) -> torch
     t2 = t * t
     t3 = t2 * t
     return 0.5 * (
-        2.0 * p1 + (p2 - p0) * t + (2.0 * p0 - 5.0 * p1 + 4.0 * p2 - p3) * t2 + (3.0 * (p1 - p2) + p3 - p0) * t3
+        2.0 * p1
+        + (p2 - p0) * t
+        + (2.0 * p0 - 5.0 * p1 + 4.0 * p2 - p3) * t2
+        + (3.0 * (p1 - p2) + p3 - p0) * t3
     )
 
 

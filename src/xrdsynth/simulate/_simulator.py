@@ -470,7 +470,9 @@ class PowderSimulator(torch.nn.Module):
         # 2theta would carry errors of 1e-5 degrees into the profiles.
         dtype = batch.dtype
         g = torch.sqrt(
-            inverse_d_squared(reflections.hkl.to(torch.float64), batch.lattice.to(torch.float64), reflections.crystal)
+            inverse_d_squared(
+                reflections.hkl.to(torch.float64), batch.lattice.to(torch.float64), reflections.crystal
+            )
         )
         base = reflections.multiplicity.to(torch.float64) * f2.to(torch.float64)
         if po_factor is not None:
@@ -589,7 +591,8 @@ class PowderSimulator(torch.nn.Module):
             position.append(two_theta[keep])
             area.append(intensity[keep])
             pattern.append(reflections.crystal[keep])
-        return render(grid, torch.cat(pattern), torch.cat(position), torch.cat(area), bsz, widths, self.profile)
+        sticks = torch.cat(pattern), torch.cat(position), torch.cat(area)
+        return render(grid, *sticks, bsz, widths, self.profile)
 
     # ------------------------------------------------------------------------------- sample effects
     def _draw(self, spec: Range, n: int, generator: torch.Generator) -> torch.Tensor | None:
