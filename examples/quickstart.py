@@ -1,4 +1,5 @@
-"""Read a bundled crystal structure and print its space group and occupied Wyckoff sites.
+"""Read a bundled crystal structure, print its space group and occupied Wyckoff sites, and simulate its
+powder pattern (Cu Kα1, 5–90° 2θ): the strongest reflections and a batch of patterns.
 
 Run with ``make demo`` (which creates the environment first), or ``python examples/quickstart.py [NAME]``
 with xrdsynth installed; NAME is one of ``xrdsynth.examples.names()`` (default: quartz).
@@ -44,6 +45,23 @@ def main(name: str = "quartz") -> None:
         position = site.position
         print(f"  {position.label:<6}{position.site_symmetry:<10}{position.coordinates:<14}"
               f"{x:<8.4f} {y:<8.4f} {z:<8.4f} {content}")
+
+
+    # The stick pattern: every reflection family in range, merged where positions coincide.
+    simulator = xs.PowderSimulator(two_theta=(5.0, 90.0, 8501), wavelength="CuKa1", seed=0)
+    peaks = simulator.peaks(crystal)
+    print(f"powder pattern, Cu Kα1: {len(peaks)} peaks in 5–90° 2θ; the strongest:")
+    print(f"  {'hkl':<12}{'2θ (°)':>9}{'d (Å)':>9}{'I':>8}{'mult':>6}")
+    for k in np.argsort(peaks.intensity)[::-1][:6]:
+        hkl = " ".join(str(int(i)) for i in peaks.hkl[k])
+        print(f"  {hkl:<12}{peaks.two_theta[k]:>9.3f}{peaks.d[k]:>9.4f}{peaks.intensity[k]:>8.1f}"
+              f"{peaks.multiplicity[k]:>6}")
+
+    # Profiles for a batch: the same crystal four times with random crystallite sizes of 20-100 nm.
+    patterns = simulator([crystal] * 4)
+    two_theta = simulator.two_theta
+    top = two_theta[patterns.argmax(dim=1)]
+    print(f"simulated {tuple(patterns.shape)} patterns (max 1); strongest peak at {top[0]:.2f}° 2θ in all four")
 
 
 if __name__ == "__main__":
