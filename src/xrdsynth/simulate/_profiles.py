@@ -15,10 +15,10 @@ polynomial into one FWHM and a mixing parameter eta.
 Rendering. The FWHM H(2theta) changes slowly across the pattern, so in the coordinate u(2theta) =
 integral d(2theta) / H every peak has the same FWHM, 1. The sticks are deposited on a uniform u grid (linear
 weights, conserving area), convolved with one kernel of FWHM 1 by FFT (the Gaussian and Lorentzian have
-closed-form transforms; the triangle of the linear deposit is divided out), and read back on the output 2theta
+closed-form transforms; the deposit's own smoothing is divided out), and read back on the output 2theta
 grid with the Jacobian du/d(2theta) = 1/H. The cost is independent of the number of reflections and the
 Lorentzian tails are exact, not truncated. The local approximation (H constant across one peak) changes a
-peak's shape by less than 0.5% for Scherrer widths.
+peak's shape by less than 0.1% of its height for Scherrer widths (tested against closed forms).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ _FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 _MARGIN_FWHM = {"gaussian": 5.0, "lorentzian": 50.0, "pseudo_voigt": 50.0}
 # Zero padding of the u grid against wrap-around of the circular convolution, in FWHM.
 _PAD_FWHM = {"gaussian": 8.0, "lorentzian": 200.0, "pseudo_voigt": 200.0}
-_SAMPLES_PER_FWHM = 16
+_SAMPLES_PER_FWHM = 12
 _MAX_FFT = 2**18
 
 
@@ -226,14 +226,23 @@ def render(
     frac_aux = ((position - aux[right - 1]) / (aux[right] - aux[right - 1])).to(torch.float64)
     u = u_aux[pattern, right - 1] * (1.0 - frac_aux) + u_aux[pattern, right] * frac_aux
     index = u / spacing[pattern]
-    i0 = index.detach().floor().to(torch.int64).clamp(0, n - 2)
-    frac = (index - i0.to(torch.float64)).to(dtype)
-    flat = pattern * n + i0
+    # Quadratic (triangular-shaped-cloud) deposit on the nearest sample and its two neighbours: its spread
+    # (variance 1/4 sample^2) does not depend on where the stick falls between samples, so dividing by its
+    # mean transform sinc^3 removes it exactly to second order; a linear deposit would leave an
+    # offset-dependent width error of up to 1/12 sample^2.
+    centre = index.detach().round().to(torch.int64).clamp(1, n - 2)
+    offset_in_sample = (index - centre.to(torch.float64)).to(dtype)
+    flat = pattern * n + centre
+    share = (
+        0.5 * (0.5 - offset_in_sample).square(),
+        0.75 - offset_in_sample.square(),
+        0.5 * (0.5 + offset_in_sample).square(),
+    )
 
     freq = torch.fft.rfftfreq(n, device=device, dtype=dtype)  # cycles per sample
     samples_per_fwhm = (1.0 / spacing).to(dtype).unsqueeze(-1)  # (B, 1)
-    # Dividing by the transform of the deposit's triangle (sinc^2) undoes its smoothing.
-    triangle = torch.special.sinc(freq).square().clamp_min(1e-3)
+    # Dividing by the transform of the deposit's quadratic B-spline (sinc^3) undoes its smoothing.
+    deposit = torch.special.sinc(freq).pow(3).clamp_min(1e-3)
     if profile == "pseudo_voigt":
         eta = peak_widths(position.unsqueeze(1), _select(widths, pattern), profile)[1].squeeze(1)
         parts = [("gaussian", area * (1.0 - eta)), ("lorentzian", area * eta)]
@@ -241,16 +250,16 @@ def render(
         parts = [(profile, area)]
     spectrum = None
     for shape, mass in parts:
-        high = mass * frac
         sticks = torch.zeros(bsz * n, dtype=dtype, device=device)
-        sticks.index_add_(0, flat, mass - high).index_add_(0, flat + 1, high)
+        for shift, weight in zip((-1, 0, 1), share, strict=True):
+            sticks.index_add_(0, flat + shift, mass * weight)
         if shape == "gaussian":
             sigma = samples_per_fwhm / _FWHM_PER_SIGMA
             exponent = (-2.0 * math.pi**2) * sigma.square() * freq.square()
         else:
             exponent = -math.pi * samples_per_fwhm * freq  # exp(-2 pi gamma f), gamma = HWHM
         # Clamped so that exp never returns subnormal numbers (slow on CPUs, and below float32 resolution).
-        kernel = torch.exp(exponent.clamp_min(-80.0)).div_(triangle)
+        kernel = torch.exp(exponent.clamp_min(-80.0)).div_(deposit)
         term = torch.fft.rfft(sticks.view(bsz, n)).mul_(kernel)
         spectrum = term if spectrum is None else spectrum.add_(term)
     mass_per_sample = torch.fft.irfft(spectrum, n=n)  # (B, n)
@@ -266,7 +275,7 @@ def _cubic_interpolation(samples: torch.Tensor, position: torch.Tensor) -> torch
     """Catmull–Rom interpolation of each row of ``samples`` (B, n) at float64 indices ``position`` (B, M).
 
     Cubic rather than linear: the read-back error of a sampled peak falls from ~(1/samples per FWHM)^2 to
-    ~(1/samples per FWHM)^4, 0.3% -> 0.01% of the height at 16 samples per FWHM.
+    ~(1/samples per FWHM)^4.
     """
     n = samples.shape[1]
     j = position.detach().floor().clamp(1, n - 3).to(torch.int64)
