@@ -105,7 +105,9 @@ def test_cubic_multiplicities_sum_to_all_reflections() -> None:
     grid = np.arange(-4, 5)
     h, k, l = np.meshgrid(grid, grid, grid, indexing="ij")
     norm = np.sqrt(h**2 + k**2 + l**2)
-    inside = (norm > 0) & (norm <= n_max) & (bragg_two_theta(a / np.maximum(norm, 1e-9)) >= 1.0)
+    in_sphere = (norm > 0) & (norm <= n_max)
+    two_theta = bragg_two_theta(a / np.where(in_sphere, norm, n_max))
+    inside = in_sphere & (two_theta >= 1.0)
     assert peaks.multiplicity.sum() == inside.sum()
     # m-3m orbit sizes: {100} 6, {110} 12, {111} 8, {210} 24, {211} 24, {321} 48.
     by_hkl = {tuple(sorted(np.abs(h))): m for h, m in zip(peaks.hkl, peaks.multiplicity, strict=True)}

@@ -324,6 +324,7 @@ class PowderSimulator(torch.nn.Module):
         return self.radiation.wavelength
 
     def extra_repr(self) -> str:
+        """The settings that differ from "off", for ``repr(simulator)``."""
         grid = self._two_theta
         parts = [
             f"two_theta=({float(grid[0]):g}, {float(grid[-1]):g}, {len(grid)})",
@@ -496,7 +497,7 @@ class PowderSimulator(torch.nn.Module):
     def peaks(self, crystal: Crystal, merge_tolerance: float = 1e-5, min_intensity: float = 1e-3) -> PeakList:
         """The stick pattern of one crystal inside the grid's 2θ range, in float64, without random effects.
 
-        Sticks are the integrated intensities m |F|² LP of the reflections (for a doublet, each line's).
+        Sticks are the integrated intensities ``m |F|² LP`` of the reflections (for a doublet, each line's).
         Reflections whose 2θ differ by less than ``merge_tolerance`` degrees are merged into one peak (as
         pymatgen's XRDCalculator does); peaks weaker than ``min_intensity`` (on the scale where the strongest
         is 100) are dropped.
