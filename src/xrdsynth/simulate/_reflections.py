@@ -291,7 +291,11 @@ def enumerate_reflections(
             multiplicity = torch.where(rows, 2, multiplicity)
             continue
         rows = torch.nonzero(laue_of == laue).squeeze(1)
-        # key(h R) = h . (R w): one matmul gives the keys of all images.
+        # key(h R) = h . (R w): a matmul gives the keys of the images. A canonical h is at least the key of
+        # its images under the (at most three) generators; that cheap necessary test leaves few candidates
+        # for the full test against every operation, which also yields the multiplicity.
+        generator_keys = hkl[rows].to(torch.float64) @ (tables.generators[laue].to(torch.float64) @ weights).T
+        rows = rows[(generator_keys <= key[rows].to(torch.float64).unsqueeze(1)).all(dim=1)]
         key_vectors = tables.rotations[laue, :n_ops].to(torch.float64) @ weights  # (n_ops, 3)
         image_keys = hkl[rows].to(torch.float64) @ key_vectors.T  # (n, n_ops)
         own = key[rows].to(torch.float64).unsqueeze(1)
