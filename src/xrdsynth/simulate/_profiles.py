@@ -173,6 +173,7 @@ def render(
     batch_size: int,
     widths: Widths,
     profile: str,
+    fuse: bool = False,
 ) -> torch.Tensor:
     """Profiles of stick patterns on a 2theta grid.
 
@@ -184,6 +185,8 @@ def render(
         batch_size: number of patterns B.
         widths: per-pattern width parameters of batch size B.
         profile: one of :data:`PROFILES`.
+        fuse: run the per-point stages (the u map and the read-back) through ``torch.compile``: the same
+            numbers, several times faster on CPUs, after a one-time compilation of ~20 s.
 
     Returns:
         (B, P) intensity per degree 2theta: integrating a pattern over 2theta gives the sum of the areas of
@@ -200,10 +203,8 @@ def render(
     inverse = 1.0 / fwhm_aux
     # u in float64: at u ~ 1000 FWHM, float32 rounding would jitter the grid by 1e-3 of a sample per step,
     # and with it the Jacobian and the peak shapes (1e-4 of the maximum).
-    inverse64 = inverse.to(torch.float64)
     steps = (aux[1:] - aux[:-1]).to(torch.float64) / 2.0
-    increments = (inverse64[:, 1:] + inverse64[:, :-1]) * steps
-    u_aux = torch.nn.functional.pad(torch.cumsum(increments, dim=1), (1, 0))
+    u_aux = _fused(_u_map, fuse)(inverse, steps)
     total = u_aux[:, -1]  # (B,) the pattern's length in FWHM
     pad = _PAD_FWHM[profile]
     longest = float(total.max()) + pad
@@ -265,10 +266,63 @@ def render(
     mass_per_sample = torch.fft.irfft(spectrum, n=n)  # (B, n)
 
     # Read back at the output grid: density in u -> density in 2theta (Jacobian du/d2theta = 1/H).
-    u_out = u_aux[:, offset : offset + len(grid)]
-    position_out = (u_out / spacing.unsqueeze(-1)).clamp(0.0, n - 1.0)
-    density_u = _cubic_interpolation(mass_per_sample, position_out)
-    return density_u * (inverse[:, offset : offset + len(grid)] / spacing.to(dtype).unsqueeze(-1))
+    return _fused(_read_back, fuse)(
+        mass_per_sample,
+        u_aux[:, offset : offset + len(grid)],
+        inverse[:, offset : offset + len(grid)],
+        spacing,
+    )
+
+
+def _u_map(inverse: torch.Tensor, half_steps: torch.Tensor) -> torch.Tensor:
+    """u = integral of 1/H d(2theta) by the trapezoidal rule: (B, A) float inverse widths and (A-1,) float64
+    half steps -> (B, A) float64, starting at 0."""
+    inverse64 = inverse.to(torch.float64)
+    increments = (inverse64[:, 1:] + inverse64[:, :-1]) * half_steps
+    return torch.nn.functional.pad(torch.cumsum(increments, dim=1), (1, 0))
+
+
+def _read_back(
+    mass_per_sample: torch.Tensor, u_out: torch.Tensor, inverse_out: torch.Tensor, spacing: torch.Tensor
+) -> torch.Tensor:
+    """Density in 2theta at the output points: (B, n) masses per u sample, (B, P) float64 u of the points,
+    (B, P) 1/H there, (B,) float64 u per sample -> (B, P)."""
+    position = u_out / spacing.unsqueeze(-1)
+    density_u = _cubic_interpolation(mass_per_sample, position)
+    return density_u * (inverse_out / spacing.to(inverse_out.dtype).unsqueeze(-1))
+
+
+_FUSED: dict = {}
+_FUSION_FAILED: list[str] = []
+
+
+def _fused(function, enabled: bool):
+    """``function`` compiled by torch.compile (one fused loop instead of ~20 passes over memory), or as is.
+
+    Compilation is an optimisation only: if it fails (no C++ compiler, an unsupported platform), the eager
+    function is used from then on, with one warning.
+    """
+    if not enabled or _FUSION_FAILED:
+        return function
+    if function not in _FUSED:
+        compiled = torch.compile(function, dynamic=True)
+
+        def run(*args):
+            if _FUSION_FAILED:
+                return function(*args)
+            try:
+                return compiled(*args)
+            except Exception as exc:
+                _FUSION_FAILED.append(f"{type(exc).__name__}: {exc}".splitlines()[0])
+                warnings.warn(
+                    f"torch.compile failed ({_FUSION_FAILED[0]}); PowderSimulator continues without compile",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+                return function(*args)
+
+        _FUSED[function] = run
+    return _FUSED[function]
 
 
 def _cubic_interpolation(samples: torch.Tensor, position: torch.Tensor) -> torch.Tensor:

@@ -161,6 +161,9 @@ class PowderSimulator(torch.nn.Module):
         device: where tensors live and the work runs.
         seed: int, a torch.Generator, or None (nondeterministic) for the per-pattern parameters.
         max_chunk_elements: bound on reflections x atoms per step of the structure-factor sum (memory).
+        compile: fuse the per-point stages of the profile rendering with ``torch.compile`` (needs a C++
+            compiler on CPUs): identical patterns several times faster after a one-time compilation of ~20 s;
+            falls back to eager code with a warning when compilation fails.
 
     Example:
         >>> sim = PowderSimulator(two_theta=(5.0, 90.0, 8501), wavelength="CuKa1")
@@ -195,6 +198,7 @@ class PowderSimulator(torch.nn.Module):
         device: torch.device | str = "cpu",
         seed: int | torch.Generator | None = 0,
         max_chunk_elements: int = 2**21,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.radiation: Radiation = resolve_wavelength(wavelength)
@@ -248,6 +252,7 @@ class PowderSimulator(torch.nn.Module):
         if int(max_chunk_elements) < 1024:
             raise ValueError(f"max_chunk_elements must be >= 1024, got {max_chunk_elements}")
         self.max_chunk_elements = int(max_chunk_elements)
+        self.compile = bool(compile)
         self.dtype = dtype
         self.seed = seed
         self._generator: torch.Generator | None = None
@@ -354,6 +359,8 @@ class PowderSimulator(torch.nn.Module):
                 parts.append(f"{name}={value}")
         if self.sqrt_scale:
             parts.append("sqrt_scale=True")
+        if self.compile:
+            parts.append("compile=True")
         parts.append(f"dtype={self.dtype}, device={self.device}")
         return ", ".join(parts)
 
@@ -593,7 +600,7 @@ class PowderSimulator(torch.nn.Module):
             area.append(intensity[keep])
             pattern.append(reflections.crystal[keep])
         sticks = torch.cat(pattern), torch.cat(position), torch.cat(area)
-        return render(grid, *sticks, bsz, widths, self.profile)
+        return render(grid, *sticks, bsz, widths, self.profile, fuse=self.compile)
 
     # ------------------------------------------------------------------------------- sample effects
     def _draw(self, spec: Range, n: int, generator: torch.Generator) -> torch.Tensor | None:
