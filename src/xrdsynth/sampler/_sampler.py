@@ -1,0 +1,441 @@
+"""SpaceGroupSampler: the thin class holding configuration, tables and the random stream."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..structure import CrystalBatch
+from ._core import (
+    Composition,
+    DeviceTables,
+    build_device_tables,
+    certify,
+    draw_composition,
+    draw_lattices,
+    draw_volumes,
+    expand_atoms,
+    place_sites,
+)
+from ._probabilities import space_group_probabilities
+from ._statistics import SamplerStatistics, default_statistics
+from ._tables import load_tables
+
+__all__ = ["SamplerCounters", "SpaceGroupSampler"]
+
+GEOMETRY_ROUNDS = 3  # rounds of (lattice, coordinates) drafts for a composition before it is redrawn
+COMPOSITION_ROUNDS = 20  # compositions tried per crystal before giving up (never reached in practice)
+MAX_REPLICAS = 16  # drafts per failed crystal in one round: 1, then 4, then 16
+
+
+@dataclass(frozen=True)
+class SamplerCounters:
+    """How much drawing it took to produce the crystals so far (since construction or :meth:`reset`).
+
+    Attributes:
+        crystals: crystals returned.
+        compositions: compositions drawn (>= crystals; the excess was discarded because some site could not
+            be placed at the minimum distance in any of its geometries).
+        forced_certificates: compositions redrawn in the forced form because the free draw did not certify
+            its space group (see :mod:`xrdsynth.sampler._tables`).
+        geometries: (lattice, coordinates) drafts made for compositions.
+        site_draws: free-coordinate draws of Wyckoff sites (first draws and redraws).
+        expansions: cell expansions by 5% in length because a site found no place.
+        sites: Wyckoff sites in the crystals returned.
+    """
+
+    crystals: int = 0
+    compositions: int = 0
+    forced_certificates: int = 0
+    geometries: int = 0
+    site_draws: int = 0
+    expansions: int = 0
+    sites: int = 0
+
+    def summary(self) -> str:
+        """One line with the redraw rates."""
+        if self.crystals == 0:
+            return "no crystals sampled yet"
+        return (
+            f"{self.crystals} crystals: {self.geometries / self.crystals:.3f} geometries and "
+            f"{self.compositions / self.crystals:.3f} compositions per crystal, "
+            f"{self.site_draws / max(self.sites, 1):.3f} coordinate draws per site, "
+            f"{self.expansions / self.crystals:.3f} cell expansions per crystal, "
+            f"{self.forced_certificates / self.crystals:.2%} compositions forced to certify their group"
+        )
+
+
+def _check_range(name: str, value: Any) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair (low, high) of numbers, got {value!r}") from None
+    if not (0.0 <= low <= high < float("inf")):
+        raise ValueError(f"{name} must satisfy 0 <= low <= high < inf, got {value!r}")
+    return low, high
+
+
+def _check_group(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            import numpy as np
+
+            if isinstance(value, np.integer):
+                value = int(value)
+            else:
+                raise TypeError
+        except TypeError:
+            raise ValueError(f"space groups must be integers in 1..230, got {value!r}") from None
+    if not 1 <= value <= 230:
+        raise ValueError(f"space groups must be in 1..230, got {value}")
+    return int(value)
+
+
+class SpaceGroupSampler:
+    """Random crystals of given space groups, drawn from statistics of real crystals, as batches in torch.
+
+    For each crystal: a space group (uniformly among ``space_groups``, or as often as in the statistics);
+    a number of distinct elements and the elements, given the group (smoothed toward its crystal system);
+    how many Wyckoff sites each element occupies, given the element; which Wyckoff positions, from the
+    frequencies of the group's letters (a position without free parameters at most once per crystal,
+    never more than ``max_atoms`` atoms per cell); the cell volume as the sum of covalent-sphere volumes
+    divided by a packing fraction from a fitted log-normal; the cell shape from a Gaussian fitted per
+    lattice system, with the system's constraints exact; free coordinates uniform, placed site by site so
+    that no two atoms come closer than ``min_distance_scale`` x (sum of covalent radii); B uniform in
+    ``b_iso_range`` per site. Occupancies are 1 and charges 0.
+
+    Labels are exact by construction: every crystal carries a *certificate* that its symmetry is exactly the
+    group, one element alone on one orbit whose symmetry is exactly the group, or two elements alone on
+    one orbit each that together have exactly the group, tabulated once with spglib for every position
+    (:mod:`xrdsynth.sampler._tables`). A free draw without a certificate is redrawn in a forced form.
+    ``scripts/check_sampler_labels.py`` measures the spglib agreement over all 230 groups.
+
+    Everything is vectorised over the batch with torch on ``device``; the random stream is a
+    ``torch.Generator`` on that device, created from ``seed`` at first use, so the same seed gives the same
+    crystals on the same device and consecutive :meth:`sample` calls continue the stream.
+
+    Args:
+        space_groups: allowed group numbers (iterable of ints in 1..230); None for all 230.
+        statistics: ``"default"`` (shipped, fitted on amcsd-dev), a path to a file written by
+            :meth:`SamplerStatistics.save`, or a :class:`SamplerStatistics`.
+        seed: int, a ``torch.Generator`` on ``device`` (used as is), or None for a non-reproducible stream.
+        device: where the tables live and the crystals are made.
+        dtype: floating-point dtype of the output batch (lattice, coordinates, B).
+        max_atoms: largest number of atoms per conventional cell.
+        min_distance_scale: two atoms i, j are at least this times (r_i + r_j) apart (covalent radii);
+            0 switches the check off. The default 0.5 is PyXtal's default tolerance for atomic crystals;
+            in amcsd-dev, 1% of the ordered structures have a nearest-neighbour distance below 0.62 x the
+            radii sum. Larger values cost more redraws and cell expansions (``counters``).
+        b_iso_range: (low, high) Å² of the uniform isotropic displacement parameter B per site.
+        space_group_weights: ``"uniform"`` or ``"statistics"`` (see above).
+        max_attempts: coordinate draws per site before its cell is expanded by 5% (at most 6 times, then
+            the crystal gets a new lattice).
+    """
+
+    def __init__(
+        self,
+        space_groups: Iterable[int] | None = None,
+        statistics: str | os.PathLike[str] | SamplerStatistics = "default",
+        seed: int | torch.Generator | None = 0,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float64,
+        max_atoms: int = 100,
+        min_distance_scale: float = 0.5,
+        b_iso_range: tuple[float, float] = (0.5, 1.5),
+        space_group_weights: str = "uniform",
+        max_attempts: int = 10,
+    ) -> None:
+        # Only cheap checks here (no I/O, no tables): tables and statistics are built at first use.
+        self.space_groups: tuple[int, ...] = (
+            tuple(range(1, 231)) if space_groups is None else tuple(_check_group(g) for g in space_groups)
+        )
+        if not self.space_groups:
+            raise ValueError("space_groups must not be empty (None means all 230)")
+        if not isinstance(statistics, (str, os.PathLike, SamplerStatistics)):
+            raise ValueError(f"statistics must be 'default', a path or SamplerStatistics, got {statistics!r}")
+        if (
+            not isinstance(statistics, SamplerStatistics)
+            and statistics != "default"
+            and not Path(statistics).is_file()
+        ):
+            raise ValueError(f"statistics file {os.fspath(statistics)!r} does not exist")
+        self.statistics = statistics
+        if (seed is not None and not isinstance(seed, (int, torch.Generator))) or isinstance(seed, bool):
+            raise ValueError(f"seed must be an int, a torch.Generator or None, got {seed!r}")
+        self.seed = seed
+        self.device = torch.device(device)
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise ValueError(f"dtype must be a floating-point torch dtype, got {dtype!r}")
+        self.dtype = dtype
+        if isinstance(max_atoms, bool) or not isinstance(max_atoms, int) or max_atoms < 1:
+            raise ValueError(f"max_atoms must be a positive int, got {max_atoms!r}")
+        self.max_atoms = max_atoms
+        if not 0.0 <= float(min_distance_scale) < 2.0:
+            raise ValueError(f"min_distance_scale must be in [0, 2), got {min_distance_scale!r}")
+        self.min_distance_scale = float(min_distance_scale)
+        self.b_iso_range = _check_range("b_iso_range", b_iso_range)
+        if space_group_weights not in ("uniform", "statistics"):
+            raise ValueError(
+                f"space_group_weights must be 'uniform' or 'statistics', got {space_group_weights!r}"
+            )
+        self.space_group_weights = space_group_weights
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+            raise ValueError(f"max_attempts must be a positive int, got {max_attempts!r}")
+        self.max_attempts = max_attempts
+        self._generator: torch.Generator | None = seed if isinstance(seed, torch.Generator) else None
+        self._tables: DeviceTables | None = None
+        self._group_probability: torch.Tensor | None = None
+        self._counters = SamplerCounters()
+
+    # -----------------------------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        groups = (
+            "None"
+            if self.space_groups == tuple(range(1, 231))
+            else (
+                repr(list(self.space_groups))
+                if len(self.space_groups) <= 8
+                else f"<{len(self.space_groups)} groups>"
+            )
+        )
+        statistics = (
+            f"<{self.statistics.source}>"
+            if isinstance(self.statistics, SamplerStatistics)
+            else repr(os.fspath(self.statistics))
+        )
+        seed = "<Generator>" if isinstance(self.seed, torch.Generator) else repr(self.seed)
+        return (
+            f"SpaceGroupSampler(space_groups={groups}, statistics={statistics}, seed={seed}, "
+            f"device={str(self.device)!r}, dtype={self.dtype}, max_atoms={self.max_atoms}, "
+            f"min_distance_scale={self.min_distance_scale}, b_iso_range={self.b_iso_range}, "
+            f"space_group_weights={self.space_group_weights!r})"
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tables are rebuilt on use (cheap, cached per process); the random stream travels as its state so
+        # that a copy continues exactly where the original was.
+        state = {
+            k: v for k, v in self.__dict__.items() if k not in ("_tables", "_group_probability", "_generator")
+        }
+        if isinstance(state.get("seed"), torch.Generator):
+            state["seed"] = None
+        state["_generator_state"] = None if self._generator is None else self._generator.get_state()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        generator_state = state.pop("_generator_state")
+        self.__dict__.update(state)
+        self._tables = None
+        self._group_probability = None
+        self._generator = None
+        if generator_state is not None:
+            self._generator = torch.Generator(device=self.device)
+            self._generator.set_state(generator_state)
+
+    # -----------------------------------------------------------------------------------------------------
+
+    @property
+    def counters(self) -> SamplerCounters:
+        """How often the sampler redrew, since construction or :meth:`reset_counters`."""
+        return self._counters
+
+    def reset_counters(self) -> None:
+        """Start the redraw counters again from zero."""
+        self._counters = SamplerCounters()
+
+    @property
+    def generator(self) -> torch.Generator:
+        """The sampler's random stream on its device (created from ``seed`` at first use)."""
+        if self._generator is None:
+            generator = torch.Generator(device=self.device)
+            if self.seed is None:
+                generator.seed()  # non-deterministic, and the global generator stays untouched
+            else:
+                generator.manual_seed(int(self.seed))
+            self._generator = generator
+        return self._generator
+
+    def resolved_statistics(self) -> SamplerStatistics:
+        """The statistics object the sampler draws from (loads the file on first call)."""
+        if isinstance(self.statistics, SamplerStatistics):
+            return self.statistics
+        if self.statistics == "default":
+            return default_statistics()
+        return SamplerStatistics.load(self.statistics)
+
+    def _device_tables(self) -> DeviceTables:
+        if self._tables is None:
+            tables = build_device_tables(
+                load_tables(), self.resolved_statistics(), self.max_atoms, self.device, self.dtype
+            )
+            mode = tables.witness_mode.cpu()
+            impossible = [g for g in self.space_groups if int(mode[g - 1]) == 0]
+            if impossible:
+                raise ValueError(self._impossible_message(impossible))
+            probability = space_group_probabilities(
+                self.resolved_statistics(), self.space_groups, self.space_group_weights
+            )
+            self._group_probability = torch.tensor(probability, dtype=torch.float64, device=self.device)
+            self._tables = tables
+        return self._tables
+
+    def _impossible_message(self, groups: list[int]) -> str:
+        t = load_tables()
+        needed = []
+        for g in groups[:5]:
+            rows = t.positions_of(g)
+            m = t.multiplicity[rows.start : rows.stop]
+            single = m[t.faithful[rows.start : rows.stop]]
+            pair = (m[:, None] + m[None, :])[t.pair_faithful[g - 1, : len(m), : len(m)]]
+            smallest = min([*single.tolist(), *pair.tolist()])
+            needed.append(f"{g} needs {smallest}")
+        more = "" if len(groups) <= 5 else f" (and {len(groups) - 5} more groups)"
+        return (
+            f"max_atoms={self.max_atoms} is too small for space groups {groups[:5]}{more}: a crystal whose "
+            f"label is certain needs at least this many atoms per cell: {', '.join(needed)}"
+        )
+
+    # -----------------------------------------------------------------------------------------------------
+
+    def sample(
+        self, n: int, space_group: int | None = None, generator: torch.Generator | None = None
+    ) -> CrystalBatch:
+        """Draw ``n`` crystals.
+
+        Args:
+            n: number of crystals (>= 1).
+            space_group: one group number (1..230) for all of them; None draws groups from ``space_groups``.
+            generator: a ``torch.Generator`` on the sampler's device to draw from instead of the sampler's
+                own stream (which then does not advance), e.g. one per data-loader worker.
+
+        Returns:
+            A :class:`~xrdsynth.CrystalBatch` on ``device`` with floats in ``dtype``: atoms padded to the
+            largest count in the batch (``mask``), occupancies 1, charges 0, labels in ``space_group``.
+
+        Raises:
+            ValueError: bad ``n`` or ``space_group``, or a group that cannot be built within ``max_atoms``.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        if space_group is not None:
+            space_group = _check_group(space_group)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        t = self._device_tables()
+        if space_group is not None and int(t.witness_mode[space_group - 1]) == 0:
+            raise ValueError(self._impossible_message([space_group]))
+        gen = self.generator if generator is None else generator
+        if space_group is None:
+            assert self._group_probability is not None
+            index = torch.multinomial(self._group_probability, n, replacement=True, generator=gen)
+            groups = index + 1
+        else:
+            groups = torch.full((n,), space_group, dtype=torch.int64, device=self.device)
+        return self._sample_groups(t, groups, gen)
+
+    def _compositions(self, t: DeviceTables, groups: torch.Tensor, gen: torch.Generator) -> Composition:
+        """Free compositions, with the ones lacking a certificate redrawn in the forced form."""
+        free = torch.zeros_like(groups, dtype=torch.bool)
+        c = draw_composition(t, groups, free, gen)
+        missing = torch.nonzero(~certify(t, c)).squeeze(1)
+        if missing.numel():
+            forced = draw_composition(t, groups[missing], torch.ones_like(missing, dtype=torch.bool), gen)
+            if not bool(certify(t, forced).all()):
+                raise RuntimeError("internal error: a forced composition does not certify its space group")
+            c = c.put(missing, forced)
+        self._counters = dataclasses.replace(
+            self._counters,
+            compositions=self._counters.compositions + len(groups),
+            forced_certificates=self._counters.forced_certificates + missing.numel(),
+        )
+        return c
+
+    def _sample_groups(self, t: DeviceTables, groups: torch.Tensor, gen: torch.Generator) -> CrystalBatch:
+        n = groups.shape[0]
+        device, dtype = self.device, self.dtype
+        width = self.max_atoms
+        lattice_out = torch.zeros((n, 3, 3), dtype=dtype, device=device)
+        xyz_out = torch.zeros((n, width, 3), dtype=dtype, device=device)
+        numbers_out = torch.zeros((n, width), dtype=torch.int64, device=device)
+        b_out = torch.zeros((n, width), dtype=dtype, device=device)
+        mask_out = torch.zeros((n, width), dtype=torch.bool, device=device)
+
+        composition = self._compositions(t, groups, gen)
+        pending = torch.arange(n, device=device)
+        low, high = self.b_iso_range
+        geometries = site_draws = sites = expansions = 0
+        replicas = 1
+        for round_ in range(GEOMETRY_ROUNDS * COMPOSITION_ROUNDS):
+            if round_ and round_ % GEOMETRY_ROUNDS == 0:
+                fresh = self._compositions(t, groups[pending], gen)
+                composition = composition.put(pending, fresh)
+                replicas = 1
+            # A crystal that failed gets several geometries at once (the first that works is kept): fewer
+            # rounds over the few hard crystals, whose per-round cost is mostly fixed overhead.
+            c = composition.take(pending.repeat_interleave(replicas))
+            atoms = expand_atoms(t, c)
+            volume = draw_volumes(t, c, gen, dtype)
+            lattice = draw_lattices(t, c.group, volume, gen)
+            xyz, lattice, placed, draws, expanded = place_sites(
+                t, c, atoms, lattice, self.min_distance_scale, self.max_attempts, gen
+            )
+            b_site = low + (high - low) * torch.rand(
+                c.number.shape, dtype=dtype, device=device, generator=gen
+            )
+            geometries += len(c.group)
+            site_draws += draws
+            expansions += expanded
+            success = placed.view(-1, replicas)
+            found = success.any(dim=1)
+            chosen = torch.arange(len(pending), device=device) * replicas + torch.argmax(
+                success.to(torch.int8), dim=1
+            )
+            done = chosen[found]
+            if done.numel():
+                rows = pending[found]
+                c_done = c.take(done)
+                k = xyz.shape[1]
+                site = atoms.site[done]
+                lattice_out[rows] = lattice[done]
+                xyz_out[rows, :k] = xyz[done]
+                numbers_out[rows, :k] = c_done.number.gather(1, site) * atoms.mask[done]
+                b_out[rows, :k] = b_site[done].gather(1, site) * atoms.mask[done]
+                mask_out[rows, :k] = atoms.mask[done]
+                sites += int(c_done.valid.sum())
+            pending = pending[~found]
+            if pending.numel() == 0:
+                break
+            replicas = min(replicas * 4, MAX_REPLICAS)
+        else:
+            raise RuntimeError(
+                f"could not place the atoms of {pending.numel()} crystals at min_distance_scale="
+                f"{self.min_distance_scale} after {GEOMETRY_ROUNDS * COMPOSITION_ROUNDS} attempts; "
+                "lower min_distance_scale"
+            )
+        self._counters = dataclasses.replace(
+            self._counters,
+            crystals=self._counters.crystals + n,
+            geometries=self._counters.geometries + geometries,
+            site_draws=self._counters.site_draws + site_draws,
+            expansions=self._counters.expansions + expansions,
+            sites=self._counters.sites + sites,
+        )
+        used = max(int(mask_out.sum(dim=1).max()), 1)
+        mask = mask_out[:, :used]
+        return CrystalBatch(
+            lattice=lattice_out,
+            frac_coords=xyz_out[:, :used],
+            numbers=numbers_out[:, :used],
+            occupancies=mask.to(dtype),
+            b_iso=b_out[:, :used],
+            charges=torch.zeros((n, used), dtype=dtype, device=device),
+            mask=mask,
+            space_group=groups.clone(),
+        )

@@ -1,0 +1,430 @@
+"""Tests for xrdsynth.sampler: SpaceGroupSampler, its tables and its statistics.
+
+Physical properties are checked against independent code: spglib for the labels, a brute-force 27-image
+distance search for the minimum distances, cell parameters for the lattice constraints, the symmetry
+package's derivation for the shipped Wyckoff tables.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import CIF_DIR
+from xrdsynth import CrystalBatch
+from xrdsynth.sampler import SamplerStatistics, SpaceGroupSampler, default_statistics, fit_statistics
+from xrdsynth.sampler._core import draw_composition
+from xrdsynth.sampler._radii import covalent_radii
+from xrdsynth.sampler._tables import derive_tables, faithful_flags, load_tables
+from xrdsynth.symmetry import lattice_system, wyckoff_positions
+
+# One or two groups of every lattice system, groups whose certificate needs a pair (1, 4, 7, 25, 75, 143,
+# 168, 183), and cubic groups whose general position exceeds 100 atoms (225, 227, 230).
+LABEL_GROUPS = [
+    1,
+    2,
+    4,
+    7,
+    14,
+    15,
+    25,
+    43,
+    62,
+    75,
+    88,
+    113,
+    139,
+    143,
+    146,
+    148,
+    161,
+    168,
+    183,
+    194,
+    198,
+    216,
+    225,
+    227,
+    230,
+]
+
+
+@pytest.fixture(scope="module")
+def mixed_batch() -> CrystalBatch:
+    """Crystals of random groups from the default sampler (shared: sampling is the slow part)."""
+    return SpaceGroupSampler(seed=7).sample(96)
+
+
+def _min_distance_ratio(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray) -> float:
+    """Brute force over the 27 neighbouring cells: min over atom pairs (and an atom's own images) of
+    distance / (r_i + r_j)."""
+    radii = covalent_radii()[numbers]
+    best = np.inf
+    for shift in np.array(np.meshgrid([-1, 0, 1], [-1, 0, 1], [-1, 0, 1])).reshape(3, -1).T:
+        delta = frac[:, None, :] - frac[None, :, :] + shift
+        distance = np.linalg.norm(delta @ lattice, axis=-1)
+        if not shift.any():
+            np.fill_diagonal(distance, np.inf)
+        best = min(best, float(np.min(distance / (radii[:, None] + radii[None, :]))))
+    return best
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Output format, devices, dtypes
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_batch_shapes_dtypes_device(device: str, dtype: torch.dtype) -> None:
+    sampler = SpaceGroupSampler(seed=0, device=device, dtype=dtype)
+    batch = sampler.sample(12)
+    assert isinstance(batch, CrystalBatch)
+    assert len(batch) == 12
+    assert batch.device.type == torch.device(device).type
+    assert batch.dtype == dtype
+    assert batch.space_group.dtype == torch.int64
+    assert bool(((batch.space_group >= 1) & (batch.space_group <= 230)).all())
+    mask = batch.mask
+    assert bool((batch.occupancies[mask] == 1).all()) and bool((batch.occupancies[~mask] == 0).all())
+    assert bool((batch.numbers[mask] >= 1).all()) and bool((batch.numbers[~mask] == 0).all())
+    assert bool((batch.charges == 0).all())
+    assert bool(((batch.frac_coords >= 0) & (batch.frac_coords < 1)).all())
+    low, high = sampler.b_iso_range
+    assert bool(((batch.b_iso[mask] >= low) & (batch.b_iso[mask] <= high)).all())
+    assert int(batch.num_atoms.max()) == batch.frac_coords.shape[1]  # padding only up to the largest crystal
+    crystals = batch.to_crystals()  # validates every value
+    assert [c.space_group for c in crystals] == batch.space_group.tolist()
+
+
+def test_fixed_space_group(device: str) -> None:
+    batch = SpaceGroupSampler(seed=1, device=device).sample(5, space_group=62)
+    assert batch.space_group.tolist() == [62] * 5
+
+
+def test_space_groups_restrict_the_draw() -> None:
+    batch = SpaceGroupSampler(space_groups=[2, 14, 225], seed=3).sample(40)
+    assert set(batch.space_group.tolist()) <= {2, 14, 225}
+
+
+def test_statistics_weighting_prefers_frequent_groups() -> None:
+    counts = default_statistics().space_group_counts
+    frequent = max(counts, key=counts.get)
+    uniform = SpaceGroupSampler(seed=0).sample(400).space_group
+    weighted = SpaceGroupSampler(seed=0, space_group_weights="statistics").sample(400).space_group
+    assert int((weighted == frequent).sum()) > 4 * max(int((uniform == frequent).sum()), 1)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Randomness
+
+
+def test_same_seed_same_crystals() -> None:
+    a = SpaceGroupSampler(seed=11).sample(20)
+    b = SpaceGroupSampler(seed=11).sample(20)
+    for name in ("lattice", "frac_coords", "numbers", "b_iso", "mask", "space_group"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+    c = SpaceGroupSampler(seed=12).sample(20)
+    assert not torch.equal(a.lattice, c.lattice)
+
+
+def test_consecutive_calls_continue_the_stream() -> None:
+    sampler = SpaceGroupSampler(seed=5)
+    first, second = sampler.sample(6), sampler.sample(6)
+    assert not torch.equal(first.lattice, second.lattice)
+    again = SpaceGroupSampler(seed=5)
+    again.sample(6)
+    assert torch.equal(again.sample(6).lattice, second.lattice)
+
+
+def test_explicit_generator_leaves_own_stream_alone() -> None:
+    sampler = SpaceGroupSampler(seed=5)
+    other = sampler.sample(4, generator=torch.Generator().manual_seed(99))
+    assert torch.equal(sampler.sample(4).lattice, SpaceGroupSampler(seed=5).sample(4).lattice)
+    assert torch.equal(other.lattice, SpaceGroupSampler(seed=99).sample(4).lattice)
+
+
+def test_global_rng_untouched() -> None:
+    state = torch.random.get_rng_state()
+    SpaceGroupSampler(seed=None).sample(3)
+    assert torch.equal(state, torch.random.get_rng_state())
+
+
+def test_pickle_continues_stream_and_repr() -> None:
+    sampler = SpaceGroupSampler(space_groups=[62, 14], seed=4, max_atoms=60)
+    fresh_copy = pickle.loads(pickle.dumps(sampler))  # before first use: no tables, no generator yet
+    assert torch.equal(
+        fresh_copy.sample(3).lattice, SpaceGroupSampler([62, 14], seed=4, max_atoms=60).sample(3).lattice
+    )
+    sampler.sample(3)
+    copy = pickle.loads(pickle.dumps(sampler))
+    assert torch.equal(copy.sample(3).lattice, sampler.sample(3).lattice)
+    text = repr(sampler)
+    for part in ("space_groups=[62, 14]", "seed=4", "max_atoms=60", "min_distance_scale=0.5", "device='cpu'"):
+        assert part in text
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Physics: labels, lattice constraints, distances, atom cap, Wyckoff rules
+
+
+def test_labels_match_spglib() -> None:
+    """Every sampled crystal of these groups has exactly the requested group by spglib at 1e-3 Å."""
+    sampler = SpaceGroupSampler(seed=2)
+    wrong = []
+    for group in LABEL_GROUPS:
+        for crystal in sampler.sample(6, space_group=group).to_crystals():
+            found = crystal.detect_space_group(symprec=1e-3)
+            if found != group:
+                wrong.append((group, found, crystal.formula))
+    assert not wrong, f"spglib disagrees with the label: {wrong}"
+
+
+@pytest.mark.parametrize(
+    ("group", "system"),
+    [
+        (2, "triclinic"),
+        (14, "monoclinic"),
+        (62, "orthorhombic"),
+        (139, "tetragonal"),
+        (166, "rhombohedral"),
+        (186, "hexagonal"),
+        (225, "cubic"),
+    ],
+)
+def test_lattice_constraints_exact(group: int, system: str) -> None:
+    assert lattice_system(group) == system
+    for crystal in SpaceGroupSampler(seed=0).sample(8, space_group=group).to_crystals():
+        a, b, c, alpha, beta, gamma = crystal.cell_parameters
+        angles = {"alpha": alpha, "beta": beta, "gamma": gamma}
+        right = {
+            "triclinic": (),
+            "monoclinic": ("alpha", "gamma"),
+            "orthorhombic": ("alpha", "beta", "gamma"),
+            "tetragonal": ("alpha", "beta", "gamma"),
+            "rhombohedral": ("alpha", "beta"),
+            "hexagonal": ("alpha", "beta"),
+            "cubic": ("alpha", "beta", "gamma"),
+        }[system]
+        for name in right:
+            assert angles[name] == pytest.approx(90.0, abs=1e-9), (system, name, angles)
+        if system in ("rhombohedral", "hexagonal"):
+            assert gamma == pytest.approx(120.0, abs=1e-9)
+        if system in ("tetragonal", "rhombohedral", "hexagonal", "cubic"):
+            assert b == pytest.approx(a, rel=1e-12)
+        if system == "cubic":
+            assert c == pytest.approx(a, rel=1e-12)
+        if system == "monoclinic":
+            assert 90.0 <= beta <= 125.0
+        if system == "triclinic":
+            assert all(60.0 <= x <= 120.0 for x in angles.values())
+
+
+@pytest.mark.parametrize("scale", [0.5, 0.7])
+def test_minimum_distance_respected(scale: float) -> None:
+    batch = SpaceGroupSampler(seed=3, min_distance_scale=scale).sample(48)
+    for crystal in batch.to_crystals():
+        if crystal.num_atoms == 1:
+            ratio = float(
+                np.min(np.linalg.norm(crystal.lattice, axis=1)) / (2 * covalent_radii()[crystal.numbers[0]])
+            )
+        else:
+            ratio = _min_distance_ratio(crystal.lattice, crystal.frac_coords, crystal.numbers)
+        assert ratio >= scale - 1e-9, (crystal, ratio)
+
+
+def test_minimum_distance_can_be_switched_off() -> None:
+    sampler = SpaceGroupSampler(seed=3, min_distance_scale=0.0)
+    sampler.sample(32)
+    assert sampler.counters.geometries == 32 and sampler.counters.expansions == 0
+
+
+def test_counters_report_redraws() -> None:
+    sampler = SpaceGroupSampler(seed=0, min_distance_scale=0.7)
+    sampler.sample(64)
+    counters = sampler.counters
+    assert counters.crystals == 64
+    assert counters.geometries >= 64 and counters.compositions >= 64
+    assert counters.site_draws >= counters.sites > 0
+    assert "per crystal" in counters.summary()
+    sampler.reset_counters()
+    assert sampler.counters.crystals == 0
+
+
+@pytest.mark.parametrize("max_atoms", [8, 24])
+def test_atom_cap(max_atoms: int) -> None:
+    groups = [1, 2, 14, 62, 139, 191, 221]
+    batch = SpaceGroupSampler(space_groups=groups, seed=0, max_atoms=max_atoms).sample(60)
+    assert int(batch.num_atoms.max()) <= max_atoms
+
+
+def test_fixed_positions_used_once_and_slots_consistent() -> None:
+    sampler = SpaceGroupSampler(seed=0)
+    t = sampler._device_tables()
+    groups = torch.tensor([221, 225, 47, 123, 191, 2] * 50)
+    generator = torch.Generator().manual_seed(0)
+    for force in (False, True):
+        c = draw_composition(t, groups, torch.full_like(groups, force, dtype=torch.bool), generator)
+        fixed = (t.dof[c.group - 1].gather(1, c.position) == 0) & c.valid
+        for row in range(len(groups)):
+            used = c.position[row][fixed[row]].tolist()
+            assert len(used) == len(set(used)), (int(groups[row]), used)
+        assert int(c.multiplicity(t).sum(dim=1).max()) <= sampler.max_atoms
+        assert bool((c.number[c.valid] >= 1).all())
+
+
+def test_sites_lie_on_their_wyckoff_positions() -> None:
+    """spglib's Wyckoff analysis of sampled crystals finds as many sites as the sampler placed orbits of
+    each multiplicity (a test of the orbit expansion, independent of the tables)."""
+    crystal = SpaceGroupSampler(seed=8).sample(1, space_group=141).to_crystals()[0]
+    sites = crystal.wyckoff_sites(symprec=1e-3)
+    assert sum(len(s.atoms) for s in sites) == crystal.num_atoms
+    assert all(len(s.atoms) == s.position.multiplicity for s in sites)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Shipped tables
+
+
+def test_tables_equal_the_derivation() -> None:
+    shipped = load_tables()
+    for group in (1, 2, 15, 47, 68, 142, 167, 191, 227):
+        rows = shipped.positions_of(group)
+        derived = wyckoff_positions(group)
+        assert len(rows) == len(derived)
+        for q, w in zip(rows, derived, strict=True):
+            assert shipped.letter[q] == w.letter and shipped.multiplicity[q] == w.multiplicity
+            assert shipped.dof[q] == w.dof
+            np.testing.assert_array_equal(shipped.representative[q], w.representative)
+            np.testing.assert_array_equal(shipped.basis[q][: w.dof], w.basis)
+            ops = slice(shipped.op_start[q], shipped.op_start[q] + w.multiplicity)
+            np.testing.assert_array_equal(shipped.rotations[ops], w.rotations)
+            np.testing.assert_array_equal(shipped.translations[ops], w.translations)
+
+
+@pytest.mark.parametrize("group", [1, 2, 4, 75, 225])
+def test_faithful_flags_are_reproducible(group: int) -> None:
+    """Faithfulness is a generic property: a fresh random check agrees with the shipped table."""
+    shipped = load_tables()
+    rows = shipped.positions_of(group)
+    faithful, pair = faithful_flags(group, np.random.default_rng(12345))
+    np.testing.assert_array_equal(faithful, shipped.faithful[rows.start : rows.stop])
+    np.testing.assert_array_equal(pair, shipped.pair_faithful[group - 1, : len(rows), : len(rows)])
+
+
+def test_general_position_of_p1_is_not_faithful_but_pairs_are() -> None:
+    tables = derive_tables(groups=range(1, 3))
+    assert not tables.faithful[tables.positions_of(1)][0]  # one atom in P1 has inversion symmetry
+    assert tables.pair_faithful[0, 0, 0]  # two different atoms in P1 do not
+    assert tables.faithful[tables.positions_of(2)].all()  # P-1: every single orbit is exactly P-1
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Statistics
+
+
+def test_fit_save_load_round_trip(tmp_path: Path) -> None:
+    stats = fit_statistics(CIF_DIR, source="test fixtures")
+    assert stats.num_structures + stats.num_skipped == len(list(CIF_DIR.glob("*.cif")))
+    assert sum(stats.space_group_counts.values()) == stats.num_structures
+    assert sum(stats.num_elements_counts) == stats.num_structures
+    path = tmp_path / "stats.json"
+    stats.save(path)
+    loaded = SamplerStatistics.load(path)
+    assert loaded == stats
+    batch = SpaceGroupSampler(statistics=path, seed=0).sample(8)
+    assert len(batch) == 8
+
+
+def test_fit_accepts_crystals_and_counts_sites() -> None:
+    from xrdsynth import Crystal
+
+    rocksalt = Crystal.from_parameters(
+        5.64,
+        5.64,
+        5.64,
+        90,
+        90,
+        90,
+        [
+            [0, 0, 0],
+            [0, 0.5, 0.5],
+            [0.5, 0, 0.5],
+            [0.5, 0.5, 0],
+            [0.5, 0.5, 0.5],
+            [0.5, 0, 0],
+            [0, 0.5, 0],
+            [0, 0, 0.5],
+        ],
+        ["Na"] * 4 + ["Cl"] * 4,
+    )
+    stats = fit_statistics([rocksalt, rocksalt])
+    assert stats.space_group_counts == {225: 2}
+    assert stats.element_counts[225] == {"Cl": 2, "Na": 2}
+    assert stats.sites_per_element_counts["Na"][0] == 2
+    assert stats.wyckoff_counts[225] == {"a": 2, "b": 2}
+    assert stats.num_elements_counts[1] == 2
+
+
+def test_default_statistics_are_shipped_and_sane() -> None:
+    stats = default_statistics()
+    assert stats.num_structures > 7000
+    assert "amcsd" in stats.source
+    assert 0.2 < np.exp(stats.packing_fraction_log_mean) < 0.8
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Bad input
+
+
+@pytest.mark.parametrize("group", [0, 231, -1, 2.5, "62", True])
+def test_bad_space_group(group: object) -> None:
+    sampler = SpaceGroupSampler(seed=0)
+    with pytest.raises(ValueError, match="space group"):
+        sampler.sample(2, space_group=group)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="space group"):
+        SpaceGroupSampler(space_groups=[1, group])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("n", [0, -3, 1.5, None])
+def test_bad_n(n: object) -> None:
+    with pytest.raises(ValueError, match="n must be a positive int"):
+        SpaceGroupSampler(seed=0).sample(n)  # type: ignore[arg-type]
+
+
+def test_unknown_statistics_path(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="does not exist"):
+        SpaceGroupSampler(statistics=tmp_path / "missing.json")
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"format": "something else"}')
+    with pytest.raises(ValueError, match="not an xrdsynth sampler statistics file"):
+        SamplerStatistics.load(broken)
+
+
+def test_impossible_max_atoms() -> None:
+    # One atom per cell cannot certify P1 (one atom has inversion symmetry): two are needed.
+    with pytest.raises(ValueError, match="max_atoms=1 is too small"):
+        SpaceGroupSampler(space_groups=[1], max_atoms=1).sample(1)
+    sampler = SpaceGroupSampler(space_groups=[2], max_atoms=1)
+    assert int(sampler.sample(4).num_atoms.max()) == 1
+    with pytest.raises(ValueError, match="too small"):
+        sampler.sample(1, space_group=230)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_atoms": 0}, "max_atoms"),
+        ({"min_distance_scale": -0.1}, "min_distance_scale"),
+        ({"b_iso_range": (2.0, 1.0)}, "b_iso_range"),
+        ({"space_group_weights": "often"}, "space_group_weights"),
+        ({"dtype": torch.int64}, "dtype"),
+        ({"seed": "zero"}, "seed"),
+        ({"space_groups": []}, "space_groups"),
+    ],
+)
+def test_bad_constructor_arguments(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SpaceGroupSampler(**kwargs)
