@@ -1,0 +1,152 @@
+"""Crystals per second: xrdsynth's SpaceGroupSampler against PyXtal's random_crystal, in one run.
+
+Both make crystals of the same space groups with the same compositions: the sampler draws a batch (groups
+uniform over the 230, compositions from its statistics), and PyXtal is asked for the same group, elements
+and atom counts (``pyxtal().from_random(3, group, species, counts)``) one crystal at a time, as the research
+code did. PyXtal's attempts that fail (``valid`` False) count in its time but not in its crystals.
+
+    python benchmarks/sample.py [--batch 1024] [--repeats 5] [--pyxtal 150] [--threads 2] [--dtype float32]
+
+Prints crystals/s of both and the ratio, the sampler's redraw counters, and where its time goes. The
+"sample + simulate" pipeline figure is left to :func:`pipeline_patterns_per_second` (see there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from collections.abc import Callable
+
+import torch
+
+from xrdsynth import CrystalBatch
+from xrdsynth._elements import element_symbol
+from xrdsynth.sampler import SpaceGroupSampler, _sampler
+
+
+def sampler_rate(sampler: SpaceGroupSampler, batch: int, repeats: int) -> tuple[float, CrystalBatch]:
+    """Crystals/s of ``sampler.sample(batch)`` over ``repeats`` calls after one warm-up call."""
+    sampler.sample(batch)  # tables, first allocations
+    sampler.reset_counters()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        last = sampler.sample(batch)
+    elapsed = time.perf_counter() - start
+    return batch * repeats / elapsed, last
+
+
+def pyxtal_rate(batch: CrystalBatch, count: int) -> tuple[float, int, int]:
+    """Crystals/s of PyXtal on the first ``count`` crystals of ``batch`` (same group and composition).
+
+    Returns (valid crystals per second, valid crystals, attempts).
+    """
+    from pyxtal import pyxtal
+
+    valid = 0
+    start = time.perf_counter()
+    for k in range(min(count, len(batch))):
+        numbers = batch.numbers[k][batch.mask[k]].tolist()
+        species = sorted(set(numbers))
+        counts = [numbers.count(z) for z in species]
+        crystal = pyxtal()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                crystal.from_random(
+                    3, int(batch.space_group[k]), [element_symbol(z) for z in species], counts
+                )
+            except Exception:  # PyXtal raises assorted errors for compositions it cannot place
+                continue
+        valid += bool(crystal.valid)
+    elapsed = time.perf_counter() - start
+    return valid / elapsed, valid, min(count, len(batch))
+
+
+def time_phases(sampler: SpaceGroupSampler, batch: int) -> dict[str, float]:
+    """Seconds spent in each step of one ``sample(batch)`` call (wall clock, by wrapping the steps)."""
+    spent: dict[str, float] = {}
+    names = ["draw_composition", "certify", "expand_atoms", "draw_volumes", "draw_lattices", "place_sites"]
+    originals = {name: getattr(_sampler, name) for name in names}
+
+    def timed(name: str, function: Callable) -> Callable:
+        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+            start = time.perf_counter()
+            result = function(*args, **kwargs)
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - start
+            return result
+
+        return wrapper
+
+    try:
+        for name in names:
+            setattr(_sampler, name, timed(name, originals[name]))
+        start = time.perf_counter()
+        sampler.sample(batch)
+        spent["total"] = time.perf_counter() - start
+    finally:
+        for name, function in originals.items():
+            setattr(_sampler, name, function)
+    spent["other (group draw, output assembly)"] = spent["total"] - sum(
+        v for k, v in spent.items() if k != "total"
+    )
+    return spent
+
+
+def pipeline_patterns_per_second(sampler: SpaceGroupSampler, batch: int, repeats: int) -> float:
+    """HOOK (to be completed with the simulator): patterns/s of sample + simulate end to end.
+
+    Paper defaults: PowderSimulator(two_theta=(5, 90, 8501), wavelength="CuKa1"), Scherrer crystallite
+    sizes 20-100 nm, on the sampler's device; time ``sim(sampler.sample(batch))`` over ``repeats`` calls
+    after a warm-up. Not measured here until the simulator's API is settled: it raises instead of
+    returning a made-up number.
+    """
+    raise NotImplementedError("sample + simulate pipeline: to be added together with PowderSimulator")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--batch", type=int, default=1024, help="crystals per sample() call (default 1024)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed sample() calls (default 5)")
+    parser.add_argument("--pyxtal", type=int, default=150, help="crystals asked of PyXtal (default 150)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (default 1; see docs/sampler.md)"
+    )
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    dtype = getattr(torch, args.dtype)
+    sampler = SpaceGroupSampler(seed=args.seed, device=args.device, dtype=dtype)
+    ours, batch = sampler_rate(sampler, args.batch, args.repeats)
+    counters = sampler.counters
+    theirs, valid, asked = pyxtal_rate(batch.to("cpu"), args.pyxtal)
+    print(f"device {args.device}, {args.threads} torch threads, {args.dtype}, batch {args.batch}")
+    print(
+        f"xrdsynth SpaceGroupSampler: {ours:,.0f} crystals/s ({args.repeats} x {args.batch}, all 230 groups)"
+    )
+    print(
+        f"PyXtal random_crystal:      {theirs:,.1f} crystals/s ({valid}/{asked} valid, same groups and "
+        "compositions)"
+    )
+    print(f"ratio: {ours / max(theirs, 1e-9):,.0f}x")
+    print(f"redraws: {counters.summary()}")
+    phases = time_phases(sampler, args.batch)
+    total = phases.pop("total")
+    print(f"where the time goes (one call, {total * 1e3:.0f} ms):")
+    for name, seconds in sorted(phases.items(), key=lambda item: -item[1]):
+        print(f"  {name:38s} {seconds * 1e3:7.1f} ms  {seconds / total:6.1%}")
+    try:
+        rate = pipeline_patterns_per_second(sampler, args.batch, args.repeats)
+        print(f"sample + simulate: {rate:,.0f} patterns/s")
+    except NotImplementedError as exc:
+        print(f"sample + simulate: not measured ({exc})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
