@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -462,3 +463,14 @@ def test_gradients_match_finite_differences() -> None:
             assert float(grad.reshape(-1)[index]) == pytest.approx(
                 numeric, rel=1e-4, abs=1e-6 * abs(float(up))
             )
+
+
+def test_compiled_rendering_gives_the_same_patterns() -> None:
+    """compile=True fuses the per-point stages with torch.compile; the numbers must not change (where
+    compilation is impossible the simulator falls back to eager code, with a RuntimeWarning)."""
+    batch = crystals()[:3]
+    eager = PowderSimulator(crystallite_size_nm=(20.0, 100.0), seed=5)(batch)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.compile failed", category=RuntimeWarning)
+        fused = PowderSimulator(crystallite_size_nm=(20.0, 100.0), seed=5, compile=True)(batch)
+    torch.testing.assert_close(fused, eager, atol=1e-6, rtol=0)
