@@ -94,11 +94,13 @@ class Sticks:
 
 @dataclasses.dataclass(frozen=True)
 class Reference:
-    """One stored structure and pymatgen's stick pattern of it."""
+    """One stored structure and pymatgen's stick pattern of it; ``note`` says why a structure was added by
+    name (a regression case) and is empty for the sampled ones."""
 
     name: str
     crystal: xs.Crystal
     sticks: Sticks
+    note: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,6 +206,7 @@ def save_references(path: str | Path, references: Sequence[Reference], **metadat
     sticks = [ref.sticks for ref in references]
     arrays: dict[str, Any] = {
         "names": np.array([ref.name for ref in references]),
+        "notes": np.array([ref.note for ref in references]),
         "lattice": np.stack([c.lattice for c in crystals]),
         "space_group": np.array([c.space_group for c in crystals], dtype=np.int64),
         "atom_offsets": np.concatenate([[0], np.cumsum([c.num_atoms for c in crystals])]).astype(np.int64),
@@ -254,7 +257,7 @@ def load_references(path: str | Path = REFERENCE_FILE) -> tuple[list[Reference],
             d=arrays["d"][p],
             multiplicity=arrays["multiplicity"][p].astype(np.int64),
         )
-        references.append(Reference(str(name), crystal, sticks))
+        references.append(Reference(str(name), crystal, sticks, str(arrays["notes"][i])))
     metadata = {
         key: str(value) for key, value in arrays.items() if value.ndim == 0 and value.dtype.kind == "U"
     }
@@ -329,6 +332,37 @@ def compare(ours: Sticks, reference: Sticks, x: npt.NDArray[np.float64] | None =
         extra=ours.two_theta[strong_ours][extra],
         extra_hkl=ours.hkl[strong_ours][extra],
         max_offset=float(np.max(np.concatenate([ref_distance, our_distance, [0.0]]))),
+    )
+
+
+def joint_clusters(
+    a: Sticks, b: Sticks, tolerance: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], Any, Any]:
+    """Peaks of both lists grouped together wherever neighbours (of either list) are within ``tolerance``
+    degrees, so that two codes that merge near-coincident reflections differently compare equal.
+
+    Returns:
+        position: (C,) float64 lowest 2θ of each cluster; intensity_a, intensity_b: (C,) summed intensities;
+        multiplicity_a, multiplicity_b: (C,) int64 summed multiplicities (0 where a list has no peak).
+    """
+    two_theta = np.concatenate([a.two_theta, b.two_theta])
+    order = np.argsort(two_theta, kind="stable")
+    cluster = np.empty(two_theta.size, dtype=np.int64)
+    cluster[order] = np.concatenate([[0], np.cumsum(np.diff(two_theta[order]) > tolerance)])
+    n = int(cluster.max()) + 1 if two_theta.size else 0
+    in_a = np.arange(two_theta.size) < a.two_theta.size
+    position = np.full(n, np.inf)
+    np.minimum.at(position, cluster, two_theta)
+
+    def summed(values: npt.NDArray[Any], mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+        return np.bincount(cluster[mask], weights=values, minlength=n)
+
+    return (
+        position,
+        summed(a.intensity, in_a),
+        summed(b.intensity, ~in_a),
+        summed(a.multiplicity.astype(np.float64), in_a).astype(np.int64),
+        summed(b.multiplicity.astype(np.float64), ~in_a).astype(np.int64),
     )
 
 

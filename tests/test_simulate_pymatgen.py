@@ -1,9 +1,10 @@
 """PowderSimulator's stick patterns against stored pymatgen references (issue 3).
 
 The references (``tests/data/pymatgen_xrd/``, made by ``scripts/make_pymatgen_references.py``) are pymatgen's
-``XRDCalculator`` sticks for 300 amcsd-dev structures spread over the crystal systems and cell sizes, with
-B = 0 and neutral atoms on both sides; the conventions and the comparison maths are in
-``tests/pymatgen_reference.py``. Two kinds of test:
+``XRDCalculator`` sticks for 300 amcsd-dev structures spread over the crystal systems and cell sizes and for
+regression cases added by name (hexagonal and rhombohedral cells, cells whose metric lacks the symmetry of
+their space-group label, LiH), with B = 0 and neutral atoms on both sides; the conventions and the
+comparison maths are in ``tests/pymatgen_reference.py``. Two kinds of test:
 
 - the harness itself: the stored crystals rebuild exactly the structures pymatgen saw (a brute-force numpy
   calculation with pymatgen's own form factors reproduces every stored stick list), and the comparison flags
@@ -34,6 +35,8 @@ from pymatgen_reference import (
     MIN_RELATIVE_INTENSITY,
     MIN_SHARE_WITHIN_COSINE,
     POSITION_TOLERANCE,
+    PYMATGEN_SCALED_INTENSITY_TOL,
+    PYMATGEN_TWO_THETA_TOL,
     REFERENCE_FILE,
     WAVELENGTH,
     Comparison,
@@ -41,13 +44,13 @@ from pymatgen_reference import (
     Sticks,
     compare,
     grid,
+    joint_clusters,
     kinematic_sticks,
     load_references,
 )
 
 # Peak by peak against the brute-force IT92 calculation: both are float64 sums of the same terms (gemmi's
 # coefficients are single precision, hence the relative intensity tolerance).
-SAME_POSITION = 1e-6  # degrees 2θ
 SAME_INTENSITY_ABSOLUTE = 1e-3  # on the scale where the strongest peak is 100
 SAME_INTENSITY_RELATIVE = 1e-5
 
@@ -215,26 +218,28 @@ def test_rendered_patterns_agree_with_pymatgen(comparisons: list[tuple[str, Comp
 
 
 def test_sticks_equal_a_brute_force_it92_calculation(ours: list[Sticks], references: list[Reference]) -> None:
-    """Same peaks, multiplicities and intensities as summing F over every hkl of the limiting sphere with the
-    same form factors; the reported hkl index their peak (Bragg's law with the lattice)."""
+    """Same peaks and intensities as summing F over every hkl of the limiting sphere with the same form
+    factors (intensities are m |F|² LP, so a wrong multiplicity shows here); the reported hkl index their peak
+    (Bragg's law with the lattice).
+
+    Peaks are compared after grouping both lists together within 2 merge tolerances: the simulator chains
+    reflections closer than 1e-5°, the brute force bins them like pymatgen, which can split a group of
+    reflections a few 1e-6° apart differently. For the same reason the reported multiplicities are not
+    compared: an absent reflection a few 1e-6° from a peak (a slightly distorted cubic cell) is counted in
+    the peak by one rule and dropped as a separate zero-intensity peak by the other."""
     failures = []
     for sticks, ref in zip(ours, references, strict=True):
         brute = kinematic_sticks(ref.crystal, table="it92")
-        problems = []
-        if sticks.two_theta.size != brute.two_theta.size:
-            problems.append(f"{sticks.two_theta.size} peaks, brute force {brute.two_theta.size}")
-        else:
-            offset = np.abs(sticks.two_theta - brute.two_theta)
-            difference = np.abs(sticks.intensity - brute.intensity)
-            bad = (offset > SAME_POSITION) | (sticks.multiplicity != brute.multiplicity)
-            bad |= difference > SAME_INTENSITY_ABSOLUTE + SAME_INTENSITY_RELATIVE * brute.intensity
-            problems += [
-                f"{sticks.two_theta[i]:.5f}° {tuple(int(v) for v in sticks.hkl[i])}: intensity "
-                f"{sticks.intensity[i]:.4f} multiplicity {sticks.multiplicity[i]}, brute force "
-                f"{brute.two_theta[i]:.5f}° {tuple(int(v) for v in brute.hkl[i])} {brute.intensity[i]:.4f} "
-                f"{brute.multiplicity[i]}"
-                for i in np.flatnonzero(bad)[:3]
-            ]
+        position, intensity, intensity_brute, _, _ = joint_clusters(sticks, brute, 2 * PYMATGEN_TWO_THETA_TOL)
+        # A peak at the 1e-3 cut may be kept by one side only.
+        one_sided = (intensity == 0) | (intensity_brute == 0)
+        at_cut = one_sided & (np.maximum(intensity, intensity_brute) <= 2 * PYMATGEN_SCALED_INTENSITY_TOL)
+        tolerance = SAME_INTENSITY_ABSOLUTE + SAME_INTENSITY_RELATIVE * intensity_brute
+        bad = (np.abs(intensity - intensity_brute) > tolerance) & ~at_cut
+        problems = [
+            f"{position[i]:.5f}°: intensity {intensity[i]:.4f}, brute force {intensity_brute[i]:.4f}"
+            for i in np.flatnonzero(bad)[:3]
+        ]
         reciprocal = np.linalg.inv(ref.crystal.lattice).T
         d_from_hkl = 1.0 / np.linalg.norm(sticks.hkl @ reciprocal, axis=1)
         if not np.allclose(d_from_hkl, sticks.d, rtol=1e-9) or not np.allclose(
