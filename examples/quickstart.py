@@ -61,7 +61,7 @@ def main(name: str = "quartz") -> None:
     patterns = simulator([crystal] * 4)
     two_theta = simulator.two_theta
     top = two_theta[patterns.argmax(dim=1)]
-    print(f"simulated {tuple(patterns.shape)} patterns (max 1); strongest peak at {top[0]:.2f}° 2θ in all four")
+    print(f"simulated {tuple(patterns.shape)} patterns (max 1); strongest peak at {top[0]:.2f}° 2θ in each")
 
 
 if __name__ == "__main__":

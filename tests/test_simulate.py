@@ -474,3 +474,15 @@ def test_compiled_rendering_gives_the_same_patterns() -> None:
         warnings.filterwarnings("ignore", message="torch.compile failed", category=RuntimeWarning)
         fused = PowderSimulator(crystallite_size_nm=(20.0, 100.0), seed=5, compile=True)(batch)
     torch.testing.assert_close(fused, eager, atol=1e-6, rtol=0)
+
+
+def test_cell_without_the_labels_metric_symmetry_is_not_merged() -> None:
+    """Atoms with tetragonal symmetry in a cell with a != b: h00 and 0k0 lie at different angles and must stay
+    apart even though the label (P4/mmm) says they are equivalent."""
+    lattice = xs.Crystal.lattice_from_parameters(4.00, 4.05, 6.0, 90, 90, 90)
+    frac = [[0, 0, 0], [0.5, 0.5, 0.5]]
+    labelled = xs.Crystal(lattice, frac, [26, 8], space_group=123)
+    as_p1 = xs.Crystal(lattice, frac, [26, 8], space_group=1)
+    sim = PowderSimulator()
+    np.testing.assert_allclose(sim.peaks(labelled).two_theta, sim.peaks(as_p1).two_theta, atol=1e-9)
+    np.testing.assert_allclose(sim.peaks(labelled).intensity, sim.peaks(as_p1).intensity, rtol=1e-9)

@@ -1,8 +1,9 @@
 """xrdsynth: synthetic crystals for all 230 space groups and batched powder X-ray diffraction in torch."""
 
-from . import io, simulate, symmetry
+from . import io, sampler, simulate, symmetry
 from ._errors import CIFError
 from ._version import __version__
+from .sampler import SpaceGroupSampler
 from .simulate import PeakList, PowderSimulator
 from .structure import Crystal, CrystalBatch
 
@@ -12,8 +13,10 @@ __all__ = [
     "CrystalBatch",
     "PeakList",
     "PowderSimulator",
+    "SpaceGroupSampler",
     "__version__",
     "io",
+    "sampler",
     "simulate",
     "symmetry",
 ]

@@ -166,15 +166,22 @@ def _intensity_at(hkl: torch.Tensor, frac_coords: torch.Tensor, weights: torch.T
 
 def verified_laue_ids(
     space_group: torch.Tensor,
+    lattice: torch.Tensor,
     frac_coords: torch.Tensor,
     weights: torch.Tensor,
     tables: LaueTables,
     rtol: float = 1e-6,
 ) -> torch.Tensor:
-    """Laue group of each crystal, checked against its atoms.
+    """Laue group of each crystal, checked against its cell and its atoms.
+
+    A rotation R merges h and hR only if both the lattice metric (1/d^2 equal) and the atoms (|F| equal)
+    are invariant under it; a cell written in another setting (rhombohedral axes, gamma = 60 instead of 120,
+    a tetragonal label on a cell with a != b, ...) fails the first test, a structure in another setting of
+    its group the second.
 
     Args:
         space_group: (B,) int64 space-group numbers.
+        lattice: (B, 3, 3) Å, rows a, b, c.
         frac_coords: (B, N, 3) fractional coordinates (padding anywhere).
         weights: (B, N) scattering weights (atomic number times occupancy; 0 for padding). Using Z instead of
             f(s) is enough: a rotation that is a symmetry leaves every sum of this form invariant.
@@ -198,7 +205,14 @@ def verified_laue_ids(
     reference, imaged = intensity[:, :t], intensity[:, t:].reshape(b, t, 3)
     scale = weights.to(torch.float64).sum(-1).square().clamp_min(torch.finfo(torch.float64).tiny)
     close = (imaged - reference.unsqueeze(-1)).abs() <= rtol * scale.view(b, 1, 1)
-    return torch.where(close.all(dim=(1, 2)), ids, torch.full_like(ids, tables.triclinic))
+    # Metric: R G* R^T = G* for every generator (h -> h R keeps 1/d^2 = h G* h^T).
+    lat = lattice.detach().to(torch.float64)
+    metric = torch.linalg.inv(lat @ lat.transpose(1, 2))  # (B, 3, 3)
+    rotated = generators @ metric.unsqueeze(1) @ generators.transpose(-1, -2)  # (B, 3, 3, 3)
+    scale_metric = metric.diagonal(dim1=1, dim2=2).amax(dim=1).view(b, 1, 1, 1)
+    same_metric = ((rotated - metric.unsqueeze(1)).abs() <= rtol * scale_metric).all(dim=(1, 2, 3))
+    ok = close.all(dim=(1, 2)) & same_metric
+    return torch.where(ok, ids, torch.full_like(ids, tables.triclinic))
 
 
 @dataclass(frozen=True)

@@ -416,7 +416,9 @@ class PowderSimulator(torch.nn.Module):
         """Laue-unique reflections of the batch with |g| <= g_max, and their |F|^2 (float dtype)."""
         tables = self._tables()
         weights = batch.numbers.to(batch.dtype) * batch.occupancies * batch.mask
-        laue = verified_laue_ids(batch.space_group, batch.frac_coords.detach(), weights.detach(), tables)
+        laue = verified_laue_ids(
+            batch.space_group, batch.lattice, batch.frac_coords.detach(), weights.detach(), tables
+        )
         reflections = enumerate_reflections(batch.lattice, g_max, laue, tables)
         f2 = self._structure_factors(batch, reflections)
         return reflections, f2
@@ -645,9 +647,9 @@ class PowderSimulator(torch.nn.Module):
         normal = normal / normal.norm(dim=1, keepdim=True)
         tables = self._tables()
         weights = batch.numbers.to(dtype) * batch.occupancies * batch.mask
-        laue = verified_laue_ids(batch.space_group, batch.frac_coords.detach(), weights.detach(), tables)[
-            refl.crystal
-        ]
+        laue = verified_laue_ids(
+            batch.space_group, batch.lattice, batch.frac_coords.detach(), weights.detach(), tables
+        )[refl.crystal]
         rotations = tables.rotations[laue].to(dtype)  # (R, 48, 3, 3)
         images = torch.einsum("ri,rgij->rgj", refl.hkl.to(dtype), rotations)
         g = torch.einsum("rgi,rij->rgj", images, reciprocal[refl.crystal])
