@@ -428,3 +428,15 @@ def test_impossible_max_atoms() -> None:
 def test_bad_constructor_arguments(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SpaceGroupSampler(**kwargs)
+
+
+def test_sampled_elements_stay_within_the_simulators_reach() -> None:
+    """Only elements up to Pu are drawn (the default statistics hold a few heavier ones, e.g. a 'Fl' in
+    amcsd-dev): every sampled crystal can be simulated."""
+    from xrdsynth.sampler._probabilities import MAX_SAMPLED_Z, element_probabilities
+
+    probabilities = element_probabilities(default_statistics())
+    assert probabilities[:, MAX_SAMPLED_Z + 1 :].sum() == 0.0
+    batch = SpaceGroupSampler(space_groups=[71, 129, 194, 225], seed=0).sample(512)
+    numbers = batch.numbers[batch.mask]
+    assert int(numbers.min()) >= 1 and int(numbers.max()) <= MAX_SAMPLED_Z

@@ -67,6 +67,9 @@ def element_probabilities(stats: SamplerStatistics) -> npt.NDArray[np.float64]:
     for group, elements in stats.element_counts.items():
         for symbol, n in elements.items():
             counts[group - 1, atomic_number(symbol)] += n
+    # Elements beyond MAX_SAMPLED_Z are never drawn, whatever the statistics hold: they have few data, and
+    # beyond Cf no form factor (amcsd-dev even holds one "Fl", a mislabelled fluorine read as flerovium).
+    counts[:, MAX_SAMPLED_Z + 1 :] = 0.0
     floor = np.zeros(119)
     floor[1 : MAX_SAMPLED_Z + 1] = ELEMENT_FLOOR
     overall = _normalise(counts.sum(axis=0) + floor)
