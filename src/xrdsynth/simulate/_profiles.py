@@ -198,9 +198,8 @@ def render(
     # Extend the grid by a margin so that peaks just outside the range contribute their tails.
     widest = float(peak_widths(grid[[0, len(grid) // 2, -1]], widths, profile)[0].max())
     aux, offset = _extended_grid(grid, _MARGIN_FWHM[profile] * widest)
-    fwhm_aux = peak_widths(aux, widths, profile)[0]  # (B, A)
     # u = integral d(2theta) / H, by the trapezoidal rule on the extended grid.
-    inverse = 1.0 / fwhm_aux
+    inverse = _fused(_inverse_fwhm, fuse)(aux, widths, profile)  # (B, A)
     # u in float64: at u ~ 1000 FWHM, float32 rounding would jitter the grid by 1e-3 of a sample per step,
     # and with it the Jacobian and the peak shapes (1e-4 of the maximum).
     steps = (aux[1:] - aux[:-1]).to(torch.float64) / 2.0
@@ -213,8 +212,8 @@ def render(
         n = _MAX_FFT
         if _MAX_FFT / longest < 3:
             warnings.warn(
-                f"peaks are so narrow ({float(fwhm_aux.min()):.2g}° FWHM) that the rendering grid holds only "
-                f"{_MAX_FFT / longest:.1f} samples per FWHM; widen the peaks or shorten the 2θ range",
+                f"peaks are so narrow ({1.0 / float(inverse.max()):.2g}° FWHM) that the rendering grid holds "
+                f"only {_MAX_FFT / longest:.1f} samples per FWHM; widen the peaks or shorten the 2θ range",
                 RuntimeWarning,
                 stacklevel=3,
             )
@@ -272,6 +271,11 @@ def render(
         inverse[:, offset : offset + len(grid)],
         spacing,
     )
+
+
+def _inverse_fwhm(grid: torch.Tensor, widths: Widths, profile: str) -> torch.Tensor:
+    """(B, A) 1/FWHM on a shared (A,) grid."""
+    return 1.0 / peak_widths(grid, widths, profile)[0]
 
 
 def _u_map(inverse: torch.Tensor, half_steps: torch.Tensor) -> torch.Tensor:
