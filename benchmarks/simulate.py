@@ -180,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         start = time.perf_counter()
         batch = xs.CrystalBatch.from_crystals(crystals, device=args.device, dtype=getattr(torch, args.dtype))
-        print(f"CrystalBatch.from_crystals for the {len(crystals)}: {1e3 * (time.perf_counter() - start):.1f} ms")
+        elapsed_ms = 1e3 * (time.perf_counter() - start)
+        print(f"CrystalBatch.from_crystals for the {len(crystals)}: {elapsed_ms:.1f} ms")
         simulate(simulator, batch)  # warm-up
     pymatgen_patterns(structures[:4], x, args.fwhm, args.crystallite_size_nm)  # warm-up
 

@@ -13,7 +13,7 @@ comparison maths are in ``tests/pymatgen_reference.py``. Two kinds of test:
   of the two stick lists rendered with one Gaussian for >= 99% of the structures. pymatgen's form factors
   are its own Mott–Bethe fits, not IT92, so intensities are not expected to agree exactly; to hold the
   simulator to more than that, its sticks must also equal those of the brute-force calculation with gemmi's
-  IT92 form factors (the simulator's convention) peak by peak: positions, multiplicities and intensities.
+  IT92 form factors (the simulator's convention) peak by peak: positions and intensities.
 
 Only sticks inside 5–90° are compared: the simulator's rendered pattern also carries the tails of peaks just
 outside the grid, which no stick list in that range has.
@@ -103,6 +103,7 @@ def test_references_are_the_documented_set(stored: tuple[list[Reference], dict[s
     sizes = np.array([ref.crystal.num_atoms for ref in references])
     assert sizes.min() <= 8 and sizes.max() >= 160
     assert any(np.any(ref.crystal.occupancies < 1) for ref in references)
+    assert any(ref.note for ref in references)  # the regression cases of the script
     for ref in references:
         crystal, sticks = ref.crystal, ref.sticks
         np.testing.assert_array_equal(crystal.b_iso, 0.0)
@@ -167,6 +168,20 @@ def test_comparison_flags_moved_dropped_and_reweighted_peaks(
     halved = sticks.intensity.copy()
     halved[strongest] /= 2
     assert compare(dataclasses.replace(sticks, intensity=halved), sticks, x).cosine < MIN_COSINE
+
+    # The strongest peak split in two halves 5e-6° apart groups with the unsplit one.
+    split = Sticks(
+        two_theta=np.append(sticks.two_theta, sticks.two_theta[strongest] + 5e-6),
+        intensity=np.append(halved, halved[strongest]),
+        hkl=np.vstack([sticks.hkl, sticks.hkl[strongest]]),
+        d=np.append(sticks.d, sticks.d[strongest]),
+        multiplicity=np.append(sticks.multiplicity, 0),
+    )
+    _, intensity_split, intensity, multiplicity_split, multiplicity = joint_clusters(
+        split, sticks, 2 * PYMATGEN_TWO_THETA_TOL
+    )
+    np.testing.assert_allclose(intensity_split, intensity)
+    np.testing.assert_array_equal(multiplicity_split, multiplicity)
 
 
 # ---------------------------------------------------------------------------------------------------------
