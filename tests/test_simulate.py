@@ -454,11 +454,14 @@ def test_gradients_match_finite_differences() -> None:
         flat = tensor.detach().reshape(-1)
         for index in rng.choice(len(flat), size=2, replace=False):
             eps = 1e-6
-            values = [t.detach().clone() for t in inputs]
-            values[which].view(-1)[index] += eps
-            up = loss(*values)
-            values[which].view(-1)[index] -= 2 * eps
-            down = loss(*values)
+            # Inputs that require grad, as in the autograd call: the simulator then keeps the same
+            # (Friedel-only) reflection list, so the two sides differentiate the same function.
+            up_values = [t.detach().clone() for t in inputs]
+            up_values[which].view(-1)[index] += eps
+            down_values = [t.detach().clone() for t in inputs]
+            down_values[which].view(-1)[index] -= eps
+            up = loss(*(t.requires_grad_(True) for t in up_values)).detach()
+            down = loss(*(t.requires_grad_(True) for t in down_values)).detach()
             numeric = float((up - down) / (2 * eps))
             assert float(grad.reshape(-1)[index]) == pytest.approx(
                 numeric, rel=1e-4, abs=1e-6 * abs(float(up))
@@ -486,3 +489,25 @@ def test_cell_without_the_labels_metric_symmetry_is_not_merged() -> None:
     sim = PowderSimulator()
     np.testing.assert_allclose(sim.peaks(labelled).two_theta, sim.peaks(as_p1).two_theta, atol=1e-9)
     np.testing.assert_allclose(sim.peaks(labelled).intensity, sim.peaks(as_p1).intensity, rtol=1e-9)
+
+
+def test_hexagonal_and_trigonal_crystals_keep_their_laue_group() -> None:
+    """h -> h R for the operations x -> R x of the group: in hexagonal axes R^T is not an operation, so
+    using it would make the metric check fail and cost the symmetry reduction (correct, but slow)."""
+    from xrdsynth.simulate._reflections import laue_tables, verified_laue_ids
+
+    quartz = xs.Crystal.from_cif(cif_path("quartz"))  # P3_221, trigonal on hexagonal axes
+    hexagonal = xs.Crystal(
+        xs.Crystal.lattice_from_parameters(3.0, 3.0, 5.0, 90, 90, 120), [[0, 0, 0]], [14], space_group=191
+    )
+    batch = xs.CrystalBatch.from_crystals([quartz, hexagonal])
+    tables = laue_tables()
+    weights = batch.numbers.double() * batch.occupancies
+    ids = verified_laue_ids(batch.space_group, batch.lattice, batch.frac_coords, weights, tables)
+    torch.testing.assert_close(ids, tables.laue_id[batch.space_group])
+    assert tables.count[ids].tolist() == [12, 24]
+    peaks = PowderSimulator().peaks(hexagonal)
+    # 1/d^2 = 4/3 (h^2 + hk + k^2) / a^2 + l^2 / c^2: 001, 100, 002, 101 in order of decreasing d.
+    d = 1 / np.sqrt(np.array([1 / 25, 4 / 27, 4 / 25, 4 / 27 + 1 / 25]))
+    np.testing.assert_allclose(peaks.two_theta[:4], bragg_two_theta(d), atol=1e-9)
+    assert peaks.multiplicity[:4].tolist() == [2, 6, 2, 12]

@@ -127,8 +127,9 @@ def _laue_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]
     laue_id = np.zeros(231, dtype=np.int64)
     for number in range(1, 231):
         rotations = SpaceGroup(number).operations.rotations
-        # Transposed: the operation x -> R x maps reflection h (a row vector) to h R.
-        both = np.concatenate([rotations, -rotations]).transpose(0, 2, 1)
+        # Stored as they are: the operation x -> R x + t maps reflection h (a row vector) to h R, because
+        # h.(R x + t) = (h R).x + h.t. (R^T would be the same set only for orthogonal R, not hexagonal ones.)
+        both = np.concatenate([rotations, -rotations])
         unique = np.unique(both.reshape(len(both), 9), axis=0)
         key = unique.tobytes()
         if key not in keys:

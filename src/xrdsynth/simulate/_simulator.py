@@ -120,6 +120,10 @@ class PowderSimulator(torch.nn.Module):
     *Elements of X-ray Diffraction*, ch. 4; International Tables Vol. C, 6.1.1 (form factors) and 6.2
     (Lorentz-polarisation).
 
+    Patterns are differentiable with respect to the batch's lattice, coordinates, occupancies and B (give
+    tensors with ``requires_grad``); each atom and cell edge then counts as free, so the symmetry reduction
+    of the reflections is limited to Friedel pairs for such a call (slower, and exact for any change).
+
     Parameters given as a number are fixed; a ``(low, high)`` pair is drawn uniformly for each pattern by the
     simulator's generator (seeded by ``seed``), so every call gives fresh samples. Every sample or instrument
     effect is off (``None``) by default except the crystallite size.
@@ -419,6 +423,12 @@ class PowderSimulator(torch.nn.Module):
         laue = verified_laue_ids(
             batch.space_group, batch.lattice, batch.frac_coords.detach(), weights.detach(), tables
         )
+        if torch.is_grad_enabled() and any(
+            t.requires_grad for t in (batch.lattice, batch.frac_coords, batch.occupancies, batch.b_iso)
+        ):
+            # A gradient moves one atom or one cell edge at a time, which breaks the symmetry that merged
+            # h with h R: only Friedel pairs (h, -h) stay equivalent under every change, so only they merge.
+            laue = torch.full_like(laue, tables.triclinic)
         reflections = enumerate_reflections(batch.lattice, g_max, laue, tables)
         f2 = self._structure_factors(batch, reflections)
         return reflections, f2
