@@ -225,12 +225,14 @@ class Reflections:
         hkl: (R, 3) int64 Miller indices (the lexicographically largest of the Laue orbit).
         multiplicity: (R,) int64 size of the Laue orbit.
         counts: (B,) int64 number of reflections of each crystal.
+        laue: (B,) int64 the Laue group (id into the tables) each crystal's reflections were reduced by.
     """
 
     crystal: torch.Tensor
     hkl: torch.Tensor
     multiplicity: torch.Tensor
     counts: torch.Tensor
+    laue: torch.Tensor
 
 
 def _ragged_arange(sizes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -318,4 +320,4 @@ def enumerate_reflections(
         multiplicity[rows] = n_ops // (image_keys == own).sum(dim=1)
     crystal, hkl, multiplicity = crystal[canonical], hkl[canonical], multiplicity[canonical]
     counts = torch.bincount(crystal, minlength=len(lat))
-    return Reflections(crystal, hkl, multiplicity, counts)
+    return Reflections(crystal, hkl, multiplicity, counts, laue_ids)

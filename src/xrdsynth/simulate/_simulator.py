@@ -416,8 +416,11 @@ class PowderSimulator(torch.nn.Module):
             self._laue_id, self._laue_rotations, self._laue_count, self._laue_triclinic, self._laue_generators
         )
 
-    def _reflections(self, batch: CrystalBatch, g_max: torch.Tensor) -> tuple[Reflections, torch.Tensor]:
-        """Laue-unique reflections of the batch with |g| <= g_max, and their |F|^2 (float dtype)."""
+    def _reflections(
+        self, batch: CrystalBatch, g_max: torch.Tensor
+    ) -> tuple[Reflections, torch.Tensor, torch.Tensor]:
+        """Laue-unique reflections of the batch with |g| <= g_max, their 1/d^2 (float64) and |F|^2 (float
+        dtype)."""
         tables = self._tables()
         weights = batch.numbers.to(batch.dtype) * batch.occupancies * batch.mask
         laue = verified_laue_ids(
@@ -430,10 +433,14 @@ class PowderSimulator(torch.nn.Module):
             # h with h R: only Friedel pairs (h, -h) stay equivalent under every change, so only they merge.
             laue = torch.full_like(laue, tables.triclinic)
         reflections = enumerate_reflections(batch.lattice, g_max, laue, tables)
-        f2 = self._structure_factors(batch, reflections)
-        return reflections, f2
+        # 1/d^2 once, in float64 (positions need it) and from the possibly differentiable lattice.
+        g2 = inverse_d_squared(
+            reflections.hkl.to(torch.float64), batch.lattice.to(torch.float64), reflections.crystal
+        )
+        f2 = self._structure_factors(batch, reflections, (g2 / 4.0).to(batch.dtype))
+        return reflections, g2, f2
 
-    def _structure_factors(self, batch: CrystalBatch, refl: Reflections) -> torch.Tensor:
+    def _structure_factors(self, batch: CrystalBatch, refl: Reflections, s2: torch.Tensor) -> torch.Tensor:
         """|F|^2 of every reflection, computed in chunks of crystals of similar size (bounded memory)."""
         dtype = batch.dtype
         merge = not (batch.b_iso.requires_grad)
@@ -444,7 +451,6 @@ class PowderSimulator(torch.nn.Module):
         coefficients = self._form_factors.to(dtype)[types.numbers]  # (B, K, 9)
         # 1/d^2 from the (possibly differentiable) lattice: g2 = h G* h^T.
         hkl = refl.hkl.to(dtype)
-        s2 = inverse_d_squared(hkl, batch.lattice, refl.crystal) / 4.0
         result = torch.zeros(len(hkl), dtype=dtype, device=hkl.device)
         counts = refl.counts.tolist()
         atoms = batch.num_atoms.tolist()
@@ -483,17 +489,18 @@ class PowderSimulator(torch.nn.Module):
         return polarisation / (sin_t * sin_t * torch.cos(theta))
 
     def _sticks(
-        self, batch: CrystalBatch, reflections: Reflections, f2: torch.Tensor, po_factor: torch.Tensor | None
+        self,
+        batch: CrystalBatch,
+        reflections: Reflections,
+        g2: torch.Tensor,
+        f2: torch.Tensor,
+        po_factor: torch.Tensor | None,
     ) -> list[tuple[float, torch.Tensor, torch.Tensor, torch.Tensor]]:
         """Per wavelength line: (lambda, keep mask, 2theta in degrees, intensity) for every reflection."""
         # Positions in float64 whatever the simulator's dtype: per reflection it costs nothing, and float32
         # 2theta would carry errors of 1e-5 degrees into the profiles.
         dtype = batch.dtype
-        g = torch.sqrt(
-            inverse_d_squared(
-                reflections.hkl.to(torch.float64), batch.lattice.to(torch.float64), reflections.crystal
-            )
-        )
+        g = torch.sqrt(g2)
         base = reflections.multiplicity.to(torch.float64) * f2.to(torch.float64)
         if po_factor is not None:
             base = base * po_factor.to(torch.float64)
@@ -530,8 +537,8 @@ class PowderSimulator(torch.nn.Module):
         low, high = float(self._two_theta[0]), float(self._two_theta[-1])
         g_max = self._g_max(1, high, torch.float64)
         with torch.no_grad():
-            reflections, f2 = self._reflections(batch, g_max * (1.0 + 1e-9))
-            lines = self._sticks(batch, reflections, f2, None)
+            reflections, g2, f2 = self._reflections(batch, g_max * (1.0 + 1e-9))
+            lines = self._sticks(batch, reflections, g2, f2, None)
         metric = np.linalg.inv(crystal.lattice @ crystal.lattice.T)
         hkl_all = reflections.hkl.cpu().numpy()
         d_all = 1.0 / np.sqrt(np.einsum("ri,ij,rj->r", hkl_all, metric, hkl_all))
@@ -597,13 +604,13 @@ class PowderSimulator(torch.nn.Module):
         if displacement is not None:
             shift += float(2.0 * displacement.abs().max() / self.goniometer_radius_mm / _RAD)
         margin = _MARGIN_FWHM[self.profile] * widest + shift
-        reflections, f2 = self._reflections(batch, self._g_max(bsz, float(grid[-1]) + margin, dtype))
+        reflections, g2, f2 = self._reflections(batch, self._g_max(bsz, float(grid[-1]) + margin, dtype))
 
         po = None
         if self.march_dollase is not None:
             po = self._march_dollase(batch, reflections, self._draw(self.march_dollase, bsz, gen), gen)
         position, area, pattern = [], [], []
-        for _, keep, two_theta, intensity in self._sticks(batch, reflections, f2, po):
+        for _, keep, two_theta, intensity in self._sticks(batch, reflections, g2, f2, po):
             if zero is not None or displacement is not None:
                 two_theta = two_theta + self._position_shift(
                     two_theta, reflections.crystal, zero, displacement
@@ -656,14 +663,12 @@ class PowderSimulator(torch.nn.Module):
         normal = torch.einsum("bi,bij->bj", axes, reciprocal)
         normal = normal / normal.norm(dim=1, keepdim=True)
         tables = self._tables()
-        weights = batch.numbers.to(dtype) * batch.occupancies * batch.mask
-        laue = verified_laue_ids(
-            batch.space_group, batch.lattice, batch.frac_coords.detach(), weights.detach(), tables
-        )[refl.crystal]
+        laue = refl.laue[refl.crystal]
         rotations = tables.rotations[laue].to(dtype)  # (R, 48, 3, 3)
-        images = torch.einsum("ri,rgij->rgj", refl.hkl.to(dtype), rotations)
-        g = torch.einsum("rgi,rij->rgj", images, reciprocal[refl.crystal])
-        cos_alpha = torch.einsum("rgj,rj->rg", g, normal[refl.crystal]) / g.norm(dim=-1)
+        # Broadcast sums rather than einsum: an einsum over R tiny matrices runs as R small matmuls.
+        images = (refl.hkl.to(dtype).view(-1, 1, 3, 1) * rotations).sum(-2)  # h R, (R, 48, 3)
+        g = (images.unsqueeze(-1) * reciprocal[refl.crystal].unsqueeze(1)).sum(-2)  # Cartesian, (R, 48, 3)
+        cos_alpha = (g * normal[refl.crystal].unsqueeze(1)).sum(-1) / g.norm(dim=-1)
         rr = r[refl.crystal].unsqueeze(1)
         factor = (rr.square() * cos_alpha.square() + (1.0 - cos_alpha.square()) / rr) ** -1.5
         valid = torch.arange(48, device=self.device) < tables.count[laue].unsqueeze(1)
