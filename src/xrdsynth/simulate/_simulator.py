@@ -441,7 +441,8 @@ class PowderSimulator(torch.nn.Module):
         return reflections, g2, f2
 
     def _structure_factors(self, batch: CrystalBatch, refl: Reflections, s2: torch.Tensor) -> torch.Tensor:
-        """|F|^2 of every reflection, computed in chunks of crystals of similar size (bounded memory)."""
+        """|F|^2 of every reflection (s2: (R,) (sin(theta)/lambda)^2 in 1/Å²), computed in chunks of crystals
+        of similar size (bounded memory)."""
         dtype = batch.dtype
         merge = not (batch.b_iso.requires_grad)
         types = scatterer_types(batch.numbers, batch.b_iso, batch.mask, merge=merge)
