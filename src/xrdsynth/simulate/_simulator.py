@@ -540,9 +540,8 @@ class PowderSimulator(torch.nn.Module):
         with torch.no_grad():
             reflections, g2, f2 = self._reflections(batch, g_max * (1.0 + 1e-9))
             lines = self._sticks(batch, reflections, g2, f2, None)
-        metric = np.linalg.inv(crystal.lattice @ crystal.lattice.T)
         hkl_all = reflections.hkl.cpu().numpy()
-        d_all = 1.0 / np.sqrt(np.einsum("ri,ij,rj->r", hkl_all, metric, hkl_all))
+        d_all = (1.0 / torch.sqrt(g2)).cpu().numpy()
         tt, inten, hkl, d, mult, lam = [], [], [], [], [], []
         for wavelength, keep, two_theta, intensity in lines:
             t = two_theta.cpu().numpy()
