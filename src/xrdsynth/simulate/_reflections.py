@@ -81,6 +81,7 @@ class LaueTables:
         triclinic: the id of the group {1, -1}.
         generators: (L, 3, 3, 3) int64 rotations that generate each group together with -1, padded with
             the identity (at most three are needed for any Laue group).
+        flips: (L, 2) bool, whether diag(1, -1, 1) and diag(1, 1, -1) (k -> -k, l -> -l) are in the group.
     """
 
     laue_id: torch.Tensor
@@ -88,6 +89,7 @@ class LaueTables:
     count: torch.Tensor
     triclinic: int
     generators: torch.Tensor
+    flips: torch.Tensor
 
 
 def _closure(generators: list[np.ndarray]) -> set[bytes]:
@@ -121,7 +123,7 @@ def _generators(rotations: np.ndarray) -> np.ndarray:
 
 
 @functools.cache
-def _laue_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]:
+def _laue_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray, np.ndarray]:
     sets: list[np.ndarray] = []
     keys: dict[bytes, int] = {}
     laue_id = np.zeros(231, dtype=np.int64)
@@ -142,18 +144,25 @@ def _laue_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]
         padded[i, : len(rotations)] = rotations
         count[i] = len(rotations)
     generators = np.stack([_generators(rotations) for rotations in sets])
-    return laue_id, padded, count, int(laue_id[1]), generators
+    flips = np.array(
+        [
+            [any(np.array_equal(r, np.diag(d)) for r in rotations) for d in ((1, -1, 1), (1, 1, -1))]
+            for rotations in sets
+        ]
+    )
+    return laue_id, padded, count, int(laue_id[1]), generators, flips
 
 
 def laue_tables(device: torch.device | str = "cpu") -> LaueTables:
     """The Laue groups of all space groups as tensors on ``device``."""
-    laue_id, rotations, count, triclinic, generators = _laue_arrays()
+    laue_id, rotations, count, triclinic, generators, flips = _laue_arrays()
     return LaueTables(
         torch.tensor(laue_id, device=device),
         torch.tensor(rotations, device=device),
         torch.tensor(count, device=device),
         triclinic,
         torch.tensor(generators, device=device),
+        torch.tensor(flips, device=device),
     )
 
 
@@ -272,10 +281,14 @@ def enumerate_reflections(
     metric = torch.linalg.inv(lat @ lat.transpose(1, 2))  # G*, (B, 3, 3)
     # (h, k) pairs of the half box h >= 0; for each, the l inside the sphere solve a quadratic:
     # G33 l^2 + 2 (G13 h + G23 k) l + (G11 h^2 + G22 k^2 + 2 G12 h k) <= g_max^2.
-    crystal, pair = _ragged_arange((bounds[:, 0] + 1) * (2 * bounds[:, 1] + 1))
-    width = 2 * bounds[crystal, 1] + 1
+    # Where the Laue group holds the sign flip of k (or of l) alone, the canonical member (largest key) has
+    # k >= 0 (or l >= 0): only that part of the half box is enumerated (a 2-4x smaller set for every group
+    # of monoclinic symmetry or higher in its standard setting); the canonical test below is unchanged.
+    k_start = torch.where(tables.flips[laue_ids, 0], 0, bounds[:, 1])  # (B,) first k is -k_start
+    crystal, pair = _ragged_arange((bounds[:, 0] + 1) * (bounds[:, 1] + 1 + k_start))
+    width = bounds[crystal, 1] + 1 + k_start[crystal]
     h = pair // width
-    k = pair % width - bounds[crystal, 1]
+    k = pair % width - k_start[crystal]
     g = metric[crystal]
     hf, kf = h.to(torch.float64), k.to(torch.float64)
     beta = g[:, 0, 2] * hf + g[:, 1, 2] * kf
@@ -289,6 +302,7 @@ def enumerate_reflections(
     l_high = torch.floor((-beta + root) / c33 + slack).to(torch.int64)
     # The half space key(hkl) > 0: h > 0, or h = 0 and k > 0, or h = k = 0 and l > 0.
     l_low = torch.where((h == 0) & (k == 0), l_low.clamp_min(1), l_low)
+    l_low = torch.where(tables.flips[laue_ids, 1][crystal], l_low.clamp_min(0), l_low)
     count = torch.where((disc >= 0) & ~((h == 0) & (k < 0)), (l_high - l_low + 1).clamp_min(0), 0)
     owner, offset = _ragged_arange(count)
     crystal = crystal[owner]

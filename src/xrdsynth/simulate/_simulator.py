@@ -272,6 +272,7 @@ class PowderSimulator(torch.nn.Module):
         self.register_buffer("_laue_rotations", tables.rotations, persistent=False)
         self.register_buffer("_laue_count", tables.count, persistent=False)
         self.register_buffer("_laue_generators", tables.generators, persistent=False)
+        self.register_buffer("_laue_flips", tables.flips, persistent=False)
         self._laue_triclinic = tables.triclinic
         self.to(device)
 
@@ -413,7 +414,12 @@ class PowderSimulator(torch.nn.Module):
     # ----------------------------------------------------------------------------------- the physics
     def _tables(self) -> LaueTables:
         return LaueTables(
-            self._laue_id, self._laue_rotations, self._laue_count, self._laue_triclinic, self._laue_generators
+            self._laue_id,
+            self._laue_rotations,
+            self._laue_count,
+            self._laue_triclinic,
+            self._laue_generators,
+            self._laue_flips,
         )
 
     def _reflections(
