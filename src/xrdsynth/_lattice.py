@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "lattice_for_system",
     "lattice_from_parameters",
     "parameters_from_lattice",
     "standard_orientation",
@@ -128,3 +129,25 @@ def u_equivalent(lattice: npt.ArrayLike, u_aniso: npt.ArrayLike) -> npt.NDArray[
     transform = m @ n
     u_cart = transform @ tensor @ transform.T
     return np.trace(u_cart, axis1=-2, axis2=-1) / 3.0
+
+
+def lattice_for_system(
+    system: str, a: float, b: float, c: float, alpha: float, beta: float, gamma: float
+) -> npt.NDArray[np.float64]:
+    """A lattice of the given lattice system from parameters, with the system's equalities imposed.
+
+    Tetragonal: b = a; hexagonal and rhombohedral (hexagonal axes): b = a, gamma = 120; cubic: b = c = a; the
+    angles a system fixes are set to 90. ``alpha``, ``beta``, ``gamma`` matter for triclinic cells, ``beta``
+    for monoclinic ones (b unique).
+    """
+    if system != "triclinic":
+        alpha = gamma = 90.0
+        if system != "monoclinic":
+            beta = 90.0
+    if system in ("tetragonal", "hexagonal", "rhombohedral", "cubic"):
+        b = a
+    if system in ("hexagonal", "rhombohedral"):
+        gamma = 120.0
+    if system == "cubic":
+        c = a
+    return lattice_from_parameters(a, b, c, alpha, beta, gamma)

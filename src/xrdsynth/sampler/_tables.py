@@ -39,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 import spglib
 
-from .._lattice import lattice_from_parameters
+from .._lattice import lattice_for_system
 from .._spglib import symmetry_dataset
 from ..symmetry import SpaceGroup, WyckoffPosition, wyckoff_positions
 from ..symmetry._wyckoff import generic_parameters
@@ -107,18 +107,10 @@ def random_cell(system: str, rng: np.random.Generator) -> npt.NDArray[np.float64
     where free: an accidental equality would add lattice symmetry and spoil the check.
     """
     a, b, c = rng.permutation([4.0, 6.0, 8.0]) + rng.uniform(0.0, 1.0, 3)
-    alpha = beta = gamma = 90.0
-    if system == "triclinic":
-        alpha, beta, gamma = rng.uniform(95.0, 110.0, 3) + np.array([0.0, 3.0, 6.0])
-    elif system == "monoclinic":
+    alpha, beta, gamma = rng.uniform(95.0, 110.0, 3) + np.array([0.0, 3.0, 6.0])
+    if system == "monoclinic":
         beta = rng.uniform(95.0, 115.0)
-    elif system == "tetragonal":
-        b = a
-    elif system in ("hexagonal", "rhombohedral"):
-        b, gamma = a, 120.0
-    elif system == "cubic":
-        b = c = a
-    return lattice_from_parameters(a, b, c, alpha, beta, gamma)
+    return lattice_for_system(system, a, b, c, alpha, beta, gamma)
 
 
 def _orbit(position: WyckoffPosition, rng: np.random.Generator) -> npt.NDArray[np.float64]:

@@ -40,7 +40,7 @@ import torch
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .._lattice import lattice_from_parameters
+from .._lattice import lattice_for_system
 from .._math import wrap_fractional
 from .._spglib import symmetry_dataset
 from ._notation import format_operation
@@ -202,8 +202,10 @@ def _wyckoff_positions(number: int) -> tuple[WyckoffPosition, ...]:
     # 3. Union-find: same subspace modulo the lattice, or images under the group.
     rows = [np.repeat(np.arange(n_sub), n_ops), np.arange(n_sub)]
     cols = [subspace_of_point[image_index[:, first_point].T.reshape(-1)], _first_with_same(canonical)]
-    graph = coo_matrix((np.ones(sum(len(r) for r in rows)), (np.concatenate(rows), np.concatenate(cols))),
-                       shape=(n_sub, n_sub))
+    graph = coo_matrix(
+        (np.ones(sum(len(r) for r in rows)), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(n_sub, n_sub),
+    )
     n_classes, class_of_subspace = connected_components(graph, directed=False)
 
     # 4. One representative subspace and first site per class.
@@ -259,8 +261,12 @@ def _first_site(sub: _Subspace) -> tuple[tuple[int, ...], np.ndarray]:
 def _direction_key(sub: _Subspace) -> tuple[int, ...]:
     """Sort key preferring directions along the axes, then small and positive direction vectors."""
     basis = sub.basis
-    return (int(np.count_nonzero(basis)), int(np.abs(basis).max(initial=0)), int((basis < 0).sum()),
-            *sub.pivots)
+    return (
+        int(np.count_nonzero(basis)),
+        int(np.abs(basis).max(initial=0)),
+        int((basis < 0).sum()),
+        *sub.pivots,
+    )
 
 
 def _free_directions(a: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -381,20 +387,10 @@ def _frozen(a: np.ndarray) -> np.ndarray:
 
 def _generic_lattice(system: str) -> np.ndarray:
     """A cell of the lattice system with no accidental extra metric symmetry (rows a, b, c in Å)."""
-    a, b, c = 5.13, 6.37, 7.71
-    alpha, beta, gamma = 90.0, 90.0, 90.0
-    if system == "triclinic":
-        # All obtuse and already reduced, so that spglib keeps the basis as given.
-        alpha, beta, gamma = 98.3, 101.1, 104.7
-    elif system == "monoclinic":
-        beta = 103.9  # spglib's default monoclinic setting has b unique
-    elif system == "tetragonal":
-        b = a
-    elif system in ("hexagonal", "rhombohedral"):
-        b, gamma = a, 120.0
-    elif system == "cubic":
-        b = c = a
-    return lattice_from_parameters(a, b, c, alpha, beta, gamma)
+    # Triclinic: all obtuse and already reduced, so that spglib keeps the basis as given. Monoclinic: beta
+    # obtuse with b unique, spglib's default setting.
+    beta = 103.9 if system == "monoclinic" else 101.1
+    return lattice_for_system(system, 5.13, 6.37, 7.71, 98.3, beta, 104.7)
 
 
 def _spglib_name(
