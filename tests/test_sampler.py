@@ -382,9 +382,9 @@ def test_default_statistics_are_shipped_and_sane() -> None:
 @pytest.mark.parametrize("group", [0, 231, -1, 2.5, "62", True])
 def test_bad_space_group(group: object) -> None:
     sampler = SpaceGroupSampler(seed=0)
-    with pytest.raises(ValueError, match="space group"):
+    with pytest.raises(ValueError, match="space-group number"):
         sampler.sample(2, space_group=group)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="space group"):
+    with pytest.raises(ValueError, match="space-group number"):
         SpaceGroupSampler(space_groups=[1, group])  # type: ignore[list-item]
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from ..structure import CrystalBatch
+from ..symmetry._spacegroup import _check_number
 from ._core import (
     Composition,
     DeviceTables,
@@ -81,22 +82,6 @@ def _check_range(name: str, value: Any) -> tuple[float, float]:
     return low, high
 
 
-def _check_group(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        try:
-            import numpy as np
-
-            if isinstance(value, np.integer):
-                value = int(value)
-            else:
-                raise TypeError
-        except TypeError:
-            raise ValueError(f"space groups must be integers in 1..230, got {value!r}") from None
-    if not 1 <= value <= 230:
-        raise ValueError(f"space groups must be in 1..230, got {value}")
-    return int(value)
-
-
 class SpaceGroupSampler:
     """Random crystals of given space groups, drawn from statistics of real crystals, as batches in torch.
 
@@ -153,7 +138,7 @@ class SpaceGroupSampler:
     ) -> None:
         # Only cheap checks here (no I/O, no tables): tables and statistics are built at first use.
         self.space_groups: tuple[int, ...] = (
-            tuple(range(1, 231)) if space_groups is None else tuple(_check_group(g) for g in space_groups)
+            tuple(range(1, 231)) if space_groups is None else tuple(_check_number(g) for g in space_groups)
         )
         if not self.space_groups:
             raise ValueError("space_groups must not be empty (None means all 230)")
@@ -325,7 +310,7 @@ class SpaceGroupSampler:
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive int, got {n!r}")
         if space_group is not None:
-            space_group = _check_group(space_group)
+            space_group = _check_number(space_group)
         if generator is not None and not isinstance(generator, torch.Generator):
             raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
         t = self._device_tables()
