@@ -440,3 +440,17 @@ def test_sampled_elements_stay_within_the_simulators_reach() -> None:
     batch = SpaceGroupSampler(space_groups=[71, 129, 194, 225], seed=0).sample(512)
     numbers = batch.numbers[batch.mask]
     assert int(numbers.min()) >= 1 and int(numbers.max()) <= MAX_SAMPLED_Z
+
+
+def test_explicit_space_group_weights_set_the_frequencies():
+    sampler = SpaceGroupSampler(space_groups=[14, 62, 225], space_group_weights=[1.0, 0.0, 3.0], seed=3)
+    counts = torch.bincount(sampler.sample(400).space_group, minlength=231)
+    assert int(counts[62]) == 0
+    assert 0.65 < int(counts[225]) / 400 < 0.85  # 3/4 expected; binomial sd ~0.02
+    assert int(counts[14]) + int(counts[225]) == 400
+
+
+@pytest.mark.parametrize("weights", [[1.0], [1.0, -1.0], [0.0, 0.0], [1.0, float("nan")], "often"])
+def test_bad_space_group_weights_raise(weights):
+    with pytest.raises(ValueError, match="space_group_weights"):
+        SpaceGroupSampler(space_groups=[14, 62], space_group_weights=weights)

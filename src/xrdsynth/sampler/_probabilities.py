@@ -42,16 +42,19 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 
 
 def space_group_probabilities(
-    stats: SamplerStatistics, groups: tuple[int, ...], weighting: str
+    stats: SamplerStatistics, groups: tuple[int, ...], weighting: str | tuple[float, ...]
 ) -> np.ndarray:
     """(230,) float64 probability of each group (index number - 1), zero outside ``groups``.
 
-    ``weighting`` is ``"uniform"`` (every allowed group equally often, what a classifier should see) or
-    ``"statistics"`` (as often as in the fitted collection, plus ``SPACE_GROUP_PSEUDO_COUNT``).
+    ``weighting`` is ``"uniform"`` (every allowed group equally often, what a classifier should see),
+    ``"statistics"`` (as often as in the fitted collection, plus ``SPACE_GROUP_PSEUDO_COUNT``), or one
+    non-negative weight per entry of ``groups`` (normalised here).
     """
     weights = np.zeros(230, dtype=np.float64)
     index = np.array(groups, dtype=np.int64) - 1
-    if weighting == "uniform":
+    if isinstance(weighting, tuple):
+        weights[index] = np.asarray(weighting, dtype=np.float64)
+    elif weighting == "uniform":
         weights[index] = 1.0
     elif weighting == "statistics":
         counts = np.array([stats.space_group_counts.get(g, 0) for g in range(1, 231)], dtype=np.float64)

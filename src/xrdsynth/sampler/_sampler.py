@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,8 @@ class SpaceGroupSampler:
             in amcsd-dev, 1% of the ordered structures have a nearest-neighbour distance below 0.62 x the
             radii sum. Larger values cost more redraws and cell expansions (``counters``).
         b_iso_range: (low, high) Å² of the uniform isotropic displacement parameter B per site.
-        space_group_weights: ``"uniform"`` or ``"statistics"`` (see above).
+        space_group_weights: ``"uniform"``, ``"statistics"`` (see above), or one non-negative weight per
+            entry of ``space_groups`` (e.g. tempered statistics; normalised to probabilities).
         max_attempts: coordinate draws per site before its cell is expanded by 5% (at most 6 times, then
             the crystal gets a new lattice).
     """
@@ -133,7 +135,7 @@ class SpaceGroupSampler:
         max_atoms: int = 100,
         min_distance_scale: float = 0.5,
         b_iso_range: tuple[float, float] = (0.5, 1.5),
-        space_group_weights: str = "uniform",
+        space_group_weights: str | Sequence[float] = "uniform",
         max_attempts: int = 10,
     ) -> None:
         # Only cheap checks here (no I/O, no tables): tables and statistics are built at first use.
@@ -165,10 +167,28 @@ class SpaceGroupSampler:
             raise ValueError(f"min_distance_scale must be in [0, 2), got {min_distance_scale!r}")
         self.min_distance_scale = float(min_distance_scale)
         self.b_iso_range = _check_range("b_iso_range", b_iso_range)
-        if space_group_weights not in ("uniform", "statistics"):
-            raise ValueError(
-                f"space_group_weights must be 'uniform' or 'statistics', got {space_group_weights!r}"
-            )
+        if isinstance(space_group_weights, str):
+            if space_group_weights not in ("uniform", "statistics"):
+                raise ValueError(
+                    "space_group_weights must be 'uniform', 'statistics' or one weight per group, "
+                    f"got {space_group_weights!r}"
+                )
+        else:
+            try:
+                weights = tuple(float(w) for w in space_group_weights)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    "space_group_weights must be 'uniform', 'statistics' or numbers, "
+                    f"got {space_group_weights!r}"
+                ) from None
+            if len(weights) != len(self.space_groups):
+                raise ValueError(
+                    f"space_group_weights has {len(weights)} weights for "
+                    f"{len(self.space_groups)} space groups"
+                )
+            if not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+                raise ValueError("space_group_weights must be finite, >= 0 and not all 0")
+            space_group_weights = weights
         self.space_group_weights = space_group_weights
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
             raise ValueError(f"max_attempts must be a positive int, got {max_attempts!r}")
@@ -196,11 +216,12 @@ class SpaceGroupSampler:
             else repr(os.fspath(self.statistics))
         )
         seed = "<Generator>" if isinstance(self.seed, torch.Generator) else repr(self.seed)
+        weights = self.space_group_weights if isinstance(self.space_group_weights, str) else "<weights>"
         return (
             f"SpaceGroupSampler(space_groups={groups}, statistics={statistics}, seed={seed}, "
             f"device={str(self.device)!r}, dtype={self.dtype}, max_atoms={self.max_atoms}, "
             f"min_distance_scale={self.min_distance_scale}, b_iso_range={self.b_iso_range}, "
-            f"space_group_weights={self.space_group_weights!r})"
+            f"space_group_weights={weights!r})"
         )
 
     def __getstate__(self) -> dict[str, Any]:
