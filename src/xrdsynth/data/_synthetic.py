@@ -1,0 +1,176 @@
+"""SyntheticPowderDataset: an endless (or counted) stream of batches of simulated patterns of sampled crystals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import torch
+from torch.utils.data import IterableDataset
+
+from ..sampler import SpaceGroupSampler
+from ..simulate import PowderSimulator
+from ._common import (
+    LABELS,
+    STREAM_SYNTHETIC,
+    batch_generator,
+    check_labels,
+    check_partition,
+    check_positive_int,
+    check_seed,
+    distributed_snapshot,
+    make_labels,
+    partition,
+    resolve_ranks,
+    same_device,
+    stream_indices,
+)
+
+__all__ = ["SyntheticPowderDataset"]
+
+Batch = tuple[torch.Tensor, dict[str, torch.Tensor]]
+
+
+class SyntheticPowderDataset(IterableDataset[Batch]):
+    """Batches of powder patterns of freshly sampled crystals, with their labels, for training.
+
+    Batch ``i`` (its *global index*) is made by a generator of its own, seeded from ``(seed, i)`` through
+    :class:`numpy.random.SeedSequence`, so it is the same in every run, process and worker, and two indices
+    never share crystals or instrument parameters::
+
+        g = <two torch.Generators on the sampler's device, seeded from (seed, i)>
+        patterns = simulator(sampler.sample(batch_size, generator=g[0]), generator=g[1])
+
+    The sampler's and simulator's own random streams are not used (and do not advance).
+
+    Under a :class:`~torch.utils.data.DataLoader` (use ``batch_size=None``: the dataset batches) and
+    torch.distributed, the global indices are split: rank r of R takes the indices i ≡ r (mod R) whatever
+    the number of workers, and its worker w of W those with i ≡ r + R·w (mod R·W). The batches of all ranks
+    and workers together are therefore exactly the single-process sequence, each once, and a DataLoader
+    yields a rank's batches in increasing index order. R and r come from ``rank`` / ``world_size`` when
+    given, else from the initialised default process group, else a single process.
+
+    Args:
+        sampler: draws the crystals (its ``space_groups`` etc. apply).
+        simulator: simulates the patterns; must be on the sampler's device.
+        batch_size: patterns per batch.
+        num_batches: batches in an epoch over all ranks and workers together (global indices
+            ``0 .. num_batches-1``); None for an endless stream.
+        seed: non-negative int from which every batch's generator is derived.
+        labels: which labels to yield, from :data:`LABELS`.
+        device: where the yielded patterns and labels go; None keeps them on the simulator's device.
+        start_batch: first global index to yield (to resume a run after ``start_batch`` batches); the
+            skipped batches are not generated.
+        rank, world_size: the partition among processes, overriding torch.distributed (both or neither).
+
+    Yields:
+        ``(patterns, labels)``: patterns (batch_size, P) in the simulator's dtype, maximum 1 per pattern;
+        labels a dict with the requested entries among ``space_group`` (batch_size,) int64 in 0..229 (the
+        group number − 1), ``crystal_system`` (batch_size,) int64 index into
+        :data:`xrdsynth.symmetry.CRYSTAL_SYSTEMS`, ``lattice_parameters`` (batch_size, 6) a, b, c in Å and
+        α, β, γ in degrees, in the simulator's dtype.
+
+    Example:
+        >>> ds = SyntheticPowderDataset(SpaceGroupSampler(), PowderSimulator(), batch_size=256)
+        >>> loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=8)
+        >>> for patterns, labels in loader: ...   # patterns (256, 8501), labels["space_group"] (256,)
+    """
+
+    def __init__(
+        self,
+        sampler: SpaceGroupSampler,
+        simulator: PowderSimulator,
+        batch_size: int = 256,
+        num_batches: int | None = None,
+        seed: int = 0,
+        labels: Iterable[str] = LABELS,
+        device: str | torch.device | None = None,
+        *,
+        start_batch: int = 0,
+        rank: int | None = None,
+        world_size: int | None = None,
+    ) -> None:
+        if not isinstance(sampler, SpaceGroupSampler):
+            raise ValueError(f"sampler must be a SpaceGroupSampler, got {type(sampler).__name__}")
+        if not isinstance(simulator, PowderSimulator):
+            raise ValueError(f"simulator must be a PowderSimulator, got {type(simulator).__name__}")
+        if not same_device(sampler.device, simulator.device):
+            raise ValueError(
+                f"sampler and simulator must be on the same device, got {sampler.device} and "
+                f"{simulator.device} (build both with the same device=...)"
+            )
+        self.sampler = sampler
+        self.simulator = simulator
+        self.batch_size = check_positive_int("batch_size", batch_size)
+        self.num_batches = None if num_batches is None else check_positive_int("num_batches", num_batches)
+        self.seed = check_seed(seed)
+        self.labels = check_labels(labels)
+        self.device = None if device is None else torch.device(device)
+        self.start_batch = check_positive_int("start_batch", start_batch, minimum=0)
+        if self.num_batches is not None and self.start_batch > self.num_batches:
+            raise ValueError(f"start_batch={start_batch} is beyond num_batches={num_batches}")
+        self.rank, self.world_size = check_partition(rank, world_size)
+        self._distributed: tuple[int, int] | None = None
+
+    def __repr__(self) -> str:
+        parts = [
+            f"batch_size={self.batch_size}",
+            f"num_batches={self.num_batches}",
+            f"seed={self.seed}",
+            f"labels={self.labels}",
+        ]
+        if self.device is not None:
+            parts.append(f"device={str(self.device)!r}")
+        if self.start_batch:
+            parts.append(f"start_batch={self.start_batch}")
+        if self.rank is not None:
+            parts.append(f"rank={self.rank}, world_size={self.world_size}")
+        simulator = repr(self.simulator).replace("\n", " ")
+        return f"SyntheticPowderDataset({', '.join(parts)},\n  sampler={self.sampler!r},\n  simulator={simulator})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # DataLoader workers started by spawn/forkserver get a pickled copy and no process group: the
+        # rank of the process that pickled the dataset travels with it.
+        state = self.__dict__.copy()
+        state["_distributed"] = distributed_snapshot() or self._distributed
+        return state
+
+    def batch(self, index: int) -> Batch:
+        """The batch with global index ``index`` (the same wherever and whenever it is made).
+
+        Returns:
+            ``(patterns, labels)`` as yielded by iteration.
+        """
+        index = check_positive_int("index", index, minimum=0)
+        if self.num_batches is not None and index >= self.num_batches:
+            raise IndexError(f"batch index {index} out of range for num_batches={self.num_batches}")
+        device = self.sampler.device
+        crystals = self.sampler.sample(
+            self.batch_size, generator=batch_generator(device, self.seed, STREAM_SYNTHETIC, index, 0)
+        )
+        patterns = self.simulator(
+            crystals, generator=batch_generator(self.simulator.device, self.seed, STREAM_SYNTHETIC, index, 1)
+        )
+        labels = make_labels(
+            self.labels, crystals.space_group.to(patterns.device), crystals.lattice, patterns.dtype
+        )
+        if self.device is not None:
+            patterns = patterns.to(self.device)
+            labels = {k: v.to(self.device) for k, v in labels.items()}
+        return patterns, labels
+
+    def indices(self) -> Iterable[int]:
+        """The global batch indices this process (rank and DataLoader worker) yields, in order."""
+        stream, num_streams = partition(self.rank, self.world_size, self._distributed)
+        return stream_indices(self.start_batch, self.num_batches, stream, num_streams)
+
+    def __iter__(self) -> Iterator[Batch]:
+        for index in self.indices():
+            yield self.batch(index)
+
+    def __len__(self) -> int:
+        """Batches this rank yields over all its workers (from ``start_batch``); TypeError when endless."""
+        if self.num_batches is None:
+            raise TypeError("an endless SyntheticPowderDataset (num_batches=None) has no length")
+        rank, world = resolve_ranks(self.rank, self.world_size, self._distributed)
+        return len(stream_indices(self.start_batch, self.num_batches, rank, world))  # type: ignore[arg-type]
