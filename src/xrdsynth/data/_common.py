@@ -82,7 +82,9 @@ def check_seed(seed: Any) -> int:
 def check_partition(rank: Any, world_size: Any) -> tuple[int | None, int | None]:
     """Validate explicit ``rank`` / ``world_size`` (both or neither)."""
     if (rank is None) != (world_size is None):
-        raise ValueError(f"give both rank and world_size or neither, got rank={rank!r}, world_size={world_size!r}")
+        raise ValueError(
+            f"give both rank and world_size or neither, got rank={rank!r}, world_size={world_size!r}"
+        )
     if rank is None:
         return None, None
     world_size = check_positive_int("world_size", world_size)
@@ -115,9 +117,7 @@ def resolve_ranks(
     return 0, 1
 
 
-def partition(
-    rank: int | None, world_size: int | None, snapshot: tuple[int, int] | None
-) -> tuple[int, int]:
+def partition(rank: int | None, world_size: int | None, snapshot: tuple[int, int] | None) -> tuple[int, int]:
     """(stream, num_streams) of the calling process and DataLoader worker, see :func:`stream_indices`:
     stream = rank + world_size * worker, num_streams = world_size * workers."""
     r, world = resolve_ranks(rank, world_size, snapshot)

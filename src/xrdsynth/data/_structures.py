@@ -1,4 +1,4 @@
-"""StructureDataset: batches of simulated patterns of given structures (Crystals or CIF files), epoch by epoch."""
+"""StructureDataset: simulated patterns of given structures (Crystals or CIF files), epoch by epoch."""
 
 from __future__ import annotations
 
@@ -273,7 +273,9 @@ class StructureDataset(IterableDataset[Batch]):
         epoch = check_positive_int("epoch", epoch, minimum=0)
         index = check_positive_int("index", index, minimum=0)
         if index >= self.batches_per_epoch:
-            raise IndexError(f"batch index {index} out of range: an epoch has {self.batches_per_epoch} batches")
+            raise IndexError(
+                f"batch index {index} out of range: an epoch has {self.batches_per_epoch} batches"
+            )
         loaded = self._load()
         rows = self.order(epoch)[index * self.batch_size : (index + 1) * self.batch_size]
         device = self.simulator.device

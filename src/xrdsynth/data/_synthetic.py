@@ -1,4 +1,4 @@
-"""SyntheticPowderDataset: an endless (or counted) stream of batches of simulated patterns of sampled crystals."""
+"""SyntheticPowderDataset: an endless (or counted) stream of batches of patterns of sampled crystals."""
 
 from __future__ import annotations
 
@@ -126,7 +126,8 @@ class SyntheticPowderDataset(IterableDataset[Batch]):
         if self.rank is not None:
             parts.append(f"rank={self.rank}, world_size={self.world_size}")
         simulator = repr(self.simulator).replace("\n", " ")
-        return f"SyntheticPowderDataset({', '.join(parts)},\n  sampler={self.sampler!r},\n  simulator={simulator})"
+        parts += [f"\n  sampler={self.sampler!r}", f"\n  simulator={simulator}"]
+        return f"SyntheticPowderDataset({', '.join(parts)})"
 
     def __getstate__(self) -> dict[str, Any]:
         # DataLoader workers started by spawn/forkserver get a pickled copy and no process group: the
