@@ -9,7 +9,8 @@ them together yield the single-process sequence, each batch once.
 """
 
 from ._common import LABELS
+from ._shards import ShardDataset, write_shards
 from ._structures import StructureDataset
 from ._synthetic import SyntheticPowderDataset
 
-__all__ = ["LABELS", "StructureDataset", "SyntheticPowderDataset"]
+__all__ = ["LABELS", "ShardDataset", "StructureDataset", "SyntheticPowderDataset", "write_shards"]

@@ -10,6 +10,7 @@ from torch.utils.data import IterableDataset
 
 from ..sampler import SpaceGroupSampler
 from ..simulate import PowderSimulator
+from ..structure import CrystalBatch
 from ._common import (
     LABELS,
     STREAM_SYNTHETIC,
@@ -136,22 +137,24 @@ class SyntheticPowderDataset(IterableDataset[Batch]):
         state["_distributed"] = distributed_snapshot() or self._distributed
         return state
 
+    def crystal_batch(self, index: int) -> CrystalBatch:
+        """The crystals of the batch with global index ``index``, on the sampler's device (to inspect them:
+        ``.to_crystals()``)."""
+        index = check_positive_int("index", index, minimum=0)
+        if self.num_batches is not None and index >= self.num_batches:
+            raise IndexError(f"batch index {index} out of range for num_batches={self.num_batches}")
+        generator = batch_generator(self.sampler.device, self.seed, STREAM_SYNTHETIC, index, 0)
+        return self.sampler.sample(self.batch_size, generator=generator)
+
     def batch(self, index: int) -> Batch:
         """The batch with global index ``index`` (the same wherever and whenever it is made).
 
         Returns:
             ``(patterns, labels)`` as yielded by iteration.
         """
-        index = check_positive_int("index", index, minimum=0)
-        if self.num_batches is not None and index >= self.num_batches:
-            raise IndexError(f"batch index {index} out of range for num_batches={self.num_batches}")
-        device = self.sampler.device
-        crystals = self.sampler.sample(
-            self.batch_size, generator=batch_generator(device, self.seed, STREAM_SYNTHETIC, index, 0)
-        )
-        patterns = self.simulator(
-            crystals, generator=batch_generator(self.simulator.device, self.seed, STREAM_SYNTHETIC, index, 1)
-        )
+        crystals = self.crystal_batch(index)
+        generator = batch_generator(self.simulator.device, self.seed, STREAM_SYNTHETIC, index, 1)
+        patterns = self.simulator(crystals, generator=generator)
         labels = make_labels(
             self.labels, crystals.space_group.to(patterns.device), crystals.lattice, patterns.dtype
         )
