@@ -1,4 +1,4 @@
-"""Reading and writing structure files.
+"""Reading structure files and measured powder patterns.
 
 CIF files are read with :meth:`xrdsynth.Crystal.from_cif` (or the thin functions here). gemmi parses the
 syntax; the crystallography is done by xrdsynth:
@@ -14,6 +14,13 @@ syntax; the crystallography is done by xrdsynth:
 - space group: the IT number, else the group of the operations, else the symbol.
 
 Every problem raises :class:`xrdsynth.CIFError` (a ValueError) naming the file.
+
+Measured powder patterns are read with :func:`read_pattern` into a :class:`MeasuredPattern` (2θ in degrees,
+strictly increasing; intensities as stored; σ, the wavelength or Kα1/Kα2 doublet, and metadata where the file
+has them). Formats: two-column text (.xy, .xye with σ, .csv, .txt, .dat; comma, semicolon, tab or space
+separated; header and comment lines skipped, a stated wavelength read), RRUFF text (``##KEY=value`` headers),
+PANalytical .xrdml (any schema version) and Bruker .raw version 4; the reader is picked from the content.
+Problems raise :class:`PatternFileError` (a ValueError) naming the file and line.
 """
 
 from __future__ import annotations
@@ -21,10 +28,12 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from ._patterns import MeasuredPattern, PatternFileError, read_pattern
+
 if TYPE_CHECKING:
     from ..structure import Crystal
 
-__all__ = ["read_all_cif", "read_cif", "write_cif"]
+__all__ = ["MeasuredPattern", "PatternFileError", "read_all_cif", "read_cif", "read_pattern", "write_cif"]
 
 
 def read_cif(path: str | os.PathLike[str], block: str | None = None) -> Crystal:
