@@ -93,7 +93,9 @@ class SyntheticPowderDataset(IterableDataset[Batch]):
     ) -> None:
         if not isinstance(sampler, SpaceGroupSampler):
             raise ValueError(f"sampler must be a SpaceGroupSampler, got {type(sampler).__name__}")
-        if not isinstance(simulator, PowderSimulator):
+        # Any module called like a PowderSimulator (batch, generator=...) with a .device will do, e.g. a
+        # mixture that picks one of several simulators per batch.
+        if not isinstance(simulator, torch.nn.Module) or not hasattr(simulator, "device"):
             raise ValueError(f"simulator must be a PowderSimulator, got {type(simulator).__name__}")
         if not same_device(sampler.device, simulator.device):
             raise ValueError(

@@ -1,0 +1,527 @@
+"""Training space-group classifiers on synthetic crystals generated on the fly.
+
+Every step draws a new batch of random crystals (:class:`~xrdsynth.SpaceGroupSampler`), simulates their
+patterns (:class:`~xrdsynth.PowderSimulator`) on the training device and takes one optimiser step, so no
+pattern is ever seen twice. One process, or many with ``torchrun``::
+
+    python -m xrdsynth.train --out runs/small --steps 2000 --batch-size 64
+    torchrun --nproc_per_node=4 -m xrdsynth.train --out runs/big --device cuda --steps 100000
+
+Under ``torchrun`` each rank builds its own sampler and simulator on its own device and generates its own
+share of the stream (batches are partitioned by rank, see :class:`xrdsynth.data.SyntheticPowderDataset`);
+gradients are averaged by :class:`~torch.nn.parallel.DistributedDataParallel` (NCCL on GPUs, gloo on CPUs).
+
+The run folder receives ``config.json``, ``metrics.csv`` (and TensorBoard events when ``tensorboard`` is
+installed), ``checkpoint.pt`` (model, optimiser, schedule, step; written atomically every
+``checkpoint_every`` steps) and ``model/`` (the :class:`~xrdsynth.models.Classifier` written by
+:func:`~xrdsynth.models.save_pretrained`, with its card). Running again with the same folder resumes from the
+checkpoint, continuing the data stream where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import dataclasses
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn import functional as F
+
+from ._version import __version__
+from .data import SyntheticPowderDataset
+from .models import Classifier, InputSpec, save_pretrained
+from .sampler import SpaceGroupSampler, default_statistics
+from .simulate import PowderSimulator, resolve_wavelength
+from .structure import CrystalBatch
+
+__all__ = ["TrainConfig", "main", "train"]
+
+# Validation data comes from a stream whose seed cannot collide with a training seed.
+_VALIDATION_SEED_OFFSET = 1_000_003
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on (stored in ``config.json`` and the model card).
+
+    Attributes:
+        out: run folder.
+        architecture: name in :data:`xrdsynth.models.ARCHITECTURES`.
+        architecture_kwargs: keyword arguments of the architecture (``num_classes`` is always 230).
+        two_theta: (start, stop, points) of the model's grid, degrees.
+        wavelength: the simulated (principal) wavelength, Å or a line name; the model's input spec.
+        sqrt_scale: the network reads √ of the max-normalised pattern.
+        steps: optimiser steps in total (per rank, each on ``batch_size`` new patterns).
+        batch_size: patterns per step and rank.
+        lr: peak learning rate (AdamW).
+        weight_decay: AdamW weight decay.
+        warmup_steps: linear warm-up, then cosine decay to 2% of ``lr`` at ``steps``.
+        label_smoothing: of the cross-entropy.
+        seed: of the model initialisation and of the data stream.
+        device: "cpu", "cuda", "cuda:1", or "auto" (the rank's GPU when there is one).
+        threads: torch CPU threads (0: torch's default).
+        space_group_weights: "uniform", "statistics" (as often as in the sampler statistics), or
+            "tempered" (statistics to the power ``tempering``: common groups more often, rare ones still
+            seen).
+        tempering: exponent of the "tempered" weights.
+        crystallite_size_nm: Scherrer size range drawn per pattern.
+        augment: fraction of batches simulated with laboratory effects (Cu Kα doublet, background,
+            amorphous hump, zero shift, Poisson noise); the rest are clean Kα1 patterns.
+        max_atoms: largest cell the sampler makes.
+        compile: fuse the simulator's rendering with torch.compile.
+        checkpoint_every: steps between checkpoints (and model exports).
+        eval_every: steps between validations on a fixed synthetic set.
+        eval_patterns: size of that validation set.
+        log_every: steps between metric rows.
+    """
+
+    out: str = "runs/xrdsynth"
+    architecture: str = "resnet10"
+    architecture_kwargs: dict[str, Any] = field(default_factory=lambda: {"width": 16, "stem_stride": 8})
+    two_theta: tuple[float, float, int] = (5.0, 90.0, 4251)
+    wavelength: str | float = "CuKa1"
+    sqrt_scale: bool = False
+    steps: int = 1000
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_steps: int = 200
+    label_smoothing: float = 0.05
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0
+    space_group_weights: str = "uniform"
+    tempering: float = 0.5
+    crystallite_size_nm: tuple[float, float] = (20.0, 100.0)
+    augment: float = 0.5
+    max_atoms: int = 100
+    compile: bool = False
+    checkpoint_every: int = 200
+    eval_every: int = 200
+    eval_patterns: int = 1024
+    log_every: int = 20
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError("steps and batch_size must be >= 1")
+        if not 0.0 <= self.augment <= 1.0:
+            raise ValueError(f"augment must be a fraction in [0, 1], got {self.augment}")
+        if self.space_group_weights not in ("uniform", "statistics", "tempered"):
+            raise ValueError(
+                "space_group_weights must be uniform, statistics or tempered, "
+                f"got {self.space_group_weights!r}"
+            )
+        for name in ("checkpoint_every", "eval_every", "log_every", "eval_patterns"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        self.two_theta = (float(self.two_theta[0]), float(self.two_theta[1]), int(self.two_theta[2]))
+        self.crystallite_size_nm = (float(self.crystallite_size_nm[0]), float(self.crystallite_size_nm[1]))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ------------------------------------------------------------------------------------------ data recipe
+class _SimulatorMixture(nn.Module):
+    """Per batch, one of several simulators (same grid), chosen with the batch's own generator."""
+
+    def __init__(self, simulators: Sequence[PowderSimulator], weights: Sequence[float]) -> None:
+        super().__init__()
+        self.simulators = nn.ModuleList(simulators)
+        self.register_buffer("_weights", torch.tensor(weights, dtype=torch.float64), persistent=False)
+        self._weights: torch.Tensor
+
+    @property
+    def device(self) -> torch.device:
+        return self.simulators[0].device
+
+    @property
+    def two_theta(self) -> torch.Tensor:
+        return self.simulators[0].two_theta
+
+    def forward(self, batch: CrystalBatch, generator: torch.Generator | None = None) -> torch.Tensor:
+        gen = self.simulators[0].generator() if generator is None else generator
+        u = float(torch.rand(1, generator=gen, device=gen.device, dtype=torch.float64))
+        choice = int(torch.searchsorted(self._weights.cumsum(0).cpu() / self._weights.sum().cpu(), u))
+        return self.simulators[min(choice, len(self.simulators) - 1)](batch, generator=gen)
+
+
+def _space_group_weights(config: TrainConfig) -> str | list[float]:
+    if config.space_group_weights != "tempered":
+        return config.space_group_weights
+    counts = default_statistics().space_group_counts
+    # +1: every group keeps a chance, however rare in the statistics.
+    return [(counts.get(g, 0) + 1.0) ** config.tempering for g in range(1, 231)]
+
+
+def build_data(config: TrainConfig, device: torch.device) -> tuple[SpaceGroupSampler, nn.Module]:
+    """The sampler and the (mixture of) simulators of a training recipe, on ``device``."""
+    sampler = SpaceGroupSampler(
+        seed=config.seed,
+        device=device,
+        max_atoms=config.max_atoms,
+        space_group_weights=_space_group_weights(config),
+    )
+    common = {
+        "two_theta": config.two_theta,
+        "crystallite_size_nm": config.crystallite_size_nm,
+        "device": device,
+        "compile": config.compile,
+    }
+    clean = PowderSimulator(wavelength=config.wavelength, sqrt_scale=config.sqrt_scale, **common)
+    if config.augment == 0.0:
+        return sampler, clean
+    principal = resolve_wavelength(config.wavelength).name
+    doublet = principal[:-1] if principal.lower().endswith("ka1") else config.wavelength
+    lab = PowderSimulator(
+        wavelength=doublet,
+        zero_shift=(-0.05, 0.05),
+        background=(0.0, 0.15),
+        amorphous_hump=(0.0, 0.05),
+        poisson_counts=(3e2, 1e5),
+        sqrt_scale=config.sqrt_scale,
+        **common,
+    )
+    if config.augment == 1.0:
+        return sampler, lab
+    return sampler, _SimulatorMixture([clean, lab], [1.0 - config.augment, config.augment])
+
+
+# ------------------------------------------------------------------------------------------- the loop
+def _learning_rate(config: TrainConfig, step: int) -> float:
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return config.lr * (0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}-", delete=False) as handle:
+        torch.save(obj, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+        tmp = handle.name
+    os.replace(tmp, path)
+
+
+def _resolve_device(name: str, local_rank: int) -> torch.device:
+    if name == "auto":
+        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device(f"cuda:{local_rank}")
+    return device
+
+
+def _hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads"
+
+
+@torch.no_grad()
+def _evaluate(classifier: Classifier, patterns: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    probability = classifier.probabilities_on_grid(patterns)
+    top5 = probability.topk(5, dim=-1).indices
+    loss = F.nll_loss(probability.clamp_min(1e-12).log(), labels)
+    return {
+        "val_loss": float(loss),
+        "val_top1": float((top5[:, 0] == labels).float().mean()),
+        "val_top5": float((top5 == labels[:, None]).any(dim=-1).float().mean()),
+    }
+
+
+class _Metrics:
+    """metrics.csv (and TensorBoard when available), appended across resumed runs."""
+
+    COLUMNS = (
+        "step", "samples", "elapsed_s", "lr", "loss", "train_top1", "samples_per_s",
+        "val_loss", "val_top1", "val_top5",
+    )  # fmt: skip
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / "metrics.csv"
+        new = not self.path.exists()
+        self.handle = open(self.path, "a", newline="", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        self.writer = csv.DictWriter(self.handle, self.COLUMNS)
+        if new:
+            self.writer.writeheader()
+        self.tensorboard: Any = None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tensorboard = SummaryWriter(str(folder / "tensorboard"))
+        except (ImportError, ModuleNotFoundError):
+            pass
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.writer.writerow({k: row.get(k, "") for k in self.COLUMNS})
+        self.handle.flush()
+        if self.tensorboard is not None:
+            for k, v in row.items():
+                if k != "step" and isinstance(v, float):
+                    self.tensorboard.add_scalar(k, v, row["step"])
+
+    def close(self) -> None:
+        self.handle.close()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+
+
+def train(config: TrainConfig, progress: bool = True) -> Classifier:
+    """Train (or resume) a classifier as described by ``config``; returns it (on rank 0: also saved).
+
+    Works in one process, or under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment), where each rank
+    trains on its own data and the process group is created and destroyed here.
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = _resolve_device(config.device, local_rank)
+    distributed = world_size > 1
+    if distributed and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
+    out = Path(config.out)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
+    try:
+        return _train(config, out, rank, world_size, device, distributed, progress)
+    finally:
+        if distributed and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(
+    config: TrainConfig,
+    out: Path,
+    rank: int,
+    world_size: int,
+    device: torch.device,
+    distributed: bool,
+    progress: bool,
+) -> Classifier:
+    lam = resolve_wavelength(config.wavelength).wavelength
+    spec = InputSpec(*config.two_theta, wavelength=lam, sqrt_scale=config.sqrt_scale)
+    torch.manual_seed(config.seed)  # the model initialisation only; data use their own generators
+    classifier = Classifier.from_architecture(
+        config.architecture, spec, **{**config.architecture_kwargs, "num_classes": 230}
+    ).to(device)
+    optimizer = torch.optim.AdamW(classifier.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    step, samples, elapsed = 0, 0, 0.0
+    checkpoint_path = out / "checkpoint.pt"
+    if checkpoint_path.exists():
+        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
+        classifier.model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, samples, elapsed = int(state["step"]), int(state["samples"]), float(state["elapsed_s"])
+        if rank == 0:
+            print(f"resuming {out} at step {step} ({samples} patterns seen)", file=sys.stderr)
+    model: nn.Module = classifier
+    if distributed:
+        model = nn.parallel.DistributedDataParallel(
+            classifier, device_ids=[device.index] if device.type == "cuda" else None
+        )
+
+    sampler, simulator = build_data(config, device)
+    # Every rank takes every world_size-th batch of one stream; after `step` steps the first
+    # step * world_size batches of that stream are used, so a resumed run continues with new ones.
+    stream = SyntheticPowderDataset(
+        sampler,
+        simulator,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        rank=rank,
+        world_size=world_size,
+        start_batch=step * world_size,
+    )
+    validation = _validation_set(config, device) if rank == 0 else None
+    metrics = _Metrics(out) if rank == 0 else None
+    bar = None
+    if rank == 0 and progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.steps, initial=step, unit="step", dynamic_ncols=True, desc="train")
+    started = time.perf_counter() - elapsed
+    window_start, window_samples = time.perf_counter(), 0
+    running_loss, running_correct, running_n = 0.0, 0, 0
+    iterator = iter(stream)
+    model.train()
+    while step < config.steps:
+        patterns, labels = next(iterator)
+        target = labels["space_group"].to(device)
+        for group in optimizer.param_groups:
+            group["lr"] = _learning_rate(config, step)
+        logits = model(patterns.to(device, torch.float32))
+        loss = F.cross_entropy(logits, target, label_smoothing=config.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(classifier.parameters(), 5.0)
+        optimizer.step()
+        step += 1
+        samples += config.batch_size * world_size
+        window_samples += config.batch_size * world_size
+        loss_value = float(loss.detach())
+        running_loss += loss_value * len(target)
+        running_correct += int((logits.detach().argmax(-1) == target).sum())
+        running_n += len(target)
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_value:.3f}")
+        last = step == config.steps
+        evaluate = validation is not None and (step % config.eval_every == 0 or last)
+        if rank == 0 and metrics is not None and (step % config.log_every == 0 or evaluate or last):
+            now = time.perf_counter()
+            row: dict[str, Any] = {
+                "step": step,
+                "samples": samples,
+                "elapsed_s": round(now - started, 2),
+                "lr": optimizer.param_groups[0]["lr"],
+                "loss": running_loss / running_n,
+                "train_top1": running_correct / running_n,
+                "samples_per_s": window_samples / max(now - window_start, 1e-9),
+            }
+            if evaluate:
+                assert validation is not None
+                row.update(_evaluate(classifier, *validation))
+                model.train()
+            metrics.write(row)
+            window_start, window_samples = time.perf_counter(), 0
+            running_loss, running_correct, running_n = 0.0, 0, 0
+        if step % config.checkpoint_every == 0 or last:
+            if rank == 0:
+                elapsed = time.perf_counter() - started
+                _atomic_torch_save(
+                    {
+                        "model": classifier.model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "step": step,
+                        "samples": samples,
+                        "elapsed_s": elapsed,
+                        "config": json.dumps(config.to_dict()),
+                    },
+                    checkpoint_path,
+                )
+                classifier.card = _card(config, step, samples, elapsed, device, world_size)
+                save_pretrained(classifier, out / "model")
+            if distributed:
+                dist.barrier()
+    if bar is not None:
+        bar.close()
+    if metrics is not None:
+        metrics.close()
+    classifier.eval()
+    return classifier
+
+
+def _validation_set(config: TrainConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed synthetic validation set from a seed no training stream uses."""
+    seed = config.seed + _VALIDATION_SEED_OFFSET
+    sampler, simulator = build_data(dataclasses.replace(config, seed=seed), device)
+    batch = min(config.batch_size, config.eval_patterns)
+    stream = SyntheticPowderDataset(
+        sampler, simulator, batch_size=batch, seed=seed,
+        num_batches=math.ceil(config.eval_patterns / batch), rank=0, world_size=1,
+    )  # fmt: skip
+    patterns, labels = zip(*stream, strict=True)
+    return torch.cat(patterns)[: config.eval_patterns], torch.cat(
+        [lab["space_group"] for lab in labels]
+    )[: config.eval_patterns].to(device)
+
+
+def _card(
+    config: TrainConfig, step: int, samples: int, elapsed: float, device: torch.device, world_size: int
+) -> dict[str, Any]:
+    return {
+        "name": Path(config.out).name,
+        "task": "space-group classification (230 classes) of powder X-ray diffraction patterns",
+        "training_data": (
+            "synthetic crystals only: xrdsynth.SpaceGroupSampler with the default statistics "
+            f"({config.space_group_weights} space-group weights), simulated on the fly by "
+            "xrdsynth.PowderSimulator; every pattern new"
+        ),
+        "recipe": config.to_dict(),
+        "seed": config.seed,
+        "steps": step,
+        "samples_seen": samples,
+        "wall_time_s": round(elapsed, 1),
+        "hardware": f"{world_size} x {_hardware(device)}",
+        "xrdsynth_version": __version__,
+        "torch_version": torch.__version__,
+        "numpy_version": np.__version__,
+    }
+
+
+# -------------------------------------------------------------------------------------------- command line
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The arguments of ``python -m xrdsynth.train`` / ``xrdsynth train`` (one per TrainConfig field)."""
+    parser = parser or argparse.ArgumentParser(
+        prog="xrdsynth train", description="Train a space-group classifier on synthetic crystals."
+    )
+    defaults = TrainConfig()
+    parser.add_argument("--out", default=defaults.out, help="run folder (resumed when it has a checkpoint)")
+    parser.add_argument("--architecture", default=defaults.architecture)
+    parser.add_argument(
+        "--architecture-kwargs",
+        type=json.loads,
+        default=defaults.architecture_kwargs,
+        help='JSON, e.g. \'{"width": 16, "stem_stride": 8}\'',
+    )
+    parser.add_argument(
+        "--two-theta", nargs=3, type=float, default=defaults.two_theta, metavar=("START", "STOP", "N")
+    )
+    parser.add_argument("--wavelength", default=defaults.wavelength, help="Å or a line (CuKa1, MoKa1, ...)")
+    parser.add_argument("--sqrt-scale", action="store_true")
+    for name in ("steps", "batch_size", "warmup_steps", "seed", "threads", "max_atoms", "checkpoint_every",
+                 "eval_every", "eval_patterns", "log_every"):  # fmt: skip
+        parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))
+    for name in ("lr", "weight_decay", "label_smoothing", "augment", "tempering"):
+        parser.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults, name))
+    parser.add_argument("--device", default=defaults.device, help="cpu, cuda, cuda:N or auto")
+    parser.add_argument(
+        "--space-group-weights",
+        choices=("uniform", "statistics", "tempered"),
+        default=defaults.space_group_weights,
+    )
+    parser.add_argument("--crystallite-size-nm", nargs=2, type=float, default=defaults.crystallite_size_nm)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the simulator's rendering")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
+    wavelength = values["wavelength"]
+    with contextlib.suppress(ValueError):  # a number of Å, else a line name
+        values["wavelength"] = float(wavelength)
+    return TrainConfig(**values)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config = config_from_args(args)
+    train(config, progress=not args.no_progress)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
