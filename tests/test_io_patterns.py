@@ -4,6 +4,7 @@ the header rules, and every error case naming the file and the line."""
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import re
 import struct
 from pathlib import Path
@@ -433,6 +434,14 @@ def test_measured_pattern_validates_and_freezes() -> None:
     assert "3 points" in text and "λ=1.5406 Å" in text
     doublet = dataclasses.replace(p, wavelength2=1.5444, ratio=0.5)
     assert "1.5406/1.5444 Å, ratio 0.5" in repr(doublet)
+
+
+def test_measured_pattern_pickles() -> None:
+    p = read_pattern(str(XYE))  # a str path works as well as a Path
+    q = pickle.loads(pickle.dumps(p))
+    np.testing.assert_array_equal(q.sigma, p.sigma)
+    assert not q.intensity.flags.writeable
+    assert (q.wavelength, q.format, q.source, q.metadata) == (p.wavelength, p.format, p.source, p.metadata)
 
 
 @pytest.mark.parametrize(

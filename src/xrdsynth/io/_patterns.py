@@ -180,6 +180,23 @@ class MeasuredPattern:
         object.__setattr__(self, "format", str(self.format))
         object.__setattr__(self, "metadata", {str(k): str(v) for k, v in dict(self.metadata).items()})
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuild through __init__ so that unpickled arrays are validated and read-only again.
+        return (
+            type(self),
+            (
+                self.two_theta,
+                self.intensity,
+                self.sigma,
+                self.wavelength,
+                self.wavelength2,
+                self.ratio,
+                self.source,
+                self.format,
+                self.metadata,
+            ),
+        )
+
     def __len__(self) -> int:
         return int(self.two_theta.shape[0])
 
