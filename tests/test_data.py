@@ -98,6 +98,27 @@ def test_synthetic_labels_describe_the_crystals(sampler, simulator) -> None:
         np.testing.assert_allclose(labels["lattice_parameters"].numpy(), expected, rtol=1e-5, atol=1e-4)
 
 
+def test_synthetic_on_every_device(device, tmp_path) -> None:
+    sampler = xs.SpaceGroupSampler(seed=0, device=device)
+    simulator = xs.PowderSimulator(two_theta=(10.0, 60.0, 500), device=device)
+    ds = SyntheticPowderDataset(sampler, simulator, batch_size=3, num_batches=2)
+    patterns, labels = ds.batch(1)
+    assert patterns.device == simulator.device
+    assert all(v.device == simulator.device for v in labels.values())
+    groups = ds.crystal_batch(1).space_group
+    assert groups.device == sampler.device
+    assert labels["space_group"].tolist() == (groups - 1).tolist()
+    on_cpu = SyntheticPowderDataset(sampler, simulator, batch_size=3, num_batches=2, device="cpu")
+    cpu_patterns, cpu_labels = on_cpu.batch(1)
+    assert cpu_patterns.device == cpu_labels["space_group"].device == torch.device("cpu")
+    assert torch.equal(cpu_patterns, patterns.cpu())
+    write_shards(ds, tmp_path, 2, progress=False)
+    assert torch.equal(ShardDataset(tmp_path).get_batch(range(3, 6))[0], patterns.cpu())
+    structures = StructureDataset(cif_paths()[:2], simulator, batch_size=2, epochs=1)
+    (patterns, labels), *_ = list(structures)
+    assert patterns.device == labels["space_group"].device == simulator.device
+
+
 def test_synthetic_label_subset_and_output_device(sampler, simulator) -> None:
     ds = synthetic(sampler, simulator, labels=("crystal_system",), device="cpu")
     patterns, labels = ds.batch(1)
@@ -528,6 +549,31 @@ def test_shards_parallel_workers_write_the_same(sampler, simulator, tmp_path) ->
     write_shards(ds, tmp_path / "a", 5, batches_per_shard=2, num_workers=2, progress=False)
     write_shards(ds, tmp_path / "b", 5, batches_per_shard=2, progress=False)
     assert shard_hashes(tmp_path / "a") == shard_hashes(tmp_path / "b")
+
+
+class _Doubled(torch.nn.Module):
+    """A simulator-like module without a grid attribute: two patterns side by side."""
+
+    def __init__(self, simulator: xs.PowderSimulator) -> None:
+        super().__init__()
+        self.simulator = simulator
+
+    @property
+    def device(self) -> torch.device:
+        return self.simulator.device
+
+    def forward(self, batch: xs.CrystalBatch, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.cat([self.simulator(batch, generator=generator)] * 2, dim=1)
+
+
+def test_simulator_like_modules(sampler, simulator, tmp_path) -> None:
+    ds = synthetic(sampler, _Doubled(simulator), num_batches=2)
+    patterns, _ = ds.batch(0)
+    assert patterns.shape == (3, 1000)
+    write_shards(ds, tmp_path, 2, progress=False)
+    reader = ShardDataset(tmp_path)
+    assert reader.two_theta is None and reader.get_batch([0])[0].shape == (1, 1000)
+    assert len(list(StructureDataset(cif_paths()[:2], _Doubled(simulator), epochs=1))) == 1
 
 
 @pytest.mark.parametrize(

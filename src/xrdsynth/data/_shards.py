@@ -129,17 +129,23 @@ def _one_line(obj: object) -> str:
     return " ".join(repr(obj).split())
 
 
-def _grid_settings(simulator: torch.nn.Module) -> tuple[dict[str, Any], np.ndarray]:
-    grid = simulator.two_theta.detach().cpu().numpy().astype(np.float64)
-    return {
-        "two_theta": {
+def _grid_settings(simulator: torch.nn.Module) -> tuple[dict[str, Any], np.ndarray | None]:
+    """The simulator's 2θ grid and wavelength, where it has them (a simulator-like module may not)."""
+    two_theta = getattr(simulator, "two_theta", None)
+    wavelength = getattr(simulator, "wavelength", None)
+    settings: dict[str, Any] = {}
+    grid = None
+    if isinstance(two_theta, torch.Tensor):
+        grid = two_theta.detach().cpu().numpy().astype(np.float64)
+        settings["two_theta"] = {
             "start": float(grid[0]),
             "stop": float(grid[-1]),
             "num": len(grid),
             "sha256": hashlib.sha256(grid.tobytes()).hexdigest(),
-        },
-        "wavelength": float(simulator.wavelength),
-    }, grid
+        }
+    if isinstance(wavelength, (int, float)):
+        settings["wavelength"] = float(wavelength)
+    return settings, grid
 
 
 def _describe(source: Any) -> tuple[Callable[[int], Batch] | None, dict[str, Any], np.ndarray | None]:
@@ -185,10 +191,7 @@ def _describe(source: Any) -> tuple[Callable[[int], Batch] | None, dict[str, Any
             settings["num_batches"] = source.epochs * source.batches_per_epoch
         return functools.partial(_structure_batch, source, source.start_epoch), settings, grid
     simulator = getattr(source, "simulator", None)
-    if isinstance(simulator, torch.nn.Module) and hasattr(simulator, "two_theta"):
-        settings, grid = _grid_settings(simulator)
-    else:
-        settings, grid = {}, None
+    settings, grid = _grid_settings(simulator) if isinstance(simulator, torch.nn.Module) else ({}, None)
     return None, {"source": type(source).__name__, **settings}, grid
 
 

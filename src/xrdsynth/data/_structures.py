@@ -65,7 +65,8 @@ class StructureDataset(IterableDataset[Batch]):
     Args:
         structures: a directory (its ``*.cif`` and ``*.cif.gz`` files, sorted by name), one CIF file, or a
             sequence of :class:`~xrdsynth.Crystal` objects and CIF paths.
-        simulator: simulates the patterns (its parameter ranges are what changes between epochs).
+        simulator: simulates the patterns (its parameter ranges are what changes between epochs); a
+            PowderSimulator or any module called like one with a ``device``.
         batch_size: structures per batch; the last batch of an epoch is smaller unless ``drop_last``.
         shuffle: visit the structures in a new random order in every epoch.
         seed: non-negative int from which the orders and the per-batch generators are derived.
@@ -123,7 +124,8 @@ class StructureDataset(IterableDataset[Batch]):
             if not items:
                 raise ValueError("structures is empty")
             self.structures = tuple(item if isinstance(item, Crystal) else Path(item) for item in items)
-        if not isinstance(simulator, PowderSimulator):
+        # As for SyntheticPowderDataset: any module called like a PowderSimulator with a .device will do.
+        if not isinstance(simulator, torch.nn.Module) or not hasattr(simulator, "device"):
             raise ValueError(f"simulator must be a PowderSimulator, got {type(simulator).__name__}")
         self.simulator = simulator
         self.batch_size = check_positive_int("batch_size", batch_size)

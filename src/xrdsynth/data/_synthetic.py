@@ -53,7 +53,8 @@ class SyntheticPowderDataset(IterableDataset[Batch]):
 
     Args:
         sampler: draws the crystals (its ``space_groups`` etc. apply).
-        simulator: simulates the patterns; must be on the sampler's device.
+        simulator: simulates the patterns (a PowderSimulator, or any module called like one,
+            ``simulator(batch, generator=g)``, with a ``device``); must be on the sampler's device.
         batch_size: patterns per batch.
         num_batches: batches in an epoch over all ranks and workers together (global indices
             ``0 .. num_batches-1``); None for an endless stream.
