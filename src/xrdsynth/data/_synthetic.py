@@ -49,7 +49,9 @@ class SyntheticPowderDataset(IterableDataset[Batch]):
     the number of workers, and its worker w of W those with i ≡ r + R·w (mod R·W). The batches of all ranks
     and workers together are therefore exactly the single-process sequence, each once, and a DataLoader
     yields a rank's batches in increasing index order. R and r come from ``rank`` / ``world_size`` when
-    given, else from the initialised default process group, else a single process.
+    given, else from the initialised default process group, else a single process. With a ``num_batches``
+    that the world size does not divide, ranks get counts that differ by one: a DDP loop that runs each
+    rank to exhaustion needs a multiple of the world size.
 
     Args:
         sampler: draws the crystals (its ``space_groups`` etc. apply).
