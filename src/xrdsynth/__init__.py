@@ -1,6 +1,6 @@
 """xrdsynth: synthetic crystals for all 230 space groups and batched powder X-ray diffraction in torch."""
 
-from . import io, sampler, simulate, symmetry
+from . import data, io, models, sampler, simulate, symmetry
 from ._errors import CIFError
 from ._version import __version__
 from .sampler import SpaceGroupSampler
@@ -15,7 +15,9 @@ __all__ = [
     "PowderSimulator",
     "SpaceGroupSampler",
     "__version__",
+    "data",
     "io",
+    "models",
     "sampler",
     "simulate",
     "symmetry",

@@ -133,6 +133,7 @@ class TrainConfig:
         self.crystallite_size_nm = (float(self.crystallite_size_nm[0]), float(self.crystallite_size_nm[1]))
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain types, for config.json and the model card."""
         return dataclasses.asdict(self)
 
 
@@ -283,7 +284,7 @@ class _Metrics:
             self.tensorboard.close()
 
 
-def train(config: TrainConfig, progress: bool = True) -> Classifier:
+def train(config: TrainConfig, progress: bool = True, *, _stop_after: int | None = None) -> Classifier:
     """Train (or resume) a classifier as described by ``config``; returns it (on rank 0: also saved).
 
     Works in one process, or under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment), where each rank
@@ -305,7 +306,7 @@ def train(config: TrainConfig, progress: bool = True) -> Classifier:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
     try:
-        return _train(config, out, rank, world_size, device, distributed, progress)
+        return _train(config, out, rank, world_size, device, distributed, progress, _stop_after)
     finally:
         if distributed and dist.is_initialized():
             dist.destroy_process_group()
@@ -319,6 +320,7 @@ def _train(
     device: torch.device,
     distributed: bool,
     progress: bool,
+    stop_after: int | None,
 ) -> Classifier:
     lam = resolve_wavelength(config.wavelength).wavelength
     spec = InputSpec(*config.two_theta, wavelength=lam, sqrt_scale=config.sqrt_scale)
@@ -425,6 +427,9 @@ def _train(
                 save_pretrained(classifier, out / "model")
             if distributed:
                 dist.barrier()
+        if stop_after is not None and step == stop_after:
+            # Tests simulate a killed run here (after the checkpoint of this step, if one was due).
+            raise KeyboardInterrupt(f"stopped after step {step}")
     if bar is not None:
         bar.close()
     if metrics is not None:
@@ -509,6 +514,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig of parsed :func:`build_parser` arguments."""
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
     wavelength = values["wavelength"]
     with contextlib.suppress(ValueError):  # a number of Å, else a line name
@@ -517,6 +523,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m xrdsynth.train [options]``: parse the options and train; returns the exit status."""
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
     train(config, progress=not args.no_progress)

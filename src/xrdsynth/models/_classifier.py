@@ -63,6 +63,7 @@ class InputSpec:
         return np.linspace(self.two_theta_min, self.two_theta_max, int(self.num_points))
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain types, for the JSON card (``InputSpec(**spec.to_dict())`` rebuilds it)."""
         return {
             "two_theta_min": float(self.two_theta_min),
             "two_theta_max": float(self.two_theta_max),
@@ -241,6 +242,7 @@ class Classifier(nn.Module):
         return cls(build_model(architecture, **kwargs), spec, architecture, kwargs, card)
 
     def extra_repr(self) -> str:
+        """The architecture and input spec, shown in ``repr``."""
         s = self.spec
         return (
             f"architecture={self.architecture!r}, grid={s.two_theta_min:g}..{s.two_theta_max:g}° "
@@ -249,6 +251,7 @@ class Classifier(nn.Module):
 
     @property
     def device(self) -> torch.device:
+        """Where the network's parameters are."""
         return next(self.parameters()).device
 
     @property

@@ -1,0 +1,109 @@
+"""The training loop: outputs, resuming, the command line, and two-process DistributedDataParallel."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from xrdsynth.models import load_pretrained
+from xrdsynth.train import TrainConfig, build_parser, config_from_args, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "architecture": "resnet10",
+    "architecture_kwargs": {"width": 8, "stem_stride": 4},
+    "two_theta": (10.0, 70.0, 400),
+    "batch_size": 8,
+    "warmup_steps": 2,
+    "eval_patterns": 16,
+    "log_every": 2,
+    "threads": 1,
+}
+
+
+def rows(folder: Path) -> list[dict[str, str]]:
+    with open(folder / "metrics.csv", newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_training_writes_a_loadable_classifier_and_its_metrics(tmp_path):
+    config = TrainConfig(out=str(tmp_path / "run"), steps=6, checkpoint_every=3, eval_every=3, **TINY)
+    classifier = train(config, progress=False)
+    run = tmp_path / "run"
+    assert {p.name for p in run.iterdir()} >= {"config.json", "metrics.csv", "checkpoint.pt", "model"}
+    assert json.loads((run / "config.json").read_text())["steps"] == 6
+    table = rows(run)
+    assert [int(r["step"]) for r in table] == [2, 3, 4, 6]
+    assert [int(r["samples"]) for r in table] == [16, 24, 32, 48]
+    assert table[1]["val_top1"] != "" and table[-1]["val_top5"] != ""
+    assert all(float(r["loss"]) > 0 for r in table)
+    loaded = load_pretrained(run / "model")
+    assert loaded.card["steps"] == 6
+    assert loaded.card["samples_seen"] == 48
+    assert loaded.spec.num_points == 400
+    x = torch.rand(3, 400)
+    torch.testing.assert_close(loaded(x), classifier(x))
+
+
+def test_resuming_with_the_same_total_reproduces_the_run(tmp_path):
+    base = {**TINY, "steps": 6, "checkpoint_every": 2, "eval_every": 6}
+    whole = train(TrainConfig(out=str(tmp_path / "whole"), **base), progress=False)
+    # Interrupt the second run after 4 of its 6 steps by letting a callback raise.
+    config = TrainConfig(out=str(tmp_path / "parts"), **base)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, progress=False, _stop_after=4)
+    assert torch.load(tmp_path / "parts" / "checkpoint.pt", weights_only=True)["step"] == 4
+    resumed = train(config, progress=False)
+    for a, b in zip(resumed.model.parameters(), whole.model.parameters(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+def test_command_line_arguments_make_the_config():
+    args = build_parser().parse_args(
+        ["--out", "x", "--steps", "7", "--two-theta", "5", "60", "500", "--wavelength", "1.5406",
+         "--architecture-kwargs", '{"width": 12}', "--space-group-weights", "tempered"]
+    )  # fmt: skip
+    config = config_from_args(args)
+    assert config.steps == 7
+    assert config.two_theta == (5.0, 60.0, 500)
+    assert config.wavelength == 1.5406
+    assert config.architecture_kwargs == {"width": 12}
+    assert config.space_group_weights == "tempered"
+    assert config_from_args(build_parser().parse_args(["--wavelength", "MoKa1"])).wavelength == "MoKa1"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [({"steps": 0}, "steps"), ({"augment": 1.5}, "augment"), ({"space_group_weights": "often"}, "weights")],
+)
+def test_bad_configs_raise(change, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**{**TINY, **change})
+
+
+@pytest.mark.slow
+def test_two_process_distributed_training_with_gloo(tmp_path):
+    """torchrun with 2 CPU processes: DDP over gloo, each rank on its own share of the data stream."""
+    out = tmp_path / "ddp"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
+        "-m", "xrdsynth.train", "--out", str(out), "--steps", "4", "--batch-size", "4",
+        "--two-theta", "10", "70", "400", "--architecture-kwargs", '{"width": 8, "stem_stride": 4}',
+        "--warmup-steps", "1", "--checkpoint-every", "2", "--eval-every", "4", "--eval-patterns", "8",
+        "--log-every", "2", "--threads", "1", "--device", "cpu", "--no-progress",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = rows(out)
+    # Both ranks contributed: 4 steps x 4 patterns x 2 ranks.
+    assert int(table[-1]["samples"]) == 32
+    assert load_pretrained(out / "model").card["hardware"].startswith("2 x ")
