@@ -32,6 +32,7 @@ import xrdsynth as xs
 from xrdsynth.models import Classifier, load_pretrained
 from xrdsynth.symmetry import CRYSTAL_SYSTEMS, crystal_system
 
+MAX_Z = 98  # the simulator's form factors end at Cf
 SYSTEM_OF_GROUP = np.array([CRYSTAL_SYSTEMS.index(crystal_system(n)) for n in range(1, 231)])
 
 
@@ -67,6 +68,10 @@ def amcsd_crystals(folder: Path, cache: Path | None) -> tuple[list[xs.Crystal], 
     for row, crystal in zip(rows, read, strict=True):
         if isinstance(crystal, str):
             print(f"skipped {crystal}", file=sys.stderr)
+            continue
+        if crystal.numbers.max() > MAX_Z:
+            # amcsd_0020047 types a fluoride site "Fl" (flerovium); IT92 has no form factor beyond Cf.
+            print(f"skipped {row['file']}: element Z = {crystal.numbers.max()} beyond Cf", file=sys.stderr)
             continue
         crystals.append(crystal)
         # index.csv leaves the group empty where the file states none; the CIF reader's group then
