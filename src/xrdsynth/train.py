@@ -80,8 +80,10 @@ class TrainConfig:
             seen).
         tempering: exponent of the "tempered" weights.
         crystallite_size_nm: Scherrer size range drawn per pattern.
-        augment: fraction of batches simulated with laboratory effects (Cu Kα doublet, background,
-            amorphous hump, zero shift, Poisson noise); the rest are clean Kα1 patterns.
+        augment: fraction of batches simulated as laboratory scans (Kα doublet, pseudo-Voigt peaks with an
+            instrument function and crystallites up to 5x larger, strain, background, amorphous hump, zero
+            shift, Poisson noise, half of them starting at a random angle below 20°); the rest are clean Kα1
+            Gaussian patterns.
         max_atoms: largest cell the sampler makes.
         compile: fuse the simulator's rendering with torch.compile.
         checkpoint_every: steps between checkpoints (and model exports).
@@ -139,13 +141,20 @@ class TrainConfig:
 
 # ------------------------------------------------------------------------------------------ data recipe
 class _SimulatorMixture(nn.Module):
-    """Per batch, one of several simulators (same grid), chosen with the batch's own generator."""
+    """Per batch, one of several simulators (same grid), chosen with the batch's own generator.
 
-    def __init__(self, simulators: Sequence[PowderSimulator], weights: Sequence[float]) -> None:
+    Simulators listed in ``truncate`` also blank the start of some patterns, as scans that begin above the
+    grid's first angle (many laboratory scans start at 10–20°) look after resampling.
+    """
+
+    def __init__(
+        self, simulators: Sequence[PowderSimulator], weights: Sequence[float], truncate: Sequence[bool]
+    ) -> None:
         super().__init__()
         self.simulators = nn.ModuleList(simulators)
         self.register_buffer("_weights", torch.tensor(weights, dtype=torch.float64), persistent=False)
         self._weights: torch.Tensor
+        self.truncate = tuple(truncate)
 
     @property
     def device(self) -> torch.device:
@@ -159,7 +168,29 @@ class _SimulatorMixture(nn.Module):
         gen = self.simulators[0].generator() if generator is None else generator
         u = float(torch.rand(1, generator=gen, device=gen.device, dtype=torch.float64))
         choice = int(torch.searchsorted(self._weights.cumsum(0).cpu() / self._weights.sum().cpu(), u))
-        return self.simulators[min(choice, len(self.simulators) - 1)](batch, generator=gen)
+        choice = min(choice, len(self.simulators) - 1)
+        patterns = self.simulators[choice](batch, generator=gen)
+        if self.truncate[choice]:
+            patterns = _blank_low_angles(patterns, self.two_theta, gen)
+        return patterns
+
+
+# Half of the truncated patterns start at a 2θ drawn uniformly between the grid's start and this angle.
+_LATEST_SCAN_START = 20.0
+
+
+def _blank_low_angles(patterns: torch.Tensor, two_theta: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Zero every pattern below its own start angle (half of them keep the whole grid); max 1 again."""
+    bsz = patterns.shape[0]
+    grid = two_theta.to(patterns.dtype)
+    start = grid[0] + (_LATEST_SCAN_START - grid[0]).clamp_min(0.0) * torch.rand(
+        bsz, generator=gen, device=gen.device, dtype=patterns.dtype
+    ).to(patterns.device)
+    keep = torch.rand(bsz, generator=gen, device=gen.device).to(patterns.device) < 0.5
+    start = torch.where(keep, grid[0], start)
+    patterns = torch.where(grid.unsqueeze(0) >= start.unsqueeze(1), patterns, torch.zeros_like(patterns))
+    peak = patterns.amax(dim=1, keepdim=True)
+    return patterns / torch.where(peak > 0, peak, torch.ones_like(peak))
 
 
 def _space_group_weights(config: TrainConfig) -> str | list[float]:
@@ -189,18 +220,26 @@ def build_data(config: TrainConfig, device: torch.device) -> tuple[SpaceGroupSam
         return sampler, clean
     principal = resolve_wavelength(config.wavelength).name
     doublet = principal[:-1] if principal.lower().endswith("ka1") else config.wavelength
+    # Laboratory scans: the Kα doublet, pseudo-Voigt peaks from size (Lorentzian) and a typical
+    # diffractometer's Caglioti function (Gaussian, FWHM 0.04° at 30° to 0.06° at 90°), crystallites up to
+    # 5x the clean range's largest (well-crystallised samples show instrument-limited peaks), a little strain,
+    # backgrounds, counting noise, zero shift, and scans that start late.
+    low, high = config.crystallite_size_nm
     lab = PowderSimulator(
         wavelength=doublet,
+        profile="pseudo_voigt",
+        caglioti=(0.004, -0.002, 0.0016),
+        microstrain=(0.0, 5e-4),
         zero_shift=(-0.05, 0.05),
         background=(0.0, 0.15),
         amorphous_hump=(0.0, 0.05),
         poisson_counts=(3e2, 1e5),
         sqrt_scale=config.sqrt_scale,
-        **common,
+        **{**common, "crystallite_size_nm": (low, 5.0 * high)},
     )
     if config.augment == 1.0:
-        return sampler, lab
-    return sampler, _SimulatorMixture([clean, lab], [1.0 - config.augment, config.augment])
+        return sampler, _SimulatorMixture([lab], [1.0], [True])
+    return sampler, _SimulatorMixture([clean, lab], [1.0 - config.augment, config.augment], [False, True])
 
 
 # ------------------------------------------------------------------------------------------- the loop
