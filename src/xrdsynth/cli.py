@@ -827,7 +827,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         if debug:
             raise
-        _fail("interrupted")
+        resume = "; run the same command again to resume" if command in ("generate", "train") else ""
+        print(f"{PROG}: interrupted{resume}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

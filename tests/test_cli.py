@@ -1,0 +1,395 @@
+"""The ``xrdsynth`` command line: every command once with tiny settings, its outputs read back by independent
+readers (gemmi, pymatgen, matplotlib, ShardDataset, read_pattern), and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import xrdsynth as xs
+from xrdsynth import examples
+from xrdsynth.cli import COMMANDS, main
+from xrdsynth.data import ShardDataset
+from xrdsynth.models import Classifier, InputSpec, load_pretrained, save_pretrained
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+QUARTZ = str(examples.cif_path("quartz"))
+CDS = str(examples.measured_path("CdS"))
+GRID = ["--two-theta", "10", "80", "500"]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
+    """main(argv) in this process: (exit status, stdout, stderr)."""
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained classifier on a 500-point grid, saved as a model folder (no shipped model is needed)."""
+    classifier = Classifier.from_architecture("resnet10", InputSpec(10.0, 70.0, 500), width=8)
+    return save_pretrained(classifier, tmp_path_factory.mktemp("model") / "m")
+
+
+# -------------------------------------------------------------------------------------------- help
+def test_python_dash_m_help_lists_every_command() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "xrdsynth", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: xrdsynth")
+    for command in COMMANDS:
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(capsys, command) -> None:
+    code, out, _ = run(capsys, command, "--help")
+    assert code == 0
+    assert out.startswith(f"usage: xrdsynth {command}")
+
+
+def test_version(capsys) -> None:
+    code, out, _ = run(capsys, "--version")
+    assert code == 0
+    assert out.strip() == f"xrdsynth {xs.__version__}"
+
+
+# ---------------------------------------------------------------------------------------- simulate
+def test_simulate_prints_the_strongest_reflections_of_peaks(capsys) -> None:
+    code, out, _ = run(capsys, "simulate", QUARTZ, *GRID, "--top", "5")
+    assert code == 0
+    assert "O6 Si3" in out and "154 P3_221" in out
+    rows = [line.split() for line in out.splitlines()[3:]]
+    assert len(rows) == 5
+    peaks = xs.PowderSimulator(two_theta=(10.0, 80.0, 500), crystallite_size_nm=50.0).peaks(
+        xs.Crystal.from_cif(QUARTZ)
+    )
+    order = np.argsort(-peaks.intensity)[:5]
+    np.testing.assert_allclose([float(r[0]) for r in rows], peaks.two_theta[order], atol=1e-3)
+    np.testing.assert_allclose([float(r[1]) for r in rows], peaks.d[order], atol=1e-4)
+    assert [tuple(int(i) for i in r[2:5]) for r in rows] == [tuple(h) for h in peaks.hkl[order]]
+    assert [int(r[5]) for r in rows] == peaks.multiplicity[order].tolist()
+    assert float(rows[0][6]) == 100.0
+
+
+def test_simulate_writes_a_pattern_file_and_a_png(capsys, tmp_path) -> None:
+    import matplotlib.image
+
+    xy, png = tmp_path / "quartz.xy", tmp_path / "plots" / "quartz.png"
+    code, out, err = run(capsys, "simulate", QUARTZ, *GRID, "--out", xy, "--plot", png)
+    assert code == 0, err
+    assert out == ""  # results go to the files, status lines to stderr
+
+    # Read back with the library's measured-pattern reader: grid, wavelength from the '#' header, maximum 1.
+    pattern = xs.io.read_pattern(xy)
+    np.testing.assert_allclose(pattern.two_theta, np.linspace(10.0, 80.0, 500), atol=1e-6)
+    assert pattern.wavelength == pytest.approx(1.540593)
+    assert pattern.intensity.max() == pytest.approx(1.0)
+    header = pattern.metadata["header"]
+    for expected in ("O6 Si3", "154 P3_221", "CuKa1", f"xrdsynth {xs.__version__}", "50 nm", QUARTZ):
+        assert expected in header
+    # Its strongest point lies on the strongest stick of sim.peaks (within one grid step).
+    peaks = xs.PowderSimulator(two_theta=(10.0, 80.0, 500), crystallite_size_nm=50.0).peaks(
+        xs.Crystal.from_cif(QUARTZ)
+    )
+    step = 70.0 / 499
+    strongest = peaks.two_theta[np.argmax(peaks.intensity)]
+    assert abs(pattern.two_theta[np.argmax(pattern.intensity)] - strongest) <= step
+
+    assert png.read_bytes()[:8] == PNG_SIGNATURE
+    image = matplotlib.image.imread(png)
+    assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 200 and image.shape[2] in (3, 4)
+
+
+def test_simulate_is_deterministic_and_states_a_doublet(capsys, tmp_path) -> None:
+    first, second = tmp_path / "a.xy", tmp_path / "b.xy"
+    for path in (first, second):
+        assert run(capsys, "simulate", QUARTZ, *GRID, "--wavelength", "CuKa", "--out", path)[0] == 0
+    assert first.read_bytes() == second.read_bytes()
+    pattern = xs.io.read_pattern(first)
+    assert (pattern.wavelength, pattern.wavelength2, pattern.ratio) == (1.540593, 1.544414, 0.5)
+
+
+def test_simulate_out_dash_writes_to_stdout(capsys) -> None:
+    code, out, _ = run(capsys, "simulate", QUARTZ, *GRID, "--out", "-")
+    assert code == 0
+    assert out.startswith("# xrdsynth")
+    assert len([line for line in out.splitlines() if not line.startswith("#")]) == 500
+
+
+# ------------------------------------------------------------------------------------------ sample
+# pymatgen notes that it rounds coordinates such as 0.3333333333333333 to 1/3: expected, not a problem.
+@pytest.mark.filterwarnings("ignore:Issues encountered while parsing CIF")
+@pytest.mark.parametrize("group", [62, 186])
+def test_sample_writes_cifs_that_gemmi_and_pymatgen_read_with_the_group(capsys, tmp_path, group) -> None:
+    gemmi = pytest.importorskip("gemmi")
+    pytest.importorskip("pymatgen")
+    from pymatgen.core import Structure
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    code, out, _ = run(capsys, "sample", "--space-group", group, "-n", 2, "--out", tmp_path, "--seed", 3)
+    assert code == 0
+    files = sorted(tmp_path.glob("*.cif"))
+    assert [f.name for f in files] == [f"sg{group:03d}_0000.cif", f"sg{group:03d}_0001.cif"]
+    assert len(out.splitlines()) == 2
+    for path in files:
+        block = gemmi.cif.read(str(path)).sole_block()
+        assert block.find_value("_space_group_IT_number") == str(group)
+        small = gemmi.read_small_structure(str(path))
+        assert small.spacegroup_number == group
+        crystal = xs.Crystal.from_cif(path)
+        assert len(small.get_all_unit_cell_sites()) == crystal.num_atoms
+        structure = Structure.from_file(path)
+        assert SpacegroupAnalyzer(structure, symprec=1e-3).get_space_group_number() == group
+
+
+def test_sample_is_reproducible_from_the_seed(capsys, tmp_path) -> None:
+    for folder in ("a", "b"):
+        assert run(capsys, "sample", "--space-group", 14, "-n", 2, "--out", tmp_path / folder)[0] == 0
+    for name in ("sg014_0000.cif", "sg014_0001.cif"):
+        assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
+
+
+# ---------------------------------------------------------------------------------------- generate
+GENERATE = ["--batch-size", "4", "--batches-per-shard", "1", "--two-theta", "10", "70", "200",
+            "--space-groups", "1-2,62", "--no-progress"]  # fmt: skip
+
+
+def test_generate_writes_shards_and_a_second_call_resumes(capsys, tmp_path) -> None:
+    folder = tmp_path / "shards"
+    code, out, _ = run(capsys, "generate", "-n", 8, "--out", folder, *GENERATE)
+    assert code == 0
+    assert "8 patterns of 200 points" in out
+    first = ShardDataset(folder, verify=True)
+    assert len(first) == 8
+    assert first.two_theta is not None and len(first.two_theta) == 200
+    patterns = np.stack([first[i][0].numpy() for i in range(8)])
+    labels = {int(first[i][1]["space_group"]) + 1 for i in range(8)}
+    assert labels <= {1, 2, 62}
+
+    # More patterns into the same folder: the first 8 stay, and the folder equals a single run of 16.
+    assert run(capsys, "generate", "-n", 16, "--out", folder, *GENERATE)[0] == 0
+    assert run(capsys, "generate", "-n", 16, "--out", tmp_path / "single", *GENERATE)[0] == 0
+    resumed, single = ShardDataset(folder, verify=True), ShardDataset(tmp_path / "single")
+    assert len(resumed) == 16
+    np.testing.assert_array_equal(np.stack([resumed[i][0].numpy() for i in range(8)]), patterns)
+    for i in range(16):
+        np.testing.assert_array_equal(resumed[i][0].numpy(), single[i][0].numpy())
+    # A rerun of a finished folder writes nothing and succeeds.
+    assert run(capsys, "generate", "-n", 16, "--out", folder, *GENERATE)[0] == 0
+    assert len(ShardDataset(folder)) == 16
+
+
+def test_generate_rounds_up_to_whole_batches(capsys, tmp_path) -> None:
+    code, _, err = run(capsys, "generate", "-n", 5, "--out", tmp_path, *GENERATE)
+    assert code == 0
+    assert "rounded up to 2 batches of 4" in err
+    assert len(ShardDataset(tmp_path)) == 8
+
+
+def test_generate_refuses_other_settings_for_an_existing_folder(capsys, tmp_path) -> None:
+    assert run(capsys, "generate", "-n", 4, "--out", tmp_path, *GENERATE)[0] == 0
+    code, _, err = run(capsys, "generate", "-n", 4, "--out", tmp_path, *GENERATE, "--seed", 1)
+    assert code == 1
+    assert err.startswith("xrdsynth: error: generate:") and len(err.splitlines()) == 1
+
+
+# ------------------------------------------------------------------------------------------- train
+def test_train_writes_a_model(capsys, tmp_path) -> None:
+    out = tmp_path / "run"
+    code, _, err = run(
+        capsys, "train", "--out", out, "--steps", 2, "--batch-size", 4, "--two-theta", 10, 70, 300,
+        "--architecture-kwargs", '{"width": 8, "stem_stride": 4}', "--eval-patterns", 4,
+        "--warmup-steps", 1, "--no-progress",
+    )  # fmt: skip
+    assert code == 0, err
+    classifier = load_pretrained(out / "model")
+    assert classifier.card["steps"] == 2
+    assert classifier.spec.num_points == 300
+    assert str(out / "model") in err
+
+
+# ---------------------------------------------------------------------------------------- classify
+def test_classify_prints_the_top_groups_of_each_file(capsys, tiny_model) -> None:
+    files = [examples.measured_path("PbSO4"), examples.measured_path("CdS")]
+    code, out, err = run(
+        capsys, "classify", *files, "--wavelength", "CuKa1", "--model", tiny_model, "--top", 3
+    )
+    assert code == 0, err
+    classifier = load_pretrained(tiny_model)
+    for path in files:
+        section = out.split(f"{path}:", 1)[1]
+        rows = [line.split() for line in section.splitlines()[2:5]]
+        pattern = xs.io.read_pattern(path)
+        expected = classifier.predict(pattern.two_theta, pattern.intensity, wavelength="CuKa1", top=3)[0]
+        assert [int(r[0]) for r in rows] == [1, 2, 3]
+        assert [int(r[1]) for r in rows] == list(expected.space_group)
+        assert [r[2] for r in rows] == list(expected.symbol)
+        assert "most probable crystal system:" in section
+        assert "(--wavelength)" in section
+
+
+def test_classify_json_is_one_document_with_a_list_per_file(capsys, tiny_model, tmp_path) -> None:
+    # A simulated .xy states its wavelength in the header: no --wavelength needed.
+    xy = tmp_path / "quartz.xy"
+    assert run(capsys, "simulate", QUARTZ, *GRID, "--out", xy)[0] == 0
+    measured = examples.measured_path("CdS")
+    code, out, err = run(capsys, "classify", xy, "--model", tiny_model, "--json", "--top", 4)
+    assert code == 0, err
+    document = json.loads(out)
+    assert isinstance(document, list) and len(document) == 1
+    entry = document[0]
+    assert entry["file"] == str(xy)
+    assert entry["wavelength"] == pytest.approx(1.540593) and entry["wavelength_from"] == "file"
+    assert len(entry["space_groups"]) == 4
+    assert {"number", "symbol", "crystal_system", "probability"} <= set(entry["space_groups"][0])
+    assert sum(entry["crystal_systems"].values()) == pytest.approx(1.0)
+    assert entry["crystal_system"] == max(entry["crystal_systems"], key=entry["crystal_systems"].get)
+
+    code, out, _ = run(
+        capsys, "classify", xy, measured, "--model", tiny_model, "--json", "--wavelength", 1.5406
+    )
+    assert code == 0
+    document = json.loads(out)
+    assert [e["file"] for e in document] == [str(xy), str(measured)]
+    assert all(e["wavelength"] == 1.5406 and e["wavelength_from"] == "--wavelength" for e in document)
+
+
+def test_classify_plots_one_png_per_file(capsys, tiny_model, tmp_path) -> None:
+    files = [examples.measured_path("PbSO4"), examples.measured_path("CdS")]
+    target = tmp_path / "figures" / "prediction.png"
+    code, _, err = run(
+        capsys, "classify", *files, "--wavelength", "CuKa1", "--model", tiny_model, "--plot", target
+    )
+    assert code == 0, err
+    written = sorted(p.name for p in target.parent.iterdir())
+    assert written == ["prediction-CdS.png", "prediction-PbSO4.png"]
+    for name in written:
+        assert (target.parent / name).read_bytes()[:8] == PNG_SIGNATURE
+    code, _, _ = run(
+        capsys, "classify", files[0], "--wavelength", "CuKa1", "--model", tiny_model, "--plot", target
+    )
+    assert code == 0 and target.read_bytes()[:8] == PNG_SIGNATURE
+
+
+# -------------------------------------------------------------------------------------------- info
+def test_info_runs_without_a_shipped_model(capsys, monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr("xrdsynth.models._pretrained._SHIPPED", tmp_path / "none")
+    code, out, _ = run(capsys, "info")
+    assert code == 0
+    for name in ("xrdsynth", "python", "torch", "numpy", "gemmi", "spglib", "CUDA", "threads"):
+        assert name in out
+    assert "not shipped" in out and "shipped models: none" in out
+
+
+def test_info_shows_the_headline_figures_of_shipped_models(capsys, monkeypatch, tmp_path) -> None:
+    classifier = Classifier.from_architecture(
+        "resnet10", InputSpec(10.0, 70.0, 500), card={"steps": 7, "val_top1": 0.5, "amcsd": {"top1": 0.25}},
+        width=8,
+    )  # fmt: skip
+    save_pretrained(classifier, tmp_path / "tiny-model")
+    monkeypatch.setattr("xrdsynth.models._pretrained._SHIPPED", tmp_path)
+    code, out, _ = run(capsys, "info")
+    assert code == 0
+    assert "tiny-model: resnet10" in out
+    assert "steps: 7" in out and "val_top1: 0.5" in out and "amcsd.top1: 0.25" in out
+
+
+# ------------------------------------------------------------------------------------------- errors
+@pytest.fixture
+def bad_files(tmp_path: Path) -> Path:
+    (tmp_path / "empty.cif").write_text("")
+    (tmp_path / "empty.xy").write_text("")
+    (tmp_path / "binary.cif").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "binary.xy").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "garbage.cif").write_text("data_x\n_cell_length_a 5\nloop_\n_atom_site_label\n")
+    return tmp_path
+
+
+# argv, exit status, a piece of the message (what went wrong, or where).
+BAD_INPUT = {
+    "missing CIF": (["simulate", "{d}/missing.cif"], 1, "missing.cif"),
+    "empty CIF": (["simulate", "{d}/empty.cif"], 1, "empty"),
+    "binary CIF": (["simulate", "{d}/binary.cif"], 1, "binary"),
+    "unparsable CIF": (["simulate", "{d}/garbage.cif"], 1, "garbage.cif"),
+    "space group 231": (["sample", "--space-group", "231", "--out", "{d}/out"], 2, "231"),
+    "space group 0 in a list": (
+        ["generate", "-n", "4", "--out", "{d}/o", "--space-groups", "0-3"],
+        2,
+        "got 0",
+    ),
+    "negative wavelength": (["simulate", QUARTZ, "--wavelength", "-1.5"], 2, "-1.5"),
+    "unknown wavelength": (["simulate", QUARTZ, "--wavelength", "CuKb"], 2, "CuKb"),
+    "reversed grid": (["simulate", QUARTZ, "--two-theta", "90", "5", "100"], 2, "--two-theta"),
+    "fractional grid points": (["simulate", QUARTZ, "--two-theta", "5", "90", "10.5"], 2, "10.5"),
+    "missing pattern": (
+        ["classify", "{d}/missing.xy", "--wavelength", "CuKa1", "--model", "{m}"],
+        1,
+        "missing",
+    ),
+    "empty pattern": (["classify", "{d}/empty.xy", "--wavelength", "CuKa1", "--model", "{m}"], 1, "empty"),
+    "binary pattern": (["classify", "{d}/binary.xy", "--wavelength", "CuKa1", "--model", "{m}"], 1, "binary"),
+    "no wavelength": (["classify", CDS, "--model", "{m}"], 2, "--wavelength"),
+    "unknown model": (["classify", CDS, "--wavelength", "CuKa1", "--model", "{d}/no-model"], 1, "no-model"),
+    "bad top": (["classify", CDS, "--top", "0"], 2, "--top"),
+    "no command": ([], 2, "command"),
+    "unknown command": (["simulat", QUARTZ], 2, "simulat"),
+    "missing option": (["sample", "-n", "2"], 2, "--space-group"),
+    "bad training option": (["train", "--out", "{d}/run", "--steps", "0"], 1, "steps"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_input_is_one_error_line_without_traceback(capsys, bad_files, tiny_model, case) -> None:
+    argv, status, detail = BAD_INPUT[case]
+    code, out, err = run(capsys, *(a.format(d=bad_files, m=tiny_model) for a in argv))
+    assert code == status
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("xrdsynth: error: ")
+    assert detail in lines[0]
+    assert "Traceback" not in err + out
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_lets_the_exception_through(where) -> None:
+    argv = ["simulate", "missing.cif"]
+    argv = ["--debug", *argv] if where == "before" else [*argv, "--debug"]
+    with pytest.raises(FileNotFoundError):
+        main(argv)
+
+
+def test_debug_shows_the_traceback_in_a_subprocess(tmp_path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "xrdsynth", "--debug", "simulate", str(tmp_path / "missing.cif")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr and "FileNotFoundError" in result.stderr
+
+
+def test_interrupt_exits_130_quietly(capsys, monkeypatch) -> None:
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("xrdsynth.cli._cmd_info", interrupted)
+    code, _, err = run(capsys, "info")
+    assert code == 130
+    assert err.strip() == "xrdsynth: interrupted"
