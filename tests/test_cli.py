@@ -123,6 +123,21 @@ def test_simulate_is_deterministic_and_states_a_doublet(capsys, tmp_path) -> Non
     assert (pattern.wavelength, pattern.wavelength2, pattern.ratio) == (1.540593, 1.544414, 0.5)
 
 
+def test_simulate_takes_a_wavelength_in_angstrom(capsys, tmp_path) -> None:
+    xy = tmp_path / "mo.xy"
+    code, _, _ = run(
+        capsys, "simulate", QUARTZ, "--two-theta", 5, 40, 300, "--wavelength", 0.7093, "--out", xy
+    )
+    assert code == 0
+    assert xs.io.read_pattern(xy).wavelength == 0.7093
+    code, out, _ = run(capsys, "simulate", QUARTZ, "--wavelength", 0.7093, "--top", 1)
+    assert code == 0
+    peaks = xs.PowderSimulator(wavelength=0.7093, crystallite_size_nm=50.0).peaks(xs.Crystal.from_cif(QUARTZ))
+    assert float(out.splitlines()[3].split()[0]) == pytest.approx(
+        peaks.two_theta[peaks.intensity.argmax()], abs=1e-3
+    )
+
+
 def test_simulate_out_dash_writes_to_stdout(capsys) -> None:
     code, out, _ = run(capsys, "simulate", QUARTZ, *GRID, "--out", "-")
     assert code == 0
@@ -165,7 +180,7 @@ def test_sample_is_reproducible_from_the_seed(capsys, tmp_path) -> None:
 
 # ---------------------------------------------------------------------------------------- generate
 GENERATE = ["--batch-size", "4", "--batches-per-shard", "1", "--two-theta", "10", "70", "200",
-            "--space-groups", "1-2,62", "--no-progress"]  # fmt: skip
+            "--wavelength", "1.5406", "--space-groups", "1-2,62", "--no-progress"]  # fmt: skip
 
 
 def test_generate_writes_shards_and_a_second_call_resumes(capsys, tmp_path) -> None:
@@ -315,6 +330,7 @@ def bad_files(tmp_path: Path) -> Path:
     (tmp_path / "empty.xy").write_text("")
     (tmp_path / "binary.cif").write_bytes(bytes(range(256)) * 4)
     (tmp_path / "binary.xy").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "far.xy").write_text("# wavelength = 1.5406\n100 1\n120 5\n150 2\n")
     (tmp_path / "garbage.cif").write_text("data_x\n_cell_length_a 5\nloop_\n_atom_site_label\n")
     return tmp_path
 
@@ -342,6 +358,7 @@ BAD_INPUT = {
     ),
     "empty pattern": (["classify", "{d}/empty.xy", "--wavelength", "CuKa1", "--model", "{m}"], 1, "empty"),
     "binary pattern": (["classify", "{d}/binary.xy", "--wavelength", "CuKa1", "--model", "{m}"], 1, "binary"),
+    "pattern outside the model's grid": (["classify", "{d}/far.xy", "--model", "{m}"], 1, "does not overlap"),
     "no wavelength": (["classify", CDS, "--model", "{m}"], 2, "--wavelength"),
     "unknown model": (["classify", CDS, "--wavelength", "CuKa1", "--model", "{d}/no-model"], 1, "no-model"),
     "bad top": (["classify", CDS, "--top", "0"], 2, "--top"),

@@ -176,6 +176,11 @@ def _angstrom(value: float) -> str:
     return f"{value:.6f}".rstrip("0").rstrip(".")
 
 
+def _simulator_wavelength(radiation: Radiation) -> str | float:
+    """What PowderSimulator takes for ``radiation``: the line name ("CuKa1", "CuKa"), or the number of Å."""
+    return radiation.name if radiation.name[:1].isalpha() else radiation.wavelength
+
+
 def _group_name(number: int) -> str:
     from .symmetry import SpaceGroup
 
@@ -186,6 +191,7 @@ def _group_name(number: int) -> str:
 # ------------------------------------------------------------------------------------------- simulate
 def _cmd_simulate(args: argparse.Namespace) -> int:
     import numpy as np
+    import torch
 
     from . import __version__
     from .simulate import PowderSimulator
@@ -197,10 +203,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     # A fixed size and seed and no random effects: the same file always gives the same pattern.
     simulator = PowderSimulator(
         two_theta=grid,
-        wavelength=radiation.name,
+        wavelength=_simulator_wavelength(radiation),
         profile=args.profile,
         crystallite_size_nm=args.crystallite_size_nm,
-        dtype=_float64(),
+        dtype=torch.float64,
         seed=0,
     )
     peaks = simulator.peaks(crystal)
@@ -238,12 +244,6 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         _save_figure(axes, args.plot)
         _say(f"wrote {args.plot}")
     return EXIT_OK
-
-
-def _float64() -> Any:
-    import torch
-
-    return torch.float64
 
 
 def _radiation_line(radiation: Radiation) -> str:
@@ -312,7 +312,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     )
     simulator = PowderSimulator(
         two_theta=grid,
-        wavelength=args.wavelength.name,
+        wavelength=_simulator_wavelength(args.wavelength),
         crystallite_size_nm=(low, high),
         device=args.device,
         seed=args.seed,
@@ -368,6 +368,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     model_name = _model_name(args.model, classifier)
     results = []
     for path, pattern, (lam, origin) in zip(args.files, patterns, wavelengths, strict=True):
+        _covered_range(path, pattern, lam, classifier)  # refuses a pattern the model cannot see at all
         prediction = classifier.predict(pattern.two_theta, pattern.intensity, wavelength=lam, top=args.top)[0]
         results.append((path, pattern, lam, origin, prediction))
 
@@ -428,6 +429,30 @@ def _model_name(option: str | None, classifier: Classifier) -> str:
     return f"{option} ({name})" if isinstance(name, str) and name and name != option else str(option)
 
 
+def _covered_range(
+    path: str, pattern: MeasuredPattern, lam: float, classifier: Classifier
+) -> tuple[float, float]:
+    """The part of the model's 2θ grid that the measurement covers, once converted to the model's wavelength
+    through d (degrees).
+
+    Raises:
+        ValueError: the measurement and the grid do not overlap (the model would see an empty pattern).
+    """
+    spec = classifier.spec
+    ends = []
+    for two_theta in (float(pattern.two_theta[0]), float(pattern.two_theta[-1])):
+        sine = spec.wavelength / lam * math.sin(math.radians(two_theta) / 2.0)
+        ends.append(180.0 if sine >= 1.0 else 2.0 * math.degrees(math.asin(sine)))
+    low, high = max(ends[0], spec.two_theta_min), min(ends[1], spec.two_theta_max)
+    if low >= high:
+        raise ValueError(
+            f"{path}: 2θ {pattern.two_theta[0]:g}–{pattern.two_theta[-1]:g}° at {_angstrom(lam)} Å does not "
+            f"overlap the model's grid, {spec.two_theta_min:g}–{spec.two_theta_max:g}° at "
+            f"{_angstrom(spec.wavelength)} Å"
+        )
+    return low, high
+
+
 def _best_system(prediction: Prediction) -> tuple[str, float]:
     systems = prediction.crystal_system_probability
     best = max(systems, key=lambda s: systems[s])
@@ -442,14 +467,8 @@ def _print_prediction(
     prediction: Prediction,
     classifier: Classifier,
 ) -> None:
-    spec = classifier.spec
     first, last = float(pattern.two_theta[0]), float(pattern.two_theta[-1])
-    # The measured range as the model sees it: converted to the model's wavelength through d.
-    low, high = (
-        2.0 * math.degrees(math.asin(min(spec.wavelength / lam * math.sin(math.radians(t) / 2.0), 1.0)))
-        for t in (first, last)
-    )
-    low, high = max(low, spec.two_theta_min), min(high, spec.two_theta_max)
+    low, high = _covered_range(path, pattern, lam, classifier)
     print(
         f"{path}: {len(pattern.two_theta)} points, 2θ {first:g}–{last:g}° at {_angstrom(lam)} Å ({origin}); "
         f"covers {low:.1f}–{high:.1f}° of the model's grid"
