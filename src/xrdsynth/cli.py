@@ -554,6 +554,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"default model: {DEFAULT_MODEL} ({state})")
     if not models:
         print("shipped models: none (train one with 'xrdsynth train', use it with --model FOLDER)")
+    else:
+        print("shipped models:")
     for name in models:
         try:
             classifier = load_pretrained(name)
