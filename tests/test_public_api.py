@@ -86,7 +86,7 @@ EXPECTED = {
         "save_pretrained",
     ],
     "xrdsynth.train": ["TrainConfig", "main", "train"],
-    "xrdsynth.examples": ["cif_path", "names"],
+    "xrdsynth.examples": ["cif_path", "measured_names", "measured_path", "measured_space_group", "names"],
 }
 MODULES = sorted(EXPECTED)
 
