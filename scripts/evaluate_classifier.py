@@ -20,6 +20,7 @@ import argparse
 import csv
 import json
 import pickle
+import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -147,7 +148,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--predictions", type=Path, default=None, help="CSV of per-structure predictions")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument(
+        "--write-card",
+        action="store_true",
+        help="store the figures in the model's card.json under 'evaluation' (--model must be a folder)",
+    )
     args = parser.parse_args(argv)
+    if args.write_card and (args.model is None or not (Path(args.model) / "card.json").is_file()):
+        parser.error("--write-card needs --model FOLDER (a folder with card.json)")
     if args.threads:
         torch.set_num_threads(args.threads)
     classifier = load_pretrained(args.model)
@@ -175,8 +183,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"xred-monophase: {results['xred']}", flush=True)
         for d in details:
             print(f"  {d['sample']:<10} {d['space_group']:>3} -> {d['top5']}")
+    arguments = sys.argv[1:] if argv is None else argv
+    results["command"] = "python scripts/evaluate_classifier.py " + " ".join(arguments)
+    results["date"] = time.strftime("%Y-%m-%d")
+    results["hardware"] = f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads"
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    if args.write_card:
+        card_path = Path(args.model) / "card.json"
+        meta = json.loads(card_path.read_text(encoding="utf-8"))
+        meta["card"]["evaluation"] = results
+        card_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        print(f"figures written to {card_path}")
     return 0
 
 
