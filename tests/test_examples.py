@@ -114,3 +114,11 @@ def test_measured_files_are_package_data() -> None:
     assert {"examples/measured/LICENSE", "examples/measured/README.md"} <= set(files)
     for file in files:
         assert any(fnmatch(file, pattern) for pattern in patterns), f"{file} is not package data"
+
+
+def test_refit_statistics_fits_saves_and_samples(tmp_path) -> None:
+    out = run_example("refit_statistics.py", "--out", tmp_path / "stats.json")
+    assert re.search(r"fitted \d+ structures", out)
+    assert (tmp_path / "stats.json").is_file()
+    loaded = xs.sampler.SamplerStatistics.load(tmp_path / "stats.json")
+    assert loaded.num_structures > 0
