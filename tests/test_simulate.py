@@ -511,3 +511,58 @@ def test_hexagonal_and_trigonal_crystals_keep_their_laue_group() -> None:
     d = 1 / np.sqrt(np.array([1 / 25, 4 / 27, 4 / 25, 4 / 27 + 1 / 25]))
     np.testing.assert_allclose(peaks.two_theta[:4], bragg_two_theta(d), atol=1e-9)
     assert peaks.multiplicity[:4].tolist() == [2, 6, 2, 12]
+
+
+# ------------------------------------------------------------------------------ centric shortcut
+def _is_centric(crystal: xs.Crystal) -> bool:
+    from xrdsynth.simulate._structure_factor import centric_at_origin
+
+    batch = xs.CrystalBatch.from_crystals([crystal])
+    types = torch.nn.functional.one_hot(batch.numbers, 119).to(batch.dtype) * batch.occupancies.unsqueeze(-1)
+    return bool(centric_at_origin(batch.frac_coords, types)[0])
+
+
+def test_centric_detection_against_inversion_of_the_atoms() -> None:
+    """A crystal counts as centric exactly when -x maps its atoms onto atoms of the same kind."""
+    fcc = np.array([(0, 0, 0), (0, 0.5, 0.5), (0.5, 0, 0.5), (0.5, 0.5, 0)])
+
+    def two_sites(a: float, shift: float, numbers: tuple[int, int], group: int) -> xs.Crystal:
+        frac = np.concatenate([fcc, (fcc + shift) % 1.0])
+        return xs.Crystal(np.eye(3) * a, frac, np.repeat(numbers, 4), space_group=group)
+
+    rock_salt = two_sites(5.64, 0.5, (11, 17), 225)
+    zinc_blende = two_sites(5.41, 0.25, (30, 16), 216)
+    assert _is_centric(rock_salt)
+    assert not _is_centric(zinc_blende)  # atoms on quarter coordinates: sine terms only at odd sums
+    assert not _is_centric(xs.Crystal.from_cif(cif_path("quartz")))
+    shift = np.array([0.1, 0.2, 0.3])
+    shifted = xs.Crystal(
+        rock_salt.lattice, (rock_salt.frac_coords + shift) % 1.0, rock_salt.numbers, space_group=225
+    )
+    assert not _is_centric(shifted)  # centrosymmetric, but not about the origin
+    for path in FIXTURE_CIFS:
+        crystal = xs.Crystal.from_cif(path)
+        frac = crystal.frac_coords
+        kinds = zip(crystal.numbers, crystal.occupancies, crystal.b_iso, strict=True)
+        key = [(int(z), round(o, 6), round(b, 6)) for z, o, b in kinds]
+        inverted = (-frac) % 1.0
+        # Brute force: every atom has an inverted image among the atoms of its kind (within 1e-4 Å).
+        delta = inverted[:, None, :] - frac[None, :, :]
+        delta -= np.round(delta)
+        close = np.linalg.norm(delta @ crystal.lattice, axis=-1) < 1e-4
+        same = np.array([[a == b for b in key] for a in key])
+        expected = bool((close & same).any(axis=1).all())
+        assert _is_centric(crystal) == expected, path.name
+
+
+def test_centric_shortcut_gives_the_general_patterns(monkeypatch) -> None:
+    import xrdsynth.simulate._simulator as simulator_module
+
+    crystals = [xs.Crystal.from_cif(p) for p in FIXTURE_CIFS[:24]]
+    sim = PowderSimulator(two_theta=(5.0, 90.0, 3001), crystallite_size_nm=40.0, dtype=torch.float64)
+    fast = sim(crystals)
+    monkeypatch.setattr(
+        simulator_module, "centric_at_origin", lambda frac, occ: torch.zeros(len(frac), dtype=torch.bool)
+    )
+    general = sim(crystals)
+    torch.testing.assert_close(fast, general, rtol=1e-9, atol=1e-12)

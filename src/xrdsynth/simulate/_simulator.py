@@ -24,7 +24,7 @@ from ._reflections import (
     laue_tables,
     verified_laue_ids,
 )
-from ._structure_factor import scatterer_types, structure_factor_squared
+from ._structure_factor import centric_at_origin, scatterer_types, structure_factor_squared
 from ._wavelengths import Radiation, resolve_wavelength
 
 __all__ = ["PeakList", "PowderSimulator"]
@@ -455,34 +455,43 @@ class PowderSimulator(torch.nn.Module):
         k = types.numbers.shape[1]
         one_hot = torch.nn.functional.one_hot(types.index, k).to(dtype)
         occupancy_matrix = one_hot * (batch.occupancies * batch.mask).unsqueeze(-1)  # (B, N, K)
+        frac = batch.frac_coords
+        atoms = batch.num_atoms.tolist()
+        # Crystals symmetric under inversion through the origin have real structure factors: no sine sums.
+        # (Kept general when gradients are wanted: a gradient step breaks the symmetry.)
+        centric = [False] * len(batch)
+        if not (torch.is_grad_enabled() and (frac.requires_grad or occupancy_matrix.requires_grad)):
+            centric = centric_at_origin(frac, occupancy_matrix).tolist()
         coefficients = self._form_factors.to(dtype)[types.numbers]  # (B, K, 9)
-        # 1/d^2 from the (possibly differentiable) lattice: g2 = h G* h^T.
         hkl = refl.hkl.to(dtype)
         result = torch.zeros(len(hkl), dtype=dtype, device=hkl.device)
         counts = refl.counts.tolist()
-        atoms = batch.num_atoms.tolist()
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        for crystals, starts, stops in _chunks(counts, atoms, self.max_chunk_elements):
-            rows_max = max(b - a for a, b in zip(starts, stops, strict=True))
-            n_max = max(atoms[c] for c in crystals)
-            index = torch.tensor(crystals, device=hkl.device)
-            # Padded (C, rows_max) reflection rows of this chunk; padding points at row 0 and is dropped.
-            first = torch.tensor(
-                [offsets[c] + a for c, a in zip(crystals, starts, strict=True)], device=hkl.device
-            )
-            length = torch.tensor([b - a for a, b in zip(starts, stops, strict=True)], device=hkl.device)
-            steps = torch.arange(rows_max, device=hkl.device)
-            valid = steps < length.unsqueeze(1)
-            rows = torch.where(valid, first.unsqueeze(1) + steps, 0)
-            f2 = structure_factor_squared(
-                hkl[rows],
-                s2[rows],
-                batch.frac_coords[index, :n_max],
-                occupancy_matrix[index, :n_max],
-                coefficients[index],
-                types.b_iso[index].to(dtype),
-            )
-            result = result.index_put((rows[valid],), f2[valid])
+        for real in (True, False):
+            # Centric and general crystals go in separate chunks: the first need no sine sum.
+            group_counts = [n if c == real else 0 for n, c in zip(counts, centric, strict=True)]
+            for crystals, starts, stops in _chunks(group_counts, atoms, self.max_chunk_elements):
+                rows_max = max(b - a for a, b in zip(starts, stops, strict=True))
+                n_max = max(atoms[c] for c in crystals)
+                index = torch.tensor(crystals, device=hkl.device)
+                # Padded (C, rows_max) reflection rows of this chunk; padding points at row 0 and is dropped.
+                first = torch.tensor(
+                    [offsets[c] + a for c, a in zip(crystals, starts, strict=True)], device=hkl.device
+                )
+                length = torch.tensor([b - a for a, b in zip(starts, stops, strict=True)], device=hkl.device)
+                steps = torch.arange(rows_max, device=hkl.device)
+                valid = steps < length.unsqueeze(1)
+                rows = torch.where(valid, first.unsqueeze(1) + steps, 0)
+                f2 = structure_factor_squared(
+                    hkl[rows],
+                    s2[rows],
+                    frac[index, :n_max],
+                    occupancy_matrix[index, :n_max],
+                    coefficients[index],
+                    types.b_iso[index].to(dtype),
+                    centric=real,
+                )
+                result = result.index_put((rows[valid],), f2[valid])
         return result
 
     def _lorentz_polarisation(self, theta: torch.Tensor) -> torch.Tensor:
