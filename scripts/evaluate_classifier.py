@@ -20,7 +20,6 @@ import argparse
 import csv
 import json
 import pickle
-import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -32,6 +31,7 @@ import torch
 import xrdsynth as xs
 from xrdsynth.models import Classifier, load_pretrained
 from xrdsynth.symmetry import CRYSTAL_SYSTEMS, crystal_system
+from xrdsynth.train import _hardware
 
 MAX_Z = 98  # the simulator's form factors end at Cf
 SYSTEM_OF_GROUP = np.array([CRYSTAL_SYSTEMS.index(crystal_system(n)) for n in range(1, 231)])
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else argv
     results["command"] = "python scripts/evaluate_classifier.py " + " ".join(arguments)
     results["date"] = time.strftime("%Y-%m-%d")
-    results["hardware"] = f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads"
+    results["hardware"] = _hardware(torch.device("cpu"))
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     if args.write_card:

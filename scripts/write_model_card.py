@@ -67,7 +67,8 @@ def main() -> None:
         "",
         "## What it does",
         "",
-        f"{card['task'].capitalize()}. Input: a powder pattern on any 2θ grid and at any wavelength; it is",
+        f"{card['task'][0].upper()}{card['task'][1:]}. Input: a powder pattern on any 2θ grid and at any",
+        "wavelength; it is",
         "converted through d-spacing to the model's grid "
         f"({spec['two_theta_min']:g}–{spec['two_theta_max']:g}° 2θ, {spec['num_points']} points, at "
         f"{spec['wavelength']:g} Å), averaged onto the grid cells, clipped at 0 and divided by its maximum"

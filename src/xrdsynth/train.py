@@ -269,9 +269,16 @@ def _resolve_device(name: str, local_rank: int) -> torch.device:
 
 
 def _hardware(device: torch.device) -> str:
+    """The device in words, for the model card (e.g. "AMD EPYC 9B14 (2 cores), 2 torch threads")."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads"
+    name = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    return f"{name} ({os.cpu_count()} cores), {torch.get_num_threads()} torch threads"
 
 
 @torch.no_grad()

@@ -74,6 +74,11 @@ def save_pretrained(classifier: Classifier, directory: str | os.PathLike[str]) -
         json.dump(meta, h, indent=2, sort_keys=False)
         h.write("\n")
         tmp_card = Path(h.name)
+    # Temporary files are private (0600); the model files get the permissions of any new file.
+    umask = os.umask(0)
+    os.umask(umask)
+    for tmp in (tmp_weights, tmp_card):
+        os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp_weights, out / _WEIGHTS)
     os.replace(tmp_card, out / _CARD)
     return out

@@ -1,0 +1,78 @@
+"""The classifier shipped inside the package: it loads offline, its card is complete, and it classifies."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import xrdsynth as xs
+import xrdsynth.examples
+from conftest import FIXTURE_CIFS
+from xrdsynth.models import DEFAULT_MODEL, available_models, load_pretrained
+from xrdsynth.models._pretrained import _SHIPPED
+
+# Top-5 accuracy of the shipped model on the 37 fixture structures (seeded simulation, 20–100 nm); the
+# figure measured when it was shipped is in its card; this floor only catches a broken or swapped model.
+FIXTURE_TOP5_FLOOR = 0.35
+
+
+@pytest.fixture(scope="module")
+def classifier() -> xs.models.Classifier:
+    return load_pretrained()
+
+
+def test_the_default_model_ships_with_the_package(classifier) -> None:
+    assert DEFAULT_MODEL in available_models()
+    assert not classifier.training
+    folder = _SHIPPED / DEFAULT_MODEL
+    assert (folder / "weights.pt").stat().st_size <= 50e6
+    # The card says how it was made and how well it does (issue: recipe, seed, samples, time, hardware).
+    card = classifier.card
+    for key in ("recipe", "seed", "samples_seen", "wall_time_s", "hardware", "training_data", "steps"):
+        assert key in card, key
+    assert card["samples_seen"] == card["steps"] * card["recipe"]["batch_size"]
+    evaluation = card["evaluation"]
+    for part in ("synthetic", "amcsd"):
+        assert 0.0 <= evaluation[part]["top1"] <= evaluation[part]["top5"] <= 1.0
+    assert evaluation["amcsd"]["n"] > 7000
+
+
+def test_the_shipped_model_reads_the_bundled_measured_patterns(classifier) -> None:
+    for name in xrdsynth.examples.measured_names():
+        pattern = xs.io.read_pattern(xrdsynth.examples.measured_path(name))
+        p = classifier.predict_proba(pattern.two_theta, pattern.intensity, wavelength="CuKa1")
+        assert p.shape == (1, 230)
+        assert math.isclose(p.sum(), 1.0, rel_tol=1e-6)
+        (prediction,) = classifier.predict(pattern.two_theta, pattern.intensity, wavelength="CuKa1", top=5)
+        assert len(prediction.space_group) == 5
+
+
+def test_the_shipped_model_classifies_real_structures_far_above_chance(classifier) -> None:
+    crystals = [xs.Crystal.from_cif(p) for p in FIXTURE_CIFS]
+    spec = classifier.spec
+    sim = xs.PowderSimulator(
+        two_theta=(spec.two_theta_min, spec.two_theta_max, spec.num_points),
+        wavelength=spec.wavelength,
+        crystallite_size_nm=(20.0, 100.0),
+        seed=0,
+    )
+    probability = classifier.probabilities_on_grid(sim(crystals)).numpy()
+    labels = np.array([c.space_group for c in crystals])
+    top5 = np.argsort(-probability, axis=1)[:, :5] + 1
+    accuracy = float((top5 == labels[:, None]).any(axis=1).mean())
+    assert accuracy >= FIXTURE_TOP5_FLOOR  # chance: 5/230 = 2%
+
+
+def test_shipped_predictions_do_not_depend_on_the_measured_grid(classifier) -> None:
+    """The same crystal simulated on two different grids and wavelengths gives nearly the same answer."""
+    crystal = xs.Crystal.from_cif(xrdsynth.examples.cif_path("rutile"))
+    cu = xs.PowderSimulator(two_theta=(10.0, 80.0, 3501), crystallite_size_nm=60.0)
+    mo = xs.PowderSimulator(two_theta=(4.0, 36.0, 6401), wavelength="MoKa1", crystallite_size_nm=60.0)
+    p_cu = classifier.predict_proba(cu.two_theta.numpy(), cu([crystal])[0].numpy(), wavelength="CuKa1")[0]
+    p_mo = classifier.predict_proba(mo.two_theta.numpy(), mo([crystal])[0].numpy(), wavelength="MoKa1")[0]
+    assert np.argmax(p_cu) == np.argmax(p_mo)
+    assert 0.5 * np.abs(p_cu - p_mo).sum() < 0.3  # total-variation distance
+    torch.testing.assert_close(torch.tensor(p_cu.sum()), torch.tensor(1.0, dtype=torch.float64))
