@@ -454,3 +454,40 @@ def test_explicit_space_group_weights_set_the_frequencies():
 def test_bad_space_group_weights_raise(weights):
     with pytest.raises(ValueError, match="space_group_weights"):
         SpaceGroupSampler(space_groups=[14, 62], space_group_weights=weights)
+
+
+def test_verify_symprec_labels_agree_with_spglib() -> None:
+    sampler = SpaceGroupSampler(space_groups=[210, 142, 186], seed=11, verify_symprec=1e-3)
+    batch = sampler.sample(30)
+    for crystal in batch.to_crystals():
+        assert crystal.detect_space_group(1e-3) == crystal.space_group
+    assert "verify_symprec=0.001" in repr(sampler)
+
+
+def test_verify_symprec_redraws_the_crystals_spglib_rejects(monkeypatch) -> None:
+    import xrdsynth.sampler._sampler as module
+
+    plain = SpaceGroupSampler(space_groups=[62], seed=5).sample(4)
+    seen: list[int] = []
+
+    def reject_the_first_check_of_one_crystal(crystal, symprec):
+        seen.append(1)
+        return 0 if len(seen) == 2 else crystal.space_group  # the second crystal fails once
+
+    monkeypatch.setattr(module, "_spglib_number", reject_the_first_check_of_one_crystal)
+    sampler = SpaceGroupSampler(space_groups=[62], seed=5, verify_symprec=1e-3)
+    checked = sampler.sample(4)
+    assert sampler.counters.symmetry_rejections == 1
+    assert sampler.counters.crystals == 4
+    assert "redrawn after the spglib check" in sampler.counters.summary()
+    before, after = plain.to_crystals(), checked.to_crystals()
+    for i in (0, 2, 3):
+        assert after[i].allclose(before[i])
+    assert not after[1].allclose(before[1])
+    assert after[1].space_group == 62
+
+
+@pytest.mark.parametrize("value", [0.0, -1e-3, 2.0, "tight"])
+def test_bad_verify_symprec_raises(value) -> None:
+    with pytest.raises(ValueError, match="verify_symprec"):
+        SpaceGroupSampler(verify_symprec=value)

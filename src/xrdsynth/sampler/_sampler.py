@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from ..structure import CrystalBatch
+from ..structure import Crystal, CrystalBatch
 from ..symmetry._spacegroup import _check_number
 from ._core import (
     Composition,
@@ -34,6 +34,7 @@ __all__ = ["SamplerCounters", "SpaceGroupSampler"]
 GEOMETRY_ROUNDS = 3  # rounds of (lattice, coordinates) drafts for a composition before it is redrawn
 COMPOSITION_ROUNDS = 20  # compositions tried per crystal before giving up (never reached in practice)
 MAX_REPLICAS = 16  # drafts per failed crystal in one round: 1, then 4, then 16
+VERIFY_ROUNDS = 10  # redraws of a crystal whose spglib group is not its label (verify_symprec)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ class SamplerCounters:
         site_draws: free-coordinate draws of Wyckoff sites (first draws and redraws).
         expansions: cell expansions by 5% in length because a site found no place.
         sites: Wyckoff sites in the crystals returned.
+        symmetry_rejections: crystals redrawn because spglib found more symmetry than their label
+            (only with ``verify_symprec``).
     """
 
     crystals: int = 0
@@ -59,6 +62,7 @@ class SamplerCounters:
     site_draws: int = 0
     expansions: int = 0
     sites: int = 0
+    symmetry_rejections: int = 0
 
     def summary(self) -> str:
         """One line with the redraw rates."""
@@ -70,6 +74,11 @@ class SamplerCounters:
             f"{self.site_draws / max(self.sites, 1):.3f} coordinate draws per site, "
             f"{self.expansions / self.crystals:.3f} cell expansions per crystal, "
             f"{self.forced_certificates / self.crystals:.2%} compositions forced to certify their group"
+            + (
+                f", {self.symmetry_rejections} crystals redrawn after the spglib check"
+                if self.symmetry_rejections
+                else ""
+            )
         )
 
 
@@ -123,6 +132,10 @@ class SpaceGroupSampler:
             entry of ``space_groups`` (e.g. tempered statistics; normalised to probabilities).
         max_attempts: coordinate draws per site before its cell is expanded by 5% (at most 6 times, then
             the crystal gets a new lattice).
+        verify_symprec: None (default), or a tolerance in Å: every crystal is then checked with spglib at
+            that tolerance, and the rare ones whose symmetry is higher than their label (about 2 in 10,000
+            at 1e-3 Å, free coordinates that happen to lie near a special value) are redrawn, so that every
+            label is exactly spglib's group. Costs a spglib call per crystal on the CPU (a copy from the GPU).
     """
 
     def __init__(
@@ -137,6 +150,7 @@ class SpaceGroupSampler:
         b_iso_range: tuple[float, float] = (0.5, 1.5),
         space_group_weights: str | Sequence[float] = "uniform",
         max_attempts: int = 10,
+        verify_symprec: float | None = None,
     ) -> None:
         # Only cheap checks here (no I/O, no tables): tables and statistics are built at first use.
         self.space_groups: tuple[int, ...] = (
@@ -193,6 +207,13 @@ class SpaceGroupSampler:
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
             raise ValueError(f"max_attempts must be a positive int, got {max_attempts!r}")
         self.max_attempts = max_attempts
+        if verify_symprec is not None and not (
+            isinstance(verify_symprec, (int, float)) and 0.0 < float(verify_symprec) < 1.0
+        ):
+            raise ValueError(
+                f"verify_symprec must be None or a tolerance in (0, 1) Å, got {verify_symprec!r}"
+            )
+        self.verify_symprec = None if verify_symprec is None else float(verify_symprec)
         self._generator: torch.Generator | None = seed if isinstance(seed, torch.Generator) else None
         self._tables: DeviceTables | None = None
         self._group_probability: torch.Tensor | None = None
@@ -221,7 +242,7 @@ class SpaceGroupSampler:
             f"SpaceGroupSampler(space_groups={groups}, statistics={statistics}, seed={seed}, "
             f"device={str(self.device)!r}, dtype={self.dtype}, max_atoms={self.max_atoms}, "
             f"min_distance_scale={self.min_distance_scale}, b_iso_range={self.b_iso_range}, "
-            f"space_group_weights={weights!r})"
+            f"space_group_weights={weights!r}, verify_symprec={self.verify_symprec})"
         )
 
     def __getstate__(self) -> dict[str, Any]:
@@ -344,7 +365,44 @@ class SpaceGroupSampler:
             groups = index + 1
         else:
             groups = torch.full((n,), space_group, dtype=torch.int64, device=self.device)
-        return self._sample_groups(t, groups, gen)
+        batch = self._sample_groups(t, groups, gen)
+        if self.verify_symprec is not None:
+            batch = self._verified(t, batch, gen)
+        return batch
+
+    def _verified(self, t: DeviceTables, batch: CrystalBatch, gen: torch.Generator) -> CrystalBatch:
+        """``batch`` with every crystal whose spglib group differs from its label redrawn (bounded rounds)."""
+        symprec = self.verify_symprec
+        assert symprec is not None
+        crystals = batch.to_crystals()
+        bad = [i for i, c in enumerate(crystals) if _spglib_number(c, symprec) != c.space_group]
+        rejected = 0
+        for _ in range(VERIFY_ROUNDS):
+            if not bad:
+                break
+            rejected += len(bad)
+            redrawn = self._sample_groups(t, batch.space_group[bad], gen).to_crystals()
+            still = []
+            for i, crystal in zip(bad, redrawn, strict=True):
+                crystals[i] = crystal
+                if _spglib_number(crystal, symprec) != crystal.space_group:
+                    still.append(i)
+            bad = still
+        else:
+            if bad:
+                raise RuntimeError(
+                    f"{len(bad)} crystals still have more symmetry than their label after {VERIFY_ROUNDS} "
+                    f"redraws at verify_symprec={symprec} Å; use a smaller tolerance"
+                )
+        # Redrawn crystals were counted by _sample_groups; only the returned ones count as crystals.
+        self._counters = dataclasses.replace(
+            self._counters,
+            crystals=self._counters.crystals - rejected,
+            symmetry_rejections=self._counters.symmetry_rejections + rejected,
+        )
+        if not rejected:
+            return batch
+        return CrystalBatch.from_crystals(crystals, device=self.device, dtype=self.dtype)
 
     def _compositions(self, t: DeviceTables, groups: torch.Tensor, gen: torch.Generator) -> Composition:
         """Free compositions, with the ones lacking a certificate redrawn in the forced form."""
@@ -445,3 +503,11 @@ class SpaceGroupSampler:
             mask=mask,
             space_group=groups.clone(),
         )
+
+
+def _spglib_number(crystal: Crystal, symprec: float) -> int:
+    """spglib's group of a sampled crystal, or 0 when spglib cannot tell (counted as a mismatch)."""
+    try:
+        return crystal.detect_space_group(symprec)
+    except ValueError:
+        return 0
