@@ -573,8 +573,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _headline_figures(card: dict[str, Any]) -> list[tuple[str, str]]:
-    """Entries of a model card worth a line: training size and every accuracy-like number (keys with
-    "acc", "top1" or "top5", at the top level or one level down), in the card's order."""
+    """Entries of a model card worth a line: training size, and every accuracy-like number (keys with
+    "acc", "top1" or "top5", at any depth: the evaluation stores them per test set), in the card's order."""
     figures: list[tuple[str, str]] = []
     for key in ("steps", "samples_seen", "hardware", "wall_time_s"):
         if key in card:
@@ -582,19 +582,17 @@ def _headline_figures(card: dict[str, Any]) -> list[tuple[str, str]]:
 
     def accuracy_like(key: str) -> bool:
         key = key.lower()
-        return any(word in key for word in ("acc", "top1", "top5", "top-1", "top-5"))
+        return any(word in key for word in ("acc", "top1", "top5", "top-1", "top-5", "crystal_system"))
 
-    for key, value in card.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and accuracy_like(key):
-            figures.append((key, f"{value:g}"))
-        elif isinstance(value, dict):
-            for inner, number in value.items():
-                if (
-                    isinstance(number, (int, float))
-                    and not isinstance(number, bool)
-                    and (accuracy_like(inner) or accuracy_like(key))
-                ):
-                    figures.append((f"{key}.{inner}", f"{number:g}"))
+    def walk(prefix: str, mapping: dict[str, Any], depth: int) -> None:
+        for key, value in mapping.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and accuracy_like(key):
+                figures.append((name, f"{value:g}"))
+            elif isinstance(value, dict) and depth < 3 and key != "recipe":
+                walk(f"{name}.", value, depth + 1)
+
+    walk("", card, 0)
     return figures
 
 
