@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import xrdsynth as xs
 from xrdsynth.models import load_pretrained
 from xrdsynth.train import TrainConfig, build_parser, config_from_args, train
 
@@ -107,3 +108,40 @@ def test_two_process_distributed_training_with_gloo(tmp_path):
     # Both ranks contributed: 4 steps x 4 patterns x 2 ranks.
     assert int(table[-1]["samples"]) == 32
     assert load_pretrained(out / "model").card["hardware"].startswith("2 x ")
+
+
+def test_laboratory_augmentation_blanks_late_scan_starts_and_keeps_max_one() -> None:
+    from xrdsynth.data import SyntheticPowderDataset
+    from xrdsynth.train import build_data
+
+    config = TrainConfig(**{**TINY, "two_theta": (5.0, 70.0, 651), "augment": 1.0})
+    sampler, simulator = build_data(config, torch.device("cpu"))
+    stream = SyntheticPowderDataset(sampler, simulator, batch_size=16, seed=3, num_batches=2)
+    grid = simulator.two_theta
+    starts = []
+    for patterns, _ in stream:
+        torch.testing.assert_close(patterns.amax(dim=1), torch.ones(16))
+        # First non-zero point of each pattern: the scan start (a late start leaves zeros before it).
+        first = (patterns > 0).to(torch.int8).argmax(dim=1)
+        starts += grid[first].tolist()
+    late = [s for s in starts if s > 5.5]
+    assert 0 < len(late) < len(starts)  # about half the patterns start late, none after 20°
+    assert max(starts) <= 20.0 + 0.2
+
+
+def test_augment_mixes_clean_and_laboratory_batches() -> None:
+    from xrdsynth.train import _SimulatorMixture, build_data
+
+    config = TrainConfig(**{**TINY, "augment": 0.5})
+    _, mixture = build_data(config, torch.device("cpu"))
+    assert isinstance(mixture, _SimulatorMixture)
+    clean, lab = mixture.simulators
+    assert clean.radiation.name == "CuKa1" and lab.radiation.name == "CuKa"
+    assert lab.profile == "pseudo_voigt" and lab.poisson_counts is not None
+    calls = [0, 0]
+    for i, simulator in enumerate(mixture.simulators):
+        simulator.register_forward_hook(lambda *_, i=i: calls.__setitem__(i, calls[i] + 1))
+    batch = xs.SpaceGroupSampler(seed=0).sample(2)
+    for seed in range(12):
+        mixture(batch, generator=torch.Generator().manual_seed(seed))
+    assert calls[0] > 0 and calls[1] > 0 and sum(calls) == 12
