@@ -189,7 +189,11 @@ def resample_pattern(
     # averaging would only smooth a pattern that is no finer than the grid.
     points_in_cell = np.diff(np.searchsorted(x2, edges))
     sparse = ok & (points_in_cell < 2)
-    out[:, sparse] = np.stack([np.interp(grid[sparse], x2, row) for row in y2])
+    # Interpolation weights depend only on the grids, so they are found once for all patterns.
+    centre = grid[sparse]
+    k = np.clip(np.searchsorted(x2, centre, side="right") - 1, 0, x2.size - 2)
+    w = ((centre - x2[k]) / (x2[k + 1] - x2[k]))[None]
+    out[:, sparse] = y2[:, k] * (1.0 - w) + y2[:, k + 1] * w
     return out
 
 
