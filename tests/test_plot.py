@@ -126,7 +126,7 @@ def test_pattern_without_peaks_accepts_lists() -> None:
 @pytest.mark.parametrize(
     ("x", "y", "message"),
     [
-        ([10.0, 11.0, 12.0], [1.0, 2.0], "has 2 values but two_theta has 3"),
+        ([10.0, 11.0, 12.0], [1.0, 2.0], "must have 3 values to match two_theta, got 2"),
         ([10.0, np.nan, 12.0], [1.0, 2.0, 3.0], "non-finite"),
         ([10.0, 11.0, 12.0], [1.0, np.inf, 3.0], "non-finite"),
         ([[10.0, 11.0]], [[1.0, 2.0]], "1-D"),

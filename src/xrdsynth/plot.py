@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from .io._patterns import _float_vector
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
@@ -55,21 +57,10 @@ def _pyplot() -> Any:
 
 
 def _vector(value: Any, name: str, n: int | None = None) -> npt.NDArray[np.float64]:
-    """A finite 1-D float64 copy of a numpy array, torch tensor or sequence."""
-    if hasattr(value, "detach"):  # a torch tensor; torch itself is not imported here
-        value = value.detach().cpu().numpy()
-    try:
-        array = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a 1-D array of numbers") from None
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
-    if n is not None and array.shape[0] != n:
-        raise ValueError(f"{name} has {array.shape[0]} values but two_theta has {n}")
+    """A finite, non-empty 1-D float64 copy of a numpy array, torch tensor or sequence."""
+    array = _float_vector(value, name, n)  # the check measured-pattern files get, same messages
     if array.shape[0] == 0:
         raise ValueError(f"{name} is empty")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains non-finite values (NaN or inf)")
     return array
 
 
