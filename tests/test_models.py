@@ -113,6 +113,16 @@ def test_resampling_outside_the_measured_range_is_zero():
     np.testing.assert_allclose(out[(spec.two_theta > 20.1) & (spec.two_theta < 59.9)], 1.0)
 
 
+def test_coarse_scan_matches_np_interp_up_to_its_ends():
+    """Cells coarser than the scan take the interpolated value, and the scan's end value beyond its ends."""
+    spec = InputSpec(10.0, 70.0, 601, wavelength=1.5406)  # 0.1° cells
+    x = np.arange(20.03, 60.0, 0.2)  # coarser than the cells, ends inside cells
+    y = np.sin(x / 3.0) + 2.0
+    out = resample_pattern(x, y, 1.5406, spec)[0]
+    covered = (spec.two_theta + 0.05 > x[0]) & (spec.two_theta - 0.05 < x[-1])
+    np.testing.assert_allclose(out[covered], np.interp(spec.two_theta[covered], x, y), rtol=1e-12)
+
+
 # ------------------------------------------------------------------------------------------- prediction
 def test_predict_proba_gives_probabilities_per_pattern():
     clf = small_classifier()

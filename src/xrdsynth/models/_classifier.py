@@ -177,8 +177,7 @@ def resample_pattern(
         [np.zeros((y2.shape[0], 1)), np.cumsum(0.5 * (y2[:, 1:] + y2[:, :-1]) * np.diff(x2), axis=1)], axis=1
     )
     e = np.clip(edges, x2[0], x2[-1])
-    j = np.clip(np.searchsorted(x2, e, side="right") - 1, 0, x2.size - 2)
-    t = (e - x2[j]) / (x2[j + 1] - x2[j])
+    j, t = _bracket(x2, e)
     y_at = y2[:, j] + t * (y2[:, j + 1] - y2[:, j])
     c_edges = cumulative[:, j] + 0.5 * (y2[:, j] + y_at) * (e - x2[j])
     covered = np.diff(e)
@@ -189,12 +188,18 @@ def resample_pattern(
     # averaging would only smooth a pattern that is no finer than the grid.
     points_in_cell = np.diff(np.searchsorted(x2, edges))
     sparse = ok & (points_in_cell < 2)
-    # Interpolation weights depend only on the grids, so they are found once for all patterns.
-    centre = grid[sparse]
-    k = np.clip(np.searchsorted(x2, centre, side="right") - 1, 0, x2.size - 2)
-    w = ((centre - x2[k]) / (x2[k + 1] - x2[k]))[None]
-    out[:, sparse] = y2[:, k] * (1.0 - w) + y2[:, k + 1] * w
+    # Interpolation weights depend only on the grids, so they are found once for all patterns; centres
+    # beyond the scan take its end value (as np.interp would).
+    k, w = _bracket(x2, np.clip(grid[sparse], x2[0], x2[-1]))
+    out[:, sparse] = y2[:, k] + w * (y2[:, k + 1] - y2[:, k])
     return out
+
+
+def _bracket(x: npt.NDArray[np.float64], points: npt.NDArray[np.float64]) -> tuple[np.ndarray, np.ndarray]:
+    """For points within [x[0], x[-1]]: the interval index j (x[j] <= point <= x[j+1]) and the fraction
+    of the way from x[j] to x[j+1], for linear interpolation on the increasing grid x."""
+    j = np.clip(np.searchsorted(x, points, side="right") - 1, 0, x.size - 2)
+    return j, (points - x[j]) / (x[j + 1] - x[j])
 
 
 def preprocess(patterns: torch.Tensor, sqrt_scale: bool) -> torch.Tensor:
