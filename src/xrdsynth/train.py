@@ -215,9 +215,8 @@ def build_data(config: TrainConfig, device: torch.device) -> tuple[SpaceGroupSam
         "device": device,
         "compile": config.compile,
     }
-    clean = PowderSimulator(wavelength=config.wavelength, sqrt_scale=config.sqrt_scale, **common)
     if config.augment == 0.0:
-        return sampler, clean
+        return sampler, PowderSimulator(wavelength=config.wavelength, sqrt_scale=config.sqrt_scale, **common)
     principal = resolve_wavelength(config.wavelength).name
     doublet = principal[:-1] if principal.lower().endswith("ka1") else config.wavelength
     # Laboratory scans: the Kα doublet, pseudo-Voigt peaks from size (Lorentzian) and a typical
@@ -239,6 +238,7 @@ def build_data(config: TrainConfig, device: torch.device) -> tuple[SpaceGroupSam
     )
     if config.augment == 1.0:
         return sampler, _SimulatorMixture([lab], [1.0], [True])
+    clean = PowderSimulator(wavelength=config.wavelength, sqrt_scale=config.sqrt_scale, **common)
     return sampler, _SimulatorMixture([clean, lab], [1.0 - config.augment, config.augment], [False, True])
 
 
