@@ -39,7 +39,9 @@ _FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 _MARGIN_FWHM = {"gaussian": 5.0, "lorentzian": 50.0, "pseudo_voigt": 50.0}
 # Zero padding of the u grid against wrap-around of the circular convolution, in FWHM.
 _PAD_FWHM = {"gaussian": 8.0, "lorentzian": 200.0, "pseudo_voigt": 200.0}
-_SAMPLES_PER_FWHM = 12
+# Samples of the rendering grid per FWHM: with the cubic-spline read-back, the largest error of a rendered
+# peak is ~2e-4 of its height at these settings (the Lorentzian's slower-falling spectrum needs more).
+_SAMPLES_PER_FWHM = {"gaussian": 8, "lorentzian": 10, "pseudo_voigt": 10}
 _MAX_FFT = 2**18
 
 
@@ -149,22 +151,6 @@ def _fft_size(n: int) -> int:
     return best
 
 
-def _extended_grid(grid: torch.Tensor, margin: float) -> tuple[torch.Tensor, int]:
-    """The output grid with ``margin`` degrees added on each side at the end spacings (kept in (0, 180)).
-
-    Returns the extended grid and the index where the output grid starts in it.
-    """
-    low = max(float(grid[0]) - margin, 1e-3)
-    high = min(float(grid[-1]) + margin, 180.0 - 1e-3)
-    first, last = float(grid[1] - grid[0]), float(grid[-1] - grid[-2])
-    n_low = max(math.ceil((float(grid[0]) - low) / first), 0)
-    n_high = max(math.ceil((high - float(grid[-1])) / last), 0)
-    options = {"dtype": grid.dtype, "device": grid.device}
-    left = grid[0] - first * torch.arange(n_low, 0, -1, **options)
-    right = grid[-1] + last * torch.arange(1, n_high + 1, **options)
-    return torch.cat([left, grid, right]), n_low
-
-
 def render(
     grid: torch.Tensor,
     pattern: torch.Tensor,
@@ -185,8 +171,8 @@ def render(
         batch_size: number of patterns B.
         widths: per-pattern width parameters of batch size B.
         profile: one of :data:`PROFILES`.
-        fuse: run the per-point stages (the u map and the read-back) through ``torch.compile``: the same
-            numbers, several times faster on CPUs, after a one-time compilation of ~20 s.
+        fuse: run the per-point stage (the read-back) through ``torch.compile``: the same numbers, several
+            times faster on CPUs, after a one-time compilation of ~20 s.
 
     Returns:
         (B, P) intensity per degree 2theta: integrating a pattern over 2theta gives the sum of the areas of
@@ -194,55 +180,54 @@ def render(
     """
     dtype, device = area.dtype, area.device
     bsz = batch_size
-    grid = grid.to(dtype)
-    # Extend the grid by a margin so that peaks just outside the range contribute their tails.
-    widest = float(peak_widths(grid[[0, len(grid) // 2, -1]], widths, profile)[0].max())
-    aux, offset = _extended_grid(grid, _MARGIN_FWHM[profile] * widest)
-    # u = integral d(2theta) / H, by the trapezoidal rule on the extended grid.
-    inverse = _fused(_inverse_fwhm, fuse)(aux, widths, profile)  # (B, A)
-    # u in float64: at u ~ 1000 FWHM, float32 rounding would jitter the grid by 1e-3 of a sample per step,
-    # and with it the Jacobian and the peak shapes (1e-4 of the maximum).
-    steps = (aux[1:] - aux[:-1]).to(torch.float64) / 2.0
-    u_aux = _fused(_u_map, fuse)(inverse, steps)
-    total = u_aux[:, -1]  # (B,) the pattern's length in FWHM
+    grid64 = grid.to(torch.float64)
+    # The range covered: the grid plus a margin, so that peaks just outside contribute their tails.
+    widest = float(peak_widths(grid64[[0, len(grid) // 2, -1]].to(dtype), widths, profile)[0].max())
+    margin = _MARGIN_FWHM[profile] * widest
+    low = max(float(grid64[0]) - margin, 1e-3)
+    high = min(float(grid64[-1]) + margin, 180.0 - 1e-3)
+    table = _u_table(low, high, widths, profile, dtype, device)
     pad = _PAD_FWHM[profile]
-    longest = float(total.max()) + pad
-    n = _fft_size(max(math.ceil(_SAMPLES_PER_FWHM * longest), 256))
+    longest = float(table.u[:, -1].max()) + pad
+    n = _fft_size(max(math.ceil(_SAMPLES_PER_FWHM[profile] * longest), 256))
     if n > _MAX_FFT:
         n = _MAX_FFT
         if _MAX_FFT / longest < 3:
             warnings.warn(
-                f"peaks are so narrow ({1.0 / float(inverse.max()):.2g}° FWHM) that the rendering grid holds "
+                f"peaks are so narrow ({1.0 / float(table.f.max()):.2g}° FWHM) that the rendering grid holds "
                 f"only {_MAX_FFT / longest:.1f} samples per FWHM; widen the peaks or shorten the 2θ range",
                 RuntimeWarning,
                 stacklevel=3,
             )
-    spacing = (total + pad) / n  # (B,) u per sample
+    spacing = (table.u[:, -1] + pad) / n  # (B,) float64 u per sample
 
-    # Sticks -> u by interpolation in the extended grid -> linear deposit on the u samples.
-    inside = (position >= aux[0]) & (position <= aux[-1])
-    pattern, position, area = pattern[inside], position[inside], area[inside]
-    right = torch.searchsorted(aux, position.detach()).clamp(1, len(aux) - 1)
-    frac_aux = ((position - aux[right - 1]) / (aux[right] - aux[right - 1])).to(torch.float64)
-    u = u_aux[pattern, right - 1] * (1.0 - frac_aux) + u_aux[pattern, right] * frac_aux
-    index = u / spacing[pattern]
-    # Quadratic (triangular-shaped-cloud) deposit on the nearest sample and its two neighbours: its spread
+    # Sticks -> u -> a quadratic B-spline deposit on the nearest sample and its two neighbours. Its spread
     # (variance 1/4 sample^2) does not depend on where the stick falls between samples, so dividing by its
     # mean transform sinc^3 removes it exactly to second order; a linear deposit would leave an
     # offset-dependent width error of up to 1/12 sample^2.
-    centre = index.detach().round().to(torch.int64).clamp(1, n - 2)
-    offset_in_sample = (index - centre.to(torch.float64)).to(dtype)
-    flat = pattern * n + centre
-    share = (
-        0.5 * (0.5 - offset_in_sample).square(),
-        0.75 - offset_in_sample.square(),
-        0.5 * (0.5 + offset_in_sample).square(),
+    inside = (position >= low) & (position <= high)
+    pattern, position, area = pattern[inside], position[inside], area[inside]
+    node, fraction = table.locate(position.detach().to(torch.float64))
+    u, _ = _hermite(
+        table.u[pattern, node],
+        table.u[pattern, node + 1],
+        table.f[pattern, node],
+        table.f[pattern, node + 1],
+        fraction,
+        table.step,
     )
+    index = u / spacing[pattern]
+    centre = index.detach().round().to(torch.int64).clamp(1, n - 2)
+    offset = (index - centre.to(torch.float64)).to(dtype)
+    flat = (pattern * n + centre).repeat(3) + torch.arange(-1, 2, device=device).repeat_interleave(len(centre))
+    share = torch.cat([0.5 * (0.5 - offset).square(), 0.75 - offset.square(), 0.5 * (0.5 + offset).square()])
 
     freq = torch.fft.rfftfreq(n, device=device, dtype=dtype)  # cycles per sample
     samples_per_fwhm = (1.0 / spacing).to(dtype).unsqueeze(-1)  # (B, 1)
-    # Dividing by the transform of the deposit's quadratic B-spline (sinc^3) undoes its smoothing.
-    deposit = torch.special.sinc(freq).pow(3).clamp_min(1e-3)
+    # Dividing by the deposit's transform (sinc^3) undoes its smoothing; dividing by the sampled cubic
+    # B-spline's transform (2 + cos 2 pi f) / 3 turns the samples into the coefficients of the cubic spline
+    # that interpolates them, which the read-back evaluates (far more accurate than a local cubic).
+    filters = torch.special.sinc(freq).pow(3).clamp_min(1e-3) * ((2.0 + torch.cos(2.0 * math.pi * freq)) / 3.0)
     if profile == "pseudo_voigt":
         eta = peak_widths(position.unsqueeze(1), _select(widths, pattern), profile)[1].squeeze(1)
         parts = [("gaussian", area * (1.0 - eta)), ("lorentzian", area * eta)]
@@ -251,49 +236,91 @@ def render(
     spectrum = None
     for shape, mass in parts:
         sticks = torch.zeros(bsz * n, dtype=dtype, device=device)
-        for shift, weight in zip((-1, 0, 1), share, strict=True):
-            sticks.index_add_(0, flat + shift, mass * weight)
+        sticks.index_add_(0, flat, mass.repeat(3) * share)
         if shape == "gaussian":
             sigma = samples_per_fwhm / _FWHM_PER_SIGMA
             exponent = (-2.0 * math.pi**2) * sigma.square() * freq.square()
         else:
             exponent = -math.pi * samples_per_fwhm * freq  # exp(-2 pi gamma f), gamma = HWHM
         # Clamped so that exp never returns subnormal numbers (slow on CPUs, and below float32 resolution).
-        kernel = torch.exp(exponent.clamp_min(-80.0)).div_(deposit)
+        kernel = torch.exp(exponent.clamp_min(-80.0)).div_(filters)
         term = torch.fft.rfft(sticks.view(bsz, n)).mul_(kernel)
         spectrum = term if spectrum is None else spectrum.add_(term)
-    mass_per_sample = torch.fft.irfft(spectrum, n=n)  # (B, n)
+    coefficients = torch.fft.irfft(spectrum, n=n)  # (B, n) cubic B-spline coefficients of mass per sample
 
     # Read back at the output grid: density in u -> density in 2theta (Jacobian du/d2theta = 1/H).
-    return _fused(_read_back, fuse)(
-        mass_per_sample,
-        u_aux[:, offset : offset + len(grid)],
-        inverse[:, offset : offset + len(grid)],
-        spacing,
-    )
+    node, fraction = table.locate(grid64)
+    return _fused(_read_back, fuse)(coefficients, table.u, table.f, node, fraction, table.step, spacing)
 
 
-def _inverse_fwhm(grid: torch.Tensor, widths: Widths, profile: str) -> torch.Tensor:
-    """(B, A) 1/FWHM on a shared (A,) grid."""
-    return 1.0 / peak_widths(grid, widths, profile)[0]
+# Largest step of the table of u (degrees 2theta): the widths change on a scale of degrees, so cubic Hermite
+# interpolation between nodes this far apart is exact to ~1e-9 FWHM.
+_TABLE_STEP = 0.05
 
 
-def _u_map(inverse: torch.Tensor, half_steps: torch.Tensor) -> torch.Tensor:
-    """u = integral of 1/H d(2theta) by the trapezoidal rule: (B, A) float inverse widths and (A-1,) float64
-    half steps -> (B, A) float64, starting at 0."""
-    inverse64 = inverse.to(torch.float64)
-    increments = (inverse64[:, 1:] + inverse64[:, :-1]) * half_steps
-    return torch.nn.functional.pad(torch.cumsum(increments, dim=1), (1, 0))
+@dataclass(frozen=True)
+class _UTable:
+    """u(2theta) = integral of 1/H and its derivative 1/H on a uniform 2theta table, per pattern.
+
+    Attributes:
+        low: 2theta of node 0 in degrees.
+        step: (1,) float64 node spacing in degrees (a tensor, so that compiled code does not specialise on it).
+        u: (B, M) float64 u at the nodes, 0 at node 0.
+        f: (B, M) float64 1/H at the nodes, 1/degrees.
+    """
+
+    low: float
+    step: torch.Tensor
+    u: torch.Tensor
+    f: torch.Tensor
+
+    def locate(self, two_theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Left node index (int64) and fraction in [0, 1] (float64) of float64 positions."""
+        x = (two_theta - self.low) / self.step
+        node = x.floor().clamp(0, self.u.shape[1] - 2)
+        return node.to(torch.int64), (x - node).clamp(0.0, 1.0)
+
+
+def _u_table(low: float, high: float, widths: Widths, profile: str, dtype: torch.dtype, device) -> _UTable:
+    nodes = max(math.ceil((high - low) / _TABLE_STEP), 4) + 1
+    x = torch.linspace(low, high, nodes, dtype=torch.float64, device=device)
+    step = (high - low) / (nodes - 1)
+    f = (1.0 / peak_widths(x.to(dtype), widths, profile)[0]).to(torch.float64)  # (B, M)
+    # Trapezoid rule with the Euler-Maclaurin end correction h^2/12 (f'(a) - f'(x)): error O(h^4).
+    slope = torch.gradient(f, spacing=step, dim=1, edge_order=2)[0]
+    u = torch.nn.functional.pad(torch.cumsum((f[:, 1:] + f[:, :-1]) * (step / 2.0), dim=1), (1, 0))
+    u = u + (step * step / 12.0) * (slope[:, :1] - slope)
+    return _UTable(low, torch.tensor([step], dtype=torch.float64, device=device), u, f)
+
+
+def _hermite(
+    u0: torch.Tensor, u1: torch.Tensor, f0: torch.Tensor, f1: torch.Tensor, t: torch.Tensor, step: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cubic Hermite interpolation of u between two table nodes with values u0, u1 and derivatives f0, f1 at
+    fraction t in [0, 1] of a step of ``step`` degrees: u and du/d2theta there (float64)."""
+    t2 = t * t
+    t3 = t2 * t
+    value = (2 * t3 - 3 * t2 + 1) * u0 + (3 * t2 - 2 * t3) * u1 + step * ((t3 - 2 * t2 + t) * f0 + (t3 - t2) * f1)
+    slope = (6 * t2 - 6 * t) * (u0 - u1) / step + (3 * t2 - 4 * t + 1) * f0 + (3 * t2 - 2 * t) * f1
+    return value, slope
 
 
 def _read_back(
-    mass_per_sample: torch.Tensor, u_out: torch.Tensor, inverse_out: torch.Tensor, spacing: torch.Tensor
+    coefficients: torch.Tensor,
+    u: torch.Tensor,
+    f: torch.Tensor,
+    node: torch.Tensor,
+    fraction: torch.Tensor,
+    step: torch.Tensor,
+    spacing: torch.Tensor,
 ) -> torch.Tensor:
-    """Density in 2theta at the output points: (B, n) masses per u sample, (B, P) float64 u of the points,
-    (B, P) 1/H there, (B,) float64 u per sample -> (B, P)."""
-    position = u_out / spacing.unsqueeze(-1)
-    density_u = _cubic_interpolation(mass_per_sample, position)
-    return density_u * (inverse_out / spacing.to(inverse_out.dtype).unsqueeze(-1))
+    """Density in 2theta at the output points: (B, n) spline coefficients of the mass per u sample, the
+    (B, M) u table and its derivative, (P,) table nodes and fractions of the points, (B,) float64 u per
+    sample -> (B, P) in the coefficients' dtype."""
+    value, slope = _hermite(u[:, node], u[:, node + 1], f[:, node], f[:, node + 1], fraction, step)
+    position = value / spacing.unsqueeze(-1)
+    density_u = _spline_interpolation(coefficients, position)
+    return density_u * (slope / spacing.unsqueeze(-1)).to(coefficients.dtype)
 
 
 _FUSED: dict = {}
@@ -329,24 +356,17 @@ def _fused(function, enabled: bool):
     return _FUSED[function]
 
 
-def _cubic_interpolation(samples: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
-    """Catmull–Rom interpolation of each row of ``samples`` (B, n) at float64 indices ``position`` (B, M).
-
-    Cubic rather than linear: the read-back error of a sampled peak falls from ~(1/samples per FWHM)^2 to
-    ~(1/samples per FWHM)^4.
-    """
-    n = samples.shape[1]
+def _spline_interpolation(coefficients: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+    """The cubic B-spline with coefficients ``coefficients`` (B, n) evaluated at float64 sample positions
+    ``position`` (B, M)."""
+    n = coefficients.shape[1]
     j = position.detach().floor().clamp(1, n - 3).to(torch.int64)
-    t = (position - j.to(position.dtype)).clamp(0.0, 1.0).to(samples.dtype)
-    p0, p1, p2, p3 = (torch.gather(samples, 1, j + offset) for offset in (-1, 0, 1, 2))
+    t = (position - j.to(position.dtype)).clamp(0.0, 1.0).to(coefficients.dtype)
+    c0, c1, c2, c3 = (torch.gather(coefficients, 1, j + offset) for offset in (-1, 0, 1, 2))
+    s = 1.0 - t
     t2 = t * t
     t3 = t2 * t
-    return 0.5 * (
-        2.0 * p1
-        + (p2 - p0) * t
-        + (2.0 * p0 - 5.0 * p1 + 4.0 * p2 - p3) * t2
-        + (3.0 * (p1 - p2) + p3 - p0) * t3
-    )
+    return (s * s * s * c0 + (3.0 * t3 - 6.0 * t2 + 4.0) * c1 + (3.0 * (t + t2 - t3) + 1.0) * c2 + t3 * c3) / 6.0
 
 
 def _select(widths: Widths, rows: torch.Tensor) -> Widths:

@@ -14,7 +14,7 @@ import torch
 
 from ..structure import Crystal, CrystalBatch
 from ._augment import amorphous_hump, chebyshev_background, gaussian_noise, poisson_noise
-from ._form_factors import MAX_FORM_FACTOR_Z, form_factor_table
+from ._form_factors import MAX_FORM_FACTOR_Z, form_factor_table, form_factors
 from ._profiles import _MARGIN_FWHM, PROFILES, Widths, peak_widths, render
 from ._reflections import (
     LaueTables,
@@ -24,7 +24,7 @@ from ._reflections import (
     laue_tables,
     verified_laue_ids,
 )
-from ._structure_factor import centric_at_origin, scatterer_types, structure_factor_squared
+from ._structure_factor import centric_at_origin, scatterer_types
 from ._wavelengths import Radiation, resolve_wavelength
 
 __all__ = ["PeakList", "PowderSimulator"]
@@ -447,52 +447,58 @@ class PowderSimulator(torch.nn.Module):
         return reflections, g2, f2
 
     def _structure_factors(self, batch: CrystalBatch, refl: Reflections, s2: torch.Tensor) -> torch.Tensor:
-        """|F|^2 of every reflection (s2: (R,) (sin(theta)/lambda)^2 in 1/Å²), computed in chunks of crystals
-        of similar size (bounded memory)."""
-        dtype = batch.dtype
+        """|F|^2 of every reflection (s2: (R,) (sin(theta)/lambda)^2 in 1/Å²).
+
+        The scattering factors f(s) exp(-B s^2) are evaluated once for all (reflection, type) pairs; the
+        phase sums, the only part that grows with reflections x atoms, run in padded chunks of crystals of
+        similar size (bounded memory). A chunk is a handful of tensor operations whatever its size, so the
+        cost of a call is the phase work plus a small fixed cost per chunk.
+        """
+        dtype, device = batch.dtype, refl.hkl.device
         merge = not (batch.b_iso.requires_grad)
         types = scatterer_types(batch.numbers, batch.b_iso, batch.mask, merge=merge)
         k = types.numbers.shape[1]
         one_hot = torch.nn.functional.one_hot(types.index, k).to(dtype)
         occupancy_matrix = one_hot * (batch.occupancies * batch.mask).unsqueeze(-1)  # (B, N, K)
         frac = batch.frac_coords
-        atoms = batch.num_atoms.tolist()
         # Crystals symmetric under inversion through the origin have real structure factors: no sine sums.
         # (Kept general when gradients are wanted: a gradient step breaks the symmetry.)
         centric = [False] * len(batch)
         if not (torch.is_grad_enabled() and (frac.requires_grad or occupancy_matrix.requires_grad)):
             centric = centric_at_origin(frac, occupancy_matrix).tolist()
-        coefficients = self._form_factors.to(dtype)[types.numbers]  # (B, K, 9)
-        hkl = refl.hkl.to(dtype)
-        result = torch.zeros(len(hkl), dtype=dtype, device=hkl.device)
+        # f(s) exp(-B s^2) of each reflection for each scatterer type of its crystal: (R, K).
+        s2k = s2.unsqueeze(-1)
+        coefficients = self._form_factors.to(dtype)[types.numbers][refl.crystal]  # (R, K, 9)
+        scattering = form_factors(coefficients, s2k) * torch.exp(-types.b_iso.to(dtype)[refl.crystal] * s2k)
+        # Phase sums sum_j occ_j cos/sin(2 pi h.x_j) per type; row R of the sums is a sink for padding rows.
+        n_rows = len(refl.hkl)
+        turns = torch.cat([refl.hkl.to(dtype), refl.hkl.new_zeros(1, 3, dtype=dtype)]) * (2.0 * math.pi)
+        cos_sums = torch.zeros(n_rows + 1, k, dtype=dtype, device=device)
+        sin_sums = torch.zeros(n_rows + 1, k, dtype=dtype, device=device)
+        atoms = batch.num_atoms.tolist()
         counts = refl.counts.tolist()
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         for real in (True, False):
             # Centric and general crystals go in separate chunks: the first need no sine sum.
             group_counts = [n if c == real else 0 for n, c in zip(counts, centric, strict=True)]
             for crystals, starts, stops in _chunks(group_counts, atoms, self.max_chunk_elements):
-                rows_max = max(b - a for a, b in zip(starts, stops, strict=True))
+                first = offsets[crystals] + np.asarray(starts)
+                length = np.asarray(stops) - np.asarray(starts)
+                steps = np.arange(int(length.max()))
+                # Padded (C, rows) reflection rows of this chunk, padding pointing at the sink row.
+                rows_np = np.where(steps < length[:, None], first[:, None] + steps, n_rows)
+                rows = torch.from_numpy(rows_np).to(device)
+                index = torch.from_numpy(np.asarray(crystals)).to(device)
                 n_max = max(atoms[c] for c in crystals)
-                index = torch.tensor(crystals, device=hkl.device)
-                # Padded (C, rows_max) reflection rows of this chunk; padding points at row 0 and is dropped.
-                first = torch.tensor(
-                    [offsets[c] + a for c, a in zip(crystals, starts, strict=True)], device=hkl.device
-                )
-                length = torch.tensor([b - a for a, b in zip(starts, stops, strict=True)], device=hkl.device)
-                steps = torch.arange(rows_max, device=hkl.device)
-                valid = steps < length.unsqueeze(1)
-                rows = torch.where(valid, first.unsqueeze(1) + steps, 0)
-                f2 = structure_factor_squared(
-                    hkl[rows],
-                    s2[rows],
-                    frac[index, :n_max],
-                    occupancy_matrix[index, :n_max],
-                    coefficients[index],
-                    types.b_iso[index].to(dtype),
-                    centric=real,
-                )
-                result = result.index_put((rows[valid],), f2[valid])
-        return result
+                # 2 pi h.x as one batched product; float32 keeps ~1e-5 rad for |h.x| up to ~100 cycles.
+                phase = torch.bmm(turns[rows], frac[index, :n_max].transpose(1, 2))
+                occupancy = occupancy_matrix[index, :n_max]
+                cos_sums = cos_sums.index_put((rows,), torch.bmm(torch.cos(phase), occupancy))
+                if not real:
+                    sin_sums = sin_sums.index_put((rows,), torch.bmm(torch.sin(phase), occupancy))
+        real_part = (cos_sums[:n_rows] * scattering).sum(-1)
+        imaginary = (sin_sums[:n_rows] * scattering).sum(-1)
+        return real_part * real_part + imaginary * imaginary
 
     def _lorentz_polarisation(self, theta: torch.Tensor) -> torch.Tensor:
         cos2t2 = torch.cos(2.0 * theta).square()

@@ -1,11 +1,12 @@
-"""Structure factors of many reflections for a batch of crystals.
+"""Scatterer types and the centric test behind the structure factors of a batch of crystals.
 
 F(h) = sum_j occ_j f_j(s) exp(-B_j s^2) exp(2 pi i h.x_j), s = sin(theta)/lambda = |g|/2.
 
 Atoms of one crystal that share an element and a B ("scatterer types") share f(s) exp(-B s^2), so the sum is
 taken per type first: S_t(h) = sum_{j in t} occ_j exp(2 pi i h.x_j) is a batched matrix product of the phase
-factors with an (atoms x types) occupancy matrix, and F(h) = sum_t f_t(s) S_t(h). The transcendental work
-is then one cos and one sin per (reflection, atom), the rest is matrix algebra.
+factors with an (atoms x types) occupancy matrix, and F(h) = sum_t f_t(s) S_t(h) (the sums are taken in
+``PowderSimulator._structure_factors``). The transcendental work is then one cos and one sin per (reflection,
+atom), the rest is matrix algebra.
 
 Crystals whose atoms are symmetric under inversion through the origin (x -> -x maps every atom onto one of
 the same element, occupancy and B: most centrosymmetric structures in their usual settings) have a real F,
@@ -18,9 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._form_factors import form_factors
-
-__all__ = ["ScattererTypes", "centric_at_origin", "scatterer_types", "structure_factor_squared"]
+__all__ = ["ScattererTypes", "centric_at_origin", "scatterer_types"]
 
 # Atomic numbers in the type keys stay below this (anything the form-factor table holds).
 MAX_KEY_Z = 127
@@ -112,41 +111,3 @@ def centric_at_origin(frac_coords: torch.Tensor, occupancy_matrix: torch.Tensor)
     # Rounding of the phases leaves ~1e-7 (float32) per atom; 1e-4 of the type's occupancy is far above it.
     tolerance = (1e-4 if dtype == torch.float32 else 1e-9) * (scale + 1.0)
     return (sine.abs() <= tolerance).all(dim=2).all(dim=1)
-
-
-def structure_factor_squared(
-    hkl: torch.Tensor,
-    s2: torch.Tensor,
-    frac_coords: torch.Tensor,
-    occupancy_matrix: torch.Tensor,
-    type_coefficients: torch.Tensor,
-    type_b_iso: torch.Tensor,
-    centric: bool = False,
-) -> torch.Tensor:
-    """|F(h)|^2 for padded reflections of C crystals.
-
-    Args:
-        hkl: (C, R, 3) Miller indices as floats (padding rows are harmless: their result is ignored).
-        s2: (C, R) (sin(theta)/lambda)^2 = 1/(4 d^2) in 1/Å².
-        frac_coords: (C, N, 3) fractional coordinates.
-        occupancy_matrix: (C, N, K) occupancy of atom n if it has type k, else 0 (0 for padding atoms).
-        type_coefficients: (C, K, 9) IT92 coefficients of each type.
-        type_b_iso: (C, K) isotropic displacement B of each type, Å².
-        centric: every crystal of the chunk is symmetric under inversion through the origin
-            (:func:`centric_at_origin`): F is real and only the cosine sum is taken.
-
-    Returns:
-        (C, R) |F|^2 in electrons^2.
-    """
-    # h.x in cycles; its fractional part is all the phase needs, and taking it keeps float32 accurate.
-    cycles = torch.bmm(hkl, frac_coords.transpose(1, 2))
-    phase = (2.0 * torch.pi) * (cycles - torch.round(cycles.detach()))
-    sum_cos = torch.bmm(torch.cos(phase), occupancy_matrix)  # (C, R, K)
-    s2k = s2.unsqueeze(-1)
-    f = form_factors(type_coefficients.unsqueeze(1), s2k) * torch.exp(-type_b_iso.unsqueeze(1) * s2k)
-    real = (sum_cos * f).sum(-1)
-    if centric:
-        return real * real
-    sum_sin = torch.bmm(torch.sin(phase), occupancy_matrix)
-    imag = (sum_sin * f).sum(-1)
-    return real * real + imag * imag
