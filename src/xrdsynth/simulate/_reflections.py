@@ -309,29 +309,29 @@ def enumerate_reflections(
     hkl = torch.stack([h[owner], k[owner], l_low[owner] + offset], dim=1)
     key = (hkl[:, 0] * _KEY_BASE + hkl[:, 1]) * _KEY_BASE + hkl[:, 2]
 
-    # Canonical member of each Laue orbit and its multiplicity, one Laue group at a time.
+    # Canonical member of each Laue orbit and its multiplicity, one Laue group at a time. key(h R) = h . (R w):
+    # a matrix product gives the keys of the images. A canonical h has the largest key of its orbit, so it is
+    # at least the key of its images under the (at most three) generators; that cheap necessary test leaves
+    # few candidates for the full test against every operation, which also yields the multiplicity.
     weights = torch.tensor([_KEY_BASE**2, _KEY_BASE, 1], dtype=torch.float64, device=device)
-    canonical = torch.zeros(len(hkl), dtype=torch.bool, device=device)
-    multiplicity = torch.zeros(len(hkl), dtype=torch.int64, device=device)
+    generator_vectors = tables.generators.to(torch.float64) @ weights  # (L, 3, 3)
+    operation_vectors = tables.rotations.to(torch.float64) @ weights  # (L, 48, 3)
+    hkl_f, key_f = hkl.to(torch.float64), key.to(torch.float64)
     laue_of = laue_ids[crystal]
+    # {1, -1}: the half space already holds one member of each orbit, of multiplicity 2.
+    triclinic = laue_of == tables.triclinic
+    canonical = triclinic.clone()
+    multiplicity = torch.where(triclinic, 2, 0)
+    n_operations = tables.count.tolist()
     for laue in torch.unique(laue_ids).tolist():
-        n_ops = int(tables.count[laue])
-        if n_ops == 2:  # {1, -1}: the half space already holds one member of each orbit
-            rows = laue_of == laue
-            canonical |= rows
-            multiplicity = torch.where(rows, 2, multiplicity)
+        if laue == tables.triclinic:
             continue
         rows = torch.nonzero(laue_of == laue).squeeze(1)
-        # key(h R) = h . (R w): a matmul gives the keys of the images. A canonical h is at least the key of
-        # its images under the (at most three) generators; that cheap necessary test leaves few candidates
-        # for the full test against every operation, which also yields the multiplicity.
-        generator_keys = hkl[rows].to(torch.float64) @ (tables.generators[laue].to(torch.float64) @ weights).T
-        rows = rows[(generator_keys <= key[rows].to(torch.float64).unsqueeze(1)).all(dim=1)]
-        key_vectors = tables.rotations[laue, :n_ops].to(torch.float64) @ weights  # (n_ops, 3)
-        image_keys = hkl[rows].to(torch.float64) @ key_vectors.T  # (n, n_ops)
-        own = key[rows].to(torch.float64).unsqueeze(1)
-        canonical[rows] = (image_keys <= own).all(dim=1)
-        multiplicity[rows] = n_ops // (image_keys == own).sum(dim=1)
+        rows = rows[(hkl_f[rows] @ generator_vectors[laue].T).amax(dim=1) <= key_f[rows]]
+        image_keys = hkl_f[rows] @ operation_vectors[laue, : n_operations[laue]].T  # (n, n_ops)
+        own = key_f[rows].unsqueeze(1)
+        canonical[rows] = image_keys.amax(dim=1) <= own.squeeze(1)
+        multiplicity[rows] = image_keys.shape[1] // (image_keys == own).sum(dim=1)
     crystal, hkl, multiplicity = crystal[canonical], hkl[canonical], multiplicity[canonical]
     counts = torch.bincount(crystal, minlength=len(lat))
     return Reflections(crystal, hkl, multiplicity, counts, laue_ids)
