@@ -15,7 +15,7 @@ import torch
 from ..structure import Crystal, CrystalBatch
 from ._augment import amorphous_hump, chebyshev_background, gaussian_noise, poisson_noise
 from ._form_factors import MAX_FORM_FACTOR_Z, form_factor_table, form_factors
-from ._profiles import _MARGIN_FWHM, PROFILES, Widths, peak_widths, render
+from ._profiles import _MARGIN_FWHM, PROFILES, Widths, _fused, peak_widths, render
 from ._reflections import (
     LaueTables,
     Reflections,
@@ -467,29 +467,28 @@ class PowderSimulator(torch.nn.Module):
         if not (torch.is_grad_enabled() and (frac.requires_grad or occupancy_matrix.requires_grad)):
             centric = centric_at_origin(frac, occupancy_matrix).tolist()
         # f(s) exp(-B s^2) of each reflection for each scatterer type of its crystal: (R, K).
-        s2k = s2.unsqueeze(-1)
-        coefficients = self._form_factors.to(dtype)[types.numbers][refl.crystal]  # (R, K, 9)
-        scattering = form_factors(coefficients, s2k) * torch.exp(-types.b_iso.to(dtype)[refl.crystal] * s2k)
+        scattering = _fused(_scattering_factors, self.compile)(
+            self._form_factors.to(dtype)[types.numbers], types.b_iso.to(dtype), refl.crystal, s2
+        )
         # Phase sums sum_j occ_j cos/sin(2 pi h.x_j) per type; row R of the sums is a sink for padding rows.
         n_rows = len(refl.hkl)
+        budget = self.max_chunk_elements
         turns = torch.cat([refl.hkl.to(dtype), refl.hkl.new_zeros(1, 3, dtype=dtype)]) * (2.0 * math.pi)
         cos_sums = torch.zeros(n_rows + 1, k, dtype=dtype, device=device)
         sin_sums = torch.zeros(n_rows + 1, k, dtype=dtype, device=device)
-        atoms = batch.num_atoms.tolist()
-        counts = refl.counts.tolist()
-        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        atoms = batch.num_atoms.cpu().numpy()
+        counts = refl.counts.cpu().numpy()
+        offsets = np.cumsum(counts) - counts
+        steps = np.arange(_PIECE_ROWS)
+        centric_np = np.asarray(centric)
         for real in (True, False):
             # Centric and general crystals go in separate chunks: the first need no sine sum.
-            group_counts = [n if c == real else 0 for n, c in zip(counts, centric, strict=True)]
-            for crystals, starts, stops in _chunks(group_counts, atoms, self.max_chunk_elements):
-                first = offsets[crystals] + np.asarray(starts)
-                length = np.asarray(stops) - np.asarray(starts)
-                steps = np.arange(int(length.max()))
-                # Padded (C, rows) reflection rows of this chunk, padding pointing at the sink row.
-                rows_np = np.where(steps < length[:, None], first[:, None] + steps, n_rows)
+            for crystals, starts, n_max in _chunks(np.where(centric_np == real, counts, 0), atoms, budget):
+                # (C, _PIECE_ROWS) reflection rows of each piece, rows past a crystal's end at the sink row.
+                local = starts[:, None] + steps
+                rows_np = np.where(local < counts[crystals][:, None], offsets[crystals][:, None] + local, n_rows)
                 rows = torch.from_numpy(rows_np).to(device)
-                index = torch.from_numpy(np.asarray(crystals)).to(device)
-                n_max = max(atoms[c] for c in crystals)
+                index = torch.from_numpy(crystals).to(device)
                 # 2 pi h.x as one batched product; float32 keeps ~1e-5 rad for |h.x| up to ~100 cycles.
                 phase = torch.bmm(turns[rows], frac[index, :n_max].transpose(1, 2))
                 occupancy = occupancy_matrix[index, :n_max]
@@ -749,6 +748,24 @@ class PowderSimulator(torch.nn.Module):
         return patterns
 
 
+def _scattering_factors(
+    coefficients: torch.Tensor, b_iso: torch.Tensor, crystal: torch.Tensor, s2: torch.Tensor
+) -> torch.Tensor:
+    """f(s) exp(-B s^2) of each reflection for each scatterer type of its crystal.
+
+    Args:
+        coefficients: (B, K, 9) IT92 coefficients of each crystal's types.
+        b_iso: (B, K) their B in Å².
+        crystal: (R,) int64 crystal of each reflection.
+        s2: (R,) (sin(theta)/lambda)^2 in 1/Å².
+
+    Returns:
+        (R, K) electrons.
+    """
+    s2k = s2.unsqueeze(-1)
+    return form_factors(coefficients[crystal], s2k) * torch.exp(-b_iso[crystal] * s2k)
+
+
 def _check_batch(batch: CrystalBatch) -> None:
     """Raise ValueError naming the first bad entry (one host synchronisation for all checks)."""
     mask = batch.mask
@@ -784,43 +801,68 @@ def _check_batch(batch: CrystalBatch) -> None:
         raise ValueError(f"crystal {entry} of the batch {message}")
 
 
-# A chunk costs a fixed overhead of about this many (reflection, atom) products in kernel launches; pieces are
-# put together while the padding they add stays below that or a quarter of the useful work.
-_CHUNK_OVERHEAD = 50_000
-_CHUNK_WASTE = 1.25
+# Reflections of one crystal go into pieces of this many rows; a chunk of the structure-factor sum is a batch
+# of pieces, padded to its largest atom count (and the last piece of each crystal to this many rows).
+_PIECE_ROWS = 32
+# A chunk costs a fixed overhead of about this many (reflection, atom) products in kernel launches; a chunk
+# is closed when padding the next crystal to the chunk's atom count would waste more than that or a quarter.
+_CHUNK_OVERHEAD = 20_000
+_CHUNK_WASTE = 1.15
 
 
-def _chunks(counts: list[int], atoms: list[int], budget: int) -> list[tuple[list[int], list[int], list[int]]]:
-    """Group (crystal, reflection slice) pieces into padded chunks for the structure-factor sum.
+def _chunks(counts: np.ndarray, atoms: np.ndarray, budget: int) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    """Plan the padded chunks of the structure-factor sum.
 
-    Pieces are sorted by size; a chunk grows while chunk size x most rows x most atoms stays within
-    ``budget`` and the padding stays small. Returns (crystals, starts, stops) per chunk.
+    Crystals are taken by decreasing atom count, their reflections cut into pieces of ``_PIECE_ROWS`` rows,
+    and consecutive pieces form a chunk while pieces x rows x the chunk's most atoms stays within ``budget``
+    and the padding stays small.
+
+    Args:
+        counts: (B,) number of reflections of each crystal (0: not in this sum).
+        atoms: (B,) number of atoms of each crystal.
+        budget: most padded (reflection, atom) pairs per chunk.
+
+    Returns:
+        Per chunk: (C,) int64 crystal of each piece, (C,) int64 first row of each piece within its crystal's
+        reflections, and the chunk's atom count.
     """
-    pieces = []
-    for c in range(len(counts)):
-        if counts[c] == 0:
+    rows = _PIECE_ROWS
+    chunks: list[tuple[np.ndarray, np.ndarray, int]] = []
+    crystals: list[np.ndarray] = []
+    starts: list[np.ndarray] = []
+    pieces = n_max = useful = 0
+
+    def close() -> None:
+        if crystals:
+            chunks.append((np.concatenate(crystals), np.concatenate(starts), n_max))
+            crystals.clear()
+            starts.clear()
+
+    for c in np.argsort(-atoms, kind="stable"):
+        n_rows, n = int(counts[c]), int(atoms[c])
+        if n_rows == 0:
             continue
-        step = max(budget // max(atoms[c], 1), 1)
-        for a in range(0, counts[c], step):
-            pieces.append((c, a, min(a + step, counts[c])))
-    pieces.sort(key=lambda p: ((p[2] - p[1]) * atoms[p[0]], p[2] - p[1]), reverse=True)
-    chunks: list[tuple[list[int], list[int], list[int]]] = []
-    current: list[tuple[int, int, int]] = []
-    rows = n = useful = 0
-    for piece in pieces:
-        c, a, b = piece
-        new_rows, new_n = max(rows, b - a), max(n, atoms[c])
-        new_useful = useful + (b - a) * atoms[c]
-        padded = (len(current) + 1) * new_rows * new_n
-        if current and (
-            padded > budget or padded > max(_CHUNK_WASTE * new_useful, new_useful + _CHUNK_OVERHEAD)
-        ):
-            chunks.append(([p[0] for p in current], [p[1] for p in current], [p[2] for p in current]))
-            current, new_rows, new_n, new_useful = [], b - a, atoms[c], (b - a) * atoms[c]
-        current.append(piece)
-        rows, n, useful = new_rows, new_n, new_useful
-    if current:
-        chunks.append(([p[0] for p in current], [p[1] for p in current], [p[2] for p in current]))
+        first = np.arange(0, n_rows, rows)
+        if crystals:
+            padded = (pieces + len(first)) * rows * n_max
+            work = useful + n_rows * n
+            if padded > budget or padded > max(_CHUNK_WASTE * work, work + _CHUNK_OVERHEAD):
+                close()
+        if not crystals:
+            pieces, n_max, useful = 0, max(n, 1), 0
+        # A crystal too large for one chunk is split over several.
+        while pieces + len(first) > max(budget // (rows * n_max), 1):
+            take = max(budget // (rows * n_max), 1) - pieces
+            crystals.append(np.full(take, c, dtype=np.int64))
+            starts.append(first[:take])
+            first = first[take:]
+            close()
+            pieces, n_max, useful = 0, max(n, 1), 0
+        crystals.append(np.full(len(first), c, dtype=np.int64))
+        starts.append(first)
+        pieces += len(first)
+        useful += n_rows * n
+    close()
     return chunks
 
 
