@@ -357,4 +357,3 @@ def predictions_from_probabilities(probability: np.ndarray, top: int = 5) -> lis
             )
         )
     return result
-

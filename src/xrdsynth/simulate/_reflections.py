@@ -309,10 +309,10 @@ def enumerate_reflections(
     hkl = torch.stack([h[owner], k[owner], l_low[owner] + offset], dim=1)
     key = (hkl[:, 0] * _KEY_BASE + hkl[:, 1]) * _KEY_BASE + hkl[:, 2]
 
-    # Canonical member of each Laue orbit and its multiplicity, one Laue group at a time. key(h R) = h . (R w):
-    # a matrix product gives the keys of the images. A canonical h has the largest key of its orbit, so it is
-    # at least the key of its images under the (at most three) generators; that cheap necessary test leaves
-    # few candidates for the full test against every operation, which also yields the multiplicity.
+    # Canonical member of each Laue orbit and its multiplicity, one Laue group at a time. key(h R) =
+    # h . (R w): a matrix product gives the keys of the images. A canonical h has the largest key of its
+    # orbit, so it is at least the key of its images under the (at most three) generators; that cheap test
+    # leaves few candidates for the full test against every operation, which also yields the multiplicity.
     weights = torch.tensor([_KEY_BASE**2, _KEY_BASE, 1], dtype=torch.float64, device=device)
     generator_vectors = tables.generators.to(torch.float64) @ weights  # (L, 3, 3)
     operation_vectors = tables.rotations.to(torch.float64) @ weights  # (L, 48, 3)

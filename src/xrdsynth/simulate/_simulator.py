@@ -486,7 +486,9 @@ class PowderSimulator(torch.nn.Module):
             for crystals, starts, n_max in _chunks(np.where(centric_np == real, counts, 0), atoms, budget):
                 # (C, _PIECE_ROWS) reflection rows of each piece, rows past a crystal's end at the sink row.
                 local = starts[:, None] + steps
-                rows_np = np.where(local < counts[crystals][:, None], offsets[crystals][:, None] + local, n_rows)
+                rows_np = np.where(
+                    local < counts[crystals][:, None], offsets[crystals][:, None] + local, n_rows
+                )
                 rows = torch.from_numpy(rows_np).to(device)
                 index = torch.from_numpy(crystals).to(device)
                 # 2 pi h.x as one batched product; float32 keeps ~1e-5 rad for |h.x| up to ~100 cycles.

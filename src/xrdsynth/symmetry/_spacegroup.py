@@ -180,8 +180,9 @@ class SpaceGroup:
             if position.letter == letter:
                 return position
         letters = "".join(w.letter for w in self.wyckoff_positions)
-        raise ValueError(f"space group {self.number} ({self.symbol}) has no Wyckoff letter {letter!r}; "
-                         f"it has {letters}")
+        raise ValueError(
+            f"space group {self.number} ({self.symbol}) has no Wyckoff letter {letter!r}; it has {letters}"
+        )
 
 
 @functools.cache
