@@ -13,12 +13,17 @@ linearly; for the pseudo-Voigt of Thompson, Cox & Hastings (J. Appl. Cryst. 20, 
 polynomial into one FWHM and a mixing parameter eta.
 
 Rendering. The FWHM H(2theta) changes slowly across the pattern, so in the coordinate u(2theta) =
-integral d(2theta) / H every peak has the same FWHM, 1. The sticks are deposited on a uniform u grid (linear
-weights, conserving area), convolved with one kernel of FWHM 1 by FFT (the Gaussian and Lorentzian have
-closed-form transforms; the deposit's own smoothing is divided out), and read back on the output 2theta
-grid with the Jacobian du/d(2theta) = 1/H. The cost is independent of the number of reflections and the
-Lorentzian tails are exact, not truncated. The local approximation (H constant across one peak) changes a
-peak's shape by less than 0.1% of its height for Scherrer widths (tested against closed forms).
+integral d(2theta) / H every peak has the same FWHM, 1. u is tabulated per pattern every 0.05 degrees
+(trapezoid rule with its end correction) and interpolated between nodes by cubic Hermite polynomials with the
+known slope 1/H. The sticks are deposited on a uniform u grid of 8 (Gaussian) or 10 (Lorentzian, pseudo-Voigt)
+samples per FWHM (quadratic B-spline weights, conserving area), convolved with one kernel of FWHM 1 by FFT
+(the Gaussian and Lorentzian have closed-form transforms; the deposit's own smoothing is divided out, and so
+is the cubic B-spline's, which turns the samples into spline coefficients), and read back on the output 2theta
+grid as that cubic spline with the Jacobian du/d(2theta) = 1/H. The cost is independent of the number of
+reflections and the Lorentzian tails are exact, not truncated. Patterns of a batch whose u grids differ much in
+length (random crystallite sizes) are rendered in up to four groups with their own FFT lengths. A rendered
+peak differs from the exact profile by ~3e-4 of its height; the local approximation (H constant across one
+peak) changes a peak's shape by less than 0.1% of its height for Scherrer widths (tested against closed forms).
 """
 
 from __future__ import annotations
