@@ -494,9 +494,9 @@ def _validation_set(config: TrainConfig, device: torch.device) -> tuple[torch.Te
         num_batches=math.ceil(config.eval_patterns / batch), rank=0, world_size=1,
     )  # fmt: skip
     patterns, labels = zip(*stream, strict=True)
-    return torch.cat(patterns)[: config.eval_patterns], torch.cat([lab["space_group"] for lab in labels])[
-        : config.eval_patterns
-    ].to(device)
+    return torch.cat(patterns)[: config.eval_patterns], torch.cat(
+        [lab["space_group"] for lab in labels]
+    )[: config.eval_patterns].to(device)
 
 
 def _card(

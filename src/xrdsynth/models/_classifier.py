@@ -357,3 +357,4 @@ def predictions_from_probabilities(probability: np.ndarray, top: int = 5) -> lis
             )
         )
     return result
+

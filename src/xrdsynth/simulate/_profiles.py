@@ -20,10 +20,11 @@ samples per FWHM (quadratic B-spline weights, conserving area), convolved with o
 (the Gaussian and Lorentzian have closed-form transforms; the deposit's own smoothing is divided out, and so
 is the cubic B-spline's, which turns the samples into spline coefficients), and read back on the output 2theta
 grid as that cubic spline with the Jacobian du/d(2theta) = 1/H. The cost is independent of the number of
-reflections and the Lorentzian tails are exact, not truncated. Patterns of a batch whose u grids differ much in
-length (random crystallite sizes) are rendered in up to four groups with their own FFT lengths. A rendered
+reflections and the Lorentzian tails are exact, not truncated. Patterns of a batch whose u grids differ much
+in length (random crystallite sizes) are rendered in up to four groups with their own FFT lengths. A rendered
 peak differs from the exact profile by ~3e-4 of its height; the local approximation (H constant across one
-peak) changes a peak's shape by less than 0.1% of its height for Scherrer widths (tested against closed forms).
+peak) changes a peak's shape by less than 0.1% of its height for Scherrer widths (tested against closed
+forms).
 """
 
 from __future__ import annotations

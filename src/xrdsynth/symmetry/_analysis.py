@@ -53,17 +53,14 @@ def find_wyckoff_sites(
     frac_coords = np.asarray(frac_coords, dtype=np.float64)
     types = np.asarray(types)
     if lattice.shape != (3, 3) or frac_coords.ndim != 2 or frac_coords.shape[1] != 3:
-        raise ValueError(
-            f"lattice must be (3, 3) and frac_coords (N, 3), got {lattice.shape} and {frac_coords.shape}"
-        )
+        raise ValueError(f"lattice must be (3, 3) and frac_coords (N, 3), got {lattice.shape} and "
+                         f"{frac_coords.shape}")
     if types.shape != (len(frac_coords),) or len(types) == 0:
         raise ValueError(f"types must be (N,) with N = {len(frac_coords)} > 0, got {types.shape}")
     data = symmetry_dataset(lattice, frac_coords, types, symprec=symprec)
     if data is None:
-        raise ValueError(
-            f"spglib could not analyse the structure at symprec={symprec} Å "
-            "(overlapping atoms or a degenerate cell?)"
-        )
+        raise ValueError(f"spglib could not analyse the structure at symprec={symprec} Å "
+                         "(overlapping atoms or a degenerate cell?)")
     group = SpaceGroup(int(data.number))
     sites = []
     for representative in dict.fromkeys(int(i) for i in data.equivalent_atoms):

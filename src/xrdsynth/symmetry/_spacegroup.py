@@ -180,9 +180,8 @@ class SpaceGroup:
             if position.letter == letter:
                 return position
         letters = "".join(w.letter for w in self.wyckoff_positions)
-        raise ValueError(
-            f"space group {self.number} ({self.symbol}) has no Wyckoff letter {letter!r}; it has {letters}"
-        )
+        raise ValueError(f"space group {self.number} ({self.symbol}) has no Wyckoff letter {letter!r}; "
+                         f"it has {letters}")
 
 
 @functools.cache
