@@ -285,6 +285,15 @@ def test_patterns_of_different_widths_rendered_in_groups_match_closed_form() -> 
     assert float(error.max()) < 1.5e-3
 
 
+def test_peaks_too_narrow_for_the_rendering_grid_warn() -> None:
+    """FWHM of 1e-4° over 85°: the capped FFT holds under 3 samples per FWHM, which the renderer says."""
+    grid = torch.linspace(5.0, 90.0, 1001, dtype=torch.float64)
+    widths = Widths(CU_KA1, fwhm=torch.full((1,), 1e-4, dtype=torch.float64))
+    one = torch.ones(1, dtype=torch.float64)
+    with pytest.warns(RuntimeWarning, match="samples per FWHM"):
+        render(grid, torch.zeros(1, dtype=torch.long), 30.0 * one, one, 1, widths, "gaussian")
+
+
 def test_scherrer_width() -> None:
     """A crystallite of L nm gives FWHM = K λ / (L cos θ) (radians) in a Gaussian profile."""
     sim = PowderSimulator(crystallite_size_nm=25.0, dtype=torch.float64)

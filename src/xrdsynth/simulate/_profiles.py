@@ -197,15 +197,15 @@ def render(
     table = _u_table(low, high, widths, profile, dtype, device, fuse)
     lengths = table.u[:, -1] + _PAD_FWHM[profile]  # (B,) float64: each pattern's rendering grid in FWHM
     groups = _length_groups(lengths, _SAMPLES_PER_FWHM[profile])
-    if groups[0][1] == _MAX_FFT:
-        longest = float(lengths.max())
-        if _MAX_FFT / longest < 3:
-            warnings.warn(
-                f"peaks are so narrow ({1.0 / float(table.f.max()):.2g}° FWHM) that the rendering grid holds "
-                f"only {_MAX_FFT / longest:.1f} samples per FWHM; widen the peaks or shorten the 2θ range",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+    # FFT lengths are capped at _MAX_FFT: below 3 samples per FWHM in the longest pattern, say so.
+    longest = float(lengths.max())
+    if _MAX_FFT / longest < 3:
+        warnings.warn(
+            f"peaks are so narrow ({1.0 / float(table.f.max()):.2g}° FWHM) that the rendering grid holds "
+            f"only {_MAX_FFT / longest:.1f} samples per FWHM; widen the peaks or shorten the 2θ range",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
     inside = (position >= low) & (position <= high)
     pattern, position, area = pattern[inside], position[inside], area[inside]

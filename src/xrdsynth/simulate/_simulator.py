@@ -450,9 +450,10 @@ class PowderSimulator(torch.nn.Module):
         """|F|^2 of every reflection (s2: (R,) (sin(theta)/lambda)^2 in 1/Å²).
 
         The scattering factors f(s) exp(-B s^2) are evaluated once for all (reflection, type) pairs; the
-        phase sums, the only part that grows with reflections x atoms, run in padded chunks of crystals of
-        similar size (bounded memory). A chunk is a handful of tensor operations whatever its size, so the
-        cost of a call is the phase work plus a small fixed cost per chunk.
+        phase sums, the only part that grows with reflections x atoms, run in padded chunks of 32-row pieces
+        of crystals with similar atom counts (bounded memory, :func:`_chunks`). A chunk is a handful of
+        tensor operations whatever its size, so the cost of a call is the phase work plus a small fixed cost
+        per chunk.
         """
         dtype, device = batch.dtype, refl.hkl.device
         merge = not (batch.b_iso.requires_grad)
@@ -807,7 +808,8 @@ def _check_batch(batch: CrystalBatch) -> None:
 # of pieces, padded to its largest atom count (and the last piece of each crystal to this many rows).
 _PIECE_ROWS = 32
 # A chunk costs a fixed overhead of about this many (reflection, atom) products in kernel launches; a chunk
-# is closed when padding the next crystal to the chunk's atom count would waste more than that or a quarter.
+# is closed when padding the next crystal to the chunk's atom count would waste more than that and more than
+# _CHUNK_WASTE - 1 of the useful work.
 _CHUNK_OVERHEAD = 20_000
 _CHUNK_WASTE = 1.15
 
