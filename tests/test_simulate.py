@@ -551,13 +551,31 @@ def test_hexagonal_and_trigonal_crystals_keep_their_laue_group() -> None:
     assert peaks.multiplicity[:4].tolist() == [2, 6, 2, 12]
 
 
-# ------------------------------------------------------------------------------ centric shortcut
-def _is_centric(crystal: xs.Crystal) -> bool:
-    from xrdsynth.simulate._structure_factor import centric_at_origin
+# ------------------------------------------------------------------------------ symmetry shortcuts
+def _symmetry(crystal: xs.Crystal):
+    from xrdsynth.simulate._structure_factor import lattice_symmetry, scatterer_types
 
     batch = xs.CrystalBatch.from_crystals([crystal])
-    types = torch.nn.functional.one_hot(batch.numbers, 119).to(batch.dtype) * batch.occupancies.unsqueeze(-1)
-    return bool(centric_at_origin(batch.frac_coords, types)[0])
+    types = scatterer_types(batch.numbers, batch.b_iso, batch.mask)
+    return lattice_symmetry(
+        batch.frac_coords, batch.occupancies, types.index, types.numbers.shape[1], batch.mask
+    )
+
+
+def _is_centric(crystal: xs.Crystal) -> bool:
+    return bool(_symmetry(crystal).centric[0])
+
+
+def _maps_onto_itself(crystal: xs.Crystal, operation) -> bool:
+    """Brute force: every atom's image is an atom of the same kind (within 1e-4 Å)."""
+    frac = crystal.frac_coords
+    kinds = zip(crystal.numbers, crystal.occupancies, crystal.b_iso, strict=True)
+    key = [(int(z), round(o, 6), round(b, 6)) for z, o, b in kinds]
+    delta = operation(frac)[:, None, :] - frac[None, :, :]
+    delta -= np.round(delta)
+    close = np.linalg.norm(delta @ crystal.lattice, axis=-1) < 1e-4
+    same = np.array([[a == b for b in key] for a in key])
+    return bool((close & same).any(axis=1).all())
 
 
 def test_centric_detection_against_inversion_of_the_atoms() -> None:
@@ -580,27 +598,72 @@ def test_centric_detection_against_inversion_of_the_atoms() -> None:
     assert not _is_centric(shifted)  # centrosymmetric, but not about the origin
     for path in FIXTURE_CIFS:
         crystal = xs.Crystal.from_cif(path)
-        frac = crystal.frac_coords
-        kinds = zip(crystal.numbers, crystal.occupancies, crystal.b_iso, strict=True)
-        key = [(int(z), round(o, 6), round(b, 6)) for z, o, b in kinds]
-        inverted = (-frac) % 1.0
-        # Brute force: every atom has an inverted image among the atoms of its kind (within 1e-4 Å).
-        delta = inverted[:, None, :] - frac[None, :, :]
-        delta -= np.round(delta)
-        close = np.linalg.norm(delta @ crystal.lattice, axis=-1) < 1e-4
-        same = np.array([[a == b for b in key] for a in key])
-        expected = bool((close & same).any(axis=1).all())
-        assert _is_centric(crystal) == expected, path.name
+        assert _is_centric(crystal) == _maps_onto_itself(crystal, lambda x: -x), path.name
 
 
-def test_centric_shortcut_gives_the_general_patterns(monkeypatch) -> None:
-    import xrdsynth.simulate._simulator as simulator_module
-
-    crystals = [xs.Crystal.from_cif(p) for p in FIXTURE_CIFS[:24]]
-    sim = PowderSimulator(two_theta=(5.0, 90.0, 3001), crystallite_size_nm=40.0, dtype=torch.float64)
-    fast = sim(crystals)
-    monkeypatch.setattr(
-        simulator_module, "centric_at_origin", lambda frac, occ: torch.zeros(len(frac), dtype=torch.bool)
+def _supercell(crystal: xs.Crystal, repeats: tuple[int, int, int]) -> xs.Crystal:
+    """The same structure in a cell repeated along a, b, c (a P1 description with translations 1/n)."""
+    shifts = np.array(list(np.ndindex(*repeats)), dtype=float)
+    frac = ((crystal.frac_coords[None, :, :] + shifts[:, None, :]) / repeats).reshape(-1, 3)
+    n = len(shifts)
+    return xs.Crystal(
+        crystal.lattice * np.array(repeats)[:, None],
+        frac,
+        np.tile(crystal.numbers, n),
+        occupancies=np.tile(crystal.occupancies, n),
+        b_iso=np.tile(crystal.b_iso, n),
+        space_group=1,
     )
+
+
+def test_centring_detection_against_translations_of_the_atoms() -> None:
+    """A centring translation is found exactly when it maps the atoms onto atoms of the same kind: on the
+    fixtures, and on supercells whose halves or thirds of the cell (not centrings) make the structure sums
+    vanish on whole classes of reflections."""
+    from xrdsynth.simulate._reflections import CENTRINGS
+    from xrdsynth.simulate._structure_factor import CENTRING_TRANSLATIONS
+
+    quartz = xs.Crystal.from_cif(cif_path("quartz"))
+    crystals = [xs.Crystal.from_cif(p) for p in FIXTURE_CIFS]
+    crystals += [
+        _supercell(quartz, r) for r in ((2, 1, 1), (1, 1, 2), (2, 2, 1), (1, 3, 1), (2, 1, 3), (3, 2, 2))
+    ]
+    found = set()
+    for crystal in crystals:
+        symmetry = _symmetry(crystal)
+        expected = [_maps_onto_itself(crystal, lambda x, t=t: x + np.array(t)) for t in CENTRING_TRANSLATIONS]
+        assert symmetry.translations[0].tolist() == expected, crystal
+        found.add(CENTRINGS[int(symmetry.centring[0])])
+        # The kept atoms stand for the whole crystal: order x their number is the number of atoms.
+        assert int(symmetry.kept.sum()) * int(symmetry.order[0]) == crystal.num_atoms
+    assert {"P", "C", "F", "I", "R_obverse"} <= found  # the fixtures cover the common centrings
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_symmetry_shortcuts_give_the_general_patterns(monkeypatch, dtype) -> None:
+    """Skipping sine sums (centric), centring-forbidden reflections and centring-equivalent atoms changes no
+    pattern: the same call with every crystal treated as P1 without inversion gives the same result."""
+    import xrdsynth.simulate._simulator as simulator_module
+    from xrdsynth.simulate._structure_factor import LatticeSymmetry
+
+    crystals = [xs.Crystal.from_cif(p) for p in FIXTURE_CIFS]
+    sim = PowderSimulator(two_theta=(5.0, 90.0, 3001), crystallite_size_nm=40.0, dtype=dtype)
+    fast = sim(crystals)
+    sticks = [sim.peaks(c) for c in crystals[:12]]
+
+    def no_symmetry(frac, occupancies, type_index, n_types, mask) -> LatticeSymmetry:
+        bsz = len(mask)
+        none = torch.zeros(bsz, dtype=torch.bool)
+        return LatticeSymmetry(
+            none, torch.zeros(bsz, 6, dtype=torch.bool), torch.zeros(bsz, dtype=torch.int64), mask,
+            torch.ones(bsz, dtype=torch.int64),
+        )  # fmt: skip
+
+    monkeypatch.setattr(simulator_module, "lattice_symmetry", no_symmetry)
     general = sim(crystals)
-    torch.testing.assert_close(fast, general, rtol=1e-9, atol=1e-12)
+    tolerance = {"rtol": 1e-9, "atol": 1e-12} if dtype == torch.float64 else {"rtol": 0, "atol": 2e-5}
+    torch.testing.assert_close(fast, general, **tolerance)
+    for fast_peaks, crystal in zip(sticks, crystals[:12], strict=True):
+        general_peaks = sim.peaks(crystal)
+        np.testing.assert_allclose(fast_peaks.two_theta, general_peaks.two_theta, atol=1e-9)
+        np.testing.assert_allclose(fast_peaks.intensity, general_peaks.intensity, rtol=1e-7, atol=1e-7)

@@ -24,6 +24,7 @@ import torch
 from ..symmetry import SpaceGroup
 
 __all__ = [
+    "CENTRINGS",
     "LaueTables",
     "Reflections",
     "enumerate_reflections",
@@ -166,14 +167,6 @@ def laue_tables(device: torch.device | str = "cpu") -> LaueTables:
     )
 
 
-def _intensity_at(hkl: torch.Tensor, frac_coords: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """|sum_j w_j exp(2 pi i h.x_j)|^2 for (B, M, 3) reflections and (B, N, 3) atoms with (B, N) weights."""
-    phase = 2.0 * torch.pi * torch.bmm(hkl, frac_coords.transpose(1, 2))
-    real = (torch.cos(phase) * weights.unsqueeze(1)).sum(-1)
-    imag = (torch.sin(phase) * weights.unsqueeze(1)).sum(-1)
-    return real * real + imag * imag
-
-
 def verified_laue_ids(
     space_group: torch.Tensor,
     lattice: torch.Tensor,
@@ -207,13 +200,18 @@ def verified_laue_ids(
     generators = tables.generators[ids].to(torch.float64)  # (B, 3, 3, 3)
     test = torch.tensor(_TEST_HKL, dtype=torch.float64, device=frac_coords.device)  # (T, 3)
     b, t = len(ids), len(test)
-    images = (test.view(1, t, 1, 3, 1) * generators.unsqueeze(1)).sum(
-        -2
-    )  # (B, T, 3, 3): h R for each generator
-    probes = torch.cat([test.expand(b, t, 3), images.reshape(b, t * 3, 3)], dim=1)
-    intensity = _intensity_at(probes, frac_coords.to(torch.float64), weights.to(torch.float64))
+    images = (test.view(1, t, 1, 3, 1) * generators.unsqueeze(1)).sum(-2)  # (B, T, 3, 3): h R per generator
+    probes = torch.cat([test.expand(b, t, 3), images.reshape(b, t * 3, 3)], dim=1)  # (B, 4T, 3)
+    # |sum_j w_j exp(2 pi i h.x_j)|^2 over a flat list of the atoms (a padded batch is mostly padding).
+    crystal, slot = torch.nonzero(weights != 0, as_tuple=True)
+    frac = frac_coords.detach()[crystal, slot].to(torch.float64)  # (A, 3)
+    w = weights.detach()[crystal, slot].to(torch.float64).unsqueeze(1)
+    phase = (2.0 * torch.pi) * (probes[crystal] * frac.unsqueeze(1)).sum(-1)  # (A, 4T)
+    terms = torch.cat([torch.cos(phase) * w, torch.sin(phase) * w], dim=1)
+    sums = terms.new_zeros(b, terms.shape[1]).index_add_(0, crystal, terms)
+    intensity = sums[:, : 4 * t].square() + sums[:, 4 * t :].square()  # (B, 4T)
     reference, imaged = intensity[:, :t], intensity[:, t:].reshape(b, t, 3)
-    scale = weights.to(torch.float64).sum(-1).square().clamp_min(torch.finfo(torch.float64).tiny)
+    scale = weights.detach().to(torch.float64).sum(-1).square().clamp_min(torch.finfo(torch.float64).tiny)
     close = (imaged - reference.unsqueeze(-1)).abs() <= rtol * scale.view(b, 1, 1)
     # Metric: R G* R^T = G* for every generator (h -> h R keeps 1/d^2 = h G* h^T).
     lat = lattice.detach().to(torch.float64)
@@ -251,11 +249,19 @@ def _ragged_arange(sizes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return owner, torch.arange(len(owner), device=sizes.device) - start[owner]
 
 
+# Lattice centrings, by code: P, A, B, C, I, F, R obverse (hexagonal axes), R reverse. For each, the
+# reflections it allows have l in one residue class modulo _L_STEP (given by h and k: see
+# enumerate_reflections), and C and F also need h + k even.
+CENTRINGS = ("P", "A", "B", "C", "I", "F", "R_obverse", "R_reverse")
+_L_STEP = (1, 2, 2, 1, 2, 2, 3, 3)
+
+
 def enumerate_reflections(
     lattice: torch.Tensor,
     g_max: torch.Tensor,
     laue_ids: torch.Tensor,
     tables: LaueTables,
+    centring: torch.Tensor | None = None,
 ) -> Reflections:
     """All Laue-unique reflections with 0 < |g| <= g_max for each crystal.
 
@@ -264,6 +270,8 @@ def enumerate_reflections(
         g_max: (B,) 1/Å, radius of the limiting sphere.
         laue_ids: (B,) ids into ``tables`` (from :func:`verified_laue_ids`).
         tables: from :func:`laue_tables` on the lattice's device.
+        centring: (B,) int64 lattice centring of each crystal as an index into :data:`CENTRINGS`
+            (``LatticeSymmetry.centring``): the reflections it forbids (F = 0) are left out. None: all kept.
 
     Raises:
         ValueError: a cell so large that indices would reach 512 (more than ~10^8 reflections).
@@ -303,10 +311,22 @@ def enumerate_reflections(
     # The half space key(hkl) > 0: h > 0, or h = 0 and k > 0, or h = k = 0 and l > 0.
     l_low = torch.where((h == 0) & (k == 0), l_low.clamp_min(1), l_low)
     l_low = torch.where(tables.flips[laue_ids, 1][crystal], l_low.clamp_min(0), l_low)
-    count = torch.where((disc >= 0) & ~((h == 0) & (k < 0)), (l_high - l_low + 1).clamp_min(0), 0)
+    valid = (disc >= 0) & ~((h == 0) & (k < 0))
+    step = torch.ones_like(h)
+    if centring is not None:
+        # The allowed l of a centred lattice step by 2 (A: k + l even, B: h + l, I: h + k + l, F: all indices
+        # of one parity) or by 3 (R obverse: -h + k + l = 3n, R reverse: h - k + l = 3n); C and F also need
+        # h + k even. Forbidden reflections (F = 0) are never enumerated.
+        code = centring[crystal]
+        step = torch.tensor(_L_STEP, device=device)[code]
+        residue = torch.where(code == 1, k, torch.where((code == 2) | (code == 5), h, h + k))
+        residue = torch.where(code == 6, h - k, torch.where(code == 7, k - h, residue))
+        l_low = l_low + torch.remainder(residue - l_low, step)
+        valid &= ~(((code == 3) | (code == 5)) & ((h + k) % 2 != 0))
+    count = torch.where(valid, torch.div(l_high - l_low, step, rounding_mode="floor") + 1, 0).clamp_min(0)
     owner, offset = _ragged_arange(count)
     crystal = crystal[owner]
-    hkl = torch.stack([h[owner], k[owner], l_low[owner] + offset], dim=1)
+    hkl = torch.stack([h[owner], k[owner], l_low[owner] + offset * step[owner]], dim=1)
     key = (hkl[:, 0] * _KEY_BASE + hkl[:, 1]) * _KEY_BASE + hkl[:, 2]
 
     # Canonical member of each Laue orbit and its multiplicity, one Laue group at a time. key(h R) =

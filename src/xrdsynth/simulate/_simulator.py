@@ -24,7 +24,12 @@ from ._reflections import (
     laue_tables,
     verified_laue_ids,
 )
-from ._structure_factor import centric_at_origin, scatterer_types
+from ._structure_factor import (
+    LatticeSymmetry,
+    ScattererTypes,
+    lattice_symmetry,
+    scatterer_types,
+)
 from ._wavelengths import Radiation, resolve_wavelength
 
 __all__ = ["PeakList", "PowderSimulator"]
@@ -438,53 +443,50 @@ class PowderSimulator(torch.nn.Module):
             # A gradient moves one atom or one cell edge at a time, which breaks the symmetry that merged
             # h with h R: only Friedel pairs (h, -h) stay equivalent under every change, so only they merge.
             laue = torch.full_like(laue, tables.triclinic)
-        reflections = enumerate_reflections(batch.lattice, g_max, laue, tables)
+        atoms = _Atoms.of(batch)
+        # Reflections forbidden by a centring translation have F = 0 exactly: left out before any sum.
+        centring = None if atoms.symmetry is None else atoms.symmetry.centring
+        reflections = enumerate_reflections(batch.lattice, g_max, laue, tables, centring)
         # 1/d^2 once, in float64 (positions need it) and from the possibly differentiable lattice.
         g2 = inverse_d_squared(
             reflections.hkl.to(torch.float64), batch.lattice.to(torch.float64), reflections.crystal
         )
-        f2 = self._structure_factors(batch, reflections, (g2 / 4.0).to(batch.dtype))
+        f2 = self._structure_factors(atoms, reflections, (g2 / 4.0).to(batch.dtype))
         return reflections, g2, f2
 
-    def _structure_factors(self, batch: CrystalBatch, refl: Reflections, s2: torch.Tensor) -> torch.Tensor:
+    def _structure_factors(self, atoms: _Atoms, refl: Reflections, s2: torch.Tensor) -> torch.Tensor:
         """|F|^2 of every reflection (s2: (R,) (sin(theta)/lambda)^2 in 1/Å²).
 
         The scattering factors f(s) exp(-B s^2) are evaluated once for all (reflection, type) pairs; the
-        phase sums, the only part that grows with reflections x atoms, run in padded chunks of 32-row pieces
-        of crystals with similar atom counts (bounded memory, :func:`_chunks`). A chunk is a handful of
-        tensor operations whatever its size, so the cost of a call is the phase work plus a small fixed cost
-        per chunk.
+        phase sums, the only part that grows with reflections x atoms, run over the atoms that stand for
+        their centring orbit (:func:`lattice_symmetry`) in padded chunks of 32-row pieces of crystals with
+        similar atom counts (bounded memory, :func:`_chunks`). A chunk is a handful of tensor operations
+        whatever its size, so the cost of a call is the phase work plus a small fixed cost per chunk.
         """
-        dtype, device = batch.dtype, refl.hkl.device
-        merge = not (batch.b_iso.requires_grad)
-        types = scatterer_types(batch.numbers, batch.b_iso, batch.mask, merge=merge)
+        dtype, device = atoms.frac_coords.dtype, refl.hkl.device
+        types = atoms.types
         k = types.numbers.shape[1]
-        one_hot = torch.nn.functional.one_hot(types.index, k).to(dtype)
-        occupancy_matrix = one_hot * (batch.occupancies * batch.mask).unsqueeze(-1)  # (B, N, K)
-        frac = batch.frac_coords
-        # Crystals symmetric under inversion through the origin have real structure factors: no sine sums.
-        # (Kept general when gradients are wanted: a gradient step breaks the symmetry.)
-        centric = [False] * len(batch)
-        if not (torch.is_grad_enabled() and (frac.requires_grad or occupancy_matrix.requires_grad)):
-            centric = centric_at_origin(frac, occupancy_matrix).tolist()
         # f(s) exp(-B s^2) of each reflection for each scatterer type of its crystal: (R, K).
         scattering = _fused(_scattering_factors, self.compile)(
             self._form_factors.to(dtype)[types.numbers], types.b_iso.to(dtype), refl.crystal, s2
         )
+        frac, occupancy_matrix, atom_counts = atoms.representatives()
         # Phase sums sum_j occ_j cos/sin(2 pi h.x_j) per type; row R of the sums is a sink for padding rows.
         n_rows = len(refl.hkl)
         budget = self.max_chunk_elements
         turns = torch.cat([refl.hkl.to(dtype), refl.hkl.new_zeros(1, 3, dtype=dtype)]) * (2.0 * math.pi)
         cos_sums = torch.zeros(n_rows + 1, k, dtype=dtype, device=device)
         sin_sums = torch.zeros(n_rows + 1, k, dtype=dtype, device=device)
-        atoms = batch.num_atoms.cpu().numpy()
         counts = refl.counts.cpu().numpy()
         offsets = np.cumsum(counts) - counts
         steps = np.arange(_PIECE_ROWS)
-        centric_np = np.asarray(centric)
+        centric_np = np.zeros(len(counts), dtype=bool)
+        if atoms.symmetry is not None:
+            centric_np = atoms.symmetry.centric.cpu().numpy()
         for real in (True, False):
             # Centric and general crystals go in separate chunks: the first need no sine sum.
-            for crystals, starts, n_max in _chunks(np.where(centric_np == real, counts, 0), atoms, budget):
+            plan = _chunks(np.where(centric_np == real, counts, 0), atom_counts, budget)
+            for crystals, starts, n_max in plan:
                 # (C, _PIECE_ROWS) reflection rows of each piece, rows past a crystal's end at the sink row.
                 local = starts[:, None] + steps
                 rows_np = np.where(
@@ -749,6 +751,56 @@ class PowderSimulator(torch.nn.Module):
         if self.sqrt_scale:
             patterns = torch.sqrt(patterns.clamp_min(0.0))
         return patterns
+
+
+@dataclass(frozen=True)
+class _Atoms:
+    """The atoms of a batch as the structure-factor sums see them.
+
+    Attributes:
+        frac_coords: (B, N, 3) fractional coordinates.
+        types: the crystals' scatterer types.
+        occupancy_matrix: (B, N, K) occupancy of atom n if it has type k (0 for padding).
+        symmetry: inversion and centring of each crystal, or None when gradients are wanted (a gradient step
+            breaks every symmetry, so every atom and every reflection is kept).
+    """
+
+    frac_coords: torch.Tensor
+    types: ScattererTypes
+    occupancy_matrix: torch.Tensor
+    symmetry: LatticeSymmetry | None
+
+    @classmethod
+    def of(cls, batch: CrystalBatch) -> _Atoms:
+        wants_grad = torch.is_grad_enabled() and any(
+            t.requires_grad for t in (batch.frac_coords, batch.occupancies, batch.b_iso)
+        )
+        types = scatterer_types(batch.numbers, batch.b_iso, batch.mask, merge=not batch.b_iso.requires_grad)
+        one_hot = torch.nn.functional.one_hot(types.index, types.numbers.shape[1]).to(batch.dtype)
+        occupancy_matrix = one_hot * (batch.occupancies * batch.mask).unsqueeze(-1)
+        symmetry = None
+        if not wants_grad:
+            symmetry = lattice_symmetry(
+                batch.frac_coords, batch.occupancies, types.index, types.numbers.shape[1], batch.mask
+            )
+        return cls(batch.frac_coords, types, occupancy_matrix, symmetry)
+
+    def representatives(self) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+        """(B, M, 3) coordinates and (B, M, K) occupancies (times the orbit size) of the atoms that stand for
+        their centring orbit, first in each crystal, and (B,) their number per crystal."""
+        if self.symmetry is None:
+            kept = self.occupancy_matrix.detach().sum(-1) >= 0  # every atom, padding included
+            return self.frac_coords, self.occupancy_matrix, np.full(len(kept), kept.shape[1])
+        kept, order = self.symmetry.kept, self.symmetry.order
+        counts = kept.sum(dim=1)
+        m = max(int(counts.max()), 1)
+        # A stable sort puts each crystal's kept atoms first, in their order; the rest is cut off or padding.
+        first = torch.argsort((~kept).to(torch.int8), dim=1, stable=True)[:, :m]
+        frac = torch.gather(self.frac_coords, 1, first.unsqueeze(-1).expand(-1, -1, 3))
+        k = self.occupancy_matrix.shape[2]
+        occupancy = torch.gather(self.occupancy_matrix, 1, first.unsqueeze(-1).expand(-1, -1, k))
+        weight = (torch.gather(kept, 1, first) * order.unsqueeze(1)).to(occupancy.dtype)
+        return frac, occupancy * weight.unsqueeze(-1), counts.cpu().numpy()
 
 
 def _scattering_factors(
