@@ -651,7 +651,7 @@ def test_symmetry_shortcuts_give_the_general_patterns(monkeypatch, dtype) -> Non
     fast = sim(crystals)
     sticks = [sim.peaks(c) for c in crystals[:12]]
 
-    def no_symmetry(frac, occupancies, type_index, n_types, mask) -> LatticeSymmetry:
+    def no_symmetry(frac, occupancies, type_index, n_types, mask, fuse=False) -> LatticeSymmetry:
         bsz = len(mask)
         none = torch.zeros(bsz, dtype=torch.bool)
         return LatticeSymmetry(

@@ -443,7 +443,7 @@ class PowderSimulator(torch.nn.Module):
             # A gradient moves one atom or one cell edge at a time, which breaks the symmetry that merged
             # h with h R: only Friedel pairs (h, -h) stay equivalent under every change, so only they merge.
             laue = torch.full_like(laue, tables.triclinic)
-        atoms = _Atoms.of(batch)
+        atoms = _Atoms.of(batch, self.compile)
         # Reflections forbidden by a centring translation have F = 0 exactly: left out before any sum.
         centring = None if atoms.symmetry is None else atoms.symmetry.centring
         reflections = enumerate_reflections(batch.lattice, g_max, laue, tables, centring)
@@ -771,7 +771,7 @@ class _Atoms:
     symmetry: LatticeSymmetry | None
 
     @classmethod
-    def of(cls, batch: CrystalBatch) -> _Atoms:
+    def of(cls, batch: CrystalBatch, fuse: bool = False) -> _Atoms:
         wants_grad = torch.is_grad_enabled() and any(
             t.requires_grad for t in (batch.frac_coords, batch.occupancies, batch.b_iso)
         )
@@ -781,7 +781,7 @@ class _Atoms:
         symmetry = None
         if not wants_grad:
             symmetry = lattice_symmetry(
-                batch.frac_coords, batch.occupancies, types.index, types.numbers.shape[1], batch.mask
+                batch.frac_coords, batch.occupancies, types.index, types.numbers.shape[1], batch.mask, fuse
             )
         return cls(batch.frac_coords, types, occupancy_matrix, symmetry)
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ._profiles import _fused
+
 __all__ = [
     "CENTRING_TRANSLATIONS",
     "LatticeSymmetry",
@@ -157,12 +159,26 @@ def _probe_tables(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tenso
     return hkl.T.to(device=device, dtype=dtype), forbids.to(device)
 
 
+def _in_window(
+    frac: torch.Tensor, width_a: torch.Tensor | float, width_b: torch.Tensor | float
+) -> torch.Tensor:
+    """(A,) bool, whether (A, 3) coordinates fall in the window [s, s + width) along a and along b (mod 1)."""
+    along_a = _fraction(frac[:, 0] - _WINDOW_START) < width_a
+    return along_a & (_fraction(frac[:, 1] - _WINDOW_START) < width_b)
+
+
+# Windows that pick one atom of each centring orbit, as widths along a and b: all atoms (P); B, C and I, whose
+# translations move atoms by 1/2 along a; A (1/2 along b); F (both); R (1/3 along a).
+_WINDOWS = ((1.0, 1.0), (0.5, 1.0), (1.0, 0.5), (0.5, 0.5), (1.0 / 3.0, 1.0))
+
+
 def lattice_symmetry(
     frac_coords: torch.Tensor,
     occupancies: torch.Tensor,
     type_index: torch.Tensor,
     n_types: int,
     mask: torch.Tensor,
+    fuse: bool = False,
 ) -> LatticeSymmetry:
     """Test each crystal for inversion through the origin and for centring translations, on its sums.
 
@@ -183,6 +199,7 @@ def lattice_symmetry(
         type_index: (B, N) int64 scatterer type of each atom within its crystal (:func:`scatterer_types`).
         n_types: more than the largest type index.
         mask: (B, N) bool, True for real atoms.
+        fuse: evaluate the per-atom terms with torch.compile (one loop instead of ~10 passes).
 
     Returns:
         The crystals' :class:`LatticeSymmetry`.
@@ -195,16 +212,62 @@ def lattice_symmetry(
     occupancy = occupancies.detach()[crystal, slot].unsqueeze(1)  # (A, 1)
     bucket = crystal * k + type_index[crystal, slot]  # (crystal, type) of each atom
     hkl, forbids = _probe_tables(device, dtype)
-    cycles = frac @ hkl  # (A, T)
+    terms = _fused(_probe_terms, fuse)(frac, occupancy, hkl)
+    centric, translations, centring, in_window, consistent, order = _probe(
+        terms, frac, crystal, bucket, forbids, bsz, k
+    )
+    kept = mask.clone()
+    kept[crystal, slot] = in_window | ~consistent[crystal]
+    return LatticeSymmetry(centric, translations, centring, kept, order)
+
+
+def _probe_terms(frac: torch.Tensor, occupancy: torch.Tensor, hkl: torch.Tensor) -> torch.Tensor:
+    """Per-atom terms of the probe sums, [occ cos 2 pi h.x, occ sin 2 pi h.x, occ] at the test reflections.
+
+    Args:
+        frac: (A, 3) fractional coordinates.
+        occupancy: (A, 1) occupancies.
+        hkl: (3, T) test reflections as columns.
+
+    Returns:
+        (A, 2T + 1) terms.
+    """
+    cycles = frac @ hkl
     phase = (2.0 * torch.pi) * (cycles - torch.round(cycles))
-    cosine, sine = torch.cos(phase) * occupancy, torch.sin(phase) * occupancy
-    t = hkl.shape[1]
+    return torch.cat([torch.cos(phase) * occupancy, torch.sin(phase) * occupancy, occupancy], dim=1)
+
+
+def _probe(
+    terms: torch.Tensor,
+    frac: torch.Tensor,
+    crystal: torch.Tensor,
+    bucket: torch.Tensor,
+    forbids: torch.Tensor,
+    bsz: int,
+    k: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The tests of :func:`lattice_symmetry` on a flat list of A atoms.
+
+    Args:
+        terms: (A, 2T + 1) from :func:`_probe_terms`.
+        frac: (A, 3) fractional coordinates.
+        crystal: (A,) int64 crystal of each atom.
+        bucket: (A,) int64 crystal x k + type of each atom.
+        forbids: (T, 6) bool, whether each centring translation forbids each test reflection.
+        bsz: number of crystals.
+        k: number of scatterer types per crystal.
+
+    Returns:
+        centric (B,), translations (B, 6), centring (B,) code, in_window (A,) whether each atom is kept,
+        consistent (B,) whether the kept atoms passed the check, order (B,) the orbit size (1 if not).
+    """
+    dtype, device = frac.dtype, frac.device
+    t = forbids.shape[0]
 
     def per_type(values: torch.Tensor) -> torch.Tensor:  # (A, C) -> (B, K, C) sums per crystal and type
-        out = values.new_zeros(bsz * k, values.shape[1]).index_add_(0, bucket, values)
-        return out.view(bsz, k, -1)
+        return values.new_zeros(bsz * k, values.shape[1]).index_add_(0, bucket, values).view(bsz, k, -1)
 
-    sums = per_type(torch.cat([cosine, sine, occupancy], dim=1))
+    sums = per_type(terms)
     real, imaginary, scale = sums[..., :t], sums[..., t : 2 * t], sums[..., 2 * t :]
     # Rounding of the phases leaves ~1e-7 (float32) per atom; 1e-4 of the type's occupancy is far above it.
     tolerance = (1e-4 if dtype == torch.float32 else 1e-9) * (scale + 1.0)  # (B, K, 1)
@@ -212,44 +275,33 @@ def lattice_symmetry(
     vanishes = ((real.abs() <= tolerance) & (imaginary.abs() <= tolerance)).all(dim=1)  # (B, T)
     translations = (vanishes.unsqueeze(2) | ~forbids).all(dim=1)  # (B, 6)
 
-    # The centring used to drop atoms, as window widths along a and b and the translations it holds.
-    a_, b_, c_, i_ = translations.unbind(1)[:4]
-    rhombohedral = translations[:, 4] | translations[:, 5]
+    # The centring used to drop atoms (first of F, A, B, C, I, R), its window and the translations it holds.
+    a_, b_, c_, i_, obverse, reverse = translations.unbind(1)
     face = a_ & b_ & c_
-    half_along_a = face | (~a_ & (b_ | c_ | i_))  # B, C and I pair atoms x and x + 1/2 along a
-    half_along_b = face | (a_ & ~face)  # A pairs them along b
-    third_along_a = ~(a_ | b_ | c_ | i_) & rhombohedral
-    width_a = torch.where(half_along_a, 0.5, torch.where(third_along_a, 1.0 / 3.0, 1.0)).to(dtype)
-    width_b = torch.where(half_along_b, 0.5, 1.0).to(dtype)
-    order = torch.round(1.0 / (width_a * width_b)).to(torch.int64)  # (B,)
-    window = (_fraction(frac[:, 0] - _WINDOW_START) < width_a[crystal]) & (
-        _fraction(frac[:, 1] - _WINDOW_START) < width_b[crystal]
-    )
-    # The translations of the chosen centring, to know which test reflections it allows.
     used = torch.stack(
         [
             a_,
             face | (~a_ & b_),
             face | (~a_ & ~b_ & c_),
             ~a_ & ~b_ & ~c_ & i_,
-            third_along_a & translations[:, 4],
-            third_along_a & ~translations[:, 4],
+            ~(a_ | b_ | c_ | i_) & obverse,
+            ~(a_ | b_ | c_ | i_ | obverse) & reverse,
         ],
         dim=1,
     )
-    allowed = ~(used.unsqueeze(1) & forbids).any(dim=2)  # (B, T)
-    # Its code: 0 P, 1 A, 2 B, 3 C, 4 I, 5 F, 6 R obverse, 7 R reverse (first match).
-    codes = torch.stack([face, used[:, 0], used[:, 1], used[:, 2], used[:, 3], used[:, 4], used[:, 5]], dim=1)
-    centring = torch.where(
-        codes.any(dim=1),
-        torch.tensor([5, 1, 2, 3, 4, 6, 7], device=device)[codes.to(torch.int8).argmax(dim=1)],
-        0,
-    )
-    weight = (window * order[crystal]).to(dtype).unsqueeze(1)  # (A, 1)
-    kept_sums = per_type(torch.cat([cosine, sine, occupancy], dim=1) * weight) - sums
-    agree = (kept_sums.abs() <= tolerance).all(dim=1)  # (B, 2T + 1)
-    consistent = (agree[:, :t] & agree[:, t : 2 * t] | ~allowed).all(dim=1) & agree[:, -1]
-    kept = mask.clone()
-    kept[crystal, slot] = window | ~consistent[crystal]
+    # Codes as in CENTRINGS of _reflections: 0 P, 1 A, 2 B, 3 C, 4 I, 5 F, 6 R obverse, 7 R reverse.
+    choices = torch.stack([face, *used.unbind(1)], dim=1)  # F first
+    first = choices.to(torch.int8).argmax(dim=1)
+    found = choices.any(dim=1)
+    centring = torch.where(found, torch.tensor([5, 1, 2, 3, 4, 6, 7], device=device)[first], 0)
+    window = torch.where(found, torch.tensor([3, 2, 1, 1, 1, 4, 4], device=device)[first], 0)  # _WINDOWS
+    order = torch.tensor([1, 2, 2, 4, 3], device=device)[window]
+    allowed = ~(used.unsqueeze(1) & forbids).any(dim=2)  # (B, T): the test reflections the centring allows
+    widths = torch.tensor(_WINDOWS, dtype=dtype, device=device)[window[crystal]]
+    in_window = _in_window(frac, widths[:, 0], widths[:, 1])
+    # The kept atoms' sums, times the orbit size, must be the full sums.
+    weight = (in_window * order[crystal]).to(dtype).unsqueeze(1)
+    agree = ((per_type(terms * weight) - sums).abs() <= tolerance).all(dim=1)  # (B, 2T + 1)
+    consistent = ((agree[:, :t] & agree[:, t : 2 * t]) | ~allowed).all(dim=1) & agree[:, -1]
     order = torch.where(consistent, order, torch.ones_like(order))
-    return LatticeSymmetry(centric, translations, centring, kept, order)
+    return centric, translations, centring, in_window, consistent, order
