@@ -167,6 +167,14 @@ def laue_tables(device: torch.device | str = "cpu") -> LaueTables:
     )
 
 
+def _intensity_at(hkl: torch.Tensor, frac_coords: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """|sum_j w_j exp(2 pi i h.x_j)|^2 for (B, M, 3) reflections and (B, N, 3) atoms with (B, N) weights."""
+    phase = 2.0 * torch.pi * torch.bmm(hkl, frac_coords.transpose(1, 2))
+    real = (torch.cos(phase) * weights.unsqueeze(1)).sum(-1)
+    imag = (torch.sin(phase) * weights.unsqueeze(1)).sum(-1)
+    return real * real + imag * imag
+
+
 def verified_laue_ids(
     space_group: torch.Tensor,
     lattice: torch.Tensor,
@@ -200,18 +208,13 @@ def verified_laue_ids(
     generators = tables.generators[ids].to(torch.float64)  # (B, 3, 3, 3)
     test = torch.tensor(_TEST_HKL, dtype=torch.float64, device=frac_coords.device)  # (T, 3)
     b, t = len(ids), len(test)
-    images = (test.view(1, t, 1, 3, 1) * generators.unsqueeze(1)).sum(-2)  # (B, T, 3, 3): h R per generator
-    probes = torch.cat([test.expand(b, t, 3), images.reshape(b, t * 3, 3)], dim=1)  # (B, 4T, 3)
-    # |sum_j w_j exp(2 pi i h.x_j)|^2 over a flat list of the atoms (a padded batch is mostly padding).
-    crystal, slot = torch.nonzero(weights != 0, as_tuple=True)
-    frac = frac_coords.detach()[crystal, slot].to(torch.float64)  # (A, 3)
-    w = weights.detach()[crystal, slot].to(torch.float64).unsqueeze(1)
-    phase = (2.0 * torch.pi) * (probes[crystal] * frac.unsqueeze(1)).sum(-1)  # (A, 4T)
-    terms = torch.cat([torch.cos(phase) * w, torch.sin(phase) * w], dim=1)
-    sums = terms.new_zeros(b, terms.shape[1]).index_add_(0, crystal, terms)
-    intensity = sums[:, : 4 * t].square() + sums[:, 4 * t :].square()  # (B, 4T)
+    images = (test.view(1, t, 1, 3, 1) * generators.unsqueeze(1)).sum(
+        -2
+    )  # (B, T, 3, 3): h R for each generator
+    probes = torch.cat([test.expand(b, t, 3), images.reshape(b, t * 3, 3)], dim=1)
+    intensity = _intensity_at(probes, frac_coords.to(torch.float64), weights.to(torch.float64))
     reference, imaged = intensity[:, :t], intensity[:, t:].reshape(b, t, 3)
-    scale = weights.detach().to(torch.float64).sum(-1).square().clamp_min(torch.finfo(torch.float64).tiny)
+    scale = weights.to(torch.float64).sum(-1).square().clamp_min(torch.finfo(torch.float64).tiny)
     close = (imaged - reference.unsqueeze(-1)).abs() <= rtol * scale.view(b, 1, 1)
     # Metric: R G* R^T = G* for every generator (h -> h R keeps 1/d^2 = h G* h^T).
     lat = lattice.detach().to(torch.float64)
