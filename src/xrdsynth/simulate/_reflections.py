@@ -280,8 +280,18 @@ def enumerate_reflections(
         ValueError: a cell so large that indices would reach 512 (more than ~10^8 reflections).
     """
     device = lattice.device
-    lat = lattice.detach().to(torch.float64)
-    g_max = g_max.detach().to(torch.float64)
+    bsz = len(lattice)
+    # Crystals are enumerated in order of their Laue group, so that each group's reflections are one
+    # contiguous block for the canonical test below; the result is put back in crystal order at the end.
+    laue_np = laue_ids.cpu().numpy()
+    permutation_np = np.argsort(laue_np, kind="stable")
+    permutation = torch.from_numpy(permutation_np).to(device)
+    laue_np = laue_np[permutation_np]
+    lat = lattice.detach().to(torch.float64)[permutation]
+    g_max = g_max.detach().to(torch.float64)[permutation]
+    laue_sorted = laue_ids[permutation]
+    if centring is not None:
+        centring = centring[permutation]
     # |h| <= |g| |a|: the bounding box of the sphere in index space.
     bounds = torch.floor(g_max.unsqueeze(-1) * lat.norm(dim=-1)).to(torch.int64)  # (B, 3)
     if int(bounds.max()) >= _KEY_BASE // 2:
@@ -295,7 +305,7 @@ def enumerate_reflections(
     # Where the Laue group holds the sign flip of k (or of l) alone, the canonical member (largest key) has
     # k >= 0 (or l >= 0): only that part of the half box is enumerated (a 2-4x smaller set for every group
     # of monoclinic symmetry or higher in its standard setting); the canonical test below is unchanged.
-    k_start = torch.where(tables.flips[laue_ids, 0], 0, bounds[:, 1])  # (B,) first k is -k_start
+    k_start = torch.where(tables.flips[laue_sorted, 0], 0, bounds[:, 1])  # (B,) first k is -k_start
     crystal, pair = _ragged_arange((bounds[:, 0] + 1) * (bounds[:, 1] + 1 + k_start))
     width = bounds[crystal, 1] + 1 + k_start[crystal]
     h = pair // width
@@ -313,7 +323,7 @@ def enumerate_reflections(
     l_high = torch.floor((-beta + root) / c33 + slack).to(torch.int64)
     # The half space key(hkl) > 0: h > 0, or h = 0 and k > 0, or h = k = 0 and l > 0.
     l_low = torch.where((h == 0) & (k == 0), l_low.clamp_min(1), l_low)
-    l_low = torch.where(tables.flips[laue_ids, 1][crystal], l_low.clamp_min(0), l_low)
+    l_low = torch.where(tables.flips[laue_sorted, 1][crystal], l_low.clamp_min(0), l_low)
     valid = (disc >= 0) & ~((h == 0) & (k < 0))
     step = torch.ones_like(h)
     if centring is not None:
@@ -328,33 +338,44 @@ def enumerate_reflections(
         valid &= ~(((code == 3) | (code == 5)) & ((h + k) % 2 != 0))
     count = torch.where(valid, torch.div(l_high - l_low, step, rounding_mode="floor") + 1, 0).clamp_min(0)
     owner, offset = _ragged_arange(count)
+    # Where each crystal's candidates end (they are ordered by crystal).
+    ends = np.cumsum(count.new_zeros(bsz).index_add_(0, crystal, count).cpu().numpy())
     crystal = crystal[owner]
     hkl = torch.stack([h[owner], k[owner], l_low[owner] + offset * step[owner]], dim=1)
     key = (hkl[:, 0] * _KEY_BASE + hkl[:, 1]) * _KEY_BASE + hkl[:, 2]
 
-    # Canonical member of each Laue orbit and its multiplicity, one Laue group at a time. key(h R) =
-    # h . (R w): a matrix product gives the keys of the images. A canonical h has the largest key of its
-    # orbit, so it is at least the key of its images under the (at most three) generators; that cheap test
-    # leaves few candidates for the full test against every operation, which also yields the multiplicity.
+    # Canonical member of each Laue orbit and its multiplicity, one Laue group (one block of rows) at a time.
+    # key(h R) = h . (R w): a matrix product gives the keys of the images. A canonical h has the largest key
+    # of its orbit, so it is at least the key of its images under the (at most three) generators; that cheap
+    # test leaves few candidates for the full test against every operation, which also yields the
+    # multiplicity.
     weights = torch.tensor([_KEY_BASE**2, _KEY_BASE, 1], dtype=torch.float64, device=device)
     generator_vectors = tables.generators.to(torch.float64) @ weights  # (L, 3, 3)
     operation_vectors = tables.rotations.to(torch.float64) @ weights  # (L, 48, 3)
     hkl_f, key_f = hkl.to(torch.float64), key.to(torch.float64)
-    laue_of = laue_ids[crystal]
-    # {1, -1}: the half space already holds one member of each orbit, of multiplicity 2.
-    triclinic = laue_of == tables.triclinic
-    canonical = triclinic.clone()
-    multiplicity = torch.where(triclinic, 2, 0)
+    canonical = torch.zeros(len(hkl), dtype=torch.bool, device=device)
+    multiplicity = torch.zeros(len(hkl), dtype=torch.int64, device=device)
     n_operations = tables.count.tolist()
-    for laue in torch.unique(laue_ids).tolist():
+    for laue in np.unique(laue_np).tolist():
+        crystals = np.flatnonzero(laue_np == laue)
+        start = int(ends[crystals[0] - 1]) if crystals[0] > 0 else 0
+        stop = int(ends[crystals[-1]])
         if laue == tables.triclinic:
+            # {1, -1}: the half space already holds one member of each orbit, of multiplicity 2.
+            canonical[start:stop] = True
+            multiplicity[start:stop] = 2
             continue
-        rows = torch.nonzero(laue_of == laue).squeeze(1)
-        rows = rows[(hkl_f[rows] @ generator_vectors[laue].T).amax(dim=1) <= key_f[rows]]
-        image_keys = hkl_f[rows] @ operation_vectors[laue, : n_operations[laue]].T  # (n, n_ops)
-        own = key_f[rows].unsqueeze(1)
+        block_hkl, block_key = hkl_f[start:stop], key_f[start:stop]
+        passed = (block_hkl @ generator_vectors[laue].T).amax(dim=1) <= block_key
+        rows = torch.nonzero(passed).squeeze(1)
+        image_keys = block_hkl[rows] @ operation_vectors[laue, : n_operations[laue]].T  # (n, n_ops)
+        own = block_key[rows].unsqueeze(1)
+        rows = rows + start
         canonical[rows] = image_keys.amax(dim=1) <= own.squeeze(1)
         multiplicity[rows] = image_keys.shape[1] // (image_keys == own).sum(dim=1)
-    crystal, hkl, multiplicity = crystal[canonical], hkl[canonical], multiplicity[canonical]
-    counts = torch.bincount(crystal, minlength=len(lat))
+    crystal, hkl, multiplicity = permutation[crystal[canonical]], hkl[canonical], multiplicity[canonical]
+    if np.any(permutation_np != np.arange(bsz)):
+        back = torch.argsort(crystal, stable=True)
+        crystal, hkl, multiplicity = crystal[back], hkl[back], multiplicity[back]
+    counts = torch.bincount(crystal, minlength=bsz)
     return Reflections(crystal, hkl, multiplicity, counts, laue_ids)

@@ -712,7 +712,12 @@ class PowderSimulator(torch.nn.Module):
                 stacklevel=3,
             )
         # Clamped: the FFT leaves round-off of order 1e-8 around zero, and intensities are not negative.
-        patterns = (patterns / torch.where(peak > 0, peak, torch.ones_like(peak))).clamp_min(0.0)
+        scale = torch.where(peak > 0, peak, torch.ones_like(peak))
+        if torch.is_grad_enabled() and patterns.requires_grad:
+            patterns = (patterns / scale).clamp_min(0.0)
+        else:
+            # In place: the (B, P) patterns are this call's own; two fresh copies would cost page faults.
+            patterns = patterns.div_(scale).clamp_min_(0.0)
         grid = self._two_theta.to(self.dtype)
         fraction = self._draw(self.impurity_fraction, bsz, gen)
         if fraction is not None:
