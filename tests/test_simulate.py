@@ -517,6 +517,23 @@ def test_compiled_rendering_gives_the_same_patterns() -> None:
     torch.testing.assert_close(fused, eager, atol=1e-6, rtol=0)
 
 
+@pytest.mark.parametrize("profile", ["gaussian", "pseudo_voigt"])
+@pytest.mark.parametrize("width", ["crystallite_size_nm", "fwhm"])
+def test_shared_width_table_gives_the_general_patterns(profile: str, width: str) -> None:
+    """With one width parameter per pattern (a size or a fixed FWHM alone), the renderer builds one table of
+    u = integral of 1/FWHM and scales it per pattern; adding a zero microstrain forces a table per pattern.
+    Both give the same patterns (the sizes are drawn before the microstrain, so they are the same draws; the
+    FWHM, drawn after it, is fixed)."""
+    batch = crystals()[:6]
+    ranges = {"crystallite_size_nm": (20.0, 100.0), "fwhm": 0.12}
+    options = {width: ranges[width], "profile": profile, "dtype": torch.float64, "seed": 7}
+    if width == "fwhm":
+        options["crystallite_size_nm"] = None
+    shared = PowderSimulator(**options)(batch)
+    general = PowderSimulator(microstrain=0.0, **options)(batch)
+    torch.testing.assert_close(shared, general, rtol=0, atol=1e-10)
+
+
 def test_cell_without_the_labels_metric_symmetry_is_not_merged() -> None:
     """Atoms with tetragonal symmetry in a cell with a != b: h00 and 0k0 lie at different angles and must stay
     apart even though the label (P4/mmm) says they are equivalent."""

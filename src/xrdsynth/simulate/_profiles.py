@@ -195,13 +195,14 @@ def render(
     low = max(float(grid64[0]) - margin, 1e-3)
     high = min(float(grid64[-1]) + margin, 180.0 - 1e-3)
     table = _u_table(low, high, widths, profile, dtype, device, fuse)
-    lengths = table.u[:, -1] + _PAD_FWHM[profile]  # (B,) float64: each pattern's rendering grid in FWHM
+    lengths = table.u[:, -1] * table.scale + _PAD_FWHM[profile]  # (B,) float64: rendering grid in FWHM
     groups = _length_groups(lengths, _SAMPLES_PER_FWHM[profile])
     # FFT lengths are capped at _MAX_FFT: below 3 samples per FWHM in the longest pattern, say so.
     longest = float(lengths.max())
     if _MAX_FFT / longest < 3:
         warnings.warn(
-            f"peaks are so narrow ({1.0 / float(table.f.max()):.2g}° FWHM) that the rendering grid holds "
+            f"peaks are so narrow ({1.0 / float((table.f.amax(dim=1) * table.scale).max()):.2g}° FWHM) that "
+            "the rendering grid holds "
             f"only {_MAX_FFT / longest:.1f} samples per FWHM; widen the peaks or shorten the 2θ range",
             RuntimeWarning,
             stacklevel=3,
@@ -215,11 +216,25 @@ def render(
     else:
         parts = [(profile, area)]
     node, fraction = table.locate(grid64)
+
+    # A shared table is read at the output points once for all patterns.
+    shared = None
+    if table.u.shape[0] == 1:
+        shared = _fused(_table_at, fuse)(table.u, table.f, node, fraction, table.step)
+
+    def read_back(coefficients: torch.Tensor, part: _UTable, spacing: torch.Tensor) -> torch.Tensor:
+        """(B, P) from a part's spline coefficients and (B,) u per sample."""
+        in_table_units = spacing / part.scale
+        if shared is not None:
+            return _fused(_spline_read_back, fuse)(coefficients, *shared, in_table_units)
+        read = _fused(_read_back, fuse)
+        return read(coefficients, part.u, part.f, node, fraction, part.step, in_table_units)
+
     if len(groups) == 1:
         coefficients, spacing = _render_samples(
             table, lengths, groups[0][1], pattern, position, parts, bsz, fuse
         )
-        return _fused(_read_back, fuse)(coefficients, table.u, table.f, node, fraction, table.step, spacing)
+        return read_back(coefficients, table, spacing)
     # Patterns in groups of similar length, each on its own FFT length; sticks sorted by group.
     group_of = torch.empty(bsz, dtype=torch.int64, device=device)
     local = torch.empty(bsz, dtype=torch.int64, device=device)
@@ -232,7 +247,7 @@ def render(
     for (members, n), size in zip(groups, sizes, strict=True):
         sticks = order[start : start + size]
         start += size
-        part = _UTable(table.low, table.step, table.u[members], table.f[members])
+        part = table.select(members)
         coefficients, spacing = _render_samples(
             part,
             lengths[members],
@@ -243,9 +258,7 @@ def render(
             len(members),
             fuse,
         )
-        outputs.append(
-            _fused(_read_back, fuse)(coefficients, part.u, part.f, node, fraction, part.step, spacing)
-        )
+        outputs.append(read_back(coefficients, part, spacing))
     inverse = torch.argsort(torch.cat([members for members, _ in groups]))
     return torch.cat(outputs)[inverse]
 
@@ -297,7 +310,9 @@ def _render_samples(
     # mean transform sinc^3 removes it exactly to second order; a linear deposit would leave an
     # offset-dependent width error of up to 1/12 sample^2.
     node, fraction = table.locate(position.to(torch.float64))
-    index = _fused(_stick_samples, fuse)(table.u, table.f, pattern, node, fraction, table.step, spacing)
+    index = _fused(_stick_samples, fuse)(
+        table.u, table.f, pattern, node, fraction, table.step, spacing / table.scale
+    )
     centre = index.detach().round().to(torch.int64).clamp(1, n - 2)
     offset = (index - centre.to(torch.float64)).to(dtype)
     flat = (pattern * n + centre).repeat(3) + torch.arange(-1, 2, device=device).repeat_interleave(
@@ -338,17 +353,29 @@ _TABLE_STEP = 0.05
 class _UTable:
     """u(2theta) = integral of 1/H and its derivative 1/H on a uniform 2theta table, per pattern.
 
+    Where every pattern's width is one parameter times a common function of theta (a crystallite size, or a
+    fixed FWHM, alone), the patterns' u differ only by a factor: the table then holds one row, and pattern
+    b's u and 1/H are ``scale[b]`` times it (a 64x smaller table to build and to read).
+
     Attributes:
         low: 2theta of node 0 in degrees.
         step: (1,) float64 node spacing in degrees (a tensor: compiled code does not specialise on it).
-        u: (B, M) float64 u at the nodes, 0 at node 0.
-        f: (B, M) float64 1/H at the nodes, 1/degrees.
+        u: (B, M), or (1, M) shared, float64 u at the nodes, 0 at node 0.
+        f: (B, M), or (1, M) shared, float64 1/H at the nodes, 1/degrees.
+        scale: (B,) float64 factor of each pattern's row (ones for a table of B rows).
     """
 
     low: float
     step: torch.Tensor
     u: torch.Tensor
     f: torch.Tensor
+    scale: torch.Tensor
+
+    def select(self, members: torch.Tensor) -> _UTable:
+        """The table of some patterns."""
+        if self.u.shape[0] == 1:
+            return _UTable(self.low, self.step, self.u, self.f, self.scale[members])
+        return _UTable(self.low, self.step, self.u[members], self.f[members], self.scale[members])
 
     def locate(self, two_theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Left node index (int64) and fraction in [0, 1] (float64) of float64 positions."""
@@ -363,8 +390,18 @@ def _u_table(
     nodes = max(math.ceil((high - low) / _TABLE_STEP), 4) + 1
     x = torch.linspace(low, high, nodes, dtype=torch.float64, device=device)
     step = torch.tensor([(high - low) / (nodes - 1)], dtype=torch.float64, device=device)
-    u, f = _fused(_integrate_inverse_widths, fuse)(x.to(dtype), widths, profile, step)
-    return _UTable(low, step, u, f)
+    bsz = _batch_size(widths)
+    one = torch.ones(1, dtype=dtype, device=device)
+    others = (widths.microstrain, widths.caglioti)
+    if widths.crystallite_size_nm is not None and widths.fwhm is None and others == (None, None):
+        # H = K lambda / (L cos theta): 1/H of size L is L times that of a size of 1 nm.
+        unit, scale = Widths(widths.wavelength, crystallite_size_nm=one), widths.crystallite_size_nm
+    elif widths.fwhm is not None and widths.crystallite_size_nm is None and others == (None, None):
+        unit, scale = Widths(widths.wavelength, fwhm=one), 1.0 / widths.fwhm
+    else:
+        unit, scale = widths, torch.ones(bsz, dtype=torch.float64, device=device)
+    u, f = _fused(_integrate_inverse_widths, fuse)(x.to(dtype), unit, profile, step)
+    return _UTable(low, step, u, f, scale.to(torch.float64))
 
 
 def _integrate_inverse_widths(
@@ -400,10 +437,10 @@ def _stick_samples(
     step: torch.Tensor,
     spacing: torch.Tensor,
 ) -> torch.Tensor:
-    """(S,) float64 positions of sticks in samples of the rendering grid, from the (B, M) u table."""
-    value, _ = _hermite(
-        u[pattern, node], u[pattern, node + 1], f[pattern, node], f[pattern, node + 1], fraction, step
-    )
+    """(S,) float64 positions of sticks in samples of the rendering grid, from the (B, M) or shared (1, M)
+    u table and the (B,) u per sample in units of the table's u."""
+    row = pattern if u.shape[0] > 1 else torch.zeros_like(pattern)
+    value, _ = _hermite(u[row, node], u[row, node + 1], f[row, node], f[row, node + 1], fraction, step)
     return value / spacing[pattern]
 
 
@@ -436,9 +473,25 @@ def _read_back(
     spacing: torch.Tensor,
 ) -> torch.Tensor:
     """Density in 2theta at the output points: (B, n) spline coefficients of the mass per u sample, the
-    (B, M) u table and its derivative, (P,) table nodes and fractions of the points, (B,) float64 u per
-    sample -> (B, P) in the coefficients' dtype."""
-    value, slope = _hermite(u[:, node], u[:, node + 1], f[:, node], f[:, node + 1], fraction, step)
+    (B, M) or shared (1, M) u table and its derivative, (P,) table nodes and fractions of the points, (B,)
+    float64 u per sample in units of the table's u -> (B, P) in the coefficients' dtype."""
+    value, slope = _table_at(u, f, node, fraction, step)
+    return _spline_read_back(coefficients, value, slope, spacing)
+
+
+def _table_at(
+    u: torch.Tensor, f: torch.Tensor, node: torch.Tensor, fraction: torch.Tensor, step: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """u and du/d2theta, (B, P) or (1, P) float64, from the (B, M) or (1, M) table at (P,) nodes and
+    fractions."""
+    return _hermite(u[:, node], u[:, node + 1], f[:, node], f[:, node + 1], fraction, step)
+
+
+def _spline_read_back(
+    coefficients: torch.Tensor, value: torch.Tensor, slope: torch.Tensor, spacing: torch.Tensor
+) -> torch.Tensor:
+    """Density in 2theta from (B, n) spline coefficients, u and du/d2theta at the output points ((B, P) or
+    shared (1, P)) and (B,) float64 u per sample -> (B, P) in the coefficients' dtype."""
     position = value / spacing.unsqueeze(-1)
     density_u = _spline_interpolation(coefficients, position)
     return density_u * (slope / spacing.unsqueeze(-1)).to(coefficients.dtype)
