@@ -209,7 +209,8 @@ def render(
         )
 
     inside = (position >= low) & (position <= high)
-    pattern, position, area = pattern[inside], position[inside], area[inside]
+    if not bool(inside.all()):  # usually all are: the caller enumerated up to the same margin
+        pattern, position, area = pattern[inside], position[inside], area[inside]
     if profile == "pseudo_voigt":
         eta = peak_widths(position.unsqueeze(1), _select(widths, pattern), profile)[1].squeeze(1)
         parts = [("gaussian", area * (1.0 - eta)), ("lorentzian", area * eta)]

@@ -241,11 +241,13 @@ class Reflections:
     """Symmetry-unique reflections of a batch, flattened and grouped by crystal.
 
     Attributes:
-        crystal: (R,) int64 batch index of each reflection, non-decreasing.
+        crystal: (R,) int64 batch index of each reflection; each crystal's reflections are consecutive rows,
+            the crystals in the order ``order``.
         hkl: (R, 3) int64 Miller indices (the lexicographically largest of the Laue orbit).
         multiplicity: (R,) int64 size of the Laue orbit.
         counts: (B,) int64 number of reflections of each crystal.
         laue: (B,) int64 the Laue group (id into the tables) each crystal's reflections were reduced by.
+        order: (B,) int64 the crystals in the order of their rows (the enumeration goes by Laue group).
     """
 
     crystal: torch.Tensor
@@ -253,6 +255,15 @@ class Reflections:
     multiplicity: torch.Tensor
     counts: torch.Tensor
     laue: torch.Tensor
+    order: torch.Tensor
+
+    def first_rows(self) -> np.ndarray:
+        """(B,) the row of each crystal's first reflection (a host array)."""
+        order = self.order.cpu().numpy()
+        counts = self.counts.cpu().numpy()[order]
+        first = np.empty(len(order), dtype=np.int64)
+        first[order] = np.cumsum(counts) - counts
+        return first
 
 
 def _ragged_arange(sizes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -292,7 +303,7 @@ def enumerate_reflections(
     device = lattice.device
     bsz = len(lattice)
     # Crystals are enumerated in order of their Laue group, so that each group's reflections are one
-    # contiguous block for the canonical test below; the result is put back in crystal order at the end.
+    # contiguous block for the canonical test below (and they stay in that order: Reflections.order).
     laue_np = laue_ids.cpu().numpy()
     permutation_np = np.argsort(laue_np, kind="stable")
     permutation = torch.from_numpy(permutation_np).to(device)
@@ -384,8 +395,5 @@ def enumerate_reflections(
         canonical[rows] = image_keys.amax(dim=1) <= own.squeeze(1)
         multiplicity[rows] = image_keys.shape[1] // (image_keys == own).sum(dim=1)
     crystal, hkl, multiplicity = permutation[crystal[canonical]], hkl[canonical], multiplicity[canonical]
-    if np.any(permutation_np != np.arange(bsz)):
-        back = torch.argsort(crystal, stable=True)
-        crystal, hkl, multiplicity = crystal[back], hkl[back], multiplicity[back]
     counts = torch.bincount(crystal, minlength=bsz)
-    return Reflections(crystal, hkl, multiplicity, counts, laue_ids)
+    return Reflections(crystal, hkl, multiplicity, counts, laue_ids, permutation)

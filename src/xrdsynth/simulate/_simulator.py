@@ -483,7 +483,7 @@ class PowderSimulator(torch.nn.Module):
         cos_sums = torch.zeros(n_rows + 1, k, dtype=dtype, device=device)
         sin_sums = torch.zeros(n_rows + 1, k, dtype=dtype, device=device)
         counts = refl.counts.cpu().numpy()
-        offsets = np.cumsum(counts) - counts
+        offsets = refl.first_rows()
         steps = np.arange(_PIECE_ROWS)
         centric_np = np.zeros(len(counts), dtype=bool)
         if atoms.symmetry is not None:
@@ -645,10 +645,19 @@ class PowderSimulator(torch.nn.Module):
                 two_theta = two_theta + self._position_shift(
                     two_theta, reflections.crystal, zero, displacement
                 )
-            position.append(two_theta[keep])
-            area.append(intensity[keep])
-            pattern.append(reflections.crystal[keep])
-        sticks = torch.cat(pattern), torch.cat(position), torch.cat(area)
+            if bool(keep.all()):  # no reflection beyond 2theta = 180 degrees (the usual case)
+                position.append(two_theta)
+                area.append(intensity)
+                pattern.append(reflections.crystal)
+            else:
+                position.append(two_theta[keep])
+                area.append(intensity[keep])
+                pattern.append(reflections.crystal[keep])
+        sticks = (
+            (pattern[0], position[0], area[0])
+            if len(pattern) == 1
+            else (torch.cat(pattern), torch.cat(position), torch.cat(area))
+        )
         return render(grid, *sticks, bsz, widths, self.profile, fuse=self.compile)
 
     # ------------------------------------------------------------------------------- sample effects
