@@ -413,7 +413,7 @@ class PowderSimulator(torch.nn.Module):
                 if not isinstance(crystal, Crystal):
                     raise ValueError(f"entry {k} is a {type(crystal).__name__}, not a Crystal")
             batch = CrystalBatch.from_crystals(crystals, device=self.device, dtype=dtype)
-        _check_batch(batch)
+        _check_batch(batch, self.compile)
         return batch
 
     # ----------------------------------------------------------------------------------- the physics
@@ -840,39 +840,63 @@ def _scattering_factors(
     return form_factors(coefficients[crystal], s2k) * torch.exp(-b_iso[crystal] * s2k)
 
 
-def _check_batch(batch: CrystalBatch) -> None:
-    """Raise ValueError naming the first bad entry (one host synchronisation for all checks)."""
-    mask = batch.mask
+# What _check_batch reports, in the order of the columns of _batch_flags.
+_BATCH_PROBLEMS = (
+    "has no atoms",
+    "has a non-finite lattice",
+    "has a lattice of zero or negative volume (rows a, b, c must be right-handed)",
+    "has non-finite fractional coordinates",
+    "has non-finite or negative occupancies",
+    "has only zero occupancies",
+    "has non-finite B values",
+    f"has an atomic number outside 1..{MAX_FORM_FACTOR_Z} (IT92 form factors stop at Cf)",
+    "has a space-group number outside 1..230",
+)
+
+
+def _batch_flags(
+    lattice: torch.Tensor,
+    frac_coords: torch.Tensor,
+    occupancies: torch.Tensor,
+    b_iso: torch.Tensor,
+    numbers: torch.Tensor,
+    mask: torch.Tensor,
+    space_group: torch.Tensor,
+) -> torch.Tensor:
+    """(B, len(_BATCH_PROBLEMS)) bool: which problem each crystal of a batch has (tensors of a CrystalBatch,
+    detached)."""
     real = mask.any(dim=1)
-    det = torch.linalg.det(batch.lattice.detach().to(torch.float64))
-    finite_lattice = torch.isfinite(batch.lattice).all(dim=(1, 2))
-    masked = lambda t: torch.where(mask, t, torch.zeros_like(t))  # noqa: E731
-    checks = {
-        "has no atoms": ~real,
-        "has a non-finite lattice": ~finite_lattice,
-        "has a lattice of zero or negative volume (rows a, b, c must be right-handed)": finite_lattice
-        & ~(det > 1e-6),
-        "has non-finite fractional coordinates": ~torch.isfinite(
-            masked(batch.frac_coords.detach().sum(-1))
-        ).all(1),
-        "has non-finite or negative occupancies": ~(
-            torch.isfinite(masked(batch.occupancies.detach())).all(1)
-            & (masked(batch.occupancies.detach()) >= 0).all(1)
-        ),
-        "has only zero occupancies": real & ~(masked(batch.occupancies.detach()) > 0).any(1),
-        "has non-finite B values": ~torch.isfinite(masked(batch.b_iso.detach())).all(1),
-        f"has an atomic number outside 1..{MAX_FORM_FACTOR_Z} (IT92 form factors stop at Cf)": (
-            (batch.numbers < 1) | (batch.numbers > MAX_FORM_FACTOR_Z)
-        )
-        .logical_and(mask)
-        .any(1),
-        "has a space-group number outside 1..230": (batch.space_group < 1) | (batch.space_group > 230),
-    }
-    flags = torch.stack(list(checks.values()), dim=1).cpu()  # (B, n_checks), one synchronisation
+    det = torch.linalg.det(lattice.to(torch.float64))
+    finite_lattice = torch.isfinite(lattice).all(dim=(1, 2))
+    occupancy = torch.where(mask, occupancies, 0.0)
+    flags = [
+        ~real,
+        ~finite_lattice,
+        finite_lattice & ~(det > 1e-6),
+        ~torch.isfinite(torch.where(mask, frac_coords.sum(-1), 0.0)).all(1),
+        ~(torch.isfinite(occupancy).all(1) & (occupancy >= 0).all(1)),
+        real & ~(occupancy > 0).any(1),
+        ~torch.isfinite(torch.where(mask, b_iso, 0.0)).all(1),
+        ((numbers < 1) | (numbers > MAX_FORM_FACTOR_Z)).logical_and(mask).any(1),
+        (space_group < 1) | (space_group > 230),
+    ]
+    return torch.stack(flags, dim=1)
+
+
+def _check_batch(batch: CrystalBatch, fuse: bool = False) -> None:
+    """Raise ValueError naming the first bad entry (one host synchronisation for all checks)."""
+    flags = _fused(_batch_flags, fuse)(
+        batch.lattice.detach(),
+        batch.frac_coords.detach(),
+        batch.occupancies.detach(),
+        batch.b_iso.detach(),
+        batch.numbers,
+        batch.mask,
+        batch.space_group,
+    ).cpu()
     if bool(flags.any()):
         entry, which = (int(v) for v in torch.nonzero(flags)[0])
-        message = list(checks)[which]
-        raise ValueError(f"crystal {entry} of the batch {message}")
+        raise ValueError(f"crystal {entry} of the batch {_BATCH_PROBLEMS[which]}")
 
 
 # Reflections of one crystal go into pieces of this many rows; a chunk of the structure-factor sum is a batch
