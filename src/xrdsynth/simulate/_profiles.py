@@ -333,16 +333,31 @@ def _render_samples(
     for shape, mass in parts:
         sticks = torch.zeros(bsz * n, dtype=dtype, device=device)
         sticks.index_add_(0, flat, mass.repeat(3) * share)
-        if shape == "gaussian":
-            sigma = samples_per_fwhm / _FWHM_PER_SIGMA
-            exponent = (-2.0 * math.pi**2) * sigma.square() * freq.square()
-        else:
-            exponent = -math.pi * samples_per_fwhm * freq  # exp(-2 pi gamma f), gamma = HWHM
-        # Clamped so that exp never returns subnormal numbers (slow on CPUs, and below float32 resolution).
-        kernel = torch.exp(exponent.clamp_min(-80.0)).div_(filters)
-        term = torch.fft.rfft(sticks.view(bsz, n)).mul_(kernel)
+        # The profile's transform, applied to the real and imaginary parts as one fused pass.
+        transform = torch.view_as_real(torch.fft.rfft(sticks.view(bsz, n)))
+        term = _fused(_apply_profile, fuse)(transform, samples_per_fwhm, freq, filters, shape == "gaussian")
         spectrum = term if spectrum is None else spectrum.add_(term)
-    return torch.fft.irfft(spectrum, n=n), spacing  # type: ignore[arg-type]
+    return torch.fft.irfft(torch.view_as_complex(spectrum), n=n), spacing  # type: ignore[arg-type]
+
+
+def _apply_profile(
+    transform: torch.Tensor,
+    samples_per_fwhm: torch.Tensor,
+    freq: torch.Tensor,
+    filters: torch.Tensor,
+    gaussian: bool,
+) -> torch.Tensor:
+    """Multiply (B, F, 2) transforms (real and imaginary parts) of the sample deposits by the profile's
+    transform at (F,) frequencies in cycles per sample, for (B, 1) samples per FWHM, and divide by the
+    deposit's and the spline's transforms ``filters`` (F,)."""
+    if gaussian:
+        sigma = samples_per_fwhm / _FWHM_PER_SIGMA
+        exponent = (-2.0 * math.pi**2) * sigma.square() * freq.square()
+    else:
+        exponent = -math.pi * samples_per_fwhm * freq  # exp(-2 pi gamma f), gamma = HWHM
+    # Clamped so that exp never returns subnormal numbers (slow on CPUs, and below float32 resolution).
+    kernel = torch.exp(exponent.clamp_min(-80.0)) / filters
+    return transform * kernel.unsqueeze(-1)
 
 
 # Largest step of the table of u (degrees 2theta): the widths change on a scale of degrees, so cubic Hermite
