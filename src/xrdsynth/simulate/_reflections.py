@@ -22,7 +22,6 @@ import numpy as np
 import torch
 
 from ..symmetry import SpaceGroup
-from ._profiles import _fused
 
 __all__ = [
     "CENTRINGS",
@@ -168,15 +167,6 @@ def laue_tables(device: torch.device | str = "cpu") -> LaueTables:
     )
 
 
-def _laue_terms(
-    probes: torch.Tensor, crystal: torch.Tensor, frac: torch.Tensor, weights: torch.Tensor
-) -> torch.Tensor:
-    """[w cos 2 pi h.x, w sin 2 pi h.x] of each atom at its crystal's probes: (B, T, 3) float64 reflections,
-    (A,) int64 crystal, (A, 3) float64 coordinates and (A, 1) weights of A atoms -> (A, 2T)."""
-    phase = (2.0 * torch.pi) * (probes[crystal] * frac.unsqueeze(1)).sum(-1)
-    return torch.cat([torch.cos(phase) * weights, torch.sin(phase) * weights], dim=1)
-
-
 def verified_laue_ids(
     space_group: torch.Tensor,
     lattice: torch.Tensor,
@@ -184,7 +174,6 @@ def verified_laue_ids(
     weights: torch.Tensor,
     tables: LaueTables,
     rtol: float = 1e-6,
-    fuse: bool = False,
 ) -> torch.Tensor:
     """Laue group of each crystal, checked against its cell and its atoms.
 
@@ -201,7 +190,6 @@ def verified_laue_ids(
             f(s) is enough: a rotation that is a symmetry leaves every sum of this form invariant.
         tables: from :func:`laue_tables` on the same device.
         rtol: allowed |F(hR)|^2 - |F(h)|^2 relative to (sum_j w_j)^2.
-        fuse: evaluate the per-atom phase terms with torch.compile.
 
     Returns:
         (B,) int64 ids into ``tables``: the space group's Laue group where its generators map the test
@@ -212,18 +200,17 @@ def verified_laue_ids(
     generators = tables.generators[ids].to(torch.float64)  # (B, 3, 3, 3)
     test = torch.tensor(_TEST_HKL, dtype=torch.float64, device=frac_coords.device)  # (T, 3)
     b, t = len(ids), len(test)
-    images = (test.view(1, t, 1, 3, 1) * generators.unsqueeze(1)).sum(
-        -2
-    )  # (B, T, 3, 3): h R for each generator
-    probes = torch.cat([test.expand(b, t, 3), images.reshape(b, t * 3, 3)], dim=1)  # (B, 4T, 3)
-    # |sum_j w_j exp(2 pi i h.x_j)|^2 over a flat list of the atoms (a padded batch is mostly padding).
+    # |sum_j w_j exp(2 pi i h.x_j)|^2 at the test reflections h and their images h R, over a flat list of the
+    # atoms (a padded batch is mostly padding): (h R).x = h.(R x), so the atoms are rotated instead.
     crystal, slot = torch.nonzero(weights != 0, as_tuple=True)
     frac = frac_coords.detach()[crystal, slot].to(torch.float64)  # (A, 3)
-    w = weights.detach()[crystal, slot].to(torch.float64).unsqueeze(1)
-    terms = _fused(_laue_terms, fuse)(probes, crystal, frac, w)  # (A, 8T)
-    sums = terms.new_zeros(b, terms.shape[1]).index_add_(0, crystal, terms)
-    intensity = sums[:, : 4 * t].square() + sums[:, 4 * t :].square()  # (B, 4T)
-    reference, imaged = intensity[:, :t], intensity[:, t:].reshape(b, t, 3)
+    w = weights.detach()[crystal, slot].to(torch.float64).view(-1, 1, 1)
+    rotated = (generators[crystal] * frac.view(-1, 1, 1, 3)).sum(-1)  # (A, 3, 3): R x per generator
+    phase = (2.0 * torch.pi) * (torch.cat([frac.unsqueeze(1), rotated], dim=1) @ test.T)  # (A, 4, T)
+    terms = torch.cat([torch.cos(phase) * w, torch.sin(phase) * w], dim=1).view(len(frac), -1)
+    sums = terms.new_zeros(b, terms.shape[1]).index_add_(0, crystal, terms).view(b, 2, 4, t)
+    intensity = sums[:, 0].square() + sums[:, 1].square()  # (B, 4, T): h, then h R for each generator
+    reference, imaged = intensity[:, 0], intensity[:, 1:].transpose(1, 2)  # (B, T), (B, T, 3)
     scale = weights.to(torch.float64).sum(-1).square().clamp_min(torch.finfo(torch.float64).tiny)
     close = (imaged - reference.unsqueeze(-1)).abs() <= rtol * scale.view(b, 1, 1)
     # Metric: R G* R^T = G* for every generator (h -> h R keeps 1/d^2 = h G* h^T).

@@ -435,12 +435,7 @@ class PowderSimulator(torch.nn.Module):
         tables = self._tables()
         weights = batch.numbers.to(batch.dtype) * batch.occupancies * batch.mask
         laue = verified_laue_ids(
-            batch.space_group,
-            batch.lattice,
-            batch.frac_coords.detach(),
-            weights.detach(),
-            tables,
-            fuse=self.compile,
+            batch.space_group, batch.lattice, batch.frac_coords.detach(), weights.detach(), tables
         )
         if torch.is_grad_enabled() and any(
             t.requires_grad for t in (batch.lattice, batch.frac_coords, batch.occupancies, batch.b_iso)
