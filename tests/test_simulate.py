@@ -534,6 +534,21 @@ def test_shared_width_table_gives_the_general_patterns(profile: str, width: str)
     torch.testing.assert_close(shared, general, rtol=0, atol=1e-10)
 
 
+def test_reused_render_buffers_leave_results_alone() -> None:
+    """The simulator keeps its rendering buffers between calls: a later call (larger, smaller, or with other
+    widths) must neither change an earlier result nor depend on what the buffers held."""
+    small, large = crystals()[:2], crystals()[:7]
+    sim = PowderSimulator(crystallite_size_nm=60.0, dtype=torch.float64)
+    first = sim(small)
+    kept = first.clone()
+    sim(large)
+    PowderSimulator(crystallite_size_nm=15.0, dtype=torch.float64)(small)
+    again = sim(small)
+    torch.testing.assert_close(first, kept, rtol=0, atol=0)
+    torch.testing.assert_close(again, kept, rtol=0, atol=0)
+    torch.testing.assert_close(PowderSimulator(crystallite_size_nm=60.0, dtype=torch.float64)(small), kept)
+
+
 def test_cell_without_the_labels_metric_symmetry_is_not_merged() -> None:
     """Atoms with tetragonal symmetry in a cell with a != b: h00 and 0k0 lie at different angles and must stay
     apart even though the label (P4/mmm) says they are equivalent."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import torch
 from ..structure import Crystal, CrystalBatch
 from ._augment import amorphous_hump, chebyshev_background, gaussian_noise, poisson_noise
 from ._form_factors import MAX_FORM_FACTOR_Z, form_factor_table, form_factors
-from ._profiles import _MARGIN_FWHM, PROFILES, Widths, _fused, peak_widths, render
+from ._profiles import _MARGIN_FWHM, PROFILES, Widths, Workspace, _fused, peak_widths, render
 from ._reflections import (
     LaueTables,
     Reflections,
@@ -265,6 +266,7 @@ class PowderSimulator(torch.nn.Module):
         self.dtype = dtype
         self.seed = seed
         self._generator: torch.Generator | None = None
+        self._workspaces: threading.local | None = threading.local()
 
         device = torch.device(device)
         self._grid_spec = ("q", q) if q is not None else ("two_theta", two_theta)
@@ -377,7 +379,17 @@ class PowderSimulator(torch.nn.Module):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_generator"] = None  # generators do not pickle; a copy restarts from the seed
+        state["_workspaces"] = None  # buffers are not state (and thread-locals do not pickle)
         return state
+
+    def _workspace(self) -> Workspace:
+        """This thread's rendering buffers (reused between calls: see :class:`Workspace`)."""
+        if self._workspaces is None:
+            self._workspaces = threading.local()
+        workspace = getattr(self._workspaces, "workspace", None)
+        if workspace is None:
+            workspace = self._workspaces.workspace = Workspace()
+        return workspace
 
     def generator(self) -> torch.Generator:
         """The simulator's generator on its device, created from ``seed`` on first use."""
@@ -653,7 +665,9 @@ class PowderSimulator(torch.nn.Module):
             if len(pattern) == 1
             else (torch.cat(pattern), torch.cat(position), torch.cat(area))
         )
-        return render(grid, *sticks, bsz, widths, self.profile, fuse=self.compile)
+        return render(
+            grid, *sticks, bsz, widths, self.profile, fuse=self.compile, workspace=self._workspace()
+        )
 
     # ------------------------------------------------------------------------------- sample effects
     def _draw(self, spec: Range, n: int, generator: torch.Generator) -> torch.Tensor | None:
