@@ -699,3 +699,19 @@ def test_symmetry_shortcuts_give_the_general_patterns(monkeypatch, dtype) -> Non
         general_peaks = sim.peaks(crystal)
         np.testing.assert_allclose(fast_peaks.two_theta, general_peaks.two_theta, atol=1e-9)
         np.testing.assert_allclose(fast_peaks.intensity, general_peaks.intensity, rtol=1e-7, atol=1e-7)
+
+
+def test_reciprocal_basis_and_metric_against_numpy() -> None:
+    """The closed-form reciprocal basis (cross products over the volume) is inv(L)^T, its metric (L L^T)^-1,
+    for skewed cells of either handedness."""
+    from xrdsynth.simulate._reflections import reciprocal_basis, reciprocal_metric
+
+    rng = np.random.default_rng(3)
+    lattices = np.eye(3) * rng.uniform(3, 12, size=(20, 1, 1)) + rng.uniform(-2, 2, size=(20, 3, 3))
+    lattices[::2, 2] *= -1  # left-handed rows as well
+    basis = reciprocal_basis(torch.from_numpy(lattices)).numpy()
+    metric = reciprocal_metric(torch.from_numpy(lattices)).numpy()
+    np.testing.assert_allclose(basis, np.linalg.inv(lattices).transpose(0, 2, 1), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        metric, np.linalg.inv(lattices @ lattices.transpose(0, 2, 1)), rtol=1e-11, atol=1e-14
+    )

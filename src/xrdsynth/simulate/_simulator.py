@@ -23,6 +23,7 @@ from ._reflections import (
     enumerate_reflections,
     inverse_d_squared,
     laue_tables,
+    reciprocal_basis,
     verified_laue_ids,
 )
 from ._structure_factor import (
@@ -707,7 +708,7 @@ class PowderSimulator(torch.nn.Module):
             axes = torch.tensor(self.preferred_orientation_hkl, dtype=dtype, device=self.device).expand(
                 bsz, 3
             )
-        reciprocal = torch.linalg.inv(batch.lattice).transpose(1, 2)  # rows a*, b*, c*
+        reciprocal = reciprocal_basis(batch.lattice)  # rows a*, b*, c*
         normal = torch.einsum("bi,bij->bj", axes, reciprocal)
         normal = normal / normal.norm(dim=1, keepdim=True)
         tables = self._tables()
@@ -875,7 +876,8 @@ def _batch_flags(
     """(B, len(_BATCH_PROBLEMS)) bool: which problem each crystal of a batch has (tensors of a CrystalBatch,
     detached)."""
     real = mask.any(dim=1)
-    det = torch.linalg.det(lattice.to(torch.float64))
+    rows = lattice.to(torch.float64).unbind(1)
+    det = (rows[0] * torch.linalg.cross(rows[1], rows[2])).sum(-1)  # the cell volume, signed
     finite_lattice = torch.isfinite(lattice).all(dim=(1, 2))
     occupancy = torch.where(mask, occupancies, 0.0)
     flags = [
