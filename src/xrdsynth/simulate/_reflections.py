@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..symmetry import SpaceGroup
+from ._profiles import _fused
 
 __all__ = [
     "CENTRINGS",
@@ -290,12 +291,86 @@ CENTRINGS = ("P", "A", "B", "C", "I", "F", "R_obverse", "R_reverse")
 _L_STEP = (1, 2, 2, 1, 2, 2, 3, 3)
 
 
+def _l_ranges(
+    crystal: torch.Tensor,
+    pair: torch.Tensor,
+    bounds: torch.Tensor,
+    k_start: torch.Tensor,
+    metric: torch.Tensor,
+    g_max: torch.Tensor,
+    l_flip: torch.Tensor,
+    centring: torch.Tensor,
+    l_step: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For each (h, k) pair of the half box, the l inside the limiting sphere.
+
+    Args:
+        crystal: (Q,) int64 crystal of each pair; pair: (Q,) its index within the crystal's pairs.
+        bounds: (B, 3) int64 largest |h|, |k|, |l|; k_start: (B,) the first k is -k_start.
+        metric: (B, 3, 3) float64 G*; g_max: (B,) float64 radius of the sphere (1/Å).
+        l_flip: (B,) bool, the Laue group holds l -> -l alone (its canonical members have l >= 0).
+        centring: (B,) int64 code of :data:`CENTRINGS`; l_step: (8,) int64 :data:`_L_STEP`.
+
+    Returns:
+        (Q,) int64 h, k, the first l, the step of l and the number of l of each pair.
+    """
+    width = bounds[crystal, 1] + 1 + k_start[crystal]
+    h = pair // width
+    k = pair % width - k_start[crystal]
+    g = metric[crystal]
+    hf, kf = h.to(torch.float64), k.to(torch.float64)
+    # G33 l^2 + 2 (G13 h + G23 k) l + (G11 h^2 + G22 k^2 + 2 G12 h k) <= g_max^2.
+    beta = g[:, 0, 2] * hf + g[:, 1, 2] * kf
+    gamma = g[:, 0, 0] * hf * hf + g[:, 1, 1] * kf * kf + 2.0 * g[:, 0, 1] * hf * kf
+    c33 = g[:, 2, 2]
+    disc = beta * beta - c33 * (gamma - g_max[crystal].square())
+    root = torch.sqrt(disc.clamp_min(0.0))
+    # A relative slack keeps reflections exactly on the sphere (rounding would randomly drop them).
+    slack = 1e-9 * (1.0 + bounds[crystal, 2].to(torch.float64))
+    l_low = torch.ceil((-beta - root) / c33 - slack).to(torch.int64)
+    l_high = torch.floor((-beta + root) / c33 + slack).to(torch.int64)
+    # The half space key(hkl) > 0: h > 0, or h = 0 and k > 0, or h = k = 0 and l > 0.
+    l_low = torch.where((h == 0) & (k == 0), l_low.clamp_min(1), l_low)
+    l_low = torch.where(l_flip[crystal], l_low.clamp_min(0), l_low)
+    valid = (disc >= 0) & ~((h == 0) & (k < 0))
+    # The allowed l of a centred lattice step by 2 (A: k + l even, B: h + l, I: h + k + l, F: all indices
+    # of one parity) or by 3 (R obverse: -h + k + l = 3n, R reverse: h - k + l = 3n); C and F also need
+    # h + k even. Forbidden reflections (F = 0) are never enumerated.
+    code = centring[crystal]
+    step = l_step[code]
+    residue = torch.where(code == 1, k, torch.where((code == 2) | (code == 5), h, h + k))
+    residue = torch.where(code == 6, h - k, torch.where(code == 7, k - h, residue))
+    l_low = l_low + torch.remainder(residue - l_low, step)
+    valid = valid & ~(((code == 3) | (code == 5)) & (torch.remainder(h + k, 2) != 0))
+    count = torch.where(valid, torch.div(l_high - l_low, step, rounding_mode="floor") + 1, 0).clamp_min(0)
+    return h, k, l_low, step, count
+
+
+def _candidates(
+    owner: torch.Tensor,
+    offset: torch.Tensor,
+    crystal: torch.Tensor,
+    h: torch.Tensor,
+    k: torch.Tensor,
+    l_low: torch.Tensor,
+    step: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The reflections of the (h, k) pairs: (M,) pair and position of each, (Q,) per-pair crystal, h, k, first
+    l and step of l -> (M,) crystal, (M, 3) int64 hkl, the same as float64, and (M,) float64 keys
+    h K^2 + k K + l (exact in float64)."""
+    hkl = torch.stack([h[owner], k[owner], l_low[owner] + offset * step[owner]], dim=1)
+    hkl_f = hkl.to(torch.float64)
+    key = (hkl_f[:, 0] * _KEY_BASE + hkl_f[:, 1]) * _KEY_BASE + hkl_f[:, 2]
+    return crystal[owner], hkl, hkl_f, key
+
+
 def enumerate_reflections(
     lattice: torch.Tensor,
     g_max: torch.Tensor,
     laue_ids: torch.Tensor,
     tables: LaueTables,
     centring: torch.Tensor | None = None,
+    fuse: bool = False,
 ) -> Reflections:
     """All Laue-unique reflections with 0 < |g| <= g_max for each crystal.
 
@@ -306,6 +381,7 @@ def enumerate_reflections(
         tables: from :func:`laue_tables` on the lattice's device.
         centring: (B,) int64 lattice centring of each crystal as an index into :data:`CENTRINGS`
             (``LatticeSymmetry.centring``): the reflections it forbids (F = 0) are left out. None: all kept.
+        fuse: evaluate the per-(h, k) stage with torch.compile.
 
     Raises:
         ValueError: a cell so large that indices would reach 512 (more than ~10^8 reflections).
@@ -338,42 +414,22 @@ def enumerate_reflections(
     # of monoclinic symmetry or higher in its standard setting); the canonical test below is unchanged.
     k_start = torch.where(tables.flips[laue_sorted, 0], 0, bounds[:, 1])  # (B,) first k is -k_start
     crystal, pair = _ragged_arange((bounds[:, 0] + 1) * (bounds[:, 1] + 1 + k_start))
-    width = bounds[crystal, 1] + 1 + k_start[crystal]
-    h = pair // width
-    k = pair % width - k_start[crystal]
-    g = metric[crystal]
-    hf, kf = h.to(torch.float64), k.to(torch.float64)
-    beta = g[:, 0, 2] * hf + g[:, 1, 2] * kf
-    gamma = g[:, 0, 0] * hf * hf + g[:, 1, 1] * kf * kf + 2.0 * g[:, 0, 1] * hf * kf
-    c33 = g[:, 2, 2]
-    disc = beta * beta - c33 * (gamma - g_max[crystal].square())
-    root = torch.sqrt(disc.clamp_min(0.0))
-    # A relative slack keeps reflections exactly on the sphere (rounding would randomly drop them).
-    slack = 1e-9 * (1.0 + bounds[crystal, 2].to(torch.float64))
-    l_low = torch.ceil((-beta - root) / c33 - slack).to(torch.int64)
-    l_high = torch.floor((-beta + root) / c33 + slack).to(torch.int64)
-    # The half space key(hkl) > 0: h > 0, or h = 0 and k > 0, or h = k = 0 and l > 0.
-    l_low = torch.where((h == 0) & (k == 0), l_low.clamp_min(1), l_low)
-    l_low = torch.where(tables.flips[laue_sorted, 1][crystal], l_low.clamp_min(0), l_low)
-    valid = (disc >= 0) & ~((h == 0) & (k < 0))
-    step = torch.ones_like(h)
-    if centring is not None:
-        # The allowed l of a centred lattice step by 2 (A: k + l even, B: h + l, I: h + k + l, F: all indices
-        # of one parity) or by 3 (R obverse: -h + k + l = 3n, R reverse: h - k + l = 3n); C and F also need
-        # h + k even. Forbidden reflections (F = 0) are never enumerated.
-        code = centring[crystal]
-        step = torch.tensor(_L_STEP, device=device)[code]
-        residue = torch.where(code == 1, k, torch.where((code == 2) | (code == 5), h, h + k))
-        residue = torch.where(code == 6, h - k, torch.where(code == 7, k - h, residue))
-        l_low = l_low + torch.remainder(residue - l_low, step)
-        valid &= ~(((code == 3) | (code == 5)) & ((h + k) % 2 != 0))
-    count = torch.where(valid, torch.div(l_high - l_low, step, rounding_mode="floor") + 1, 0).clamp_min(0)
+    l_step = torch.tensor(_L_STEP, device=device)
+    h, k, l_low, step, count = _fused(_l_ranges, fuse)(
+        crystal,
+        pair,
+        bounds,
+        k_start,
+        metric,
+        g_max,
+        tables.flips[laue_sorted, 1],
+        torch.zeros_like(laue_sorted) if centring is None else centring,
+        l_step,
+    )
     owner, offset = _ragged_arange(count)
     # Where each crystal's candidates end (they are ordered by crystal).
     ends = np.cumsum(count.new_zeros(bsz).index_add_(0, crystal, count).cpu().numpy())
-    crystal = crystal[owner]
-    hkl = torch.stack([h[owner], k[owner], l_low[owner] + offset * step[owner]], dim=1)
-    key = (hkl[:, 0] * _KEY_BASE + hkl[:, 1]) * _KEY_BASE + hkl[:, 2]
+    crystal, hkl, hkl_f, key_f = _fused(_candidates, fuse)(owner, offset, crystal, h, k, l_low, step)
 
     # Canonical member of each Laue orbit and its multiplicity, one Laue group (one block of rows) at a time.
     # key(h R) = h . (R w): a matrix product gives the keys of the images. A canonical h has the largest key
@@ -383,7 +439,6 @@ def enumerate_reflections(
     weights = torch.tensor([_KEY_BASE**2, _KEY_BASE, 1], dtype=torch.float64, device=device)
     generator_vectors = (tables.generators.to(torch.float64) * weights).sum(-1)  # (L, 3, 3)
     operation_vectors = (tables.rotations.to(torch.float64) * weights).sum(-1)  # (L, 48, 3)
-    hkl_f, key_f = hkl.to(torch.float64), key.to(torch.float64)
     canonical = torch.zeros(len(hkl), dtype=torch.bool, device=device)
     multiplicity = torch.zeros(len(hkl), dtype=torch.int64, device=device)
     n_operations = tables.count.tolist()

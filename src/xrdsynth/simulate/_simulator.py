@@ -459,7 +459,7 @@ class PowderSimulator(torch.nn.Module):
         atoms = _Atoms.of(batch, self.compile)
         # Reflections forbidden by a centring translation have F = 0 exactly: left out before any sum.
         centring = None if atoms.symmetry is None else atoms.symmetry.centring
-        reflections = enumerate_reflections(batch.lattice, g_max, laue, tables, centring)
+        reflections = enumerate_reflections(batch.lattice, g_max, laue, tables, centring, self.compile)
         # 1/d^2 once, in float64 (positions need it) and from the possibly differentiable lattice.
         g2 = inverse_d_squared(
             reflections.hkl.to(torch.float64), batch.lattice.to(torch.float64), reflections.crystal
