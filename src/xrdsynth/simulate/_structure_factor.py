@@ -214,7 +214,7 @@ def lattice_symmetry(
     hkl, forbids = _probe_tables(device, dtype)
     terms = _fused(_probe_terms, fuse)(frac, occupancy, hkl)
     centric, translations, centring, in_window, consistent, order = _probe(
-        terms, frac, crystal, bucket, forbids, bsz, k
+        terms, frac, crystal, bucket, forbids, bsz, k, fuse
     )
     kept = mask.clone()
     kept[crystal, slot] = in_window | ~consistent[crystal]
@@ -245,6 +245,7 @@ def _probe(
     forbids: torch.Tensor,
     bsz: int,
     k: int,
+    fuse: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The tests of :func:`lattice_symmetry` on a flat list of A atoms.
 
@@ -256,21 +257,45 @@ def _probe(
         forbids: (T, 6) bool, whether each centring translation forbids each test reflection.
         bsz: number of crystals.
         k: number of scatterer types per crystal.
+        fuse: run the per-crystal decisions with torch.compile.
 
     Returns:
         centric (B,), translations (B, 6), centring (B,) code, in_window (A,) whether each atom is kept,
         consistent (B,) whether the kept atoms passed the check, order (B,) the orbit size (1 if not).
     """
-    dtype, device = frac.dtype, frac.device
-    t = forbids.shape[0]
 
     def per_type(values: torch.Tensor) -> torch.Tensor:  # (A, C) -> (B, K, C) sums per crystal and type
         return values.new_zeros(bsz * k, values.shape[1]).index_add_(0, bucket, values).view(bsz, k, -1)
 
+    # The scatter-adds run eagerly (compiled, they become slow atomic loops); the decisions in between fused.
     sums = per_type(terms)
+    centric, translations, centring, window, order, allowed, tolerance = _fused(_centring_of_sums, fuse)(
+        sums, forbids
+    )
+    widths = _WINDOW_TABLE.to(frac.device, frac.dtype)[window[crystal]]
+    in_window = _in_window(frac, widths[:, 0], widths[:, 1])
+    # The kept atoms' sums, times the orbit size, must be the full sums.
+    weight = (in_window * order[crystal]).to(frac.dtype).unsqueeze(1)
+    consistent, order = _fused(_kept_atoms_agree, fuse)(
+        per_type(terms * weight), sums, tolerance, allowed, order
+    )
+    return centric, translations, centring, in_window, consistent, order
+
+
+_WINDOW_TABLE = torch.tensor(_WINDOWS, dtype=torch.float64)
+
+
+def _centring_of_sums(
+    sums: torch.Tensor, forbids: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Inversion and centring of each crystal from its (B, K, 2T + 1) sums [cos, sin, occupancy] per type
+    at the test reflections ((T, 6) ``forbids``): centric (B,), translations (B, 6), centring code (B,), the
+    window that keeps one atom per orbit (B,) as an index into :data:`_WINDOWS`, the orbit size (B,), the
+    test reflections the centring allows (B, T) and the tolerance of the sums (B, K, 1)."""
+    t = forbids.shape[0]
     real, imaginary, scale = sums[..., :t], sums[..., t : 2 * t], sums[..., 2 * t :]
     # Rounding of the phases leaves ~1e-7 (float32) per atom; 1e-4 of the type's occupancy is far above it.
-    tolerance = (1e-4 if dtype == torch.float32 else 1e-9) * (scale + 1.0)  # (B, K, 1)
+    tolerance = (1e-4 if sums.dtype == torch.float32 else 1e-9) * (scale + 1.0)  # (B, K, 1)
     centric = (imaginary.abs() <= tolerance).all(dim=2).all(dim=1)
     vanishes = ((real.abs() <= tolerance) & (imaginary.abs() <= tolerance)).all(dim=1)  # (B, T)
     translations = (vanishes.unsqueeze(2) | ~forbids).all(dim=1)  # (B, 6)
@@ -289,19 +314,30 @@ def _probe(
         ],
         dim=1,
     )
-    # Codes as in CENTRINGS of _reflections: 0 P, 1 A, 2 B, 3 C, 4 I, 5 F, 6 R obverse, 7 R reverse.
-    choices = torch.stack([face, *used.unbind(1)], dim=1)  # F first
-    first = choices.to(torch.int8).argmax(dim=1)
-    found = choices.any(dim=1)
-    centring = torch.where(found, torch.tensor([5, 1, 2, 3, 4, 6, 7], device=device)[first], 0)
-    window = torch.where(found, torch.tensor([3, 2, 1, 1, 1, 4, 4], device=device)[first], 0)  # _WINDOWS
-    order = torch.tensor([1, 2, 2, 4, 3], device=device)[window]
+    # Codes as in CENTRINGS of _reflections: 0 P, 1 A, 2 B, 3 C, 4 I, 5 F, 6 R obverse, 7 R reverse; the
+    # windows and orbit sizes as in _WINDOWS. First match in the order F, A, B, C, I, R obverse, R reverse.
+    choices = torch.stack([face, *used.unbind(1)], dim=1).to(torch.int64)
+    found = choices.amax(dim=1) > 0
+    first = choices.argmax(dim=1)
+    codes = torch.where(first == 0, 5, torch.where(first <= 4, first, first + 1))
+    centring = torch.where(found, codes, 0)
+    windows = torch.where(first == 0, 3, torch.where(first == 1, 2, torch.where(first <= 4, 1, 4)))
+    window = torch.where(found, windows, 0)
+    order = torch.where(window == 3, 4, torch.where(window == 4, 3, torch.where(window == 0, 1, 2)))
     allowed = ~(used.unsqueeze(1) & forbids).any(dim=2)  # (B, T): the test reflections the centring allows
-    widths = torch.tensor(_WINDOWS, dtype=dtype, device=device)[window[crystal]]
-    in_window = _in_window(frac, widths[:, 0], widths[:, 1])
-    # The kept atoms' sums, times the orbit size, must be the full sums.
-    weight = (in_window * order[crystal]).to(dtype).unsqueeze(1)
-    agree = ((per_type(terms * weight) - sums).abs() <= tolerance).all(dim=1)  # (B, 2T + 1)
+    return centric, translations, centring, window, order, allowed, tolerance
+
+
+def _kept_atoms_agree(
+    kept_sums: torch.Tensor,
+    sums: torch.Tensor,
+    tolerance: torch.Tensor,
+    allowed: torch.Tensor,
+    order: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Whether the kept atoms' sums (times the orbit size) equal the full sums at the test reflections the
+    centring allows and at h = 0, (B,); and the orbit size, 1 where they do not."""
+    t = allowed.shape[1]
+    agree = ((kept_sums - sums).abs() <= tolerance).all(dim=1)  # (B, 2T + 1)
     consistent = ((agree[:, :t] & agree[:, t : 2 * t]) | ~allowed).all(dim=1) & agree[:, -1]
-    order = torch.where(consistent, order, torch.ones_like(order))
-    return centric, translations, centring, in_window, consistent, order
+    return consistent, torch.where(consistent, order, torch.ones_like(order))
