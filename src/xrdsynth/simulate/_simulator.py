@@ -461,7 +461,8 @@ class PowderSimulator(torch.nn.Module):
         centring = None if atoms.symmetry is None else atoms.symmetry.centring
         reflections = enumerate_reflections(batch.lattice, g_max, laue, tables, centring, self.compile)
         # 1/d^2 once, in float64 (positions need it) and from the possibly differentiable lattice.
-        g2 = inverse_d_squared(
+        fuse = self.compile and not batch.lattice.requires_grad
+        g2 = _fused(inverse_d_squared, fuse)(
             reflections.hkl.to(torch.float64), batch.lattice.to(torch.float64), reflections.crystal
         )
         f2 = self._structure_factors(atoms, reflections, (g2 / 4.0).to(batch.dtype))
@@ -517,16 +518,6 @@ class PowderSimulator(torch.nn.Module):
         imaginary = (sin_sums[:n_rows] * scattering).sum(-1)
         return real_part * real_part + imaginary * imaginary
 
-    def _lorentz_polarisation(self, theta: torch.Tensor) -> torch.Tensor:
-        cos2t2 = torch.cos(2.0 * theta).square()
-        sin_t = torch.sin(theta)
-        if self.monochromator_two_theta is None:
-            polarisation = 1.0 + cos2t2
-        else:
-            cos2m2 = math.cos(math.radians(self.monochromator_two_theta)) ** 2
-            polarisation = (1.0 + cos2m2 * cos2t2) / (1.0 + cos2m2)
-        return polarisation / (sin_t * sin_t * torch.cos(theta))
-
     def _sticks(
         self,
         batch: CrystalBatch,
@@ -544,12 +535,13 @@ class PowderSimulator(torch.nn.Module):
         if po_factor is not None:
             base = base * po_factor.to(torch.float64)
         lines = []
+        fuse = self.compile and not (g2.requires_grad or base.requires_grad)
+        monochromator = -1.0 if self.monochromator_two_theta is None else float(self.monochromator_two_theta)
         for wavelength, weight in zip(self.radiation.wavelengths, self.radiation.weights, strict=True):
-            sin_theta = wavelength * g / 2.0
-            keep = sin_theta < 1.0
-            theta = torch.asin(sin_theta.clamp(max=1.0 - 1e-12))
-            intensity = torch.where(keep, weight * base * self._lorentz_polarisation(theta), 0.0)
-            lines.append((wavelength, keep, (2.0 * theta / _RAD).to(dtype), intensity.to(dtype)))
+            keep, two_theta, intensity = _fused(_line_sticks, fuse)(
+                g, base, wavelength, weight, monochromator
+            )
+            lines.append((wavelength, keep, two_theta.to(dtype), intensity.to(dtype)))
         return lines
 
     def _g_max(self, batch_size: int, high: float, dtype: torch.dtype) -> torch.Tensor:
@@ -830,6 +822,28 @@ class _Atoms:
         occupancy = torch.gather(self.occupancy_matrix, 1, first.unsqueeze(-1).expand(-1, -1, k))
         weight = (torch.gather(kept, 1, first) * order.unsqueeze(1)).to(occupancy.dtype)
         return frac, occupancy * weight.unsqueeze(-1), counts.cpu().numpy()
+
+
+def _line_sticks(
+    g: torch.Tensor, base: torch.Tensor, wavelength: float, weight: float, monochromator_two_theta: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sticks of one wavelength line: (R,) float64 |g| (1/Å) and m |F|^2 (times any preferred-orientation
+    factor) of the reflections, the line's wavelength (Å) and weight, and the monochromator's 2theta in
+    degrees (negative: none) -> (R,) whether the reflection occurs (2theta < 180), its 2theta in degrees and
+    its integrated intensity m |F|^2 LP (0 where it does not occur)."""
+    sin_theta = wavelength * g / 2.0
+    keep = sin_theta < 1.0
+    theta = torch.asin(sin_theta.clamp(max=1.0 - 1e-12))
+    cos2t2 = torch.cos(2.0 * theta).square()
+    if monochromator_two_theta < 0:
+        polarisation = 1.0 + cos2t2
+    else:
+        cos2m2 = math.cos(math.radians(monochromator_two_theta)) ** 2
+        polarisation = (1.0 + cos2m2 * cos2t2) / (1.0 + cos2m2)
+    sin_t = torch.sin(theta)
+    lorentz_polarisation = polarisation / (sin_t * sin_t * torch.cos(theta))
+    intensity = torch.where(keep, weight * base * lorentz_polarisation, 0.0)
+    return keep, 2.0 * theta / _RAD, intensity
 
 
 def _scattering_factors(
