@@ -480,10 +480,18 @@ class PowderSimulator(torch.nn.Module):
         dtype, device = atoms.frac_coords.dtype, refl.hkl.device
         types = atoms.types
         k = types.numbers.shape[1]
-        # f(s) exp(-B s^2) of each reflection for each scatterer type of its crystal: (R, K).
-        scattering = _fused(_scattering_factors, self.compile)(
-            self._form_factors.to(dtype)[types.numbers], types.b_iso.to(dtype), refl.crystal, s2
+        # f(s) exp(-B s^2) of each reflection for each scatterer type of its crystal: (R, K), evaluated only
+        # where the crystal has that type (most crystals have fewer types than the batch's most).
+        rows, columns = torch.nonzero(types.numbers[refl.crystal] > 0, as_tuple=True)
+        values = _fused(_scattering_factors, self.compile)(
+            self._form_factors.to(dtype)[types.numbers],
+            types.b_iso.to(dtype),
+            refl.crystal,
+            s2,
+            rows,
+            columns,
         )
+        scattering = s2.new_zeros(len(s2), k).index_put((rows, columns), values)
         frac, occupancy_matrix, atom_counts = atoms.representatives()
         # Phase sums sum_j occ_j cos/sin(2 pi h.x_j) per type; row R of the sums is a sink for padding rows.
         n_rows = len(refl.hkl)
@@ -847,21 +855,28 @@ def _line_sticks(
 
 
 def _scattering_factors(
-    coefficients: torch.Tensor, b_iso: torch.Tensor, crystal: torch.Tensor, s2: torch.Tensor
+    coefficients: torch.Tensor,
+    b_iso: torch.Tensor,
+    crystal: torch.Tensor,
+    s2: torch.Tensor,
+    rows: torch.Tensor,
+    columns: torch.Tensor,
 ) -> torch.Tensor:
-    """f(s) exp(-B s^2) of each reflection for each scatterer type of its crystal.
+    """f(s) exp(-B s^2) of reflections for scatterer types of their crystal.
 
     Args:
         coefficients: (B, K, 9) IT92 coefficients of each crystal's types.
         b_iso: (B, K) their B in Å².
         crystal: (R,) int64 crystal of each reflection.
         s2: (R,) (sin(theta)/lambda)^2 in 1/Å².
+        rows: (P,) int64 reflections and columns: (P,) int64 types to evaluate.
 
     Returns:
-        (R, K) electrons.
+        (P,) electrons.
     """
-    s2k = s2.unsqueeze(-1)
-    return form_factors(coefficients[crystal], s2k) * torch.exp(-b_iso[crystal] * s2k)
+    owner = crystal[rows]
+    s2p = s2[rows]
+    return form_factors(coefficients[owner, columns], s2p) * torch.exp(-b_iso[owner, columns] * s2p)
 
 
 # What _check_batch reports, in the order of the columns of _batch_flags.

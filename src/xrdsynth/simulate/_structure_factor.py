@@ -276,9 +276,7 @@ def _probe(
     in_window = _in_window(frac, widths[:, 0], widths[:, 1])
     # The kept atoms' sums, times the orbit size, must be the full sums.
     weight = (in_window * order[crystal]).to(frac.dtype).unsqueeze(1)
-    consistent, order = _fused(_kept_atoms_agree, fuse)(
-        per_type(terms * weight), sums, tolerance, allowed, order
-    )
+    consistent, order = _kept_atoms_agree(per_type(terms * weight), sums, tolerance, allowed, order)
     return centric, translations, centring, in_window, consistent, order
 
 
