@@ -456,11 +456,11 @@ def _u_table(
     step = torch.tensor([(high - low) / (nodes - 1)], dtype=torch.float64, device=device)
     bsz = _batch_size(widths)
     one = torch.ones(1, dtype=dtype, device=device)
-    others = (widths.microstrain, widths.caglioti)
-    if widths.crystallite_size_nm is not None and widths.fwhm is None and others == (None, None):
+    single = widths.microstrain is None and widths.caglioti is None
+    if widths.crystallite_size_nm is not None and widths.fwhm is None and single:
         # H = K lambda / (L cos theta): 1/H of size L is L times that of a size of 1 nm.
         unit, scale = Widths(widths.wavelength, crystallite_size_nm=one), widths.crystallite_size_nm
-    elif widths.fwhm is not None and widths.crystallite_size_nm is None and others == (None, None):
+    elif widths.fwhm is not None and widths.crystallite_size_nm is None and single:
         unit, scale = Widths(widths.wavelength, fwhm=one), 1.0 / widths.fwhm
     else:
         unit, scale = widths, torch.ones(bsz, dtype=torch.float64, device=device)

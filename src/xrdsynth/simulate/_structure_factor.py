@@ -16,7 +16,7 @@ Two symmetries that hold whatever the space group's setting are found on the ato
 - a centring translation t (A, B, C, I, F, R) makes F(h) = 0 wherever h.t is not an integer, and
   F(h) = n x (the sum over one atom of each orbit of n translated copies) elsewhere: those reflections are
   dropped and the sums run over 1/n of the atoms. Together the two cut the (reflection, atom) pairs of the
-  benchmark's 64 amcsd-dev structures to about half.
+  benchmark's 64 amcsd-dev structures from 460,000 to 136,000, and the sine sums to those of 10 crystals.
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ def lattice_symmetry(
         type_index: (B, N) int64 scatterer type of each atom within its crystal (:func:`scatterer_types`).
         n_types: more than the largest type index.
         mask: (B, N) bool, True for real atoms.
-        fuse: evaluate the per-atom terms with torch.compile (one loop instead of ~10 passes).
+        fuse: evaluate the per-atom terms and the per-crystal decisions with torch.compile.
 
     Returns:
         The crystals' :class:`LatticeSymmetry`.
