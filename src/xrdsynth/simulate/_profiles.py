@@ -136,6 +136,13 @@ def peak_widths(two_theta: torch.Tensor, widths: Widths, profile: str) -> tuple[
     return fwhm, eta
 
 
+def profile_margin(grid: torch.Tensor, widths: Widths, profile: str) -> float:
+    """How far (degrees 2theta) beyond the ends of the (P,) grid peaks still reach it: ``_MARGIN_FWHM`` of the
+    profile times the widest FWHM of the batch at the grid's ends and middle."""
+    ends = grid[[0, len(grid) // 2, -1]]
+    return _MARGIN_FWHM[profile] * float(peak_widths(ends, widths, profile)[0].max())
+
+
 def _batch_size(widths: Widths) -> int:
     for t in (widths.crystallite_size_nm, widths.microstrain, widths.fwhm, widths.caglioti):
         if t is not None:
@@ -194,8 +201,7 @@ def render(
     if workspace is None or (torch.is_grad_enabled() and (area.requires_grad or position.requires_grad)):
         workspace = _NO_WORKSPACE
     # The range covered: the grid plus a margin, so that peaks just outside contribute their tails.
-    widest = float(peak_widths(grid64[[0, len(grid) // 2, -1]].to(dtype), widths, profile)[0].max())
-    margin = _MARGIN_FWHM[profile] * widest
+    margin = profile_margin(grid64.to(dtype), widths, profile)
     low = max(float(grid64[0]) - margin, 1e-3)
     high = min(float(grid64[-1]) + margin, 180.0 - 1e-3)
     table = _u_table(low, high, widths, profile, dtype, device, fuse)

@@ -16,7 +16,7 @@ import torch
 from ..structure import Crystal, CrystalBatch
 from ._augment import amorphous_hump, chebyshev_background, gaussian_noise, poisson_noise
 from ._form_factors import MAX_FORM_FACTOR_Z, form_factor_table, form_factors
-from ._profiles import _MARGIN_FWHM, PROFILES, Widths, Workspace, _fused, peak_widths, render
+from ._profiles import PROFILES, Widths, Workspace, _fused, profile_margin, render
 from ._reflections import (
     LaueTables,
     Reflections,
@@ -634,14 +634,12 @@ class PowderSimulator(torch.nn.Module):
         displacement = self._draw(self.specimen_displacement_mm, bsz, gen)
         grid = self._two_theta.to(dtype)
         # Reflections that can reach the grid: its range plus the profile margin plus any position shift.
-        ends = grid[[0, len(grid) // 2, -1]]
-        widest = float(peak_widths(ends, widths, self.profile)[0].max())
         shift = 0.0
         if zero is not None:
             shift += float(zero.abs().max())
         if displacement is not None:
             shift += float(2.0 * displacement.abs().max() / self.goniometer_radius_mm / _RAD)
-        margin = _MARGIN_FWHM[self.profile] * widest + shift
+        margin = profile_margin(grid, widths, self.profile) + shift
         reflections, g2, f2 = self._reflections(batch, self._g_max(bsz, float(grid[-1]) + margin, dtype))
 
         po = None
@@ -817,9 +815,9 @@ class _Atoms:
     def representatives(self) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
         """(B, M, 3) coordinates and (B, M, K) occupancies (times the orbit size) of the atoms that stand for
         their centring orbit, first in each crystal, and (B,) their number per crystal."""
-        if self.symmetry is None:
-            kept = self.occupancy_matrix.detach().sum(-1) >= 0  # every atom, padding included
-            return self.frac_coords, self.occupancy_matrix, np.full(len(kept), kept.shape[1])
+        if self.symmetry is None:  # every atom, padding included
+            bsz, n = self.frac_coords.shape[:2]
+            return self.frac_coords, self.occupancy_matrix, np.full(bsz, n)
         kept, order = self.symmetry.kept, self.symmetry.order
         counts = kept.sum(dim=1)
         m = max(int(counts.max()), 1)

@@ -170,6 +170,8 @@ def _in_window(
 # Windows that pick one atom of each centring orbit, as widths along a and b: all atoms (P); B, C and I, whose
 # translations move atoms by 1/2 along a; A (1/2 along b); F (both); R (1/3 along a).
 _WINDOWS = ((1.0, 1.0), (0.5, 1.0), (1.0, 0.5), (0.5, 0.5), (1.0 / 3.0, 1.0))
+# The number of atoms in an orbit, for each window: 1 / (width along a x width along b).
+_WINDOW_ORDERS = tuple(round(1.0 / (a * b)) for a, b in _WINDOWS)
 
 
 def lattice_symmetry(
@@ -321,7 +323,7 @@ def _centring_of_sums(
     centring = torch.where(found, codes, 0)
     windows = torch.where(first == 0, 3, torch.where(first == 1, 2, torch.where(first <= 4, 1, 4)))
     window = torch.where(found, windows, 0)
-    order = torch.where(window == 3, 4, torch.where(window == 4, 3, torch.where(window == 0, 1, 2)))
+    order = torch.tensor(_WINDOW_ORDERS, device=window.device)[window]
     allowed = ~(used.unsqueeze(1) & forbids).any(dim=2)  # (B, T): the test reflections the centring allows
     return centric, translations, centring, window, order, allowed, tolerance
 
