@@ -1,19 +1,34 @@
 """Synthetic crystals for any of the 230 space groups, drawn from statistics of real crystals.
 
 :class:`SpaceGroupSampler` draws batches of crystals (:class:`~xrdsynth.CrystalBatch`) in torch, on CPU or
-GPU; :func:`fit_statistics` fits the statistics it draws from on any collection of CIF files, and
-:class:`SamplerStatistics` saves and loads them. The default statistics, fitted on the AMCSD minerals, ship
-with the package (:func:`default_statistics`).
+GPU; :func:`fit_statistics` fits the statistics it draws from on any collection of CIF files,
+:func:`calibrate_volume_shift` matches the sampled volumes to them, and :class:`SamplerStatistics` saves
+and loads them. The default statistics, fitted on the AMCSD minerals, ship with the package
+(:func:`default_statistics`; the ones before fitted volumes and distances as ``"default-v1"``,
+:func:`named_statistics`).
 """
 
+from ._calibrate import calibrate_volume_shift
 from ._sampler import SamplerCounters, SpaceGroupSampler
-from ._statistics import LatticeShape, SamplerStatistics, default_statistics, fit_statistics
+from ._statistics import (
+    ANIONS,
+    NAMED_STATISTICS,
+    LatticeShape,
+    SamplerStatistics,
+    default_statistics,
+    fit_statistics,
+    named_statistics,
+)
 
 __all__ = [
+    "ANIONS",
+    "NAMED_STATISTICS",
     "LatticeShape",
     "SamplerCounters",
     "SamplerStatistics",
     "SpaceGroupSampler",
+    "calibrate_volume_shift",
     "default_statistics",
     "fit_statistics",
+    "named_statistics",
 ]

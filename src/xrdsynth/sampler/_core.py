@@ -17,15 +17,19 @@ import numpy as np
 import torch
 
 from .._math import wrap_fractional
-from ..symmetry import LATTICE_SYSTEMS, lattice_system
+from ..symmetry import CRYSTAL_SYSTEMS, LATTICE_SYSTEMS, crystal_system, lattice_system
 from ._probabilities import (
     element_probabilities,
+    element_set_table,
+    element_volume_table,
+    min_distance_table,
     num_elements_probabilities,
     sites_per_element_probabilities,
-    wyckoff_probabilities,
+    volume_residual_table,
+    wyckoff_probabilities_by_class,
 )
-from ._radii import atomic_volumes, covalent_radii
-from ._statistics import LATTICE_VARIABLES, MAX_ELEMENTS, SamplerStatistics
+from ._relax import Sites, atom_jacobians, clearance, relax, smallest_spacing
+from ._statistics import ANIONS, LATTICE_VARIABLES, MAX_ELEMENTS, SamplerStatistics
 from ._tables import MAX_POSITIONS, WyckoffTables
 
 __all__ = [
@@ -36,6 +40,7 @@ __all__ = [
     "certify",
     "draw_composition",
     "draw_lattices",
+    "draw_volumes",
     "expand_atoms",
     "place_sites",
     "smallest_spacing",
@@ -48,9 +53,12 @@ MAX_LENGTH_RATIO = 5.0
 # Smallest accepted 1 - cos²α - cos²β - cos²γ + 2 cosα cosβ cosγ = (V / abc)²: rejects very flat cells.
 MIN_CELL_FLATNESS = 0.1
 SHAPE_REJECTION_ROUNDS = 10
-EXPANSION = 1.05  # length factor of one cell expansion when a site finds no place (volume +16%)
-MAX_EXPANSIONS = 6  # at most (1.05^6)^3 = 2.4 times the drawn volume
-PACKING_SIGMAS = 2.5  # packing fractions are drawn from the fitted log-normal truncated at ± this many sigma
+FIRST_CANDIDATES = 4  # candidates in the first round of a site (the best one that clears is kept)
+EXPANSION_MARGIN = 1.001  # a cell that must grow grows to 1.001 x what the closest pair needs
+MAX_EXPANSION = 1.3  # a cell may grow to at most 1.3 x its drawn length (2.2 x the volume), else redrawn
+PLACEMENT_FRACTION = 0.5  # sites are first placed at this fraction of the minimum distances ...
+RELAX_ROUNDS = 2  # ... then pushed apart (_relax.relax) in up to this many rounds (new neighbour lists)
+RELAX_ITERATIONS = 15  # of at most this many steps each
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,16 +75,27 @@ class DeviceTables:
         rotations: (T, 3, 3) float; translations: (T, 3) float.
         faithful: (230, P) bool, one orbit certifies the group (``_tables``).
         pair_faithful: (230, P, P) bool, two single-orbit elements certify the group.
+        centring: (230, 3, 3) float centring translations of each group (fractional, in [0, 1)), rows
+            beyond the group's ones are nan.
         witness_mode: (230,) int64, how a certificate is forced: 1 one faithful orbit, 2 a faithful pair,
             0 impossible within ``max_atoms``.
         witness_first: (230, P) bool, positions allowed for the first forced witness orbit.
-        position_probability: (230, P) float64 Wyckoff frequencies.
+        position_probability: (2, 230, P) float64 Wyckoff frequencies for a site of a non-anion (0) and
+            of an anion (1).
+        is_anion: (119,) bool, the atomic number is one of ``ANIONS``.
+        element_sets: (K, E) int64 element sets (atomic numbers ascending, 0-padded); K = 0 when the
+            statistics have none (elements are then drawn one by one).
+        element_set_probability: (7, K) float64 per crystal system (index into ``CRYSTAL_SYSTEMS``).
+        crystal_system: (230,) int64 index into ``CRYSTAL_SYSTEMS``.
         element_probability: (230, 119) float64; num_elements_probability: (E,) float64;
         sites_probability: (119, K) float64 sites per element.
-        radius: (119,) float Å; atomic_volume: (119,) float Å³.
+        element_volume: (119,) float Å³ each atom of element Z brings to the cell.
+        volume_residual: (Q,) float quantiles of the log volume residual at evenly spaced probability
+            levels (``VOLUME_QUANTILE_LEVELS``).
+        min_distance: (119, 119) float Å minimum distance of each pair of atomic numbers (0 for padding).
+        min_cell_edge: shortest allowed edge of the conventional cell in Å.
         lattice_system: (230,) int64 index into ``LATTICE_SYSTEMS``.
         shape_mean, shape_chol: per lattice system, (k,) and (k, k) float64 Gaussian of the shape variables.
-        packing_log_mean, packing_log_std: float, log-normal packing fraction.
         max_atoms: the cap these tables were built for.
     """
 
@@ -88,21 +107,26 @@ class DeviceTables:
     op_start: torch.Tensor
     rotations: torch.Tensor
     translations: torch.Tensor
+    centring: torch.Tensor
     faithful: torch.Tensor
     pair_faithful: torch.Tensor
     witness_mode: torch.Tensor
     witness_first: torch.Tensor
     position_probability: torch.Tensor
+    is_anion: torch.Tensor
+    element_sets: torch.Tensor
+    element_set_probability: torch.Tensor
+    crystal_system: torch.Tensor
     element_probability: torch.Tensor
     num_elements_probability: torch.Tensor
     sites_probability: torch.Tensor
-    radius: torch.Tensor
-    atomic_volume: torch.Tensor
+    element_volume: torch.Tensor
+    volume_residual: torch.Tensor
+    min_distance: torch.Tensor
+    min_cell_edge: float
     lattice_system: torch.Tensor
     shape_mean: tuple[torch.Tensor, ...]
     shape_chol: tuple[torch.Tensor, ...]
-    packing_log_mean: float
-    packing_log_std: float
     max_atoms: int
 
 
@@ -121,6 +145,7 @@ def build_device_tables(
     basis = np.zeros((230, MAX_POSITIONS, 3, 3))
     op_start = np.zeros((230, MAX_POSITIONS), dtype=np.int64)
     faithful = np.zeros((230, MAX_POSITIONS), dtype=bool)
+    centring = np.full((230, 3, 3), np.nan)
     for g in range(230):
         rows = tables.positions_of(g + 1)
         k = len(rows)
@@ -130,6 +155,14 @@ def build_device_tables(
         basis[g, :k] = tables.basis[rows.start : rows.stop]
         op_start[g, :k] = tables.op_start[rows.start : rows.stop]
         faithful[g, :k] = tables.faithful[rows.start : rows.stop]
+        # The general position (last) lists every coset: the pure translations among them are the centring.
+        general = slice(
+            tables.op_start[rows.stop - 1], tables.op_start[rows.stop - 1] + multiplicity[g, k - 1]
+        )
+        pure = np.all(tables.rotations[general] == np.eye(3, dtype=tables.rotations.dtype), axis=(1, 2))
+        vectors = np.mod(tables.translations[general][pure], 1.0)
+        vectors = vectors[np.any(vectors > 1e-9, axis=1)]
+        centring[g, : len(vectors)] = vectors
     fits = (multiplicity > 0) & (multiplicity <= max_atoms)
     single = faithful & fits
     pair_fits = tables.pair_faithful & ((multiplicity[:, :, None] + multiplicity[:, None, :]) <= max_atoms)
@@ -139,6 +172,7 @@ def build_device_tables(
     witness_first = np.where(witness_mode[:, None] == 1, single, has_partner)
 
     systems = [LATTICE_SYSTEMS.index(lattice_system(g)) for g in range(1, 231)]
+    sets, set_probability = element_set_table(stats)
     means, chols = [], []
     for system in LATTICE_SYSTEMS:
         shape = stats.lattice[system]
@@ -170,21 +204,26 @@ def build_device_tables(
         op_start=i(op_start),
         rotations=f(tables.rotations.astype(np.float64)),
         translations=f(tables.translations),
+        centring=f(centring),
         faithful=b(faithful),
         pair_faithful=b(tables.pair_faithful),
         witness_mode=i(witness_mode),
         witness_first=b(witness_first),
-        position_probability=p(wyckoff_probabilities(stats, tables)),
+        position_probability=p(wyckoff_probabilities_by_class(stats, tables)),
+        is_anion=b(np.isin(np.arange(119), sorted(ANIONS))),
+        element_sets=i(sets),
+        element_set_probability=p(set_probability),
+        crystal_system=i(np.array([CRYSTAL_SYSTEMS.index(crystal_system(g)) for g in range(1, 231)])),
         element_probability=p(element_probabilities(stats)),
         num_elements_probability=p(num_elements_probabilities(stats)),
         sites_probability=p(sites_per_element_probabilities(stats)),
-        radius=f(covalent_radii()),
-        atomic_volume=f(atomic_volumes()),
+        element_volume=f(element_volume_table(stats)),
+        volume_residual=f(volume_residual_table(stats)),
+        min_distance=f(min_distance_table(stats)),
+        min_cell_edge=float(stats.min_cell_edge),
         lattice_system=i(np.array(systems)),
         shape_mean=tuple(means),
         shape_chol=tuple(chols),
-        packing_log_mean=stats.packing_fraction_log_mean,
-        packing_log_std=stats.packing_fraction_log_std,
         max_atoms=max_atoms,
     )
 
@@ -228,6 +267,21 @@ class Composition:
         """(n, S) int64 atoms per site (0 for empty slots)."""
         return t.multiplicity[self.group - 1].gather(1, self.position) * self.valid
 
+    def by_freedom(self, t: DeviceTables) -> Composition:
+        """The same crystals with each one's sites in order of increasing free parameters (empty slots
+        last). Sites are placed in slot order: the fixed and line positions, which cannot avoid a
+        crowded spot, go first, and the free ones fit around them."""
+        dof = t.dof[self.group - 1].gather(1, self.position)
+        key = torch.where(self.valid, dof, torch.full_like(dof, 4))
+        order = torch.sort(key, dim=1, stable=True).indices
+        return Composition(
+            self.group,
+            self.position.gather(1, order),
+            self.element.gather(1, order),
+            self.number.gather(1, order),
+            self.valid.gather(1, order),
+        )
+
 
 def _categorical(probabilities: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """One draw per row of (m, k) non-negative weights (rows with positive sum): (m,) int64."""
@@ -238,6 +292,10 @@ def draw_composition(
     t: DeviceTables, group: torch.Tensor, force: torch.Tensor, generator: torch.Generator
 ) -> Composition:
     """Draw elements, sites per element and Wyckoff positions for crystals of the given groups.
+
+    The elements are a real element set of the group's crystal system (``t.element_sets``; one of two or
+    more elements where the certificate needs two), or, for statistics without sets, a number of
+    elements and the elements given the group, drawn one by one.
 
     Args:
         t: device tables.
@@ -257,11 +315,21 @@ def draw_composition(
     mode = torch.where(force, t.witness_mode[g], torch.zeros_like(g))
     rows = torch.arange(n, device=device)
 
-    num_elements = _categorical(t.num_elements_probability.expand(n, -1), generator) + 1
-    num_elements = torch.where(mode == 2, num_elements.clamp(min=2), num_elements)
-    numbers = torch.multinomial(
-        t.element_probability[g], MAX_ELEMENTS, replacement=False, generator=generator
-    )
+    if t.element_sets.shape[0]:
+        # A real element set of the crystal system, its elements in random slot order (padding last).
+        probability = t.element_set_probability[t.crystal_system[g]]  # (n, K)
+        several = (t.element_sets[:, 1] > 0).to(probability.dtype)
+        probability = torch.where((mode == 2)[:, None], probability * several, probability)
+        chosen = t.element_sets[_categorical(probability, generator)]  # (n, E)
+        num_elements = (chosen > 0).sum(dim=1)
+        keys = torch.rand(chosen.shape, generator=generator, device=device) + 2.0 * (chosen == 0)
+        numbers = chosen.gather(1, keys.argsort(dim=1))
+    else:
+        num_elements = _categorical(t.num_elements_probability.expand(n, -1), generator) + 1
+        num_elements = torch.where(mode == 2, num_elements.clamp(min=2), num_elements)
+        numbers = torch.multinomial(
+            t.element_probability[g], MAX_ELEMENTS, replacement=False, generator=generator
+        )
     sites = _categorical(t.sites_probability[numbers.reshape(-1)], generator).reshape(n, MAX_ELEMENTS) + 1
     slot = torch.arange(MAX_ELEMENTS, device=device)
     sites = torch.where(slot < num_elements[:, None], sites, torch.zeros_like(sites))
@@ -277,7 +345,8 @@ def draw_composition(
 
     multiplicity = t.multiplicity[g]  # (n, P)
     fixed_point = t.dof[g] == 0
-    weights_base = t.position_probability[g]
+    # The letter frequencies of each site's element class (anion or not).
+    anion_site = t.is_anion[numbers.gather(1, element)].to(torch.int64)  # (n, S)
     budget = torch.full((n,), t.max_atoms, dtype=torch.int64, device=device)
     used = torch.zeros_like(fixed_point)
     position = torch.zeros((n, MAX_SITES), dtype=torch.int64, device=device)
@@ -290,7 +359,7 @@ def draw_composition(
         elif s == 1:
             partner = t.pair_faithful[g, position[:, 0]]  # (n, P)
             allowed &= torch.where((mode == 2)[:, None], partner, torch.ones_like(allowed))
-        weights = weights_base * allowed
+        weights = t.position_probability[anion_site[:, s], g] * allowed
         ok = valid[:, s] & (weights.sum(dim=1) > 0)
         # Rows with nothing allowed draw from a dummy distribution and are marked empty.
         weights = torch.where(ok[:, None], weights, torch.ones_like(weights))
@@ -332,8 +401,9 @@ def draw_lattices(
 
     The shape (length ratios, free angles) comes from the fitted Gaussian of the lattice system, redrawn
     while outside the sane bounds (``ANGLE_RANGE``, ``MAX_LENGTH_RATIO``, ``MIN_CELL_FLATNESS``); the scale
-    gives the cell ``volume`` (n,) Å³. The system's constraints hold by construction: equal lengths are the
-    same number, fixed angles use exact cosines (0 for 90°, -1/2 for 120°).
+    gives the cell ``volume`` (n,) Å³, or more where the shortest edge would be below ``t.min_cell_edge``
+    (the cell is then scaled up until it is not). The system's constraints hold by construction: equal
+    lengths are the same number, fixed angles use exact cosines (0 for 90°, -1/2 for 120°).
     """
     n = group.shape[0]
     dtype, device = volume.dtype, volume.device
@@ -380,6 +450,8 @@ def draw_lattices(
     )
     unit_volume = one * b * sg * cz  # a = 1
     scale = (volume.to(torch.float64) / unit_volume) ** (1.0 / 3.0)
+    shortest = torch.minimum(torch.minimum(one, b), c)  # edge lengths of the unit cell are 1, b, c
+    scale = torch.maximum(scale, t.min_cell_edge / shortest)
     return (unit * scale[:, None, None]).to(dtype)
 
 
@@ -441,13 +513,19 @@ def _shape_ok(values: torch.Tensor, system: str, variables: tuple[str, ...]) -> 
 def draw_volumes(
     t: DeviceTables, c: Composition, generator: torch.Generator, dtype: torch.dtype
 ) -> torch.Tensor:
-    """(n,) cell volumes in Å³: sum of atomic volumes divided by a packing fraction from the fitted
-    log-normal, truncated at ``PACKING_SIGMAS``."""
-    atoms = (c.multiplicity(t).to(dtype) * t.atomic_volume[c.number]).sum(dim=1)
-    z = torch.randn(atoms.shape, dtype=dtype, device=atoms.device, generator=generator)
-    z = z.clamp(-PACKING_SIGMAS, PACKING_SIGMAS)
-    packing = torch.exp(t.packing_log_mean + t.packing_log_std * z)
-    return atoms / packing
+    """(n,) cell volumes in Å³: the sum over atoms of their element's volume, times exp(residual).
+
+    The residual is drawn from the fitted distribution by inverse transform: a uniform probability
+    between the first and last tabulated level, linearly interpolated in the residual's quantile table.
+    """
+    atoms = (c.multiplicity(t).to(dtype) * t.element_volume[c.number]).sum(dim=1)
+    q = t.volume_residual.shape[0]
+    u = torch.rand(atoms.shape, dtype=torch.float64, device=atoms.device, generator=generator)
+    position = u * (q - 1)  # (level - low) / step, with the levels evenly spaced from low to high
+    index = position.floor().to(torch.int64).clamp(max=q - 2)
+    fraction = (position - index).to(dtype)
+    residual = torch.lerp(t.volume_residual[index], t.volume_residual[index + 1], fraction)
+    return atoms * torch.exp(residual)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -532,25 +610,23 @@ def _nearest_sq_corners(delta: torch.Tensor, lattice: torch.Tensor) -> torch.Ten
     return _squared_lengths(shifted, lattice).min(dim=-1).values
 
 
-def smallest_spacing(lattice: torch.Tensor) -> torch.Tensor:
-    """(n,) smallest interplanar spacing in Å (volume over the largest face area) of lattices (n, 3, 3)."""
-    a, b, c = lattice.unbind(dim=1)
-    volume = torch.linalg.det(lattice).abs()
-    faces = torch.stack(
-        [
-            torch.linalg.cross(b, c).norm(dim=-1),
-            torch.linalg.cross(c, a).norm(dim=-1),
-            torch.linalg.cross(a, b).norm(dim=-1),
-        ],
-        dim=1,
-    )
-    return volume / faces.max(dim=1).values
+def shortest_centring(t: DeviceTables, group: torch.Tensor, lattice: torch.Tensor) -> torch.Tensor:
+    """(n,) length in Å of the shortest centring translation of each crystal's group (inf for primitive
+    groups): the shortest vector of t_c + Z³ over the group's centring vectors t_c, searched over the
+    cell corners around it."""
+    vectors = t.centring[group - 1]  # (n, 3, 3), rows beyond the group's centring vectors are nan
+    corners = _CORNERS.to(device=lattice.device, dtype=lattice.dtype) - 1.0  # offsets {-1, 0}^3
+    candidates = vectors[:, :, None, :] + corners  # (n, 3, 8, 3)
+    cart = torch.bmm(candidates.reshape(len(group), -1, 3), lattice)
+    lengths = cart.norm(dim=-1)  # nan rows stay nan
+    return torch.nan_to_num(lengths, nan=float("inf")).min(dim=1).values
 
 
-def candidate_schedule(attempts: int) -> list[int]:
-    """Candidates per round for one site: 1, 4, 16, ... summing to ``attempts``. Most sites pass with the
-    first; the few crowded ones get several candidates at once instead of many small rounds."""
-    rounds, left, k = [], attempts, 1
+def candidate_schedule(attempts: int, first: int) -> list[int]:
+    """Candidates per round for one site: ``first``, then 4 times as many, ... summing to ``attempts``
+    (at least one round). Most sites are placed from the first round; the crowded ones get many
+    candidates at once instead of many small rounds."""
+    rounds, left, k = [], max(attempts, 1), max(first, 1)
     while left > 0:
         rounds.append(min(k, left))
         left -= rounds[-1]
@@ -563,73 +639,133 @@ def place_sites(
     c: Composition,
     atoms: AtomMap,
     lattice: torch.Tensor,
-    min_distance_scale: float,
+    min_distance: torch.Tensor,
+    target_distance: torch.Tensor,
     attempts: int,
     generator: torch.Generator,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, int]:
-    """Draw the free coordinates site by site so that no two atoms come closer than the minimum distance.
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, torch.Tensor]:
+    """Draw the free coordinates so that no two atoms come closer than their minimum distance.
 
-    For site s of every crystal at once, candidate free parameters (uniform in [0, 1)) are drawn, each
-    candidate's orbit is built, and the first candidate whose first atom keeps ``min_distance_scale`` x
-    (r_i + r_j) from every atom of sites 0..s-1 and from the other atoms of its own orbit is kept. By
-    symmetry the first atom stands for the whole orbit: the operations of the group map the placed atoms
-    (whole orbits) onto themselves. Crystals without a passing candidate try again with more candidates
-    (:func:`candidate_schedule`, ``attempts`` in all; one for a site without free parameters). Where that
-    fails too, the cell is expanded uniformly by ``EXPANSION`` in length and the site tried again, up to
-    ``MAX_EXPANSIONS`` times: expansion keeps every earlier site valid (all distances grow) and is what a
-    crowded draw of the packing fraction needs. With ``min_distance_scale`` 0 the first candidate is kept.
+    Three steps, each vectorised over the crystals:
 
-    Distances are nearest-image distances, exact below the cell's smallest interplanar spacing h (see
-    :func:`_nearest_sq_rounded` and :func:`_nearest_sq_corners`); a cell is expanded until h exceeds its
-    largest threshold, so that an atom's own lattice translations are never too close.
+    1. *Placement*, site by site in slot order (fixed and line positions first, see
+       :meth:`Composition.by_freedom`), at ``PLACEMENT_FRACTION`` of the minimum distances. For site s of
+       every crystal at once, candidate free parameters (uniform in [0, 1)) are drawn and each
+       candidate's orbit is built. A candidate's *clearance* is the smallest ratio, over the atoms of
+       sites 0..s-1 and the other atoms of its own orbit, of distance to the pair's threshold; by
+       symmetry the orbit's first atom stands for the whole orbit. Of the candidates with clearance >= 1,
+       the one with the largest clearance is kept (best-candidate placement: atoms spread out instead of
+       clumping). Where no candidate of a round clears, the next round draws more
+       (:func:`candidate_schedule`, ``attempts`` in all; one for a site without free parameters), and
+       where none of them clears, the cell is expanded uniformly just enough for the best candidate
+       (``EXPANSION_MARGIN`` above); expansion keeps every earlier site valid.
+    2. *Pushing apart* (:func:`~xrdsynth.sampler._relax.relax`): the atoms move along their sites' free
+       parameters until every pair reaches its ``target_distance`` (the fitted minimum distance), in up
+       to ``RELAX_ROUNDS`` rounds of ``RELAX_ITERATIONS`` steps, the later rounds only for crystals that
+       still have a pair closer than its ``min_distance``.
+    3. *Check*: every pair is measured exactly (:func:`~xrdsynth.sampler._relax.clearance`); a crystal
+       with a pair still closer than its ``min_distance`` is expanded uniformly just enough.
+
+    A crystal whose cell would grow beyond ``MAX_EXPANSION`` in length over the drawn one is given up
+    (``placed`` False: it needs a new geometry). Cells are expanded up front until the smallest
+    interplanar spacing h exceeds the largest threshold and the shortest centring translation the largest
+    threshold of an element with itself, so that an atom's own translations are never too close and a
+    distance below its threshold is always measured exactly. Where every minimum distance is 0 the first
+    candidate is kept and nothing moves.
+
+    Args:
+        t: device tables; c: the compositions; atoms: their atom slots.
+        lattice: (n, 3, 3) the drawn lattices, Å.
+        min_distance: (119, 119) Å the distances no pair may come below (hard).
+        target_distance: (119, 119) Å the distances pairs are pushed toward (>= ``min_distance``).
+        attempts: candidates per site in the placement.
+        generator: random generator.
 
     Returns:
         xyz: (n, N, 3) fractional coordinates in [0, 1) of every atom slot (0 for padding and failures).
         lattice: (n, 3, 3) the lattices, expanded where needed.
         placed: (n,) bool, False where some site found no place (the crystal needs a new geometry).
         draws: number of candidate draws (crystal x site x candidate), for the redraw statistics.
-        expansions: number of cell expansions made.
+        expansions: (n,) int64 cell expansions made per crystal.
     """
     n = c.group.shape[0]
     dtype, device = lattice.dtype, lattice.device
     xyz = torch.zeros((n, atoms.mask.shape[1], 3), dtype=dtype, device=device)
-    radius_site = t.radius[c.number]  # (n, S)
-    radius_atom = radius_site.gather(1, atoms.site)  # (n, N)
-    largest = min_distance_scale * 2.0 * (radius_site * c.valid).max(dim=1).values
-    # Expand thin cells up front until the smallest spacing exceeds the largest threshold (by a margin).
-    thin = smallest_spacing(lattice) <= largest
-    factor = torch.where(thin, 1.02 * largest / smallest_spacing(lattice), torch.ones_like(largest))
-    lattice = lattice * factor[:, None, None]
+    table = PLACEMENT_FRACTION * min_distance
+    number_atom = c.number.gather(1, atoms.site) * atoms.mask  # (n, N) atomic number of each atom slot
+    pairs = min_distance[c.number[:, :, None], c.number[:, None, :]]  # (n, S, S)
+    pairs = pairs * (c.valid[:, :, None] & c.valid[:, None, :])
+    largest = pairs.flatten(1).max(dim=1).values  # (n,) the crystal's largest pair threshold
+    # Expand thin cells up front until the smallest spacing exceeds the largest threshold, and the
+    # shortest centring translation (which maps every atom onto an atom of its element, wherever it is)
+    # the largest threshold of an element with itself (by a margin).
+    same = torch.diagonal(pairs, dim1=1, dim2=2).max(dim=1).values  # (n,)
+    centring = shortest_centring(t, c.group, lattice)
+    factor = torch.maximum(largest / smallest_spacing(lattice), same / centring)
+    factor = torch.where(factor >= 1.0, 1.02 * factor, torch.ones_like(factor))
+    lattice = lattice * factor.to(dtype)[:, None, None]
+    growth = torch.ones(n, dtype=torch.float64, device=device)  # expansion in length since the draw
     placed = torch.ones(n, dtype=torch.bool, device=device)
-    draws = expansions = 0
-    schedule = candidate_schedule(attempts)
+    draws = 0
+    expansions = torch.zeros(n, dtype=torch.int64, device=device)
+    schedule = candidate_schedule(attempts, FIRST_CANDIDATES)
     slots = torch.arange(1, MAX_SITES + 1, device=device)
     last_site = int((c.valid * slots).max()) if n else 0
     for s in range(last_site):
         rows = torch.nonzero(c.valid[:, s] & placed).squeeze(1)
-        for expansion in range(MAX_EXPANSIONS + 1):
-            if rows.numel() == 0:
-                break
-            if expansion:
-                lattice[rows] *= EXPANSION
-                expansions += rows.numel()
-            rows, used = _place_site(
-                t,
-                c,
-                atoms,
-                s,
-                rows,
-                xyz,
-                lattice,
-                radius_site,
-                radius_atom,
-                largest,
-                min_distance_scale,
-                schedule,
-                generator,
-            )
-            draws += used
-        placed[rows] = False
+        if rows.numel() == 0:
+            continue
+        stretch, used = _place_site(
+            t, c, atoms, s, rows, xyz, lattice, table, number_atom, largest, schedule, generator
+        )
+        draws += used
+        grow = stretch > 1.0
+        if bool(grow.any()):
+            too_much = grow & (growth[rows] * stretch > MAX_EXPANSION)
+            placed[rows[too_much]] = False
+            ok = grow & ~too_much
+            lattice[rows[ok]] *= stretch[ok].to(dtype)[:, None, None]
+            growth[rows[ok]] *= stretch[ok]
+            expansions[rows[ok]] += 1
+    rows = torch.nonzero(placed).squeeze(1)
+    if rows.numel() == 0:
+        return xyz, lattice, placed, draws, expansions
+    # Push the atoms apart to the full minimum distances, then check every pair exactly.
+    site = atoms.site[rows]
+    group = (c.group[rows] - 1)[:, None].expand_as(site)
+    position = c.position[rows].gather(1, site)
+    mask = atoms.mask[rows]
+    slot = torch.arange(site.shape[1], device=device)[None, :]
+    op = t.op_start[group, position] + slot - atoms.start[rows].gather(1, site)
+    op = torch.where(mask, op, torch.zeros_like(op))
+    sites = Sites(
+        mask=mask,
+        numbers=number_atom[rows],
+        site=site,
+        first=atoms.start[rows],
+        valid=c.valid[rows],
+        jacobian=atom_jacobians(t.rotations[op], t.basis[group, position], mask),
+    )
+    x, cell = xyz[rows], lattice[rows]
+    if RELAX_ROUNDS:
+        x = relax(x, cell, sites, target_distance, RELAX_ITERATIONS)
+    ratio = clearance(x, cell, sites, min_distance)
+    for _ in range(RELAX_ROUNDS - 1):
+        tight = torch.nonzero(ratio < 1.0).squeeze(1)
+        if tight.numel() == 0:
+            break
+        part = sites.take(tight)
+        x[tight] = relax(x[tight], cell[tight], part, target_distance, RELAX_ITERATIONS)
+        ratio[tight] = clearance(x[tight], cell[tight], part, min_distance)
+    # What the pushes did not resolve, a uniform expansion does (every distance grows by its factor).
+    stretch = torch.where(ratio < 1.0, EXPANSION_MARGIN / ratio.clamp(min=1e-9), torch.ones_like(ratio))
+    stretch = stretch.to(torch.float64)
+    too_much = growth[rows] * stretch > MAX_EXPANSION
+    placed[rows[too_much]] = False
+    grow = (stretch > 1.0) & ~too_much
+    xyz[rows] = x
+    lattice[rows[grow]] = cell[grow] * stretch[grow].to(dtype)[:, None, None]
+    expansions[rows[grow]] += 1
     return xyz, lattice, placed, draws, expansions
 
 
@@ -641,15 +777,19 @@ def _place_site(
     rows: torch.Tensor,
     xyz: torch.Tensor,
     lattice: torch.Tensor,
-    radius_site: torch.Tensor,
-    radius_atom: torch.Tensor,
+    table: torch.Tensor,
+    number_atom: torch.Tensor,
     largest: torch.Tensor,
-    min_distance_scale: float,
     schedule: list[int],
     generator: torch.Generator,
 ) -> tuple[torch.Tensor, int]:
-    """Place site ``s`` of crystals ``rows`` (writes ``xyz`` in place); returns the rows that found no
-    candidate and the number of candidates drawn."""
+    """Place site ``s`` of crystals ``rows`` (writes ``xyz`` in place).
+
+    Returns:
+        stretch: (p,) float64 length factor by which each crystal's cell must grow for its site to clear
+            (1 where a candidate cleared; inf where the best candidate has an atom on top of another).
+        used: the number of candidates drawn.
+    """
     device, dtype = xyz.device, xyz.dtype
     # Everything about site s of these crystals that does not depend on the candidate.
     gs, position = c.group[rows] - 1, c.position[rows, s]
@@ -664,20 +804,25 @@ def _place_site(
     start = atoms.start[rows, s]
     w = int(start.max())
     previous = xyz[rows, :w]  # (p, w, 3) atoms of sites 0..s-1
-    r = radius_site[rows, s]
-    limit_previous = (min_distance_scale * (radius_atom[rows, :w] + r[:, None])) ** 2
-    # Slots beyond a crystal's own earlier atoms get a negative limit, which every distance passes.
-    limit_previous = torch.where(
-        torch.arange(w, device=device)[None, :] < start[:, None], limit_previous, -1.0
-    )
-    limit_own = torch.where(in_orbit[:, 1:], ((min_distance_scale * 2.0) * r[:, None]) ** 2, -1.0)
+    z = c.number[rows, s]
+    # Inverse squared thresholds; 0 for slots that do not count (padding, atoms of later sites, pairs
+    # without a minimum), whose ratio d² / threshold² is then taken as infinite, never the smallest.
+    earlier = torch.arange(w, device=device)[None, :] < start[:, None]
+    threshold_previous = table[number_atom[rows, :w], z[:, None]]
+    inverse_previous = torch.where(earlier & (threshold_previous > 0), threshold_previous**-2, 0.0)
+    threshold_own = table[z, z][:, None].expand(-1, m - 1)
+    inverse_own = torch.where(in_orbit[:, 1:] & (threshold_own > 0), threshold_own**-2, 0.0)
+    inverse = torch.cat([inverse_previous, inverse_own], dim=1)  # (p, w + m - 1)
     cell = lattice[rows]
     # Rounding decides distances below h/2 (h the smallest spacing); above, the corners are searched.
     small = largest[rows] >= 0.5 * smallest_spacing(cell)
-    index = torch.arange(rows.numel(), device=device)  # rows still looking, as positions in the above
+    p = rows.numel()
+    best_clearance = torch.full((p,), -1.0, dtype=dtype, device=device)  # squared, of the best so far
+    best_orbit = torch.zeros((p, m, 3), dtype=dtype, device=device)
+    index = torch.arange(p, device=device)  # rows still looking, as positions in the above
     used = 0
     for k in [1] if all_fixed else schedule:
-        full = index.numel() == rows.numel()
+        full = index.numel() == p
 
         def pick(x: torch.Tensor, full: bool = full, index: torch.Tensor = index) -> torch.Tensor:
             return x if full else x[index]
@@ -698,18 +843,29 @@ def _place_site(
             i = torch.nonzero(small_q).squeeze(1)
             d2_previous[i] = _nearest_sq_corners(delta_previous[i], cell_q[i])
             d2_own[i] = _nearest_sq_corners(delta_own[i], cell_q[i])
-        ok = (d2_previous >= pick(limit_previous)[:, None]).all(dim=2)
-        ok &= (d2_own >= pick(limit_own)[:, None]).all(dim=2)  # (q, k)
+        # Squared clearance of each candidate: the smallest d² / threshold² (inf when nothing counts).
+        inverse_q = pick(inverse)[:, None]
+        ratio = torch.cat([d2_previous, d2_own], dim=2) * inverse_q
+        ratio = torch.where(inverse_q > 0, ratio, math.inf)
+        clearance = (
+            ratio.amin(dim=2) if ratio.shape[2] else torch.full((q, k), math.inf, dtype=dtype, device=device)
+        )
         used += q * k
-        found = ok.any(dim=1)
-        done = torch.nonzero(found).squeeze(1)
-        if done.numel():
-            choice = torch.argmax(ok[done].to(torch.int8), dim=1)
-            chosen = orbit[done, choice]  # (d, m, 3)
-            keep = in_orbit[index[done]]
-            target = start[index[done]][:, None] + orbit_slot[None, :]
-            xyz[rows[index[done]][:, None].expand(-1, m)[keep], target[keep]] = chosen[keep]
-        index = index[~found]
+        value, choice = clearance.max(dim=1)
+        better = value > best_clearance[index]
+        best_clearance[index] = torch.where(better, value, best_clearance[index])
+        best_orbit[index] = torch.where(
+            better[:, None, None], orbit[torch.arange(q, device=device), choice], best_orbit[index]
+        )
+        index = index[best_clearance[index] < 1.0]
         if index.numel() == 0:
             break
-    return rows[index], used
+    keep = in_orbit
+    target = start[:, None] + orbit_slot[None, :]
+    xyz[rows[:, None].expand(-1, m)[keep], target[keep]] = best_orbit[keep]
+    stretch = torch.where(
+        best_clearance >= 1.0,
+        torch.ones_like(best_clearance),
+        EXPANSION_MARGIN / best_clearance.clamp(min=0.0).sqrt(),
+    )
+    return stretch.to(torch.float64), used

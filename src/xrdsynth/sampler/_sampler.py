@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import torch
 
 from ..structure import Crystal, CrystalBatch
@@ -25,15 +27,15 @@ from ._core import (
     expand_atoms,
     place_sites,
 )
-from ._probabilities import space_group_probabilities
-from ._statistics import SamplerStatistics, default_statistics
+from ._probabilities import min_distance_table, space_group_probabilities
+from ._statistics import NAMED_STATISTICS, SamplerStatistics, named_statistics
 from ._tables import load_tables
 
 __all__ = ["SamplerCounters", "SpaceGroupSampler"]
 
-GEOMETRY_ROUNDS = 3  # rounds of (lattice, coordinates) drafts for a composition before it is redrawn
+GEOMETRY_ROUNDS = 2  # rounds of (lattice, coordinates) drafts for a composition before it is redrawn
 COMPOSITION_ROUNDS = 20  # compositions tried per crystal before giving up (never reached in practice)
-MAX_REPLICAS = 16  # drafts per failed crystal in one round: 1, then 4, then 16
+MAX_REPLICAS = 4  # drafts per failed crystal in one round: 1, then 4
 VERIFY_ROUNDS = 10  # redraws of a crystal whose spglib group is not its label (verify_symprec)
 
 
@@ -53,6 +55,8 @@ class SamplerCounters:
         sites: Wyckoff sites in the crystals returned.
         symmetry_rejections: crystals redrawn because spglib found more symmetry than their label
             (only with ``verify_symprec``).
+        crystals_by_group, geometries_by_group, expansions_by_group: (230,) the same counts per space
+            group (index number - 1); empty before the first crystal. See :meth:`by_group`.
     """
 
     crystals: int = 0
@@ -63,6 +67,19 @@ class SamplerCounters:
     expansions: int = 0
     sites: int = 0
     symmetry_rejections: int = 0
+    crystals_by_group: tuple[int, ...] = ()
+    geometries_by_group: tuple[int, ...] = ()
+    expansions_by_group: tuple[int, ...] = ()
+
+    def by_group(self) -> dict[int, tuple[int, float, float]]:
+        """Space group -> (crystals, geometries per crystal, cell expansions per crystal), for every group
+        sampled so far. Geometries per crystal above 1 are redraws of lattice and coordinates because some
+        site found no place at the minimum distances."""
+        return {
+            g + 1: (n, self.geometries_by_group[g] / n, self.expansions_by_group[g] / n)
+            for g, n in enumerate(self.crystals_by_group)
+            if n
+        }
 
     def summary(self) -> str:
         """One line with the redraw rates."""
@@ -99,11 +116,13 @@ class SpaceGroupSampler:
     a number of distinct elements and the elements, given the group (smoothed toward its crystal system);
     how many Wyckoff sites each element occupies, given the element; which Wyckoff positions, from the
     frequencies of the group's letters (a position without free parameters at most once per crystal,
-    never more than ``max_atoms`` atoms per cell); the cell volume as the sum of covalent-sphere volumes
-    divided by a packing fraction from a fitted log-normal; the cell shape from a Gaussian fitted per
-    lattice system, with the system's constraints exact; free coordinates uniform, placed site by site so
-    that no two atoms come closer than ``min_distance_scale`` x (sum of covalent radii); B uniform in
-    ``b_iso_range`` per site. Occupancies are 1 and charges 0.
+    never more than ``max_atoms`` atoms per cell); the cell volume as the sum of the atoms' fitted
+    effective volumes times a residual drawn from its fitted distribution; the cell shape from a Gaussian
+    fitted per lattice system, with the system's constraints exact, no edge shorter than the fitted
+    shortest edge and no near-flat cell; free coordinates uniform, placed site by site so that no two
+    atoms come closer than their pair's fitted minimum distance (the cell grows a little where a site
+    finds no place, and gets a new geometry beyond that); B uniform in ``b_iso_range`` per site.
+    Occupancies are 1 and charges 0. ``counters`` reports the redraws, overall and per space group.
 
     Labels are exact by construction: every crystal carries a *certificate* that its symmetry is exactly the
     group, one element alone on one orbit whose symmetry is exactly the group, or two elements alone on
@@ -117,16 +136,19 @@ class SpaceGroupSampler:
 
     Args:
         space_groups: allowed group numbers (iterable of ints in 1..230); None for all 230.
-        statistics: ``"default"`` (shipped, fitted on amcsd-dev), a path to a file written by
+        statistics: ``"default"`` (shipped, fitted on amcsd-dev), ``"default-v1"`` (the statistics shipped
+            before fitted volumes and distances, to compare with), a path to a file written by
             :meth:`SamplerStatistics.save`, or a :class:`SamplerStatistics`.
         seed: int, a ``torch.Generator`` on ``device`` (used as is), or None for a non-reproducible stream.
         device: where the tables live and the crystals are made.
         dtype: floating-point dtype of the output batch (lattice, coordinates, B).
         max_atoms: largest number of atoms per conventional cell.
-        min_distance_scale: two atoms i, j are at least this times (r_i + r_j) apart (covalent radii);
-            0 switches the check off. The default 0.5 is PyXtal's default tolerance for atomic crystals;
-            in amcsd-dev, 1% of the ordered structures have a nearest-neighbour distance below 0.62 x the
-            radii sum. Larger values cost more redraws and cell expansions (``counters``).
+        min_distance_scale: factor on the statistics' pair distances (:meth:`SamplerStatistics.min_distance`:
+            fitted per pair, a low quantile of the pair's shortest distance in real structures; the radii
+            rule for pairs not seen). Atoms of elements A and B are pushed apart toward this times the
+            pair distance and never come closer than the statistics' ``min_distance_floor`` (0.85 for the
+            default statistics) times that (:meth:`min_distance_table`); 0 switches both off. Larger
+            values cost more redraws and cell expansions (``counters``).
         b_iso_range: (low, high) Å² of the uniform isotropic displacement parameter B per site.
         space_group_weights: ``"uniform"``, ``"statistics"`` (see above), or one non-negative weight per
             entry of ``space_groups`` (e.g. tempered statistics; normalised to probabilities).
@@ -146,7 +168,7 @@ class SpaceGroupSampler:
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float64,
         max_atoms: int = 100,
-        min_distance_scale: float = 0.5,
+        min_distance_scale: float = 1.0,
         b_iso_range: tuple[float, float] = (0.5, 1.5),
         space_group_weights: str | Sequence[float] = "uniform",
         max_attempts: int = 10,
@@ -159,13 +181,19 @@ class SpaceGroupSampler:
         if not self.space_groups:
             raise ValueError("space_groups must not be empty (None means all 230)")
         if not isinstance(statistics, (str, os.PathLike, SamplerStatistics)):
-            raise ValueError(f"statistics must be 'default', a path or SamplerStatistics, got {statistics!r}")
+            raise ValueError(
+                f"statistics must be one of {sorted(NAMED_STATISTICS)}, a path or SamplerStatistics, "
+                f"got {statistics!r}"
+            )
         if (
             not isinstance(statistics, SamplerStatistics)
-            and statistics != "default"
+            and statistics not in NAMED_STATISTICS
             and not Path(statistics).is_file()
         ):
-            raise ValueError(f"statistics file {os.fspath(statistics)!r} does not exist")
+            raise ValueError(
+                f"statistics file {os.fspath(statistics)!r} does not exist (shipped statistics by name: "
+                f"{sorted(NAMED_STATISTICS)})"
+            )
         self.statistics = statistics
         if (seed is not None and not isinstance(seed, (int, torch.Generator))) or isinstance(seed, bool):
             raise ValueError(f"seed must be an int, a torch.Generator or None, got {seed!r}")
@@ -217,6 +245,8 @@ class SpaceGroupSampler:
         self._generator: torch.Generator | None = seed if isinstance(seed, torch.Generator) else None
         self._tables: DeviceTables | None = None
         self._group_probability: torch.Tensor | None = None
+        self._min_distance: torch.Tensor | None = None
+        self._target_distance: torch.Tensor | None = None
         self._counters = SamplerCounters()
 
     # -----------------------------------------------------------------------------------------------------
@@ -241,7 +271,8 @@ class SpaceGroupSampler:
         return (
             f"SpaceGroupSampler(space_groups={groups}, statistics={statistics}, seed={seed}, "
             f"device={str(self.device)!r}, dtype={self.dtype}, max_atoms={self.max_atoms}, "
-            f"min_distance_scale={self.min_distance_scale}, b_iso_range={self.b_iso_range}, "
+            f"min_distance_scale={self.min_distance_scale}, "
+            f"b_iso_range={self.b_iso_range}, "
             f"space_group_weights={weights!r}, verify_symprec={self.verify_symprec})"
         )
 
@@ -249,7 +280,9 @@ class SpaceGroupSampler:
         # Tables are rebuilt on use (cheap, cached per process); the random stream travels as its state so
         # that a copy continues exactly where the original was.
         state = {
-            k: v for k, v in self.__dict__.items() if k not in ("_tables", "_group_probability", "_generator")
+            k: v
+            for k, v in self.__dict__.items()
+            if k not in ("_tables", "_group_probability", "_generator", "_min_distance", "_target_distance")
         }
         if isinstance(state.get("seed"), torch.Generator):
             state["seed"] = None
@@ -261,6 +294,8 @@ class SpaceGroupSampler:
         self.__dict__.update(state)
         self._tables = None
         self._group_probability = None
+        self._min_distance = None
+        self._target_distance = None
         self._generator = None
         if generator_state is not None:
             self._generator = torch.Generator(device=self.device)
@@ -293,9 +328,21 @@ class SpaceGroupSampler:
         """The statistics object the sampler draws from (loads the file on first call)."""
         if isinstance(self.statistics, SamplerStatistics):
             return self.statistics
-        if self.statistics == "default":
-            return default_statistics()
+        if isinstance(self.statistics, str) and self.statistics in NAMED_STATISTICS:
+            return named_statistics(self.statistics)
         return SamplerStatistics.load(self.statistics)
+
+    def min_distance_table(self) -> npt.NDArray[np.float64]:
+        """(119, 119) float64 symmetric: the minimum distance in Å the sampler keeps between atoms of
+        atomic numbers i and j, ``min_distance_scale`` x the statistics' ``min_distance_floor`` x their
+        pair distance; row and column 0 are padding. Pairs are pushed toward the pair distance itself
+        (:meth:`target_distance_table`) where the crystal leaves room."""
+        return self.target_distance_table() * self.resolved_statistics().min_distance_floor
+
+    def target_distance_table(self) -> npt.NDArray[np.float64]:
+        """(119, 119) float64: the distance in Å the sampler pushes each pair toward, ``min_distance_scale``
+        x the statistics' pair distance (:meth:`SamplerStatistics.min_distance`)."""
+        return min_distance_table(self.resolved_statistics()) * self.min_distance_scale
 
     def _device_tables(self) -> DeviceTables:
         if self._tables is None:
@@ -310,6 +357,10 @@ class SpaceGroupSampler:
                 self.resolved_statistics(), self.space_groups, self.space_group_weights
             )
             self._group_probability = torch.tensor(probability, dtype=torch.float64, device=self.device)
+            self._min_distance = torch.tensor(self.min_distance_table(), dtype=self.dtype, device=self.device)
+            self._target_distance = torch.tensor(
+                self.target_distance_table(), dtype=self.dtype, device=self.device
+            )
             self._tables = tables
         return self._tables
 
@@ -377,10 +428,12 @@ class SpaceGroupSampler:
         crystals = batch.to_crystals()
         bad = [i for i, c in enumerate(crystals) if _spglib_number(c, symprec) != c.space_group]
         rejected = 0
+        rejected_groups: list[int] = []
         for _ in range(VERIFY_ROUNDS):
             if not bad:
                 break
             rejected += len(bad)
+            rejected_groups += [crystals[i].space_group for i in bad]
             redrawn = self._sample_groups(t, batch.space_group[bad], gen).to_crystals()
             still = []
             for i, crystal in zip(bad, redrawn, strict=True):
@@ -395,10 +448,16 @@ class SpaceGroupSampler:
                     f"redraws at verify_symprec={symprec} Å; use a smaller tolerance"
                 )
         # Redrawn crystals were counted by _sample_groups; only the returned ones count as crystals.
+        counters = self._counters
         self._counters = dataclasses.replace(
-            self._counters,
-            crystals=self._counters.crystals - rejected,
-            symmetry_rejections=self._counters.symmetry_rejections + rejected,
+            counters,
+            crystals=counters.crystals - rejected,
+            symmetry_rejections=counters.symmetry_rejections + rejected,
+            crystals_by_group=_add(
+                counters.crystals_by_group, -torch.bincount(torch.tensor(rejected_groups), minlength=231)
+            )
+            if rejected
+            else counters.crystals_by_group,
         )
         if not rejected:
             return batch
@@ -419,7 +478,7 @@ class SpaceGroupSampler:
             compositions=self._counters.compositions + len(groups),
             forced_certificates=self._counters.forced_certificates + missing.numel(),
         )
-        return c
+        return c.by_freedom(t)
 
     def _sample_groups(self, t: DeviceTables, groups: torch.Tensor, gen: torch.Generator) -> CrystalBatch:
         n = groups.shape[0]
@@ -432,30 +491,38 @@ class SpaceGroupSampler:
         mask_out = torch.zeros((n, width), dtype=torch.bool, device=device)
 
         composition = self._compositions(t, groups, gen)
+        # The volume is drawn with the composition and kept through its geometry redraws: redrawing it
+        # with them would favour the larger volumes (they fail less) over what the statistics say.
+        target = draw_volumes(t, composition, gen, dtype)
         pending = torch.arange(n, device=device)
         low, high = self.b_iso_range
-        geometries = site_draws = sites = expansions = 0
+        geometries = site_draws = sites = 0
+        geometries_by_group = torch.zeros(231, dtype=torch.int64, device=device)
+        expansions_by_group = torch.zeros(231, dtype=torch.int64, device=device)
         replicas = 1
         for round_ in range(GEOMETRY_ROUNDS * COMPOSITION_ROUNDS):
             if round_ and round_ % GEOMETRY_ROUNDS == 0:
                 fresh = self._compositions(t, groups[pending], gen)
                 composition = composition.put(pending, fresh)
+                target[pending] = draw_volumes(t, fresh, gen, dtype)
                 replicas = 1
             # A crystal that failed gets several geometries at once (the first that works is kept): fewer
             # rounds over the few hard crystals, whose per-round cost is mostly fixed overhead.
-            c = composition.take(pending.repeat_interleave(replicas))
+            rows_now = pending.repeat_interleave(replicas)
+            c = composition.take(rows_now)
             atoms = expand_atoms(t, c)
-            volume = draw_volumes(t, c, gen, dtype)
+            volume = target[rows_now]
             lattice = draw_lattices(t, c.group, volume, gen)
             xyz, lattice, placed, draws, expanded = place_sites(
-                t, c, atoms, lattice, self.min_distance_scale, self.max_attempts, gen
+                t, c, atoms, lattice, self._min_distance, self._target_distance, self.max_attempts, gen
             )
             b_site = low + (high - low) * torch.rand(
                 c.number.shape, dtype=dtype, device=device, generator=gen
             )
             geometries += len(c.group)
             site_draws += draws
-            expansions += expanded
+            geometries_by_group += torch.bincount(c.group, minlength=231)
+            expansions_by_group += torch.bincount(c.group, weights=expanded, minlength=231).to(torch.int64)
             success = placed.view(-1, replicas)
             found = success.any(dim=1)
             chosen = torch.arange(len(pending), device=device) * replicas + torch.argmax(
@@ -483,13 +550,17 @@ class SpaceGroupSampler:
                 f"{self.min_distance_scale} after {GEOMETRY_ROUNDS * COMPOSITION_ROUNDS} attempts; "
                 "lower min_distance_scale"
             )
+        counters = self._counters
         self._counters = dataclasses.replace(
-            self._counters,
-            crystals=self._counters.crystals + n,
-            geometries=self._counters.geometries + geometries,
-            site_draws=self._counters.site_draws + site_draws,
-            expansions=self._counters.expansions + expansions,
-            sites=self._counters.sites + sites,
+            counters,
+            crystals=counters.crystals + n,
+            geometries=counters.geometries + geometries,
+            site_draws=counters.site_draws + site_draws,
+            expansions=counters.expansions + int(expansions_by_group.sum()),
+            sites=counters.sites + sites,
+            crystals_by_group=_add(counters.crystals_by_group, torch.bincount(groups, minlength=231)),
+            geometries_by_group=_add(counters.geometries_by_group, geometries_by_group),
+            expansions_by_group=_add(counters.expansions_by_group, expansions_by_group),
         )
         used = max(int(mask_out.sum(dim=1).max()), 1)
         mask = mask_out[:, :used]
@@ -503,6 +574,12 @@ class SpaceGroupSampler:
             mask=mask,
             space_group=groups.clone(),
         )
+
+
+def _add(counts: tuple[int, ...], more: torch.Tensor) -> tuple[int, ...]:
+    """Per-group counts (230,) plus a (231,) bincount over group numbers (index 0 unused)."""
+    values = more[1:].tolist()
+    return tuple(a + b for a, b in zip(counts, values, strict=True)) if counts else tuple(values)
 
 
 def _spglib_number(crystal: Crystal, symprec: float) -> int:
