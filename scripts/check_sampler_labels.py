@@ -1,7 +1,8 @@
 """Spglib label rate of SpaceGroupSampler over the 230 space groups.
 
 For every group, N crystals are sampled with ``sample(N, space_group=g)`` and spglib (symprec 1e-3 Å,
-through Crystal.detect_space_group) must find exactly g. Prints the overall rate, the worst groups, and
+through Crystal.detect_space_group) must find exactly g. Prints the overall rate, the worst groups, the
+sampler's redraws per group (geometries per crystal: 1 means no redraw; cell expansions per crystal), and
 exits with status 1 when some group is below the promised 99.5%.
 
     python scripts/check_sampler_labels.py [--per-group 50] [--seed 0] [--symprec 1e-3] [--groups 1-230]
@@ -69,6 +70,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{g}: {rates[g]:.1%}" + (f" (found {failures[g]})" if failures[g] else "") for g in worst
         )
     )
+    by_group = sampler.counters.by_group()
+    redraws = sorted(groups, key=lambda g: -by_group[g][1])[: args.worst]
+    print(
+        "redraws per space group (geometries per crystal, cell expansions per crystal), most first: "
+        + ", ".join(f"{g}: {by_group[g][1]:.2f}, {by_group[g][2]:.2f}" for g in redraws)
+    )
+    median = float(np.median([by_group[g][1] for g in groups]))
+    print(f"median over the groups: {median:.2f} geometries per crystal")
     below = [g for g in groups if rates[g] < PROMISED_RATE]
     print(f"groups below {PROMISED_RATE:.1%}: {below if below else 'none'}")
     return 1 if below else 0

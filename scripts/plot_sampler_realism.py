@@ -15,9 +15,10 @@ elements, and the multiplicities of the occupied Wyckoff positions (pooled). For
 gives the median and the KS distance to the real distribution (the largest gap between the two cumulative
 distributions: 0 identical, 1 disjoint).
 
-Then the checks on the sampled crystals (every sampler): pairs closer than their minimum distance (a
-brute-force search over the 27 neighbouring cells, independent of the sampler's placement code), cell
-edges below 2 Å, and the sampler's redraws, overall and for the groups with most redraws. Writes
+Then the checks on the sampled crystals (every sampler): pairs closer than their minimum distance
+(``sampler.min_distance_table()``, by a brute-force search over the 27 neighbouring cells, independent of
+the sampler's placement code), the share of element pairs below the fitted distance they are pushed
+toward, cell edges below 2 Å, and the sampler's redraws, overall and for the groups with most redraws. Writes
 docs/_static/sampler/realism.png (histograms) and space_groups.png. Needs matplotlib.
 
 ``--cache FILE.npz`` stores the real crystals' properties after the first run (reading and analysing
@@ -39,7 +40,6 @@ from xrdsynth import Crystal
 from xrdsynth._errors import CIFError
 from xrdsynth._spglib import symmetry_dataset
 from xrdsynth.sampler import SpaceGroupSampler
-from xrdsynth.sampler._probabilities import min_distance_table
 from xrdsynth.sampler._statistics import FULL_OCCUPANCY, shortest_pair_distances
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "_static" / "sampler"
@@ -161,15 +161,20 @@ def ks_distance(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.max(np.abs(cdf_x - cdf_y)))
 
 
-def violations(crystals: list[Crystal], table: np.ndarray) -> tuple[int, int, float]:
-    """(crystals with a pair closer than its minimum, pairs checked, smallest distance / minimum)."""
-    bad, checked, worst = 0, 0, np.inf
+def violations(
+    crystals: list[Crystal], table: np.ndarray, target: np.ndarray
+) -> tuple[int, int, float, float]:
+    """(crystals with a pair closer than its minimum, element pairs checked, smallest distance / minimum,
+    share of the element pairs whose shortest distance is below the distance the sampler pushes toward)."""
+    bad, checked, worst, short = 0, 0, np.inf, 0
     for crystal in crystals:
-        ratios = [d / table[a, b] for (a, b), d in shortest_pair_distances(crystal, 0.0).items()]
-        checked += len(ratios)
-        worst = min(worst, *ratios)
+        pairs = shortest_pair_distances(crystal, 0.0)
+        ratios = [d / table[a, b] for (a, b), d in pairs.items() if table[a, b] > 0]
+        short += sum(d < target[a, b] for (a, b), d in pairs.items())
+        checked += len(pairs)
+        worst = min(worst, *ratios) if ratios else worst
         bad += any(r < 1.0 - 1e-9 for r in ratios)
-    return bad, checked, float(worst)
+    return bad, checked, float(worst), short / max(checked, 1)
 
 
 def sample(sampler: SpaceGroupSampler, n: int, batch: int = 1000) -> list[Crystal]:
@@ -215,9 +220,13 @@ def main(argv: list[str] | None = None) -> int:
     for name, sampler in samplers.items():
         crystals = sample(sampler, args.crystals)
         results[name] = collect(crystals, symprec=1e-3)
-        table = sampler.min_distance_scale * min_distance_table(sampler.resolved_statistics())
+        table, target = sampler.min_distance_table(), sampler.target_distance_table()
         edges = np.concatenate([np.linalg.norm(c.lattice, axis=1) for c in crystals])
-        checks[name] = (violations(crystals, table), int(np.sum(edges < SHORT_EDGE)), sampler.counters)
+        checks[name] = (
+            violations(crystals, table, target),
+            int(np.sum(edges < SHORT_EDGE)),
+            sampler.counters,
+        )
 
     names = list(samplers)
     real_count = len(real["space_group"])
@@ -238,12 +247,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {label} | " + " | ".join(cells) + " |")
     print()
     for name in names:
-        (bad, checked, worst), short_edges, counters = checks[name]
+        (bad, checked, worst, short), short_edges, counters = checks[name]
         n = len(results[name]["space_group"])
         print(
-            f"{name}: {n} crystals; {bad} with a pair closer than its minimum distance ({checked} pairs "
-            f"checked, smallest distance / minimum {worst:.4f}); {short_edges} cell edges below "
-            f"{SHORT_EDGE} Å"
+            f"{name}: {n} crystals; {bad} with a pair closer than its minimum distance ({checked} element "
+            f"pairs checked, smallest distance / minimum {worst:.4f}; {short:.1%} of them closer than the "
+            f"fitted distance they are pushed toward); {short_edges} cell edges below {SHORT_EDGE} Å"
         )
         print(f"  redraws: {counters.summary()}")
         worst_groups = sorted(counters.by_group().items(), key=lambda item: -item[1][1])[:5]
