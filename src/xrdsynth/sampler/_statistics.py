@@ -524,6 +524,7 @@ class _Counts:
     pair_minima: dict[tuple[int, int], list[float]] = field(default_factory=dict)
     shortest_edge: list[float] = field(default_factory=list)
     volume_per_atom: list[float] = field(default_factory=list)
+    density: list[float] = field(default_factory=list)
     atoms_per_cell: list[int] = field(default_factory=list)
     nn_ratio: list[float] = field(default_factory=list)
     used: int = 0
@@ -588,6 +589,7 @@ def _add_crystal(counts: _Counts, crystal: Crystal) -> bool:
         counts.pair_minima.setdefault(pair, []).append(distance)
     n_atoms = float(np.sum(crystal.occupancies))
     counts.volume_per_atom.append(volume / n_atoms)
+    counts.density.append(crystal.density)
     counts.atoms_per_cell.append(crystal.num_atoms)
     if np.all(crystal.occupancies == 1.0) and crystal.num_atoms > 1:
         counts.nn_ratio.append(_min_distance_ratio(crystal))
@@ -868,6 +870,7 @@ def _quantiles(values: list[float] | np.ndarray) -> dict[str, float]:
 def _summary(counts: _Counts, volume_residual: np.ndarray) -> dict[str, Any]:
     return {
         "volume_per_atom_A3": _quantiles(counts.volume_per_atom),
+        "density_g_cm3": _quantiles(counts.density),
         "atoms_per_cell": _quantiles([float(n) for n in counts.atoms_per_cell]),
         "packing_fraction": _quantiles([math.exp(v) for v in counts.log_packing]),
         "nearest_neighbour_over_radii_sum_ordered": _quantiles(counts.nn_ratio),
