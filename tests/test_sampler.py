@@ -591,3 +591,60 @@ def test_verify_symprec_redraws_the_crystals_spglib_rejects(monkeypatch) -> None
 def test_bad_verify_symprec_raises(value) -> None:
     with pytest.raises(ValueError, match="verify_symprec"):
         SpaceGroupSampler(verify_symprec=value)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Fitted volumes and distances against closed forms
+
+
+def test_shortest_pair_distances_of_rock_salt() -> None:
+    from xrdsynth import Crystal
+    from xrdsynth.sampler._statistics import shortest_pair_distances
+
+    a = 5.64
+    rocksalt = Crystal.from_parameters(
+        a,
+        a,
+        a,
+        90,
+        90,
+        90,
+        [
+            [0, 0, 0],
+            [0, 0.5, 0.5],
+            [0.5, 0, 0.5],
+            [0.5, 0.5, 0],
+            [0.5, 0.5, 0.5],
+            [0.5, 0, 0],
+            [0, 0.5, 0],
+            [0, 0, 0.5],
+        ],
+        ["Na"] * 4 + ["Cl"] * 4,
+    )
+    distances = shortest_pair_distances(rocksalt)
+    assert distances[(11, 17)] == pytest.approx(a / 2)
+    assert distances[(11, 11)] == pytest.approx(a / np.sqrt(2))
+    assert distances[(17, 17)] == pytest.approx(a / np.sqrt(2))
+    one_atom = Crystal.from_parameters(2.5, 3.0, 4.0, 90, 90, 90, [[0, 0, 0]], ["Fe"])
+    assert shortest_pair_distances(one_atom) == {(26, 26): pytest.approx(2.5)}  # its own translation
+
+
+def test_element_volumes_solve_an_exact_system() -> None:
+    from xrdsynth.sampler._statistics import fit_element_volumes
+
+    compositions = [{8: 2.0}, {14: 1.0}, {8: 2.0, 14: 1.0}, {8: 4.0, 14: 1.0}] * 10
+    volumes = [2 * 9.0, 12.0, 2 * 9.0 + 12.0, 4 * 9.0 + 12.0] * 10
+    fitted, factor, residual = fit_element_volumes(compositions, volumes, ridge=1e-6)
+    assert fitted[8] == pytest.approx(9.0, rel=1e-4) and fitted[14] == pytest.approx(12.0, rel=1e-4)
+    assert factor > 0 and np.allclose(residual, 0.0, atol=1e-4)
+
+
+def test_min_distances_quantile_and_fallback() -> None:
+    from xrdsynth.sampler._statistics import resolve_min_distances
+
+    seen = {(8, 14): list(np.linspace(1.5, 1.7, 101)), (8, 8): [2.0, 2.5, 3.0]}
+    resolved, scale = resolve_min_distances(seen, quantile=0.05, min_structures=5)
+    assert resolved[(8, 14)] == pytest.approx(1.51)  # 5 % quantile of 1.50..1.70
+    radii = covalent_radii()
+    assert scale == pytest.approx(1.51 / (radii[8] + radii[14]))  # the only well-seen pair
+    assert resolved[(8, 8)] == pytest.approx(min(scale * 2 * radii[8], 2.0))  # rare pair: radii rule, capped

@@ -43,6 +43,7 @@ __all__ = [
     "draw_volumes",
     "expand_atoms",
     "place_sites",
+    "shortest_centring",
     "smallest_spacing",
 ]
 

@@ -18,8 +18,9 @@ What is counted, per crystal, in the setting spglib finds (symprec ``FIT_SYMPREC
   common factor where an element has few data. What the elements do not explain (packing, missing
   hydrogen, open frameworks) is the *volume residual* log(V / sum_Z n_Z v_Z), kept as its quantiles;
 - per pair of elements, the shortest distance between two fully occupied atoms of the pair in the
-  structure; the sampler's minimum distance of the pair is a low quantile of these per-structure shortest
-  distances (:func:`resolve_min_distances`);
+  structure; the pair's distance is a low quantile of these per-structure shortest distances
+  (:func:`resolve_min_distances`), toward which the sampler pushes the pair, never letting it come closer
+  than ``min_distance_floor`` of it;
 - the shape of its standardised conventional cell: log length ratios and free angles per lattice system,
   and its shortest edge (a low quantile becomes the sampler's shortest allowed cell edge).
 
@@ -27,10 +28,10 @@ Everything is stored as plain counts, moments, quantiles and fitted numbers, so 
 read; the smoothing that turns counts into sampling probabilities lives in :mod:`._probabilities` and is
 applied by the sampler.
 
-Version-1 files (before effective volumes and pair distances) still load: they have no element volumes,
-no pair distances and no shortest edge, and the sampler then uses covalent-sphere volumes over the
-log-normal packing fraction, 0.5 x the sum of covalent radii as every pair's minimum distance, and no
-edge floor, as it did then.
+Version-1 files (before effective volumes and pair distances) still load: they have no element sets,
+element volumes, pair distances or shortest edge, and the sampler then draws the elements one by one,
+uses covalent-sphere volumes over the log-normal packing fraction, 0.5 x the sum of covalent radii as
+every pair's minimum distance, and no edge floor, as it did then.
 """
 
 from __future__ import annotations
