@@ -463,6 +463,7 @@ def test_relax_separates_atoms_along_their_freedoms_only() -> None:
         first=torch.zeros(1, 1, dtype=torch.int64),
         valid=torch.ones(1, 1, dtype=torch.bool),
         jacobian=atom_jacobians(rotation, basis, mask),
+        frozen=torch.zeros(1, 1, dtype=torch.bool),
     )
     table = torch.zeros(119, 119, dtype=torch.float64)
     table[8, 8] = 2.0

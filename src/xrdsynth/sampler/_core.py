@@ -28,7 +28,7 @@ from ._probabilities import (
     volume_residual_table,
     wyckoff_probabilities_by_class,
 )
-from ._relax import Sites, atom_jacobians, clearance, relax, smallest_spacing
+from ._relax import Sites, atom_jacobians, clearance, nearest_images, relax, smallest_spacing
 from ._statistics import ANIONS, LATTICE_VARIABLES, MAX_ELEMENTS, SamplerStatistics
 from ._tables import MAX_POSITIONS, WyckoffTables
 
@@ -37,6 +37,7 @@ __all__ = [
     "Composition",
     "DeviceTables",
     "build_device_tables",
+    "certificate_sites",
     "certify",
     "draw_composition",
     "draw_lattices",
@@ -391,6 +392,37 @@ def certify(t: DeviceTables, c: Composition) -> torch.Tensor:
     return by_one | by_two
 
 
+def certificate_sites(t: DeviceTables, c: Composition) -> torch.Tensor:
+    """(n, S) bool: the site, or the pair of sites, whose generic coordinates certify each crystal's group
+    (:func:`certify`; one certificate per crystal, a single faithful site preferred; no site where the
+    composition has none).
+
+    Pushing atoms apart (:func:`~xrdsynth.sampler._relax.relax`) can bring a site to rest exactly where two
+    pushes balance, a special value that adds symmetry; the certifying sites are therefore never moved
+    after their random placement, which keeps the certificate, and so the label, exact.
+    """
+    g = c.group - 1
+    one_hot = torch.nn.functional.one_hot(c.element, MAX_ELEMENTS) * c.valid[:, :, None]
+    count = one_hot.sum(dim=1)
+    single = c.valid & (count.gather(1, c.element) == 1)
+    faithful = t.faithful[g].gather(1, c.position)
+    by_one = single & faithful  # (n, S)
+    slots = torch.arange(by_one.shape[1], device=by_one.device)
+    # The first faithful single site, where there is one.
+    first_one = torch.where(by_one, slots, by_one.shape[1]).min(dim=1).values  # (n,), S when none
+    chosen = slots[None, :] == first_one[:, None]
+    pair = t.pair_faithful[g[:, None, None], c.position[:, :, None], c.position[:, None, :]]
+    distinct = c.element[:, :, None] != c.element[:, None, :]
+    by_two = pair & distinct & single[:, :, None] & single[:, None, :]  # (n, S, S)
+    width = by_one.shape[1]
+    flat = torch.where(by_two.flatten(1), torch.arange(width * width, device=by_one.device), width * width)
+    first_pair = flat.min(dim=1).values  # (n,), S² when none
+    has_pair = (first_pair < width * width) & (first_one == width)
+    i, j = first_pair // width, first_pair % width
+    paired = (slots[None, :] == i[:, None]) | (slots[None, :] == j[:, None])
+    return chosen | (paired & has_pair[:, None])
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Lattice
 
@@ -572,45 +604,6 @@ _CORNERS = torch.tensor(
 )
 
 
-def _squared_lengths(frac: torch.Tensor, lattice: torch.Tensor) -> torch.Tensor:
-    """Squared Cartesian lengths (p, ...) in Å² of fractional vectors (p, ..., 3) in lattices (p, 3, 3).
-
-    A batched matrix product and a product with a vector of ones: reducing a last dimension of size 3
-    with ``sum`` is several times slower in torch on the CPU.
-    """
-    p = frac.shape[0]
-    cart = torch.bmm(frac.reshape(p, -1, 3), lattice)
-    ones = torch.ones(3, dtype=frac.dtype, device=frac.device)
-    return (cart.square() @ ones).reshape(frac.shape[:-1])
-
-
-def _nearest_sq_rounded(delta: torch.Tensor, lattice: torch.Tensor) -> torch.Tensor:
-    """Squared length in Å² (p, K, W) of fractional differences (p, K, W, 3) after rounding to the
-    nearest lattice translation; ``lattice`` (p, 3, 3).
-
-    Exact for every vector shorter than half the smallest interplanar spacing h of the cell: the nearest
-    image v has fractional coordinates |f_k| <= |v| / h_k < 1/2, which are the rounded ones. So a distance
-    compared with a threshold below h / 2 is decided correctly.
-    """
-    delta = delta - torch.round(delta)
-    return _squared_lengths(delta, lattice)
-
-
-def _nearest_sq_corners(delta: torch.Tensor, lattice: torch.Tensor) -> torch.Tensor:
-    """Like :func:`_nearest_sq_rounded`, but the minimum over the 8 corners of the cell around the rounded
-    difference.
-
-    Exact for every vector shorter than the smallest interplanar spacing h: with rounded coordinates
-    |d_k| <= 1/2 and the nearest image d + n with |d_k + n_k| <= |v| / h_k < 1, each n_k is 0 or
-    -sign(d_k).
-    """
-    delta = delta - torch.round(delta)
-    sign = torch.where(delta >= 0, -1.0, 1.0).to(delta.dtype)
-    corners = _CORNERS.to(device=delta.device, dtype=delta.dtype)
-    shifted = delta[..., None, :] + sign[..., None, :] * corners  # (p, K, W, 8, 3)
-    return _squared_lengths(shifted, lattice).min(dim=-1).values
-
-
 def shortest_centring(t: DeviceTables, group: torch.Tensor, lattice: torch.Tensor) -> torch.Tensor:
     """(n,) length in Å of the shortest centring translation of each crystal's group (inf for primitive
     groups): the shortest vector of t_c + Z³ over the group's centring vectors t_c, searched over the
@@ -739,13 +732,16 @@ def place_sites(
     slot = torch.arange(site.shape[1], device=device)[None, :]
     op = t.op_start[group, position] + slot - atoms.start[rows].gather(1, site)
     op = torch.where(mask, op, torch.zeros_like(op))
+    frozen = certificate_sites(t, c.take(rows))
     sites = Sites(
         mask=mask,
         numbers=number_atom[rows],
         site=site,
         first=atoms.start[rows],
         valid=c.valid[rows],
-        jacobian=atom_jacobians(t.rotations[op], t.basis[group, position], mask),
+        # The certifying sites stay where they were drawn (W = 0: relax never moves them).
+        jacobian=atom_jacobians(t.rotations[op], t.basis[group, position], mask & ~frozen.gather(1, site)),
+        frozen=frozen,
     )
     x, cell = xyz[rows], lattice[rows]
     if RELAX_ROUNDS:
@@ -815,8 +811,7 @@ def _place_site(
     inverse_own = torch.where(in_orbit[:, 1:] & (threshold_own > 0), threshold_own**-2, 0.0)
     inverse = torch.cat([inverse_previous, inverse_own], dim=1)  # (p, w + m - 1)
     cell = lattice[rows]
-    # Rounding decides distances below h/2 (h the smallest spacing); above, the corners are searched.
-    small = largest[rows] >= 0.5 * smallest_spacing(cell)
+    reach = largest[rows].to(dtype)  # distances are exact up to the crystal's largest threshold
     p = rows.numel()
     best_clearance = torch.full((p,), -1.0, dtype=dtype, device=device)  # squared, of the best so far
     best_orbit = torch.zeros((p, m, 3), dtype=dtype, device=device)
@@ -837,13 +832,9 @@ def _place_site(
         here = orbit[:, :, :1, :]
         delta_previous = pick(previous)[:, None] - here  # (q, k, w, 3)
         delta_own = orbit[:, :, 1:, :] - here  # (q, k, m - 1, 3)
-        cell_q, small_q = pick(cell), pick(small)
-        d2_previous = _nearest_sq_rounded(delta_previous, cell_q)
-        d2_own = _nearest_sq_rounded(delta_own, cell_q)
-        if bool(small_q.any()):
-            i = torch.nonzero(small_q).squeeze(1)
-            d2_previous[i] = _nearest_sq_corners(delta_previous[i], cell_q[i])
-            d2_own[i] = _nearest_sq_corners(delta_own[i], cell_q[i])
+        cell_q, reach_q = pick(cell), pick(reach)
+        d2_previous = nearest_images(delta_previous, cell_q, reach_q)[0]
+        d2_own = nearest_images(delta_own, cell_q, reach_q)[0]
         # Squared clearance of each candidate: the smallest d² / threshold² (inf when nothing counts).
         inverse_q = pick(inverse)[:, None]
         ratio = torch.cat([d2_previous, d2_own], dim=2) * inverse_q

@@ -24,13 +24,23 @@ import torch
 
 from .._math import wrap_fractional
 
-__all__ = ["Pairs", "Sites", "atom_jacobians", "clearance", "close_pairs", "relax", "smallest_spacing"]
+__all__ = [
+    "Pairs",
+    "Sites",
+    "atom_jacobians",
+    "clearance",
+    "close_pairs",
+    "nearest_images",
+    "plane_spacings",
+    "relax",
+    "smallest_spacing",
+]
 
 # Levenberg-Marquardt damping of each site's least-squares step, relative to the site's own metric.
 DAMPING = 0.1
 # Crystals per chunk of the pair search are chosen so that a chunk holds about this many pairs.
-PAIRS_PER_CHUNK = 1 << 19
-# The corners {0, 1}^3 of the cell around a rounded difference (see _core._nearest_sq_corners).
+PAIRS_PER_CHUNK = 1 << 15
+# The corners {0, 1}^3 of the cell around a rounded difference (see nearest_images).
 _CORNERS = torch.tensor(
     [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [1, 0, 1], [0, 1, 1], [1, 1, 1]],
     dtype=torch.float64,
@@ -46,7 +56,8 @@ class Sites:
         site: (n, N) int64 site slot of each atom.
         first: (n, S) int64 atom slot of each site's first atom (its representative).
         valid: (n, S) bool the site slot holds a site.
-        jacobian: (n, N, 3, 3) :func:`atom_jacobians`.
+        jacobian: (n, N, 3, 3) :func:`atom_jacobians` (0 for the atoms of frozen sites).
+        frozen: (n, S) bool sites that do not move (their pairs are resolved by the other site alone).
     """
 
     mask: torch.Tensor
@@ -55,6 +66,7 @@ class Sites:
     first: torch.Tensor
     valid: torch.Tensor
     jacobian: torch.Tensor
+    frozen: torch.Tensor
 
     def take(self, rows: torch.Tensor) -> Sites:
         """The crystals ``rows``."""
@@ -65,6 +77,7 @@ class Sites:
             self.first[rows],
             self.valid[rows],
             self.jacobian[rows],
+            self.frozen[rows],
         )
 
 
@@ -99,17 +112,7 @@ def atom_jacobians(rotation: torch.Tensor, basis: torch.Tensor, mask: torch.Tens
 
 def smallest_spacing(lattice: torch.Tensor) -> torch.Tensor:
     """(n,) smallest interplanar spacing in Å (volume over the largest face area) of lattices (n, 3, 3)."""
-    a, b, c = lattice.unbind(dim=1)
-    volume = torch.linalg.det(lattice).abs()
-    faces = torch.stack(
-        [
-            torch.linalg.cross(b, c).norm(dim=-1),
-            torch.linalg.cross(c, a).norm(dim=-1),
-            torch.linalg.cross(a, b).norm(dim=-1),
-        ],
-        dim=1,
-    )
-    return volume / faces.max(dim=1).values
+    return plane_spacings(lattice).min(dim=1).values
 
 
 def _chunks(sites: Sites) -> list[tuple[torch.Tensor, int, int]]:
@@ -133,23 +136,53 @@ def _chunks(sites: Sites) -> list[tuple[torch.Tensor, int, int]]:
     return chunks
 
 
-def _nearest(delta: torch.Tensor, lattice: torch.Tensor, corners: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Squared length (r, S, N) of the nearest image of fractional differences ``delta`` (r, S, N, 3), and
-    the integer shift (r, S, N, 3) added to reach it: rounding, then (with ``corners``) the best of the
-    8 cell corners around it, which is exact for every vector shorter than the smallest interplanar
-    spacing of the cell."""
+def plane_spacings(lattice: torch.Tensor) -> torch.Tensor:
+    """(n, 3) spacings in Å of the lattice planes (100), (010), (001) of lattices (n, 3, 3): volume over
+    the area of the face spanned by the other two edges."""
+    a, b, c = lattice.unbind(dim=1)
+    volume = torch.linalg.det(lattice).abs()
+    faces = torch.stack(
+        [
+            torch.linalg.cross(b, c).norm(dim=-1),
+            torch.linalg.cross(c, a).norm(dim=-1),
+            torch.linalg.cross(a, b).norm(dim=-1),
+        ],
+        dim=1,
+    )
+    return volume[:, None] / faces
+
+
+def nearest_images(
+    delta: torch.Tensor, lattice: torch.Tensor, reach: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Squared lengths (p, ...) in Å² of the nearest images of fractional differences ``delta``
+    (p, ..., 3) in lattices (p, 3, 3), and the integer shifts (p, ..., 3) added to reach them; exact for
+    every image shorter than ``reach`` (p,) Å.
+
+    Rounding gives an image d with |d_k| <= 1/2. Any other candidate d + n with n_k != 0 is at least
+    (1 - |d_k|) h_k long (h_k the spacing of the planes of coordinate k: the vector's component across
+    them), so where every (1 - |d_k|) h_k >= reach, rounding alone decides every distance below reach.
+    Only the other differences search the 8 corners of the cell around the rounded one (the nearest
+    image shorter than the smallest spacing is among them): few of them in practice, so this costs
+    little more than rounding.
+    """
     shift = -torch.round(delta)
-    delta = delta + shift
-    r = delta.shape[0]
-    ones = torch.ones(3, dtype=delta.dtype, device=delta.device)
-    if not corners:
-        cart = torch.bmm(delta.reshape(r, -1, 3), lattice)
-        return (cart.square() @ ones).reshape(delta.shape[:-1]), shift
-    sign = torch.where(delta >= 0, -1.0, 1.0).to(delta.dtype)
-    steps = sign[..., None, :] * _CORNERS.to(device=delta.device, dtype=delta.dtype)  # (r, S, N, 8, 3)
-    cart = torch.bmm((delta[..., None, :] + steps).reshape(r, -1, 3), lattice)
-    d2, best = (cart.square() @ ones).reshape(steps.shape[:-1]).min(dim=-1)
-    return d2, shift + steps.gather(-2, best[..., None, None].expand(*best.shape, 1, 3)).squeeze(-2)
+    d = delta + shift
+    p = d.shape[0]
+    ones = torch.ones(3, dtype=d.dtype, device=d.device)
+    d2 = (torch.bmm(d.reshape(p, -1, 3), lattice).square() @ ones).reshape(d.shape[:-1])
+    spacing = plane_spacings(lattice).reshape(p, *([1] * (d.dim() - 2)), 3)
+    near = ((1.0 - d.abs()) * spacing < reach.reshape(p, *([1] * (d.dim() - 1)))).any(dim=-1)
+    if bool(near.any()):
+        index = torch.nonzero(near, as_tuple=True)
+        sub = d[index]  # (M, 3)
+        sign = torch.where(sub >= 0, -1.0, 1.0).to(d.dtype)
+        steps = sign[:, None, :] * _CORNERS.to(device=d.device, dtype=d.dtype)  # (M, 8, 3)
+        cart = torch.bmm(sub[:, None, :] + steps, lattice[index[0]])
+        best_d2, best = (cart.square() @ ones).min(dim=1)
+        d2[index] = best_d2
+        shift[index] = shift[index] + steps[torch.arange(len(best), device=d.device), best]
+    return d2, shift
 
 
 def _pairs_of_chunk(
@@ -162,8 +195,8 @@ def _pairs_of_chunk(
     width: int,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Squared distances, shifts, thresholds and the valid-pair mask (r, S, N) from each site's first atom
-    to every atom of the chunk's crystals, exact for every pair closer than its threshold (the 8 corners
-    are searched where rounding alone is not exact that far)."""
+    to every atom of the chunk's crystals, exact for every pair closer than its threshold
+    (:func:`nearest_images`)."""
     x, cell = xyz[rows, :atoms], lattice[rows]
     mask, numbers = sites.mask[rows, :atoms], sites.numbers[rows, :atoms]
     first, valid_site = sites.first[rows, :width].clamp(max=atoms - 1), sites.valid[rows, :width]
@@ -172,14 +205,8 @@ def _pairs_of_chunk(
     valid = valid_site[:, :, None] & mask[:, None, :] & (slots[None, None, :] != first[:, :, None])
     threshold = table[numbers.gather(1, first)[:, :, None], numbers[:, None, :]]  # (r, S, N)
     largest = (threshold * valid).flatten(1).amax(dim=1)
-    corners = largest >= 0.5 * smallest_spacing(cell)
     delta = x[:, None, :, :] - here[:, :, None, :]  # [i, s, b] = x_b - x_first(s)
-    if bool(corners.all()) or not bool(corners.any()):
-        d2, shift = _nearest(delta, cell, corners=bool(corners.any()))
-    else:
-        d2, shift = _nearest(delta, cell, corners=False)
-        i = torch.nonzero(corners).squeeze(1)
-        d2[i], shift[i] = _nearest(delta[i], cell[i], corners=True)
+    d2, shift = nearest_images(delta, cell, largest)
     return d2, shift, threshold, valid
 
 
@@ -280,7 +307,9 @@ def relax(
     pair_jacobian = w_first[pair_site] - same.to(dtype)[:, None, None] * jacobian[other_atom]
     pair_normal = pair_jacobian.transpose(1, 2) @ metric[pair_site] @ pair_jacobian  # (P, 3, 3)
     # A pair of two sites is resolved half by each; a pair within one orbit by its site alone.
-    share = torch.where(same, 1.0, 0.5).to(dtype)
+    # A pair with a frozen site is resolved by the other site alone.
+    other_frozen = sites.frozen[pairs.crystal, sites.site[pairs.crystal, pairs.b]]
+    share = torch.where(same | other_frozen, 1.0, 0.5).to(dtype)
     flat_site = (torch.arange(n, device=device)[:, None] * width + sites.site).reshape(-1)  # (n N,)
     lattice_of_site = lattice.repeat_interleave(width, dim=0)  # (n S, 3, 3)
     goal = target * pairs.threshold
