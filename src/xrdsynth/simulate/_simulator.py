@@ -16,7 +16,8 @@ import torch
 from ..structure import Crystal, CrystalBatch
 from ._augment import amorphous_hump, chebyshev_background, gaussian_noise, poisson_noise
 from ._form_factors import MAX_FORM_FACTOR_Z, form_factor_table, form_factors
-from ._profiles import PROFILES, Widths, Workspace, _fused, profile_margin, render
+from ._parameters import PatternParameters
+from ._profiles import PROFILES, Widths, Workspace, _fused, profile_margins, render
 from ._reflections import (
     LaueTables,
     Reflections,
@@ -533,8 +534,10 @@ class PowderSimulator(torch.nn.Module):
         g2: torch.Tensor,
         f2: torch.Tensor,
         po_factor: torch.Tensor | None,
+        extra_lines: tuple[tuple[float, torch.Tensor], ...] = (),
     ) -> list[tuple[float, torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """Per wavelength line: (lambda, keep mask, 2theta in degrees, intensity) for every reflection."""
+        """Per wavelength line: (lambda, keep mask, 2theta in degrees, intensity) for every reflection;
+        ``extra_lines`` add lines with per-pattern (B,) weights."""
         # Positions in float64 whatever the simulator's dtype: per reflection it costs nothing, and float32
         # 2theta would carry errors of 1e-5 degrees into the profiles.
         dtype = batch.dtype
@@ -550,12 +553,19 @@ class PowderSimulator(torch.nn.Module):
                 g, base, wavelength, weight, monochromator
             )
             lines.append((wavelength, keep, two_theta.to(dtype), intensity.to(dtype)))
+        for wavelength, weights in extra_lines:
+            keep, two_theta, intensity = _line_sticks(g, base, float(wavelength), 1.0, monochromator)
+            intensity = intensity * weights.to(torch.float64)[reflections.crystal]
+            lines.append((float(wavelength), keep, two_theta.to(dtype), intensity.to(dtype)))
         return lines
 
-    def _g_max(self, batch_size: int, high: float, dtype: torch.dtype) -> torch.Tensor:
+    def _g_max(
+        self, batch_size: int, high: float, dtype: torch.dtype, extra_wavelengths: Sequence[float] = ()
+    ) -> torch.Tensor:
         """(B,) radius of the limiting sphere that holds every reflection up to 2theta = high (degrees) for
-        all lines of the radiation."""
-        g_max = 2.0 * math.sin(min(high, 180.0) * _RAD / 2.0) / min(self.radiation.wavelengths)
+        all lines of the radiation (and any extra lines)."""
+        shortest = min((*self.radiation.wavelengths, *extra_wavelengths))
+        g_max = 2.0 * math.sin(min(high, 180.0) * _RAD / 2.0) / shortest
         return torch.full((batch_size,), g_max, dtype=dtype, device=self.device)
 
     # ---------------------------------------------------------------------------------- public calls
@@ -598,12 +608,15 @@ class PowderSimulator(torch.nn.Module):
         self,
         crystals: CrystalBatch | Crystal | Sequence[Crystal],
         generator: torch.Generator | None = None,
+        parameters: PatternParameters | None = None,
     ) -> torch.Tensor:
         """Simulate the patterns of a batch.
 
         Args:
             crystals: a CrystalBatch (moved to the simulator's device and dtype), a list of Crystals, or one.
             generator: draws the per-pattern parameters; default the simulator's own (seeded) generator.
+            parameters: per-pattern widths, shifts, texture and extra lines for this call (drawn by
+                :mod:`xrdsynth.transforms`); each field given replaces the simulator's own setting.
 
         Returns:
             (B, P) patterns on the simulator's device in its dtype, each with maximum 1 (0 everywhere for a
@@ -615,23 +628,45 @@ class PowderSimulator(torch.nn.Module):
         """
         batch = self._as_batch(crystals, self.dtype)
         gen = self.generator() if generator is None else generator
-        return self._finish(self._render_unnormalised(batch, gen), gen)
+        if parameters is not None:
+            if not isinstance(parameters, PatternParameters):
+                raise ValueError(f"parameters must be PatternParameters, got {type(parameters).__name__}")
+            parameters.check(len(batch))
+        return self._finish(self._render_unnormalised(batch, gen, parameters), gen)
 
-    def _render_unnormalised(self, batch: CrystalBatch, gen: torch.Generator | None = None) -> torch.Tensor:
+    def _render_unnormalised(
+        self,
+        batch: CrystalBatch,
+        gen: torch.Generator | None = None,
+        parameters: PatternParameters | None = None,
+    ) -> torch.Tensor:
         """(B, P) profiles in intensity per degree before normalisation and pattern-level effects."""
         gen = self.generator() if gen is None else gen
         bsz, dtype = len(batch), self.dtype
+        given = PatternParameters() if parameters is None else parameters
+
+        def value(name: str, own: Range) -> torch.Tensor | None:
+            # A given parameter replaces the simulator's own (and skips its draw).
+            override = getattr(given, name)
+            if override is not None:
+                return override.to(device=self.device, dtype=dtype)
+            return self._draw(own, bsz, gen)
+
+        caglioti = given.caglioti
+        if caglioti is None and self.caglioti is not None:
+            caglioti = torch.tensor(self.caglioti, dtype=dtype, device=self.device).expand(bsz, 3)
         widths = Widths(
             self.radiation.wavelength,
-            self._draw(self.crystallite_size_nm, bsz, gen),
-            self._draw(self.microstrain, bsz, gen),
-            self._draw(self.fwhm, bsz, gen),
-            None
-            if self.caglioti is None
-            else torch.tensor(self.caglioti, dtype=dtype, device=self.device).expand(bsz, 3),
+            value("crystallite_size_nm", self.crystallite_size_nm),
+            value("microstrain", self.microstrain),
+            value("fwhm", self.fwhm),
+            None if caglioti is None else caglioti.to(device=self.device, dtype=dtype),
         )
-        zero = self._draw(self.zero_shift, bsz, gen)
-        displacement = self._draw(self.specimen_displacement_mm, bsz, gen)
+        if all(w is None for w in (widths.crystallite_size_nm, widths.microstrain, widths.fwhm, caglioti)):
+            raise ValueError("no peak width: the simulator and the parameters set none")
+        zero = value("zero_shift", self.zero_shift)
+        displacement = value("specimen_displacement_mm", self.specimen_displacement_mm)
+        extra = tuple((float(w), t.to(self.device)) for w, t in given.extra_lines)
         grid = self._two_theta.to(dtype)
         # Reflections that can reach the grid: its range plus the profile margin plus any position shift.
         shift = 0.0
@@ -639,14 +674,23 @@ class PowderSimulator(torch.nn.Module):
             shift += float(zero.abs().max())
         if displacement is not None:
             shift += float(2.0 * displacement.abs().max() / self.goniometer_radius_mm / _RAD)
-        margin = profile_margin(grid, widths, self.profile) + shift
-        reflections, g2, f2 = self._reflections(batch, self._g_max(bsz, float(grid[-1]) + margin, dtype))
+        # Each pattern's own margin: one broad pattern must not make the whole batch enumerate (and sum)
+        # the reflections its tails reach.
+        margins = profile_margins(grid, widths, self.profile).to(torch.float64) + shift
+        shortest = min((*self.radiation.wavelengths, *(w for w, _ in extra)))
+        high = (float(grid[-1]) + margins).clamp(max=180.0)
+        g_max = (2.0 * torch.sin(torch.deg2rad(high) / 2.0) / shortest).to(dtype)
+        reflections, g2, f2 = self._reflections(batch, g_max)
 
         po = None
-        if self.march_dollase is not None:
-            po = self._march_dollase(batch, reflections, self._draw(self.march_dollase, bsz, gen), gen)
+        r = value("march_dollase", self.march_dollase)
+        if r is not None:
+            axes = given.orientation_hkl
+            po = self._march_dollase(
+                batch, reflections, r, gen, None if axes is None else axes.to(self.device, dtype)
+            )
         position, area, pattern = [], [], []
-        for _, keep, two_theta, intensity in self._sticks(batch, reflections, g2, f2, po):
+        for _, keep, two_theta, intensity in self._sticks(batch, reflections, g2, f2, po, extra):
             if zero is not None or displacement is not None:
                 two_theta = two_theta + self._position_shift(
                     two_theta, reflections.crystal, zero, displacement
@@ -693,16 +737,21 @@ class PowderSimulator(torch.nn.Module):
         return shift
 
     def _march_dollase(
-        self, batch: CrystalBatch, refl: Reflections, r: torch.Tensor, gen: torch.Generator
+        self,
+        batch: CrystalBatch,
+        refl: Reflections,
+        r: torch.Tensor,
+        gen: torch.Generator,
+        axes: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """March–Dollase factor of each reflection, averaged over its Laue orbit (the equivalent reflections
-        have different angles to the orientation axis)."""
+        have different angles to the orientation axis); ``axes`` (B, 3) replace the simulator's directions."""
         dtype = batch.dtype
         bsz = len(batch)
-        if self.preferred_orientation_hkl is None:
+        if axes is None and self.preferred_orientation_hkl is None:
             choice = torch.randint(len(_ORIENTATIONS), (bsz,), generator=gen, device=self.device)
             axes = torch.tensor(_ORIENTATIONS, dtype=dtype, device=self.device)[choice]
-        else:
+        elif axes is None:
             axes = torch.tensor(self.preferred_orientation_hkl, dtype=dtype, device=self.device).expand(
                 bsz, 3
             )
@@ -710,16 +759,28 @@ class PowderSimulator(torch.nn.Module):
         normal = torch.einsum("bi,bij->bj", axes, reciprocal)
         normal = normal / normal.norm(dim=1, keepdim=True)
         tables = self._tables()
-        laue = refl.laue[refl.crystal]
-        rotations = tables.rotations[laue].to(dtype)  # (R, 48, 3, 3)
-        # Broadcast sums rather than einsum: an einsum over R tiny matrices runs as R small matmuls.
-        images = (refl.hkl.to(dtype).view(-1, 1, 3, 1) * rotations).sum(-2)  # h R, (R, 48, 3)
-        g = (images.unsqueeze(-1) * reciprocal[refl.crystal].unsqueeze(1)).sum(-2)  # Cartesian, (R, 48, 3)
-        cos_alpha = (g * normal[refl.crystal].unsqueeze(1)).sum(-1) / g.norm(dim=-1)
-        rr = r[refl.crystal].unsqueeze(1)
+        crystal, hkl = refl.crystal, refl.hkl
+        # Patterns with r = 1 (a random powder) have factor 1: only the textured ones are worked out.
+        textured = r[crystal] != 1.0
+        every = bool(textured.all())
+        if not every:
+            crystal, hkl = crystal[textured], hkl[textured]
+        laue = refl.laue[crystal]
+        # cos α of the equivalent reflection h R: (h R B)·n / |h R B| = h·(R (B n)) / |h B|, as the Laue
+        # group's rotations keep |g|. R (B n) is worked out once per crystal (B, 48, 3), not per reflection.
+        axis = (reciprocal @ normal.unsqueeze(-1)).view(-1, 1, 1, 3)  # B n, (B, 1, 1, 3)
+        turned = (tables.rotations[refl.laue].to(dtype) * axis).sum(-1)  # R (B n), (B, 48, 3)
+        h = hkl.to(dtype)
+        length = (h.unsqueeze(-1) * reciprocal[crystal]).sum(-2).norm(dim=-1)  # |h B|, (R,)
+        cos_alpha = (h.unsqueeze(1) * turned[crystal]).sum(-1) / length.unsqueeze(1)
+        rr = r[crystal].unsqueeze(1)
         factor = (rr.square() * cos_alpha.square() + (1.0 - cos_alpha.square()) / rr) ** -1.5
         valid = torch.arange(48, device=self.device) < tables.count[laue].unsqueeze(1)
-        return (factor * valid).sum(1) / valid.sum(1)
+        mean = (factor * valid).sum(1) / valid.sum(1)
+        if every:
+            return mean
+        ones = torch.ones(len(refl.crystal), dtype=mean.dtype, device=mean.device)
+        return ones.index_put((textured,), mean)
 
     def _finish(self, patterns: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """Normalise, then add impurity, background, hump and noise, normalise again, optional sqrt."""
