@@ -1,6 +1,6 @@
 """xrdsynth: synthetic crystals for all 230 space groups and batched powder X-ray diffraction in torch."""
 
-from . import data, io, models, sampler, simulate, symmetry
+from . import data, io, models, sampler, simulate, symmetry, transforms
 from ._errors import CIFError
 from ._version import __version__
 from .sampler import SpaceGroupSampler
@@ -21,4 +21,5 @@ __all__ = [
     "sampler",
     "simulate",
     "symmetry",
+    "transforms",
 ]
