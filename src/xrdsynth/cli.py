@@ -380,7 +380,6 @@ def _cmd_classify(args: argparse.Namespace) -> int:
                 "wavelength": lam,
                 "wavelength_from": origin,
                 **prediction.to_dict(),
-                "crystal_system": _best_system(prediction)[0],
             }
             for path, _, lam, origin, prediction in results
         ]
@@ -484,9 +483,16 @@ def _print_prediction(
         ),
         start=1,
     ):
-        print(f"  {rank:>2}  {number:>5}  {symbol:<12}{system:<16}{p:>11.1%}")
+        row = f"  {rank:>2}  {number:>5}  {symbol:<12}{system:<16}{p:>11.1%}"
+        partner = prediction.enantiomorph[rank - 1] if prediction.enantiomorph else None
+        if partner is not None:
+            # Powder patterns cannot tell enantiomorphs apart: name the pair and its summed probability.
+            row += f"  or enantiomorph {partner}: pair {prediction.pair_probability[rank - 1]:.1%}"
+        print(row)
     best, p = _best_system(prediction)
     print(f"  most probable crystal system: {best} ({p:.1%})")
+    if prediction.abstained:
+        print(f"  unsure: confidence {prediction.confidence:.1%} is below the model's threshold")
 
 
 def _short_names(files: list[Path]) -> list[str]:
