@@ -3,6 +3,10 @@
     python scripts/calibrate_classifier.py ../shared/data/rruff-dev [--model FOLDER_OR_NAME]
         [--plot docs/_static/calibration.png] [--json out.json] [--write]
 
+0. A prior correction that follows from the training recipe, not from rruff-dev: a network trained with
+   space groups drawn as counts^w (``tempered``: w = 0.5; ``uniform``: w = 0) from the sampler's statistics
+   (fitted on amcsd-dev minerals) is applied to mineral data, whose groups occur as counts^1; Bayes' rule
+   then adds (1 - w) log(counts + 1) to the logits. ``--no-prior-correction`` leaves it out.
 1. The softmax temperature T that minimises the negative log-likelihood of the true space groups on the
    measured patterns of rruff-dev (one number; the ranking, hence top-k accuracy, does not change). Its
    effect is reported honestly by two-fold cross-validation: T fitted on one half, the expected calibration
@@ -12,8 +16,8 @@
    which the answered patterns are right at least ``--target-accuracy`` of the time (up to the
    enantiomorph) on rruff-dev.
 
-``--write`` stores ``calibration = {temperature, threshold}`` in the model folder's card.json (the weights'
-checksum does not change), where :func:`xrdsynth.models.load_pretrained` reads it.
+``--write`` stores ``calibration = {temperature, threshold, log_prior_ratio}`` in the model folder's
+card.json (the weights' checksum does not change), where :func:`xrdsynth.models.load_pretrained` reads it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import numpy as np
 import torch
 
 from xrdsynth.models import load_pretrained
+from xrdsynth.sampler import default_statistics
 from xrdsynth.symmetry import enantiomorph
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -35,23 +40,33 @@ from evaluate_classifier import rruff_patterns
 PARTNER = np.array([(enantiomorph(n) or n) - 1 for n in range(1, 231)])
 
 
-def softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
-    z = logits / temperature
+def prior_ratio(recipe: dict) -> np.ndarray:
+    """(230,) (1 - w) log(counts + 1), centred: the label-shift correction of a recipe's group weights."""
+    counts = default_statistics().space_group_counts
+    log_counts = np.log(np.array([counts.get(g, 0) + 1.0 for g in range(1, 231)]))
+    exponent = {"uniform": 0.0, "statistics": 1.0, "tempered": float(recipe.get("tempering", 0.5))}
+    ratio = (1.0 - exponent[recipe["space_group_weights"]]) * log_counts
+    return ratio - ratio.mean()
+
+
+def softmax(logits: np.ndarray, temperature: float, shift: np.ndarray | float = 0.0) -> np.ndarray:
+    z = logits / temperature + shift
     z = z - z.max(axis=1, keepdims=True)
     p = np.exp(z)
     return p / p.sum(axis=1, keepdims=True)
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """argmin_T of the mean negative log-likelihood (a 1-D convex problem in log T, solved by LBFGS)."""
+def fit_temperature(logits: np.ndarray, labels: np.ndarray, shift: np.ndarray | float = 0.0) -> float:
+    """argmin_T of the mean negative log-likelihood of softmax(logits / T + shift) (1-D, by LBFGS)."""
     x = torch.as_tensor(logits, dtype=torch.float64)
+    offset = torch.as_tensor(np.broadcast_to(shift, logits.shape[1:]).copy(), dtype=torch.float64)
     y = torch.as_tensor(labels - 1)
     log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
     optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=200, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(x / log_t.exp(), y)
+        loss = torch.nn.functional.cross_entropy(x / log_t.exp() + offset, y)
         loss.backward()
         return loss
 
@@ -121,23 +136,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target-accuracy", type=float, default=0.5)
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--write", action="store_true", help="store temperature and threshold in the card")
+    parser.add_argument("--write", action="store_true", help="store the calibration in the card")
+    parser.add_argument("--no-prior-correction", action="store_true", help="fit the temperature alone")
     args = parser.parse_args(argv)
 
     classifier = load_pretrained(args.model)
-    classifier.temperature = 1.0
+    classifier.temperature, classifier.log_prior_ratio = 1.0, None
     two_theta, intensity, labels = rruff_patterns(args.rruff)
     # Logits: log of the raw network's probabilities (equal to the logits up to a per-row constant).
     raw = classifier.predict_proba(two_theta, intensity, wavelength="CuKa1")
     logits = np.log(np.clip(raw, 1e-300, None))
+    shift = np.zeros(230) if args.no_prior_correction else prior_ratio(classifier.card["recipe"])
 
-    temperature = fit_temperature(logits, labels)
-    calibrated = softmax(logits, temperature)
+    temperature = fit_temperature(logits, labels, shift)
+    calibrated = softmax(logits, temperature, shift)
     # Two-fold cross-validation of the fitted temperature (a fixed split by pattern index parity).
     halves = [np.arange(len(labels)) % 2 == k for k in (0, 1)]
     held_out = np.zeros_like(raw)
     for fit, test in ((halves[0], halves[1]), (halves[1], halves[0])):
-        held_out[test] = softmax(logits[test], fit_temperature(logits[fit], labels[fit]))
+        held_out[test] = softmax(logits[test], fit_temperature(logits[fit], labels[fit], shift), shift)
+    for name, p in (("raw network", raw), ("calibrated", calibrated)):
+        top = p.argmax(axis=1)
+        print(f"{name:<12} top-1 {np.mean(top == labels - 1):.1%}   up to the enantiomorph "
+              f"{np.mean(correct(top, labels)):.1%}")
     ece_before = expected_calibration_error(raw, labels)
     ece_after = expected_calibration_error(held_out, labels)
     print(f"temperature (all {len(labels)} patterns): {temperature:.3f}")
@@ -210,7 +231,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--write needs --model FOLDER")
         card_path = folder / "card.json"
         meta = json.loads(card_path.read_text(encoding="utf-8"))
-        meta["calibration"] = {"temperature": temperature, "threshold": threshold}
+        meta["calibration"] = {
+            "temperature": temperature,
+            "threshold": threshold,
+            "log_prior_ratio": None if args.no_prior_correction else shift.tolist(),
+        }
         meta["card"]["calibration"] = {k: v for k, v in result.items() if k != "coverage_curve"}
         meta["card"]["calibration"]["fitted_on"] = "rruff-dev (449 measured RRUFF patterns)"
         card_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

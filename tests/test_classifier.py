@@ -92,6 +92,23 @@ def test_temperature_divides_the_logits_and_keeps_the_ranking() -> None:
     assert calibrated.max() < raw.max()  # a temperature above 1 softens
 
 
+def test_prior_correction_multiplies_the_probabilities_and_survives_saving(tmp_path) -> None:
+    clf = small_classifier()
+    raw = clf.predict_proba(X, peaks(X), wavelength="CuKa1")[0]
+    ratio = np.linspace(-1.0, 1.0, 230)
+    clf.log_prior_ratio = tuple(ratio)
+    corrected = clf.predict_proba(X, peaks(X), wavelength="CuKa1")[0]
+    expected = raw * np.exp(ratio)  # Bayes' rule for a change of class prior
+    np.testing.assert_allclose(corrected, expected / expected.sum(), rtol=1e-4)
+    loaded = load_pretrained(save_pretrained(clf, tmp_path / "m"))
+    np.testing.assert_allclose(loaded.predict_proba(X, peaks(X), wavelength="CuKa1")[0], corrected, rtol=1e-6)
+    on_grid = torch.as_tensor(peaks(loaded.spec.two_theta))[None]
+    raw_again = loaded.probabilities_on_grid(on_grid, calibrated=False)
+    assert raw_again.shape == (1, 230)
+    with pytest.raises(ValueError, match="log_prior_ratio"):
+        Classifier(clf.model, clf.spec, "resnet10", log_prior_ratio=np.zeros(5))
+
+
 def test_threshold_marks_unsure_predictions_and_survives_saving(tmp_path) -> None:
     clf = small_classifier()
     (confident,) = clf.predict(X, peaks(X), wavelength="CuKa1", threshold=0.0)

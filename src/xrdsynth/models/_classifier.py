@@ -284,6 +284,10 @@ class Classifier(nn.Module):
             calibration fitted on measured patterns; 1 leaves the network's probabilities as they are).
         threshold: default of :meth:`predict`'s ``threshold``: below this confidence a prediction is
             marked "unsure" (None: never).
+        log_prior_ratio: 230 numbers added to the (temperature-scaled) logits: log of how much more often
+            each group occurs in the data the classifier is meant for than in its training data (a label-shift
+            correction, e.g. ``0.5 log(counts)`` for a network trained with "tempered" weights counts^0.5 and
+            applied to mineral-like data); None for none.
 
     The forward pass takes patterns already on the grid (B, P) and returns logits; :meth:`predict_proba`
     and :meth:`predict` take measured patterns on any grid and wavelength.
@@ -298,6 +302,7 @@ class Classifier(nn.Module):
         card: Mapping[str, Any] | None = None,
         temperature: float = 1.0,
         threshold: float | None = None,
+        log_prior_ratio: npt.ArrayLike | None = None,
     ) -> None:
         super().__init__()
         if not (math.isfinite(temperature) and temperature > 0):
@@ -311,6 +316,14 @@ class Classifier(nn.Module):
         self.card: dict[str, Any] = dict(card or {})
         self.temperature = float(temperature)
         self.threshold = threshold
+        self.log_prior_ratio: tuple[float, ...] | None = None
+        if log_prior_ratio is not None:
+            ratio = np.asarray(log_prior_ratio, dtype=np.float64)
+            if ratio.shape != (NUM_SPACE_GROUPS,) or not np.all(np.isfinite(ratio)):
+                raise ValueError(
+                    f"log_prior_ratio must be {NUM_SPACE_GROUPS} finite numbers, got shape {ratio.shape}"
+                )
+            self.log_prior_ratio = tuple(float(v) for v in ratio)
 
     @classmethod
     def from_architecture(
@@ -356,20 +369,24 @@ class Classifier(nn.Module):
 
     @torch.no_grad()
     def probabilities_on_grid(
-        self, patterns: torch.Tensor, batch_size: int = 256, temperature: float | None = None
+        self, patterns: torch.Tensor, batch_size: int = 256, calibrated: bool = True
     ) -> torch.Tensor:
         """(B, P) patterns on the model's grid -> (B, 230) probabilities (eval mode, in batches).
 
-        ``temperature`` divides the logits (default: the classifier's own; 1.0 for the raw network).
+        ``calibrated``: divide the logits by the classifier's temperature and add its prior correction
+        (False: the raw network's softmax).
         """
-        t = self.temperature if temperature is None else float(temperature)
+        shift = None
+        if calibrated and self.log_prior_ratio is not None:
+            shift = torch.tensor(self.log_prior_ratio, dtype=torch.float32, device=self.device)
+        t = self.temperature if calibrated else 1.0
         was_training = self.training
         self.eval()
         try:
-            out = [
-                torch.softmax(self(patterns[i : i + batch_size].to(self.device, torch.float32)) / t, dim=-1)
-                for i in range(0, len(patterns), batch_size)
-            ]
+            out = []
+            for i in range(0, len(patterns), batch_size):
+                logits = self(patterns[i : i + batch_size].to(self.device, torch.float32)) / t
+                out.append(torch.softmax(logits if shift is None else logits + shift, dim=-1))
         finally:
             self.train(was_training)
         return torch.cat(out)

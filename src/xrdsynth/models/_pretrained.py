@@ -4,8 +4,9 @@ A saved classifier is a folder with two files:
 
 - ``weights.pt``: the network's ``state_dict`` (loaded with ``torch.load(weights_only=True)``);
 - ``card.json``: format version, architecture name and keyword arguments, the input spec, the sha256 of
-  ``weights.pt``, the calibration (softmax temperature and abstention threshold; absent in older cards,
-  which then mean 1 and none), and the model card (recipe, data, hardware, accuracies).
+  ``weights.pt``, the calibration (softmax temperature, abstention threshold and prior correction; absent
+  in older cards, which then mean 1, none and none), and the model card (recipe, data, hardware,
+  accuracies).
 
 Shipped classifiers live in ``xrdsynth/models/pretrained/<name>/``; the default one is named in
 :data:`DEFAULT_MODEL`.
@@ -69,7 +70,13 @@ def save_pretrained(classifier: Classifier, directory: str | os.PathLike[str]) -
         "architecture_kwargs": classifier.architecture_kwargs,
         "input": classifier.spec.to_dict(),
         "weights_sha256": _sha256(tmp_weights),
-        "calibration": {"temperature": classifier.temperature, "threshold": classifier.threshold},
+        "calibration": {
+            "temperature": classifier.temperature,
+            "threshold": classifier.threshold,
+            "log_prior_ratio": (
+                None if classifier.log_prior_ratio is None else list(classifier.log_prior_ratio)
+            ),
+        },
         "card": classifier.card,
     }
     with tempfile.NamedTemporaryFile("w", dir=out, prefix=".card-", delete=False, encoding="utf-8") as h:
@@ -141,5 +148,6 @@ def load_pretrained(
         meta["card"],
         temperature=float(calibration.get("temperature", 1.0)),
         threshold=calibration.get("threshold"),
+        log_prior_ratio=calibration.get("log_prior_ratio"),
     )
     return classifier.to(device).eval()
