@@ -301,3 +301,30 @@ def test_an_empty_pattern_stays_finite(transform) -> None:
     patterns, grid = flat_patterns()
     patterns[1] = 0.0
     assert bool(torch.isfinite(transform(patterns, grid, generator())).all())
+
+
+def test_axial_divergence_pulls_low_angle_peaks_down_as_cot_two_theta() -> None:
+    """The tail goes to lower 2θ below 90° (higher above) and grows as cot 2θ: each isolated peak's centroid
+    moves by the mean satellite fraction times (a²/2) cot 2θ."""
+    pyrite = xs.Crystal.from_cif(cif_path("pyrite"))
+    sim = PowderSimulator((10.0, 150.0, 14001), crystallite_size_nm=200.0, dtype=torch.float64)
+    parameters = T.AxialDivergence(ratio=0.05).draw(1, generator(), torch.float64)
+    plain, tailed = sim([pyrite])[0].numpy(), sim([pyrite], parameters=parameters)[0].numpy()
+    x = sim.two_theta.numpy()
+    peaks = sim.peaks(pyrite)
+    checked = 0
+    for position in peaks.two_theta[peaks.intensity > 5]:
+        if (np.abs(peaks.two_theta - position) < 1.0).sum() > 1:
+            continue  # another peak within the window would blur the centroid
+        window = (x > position - 1.0) & (x < position + 1.0)
+
+        def centroid(y: np.ndarray, window=window) -> float:
+            return float((y[window] * x[window]).sum() / y[window].sum())
+
+        mean_fraction = np.mean([((k + 0.5) / 4) ** 2 for k in range(4)])
+        expected = -mean_fraction * np.degrees(0.05**2 / 2 / np.tan(np.radians(position)))
+        assert centroid(tailed) - centroid(plain) == pytest.approx(expected, rel=0.05, abs=2e-4)
+        checked += 1
+    assert checked >= 5
+    with pytest.raises(ValueError, match="ratio"):
+        T.AxialDivergence(ratio=(0.0, 0.9))

@@ -28,6 +28,8 @@ class PatternParameters:
         march_dollase: (B,) March–Dollase r (1: random powder, < 1 platelets, > 1 needles).
         orientation_hkl: (B, 3) preferred-orientation direction of each pattern as a reciprocal-lattice
             vector (needs ``march_dollase``, given here or by the simulator).
+        axial_divergence: (B,) (S + H)/L of a Bragg–Brentano instrument (sample and detector heights over the
+            radius): the asymmetric low-angle tail of axial divergence (0 for none).
         extra_lines: further wavelength lines added to the simulator's own, each ``(wavelength in Å,
             (B,) intensity relative to the principal line)``, e.g. the Kα2 line of a Kα1 simulator.
     """
@@ -40,6 +42,7 @@ class PatternParameters:
     specimen_displacement_mm: torch.Tensor | None = None
     march_dollase: torch.Tensor | None = None
     orientation_hkl: torch.Tensor | None = None
+    axial_divergence: torch.Tensor | None = None
     extra_lines: tuple[tuple[float, torch.Tensor], ...] = ()
 
     def updated(self, other: PatternParameters) -> PatternParameters:
@@ -73,6 +76,8 @@ class PatternParameters:
                 raise ValueError(f"extra line weights must be a tensor of shape ({batch_size},)")
             if not bool(torch.isfinite(weight).all()) or bool((weight < 0).any()):
                 raise ValueError("extra line weights must be finite and >= 0")
+        if self.axial_divergence is not None and bool((self.axial_divergence < 0).any()):
+            raise ValueError("parameters.axial_divergence must be >= 0")
         for name in ("crystallite_size_nm", "march_dollase"):
             value = getattr(self, name)
             if value is not None and bool((value <= 0).any()):

@@ -708,6 +708,8 @@ class PowderSimulator(torch.nn.Module):
             if len(pattern) == 1
             else (torch.cat(pattern), torch.cat(position), torch.cat(area))
         )
+        if given.axial_divergence is not None:
+            sticks = axial_divergence_sticks(*sticks, given.axial_divergence.to(self.device, dtype))
         return render(
             grid, *sticks, bsz, widths, self.profile, fuse=self.compile, workspace=self._workspace()
         )
@@ -889,6 +891,43 @@ class _Atoms:
         occupancy = torch.gather(self.occupancy_matrix, 1, first.unsqueeze(-1).expand(-1, -1, k))
         weight = (torch.gather(kept, 1, first) * order.unsqueeze(1)).to(occupancy.dtype)
         return frac, occupancy * weight.unsqueeze(-1), counts.cpu().numpy()
+
+
+# Satellite sticks per reflection that stand for the axial-divergence tail, and where they sit as fractions
+# of the tail's extent: squares, so that most of the intensity stays near the peak, as in the FCJ profile.
+_AXIAL_SATELLITES = 4
+_AXIAL_FRACTIONS = tuple(((k + 0.5) / _AXIAL_SATELLITES) ** 2 for k in range(_AXIAL_SATELLITES))
+# The tail's extent is capped (degrees 2θ): cot 2θ diverges at the lowest angles.
+_AXIAL_MAX_EXTENT = 2.0
+
+
+def axial_divergence_sticks(
+    pattern: torch.Tensor, position: torch.Tensor, area: torch.Tensor, ratio: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sticks with the asymmetry that axial divergence gives a Bragg–Brentano peak.
+
+    After Finger, Cox & Jephcoat (J. Appl. Cryst. 27, 892, 1994), a reflection at 2θ spreads towards the
+    angle 2φ_min with cos 2φ_min = cos 2θ √(1 + a²), a = (S + H)/L the sample and detector heights over the
+    goniometer radius: an extent Δ ≈ (a²/2) cot 2θ radians, towards lower angles below 90° and higher ones
+    above. Each stick becomes :data:`_AXIAL_SATELLITES` sticks of equal share at fractions (k + ½)²/K² of Δ
+    (the tail's intensity gathers near the peak), which the profile then broadens.
+
+    Args:
+        pattern: (S,) int64 pattern index of each stick.
+        position: (S,) 2θ in degrees.
+        area: (S,) integrated intensities.
+        ratio: (B,) a = (S + H)/L per pattern (0: no asymmetry; laboratory instruments ~0.01-0.05).
+
+    Returns:
+        pattern, position, area of the satellites, (K S,); the areas sum to the original ones.
+    """
+    theta2 = torch.deg2rad(position)
+    extent = (0.5 * ratio[pattern].square() / torch.tan(theta2)).rad2deg()
+    extent = extent.clamp(-_AXIAL_MAX_EXTENT, _AXIAL_MAX_EXTENT)
+    fractions = torch.tensor(_AXIAL_FRACTIONS, dtype=position.dtype, device=position.device)
+    moved = position.unsqueeze(1) - extent.unsqueeze(1) * fractions  # (S, K)
+    share = (area / _AXIAL_SATELLITES).unsqueeze(1).expand(-1, _AXIAL_SATELLITES)
+    return pattern.repeat_interleave(_AXIAL_SATELLITES), moved.reshape(-1), share.reshape(-1)
 
 
 def _line_sticks(

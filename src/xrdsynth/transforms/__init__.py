@@ -28,6 +28,7 @@ from ._pattern import (
 )
 from ._presets import PRESETS, AugmentedSimulator, laboratory_cu_transforms, preset
 from ._reflection import (
+    AxialDivergence,
     CrystalliteSize,
     InstrumentFunction,
     KAlphaDoublet,
@@ -43,6 +44,7 @@ __all__ = [
     "AirScatter",
     "AmorphousHump",
     "AugmentedSimulator",
+    "AxialDivergence",
     "Background",
     "Clip",
     "CrystalliteSize",

@@ -14,6 +14,7 @@ from ..simulate import KALPHA2_RATIO, WAVELENGTHS, PatternParameters, resolve_wa
 from ._base import ReflectionTransform, applied, check_probability, check_range, log_uniform, uniform
 
 __all__ = [
+    "AxialDivergence",
     "CrystalliteSize",
     "InstrumentFunction",
     "KAlphaDoublet",
@@ -238,3 +239,26 @@ class SpecimenDisplacement(ReflectionTransform):
     def draw(self, batch_size: int, generator: torch.Generator, dtype: torch.dtype = torch.float32):
         s = uniform(self.displacement_mm, batch_size, generator, dtype)
         return PatternParameters(specimen_displacement_mm=s)
+
+
+class AxialDivergence(ReflectionTransform):
+    """The low-angle asymmetry of a Bragg–Brentano instrument's peaks (Finger, Cox & Jephcoat 1994): each
+    reflection spreads towards lower 2θ by about (a²/2) cot 2θ (towards higher 2θ above 90°), with
+    a = (S + H)/L the sample and detector heights over the goniometer radius, drawn per pattern.
+
+    Args:
+        ratio: (low, high) a; laboratory diffractometers with Soller slits: ~0.01–0.05.
+        p: probability (the others: no asymmetry).
+    """
+
+    def __init__(self, ratio: float | tuple[float, float] = (0.01, 0.05), p: float = 1.0) -> None:
+        super().__init__()
+        self.ratio = check_range("ratio", ratio, 0.0, 0.5)
+        self.p = check_probability(p)
+
+    def extra_repr(self) -> str:
+        return f"ratio={self.ratio}, p={self.p}"
+
+    def draw(self, batch_size: int, generator: torch.Generator, dtype: torch.dtype = torch.float32):
+        a = uniform(self.ratio, batch_size, generator, dtype) * applied(self.p, batch_size, generator)
+        return PatternParameters(axial_divergence=a)
