@@ -80,6 +80,11 @@ class _Bytes:
                 f"{self.source}: truncated {self.name} file: {steps} steps of {datum} bytes from offset "
                 f"{offset} need {end} bytes, the file has {len(self.data)}"
             )
+        # A corrupt count may be a signalling NaN, whose cast warns; build() refuses non-finite counts.
+        with np.errstate(invalid="ignore"):
+            return self._counts(offset, steps, datum)
+
+    def _counts(self, offset: int, steps: int, datum: int) -> npt.NDArray[np.float64]:
         if datum == 4:
             return np.frombuffer(self.data, dtype="<f4", count=steps, offset=offset).astype(np.float64)
         if datum == 8:

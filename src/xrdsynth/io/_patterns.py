@@ -140,9 +140,9 @@ def _read_ranges(path: str | os.PathLike[str], format: str | None) -> tuple[str,
     if format is not None and format not in FORMATS:
         raise ValueError(f"unknown pattern format {format!r}; expected one of {', '.join(FORMATS)} or None")
     file = Path(source)
+    if not file.exists():
+        raise MissingPatternFile(f"{source}: no such file")
     try:
-        if not file.exists():
-            raise MissingPatternFile(f"{source}: no such file")
         if file.is_dir():
             raise PatternFileError(f"{source}: is a directory, not a pattern file")
         size = file.stat().st_size
