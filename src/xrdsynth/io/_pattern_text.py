@@ -6,6 +6,7 @@ axis is) are written in :func:`xrdsynth.io.read_pattern`; the comments here say 
 
 from __future__ import annotations
 
+import collections
 import math
 import re
 from collections.abc import Sequence
@@ -316,6 +317,27 @@ def _scan(source: str, text: str) -> _Table:
     return _Table(header, metadata, rows, line_numbers, label_line)
 
 
+def _refuse_blocks(source: str, table: _Table) -> None:
+    """Rows of many numbers whose first column is not monotonic are a block of counts (10 a line in ILL
+    and GSAS files), with the angles in a header: say so, rather than "2θ is not monotonic"."""
+    widths = collections.Counter(len(r) for r in table.rows)
+    width = widths.most_common(1)[0][0]
+    if width < _BLOCK_COLUMNS:
+        return
+    rows = [(r, n) for r, n in zip(table.rows, table.line_numbers, strict=True) if len(r) == width]
+    first = np.array([r[0] for r, _ in rows])
+    steps = np.diff(first)
+    # A first numeric line of another width is a header of numbers (start, step, ...) over the block.
+    numeric_header = len(table.rows[0]) != width
+    if len(rows) > 1 and (numeric_header or not (np.all(steps > 0) or np.all(steps < 0))):
+        raise PatternFileError(
+            f"{source}: line {rows[0][1]}: rows of {width} numbers whose first column is not an angle axis "
+            f"({'after a numeric header line' if numeric_header else 'it is not monotonic'}): a block of "
+            "counts whose angles are in a header this reader does not know (as in ILL or GSAS files), not "
+            "x-y columns"
+        )
+
+
 def _looks_like_sigma(y: npt.NDArray[np.float64], s: npt.NDArray[np.float64]) -> bool:
     """Whether a third column is counting errors: non-negative and of the order of sqrt(y)."""
     if not np.all(np.isfinite(s)) or np.any(s < 0):
@@ -374,6 +396,7 @@ def read_text(source: str, data: bytes, format: str) -> Ranges:
     steps = _steps_layout(source, table)
     if steps is not None:
         return [_steps(source, table, *steps)]
+    _refuse_blocks(source, table)
     width = len(table.rows[0])
     if width < 2:
         raise PatternFileError(f"{source}: line {table.line_numbers[0]}: one column; need 2θ and intensity")
@@ -386,14 +409,6 @@ def read_text(source: str, data: bytes, format: str) -> Ranges:
     columns = np.array(table.rows, dtype=np.float64)
     x, intensity = columns[:, 0], columns[:, 1]
     metadata = dict(table.metadata)
-
-    steps_x = np.diff(x)
-    if width >= _BLOCK_COLUMNS and not (np.all(steps_x > 0) or np.all(steps_x < 0)):
-        raise PatternFileError(
-            f"{source}: line {table.line_numbers[0]}: rows of {width} numbers whose first column is not an "
-            "angle axis (it is not monotonic): a block of counts whose angles are in a header this reader "
-            "does not know (as in ILL or GSAS files), not x-y columns"
-        )
 
     sigma = None
     if format == "xye" or _third_label_is_sigma(table.label_line):
@@ -439,6 +454,7 @@ def read_text(source: str, data: bytes, format: str) -> Ranges:
 
 def _rruff(source: str, table: _Table) -> MeasuredPattern:
     """RRUFF: ``##KEY=value`` headers, ``x, y`` data; the wavelength from X-RAY WAVELENGTH or WAVELENGTH."""
+    _refuse_blocks(source, table)
     width = len(table.rows[0])
     if width < 2:
         raise PatternFileError(f"{source}: line {table.line_numbers[0]}: one column; need 2θ and intensity")
