@@ -29,7 +29,8 @@ from ._pattern_base import (
 )
 
 XRDML_NAMESPACE = "http://www.xrdml.com/XRDMeasurement/"
-ZIP_MAGIC = b"PK\x03\x04"
+# A local file header; an empty archive starts with its end record.
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
 # Largest member read from a zip archive (bytes once inflated); real RawData/Profile members are < 20 MB.
 MAX_MEMBER_BYTES = 64 * 2**20
 _BRML_RAW = re.compile(r"(?:^|/)RawData(\d*)\.xml$", re.IGNORECASE)

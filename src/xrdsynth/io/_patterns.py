@@ -22,7 +22,7 @@ from ._pattern_base import float_vector as _float_vector  # noqa: F401 (xrdsynth
 from ._pattern_bruker_raw import read_raw, version
 from ._pattern_text import decode, read_text, text_format
 from ._pattern_vendor_text import is_asc, is_gsas, is_ras, is_uxd, read_asc, read_gsas, read_ras, read_uxd
-from ._pattern_xml import XRDML_NAMESPACE, ZIP_MAGIC, read_brml, read_rasx, read_xrdml, zip_format
+from ._pattern_xml import XRDML_NAMESPACE, ZIP_MAGICS, read_brml, read_rasx, read_xrdml, zip_format
 
 __all__ = ["MeasuredPattern", "PatternFileError", "read_all_patterns", "read_pattern"]
 
@@ -192,7 +192,7 @@ def _read_ranges(path: str | os.PathLike[str], format: str | None) -> tuple[str,
 
 
 def _sniff(source: str, data: bytes) -> str:
-    if data.startswith(ZIP_MAGIC):
+    if data.startswith(ZIP_MAGICS):
         return zip_format(source, data)
     if version(data) is not None:
         return "raw"
