@@ -126,7 +126,7 @@ def test_a_huge_file_is_not_read(tmp_path: Path) -> None:
         ),
         (b"RAW2" + struct.pack("<H", 65535) + bytes(300), "Bruker RAW v2 file states 65535 ranges"),
         (
-            b"RAW2" + struct.pack("<H", 3) + bytes(252) + struct.pack("<HH", 60, 9999),
+            b"RAW2" + struct.pack("<H", 3) + bytes(250) + struct.pack("<HH", 60, 9999),
             "truncated Bruker RAW v2",
         ),
         (b"RAW " + struct.pack("<I", 2**32 - 1) + bytes(200), "truncated Bruker RAW v1"),
