@@ -29,6 +29,7 @@ import struct
 import sys
 import tempfile
 import time
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -144,10 +145,13 @@ def main(argv: list[str] | None = None) -> int:
     totals: collections.Counter[str] = collections.Counter()
     problems: list[str] = []
     slowest = (0.0, "")
+    largest = (0, "")
+    tracemalloc.start()
     with tempfile.TemporaryDirectory() as folder:
         for index, (group, name, content) in enumerate(cases):
             path = Path(folder) / f"case{index}{Path(name.split('[')[0].split(' ')[0]).suffix}"
             path.write_bytes(content)
+            tracemalloc.reset_peak()
             start = time.process_time()
             signal.setitimer(signal.ITIMER_PROF, args.limit)
             try:
@@ -169,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                 signal.setitimer(signal.ITIMER_PROF, 0)
             elapsed = time.process_time() - start
             slowest = max(slowest, (elapsed, name))
+            largest = max(largest, (tracemalloc.get_traced_memory()[1], name))
             if outcome not in ("pattern", "PatternFileError"):
                 problems.append(f"{name}: {outcome}")
             outcomes[(group, outcome)] += 1
@@ -199,9 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{group:<20}" + "".join(f"{n:>24}" for n in counts) + f"{sum(counts):>8}")
     print(f"{'all':<20}" + "".join(f"{totals[c]:>24}" for c in columns) + f"{sum(totals.values()):>8}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    print(f"\nslowest case: {slowest[1]} ({slowest[0]:.2f} s of CPU)")
     print(
-        f"\nslowest case: {slowest[1]} ({slowest[0]:.2f} s of CPU); "
-        f"peak memory of the process: {peak:.0f} MiB"
+        f"most memory allocated by one read: {largest[1]} ({largest[0] / 2**20:.1f} MiB, tracemalloc peak); "
+        f"peak RSS of the whole process, inputs included: {peak:.0f} MiB"
     )
     for line in problems[:30]:
         print(f"  PROBLEM: {line}")
