@@ -444,6 +444,10 @@ def test_d_radians_centidegrees_energy(tmp_path: Path) -> None:
     np.testing.assert_allclose(cdeg.two_theta, 10.0 + 0.05 * np.arange(N))
     with pytest.raises(PatternFileError, match=r"energy \(energy-dispersive\)"):
         read_pattern(_write(tmp_path, "e.xy", _xy(10.0 + np.arange(N), "# Energy(keV) Counts\n")))
+    with pytest.raises(PatternFileError, match=r"energy \(energy-dispersive\) \('EDXRD'\)"):
+        read_pattern(_write(tmp_path, "e2.xy", _xy(10.0 + np.arange(N), "# EDXRD run 4\n")))
+    detector = "# Detector: LYNXEYE XE-T, energy-dispersive 1D detector\n"
+    assert len(read_pattern(_write(tmp_path, "lynx.xy", _xy(10.0 + np.arange(N), detector)))) == N
 
 
 def test_above_180_degrees_never_comes_out(tmp_path: Path) -> None:
@@ -560,3 +564,46 @@ def test_convert_errors(tmp_path: Path, capsys) -> None:
         main(["convert", str(FILES / "xy/maud_CPD-1H.PRN"), str(tmp_path / "o.xy"), "--format", "png"]) == 1
     )
     assert "unknown pattern format 'png'" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sietronics .cpi and Philips .udf
+
+
+def test_cpi(tmp_path: Path) -> None:
+    counts = "\n".join(f"{c:g}" for c in COUNTS)
+    head = "SIETRONICS XRD SCAN\n10.00\n10.07\n0.010\nCu\n1.54056\n1-1-1900\n0.600\nquartz\nSCANDATA\n"
+    text = f"{head}{counts}\n"
+    p = read_pattern(_write(tmp_path, "s.cpi", text))
+    assert p.format == "cpi" and p.wavelength == 1.54056 and p.metadata["anode"] == "Cu"
+    np.testing.assert_allclose(p.two_theta, 10.0 + 0.01 * np.arange(N))
+    np.testing.assert_array_equal(p.intensity, COUNTS)
+    cut = text[: text.index("\n15\n")]  # 3 counts of 8 lost
+    with pytest.raises(PatternFileError, match=r"end at 10\.04, but the header says 10\.07 \(truncated"):
+        read_pattern(_write(tmp_path, "cut.cpi", cut))
+
+
+def test_udf(tmp_path: Path) -> None:
+    counts = (
+        ",   ".join(f"{c:g}" for c in COUNTS[:4]) + "\n" + ",   ".join(f"{c:g}" for c in COUNTS[4:]) + "/\n"
+    )
+    text = (
+        "SampleIdent,quartz ,/\nTitle1,test ,/\nAnodeMaterial,Cu,/\nLabdaAlpha1, 1.54060,/\n"
+        "LabdaAlpha2, 1.54439,/\nRatioAlpha21, 0.50000,/\nDataAngleRange,   5.0000,   5.1400,/\n"
+        f"ScanStepSize,    0.020,/\nRawScan\n{counts}"
+    )
+    p = read_pattern(_write(tmp_path, "s.udf", text))
+    assert p.format == "udf" and p.metadata["sample"] == "quartz" and p.metadata["anode"] == "Cu"
+    assert (p.wavelength, p.wavelength2, p.ratio) == (1.5406, 1.54439, 0.5)
+    np.testing.assert_allclose(p.two_theta, 5.0 + 0.02 * np.arange(N))
+    np.testing.assert_array_equal(p.intensity, COUNTS)
+
+
+def test_rising_counts_in_rows_are_not_an_angle_axis(tmp_path: Path) -> None:
+    """Rows of 8 counts whose first column happens to rise, unevenly: a block, not (x, y, ...) columns."""
+    rows = np.array(
+        [[100, 5, 6, 7, 8, 9, 10, 11], [101, 5, 6, 7, 8, 9, 10, 11], [180, 5, 6, 7, 8, 9, 10, 11]]
+    )
+    text = "\n".join(" ".join(str(v) for v in r) for r in rows) + "\n"
+    with pytest.raises(PatternFileError, match=r"not monotonic and evenly spaced\): a block of counts"):
+        read_pattern(_write(tmp_path, "b.dat", text))

@@ -31,8 +31,10 @@ from ._pattern_base import (
 COMMENT_PREFIXES = ("#", "!", ";", "//", "/*", "*/", "'")
 # A third text column is sigma when its median ratio to sqrt(y) lies in this range (counting errors).
 _SIGMA_RATIO_RANGE = (0.2, 5.0)
-# From this many columns on, rows whose first column is not monotonic are a block of counts, not x-y data.
+# From this many columns on, rows whose first column is not an even angle axis are a block of counts.
 _BLOCK_COLUMNS = 4
+# ... or whose first column's largest step exceeds its smallest this many times.
+_MAX_STEP_SPREAD = 20.0
 
 
 def decode(source: str, data: bytes) -> str:
@@ -138,7 +140,10 @@ class XAxis:
 
 
 _TOF_WORDS = re.compile(r"time[\s_-]*of[\s_-]*flight|\btof\b", re.IGNORECASE)
-_ED_WORDS = re.compile(r"energy[\s_-]*dispersive|\bed-?xrd\b|\bedxd\b", re.IGNORECASE)
+# "Energy-dispersive diffraction", not an energy-dispersive detector (a LynxEye XE measures 2θ scans).
+_ED_WORDS = re.compile(
+    r"energy[\s_-]*dispersive\s+(?:x[\s_-]*ray\s+)?diffraction|\bed-?xrd\b|\bedxd\b", re.IGNORECASE
+)
 _LABEL_PREFIX = re.compile(r"^(?:[#!;'/*\s]+)?(?:(?:columns?|fields?|data)\s*[:=]\s*)?", re.IGNORECASE)
 _FIRST_LABEL = re.compile(r"[\"']?([^\s,;\"'(\[]+)[\"']?(\s*[(\[][^)\]]{0,20}[)\]])?")
 _Q_UNITS = (("nm", "1/nm"), ("å", "1/Å"), ("a^-1", "1/Å"), ("1/a", "1/Å"), ("a-1", "1/Å"), ("ang", "1/Å"))
@@ -327,14 +332,18 @@ def _refuse_blocks(source: str, table: _Table) -> None:
     rows = [(r, n) for r, n in zip(table.rows, table.line_numbers, strict=True) if len(r) == width]
     first = np.array([r[0] for r, _ in rows])
     steps = np.diff(first)
-    # A first numeric line of another width is a header of numbers (start, step, ...) over the block.
+    # A first numeric line of another width is a header of numbers (start, step, ...) over the block; an
+    # angle axis is monotonic and nearly evenly spaced, a column of counts that happens to rise is not.
     numeric_header = len(table.rows[0]) != width
-    if len(rows) > 1 and (numeric_header or not (np.all(steps > 0) or np.all(steps < 0))):
+    monotonic = bool(np.all(steps > 0) or np.all(steps < 0))
+    if monotonic and steps.size > 1 and np.abs(steps).max() > _MAX_STEP_SPREAD * np.abs(steps).min():
+        monotonic = False
+    if len(rows) > 1 and (numeric_header or not monotonic):
         raise PatternFileError(
             f"{source}: line {rows[0][1]}: rows of {width} numbers whose first column is not an angle axis "
-            f"({'after a numeric header line' if numeric_header else 'it is not monotonic'}): a block of "
-            "counts whose angles are in a header this reader does not know (as in ILL or GSAS files), not "
-            "x-y columns"
+            f"({'after a numeric header line' if numeric_header else 'not monotonic and evenly spaced'}): a "
+            "block of counts whose angles are in a header this reader does not know (as in ILL or GSAS "
+            "files), not x-y columns"
         )
 
 

@@ -540,3 +540,133 @@ def _asc_group(
         metadata=metadata,
         **fields,
     )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sietronics .cpi and Philips .udf (layouts as in xylib's cpi.cpp and philips_udf.cpp)
+
+
+def is_cpi(lines: list[str]) -> bool:
+    return bool(lines) and lines[0].strip().upper().startswith("SIETRONICS XRD SCAN")
+
+
+def _stated_range(source: str, start: float, end: float | None, step: float, n: int) -> None:
+    """A start/end/step header must agree with the number of counts (within a step): else it is not this
+    layout, or the file is cut."""
+    if end is not None and abs(start + (n - 1) * step - end) > 1.01 * abs(step):
+        raise PatternFileError(
+            f"{source}: {n} counts from {start:g} in steps of {step:g} end at {start + (n - 1) * step:g}, "
+            f"but the header says {end:g} (truncated file?)"
+        )
+
+
+def read_cpi(source: str, text: str) -> Ranges:
+    """``SIETRONICS XRD SCAN``, then start, end, step, anode, wavelength, date, ... ``SCANDATA``, one count a
+    line."""
+    lines = text.splitlines()
+    marker = next((i for i, line in enumerate(lines) if line.strip().upper() == "SCANDATA"), None)
+    if marker is None or marker < 6:
+        raise PatternFileError(f"{source}: a Sietronics .cpi file without its header and SCANDATA line")
+    start, end, step = (_number_or_none(lines[i]) for i in (1, 2, 3))
+    if start is None or step is None or step <= 0:
+        raise PatternFileError(f"{source}: lines 2-4: start, end and step of the scan are not numbers")
+    values: list[float] = []
+    numbers: list[int] = []
+    for number, line in enumerate(lines[marker + 1 :], start=marker + 2):
+        if line.strip():
+            values.extend(_floats(source, number, line.split()))
+            numbers.append(number)
+    _stated_range(source, start, end, step, len(values))
+    anode = lines[4].strip()
+    metadata = {
+        "anode": anode,
+        "date": lines[6].strip() if marker > 6 else "",
+        "sample": lines[8].strip() if marker > 8 else "",
+    }
+
+    def where(i: int) -> str:
+        return f"line {numbers[i]}" if i < len(numbers) else "data"
+
+    return [
+        build(
+            source,
+            where,
+            two_theta=start + step * np.arange(len(values), dtype=np.float64),
+            intensity=np.array(values, dtype=np.float64),
+            format="cpi",
+            metadata=metadata,
+            **radiation(positive_float(lines[5])),
+        )
+    ]
+
+
+def is_udf(lines: list[str]) -> bool:
+    return bool(lines) and lines[0].lstrip("\ufeff").startswith("SampleIdent")
+
+
+def read_udf(source: str, text: str) -> Ranges:
+    """``Key, value(s),/`` lines (``DataAngleRange``, ``ScanStepSize``, ``LabdaAlpha1``, ...) up to
+    ``RawScan``, then comma-separated counts ending with ``/``."""
+    keys: dict[str, str] = {}
+    values: list[float] = []
+    numbers: list[int] = []
+    in_data = False
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if not in_data:
+            if line.upper() == "RAWSCAN":
+                in_data = True
+                continue
+            key, _, rest = line.partition(",")
+            keys[key.strip().lower()] = rest.rstrip("/").strip().rstrip(",").strip()
+            continue
+        done = "/" in line
+        for word in re.split(r"[\s,]+", line.replace("/", " ")):
+            if word:
+                values.extend(_floats(source, number, [word]))
+                numbers.append(number)
+        if done:
+            break
+    if not in_data:
+        raise PatternFileError(f"{source}: a Philips .udf file without a RawScan line")
+    angles = [
+        v for v in (_number_or_none(w) for w in keys.get("dataanglerange", "").split(",")) if v is not None
+    ]
+    step = positive_float(keys.get("scanstepsize"))
+    if not angles or step is None:
+        raise PatternFileError(f"{source}: DataAngleRange and ScanStepSize are needed")
+    _stated_range(source, angles[0], angles[1] if len(angles) > 1 else None, step, len(values))
+
+    def key(pattern: str) -> str | None:
+        return next((v for k, v in keys.items() if re.fullmatch(pattern, k)), None)
+
+    ratio = key(r"ratioalpha21")
+    fields = radiation(
+        positive_float(key(r"la?m?bda_?alpha_?1")),
+        positive_float(key(r"la?m?bda_?alpha_?2")),
+        None if ratio is None else _number_or_none(ratio),
+    )
+    metadata = {
+        "sample": keys.get("sampleident", ""),
+        "anode": keys.get("anodematerial", keys.get("anode", "")),
+        "date": keys.get("datetime", keys.get("date", "")),
+        "scan_type": keys.get("scantype", ""),
+        "counting_time_s": keys.get("scansteptime", ""),
+    }
+
+    def where(i: int) -> str:
+        return f"line {numbers[i]}" if i < len(numbers) else "data"
+
+    return [
+        build(
+            source,
+            where,
+            two_theta=angles[0] + step * np.arange(len(values), dtype=np.float64),
+            intensity=np.array(values, dtype=np.float64),
+            format="udf",
+            metadata=metadata,
+            **fields,
+        )
+    ]

@@ -21,12 +21,29 @@ from ._pattern_base import MeasuredPattern, MissingPatternFile, PatternFileError
 from ._pattern_base import float_vector as _float_vector  # noqa: F401 (xrdsynth.plot validates with it)
 from ._pattern_bruker_raw import read_raw, version
 from ._pattern_text import decode, read_text, text_format
-from ._pattern_vendor_text import is_asc, is_gsas, is_ras, is_uxd, read_asc, read_gsas, read_ras, read_uxd
+from ._pattern_vendor_text import (
+    is_asc,
+    is_cpi,
+    is_gsas,
+    is_ras,
+    is_udf,
+    is_uxd,
+    read_asc,
+    read_cpi,
+    read_gsas,
+    read_ras,
+    read_udf,
+    read_uxd,
+)
 from ._pattern_xml import XRDML_NAMESPACE, ZIP_MAGICS, read_brml, read_rasx, read_xrdml, zip_format
 
 __all__ = ["MeasuredPattern", "PatternFileError", "read_all_patterns", "read_pattern"]
 
-FORMATS = ("xy", "xye", "csv", "rruff", "steps", "xrdml", "raw", "brml", "rasx", "ras", "asc", "gsas", "uxd")
+FORMATS = (
+    "xy", "xye", "csv", "rruff", "steps",  # text
+    "xrdml", "raw", "brml", "rasx",  # PANalytical, Bruker, Rigaku
+    "ras", "asc", "gsas", "uxd", "cpi", "udf",  # instrument text
+)  # fmt: skip
 """The values of :attr:`MeasuredPattern.format` (and of ``read_pattern(format=...)``)."""
 
 #: Files larger than this (bytes) are refused before they are read: no diffractometer writes one, and
@@ -53,6 +70,8 @@ _READERS: dict[str, Callable[[str, bytes, str], Ranges]] = {
     "asc": _vendor_text(read_asc),
     "gsas": _vendor_text(read_gsas),
     "uxd": _vendor_text(read_uxd),
+    "cpi": _vendor_text(read_cpi),
+    "udf": _vendor_text(read_udf),
 }
 
 
@@ -76,7 +95,8 @@ def read_pattern(
             v1-v4); XML in the XRDML namespace is ``"xrdml"`` (PANalytical); text starting with
             ``*RAS_DATA_START`` is ``"ras"``, with ``*TYPE = ...`` keys ``"asc"`` (Rigaku), with ``_KEY=``
             lines ``"uxd"`` (Bruker/Siemens), a title then ``BANK`` lines ``"gsas"``, ``##KEY=value``
-            headers ``"rruff"``, a ``n step start [λ]`` line over n counts ``"steps"``; other text is
+            headers ``"rruff"``, ``SIETRONICS XRD SCAN`` ``"cpi"``, ``SampleIdent`` ``"udf"`` (Philips), a
+            ``n step start [λ]`` line over n counts ``"steps"``; other text is
             columns: ``"xye"`` when it has a σ column, ``"csv"`` for a .csv file, ``"xy"`` otherwise. Give
             one of these names to force a reader (``"xye"`` takes the third column as σ).
         scan: which range (scan, bank, block) of the file, 0 for the first; None (default) reads the first
@@ -210,7 +230,15 @@ def _sniff(source: str, data: bytes) -> str:
         raise PatternFileError(f"{source}: an XML file that is not XRDML (no {XRDML_NAMESPACE}... namespace)")
     text = decode(source, data)
     lines = text.splitlines()[:200]
-    for test, name in ((is_ras, "ras"), (is_asc, "asc"), (is_uxd, "uxd"), (is_gsas, "gsas")):
+    tests = (
+        (is_ras, "ras"),
+        (is_asc, "asc"),
+        (is_uxd, "uxd"),
+        (is_gsas, "gsas"),
+        (is_cpi, "cpi"),
+        (is_udf, "udf"),
+    )
+    for test, name in tests:
         if test(lines):
             return name
     return text_format(source, text)
