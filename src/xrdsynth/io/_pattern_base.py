@@ -53,9 +53,9 @@ def float_vector(value: Any, name: str, n: int | None = None) -> npt.NDArray[np.
         raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
     if n is not None and array.shape[0] != n:
         raise ValueError(f"{name} must have {n} values to match two_theta, got {array.shape[0]}")
-    bad = np.flatnonzero(~np.isfinite(array))
-    if bad.size:
-        raise ValueError(f"{name} has a non-finite value at index {int(bad[0])}: {array[bad[0]]}")
+    if not np.all(np.isfinite(array)):
+        i = int(np.flatnonzero(~np.isfinite(array))[0])
+        raise ValueError(f"{name} has a non-finite value at point {i + 1} ({array[i]})")
     return array
 
 
