@@ -607,3 +607,28 @@ def test_rising_counts_in_rows_are_not_an_angle_axis(tmp_path: Path) -> None:
     text = "\n".join(" ".join(str(v) for v in r) for r in rows) + "\n"
     with pytest.raises(PatternFileError, match=r"not monotonic and evenly spaced\): a block of counts"):
         read_pattern(_write(tmp_path, "b.dat", text))
+
+
+def test_fit2d_chi_in_q(tmp_path: Path) -> None:
+    """Fit2D .chi: a title, the axis titles on their own lines, the number of points, then x y."""
+    q = np.linspace(10.0, 40.0, N)  # 1/nm
+    rows = "".join(f"  {a!r}  {b!r}\n" for a, b in zip(q.tolist(), COUNTS.tolist(), strict=True))
+    text = f"sample.tif: wavelength 0.7093 Angstrom\nQ (1/nm)\nIntensity\n       {N}\n{rows}"
+    p = read_pattern(_write(tmp_path, "s.chi", text))
+    np.testing.assert_allclose(
+        p.two_theta, 2 * np.degrees(np.arcsin(q / 10 * 0.7093 / (4 * np.pi))), rtol=1e-12
+    )
+    two_theta = text.replace("Q (1/nm)", "2-Theta Angle (Degrees)")
+    np.testing.assert_array_equal(read_pattern(_write(tmp_path, "t.chi", two_theta)).two_theta, q)
+
+
+def test_bruker_eva_header_wavelengths(tmp_path: Path) -> None:
+    header = '\'Id: "quartz" Anode: "Cu" WL1: "1.5406" WL2: "1.54439" WLRatio: "0.5" Start: "10"\n'
+    p = read_pattern(_write(tmp_path, "eva.xy", _xy(10.0 + 0.02 * np.arange(N), header)))
+    assert (p.wavelength, p.wavelength2, p.ratio) == (1.5406, 1.54439, 0.5)
+
+
+def test_words_in_a_header_are_not_an_axis_title(tmp_path: Path) -> None:
+    header = "# d-spacing standard used: Si\n# Q-factor of the mirror\n# counting 1 s\n"
+    p = read_pattern(_write(tmp_path, "w.xy", _xy(10.0 + np.arange(N), header)))
+    np.testing.assert_array_equal(p.two_theta, 10.0 + np.arange(N))

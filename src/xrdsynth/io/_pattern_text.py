@@ -63,15 +63,17 @@ _NUMBER = r"(?P<value>[0-9]*\.[0-9]+(?:[eE][-+]?[0-9]+)?)(?:\s*(?P<unit>nm|pm|m)
 # "Kα1", "K-alpha 1", "CuKa1": a K not inside a word, unless an anode symbol precedes it.
 _KALPHA = r"(?:(?<![a-z])|(?<=cu|mo|co|cr|fe|ag))k\s*[-_]?\s*(?:alpha|α|a)\s*[-_]?\s*"
 _GAP = r"(?![0-9.])(?P<gap>[^0-9\n]{0,24}?)"
+# "WL1" / "_WL1": Bruker's key for Kα1 (UXD, DIFFRAC.EVA exports), not inside a word.
+_WL = r"(?<![a-z0-9])_?wl"
 _HEADER_PATTERNS = {
     "wavelength": re.compile(
-        rf"(?:{_KALPHA}1|(?:wave\s*length|lambda|λ)(?:\s*[-_]?\s*1)?){_GAP}{_NUMBER}", re.IGNORECASE
+        rf"(?:{_KALPHA}1|{_WL}1|(?:wave\s*length|lambda|λ)(?:\s*[-_]?\s*1)?){_GAP}{_NUMBER}", re.IGNORECASE
     ),
     "wavelength2": re.compile(
-        rf"(?:{_KALPHA}2|(?:wave\s*length|lambda|λ)\s*[-_]?\s*2){_GAP}{_NUMBER}", re.IGNORECASE
+        rf"(?:{_KALPHA}2|{_WL}2|(?:wave\s*length|lambda|λ)\s*[-_]?\s*2){_GAP}{_NUMBER}", re.IGNORECASE
     ),
-    # "ratio 0.5", "ratio Kα2/Kα1 = 0.5": a label may hold digits, so it ends at ":" or "=".
-    "ratio": re.compile(rf"ratio(?:[^:=\n]{{0,30}}[:=]|\s)\s*{_NUMBER}", re.IGNORECASE),
+    # "ratio 0.5", "ratio Kα2/Kα1 = 0.5", 'WLRatio: "0.5"': a label may hold digits, so it ends at ":"/"=".
+    "ratio": re.compile(rf"ratio(?:[^:=\n]{{0,30}}[:=]|\s)\s*[\"']?{_NUMBER}", re.IGNORECASE),
 }
 _NAMED_LINE = re.compile(rf"\b(cu|mo|co|cr|fe|ag)\s*[-_]?\s*{_KALPHA}([12])?(?![0-9a-z])", re.IGNORECASE)
 
@@ -181,10 +183,25 @@ def _label_axis(line: str) -> XAxis | None:
     return None
 
 
+def _axis_title(line: str) -> XAxis | None:
+    """An axis named by a header line that is only an axis title ("Q (1/nm)", "2-Theta Angle (Degrees)"),
+    as Fit2D's .chi files write it: one or two words and a unit, no numbers outside brackets."""
+    text = re.sub(r"[(\[][^)\]]*[)\]]", "", _LABEL_PREFIX.sub("", line.strip()))
+    if len(text.split()) > 2 or re.search(r"[0-9]", text.lstrip("2")) or ":" in text:
+        return None
+    declared = _label_axis(line)
+    return None if declared is None or declared.kind == "2theta" else declared
+
+
 def x_axis(header: Sequence[str], label_line: str | None) -> XAxis:
-    """What a text file's x is: the column-header line decides; else the header's words; else 2θ."""
+    """What a text file's x is: the column-header line decides; else a header line that is an axis title;
+    else the header's words (time of flight, energy-dispersive); else 2θ."""
     if label_line is not None:
         declared = _label_axis(label_line)
+        if declared is not None:
+            return declared
+    for line in header:
+        declared = _axis_title(line)
         if declared is not None:
             return declared
     for line in header:
@@ -405,6 +422,10 @@ def read_text(source: str, data: bytes, format: str) -> Ranges:
     steps = _steps_layout(source, table)
     if steps is not None:
         return [_steps(source, table, *steps)]
+    if len(table.rows[0]) == 1 and table.rows[0][0] == len(table.rows) - 1 and len(table.rows) > 2:
+        # A line with the number of points before the data (Fit2D .chi): not a data row.
+        table.header.append(f"points: {int(table.rows[0][0])}")
+        del table.rows[0], table.line_numbers[0]
     _refuse_blocks(source, table)
     width = len(table.rows[0])
     if width < 2:
@@ -463,6 +484,10 @@ def read_text(source: str, data: bytes, format: str) -> Ranges:
 
 def _rruff(source: str, table: _Table) -> MeasuredPattern:
     """RRUFF: ``##KEY=value`` headers, ``x, y`` data; the wavelength from X-RAY WAVELENGTH or WAVELENGTH."""
+    if len(table.rows[0]) == 1 and table.rows[0][0] == len(table.rows) - 1 and len(table.rows) > 2:
+        # A line with the number of points before the data (Fit2D .chi): not a data row.
+        table.header.append(f"points: {int(table.rows[0][0])}")
+        del table.rows[0], table.line_numbers[0]
     _refuse_blocks(source, table)
     width = len(table.rows[0])
     if width < 2:
