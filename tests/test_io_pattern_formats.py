@@ -632,3 +632,9 @@ def test_words_in_a_header_are_not_an_axis_title(tmp_path: Path) -> None:
     header = "# d-spacing standard used: Si\n# Q-factor of the mirror\n# counting 1 s\n"
     p = read_pattern(_write(tmp_path, "w.xy", _xy(10.0 + np.arange(N), header)))
     np.testing.assert_array_equal(p.two_theta, 10.0 + np.arange(N))
+
+
+@pytest.mark.parametrize("line", ["Time: 12:30:00", "Time 12.5 s", "Energy threshold = 8 keV", "d: 0.5 mm"])
+def test_header_lines_that_are_not_column_labels(tmp_path: Path, line: str) -> None:
+    p = read_pattern(_write(tmp_path, "h.xy", _xy(10.0 + np.arange(N), f"# {line}\n")))
+    np.testing.assert_array_equal(p.two_theta, 10.0 + np.arange(N))

@@ -154,7 +154,8 @@ _Q_UNITS = (("nm", "1/nm"), ("å", "1/Å"), ("a^-1", "1/Å"), ("1/a", "1/Å"), (
 def _label_axis(line: str) -> XAxis | None:
     """The axis named by the first label of a column-header line ("2theta,counts", "# q_nm^-1 I")."""
     text = _LABEL_PREFIX.sub("", line.strip())
-    if not text or "=" in text:
+    # A column header names columns: no "key: value" or "key = value", no bare numbers ("Time: 12:30").
+    if not text or "=" in text or ":" in text or any(is_number(w) for w in re.split(r"[\s,;]+", text)):
         return None
     match = _FIRST_LABEL.match(text)
     if match is None:
