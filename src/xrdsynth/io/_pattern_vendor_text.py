@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -197,48 +198,55 @@ def _uxd_value(text: str) -> str:
     return text.strip().strip("'\"").strip()
 
 
+@dataclass
+class _UxdBlock:
+    """One UXD range as it is read: its keys, then its data."""
+
+    line: int
+    keys: dict[str, str] = field(default_factory=dict)
+    data: str = ""  # "counts" or "pairs" once a data keyword is seen
+    unit: str = ""
+    values: list[float] = field(default_factory=list)
+    numbers: list[int] = field(default_factory=list)
+    ended: bool = False  # a key after the data: no more data may follow
+
+
 def read_uxd(source: str, text: str) -> Ranges:
     """Blocks: ``_DRIVE=`` starts one, ``_KEY=value`` lines set it up, ``_COUNTS``/``_CPS`` (counts from
     ``_START`` in steps of ``_STEPSIZE``) or ``_2THETACOUNTS``/``_2THETACPS`` (angle, count pairs) precede
     its data. Keys before the first block hold for the file (``_WL1``, ``_WL2``, ``_WLRATIO``, ``_ANODE``)."""
     file_keys: dict[str, str] = {}
-    blocks: list[dict[str, object]] = []
-    current: dict[str, object] | None = None
+    blocks: list[_UxdBlock] = []
+    current: _UxdBlock | None = None
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith(";"):
             continue
         upper = line.upper()
         if upper.startswith("_DRIVE"):
-            current = {"keys": {"DRIVE": _uxd_value(line.partition("=")[2])}, "data": None, "line": number}
+            current = _UxdBlock(number, {"DRIVE": _uxd_value(line.partition("=")[2])})
             blocks.append(current)
         elif upper.startswith(("_COUNT", "_CPS", "_2THETACOUNTS", "_2THETACPS")) and "=" not in line:
             if current is None:  # data without _DRIVE: one block with the file's keys
-                current = {"keys": {}, "data": None, "line": number}
+                current = _UxdBlock(number)
                 blocks.append(current)
             if upper.startswith("_2THETACOUNTSTIME"):
                 raise PatternFileError(f"{source}: line {number}: _2THETACOUNTSTIME data are not supported")
-            current["data"] = "pairs" if upper.startswith("_2THETA") else "counts"
-            current["unit"] = "cps" if "CPS" in upper else "counts"
-            current["values"] = []
-            current["numbers"] = []
+            current.data = "pairs" if upper.startswith("_2THETA") else "counts"
+            current.unit = "cps" if "CPS" in upper else "counts"
+            current.values, current.numbers = [], []
         elif upper.startswith("_"):
             key, _, value = line[1:].partition("=")
-            keys = file_keys if current is None else current["keys"]
-            assert isinstance(keys, dict)
-            keys[key.strip().upper()] = _uxd_value(value)
-            if current is not None and current.get("data"):
-                current["data_ended"] = True
+            (file_keys if current is None else current.keys)[key.strip().upper()] = _uxd_value(value)
+            if current is not None and current.data:
+                current.ended = True
         else:
-            if current is None or not current.get("data") or current.get("data_ended"):
+            if current is None or not current.data or current.ended:
                 raise PatternFileError(f"{source}: line {number}: data {line[:40]!r} outside a _COUNTS block")
-            values = current["values"]
-            numbers = current["numbers"]
-            assert isinstance(values, list) and isinstance(numbers, list)
             for word in re.split(r"[\s,]+", line):
                 if word:
-                    values.extend(_floats(source, number, [word]))
-                    numbers.append(number)
+                    current.values.extend(_floats(source, number, [word]))
+                    current.numbers.append(number)
     if not blocks:
         raise PatternFileError(f"{source}: a UXD file without data (no _COUNTS or _2THETACOUNTS block)")
     ranges: Ranges = []
@@ -250,19 +258,17 @@ def read_uxd(source: str, text: str) -> Ranges:
     return ranges
 
 
-def _uxd_block(
-    source: str, index: int, block: dict[str, object], file_keys: dict[str, str]
-) -> MeasuredPattern:
-    keys = {**file_keys, **block["keys"]}  # type: ignore[dict-item]
-    here = f"block {index} (line {block['line']})"
+def _uxd_block(source: str, index: int, block: _UxdBlock, file_keys: dict[str, str]) -> MeasuredPattern:
+    keys = {**file_keys, **block.keys}
+    here = f"block {index} (line {block.line})"
     drive = keys.get("DRIVE", "")
     if drive.upper() in _UXD_NOT_TWO_THETA:
         raise PatternFileError(f"{source}: {here}: drive {drive!r} is not a 2θ scan")
-    if not block.get("data"):
+    if not block.data:
         raise PatternFileError(f"{source}: {here}: no _COUNTS data")
-    values = np.array(block["values"], dtype=np.float64)
-    numbers: list[int] = block["numbers"]  # type: ignore[assignment]
-    if block["data"] == "pairs":
+    values = np.array(block.values, dtype=np.float64)
+    numbers = block.numbers
+    if block.data == "pairs":
         if values.shape[0] % 2:
             raise PatternFileError(f"{source}: {here}: an odd number of values in angle-count pairs")
         two_theta, intensity = values[0::2], values[1::2]
@@ -289,7 +295,7 @@ def _uxd_block(
         "date": " ".join(v for v in (keys.get("DATE", ""), keys.get("TIME", "")) if v),
         "scan_type": drive,
         "counting_time_s": "" if seconds is None else f"{seconds:g}",
-        "intensity_unit": str(block.get("unit", "")),
+        "intensity_unit": block.unit,
     }
 
     def where(i: int) -> str:
