@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             pattern = read_pattern(args.data_dir / name)
         except PatternFileError as error:
             totals["refused"] += 1
+            totals["facts"] += len(stated)  # not reproduced: counted against the reader
             reason = str(error).split(": ", 1)[-1]
             verdict = "refused" + (f"; {len(stated)} stated facts NOT reproduced" if stated else "")
             if stated:
