@@ -1,4 +1,4 @@
-"""The ``xrdsynth`` command line: simulate, sample, generate, train, classify, info.
+"""The ``xrdsynth`` command line: simulate, sample, generate, train, classify, convert, info.
 
 Installed as the console script ``xrdsynth`` and runnable as ``python -m xrdsynth``::
 
@@ -8,6 +8,7 @@ Installed as the console script ``xrdsynth`` and runnable as ``python -m xrdsynt
     xrdsynth generate -n 100000 --out shards/            # resumable: run it again to continue
     xrdsynth train --out runs/small --steps 2000
     xrdsynth classify scan.xy --wavelength CuKa1 [--json] [--plot scan.png]
+    xrdsynth convert scan.raw scan.xy                    # any readable pattern file to two-column text
     xrdsynth info
 
 Every command has ``--help``. Problems with the input (a missing or unreadable file, a bad value) end the
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 PROG = "xrdsynth"
-COMMANDS = ("simulate", "sample", "generate", "train", "classify", "info")
+COMMANDS = ("simulate", "sample", "generate", "train", "classify", "convert", "info")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # Dots per inch of the PNG files written by --plot.
 _DPI = 150
@@ -348,6 +349,31 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -------------------------------------------------------------------------------------------- convert
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from . import __version__
+    from .io import read_pattern, write_pattern
+
+    pattern = read_pattern(args.input, format=args.format, scan=args.scan)
+    header = [f"xrdsynth {__version__}: measured powder pattern converted by 'xrdsynth convert'"]
+    if str(args.output) == "-":
+        write_pattern(pattern, sys.stdout, header)
+        return EXIT_OK
+    _ensure_parent(args.output)
+    write_pattern(pattern, args.output, header)
+    radiation = "no wavelength stated" if pattern.wavelength is None else f"λ = {pattern.wavelength:g} Å"
+    if pattern.wavelength2 is not None:
+        radiation += f" / {pattern.wavelength2:g} Å"
+    meta = pattern.metadata
+    scans = f", scan {meta['range']} of {meta['ranges']}" if "ranges" in meta else ""
+    first, last = pattern.two_theta[0], pattern.two_theta[-1]
+    _say(
+        f"wrote {args.output}: {len(pattern)} points, 2θ {first:g}–{last:g}°, {radiation} "
+        f"(read as {pattern.format}{scans})"
+    )
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------------------------------- classify
 def _cmd_classify(args: argparse.Namespace) -> int:
     from .io import read_pattern
@@ -604,7 +630,7 @@ def _headline_figures(card: dict[str, Any]) -> list[tuple[str, str]]:
 
 # ---------------------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    """The ``xrdsynth`` argument parser with its six commands."""
+    """The ``xrdsynth`` argument parser with its seven commands."""
     from . import __version__
 
     formatter = argparse.RawDescriptionHelpFormatter
@@ -755,7 +781,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify = add(
         "classify",
         "classify measured powder patterns by space group",
-        "Predict the space group of measured powder patterns (.xy, .xye, .csv, RRUFF, .xrdml, Bruker .raw)\n"
+        "Predict the space group of measured powder patterns (any file 'xrdsynth convert' reads)\n"
         "with a pretrained classifier: the most probable space groups with their symbols, crystal systems\n"
         "and probabilities, and the most probable crystal system.\n\n"
         "The wavelength comes from --wavelength, else from the file; a file that states none needs\n"
@@ -783,6 +809,29 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     classify.add_argument("--device", default="cpu", help="where to run the model (default: cpu)")
     classify.set_defaults(run=_cmd_classify)
+
+    convert = add(
+        "convert",
+        "convert a measured pattern file to two-column text",
+        "Read a measured powder pattern from any file xrdsynth.io.read_pattern reads (.xrdml, Bruker .raw\n"
+        "v1-v4 and .brml, Rigaku .rasx/.ras/.asc, GSAS, UXD, .cpi, .udf, text) and write it as two columns\n"
+        "(2θ in degrees, intensity; a third with σ when the file has one) under a '#' header of its\n"
+        "settings (wavelength, sample, scan type, counting time, ...), which read_pattern reads back\n"
+        "unchanged.\n\n"
+        "A file of several ranges gives its first 2θ scan, or the one --scan names; they are never stitched.",
+    )
+    convert.add_argument("input", metavar="IN", help="measured pattern file")
+    convert.add_argument("output", type=Path, metavar="OUT", help="text file to write ('-': stdout)")
+    convert.add_argument(
+        "--scan", type=_int_at_least(0), default=None, metavar="N",
+        help="which range of a multi-range file, 0 for the first (default: the first 2θ scan)",
+    )  # fmt: skip
+    convert.add_argument(
+        "--format", default=None, metavar="NAME",
+        help="force a reader: xy, xye, csv, rruff, steps, xrdml, raw, brml, rasx, ras, asc, gsas, uxd, "
+        "cpi, udf",
+    )  # fmt: skip
+    convert.set_defaults(run=_cmd_convert)
 
     info = add(
         "info",
