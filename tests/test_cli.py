@@ -237,6 +237,20 @@ def test_train_writes_a_model(capsys, tmp_path) -> None:
     assert str(out / "model") in err
 
 
+def test_train_refuses_to_resume_with_other_settings_in_one_line(capsys, tmp_path) -> None:
+    out = tmp_path / "run"
+    options = ["--out", out, "--steps", 1, "--batch-size", 4, "--two-theta", 10, 70, 300,
+               "--eval-patterns", 4, "--warmup-steps", 1, "--no-progress"]  # fmt: skip
+    kwargs = ["--architecture-kwargs", '{"width": 8, "stem_stride": 4}']
+    assert run(capsys, "train", *options, *kwargs)[0] == 0
+    code, _, err = run(capsys, "train", *options, "--architecture-kwargs", '{"width": 16, "stem_stride": 4}')
+    assert code == 1
+    assert len(err.splitlines()) == 1
+    assert err.startswith("xrdsynth: error: train:") and "architecture_kwargs: stored" in err
+    code, _, err = run(capsys, "train", *options, *kwargs, "--lr", 0.01)
+    assert code == 1 and "lr: stored 0.002, now 0.01" in err
+
+
 # ---------------------------------------------------------------------------------------- classify
 def test_classify_prints_the_top_groups_of_each_file(capsys, tiny_model) -> None:
     files = [examples.measured_path("PbSO4"), examples.measured_path("CdS")]
