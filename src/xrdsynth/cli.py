@@ -327,7 +327,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         batches_per_shard=args.batches_per_shard,
         dtype=args.dtype,
         num_workers=args.workers,
-        progress=not args.no_progress,
+        progress=False if args.no_progress else "generate",
     )
     print(
         f"{args.out}: {manifest['num_patterns']} patterns of {manifest['num_points']} points in "
