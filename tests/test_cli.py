@@ -171,6 +171,21 @@ def test_sample_writes_cifs_that_gemmi_and_pymatgen_read_with_the_group(capsys, 
         assert SpacegroupAnalyzer(structure, symprec=1e-3).get_space_group_number() == group
 
 
+def test_space_groups_by_symbol_on_the_command_line(capsys, tmp_path) -> None:
+    code, _, err = run(capsys, "sample", "--space-group", "Pnma", "-n", 1, "--out", tmp_path / "a")
+    assert code == 0 and "62 Pnma" in err
+    assert [f.name for f in (tmp_path / "a").iterdir()] == ["sg062_0000.cif"]
+    assert run(capsys, "sample", "--space-group", "P 1 21/c 1", "--out", tmp_path / "b")[0] == 0
+    assert (tmp_path / "b" / "sg014_0000.cif").exists()
+    code, _, err = run(capsys, "sample", "--space-group", "Pbnm", "--out", tmp_path / "c")
+    assert code == 2 and "space group 62 in another setting" in err and len(err.splitlines()) == 1
+    code, _, err = run(capsys, "sample", "--space-group", "Pmna2", "--out", tmp_path / "c")
+    assert code == 2 and "did you mean Pmna (53)" in err
+    from xrdsynth.cli import _space_groups
+
+    assert _space_groups("1-3, Fm-3m,P-1") == [1, 2, 3, 225]
+
+
 def test_sample_is_reproducible_from_the_seed(capsys, tmp_path) -> None:
     for folder in ("a", "b"):
         assert run(capsys, "sample", "--space-group", 14, "-n", 2, "--out", tmp_path / folder)[0] == 0

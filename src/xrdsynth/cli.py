@@ -25,6 +25,7 @@ import json
 import math
 import os
 import platform
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
@@ -61,25 +62,28 @@ class _Parser(argparse.ArgumentParser):
 
 # ------------------------------------------------------------------------------------- argument types
 def _space_group(text: str) -> int:
-    """An international space-group number 1..230."""
+    """An international space-group number 1..230 or a Hermann–Mauguin symbol ("Pnma", "P2_1/c", "P21/c")."""
+    from .symmetry import SpaceGroup
+
     try:
-        number = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"space group must be a number 1..230, got {text!r}") from None
-    if not 1 <= number <= 230:
-        raise argparse.ArgumentTypeError(f"space group must be 1..230, got {number}")
-    return number
+        return SpaceGroup(text.strip()).number
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+_RANGE = re.compile(r"(\d+)-(\d+)")
 
 
 def _space_groups(text: str) -> list[int]:
-    """A list of space groups: ``"62"``, ``"62,186"``, ``"1-230"``, ``"1-15,62"``."""
+    """A list of space groups: ``"62"``, ``"62,186"``, ``"1-230"``, ``"1-15,62"``, ``"Pnma,P2_1/c"``."""
     groups: list[int] = []
-    for part in text.replace(" ", "").split(","):
+    for part in text.split(","):
+        part = part.strip()
         if not part:
             continue
-        low, dash, high = part.partition("-")
-        if dash:
-            first, last = _space_group(low), _space_group(high)
+        bounds = _RANGE.fullmatch(part.replace(" ", ""))
+        if bounds is not None:
+            first, last = _space_group(bounds[1]), _space_group(bounds[2])
             if first > last:
                 raise argparse.ArgumentTypeError(f"empty range {part!r}: write it from low to high")
             groups.extend(range(first, last + 1))
@@ -668,8 +672,9 @@ def build_parser() -> argparse.ArgumentParser:
         "identity as the only operation) and record the space group as _space_group_IT_number.",
     )
     sample.add_argument(
-        "--space-group", type=_space_group, required=True, metavar="N", help="space-group number 1..230"
-    )
+        "--space-group", type=_space_group, required=True, metavar="G",
+        help="space group: number 1..230 or Hermann–Mauguin symbol (Pnma, P2_1/c, 'P 1 21/c 1')",
+    )  # fmt: skip
     sample.add_argument("-n", type=_int_at_least(1), default=1, help="number of crystals (default: 1)")
     sample.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the CIF files")
     sample.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default: 0)")
@@ -696,7 +701,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--out", type=Path, required=True, metavar="DIR", help="shard folder")
     generate.add_argument(
         "--space-groups", type=_space_groups, default=None, metavar="LIST",
-        help="space groups to draw from, e.g. 1-230 (default), 62,186 or 1-15,62",
+        help="space groups to draw from, e.g. 1-230 (default), 62,186, 1-15,62 or Pnma,P2_1/c",
     )  # fmt: skip
     generate.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default: 0)")
     generate.add_argument(
