@@ -53,10 +53,43 @@ def test_named_wavelengths_and_doublet() -> None:
         assert 0.5 < resolve_wavelength(name).wavelength < 2.3
 
 
-@pytest.mark.parametrize("bad", [0.0, -1.5, float("nan"), float("inf"), "CuKb", "", True, None])
+@pytest.mark.parametrize(
+    "bad", [0.0, -1.5, float("nan"), float("inf"), "CuKb", "", True, None, "-1.5", "nan", "1.5 Å"]
+)
 def test_bad_wavelength(bad) -> None:
     with pytest.raises(ValueError, match="wavelength"):
         PowderSimulator(wavelength=bad)
+
+
+def test_numeric_wavelength_strings_are_angstrom_as_on_the_command_line() -> None:
+    assert resolve_wavelength("1.5406") == resolve_wavelength(1.5406)
+    assert resolve_wavelength(" 0.7093 ").wavelengths == (0.7093,)
+    assert PowderSimulator(wavelength="1.54").wavelength == 1.54
+
+
+# ------------------------------------------------------------------------------------------------ grids
+def test_a_tuple_of_three_is_start_stop_num_with_an_integral_count() -> None:
+    grid = PowderSimulator(two_theta=(5, 90, 1000.0)).two_theta
+    assert len(grid) == 1000 and float(grid[0]) == 5.0 and float(grid[-1]) == 90.0
+    with pytest.raises(ValueError, match=r"whole number of points, got num=1000.5"):
+        PowderSimulator(two_theta=(5, 90, 1000.5))
+    # Three angles as a list or an array are three points.
+    assert PowderSimulator(two_theta=[10.0, 20.0, 30.0]).two_theta.tolist() == [10.0, 20.0, 30.0]
+    assert len(PowderSimulator(two_theta=np.array([10.0, 20.0, 30.0])).two_theta) == 3
+
+
+def test_a_read_only_grid_is_copied_without_a_warning() -> None:
+    measured = xs.io.read_pattern(xs.examples.measured_path("CdS"))
+    assert not measured.two_theta.flags.writeable
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sim = PowderSimulator(two_theta=measured.two_theta)
+    np.testing.assert_allclose(sim.two_theta.numpy(), measured.two_theta, rtol=1e-6)
+
+
+def test_help_of_the_constructor_is_not_torchs() -> None:
+    doc = PowderSimulator.__init__.__doc__ or ""
+    assert "Initialize internal Module state" not in doc and "help(PowderSimulator)" in doc
 
 
 # ------------------------------------------------------------------------------------------ closed forms

@@ -136,11 +136,14 @@ class PowderSimulator(torch.nn.Module):
     effect is off (``None``) by default except the crystallite size.
 
     Args:
-        two_theta: the 2θ grid in degrees: ``(start, stop, num)`` for ``torch.linspace``, or an increasing
-            1-D array inside (0, 180).
+        two_theta: the 2θ grid in degrees: a tuple ``(start, stop, num)`` for ``torch.linspace`` (``num`` an
+            integer, or a float with an integral value such as 1000.0), or an increasing 1-D array or list
+            inside (0, 180). A tuple of three numbers is always ``(start, stop, num)``.
         q: instead of ``two_theta``, a grid in Q = 4π sinθ/λ (1/Å): ``(start, stop, num)`` or an array.
             Patterns are still intensities per degree 2θ, sampled at these Q.
-        wavelength: Å, or a line name ("CuKa1", "MoKa1", ...; "CuKa" is the Kα1 + Kα2 doublet at 2:1).
+        wavelength: Å (a number, or a numeric string such as "1.5406"), or a line name ("CuKa1", "MoKa1",
+            ...; "CuKa" is the Kα1 + Kα2 doublet at 2:1). "CuKa1" is 1.540593 Å (Hölzer et al. 1997);
+            pymatgen's XRDCalculator uses 1.54056 Å, which moves peaks by up to 2.4e-3° 2θ at 90°.
         profile: "gaussian", "lorentzian" or "pseudo_voigt" (Thompson–Cox–Hastings: instrument widths
             Gaussian, size and strain Lorentzian).
         crystallite_size_nm: Scherrer crystallite size in nm (paper default: uniform in 20–100 nm).
@@ -211,6 +214,12 @@ class PowderSimulator(torch.nn.Module):
         max_chunk_elements: int = 2**21,
         compile: bool = False,
     ) -> None:
+        """Check and store the settings (the arguments are described in the class docstring, see
+        ``help(PowderSimulator)``); the grid and the tables become buffers on ``device``.
+
+        Raises:
+            ValueError: an invalid setting, naming it.
+        """
         super().__init__()
         self.radiation: Radiation = resolve_wavelength(wavelength)
         if profile not in PROFILES:
@@ -287,8 +296,18 @@ class PowderSimulator(torch.nn.Module):
     # ----------------------------------------------------------------------------------------- set-up
     def _make_grid(self) -> torch.Tensor:
         kind, spec = self._grid_spec
-        if isinstance(spec, tuple) and len(spec) == 3 and isinstance(spec[2], (int, np.integer)):
-            start, stop, num = float(spec[0]), float(spec[1]), int(spec[2])
+        if isinstance(spec, tuple) and len(spec) == 3:
+            # A tuple of three is always (start, stop, num); an array or list of three is three points.
+            try:
+                start, stop, count = (float(v) for v in spec)
+            except (TypeError, ValueError):
+                raise ValueError(f"{kind} grid must be (start, stop, num) of numbers, got {spec!r}") from None
+            if not count.is_integer():
+                raise ValueError(
+                    f"{kind} grid (start, stop, num) needs a whole number of points, got num={spec[2]!r} "
+                    "(for a grid of three angles give an array or a list)"
+                )
+            num = int(count)
             if num < 2 or not (math.isfinite(start) and math.isfinite(stop)) or not start < stop:
                 raise ValueError(
                     f"{kind} grid must be (start, stop, num) with start < stop and num >= 2, got {spec}"
@@ -296,7 +315,8 @@ class PowderSimulator(torch.nn.Module):
             values = torch.linspace(start, stop, num, dtype=torch.float64)
         else:
             try:
-                values = torch.as_tensor(np.asarray(spec, dtype=np.float64))
+                # A copy: the caller's array may be read-only (MeasuredPattern's are) or change later.
+                values = torch.tensor(np.array(spec, dtype=np.float64))
             except (TypeError, ValueError):
                 raise ValueError(f"{kind} must be (start, stop, num) or a 1-D array, got {spec!r}") from None
             if values.ndim != 1 or len(values) < 2:
