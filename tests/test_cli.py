@@ -145,6 +145,69 @@ def test_simulate_out_dash_writes_to_stdout(capsys) -> None:
     assert len([line for line in out.splitlines() if not line.startswith("#")]) == 500
 
 
+# Forsterite in Pbnm, a non-default setting of Pnma (62) common in mineral databases.
+FORSTERITE_PBNM = """data_forsterite
+_cell_length_a 4.7535
+_cell_length_b 10.1943
+_cell_length_c 5.9807
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+_symmetry_space_group_name_H-M 'P b n m'
+loop_
+_atom_site_label
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+Mg1 0 0 0
+Mg2 0.99150 0.27740 0.25
+Si 0.42620 0.09400 0.25
+O1 0.76570 0.09130 0.25
+O2 0.22150 0.44740 0.25
+O3 0.27770 0.16280 0.03310
+"""
+
+
+def test_simulate_names_a_non_default_setting(capsys, tmp_path) -> None:
+    cif = tmp_path / "forsterite.cif"
+    cif.write_text(FORSTERITE_PBNM)
+    code, out, _ = run(capsys, "simulate", cif, "--top", 1)
+    assert code == 0
+    assert "space group 62 Pnma (orthorhombic), in the file's setting P b n m (hkl in the file's axes)" in out
+    assert run(capsys, "simulate", cif, "--out", tmp_path / "f.xy")[0] == 0
+    assert "setting P b n m" in xs.io.read_pattern(tmp_path / "f.xy").metadata["header"]
+
+
+def test_simulate_warns_about_other_blocks_and_reads_the_one_named(capsys, tmp_path) -> None:
+    cif = tmp_path / "two.cif"
+    cif.write_text(examples.cif_path("rutile").read_text() + "\n" + Path(QUARTZ).read_text())
+    code, out, err = run(capsys, "simulate", cif, "--top", 1)
+    assert code == 0 and "136 P4_2/mnm" in out
+    assert err.startswith("xrdsynth: warning:") and len(err.splitlines()) == 1
+    assert "holds 2 structures" in err and "'quartz'" in err
+    code, out, err = run(capsys, "simulate", cif, "--block", "quartz", "--top", 1)
+    assert code == 0 and "154 P3_221" in out and err == ""
+
+
+def test_simulate_refuses_a_range_without_reflections(capsys, tmp_path) -> None:
+    for extra in ([], ["--out", tmp_path / "x.xy"]):
+        code, out, err = run(capsys, "simulate", QUARTZ, "--wavelength", 15, *extra)
+        assert code == 1 and out == ""
+        assert "no reflection falls in 5–90° 2θ at 15 Å" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "x.xy").exists()
+
+
+def test_plot_without_matplotlib_fails_before_any_work(capsys, monkeypatch, tmp_path, tiny_model) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    xy = tmp_path / "q.xy"
+    code, out, err = run(capsys, "simulate", QUARTZ, "--out", xy, "--plot", tmp_path / "q.png")
+    assert code == 1 and out == "" and "--plot needs matplotlib" in err
+    assert not xy.exists()
+    code, out, err = run(capsys, "classify", CDS, "--wavelength", "CuKa1", "--model", tiny_model,
+                         "--plot", tmp_path / "c.png")  # fmt: skip
+    assert code == 1 and out == "" and "--plot needs matplotlib" in err
+
+
 # ------------------------------------------------------------------------------------------ sample
 # pymatgen notes that it rounds coordinates such as 0.3333333333333333 to 1/3: expected, not a problem.
 @pytest.mark.filterwarnings("ignore:Issues encountered while parsing CIF")
@@ -221,6 +284,13 @@ def test_generate_writes_shards_and_a_second_call_resumes(capsys, tmp_path) -> N
     # A rerun of a finished folder writes nothing and succeeds.
     assert run(capsys, "generate", "-n", 16, "--out", folder, *GENERATE)[0] == 0
     assert len(ShardDataset(folder)) == 16
+
+
+def test_generate_progress_bar_is_labelled_generate(capsys, tmp_path) -> None:
+    options = [o for o in GENERATE if o != "--no-progress"]
+    code, _, err = run(capsys, "generate", "-n", 4, "--out", tmp_path, *options)
+    assert code == 0
+    assert "generate:" in err and "write_shards" not in err
 
 
 def test_generate_rounds_up_to_whole_batches(capsys, tmp_path) -> None:

@@ -27,6 +27,7 @@ import os
 import platform
 import re
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -203,7 +204,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     grid = _grid(args.two_theta)
     radiation: Radiation = args.wavelength
-    crystal = Crystal.from_cif(args.file)
+    plot = _plot_module() if args.plot is not None else None  # before any work: matplotlib may be missing
+    crystal = Crystal.from_cif(args.file, block=args.block)
     # A fixed size and seed and no random effects: the same file always gives the same pattern.
     simulator = PowderSimulator(
         two_theta=grid,
@@ -214,11 +216,19 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         seed=0,
     )
     peaks = simulator.peaks(crystal)
+    if len(peaks) == 0:
+        # The largest d that can diffract inside the range is λ / (2 sin θmax).
+        d_min = radiation.wavelength / (2.0 * math.sin(math.radians(grid[1]) / 2.0))
+        lam = _angstrom(radiation.wavelength)
+        raise ValueError(
+            f"{args.file}: no reflection falls in {grid[0]:g}–{grid[1]:g}° 2θ at {lam} Å (a reflection there "
+            f"needs d >= {d_min:.4g} Å); use a shorter wavelength or a wider --two-theta"
+        )
     header = [
         f"xrdsynth {__version__}: simulated powder pattern",
         f"file: {args.file}",
         f"formula: {crystal.formula}",
-        f"space group: {_group_name(crystal.space_group)}",
+        f"space group: {_group_name(crystal.space_group)}{_setting_note(crystal)}",
         _radiation_line(radiation),
         f"2theta grid: {grid[0]:g} to {grid[1]:g} degrees, {grid[2]} points",
         f"crystallite size: {args.crystallite_size_nm:g} nm (Scherrer), {args.profile} profile",
@@ -242,12 +252,18 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             args.out.write_text(text, encoding="utf-8")
             _say(f"wrote {args.out} ({grid[2]} points)")
     if args.plot is not None:
-        plot = _plot_module()
         title = f"{Path(args.file).name}: {crystal.formula}, {_group_name(crystal.space_group)}"
         axes = plot.pattern(two_theta, intensity, peaks, title=title, wavelength=radiation.wavelength)
         _save_figure(axes, args.plot)
         _say(f"wrote {args.plot}")
     return EXIT_OK
+
+
+def _setting_note(crystal: Any) -> str:
+    """", in the file's setting P b n m (hkl in the file's axes)" for a crystal in a non-default setting."""
+    if crystal.setting is None:
+        return ""
+    return f", in the file's setting {crystal.setting} (hkl in the file's axes)"
 
 
 def _radiation_line(radiation: Radiation) -> str:
@@ -269,7 +285,8 @@ def _print_peaks(
     order = np.argsort(-peaks.intensity, kind="stable")
     if top > 0:
         order = order[:top]
-    print(f"{file}: {crystal.formula}, space group {_group_name(crystal.space_group)}")
+    group = _group_name(crystal.space_group)
+    print(f"{file}: {crystal.formula}, space group {group}{_setting_note(crystal)}")
     print(
         f"{radiation.name} ({', '.join(_angstrom(w) for w in radiation.wavelengths)} Å), "
         f"{grid[0]:g}–{grid[1]:g}° 2θ: {len(peaks)} peaks; the {len(order)} strongest:"
@@ -357,6 +374,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     from .io import read_pattern
     from .models import DEFAULT_MODEL, available_models, load_pretrained
 
+    plot = _plot_module() if args.plot is not None else None  # before any work: matplotlib may be missing
     # Read every file (and settle every wavelength) before the model is loaded, so that a bad file
     # fails at once.
     patterns = [read_pattern(path) for path in args.files]
@@ -399,8 +417,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
             print()
             _print_prediction(path, pattern, lam, origin, prediction, classifier)
 
-    if args.plot is not None:
-        plot = _plot_module()
+    if plot is not None:
         files = [Path(p) for p in args.files]
         targets = _plot_paths(args.plot, files)
         titles = _short_names(files)
@@ -632,7 +649,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = add(
         "simulate",
         "simulate the powder pattern of a CIF",
-        "Simulate the powder X-ray diffraction pattern of the first structure in a CIF file.\n\n"
+        "Simulate the powder X-ray diffraction pattern of a structure in a CIF file (the first one, or\n"
+        "--block).\n\n"
         "Without --out or --plot, print the strongest reflections (2θ, d, hkl, multiplicity, intensity with\n"
         "the strongest = 100). --out writes the profile as two columns (2θ, intensity with maximum 1) under\n"
         "a '#' header of the settings, which 'xrdsynth classify' and xrdsynth.io.read_pattern read back\n"
@@ -640,6 +658,10 @@ def build_parser() -> argparse.ArgumentParser:
         "is fixed, so the result is deterministic.",
     )
     simulate.add_argument("file", metavar="FILE.cif", help="CIF file (.cif or .cif.gz)")
+    simulate.add_argument(
+        "--block", metavar="NAME",
+        help="data block to read (default: the first with atoms; a warning names the others)",
+    )  # fmt: skip
     simulate.add_argument(
         "--wavelength", type=_wavelength, default=_wavelength("CuKa1"), metavar="W",
         help="Å or a line name: CuKa1 (default), MoKa1, CoKa1, ...; CuKa for the Kα1+Kα2 doublet",
@@ -809,6 +831,18 @@ def _one_line(error: BaseException) -> str:
     return message
 
 
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Warnings during a command as one ``xrdsynth: warning:`` line on stderr (no source location)."""
+    print(f"{PROG}: warning: {_one_line(Warning(str(message)))}", file=sys.stderr)
+
+
 def _fail(message: str, command: str | None = None) -> None:
     where = f"{command}: " if command else ""
     print(f"{PROG}: error: {where}{message}", file=sys.stderr)
@@ -837,7 +871,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"choose a command: {', '.join(COMMANDS)} (see '{PROG} --help')")
         # From here on messages name the command, as those of argparse do.
         command = args.command
-        return int(args.run(args))
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return int(args.run(args))
     except UsageError as error:
         if debug:
             raise
