@@ -427,6 +427,65 @@ def test_march_dollase() -> None:
     )
 
 
+CALCITE = next(path for path in FIXTURE_CIFS if path.name == "amcsd_0000098.cif")
+
+
+def _intensity_of(peaks: xs.PeakList, d: float) -> float:
+    """Intensity of the peak at d-spacing ``d`` (Å)."""
+    return float(peaks.intensity[np.argmin(np.abs(peaks.d - d))])
+
+
+def test_peaks_apply_fixed_texture_with_the_march_dollase_closed_form() -> None:
+    calcite = xs.Crystal.from_cif(CALCITE)
+    r = 0.5
+    plain = PowderSimulator().peaks(calcite)
+    textured = PowderSimulator(march_dollase=r, preferred_orientation_hkl=(0, 0, 1)).peaks(calcite)
+    c, a = calcite.cell_parameters[2], calcite.cell_parameters[0]
+    d_00l, d_hk0 = c / 12, a / 2  # (0 0 12) lies on the axis, (1 1 0) and its equivalents at 90° to it
+    # (r² cos²α + sin²α / r)^-3/2 is r^-3 on the axis and r^3/2 perpendicular to it.
+    ratio = (_intensity_of(textured, d_00l) / _intensity_of(textured, d_hk0)) / (
+        _intensity_of(plain, d_00l) / _intensity_of(plain, d_hk0)
+    )
+    assert ratio == pytest.approx(r**-3 / r**1.5, rel=1e-9)
+
+
+def test_peaks_of_a_textured_shifted_sample_are_the_maxima_of_its_profile() -> None:
+    calcite = xs.Crystal.from_cif(CALCITE)
+    sim = PowderSimulator(
+        crystallite_size_nm=200.0, march_dollase=0.5, preferred_orientation_hkl=(0, 0, 1), zero_shift=0.1,
+        dtype=torch.float64,
+    )  # fmt: skip
+    peaks = sim.peaks(calcite)
+    y, tt = sim([calcite])[0].numpy(), sim.two_theta.numpy()
+    maxima = [i for i in range(1, len(y) - 1) if y[i] > y[i - 1] and y[i] >= y[i + 1]]
+    top = sorted(maxima, key=lambda i: -y[i])[:3]
+    strongest = np.argsort(-peaks.intensity)[:3]
+    # The three strongest sticks (texture makes (0 0 12) one of them) sit on the three highest maxima.
+    np.testing.assert_allclose(np.sort(tt[top]), np.sort(peaks.two_theta[strongest]), atol=0.011)
+    assert any(tuple(h) == (0, 0, 12) for h in peaks.hkl[strongest])
+
+
+def test_peaks_apply_fixed_shifts_and_leave_out_ranges() -> None:
+    calcite = xs.Crystal.from_cif(CALCITE)
+    plain = PowderSimulator().peaks(calcite)
+    zero = PowderSimulator(zero_shift=0.1).peaks(calcite)
+    np.testing.assert_allclose(zero.two_theta, plain.two_theta + 0.1, atol=1e-9)
+    np.testing.assert_allclose(zero.d, plain.d)
+    moved = PowderSimulator(specimen_displacement_mm=0.2, goniometer_radius_mm=200.0).peaks(calcite)
+    expected = plain.two_theta - np.degrees(2 * 0.2 * np.cos(np.radians(plain.two_theta / 2)) / 200.0)
+    np.testing.assert_allclose(moved.two_theta, expected, atol=1e-9)
+    # Per-pattern draws (ranges, a random texture direction) are not sticks of one pattern: left out.
+    for random in (
+        {"zero_shift": (-0.1, 0.1)},
+        {"specimen_displacement_mm": (0.0, 0.2)},
+        {"march_dollase": (0.5, 0.9), "preferred_orientation_hkl": (0, 0, 1)},
+        {"march_dollase": 0.5},
+    ):
+        drawn = PowderSimulator(**random).peaks(calcite)
+        np.testing.assert_allclose(drawn.two_theta, plain.two_theta)
+        np.testing.assert_allclose(drawn.intensity, plain.intensity)
+
+
 def test_background_noise_impurity_and_sqrt() -> None:
     batch = crystals()[:4]
     clean = PowderSimulator(crystallite_size_nm=50.0)(batch)

@@ -100,6 +100,14 @@ def _check_range(
     return pair
 
 
+def _fixed(value: Range) -> float | None:
+    """The value of a per-pattern parameter when it is fixed (low == high), else None (off, or a range)."""
+    if value is None:
+        return None
+    low, high = value  # type: ignore[misc]
+    return float(low) if low == high else None
+
+
 class PowderSimulator(torch.nn.Module):
     r"""Powder X-ray diffraction patterns of batches of crystals.
 
@@ -580,12 +588,19 @@ class PowderSimulator(torch.nn.Module):
 
     # ---------------------------------------------------------------------------------- public calls
     def peaks(self, crystal: Crystal, merge_tolerance: float = 1e-5, min_intensity: float = 1e-3) -> PeakList:
-        """The stick pattern of one crystal inside the grid's 2θ range, in float64, without random effects.
+        """The stick pattern of one crystal inside the grid's 2θ range, in float64.
 
         Sticks are the integrated intensities ``m |F|² LP`` of the reflections (for a doublet, each line's).
         Reflections whose 2θ differ by less than ``merge_tolerance`` degrees are merged into one peak (as
         pymatgen's XRDCalculator does); peaks weaker than ``min_intensity`` (on the scale where the strongest
         is 100) are dropped.
+
+        Effects that move or reweight sticks are applied when they are fixed, as in the profile of
+        :meth:`forward`: texture (``march_dollase`` a number and ``preferred_orientation_hkl`` given), zero
+        shift and specimen displacement (numbers). Effects drawn per pattern (a ``(low, high)`` range, or a
+        texture direction drawn because ``preferred_orientation_hkl`` is None) differ from pattern to
+        pattern and are left out: the sticks are then those of the untextured, unshifted powder. Widths,
+        backgrounds, impurities and noise never change sticks.
 
         Raises:
             ValueError: an invalid crystal (e.g. an element beyond Cf, which has no IT92 form factor).
@@ -594,14 +609,30 @@ class PowderSimulator(torch.nn.Module):
             raise ValueError(f"peaks() takes one Crystal, got {type(crystal).__name__}")
         batch = self._as_batch([crystal], torch.float64)
         low, high = float(self._two_theta[0]), float(self._two_theta[-1])
-        g_max = self._g_max(1, high, torch.float64)
+        zero, displacement = _fixed(self.zero_shift), _fixed(self.specimen_displacement_mm)
+        shift = abs(zero or 0.0) + 2.0 * abs(displacement or 0.0) / self.goniometer_radius_mm / _RAD
+        g_max = self._g_max(1, high + shift, torch.float64)
+        march_dollase = _fixed(self.march_dollase)
         with torch.no_grad():
             reflections, g2, f2 = self._reflections(batch, g_max * (1.0 + 1e-9))
-            lines = self._sticks(batch, reflections, g2, f2, None)
+            po = None
+            if march_dollase is not None and self.preferred_orientation_hkl is not None:
+                r = torch.full((1,), march_dollase, dtype=torch.float64, device=self.device)
+                # The direction is fixed, so the generator is not used.
+                po = self._march_dollase(batch, reflections, r, self.generator())
+            lines = self._sticks(batch, reflections, g2, f2, po)
+        zero_t, displacement_t = (
+            None if v is None else torch.full((1,), v, dtype=torch.float64, device=self.device)
+            for v in (zero, displacement)
+        )
         hkl_all = reflections.hkl.cpu().numpy()
         d_all = (1.0 / torch.sqrt(g2)).cpu().numpy()
         tt, inten, hkl, d, mult, lam = [], [], [], [], [], []
         for wavelength, keep, two_theta, intensity in lines:
+            if zero is not None or displacement is not None:
+                two_theta = two_theta + self._position_shift(
+                    two_theta, reflections.crystal, zero_t, displacement_t
+                )
             t = two_theta.cpu().numpy()
             inside = keep.cpu().numpy() & (t >= low - 1e-9) & (t <= high + 1e-9)
             tt.append(t[inside])
