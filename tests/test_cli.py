@@ -72,17 +72,32 @@ def test_simulate_prints_the_strongest_reflections_of_peaks(capsys) -> None:
     code, out, _ = run(capsys, "simulate", QUARTZ, *GRID, "--top", "5")
     assert code == 0
     assert "O6 Si3" in out and "154 P3_221" in out
-    rows = [line.split() for line in out.splitlines()[3:]]
-    assert len(rows) == 5
+    assert " ".join(out.splitlines()[2].split()) == "2θ (°) d (Å) h k l h k i l mult I"
+    lines = out.splitlines()[3:]
+    assert len(lines) == 5
     peaks = xs.PowderSimulator(two_theta=(10.0, 80.0, 500), crystallite_size_nm=50.0).peaks(
         xs.Crystal.from_cif(QUARTZ)
     )
     order = np.argsort(-peaks.intensity)[:5]
+    # Columns 2θ, d, hkl (every family), hkil, mult, I; labels may hold spaces, so split at two spaces.
+    rows = [line.strip().split("  ") for line in lines]
+    rows = [[cell.strip() for cell in row if cell.strip()] for row in rows]
     np.testing.assert_allclose([float(r[0]) for r in rows], peaks.two_theta[order], atol=1e-3)
     np.testing.assert_allclose([float(r[1]) for r in rows], peaks.d[order], atol=1e-4)
-    assert [tuple(int(i) for i in r[2:5]) for r in rows] == [tuple(h) for h in peaks.hkl[order]]
-    assert [int(r[5]) for r in rows] == peaks.multiplicity[order].tolist()
-    assert float(rows[0][6]) == 100.0
+    assert [r[2] for r in rows] == [peaks.labels()[k] for k in order]
+    assert [r[3] for r in rows] == [peaks.labels(bravais_miller=True)[k] for k in order]
+    assert rows[0][2] == "0 1 1, 1 0 1"  # two forms in the strongest peak
+    assert [int(r[4]) for r in rows] == peaks.multiplicity[order].tolist()
+    assert float(rows[0][5]) == 100.0
+
+
+def test_simulate_labels_calcite_as_tables_do_and_names_the_k_alpha2_line(capsys, tmp_path) -> None:
+    calcite = Path(__file__).parent / "data" / "cifs" / "amcsd_0000098.cif"
+    code, out, _ = run(capsys, "simulate", calcite, "--top", 1)
+    assert code == 0 and out.splitlines()[3].split()[2:8] == ["1", "0", "4", "1", "0", "-1"]
+    code, out, _ = run(capsys, "simulate", calcite, "--top", 2, "--wavelength", "CuKa")
+    assert code == 0 and out.splitlines()[2].endswith("line")
+    assert [line.split()[-1] for line in out.splitlines()[3:]] == ["Kα1", "Kα2"]
 
 
 def test_simulate_writes_a_pattern_file_and_a_png(capsys, tmp_path) -> None:

@@ -486,6 +486,50 @@ def test_peaks_apply_fixed_shifts_and_leave_out_ranges() -> None:
         np.testing.assert_allclose(drawn.intensity, plain.intensity)
 
 
+def _families_of(crystal: xs.Crystal, hkl: np.ndarray) -> set[tuple[int, int, int]]:
+    """The orbit of hkl under the Laue group of the crystal's space group (spglib's operations, not the
+    simulator's tables): h -> h R for x -> R x, and Friedel's -h."""
+    rotations = xs.symmetry.SpaceGroup(crystal.space_group).operations.rotations
+    images = {tuple(int(v) for v in np.asarray(hkl) @ r) for r in rotations}
+    return images | {tuple(-v for v in image) for image in images}
+
+
+def _table_choice(family: set[tuple[int, int, int]]) -> tuple[int, int, int]:
+    """The member powder tables list: fewest negative indices, largest indices first, negatives first."""
+    return min(
+        family,
+        key=lambda h: (sum(v < 0 for v in h), tuple(-abs(v) for v in h), tuple(v >= 0 for v in h)),
+    )
+
+
+def test_peak_labels_name_every_family_by_its_conventional_member() -> None:
+    calcite = xs.Crystal.from_cif(CALCITE)
+    peaks = PowderSimulator().peaks(calcite)
+    labels, hkil = peaks.labels(), peaks.labels(bravais_miller=True)
+    strongest = np.argsort(-peaks.intensity)[:6]
+    # As powder tables list calcite (ICDD 5-586): 104, 116, 018, 113, 202, 110.
+    assert [labels[k] for k in strongest] == ["1 0 4", "1 1 6", "0 1 8", "1 1 3", "2 0 2", "1 1 0"]
+    assert [hkil[k] for k in strongest[:3]] == ["1 0 -1 4", "1 1 -2 6", "0 1 -1 8"]
+    assert peaks.hexagonal and peaks.hkil[strongest[0]].tolist() == [1, 0, -1, 4]
+    np.testing.assert_array_equal(peaks.hkl[strongest[0]], [1, 0, 4])
+    # Quartz's 26.6° peak merges two forms of one d-spacing; both are named, the stronger first.
+    quartz = xs.Crystal.from_cif(cif_path("quartz"))
+    peaks = PowderSimulator().peaks(quartz)
+    k = int(np.argmax(peaks.intensity))
+    assert sorted(map(tuple, peaks.families[k].tolist())) == [(0, 1, 1), (1, 0, 1)]
+    assert peaks.labels()[k] in ("0 1 1, 1 0 1", "1 0 1, 0 1 1")
+    assert "1 0 -1 1" in peaks.labels(bravais_miller=True)[k]
+    for crystal in (calcite, quartz, xs.Crystal.from_cif(cif_path("pyrite"))):
+        peaks = PowderSimulator().peaks(crystal)
+        for families, multiplicity in zip(peaks.families, peaks.multiplicity, strict=True):
+            orbits = [_families_of(crystal, h) for h in families]
+            # Distinct families, each named by the member tables list, together all reflections of the peak.
+            assert all(_table_choice(orbit) == tuple(h) for orbit, h in zip(orbits, families, strict=True))
+            assert len(set().union(*orbits)) == sum(len(o) for o in orbits) == multiplicity
+    with pytest.raises(ValueError, match="hexagonal axes"):
+        PowderSimulator().peaks(crystal).labels(bravais_miller=True)
+
+
 def test_background_noise_impurity_and_sqrt() -> None:
     batch = crystals()[:4]
     clean = PowderSimulator(crystallite_size_nm=50.0)(batch)

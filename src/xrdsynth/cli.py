@@ -280,6 +280,8 @@ def _radiation_line(radiation: Radiation) -> str:
 def _print_peaks(
     file: str, crystal: Any, radiation: Radiation, grid: tuple[float, float, int], peaks: Any, top: int
 ) -> None:
+    """The table of the strongest peaks: every family merged into a peak, hkil as well for hexagonal axes,
+    and which line made each peak for a Kα doublet."""
     import numpy as np
 
     order = np.argsort(-peaks.intensity, kind="stable")
@@ -291,12 +293,20 @@ def _print_peaks(
         f"{radiation.name} ({', '.join(_angstrom(w) for w in radiation.wavelengths)} Å), "
         f"{grid[0]:g}–{grid[1]:g}° 2θ: {len(peaks)} peaks; the {len(order)} strongest:"
     )
-    print(f"  {'2θ (°)':>9} {'d (Å)':>9}  {'h k l':<12}{'mult':>5}{'I':>8}")
+    columns = [("h k l", peaks.labels())]
+    if peaks.hexagonal:
+        columns.append(("h k i l", peaks.labels(bravais_miller=True)))
+    widths = [max([len(title)] + [len(labels[k]) for k in order]) for title, labels in columns]
+    doublet = len(radiation.wavelengths) > 1
+    line_names = ["Kα1", "Kα2"]
+    head = "  ".join(f"{title:<{w}}" for (title, _), w in zip(columns, widths, strict=True))
+    print(f"  {'2θ (°)':>9} {'d (Å)':>9}  {head}{'mult':>6}{'I':>8}" + ("  line" if doublet else ""))
     for k in order:
-        hkl = " ".join(str(int(i)) for i in peaks.hkl[k])
+        cells = "  ".join(f"{labels[k]:<{w}}" for (_, labels), w in zip(columns, widths, strict=True))
+        line = f"  {line_names[int(peaks.line[k])]}" if doublet else ""
         print(
-            f"  {peaks.two_theta[k]:>9.3f} {peaks.d[k]:>9.4f}  {hkl:<12}"
-            f"{int(peaks.multiplicity[k]):>5}{peaks.intensity[k]:>8.1f}"
+            f"  {peaks.two_theta[k]:>9.3f} {peaks.d[k]:>9.4f}  {cells}"
+            f"{int(peaks.multiplicity[k]):>6}{peaks.intensity[k]:>8.1f}{line}"
         )
 
 
