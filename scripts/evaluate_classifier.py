@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 import xrdsynth as xs
 from xrdsynth.models import Classifier, load_pretrained
@@ -82,7 +83,8 @@ def amcsd_crystals(folder: Path, cache: Path | None) -> tuple[list[xs.Crystal], 
     with open(folder / "index.csv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     with ProcessPoolExecutor(2) as pool:
-        read = list(pool.map(_read, [str(folder / r["file"]) for r in rows], chunksize=64))
+        files = [str(folder / r["file"]) for r in rows]
+        read = list(tqdm(pool.map(_read, files, chunksize=64), total=len(files), desc="read amcsd-dev"))
     crystals, labels, ids = [], [], []
     for row, crystal in zip(rows, read, strict=True):
         if isinstance(crystal, str):
@@ -115,7 +117,8 @@ def simulate_on_grid(
         sqrt_scale=spec.sqrt_scale,
         seed=seed,
     )
-    return torch.cat([sim(crystals[i : i + batch]) for i in range(0, len(crystals), batch)])
+    starts = tqdm(range(0, len(crystals), batch), desc="simulate amcsd-dev", unit="batch")
+    return torch.cat([sim(crystals[i : i + batch]) for i in starts])
 
 
 def one_per_mineral(folder: Path, ids: list[str]) -> np.ndarray:
@@ -198,7 +201,7 @@ def evaluate_synthetic(classifier: Classifier, n: int, seed: int) -> dict[str, f
         seed=seed,
     )
     probability, labels = [], []
-    for start in range(0, n, 256):
+    for start in tqdm(range(0, n, 256), desc="synthetic", unit="batch"):
         batch = sampler.sample(min(256, n - start))
         probability.append(classifier.probabilities_on_grid(sim(batch)).double().numpy())
         labels.append(batch.space_group.numpy())
@@ -209,7 +212,7 @@ def evaluate_measured(classifier: Classifier, folder: Path) -> tuple[dict[str, f
     with open(folder / "index.csv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     probability, labels, details = [], [], []
-    for row in rows:
+    for row in tqdm(rows, desc="xred-monophase", unit="pattern"):
         data = np.loadtxt(folder / row["pattern"], delimiter=",", comments="#", ndmin=2)
         if not np.isfinite(data[0]).all():
             data = data[1:]

@@ -325,8 +325,10 @@ def test_general_position_of_p1_is_not_faithful_but_pairs_are() -> None:
 # Statistics
 
 
-def test_fit_save_load_round_trip(tmp_path: Path) -> None:
+def test_fit_save_load_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     stats = fit_statistics(CIF_DIR, source="test fixtures")
+    bar = capsys.readouterr().err  # a progress bar over the structures, on stderr
+    assert "fit_statistics" in bar and f"{len(list(CIF_DIR.glob('*.cif')))}/" in bar
     assert stats.num_structures + stats.num_skipped == len(list(CIF_DIR.glob("*.cif")))
     assert sum(stats.space_group_counts.values()) == stats.num_structures
     assert sum(stats.num_elements_counts) == stats.num_structures
@@ -360,7 +362,7 @@ def test_fit_accepts_crystals_and_counts_sites() -> None:
         ],
         ["Na"] * 4 + ["Cl"] * 4,
     )
-    stats = fit_statistics([rocksalt, rocksalt])
+    stats = fit_statistics([rocksalt, rocksalt], progress=False)
     assert stats.space_group_counts == {225: 2}
     assert stats.element_counts[225] == {"Cl": 2, "Na": 2}
     assert stats.sites_per_element_counts["Na"][0] == 2

@@ -67,6 +67,46 @@ def test_resuming_with_the_same_total_reproduces_the_run(tmp_path):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
 
 
+def test_resuming_with_other_settings_is_refused_and_lists_every_difference(tmp_path):
+    base = {**TINY, "steps": 2, "checkpoint_every": 2, "eval_every": 2}
+    out = str(tmp_path / "run")
+    train(TrainConfig(out=out, **base), progress=False)
+    stored = (tmp_path / "run" / "config.json").read_text()
+    wider = {**base, "architecture_kwargs": {"width": 16, "stem_stride": 4}}
+    with pytest.raises(ValueError, match=r"architecture_kwargs: stored \{'width': 8") as info:
+        train(TrainConfig(out=out, **wider), progress=False)
+    assert "checkpoint.pt" in str(info.value)
+    with pytest.raises(ValueError) as info:
+        train(TrainConfig(out=out, **{**base, "lr": 0.01, "batch_size": 4, "steps": 3}), progress=False)
+    differing = [line.split(":")[0].strip() for line in str(info.value).splitlines()[1:]]
+    assert differing == ["steps", "batch_size", "lr"]
+    # Nothing was written by the refused calls.
+    assert (tmp_path / "run" / "config.json").read_text() == stored
+    # Where and how often a run reports may change.
+    allowed = {**base, "log_every": 1, "eval_every": 1, "checkpoint_every": 1, "threads": 2, "device": "cpu"}
+    train(TrainConfig(out=out, **allowed), progress=False)
+
+
+def test_a_run_stopped_before_its_first_checkpoint_keeps_its_settings(tmp_path):
+    base = {**TINY, "steps": 4, "checkpoint_every": 4, "eval_every": 4}
+    out = str(tmp_path / "run")
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(out=out, **base), progress=False, _stop_after=1)
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+    refused = r"config.json belongs to a run with other settings.*\n  seed: stored 0, now 1"
+    with pytest.raises(ValueError, match=refused):
+        train(TrainConfig(out=out, **{**base, "seed": 1}), progress=False)
+
+
+def test_resuming_with_another_number_of_processes_is_refused(tmp_path, monkeypatch):
+    base = {**TINY, "steps": 2, "checkpoint_every": 2, "eval_every": 2}
+    train(TrainConfig(out=str(tmp_path / "run"), **base), progress=False)
+    from xrdsynth.train import _check_resume
+
+    with pytest.raises(ValueError, match=r"processes \(WORLD_SIZE\): stored 1, now 2"):
+        _check_resume(TrainConfig(out=str(tmp_path / "run"), **base), tmp_path / "run", world_size=2)
+
+
 def test_command_line_arguments_make_the_config():
     args = build_parser().parse_args(
         ["--out", "x", "--steps", "7", "--two-theta", "5", "60", "500", "--wavelength", "1.540593",

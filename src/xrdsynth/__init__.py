@@ -1,4 +1,10 @@
-"""xrdsynth: synthetic crystals for all 230 space groups and batched powder X-ray diffraction in torch."""
+"""xrdsynth: synthetic crystals for all 230 space groups and batched powder X-ray diffraction in torch.
+
+``xs.plot`` (figures; its functions need matplotlib) is imported on first use, like ``import xrdsynth.plot``.
+"""
+
+import importlib
+from typing import Any
 
 from . import data, io, models, sampler, simulate, symmetry, transforms
 from ._errors import CIFError
@@ -23,3 +29,14 @@ __all__ = [
     "symmetry",
     "transforms",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``xs.plot``: the plotting module, imported when first used."""
+    if name == "plot":
+        return importlib.import_module(".plot", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), "plot"])

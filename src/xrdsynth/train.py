@@ -310,15 +310,74 @@ class _Metrics:
             self.tensorboard.close()
 
 
+# Settings that may change when a run is resumed: where and how fast it runs, and how often it reports.
+# Every other TrainConfig field changes the trained model, so a resumed run must keep it.
+_RESUME_MAY_DIFFER = frozenset(
+    {"out", "device", "threads", "workers", "compile", "checkpoint_every", "snapshot_every", "eval_every",
+     "log_every"}
+)  # fmt: skip
+
+
+def _check_resume(config: TrainConfig, out: Path, world_size: int) -> None:
+    """Refuse to resume a run folder whose stored settings differ from ``config``.
+
+    The stored settings are the checkpoint's (what would be resumed), else ``config.json`` (a run stopped
+    before its first checkpoint). Every TrainConfig field must match except ``_RESUME_MAY_DIFFER``, and
+    a checkpoint must come from as many processes as there are now (the data stream depends on both).
+
+    Raises:
+        ValueError: listing every field that differs, one per line.
+    """
+    checkpoint, stored_json = out / "checkpoint.pt", out / "config.json"
+    state: dict[str, Any] | None = None
+    if checkpoint.exists():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        stored = json.loads(state["config"])
+        where = str(checkpoint)
+    elif stored_json.exists():
+        stored = json.loads(stored_json.read_text(encoding="utf-8"))
+        where = str(stored_json)
+    else:
+        return
+    now = json.loads(json.dumps(config.to_dict()))  # tuples as lists, as stored
+    lines = []
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in _RESUME_MAY_DIFFER:
+            continue
+        old = stored.get(f.name, "<absent: written by another xrdsynth version>")
+        if old != now[f.name]:
+            lines.append(f"  {f.name}: stored {old!r}, now {now[f.name]!r}")
+    if state is not None and int(state["step"]) > 0 and isinstance(stored.get("batch_size"), int):
+        processes = int(state["samples"]) // (int(state["step"]) * stored["batch_size"])
+        if processes != world_size:
+            lines.append(f"  processes (WORLD_SIZE): stored {processes}, now {world_size}")
+    if lines:
+        raise ValueError(
+            f"{where} belongs to a run with other settings; resume it with the same settings (only "
+            f"{', '.join(sorted(_RESUME_MAY_DIFFER))} may change) or use another run folder:\n"
+            + "\n".join(lines)
+        )
+
+
 def train(config: TrainConfig, progress: bool = True, *, _stop_after: int | None = None) -> Classifier:
     """Train (or resume) a classifier as described by ``config``; returns it (on rank 0: also saved).
 
     Works in one process, or under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment), where each rank
     trains on its own data and the process group is created and destroyed here.
+
+    A folder that already holds a run (``checkpoint.pt``, or ``config.json`` of a run stopped before its
+    first checkpoint) is resumed only with the same settings, so that the result equals an uninterrupted
+    run: every field must match except ``out``, ``device``, ``threads``, ``compile``,
+    ``checkpoint_every``, ``eval_every`` and ``log_every``, and the number of processes must be the same.
+    ``steps`` must match too (the learning-rate schedule depends on it): to train longer, start a new run.
+
+    Raises:
+        ValueError: the folder holds a run with other settings (every differing field is listed).
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    _check_resume(config, Path(config.out), world_size)
     device = _resolve_device(config.device, local_rank)
     distributed = world_size > 1
     if distributed and not dist.is_initialized():
@@ -544,45 +603,112 @@ def _card(
 
 
 # -------------------------------------------------------------------------------------------- command line
+# Help of the options that map to TrainConfig fields (argparse adds the default).
+_OPTION_HELP = {
+    "steps": "optimiser steps in total, per process; a resumed run must keep it",
+    "batch_size": "new patterns per step and process",
+    "warmup_steps": "steps of linear learning-rate warm-up before the cosine decay",
+    "seed": "seed of the model initialisation and of the data stream",
+    "threads": "torch CPU threads, 0 for torch's default",
+    "max_atoms": "largest number of atoms in a sampled unit cell",
+    "checkpoint_every": "steps between checkpoints and model exports",
+    "eval_every": "steps between validations on the fixed synthetic validation set",
+    "eval_patterns": "patterns in that validation set",
+    "log_every": "steps between rows of metrics.csv",
+    "lr": "peak learning rate (AdamW)",
+    "weight_decay": "AdamW weight decay",
+    "label_smoothing": "label smoothing of the cross-entropy",
+    "clean_fraction": "fraction of batches made with the 'clean' preset instead of --preset",
+    "background_window_deg": "width in degrees of the background removal before the network, 0 for none",
+    "snapshot_every": "steps between models kept in snapshots/ (a multiple of --checkpoint-every), 0: none",
+    "workers": "DataLoader processes that make the data while the model trains (results do not change)",
+    "tempering": "exponent of the 'tempered' space-group weights",
+}
+
+
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The arguments of ``python -m xrdsynth.train`` / ``xrdsynth train`` (one per TrainConfig field)."""
     parser = parser or argparse.ArgumentParser(
         prog="xrdsynth train", description="Train a space-group classifier on synthetic crystals."
     )
     defaults = TrainConfig()
-    parser.add_argument("--out", default=defaults.out, help="run folder (resumed when it has a checkpoint)")
-    parser.add_argument("--architecture", default=defaults.architecture)
+    default = " (default: %(default)s)"
+    parser.add_argument(
+        "--out",
+        default=defaults.out,
+        metavar="DIR",
+        help="run folder; a folder with a run is resumed, with the same settings only" + default,
+    )
+    parser.add_argument(
+        "--architecture",
+        default=defaults.architecture,
+        help="network, see xrdsynth.models.ARCHITECTURES" + default,
+    )
     parser.add_argument(
         "--architecture-kwargs",
         type=json.loads,
         default=defaults.architecture_kwargs,
-        help='JSON, e.g. \'{"width": 16, "stem_stride": 8}\'',
+        metavar="JSON",
+        help='keyword arguments of the architecture as JSON (default: \'{"width": 16, "stem_stride": 8}\')',
     )
     parser.add_argument(
-        "--two-theta", nargs=3, type=float, default=defaults.two_theta, metavar=("START", "STOP", "N")
+        "--two-theta",
+        nargs=3,
+        type=float,
+        default=defaults.two_theta,
+        metavar=("START", "STOP", "N"),
+        help="the model's 2θ grid in degrees: first, last, number of points (default: "
+        f"{defaults.two_theta[0]:g} {defaults.two_theta[1]:g} {defaults.two_theta[2]})",
     )
-    parser.add_argument("--wavelength", default=defaults.wavelength, help="Å or a line (CuKa1, MoKa1, ...)")
     parser.add_argument(
-        "--sqrt-scale", action=argparse.BooleanOptionalAction, default=defaults.sqrt_scale,
-        help="the network reads √ of the normalised pattern",
-    )  # fmt: skip
+        "--wavelength",
+        default=defaults.wavelength,
+        metavar="W",
+        help="simulated wavelength, Å or a line (CuKa1, MoKa1, ...)" + default,
+    )
+    parser.add_argument(
+        "--sqrt-scale",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.sqrt_scale,
+        help="the network reads the square root of the normalised pattern" + default,
+    )
     for name in ("steps", "batch_size", "warmup_steps", "seed", "threads", "max_atoms", "checkpoint_every",
                  "snapshot_every", "eval_every", "eval_patterns", "log_every", "workers"):  # fmt: skip
-        parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            type=int,
+            default=getattr(defaults, name),
+            metavar="N",
+            help=_OPTION_HELP[name] + default,
+        )
     for name in ("lr", "weight_decay", "label_smoothing", "clean_fraction", "tempering",
                  "background_window_deg"):  # fmt: skip
-        parser.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults, name))
-    parser.add_argument("--device", default=defaults.device, help="cpu, cuda, cuda:N or auto")
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            type=float,
+            default=getattr(defaults, name),
+            metavar="X",
+            help=_OPTION_HELP[name] + default,
+        )
+    parser.add_argument("--device", default=defaults.device, help="cpu, cuda, cuda:N or auto" + default)
     parser.add_argument(
         "--space-group-weights",
         choices=("uniform", "statistics", "tempered"),
         default=defaults.space_group_weights,
+        help="how often each space group is drawn: equally, as in the sampler statistics, or tempered"
+        + default,
     )
     parser.add_argument(
-        "--preset", choices=PRESETS, default=defaults.preset, help="recipe of the training patterns"
+        "--preset",
+        choices=PRESETS,
+        default=defaults.preset,
+        help="recipe of the training patterns (see xrdsynth.transforms)" + default,
     )
     parser.add_argument(
-        "--init-from", default=None, help="model folder or shipped name whose weights start the run"
+        "--init-from",
+        default=None,
+        metavar="MODEL",
+        help="model folder or shipped name whose weights start the run (same architecture and grid)",
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile the simulator's rendering")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

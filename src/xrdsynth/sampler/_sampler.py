@@ -116,7 +116,9 @@ class SpaceGroupSampler:
     crystals on the same device and consecutive :meth:`sample` calls continue the stream.
 
     Args:
-        space_groups: allowed group numbers (iterable of ints in 1..230); None for all 230.
+        space_groups: allowed groups, an iterable of numbers 1..230 or Hermann–Mauguin symbols of the
+            default settings ("Pnma", "P2_1/c"; see :class:`~xrdsynth.symmetry.SpaceGroup`); None for all
+            230.
         statistics: ``"default"`` (shipped, fitted on amcsd-dev), a path to a file written by
             :meth:`SamplerStatistics.save`, or a :class:`SamplerStatistics`.
         seed: int, a ``torch.Generator`` on ``device`` (used as is), or None for a non-reproducible stream.
@@ -153,6 +155,11 @@ class SpaceGroupSampler:
         verify_symprec: float | None = None,
     ) -> None:
         # Only cheap checks here (no I/O, no tables): tables and statistics are built at first use.
+        if isinstance(space_groups, (str, int)):
+            raise ValueError(
+                f"space_groups must be a list of groups (numbers or symbols), e.g. [{space_groups!r}], "
+                f"got {space_groups!r}"
+            )
         self.space_groups: tuple[int, ...] = (
             tuple(range(1, 231)) if space_groups is None else tuple(_check_number(g) for g in space_groups)
         )
@@ -332,13 +339,14 @@ class SpaceGroupSampler:
     # -----------------------------------------------------------------------------------------------------
 
     def sample(
-        self, n: int, space_group: int | None = None, generator: torch.Generator | None = None
+        self, n: int, space_group: int | str | None = None, generator: torch.Generator | None = None
     ) -> CrystalBatch:
         """Draw ``n`` crystals.
 
         Args:
             n: number of crystals (>= 1).
-            space_group: one group number (1..230) for all of them; None draws groups from ``space_groups``.
+            space_group: one group (number 1..230 or symbol) for all of them; None draws groups from
+                ``space_groups``.
             generator: a ``torch.Generator`` on the sampler's device to draw from instead of the sampler's
                 own stream (which then does not advance), e.g. one per data-loader worker.
 
