@@ -83,6 +83,9 @@ def learning_curve_lines(curve: list[dict]) -> list[str]:
     lines = [
         "![Accuracy against patterns seen and CPU-hours](_static/learning_curve.png)",
         "",
+        "The models kept during training, as networks (without the calibration the shipped one carries);",
+        "\"start\" is the model the run was initialised from. CPU-hours: wall hours times the 2 cores.",
+        "",
         "| model | patterns seen | CPU-hours | rruff-dev top-1 | rruff-dev crystal system "
         "| amcsd-dev top-1 (one per mineral, clean) |",
         "|---|---|---|---|---|---|",
