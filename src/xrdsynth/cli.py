@@ -396,7 +396,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     if pattern.wavelength2 is not None:
         radiation += f" / {pattern.wavelength2:g} Å"
     meta = pattern.metadata
-    scans = f", scan {meta['range']} of {meta['ranges']}" if "ranges" in meta else ""
+    scans = f", range {meta['range']} of {meta['ranges']}" if "ranges" in meta else ""
     first, last = pattern.two_theta[0], pattern.two_theta[-1]
     _say(
         f"wrote {args.output}: {len(pattern)} points, 2θ {first:g}–{last:g}°, {radiation} "
