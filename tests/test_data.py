@@ -544,7 +544,7 @@ def test_shard_settings_record_every_constructor_argument() -> None:
     assert sampler["space_group_weights"]["shape"] == [230]  # long float lists by sha256
     assert simulator["background"] == [0.0, 0.1] and simulator["zero_shift"] == [0.02, 0.02]
     # A module holding several simulators (the training mixture) records each of them.
-    _, mixture = build_data(TrainConfig(two_theta=(10.0, 60.0, 300), augment=0.5), torch.device("cpu"))
+    _, mixture = build_data(TrainConfig(two_theta=(10.0, 60.0, 300), clean_fraction=0.5), torch.device("cpu"))
     inner = _simulator_settings(mixture)["simulators"]
     assert [s["profile"] for s in inner] == ["gaussian", "pseudo_voigt"]
 
