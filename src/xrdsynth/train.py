@@ -727,8 +727,13 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m xrdsynth.train [options]``: parse the options and train; returns the exit status."""
     args = build_parser().parse_args(argv)
-    config = config_from_args(args)
-    train(config, progress=not args.no_progress)
+    try:
+        config = config_from_args(args)
+        train(config, progress=not args.no_progress)
+    except ValueError as error:
+        # Bad settings and refused resumes are the user's to fix: one message, no traceback.
+        print(f"xrdsynth.train: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
