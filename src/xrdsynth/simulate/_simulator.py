@@ -689,13 +689,12 @@ class PowderSimulator(torch.nn.Module):
         return lines
 
     def _g_max(
-        self, batch_size: int, high: float, dtype: torch.dtype, extra_wavelengths: Sequence[float] = ()
+        self, high: torch.Tensor, dtype: torch.dtype, extra_wavelengths: Sequence[float] = ()
     ) -> torch.Tensor:
-        """(B,) radius of the limiting sphere that holds every reflection up to 2theta = high (degrees) for
-        all lines of the radiation (and any extra lines)."""
+        """(B,) radius of the limiting sphere that holds every reflection up to 2theta = high (degrees, (B,)
+        float64) for all lines of the radiation (and any extra lines)."""
         shortest = min((*self.radiation.wavelengths, *extra_wavelengths))
-        g_max = 2.0 * math.sin(min(high, 180.0) * _RAD / 2.0) / shortest
-        return torch.full((batch_size,), g_max, dtype=dtype, device=self.device)
+        return (2.0 * torch.sin(torch.deg2rad(high.clamp(max=180.0)) / 2.0) / shortest).to(dtype)
 
     # ---------------------------------------------------------------------------------- public calls
     def peaks(self, crystal: Crystal, merge_tolerance: float = 1e-5, min_intensity: float = 1e-3) -> PeakList:
@@ -722,7 +721,8 @@ class PowderSimulator(torch.nn.Module):
         low, high = float(self._two_theta[0]), float(self._two_theta[-1])
         zero, displacement = _fixed(self.zero_shift), _fixed(self.specimen_displacement_mm)
         shift = abs(zero or 0.0) + 2.0 * abs(displacement or 0.0) / self.goniometer_radius_mm / _RAD
-        g_max = self._g_max(1, high + shift, torch.float64)
+        top = torch.full((1,), high + shift, dtype=torch.float64, device=self.device)
+        g_max = self._g_max(top, torch.float64)
         march_dollase = _fixed(self.march_dollase)
         with torch.no_grad():
             reflections, g2, f2 = self._reflections(batch, g_max * (1.0 + 1e-9))
@@ -834,9 +834,7 @@ class PowderSimulator(torch.nn.Module):
         # Each pattern's own margin: one broad pattern must not make the whole batch enumerate (and sum)
         # the reflections its tails reach.
         margins = profile_margins(grid, widths, self.profile).to(torch.float64) + shift
-        shortest = min((*self.radiation.wavelengths, *(w for w, _ in extra)))
-        high = (float(grid[-1]) + margins).clamp(max=180.0)
-        g_max = (2.0 * torch.sin(torch.deg2rad(high) / 2.0) / shortest).to(dtype)
+        g_max = self._g_max(float(grid[-1]) + margins, dtype, [w for w, _ in extra])
         reflections, g2, f2 = self._reflections(batch, g_max)
 
         po = None

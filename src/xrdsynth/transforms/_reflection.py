@@ -41,7 +41,26 @@ def _anode(line: str | float) -> str:
     return name[:-3]
 
 
-class KAlphaDoublet(ReflectionTransform):
+class _ExtraLine(ReflectionTransform):
+    """A further wavelength line of the tube, with its intensity relative to the principal line drawn
+    uniformly in ``ratio`` for the patterns (a share ``p``) that show it."""
+
+    def __init__(self, line: str, wavelength: float, ratio: float | tuple[float, float], p: float) -> None:
+        super().__init__()
+        self.line = line
+        self.wavelength = wavelength
+        self.ratio = check_range("ratio", ratio, 0.0, 1.0)
+        self.p = check_probability(p)
+
+    def extra_repr(self) -> str:
+        return f"line={self.line!r}, ratio={self.ratio}, p={self.p}"
+
+    def draw(self, batch_size: int, generator: torch.Generator, dtype: torch.dtype = torch.float32):
+        weight = uniform(self.ratio, batch_size, generator, dtype) * applied(self.p, batch_size, generator)
+        return PatternParameters(extra_lines=((self.wavelength, weight),))
+
+
+class KAlphaDoublet(_ExtraLine):
     """The Kα2 line of a laboratory tube, added to a simulator that renders Kα1 only.
 
     Args:
@@ -54,21 +73,10 @@ class KAlphaDoublet(ReflectionTransform):
     def __init__(
         self, line: str = "CuKa1", ratio: float | tuple[float, float] = KALPHA2_RATIO, p: float = 1.0
     ):
-        super().__init__()
-        self.line = line
-        self.wavelength = WAVELENGTHS[_anode(line) + "Ka2"]
-        self.ratio = check_range("ratio", ratio, 0.0, 1.0)
-        self.p = check_probability(p)
-
-    def extra_repr(self) -> str:
-        return f"line={self.line!r}, ratio={self.ratio}, p={self.p}"
-
-    def draw(self, batch_size: int, generator: torch.Generator, dtype: torch.dtype = torch.float32):
-        weight = uniform(self.ratio, batch_size, generator, dtype) * applied(self.p, batch_size, generator)
-        return PatternParameters(extra_lines=((self.wavelength, weight),))
+        super().__init__(line, WAVELENGTHS[_anode(line) + "Ka2"], ratio, p)
 
 
-class KBetaResidue(ReflectionTransform):
+class KBetaResidue(_ExtraLine):
     """What a Kβ filter lets through: a weak Kβ line at shorter wavelength.
 
     Args:
@@ -80,25 +88,15 @@ class KBetaResidue(ReflectionTransform):
     def __init__(
         self, line: str = "CuKa1", ratio: float | tuple[float, float] = (0.002, 0.02), p: float = 1.0
     ):
-        super().__init__()
-        self.line = line
-        self.wavelength = _K_BETA[_anode(line)]
-        self.ratio = check_range("ratio", ratio, 0.0, 1.0)
-        self.p = check_probability(p)
-
-    def extra_repr(self) -> str:
-        return f"line={self.line!r}, ratio={self.ratio}, p={self.p}"
-
-    def draw(self, batch_size: int, generator: torch.Generator, dtype: torch.dtype = torch.float32):
-        weight = uniform(self.ratio, batch_size, generator, dtype) * applied(self.p, batch_size, generator)
-        return PatternParameters(extra_lines=((self.wavelength, weight),))
+        super().__init__(line, _K_BETA[_anode(line)], ratio, p)
 
 
 class InstrumentFunction(ReflectionTransform):
     """A diffractometer's own peak width, the Caglioti function FWHM² = U tan²θ + V tanθ + W (degrees²).
 
     U, V and W are drawn uniformly per pattern; V is raised where needed so that FWHM² stays positive at
-    every angle (V ≥ -2√(UW) keeps the minimum of the quadratic in tanθ at or above 0).
+    every angle (V ≥ -2√(UW) keeps the minimum of the quadratic in tanθ at or above 0; -1.9√(UW) is used,
+    which keeps the narrowest peak at least ~0.3√W wide).
 
     Args:
         u, v, w: ranges in degrees² (typical laboratory Bragg–Brentano: U 0–0.01, V −0.006–0, W 0.001–0.006,
