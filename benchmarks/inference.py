@@ -26,8 +26,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np
 import torch
 
-from xrdsynth.models import build_model, load_pretrained
-from xrdsynth.models._classifier import preprocess
+from xrdsynth.models import build_model, load_pretrained, preprocess
 
 
 def rate(fn, n: int) -> float:
@@ -57,7 +56,7 @@ def main() -> None:
     def run_park() -> None:
         with torch.no_grad():
             for i in range(0, args.patterns, 256):
-                park(preprocess(on_grid[i : i + 256], False))
+                park(preprocess(on_grid[i : i + 256], spec))
 
     runs: dict[str, list[float]] = {"on grid": [], "measured": [], "park2017 (reference)": []}
     clf.probabilities_on_grid(on_grid[:256])  # warm-up

@@ -17,6 +17,7 @@ import sys
 import time
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from xrdsynth.sampler import SpaceGroupSampler
 
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     groups = parse_groups(args.groups)
     start = time.perf_counter()
     rates, failures = {}, {}
-    for g in groups:
+    for g in tqdm(groups, desc="space groups", unit="group"):
         crystals = sampler.sample(args.per_group, space_group=g).to_crystals()
         found = []
         for crystal in crystals:

@@ -27,27 +27,46 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 import xrdsynth as xs
 from xrdsynth.models import Classifier, load_pretrained
-from xrdsynth.symmetry import CRYSTAL_SYSTEMS, crystal_system
+from xrdsynth.symmetry import CRYSTAL_SYSTEMS, crystal_system, enantiomorph
 from xrdsynth.train import _hardware
 
 MAX_Z = 98  # the simulator's form factors end at Cf
 SYSTEM_OF_GROUP = np.array([CRYSTAL_SYSTEMS.index(crystal_system(n)) for n in range(1, 231)])
+# Each group's enantiomorphic partner (itself where it has none): powder patterns cannot tell them apart.
+PARTNER = np.array([enantiomorph(n) or n for n in range(1, 231)])
 
 
 def scores(probability: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """Top-1/top-5 space group and crystal-system accuracy; labels are group numbers 1..230."""
+    """Top-1/top-5 space group, top-1 up to the enantiomorph and crystal-system accuracy; labels are group
+    numbers 1..230."""
     order = np.argsort(-probability, axis=1)[:, :5] + 1
     per_system = np.zeros((len(probability), len(CRYSTAL_SYSTEMS)))
     np.add.at(per_system.T, SYSTEM_OF_GROUP, probability.T)
     return {
         "n": len(labels),
         "top1": float(np.mean(order[:, 0] == labels)),
+        "top1_enantiomorph": float(np.mean((order[:, 0] == labels) | (order[:, 0] == PARTNER[labels - 1]))),
         "top5": float(np.mean((order == labels[:, None]).any(axis=1))),
         "crystal_system": float(np.mean(per_system.argmax(axis=1) == SYSTEM_OF_GROUP[labels - 1])),
     }
+
+
+def rruff_patterns(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The measured patterns of rruff-dev: (M,) 2θ, (N, M) intensities, (N,) space groups."""
+    data = np.load(folder / "rruff-dev.npz")
+    return data["two_theta"], data["intensity"], data["space_group"].astype(np.int64)
+
+
+def evaluate_rruff(classifier: Classifier, folder: Path) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+    """Scores on rruff-dev (Cu Kα scans: the model reads them as Kα1 with a Kα2 shoulder, as it was
+    trained), and the probabilities and labels."""
+    two_theta, intensity, labels = rruff_patterns(folder)
+    probability = classifier.predict_proba(two_theta, intensity, wavelength="CuKa1")
+    return scores(probability, labels), probability, labels
 
 
 def _read(path: str) -> xs.Crystal | str:
@@ -64,7 +83,8 @@ def amcsd_crystals(folder: Path, cache: Path | None) -> tuple[list[xs.Crystal], 
     with open(folder / "index.csv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     with ProcessPoolExecutor(2) as pool:
-        read = list(pool.map(_read, [str(folder / r["file"]) for r in rows], chunksize=64))
+        files = [str(folder / r["file"]) for r in rows]
+        read = list(tqdm(pool.map(_read, files, chunksize=64), total=len(files), desc="read amcsd-dev"))
     crystals, labels, ids = [], [], []
     for row, crystal in zip(rows, read, strict=True):
         if isinstance(crystal, str):
@@ -90,14 +110,85 @@ def simulate_on_grid(
     classifier: Classifier, crystals: list[xs.Crystal], seed: int, batch: int = 128
 ) -> torch.Tensor:
     spec = classifier.spec
+    # Linear patterns: the classifier's own preprocessing (background removal, √) does the rest.
     sim = xs.PowderSimulator(
         two_theta=(spec.two_theta_min, spec.two_theta_max, spec.num_points),
         wavelength=spec.wavelength,
         crystallite_size_nm=(20.0, 100.0),
-        sqrt_scale=spec.sqrt_scale,
         seed=seed,
     )
-    return torch.cat([sim(crystals[i : i + batch]) for i in range(0, len(crystals), batch)])
+    starts = tqdm(range(0, len(crystals), batch), desc="simulate amcsd-dev", unit="batch")
+    return torch.cat([sim(crystals[i : i + batch]) for i in starts])
+
+
+def one_per_mineral(folder: Path, ids: list[str]) -> np.ndarray:
+    """Indices into ``ids`` that keep the first structure (lowest AMCSD id) of each mineral name."""
+    with open(folder / "index.csv", encoding="utf-8") as handle:
+        mineral = {row["amcsd_id"]: row["mineral"] for row in csv.DictReader(handle)}
+    first: dict[str, int] = {}
+    for i in sorted(range(len(ids)), key=lambda k: ids[k]):
+        first.setdefault(mineral[ids[i]], i)
+    return np.array(sorted(first.values()))
+
+
+def robustness_conditions(grid: tuple[float, float, int], seed: int) -> dict[str, torch.nn.Module]:
+    """The clean recipe, each laboratory effect alone on top of it, the whole laboratory preset, and the
+    three laboratory conditions of issue 13's held-out table, as modules called like a simulator."""
+    from xrdsynth.transforms import (
+        AugmentedSimulator,
+        Background,
+        CrystalliteSize,
+        InstrumentFunction,
+        KAlphaDoublet,
+        Microstrain,
+        PoissonNoise,
+        laboratory_cu_transforms,
+    )  # fmt: skip
+
+    def gaussian() -> xs.PowderSimulator:
+        return xs.PowderSimulator(grid, wavelength="CuKa1", crystallite_size_nm=(20.0, 100.0), seed=seed)
+
+    def voigt() -> xs.PowderSimulator:
+        return xs.PowderSimulator(
+            grid, wavelength="CuKa1", profile="pseudo_voigt", crystallite_size_nm=(20.0, 100.0), seed=seed
+        )
+
+    widths = (InstrumentFunction, CrystalliteSize, Microstrain)
+    conditions: dict[str, torch.nn.Module] = {"clean": AugmentedSimulator(gaussian())}
+    for transform in laboratory_cu_transforms():
+        sim = voigt() if isinstance(transform, widths) else gaussian()
+        conditions[f"+ {type(transform).__name__}"] = AugmentedSimulator(sim, [transform])
+    conditions["laboratory-cu (all)"] = AugmentedSimulator(voigt(), laboratory_cu_transforms())
+    doublet = KAlphaDoublet("CuKa1", ratio=0.5)
+    instrument = [InstrumentFunction(u=0.004, v=-0.002, w=0.002), CrystalliteSize((200.0, 1000.0))]
+    conditions["issue: + Kα2"] = AugmentedSimulator(gaussian(), [doublet])
+    conditions["issue: + Kα2, instrument-limited pV"] = AugmentedSimulator(voigt(), [doublet, *instrument])
+    conditions["issue: + background 2-10 %, Poisson 300-5000"] = AugmentedSimulator(
+        voigt(),
+        [*instrument, doublet, Background(level=0.0, floor=(0.02, 0.1)), PoissonNoise(counts=(300.0, 5e3))],
+    )
+    return conditions
+
+
+def evaluate_robustness(
+    classifier: Classifier, crystals: list[xs.Crystal], labels: np.ndarray, seed: int
+) -> dict[str, dict[str, float]]:
+    """Scores of the structures simulated under each of :func:`robustness_conditions` on the model's grid."""
+    from tqdm.auto import tqdm
+
+    spec = classifier.spec
+    grid = (spec.two_theta_min, spec.two_theta_max, spec.num_points)
+    results = {}
+    for name, condition in robustness_conditions(grid, seed).items():
+        probability = []
+        for i in tqdm(range(0, len(crystals), 128), desc=name, leave=False):
+            with torch.no_grad():
+                patterns = condition(crystals[i : i + 128])
+            probability.append(classifier.probabilities_on_grid(patterns).double().numpy())
+        results[name] = scores(np.concatenate(probability), labels)
+        r = results[name]
+        print(f"  {name:<48} top-1 {r['top1']:6.1%}  crystal system {r['crystal_system']:6.1%}", flush=True)
+    return results
 
 
 def evaluate_synthetic(classifier: Classifier, n: int, seed: int) -> dict[str, float]:
@@ -106,11 +197,10 @@ def evaluate_synthetic(classifier: Classifier, n: int, seed: int) -> dict[str, f
     sim = xs.PowderSimulator(
         two_theta=(spec.two_theta_min, spec.two_theta_max, spec.num_points),
         wavelength=spec.wavelength,
-        sqrt_scale=spec.sqrt_scale,
         seed=seed,
     )
     probability, labels = [], []
-    for start in range(0, n, 256):
+    for start in tqdm(range(0, n, 256), desc="synthetic", unit="batch"):
         batch = sampler.sample(min(256, n - start))
         probability.append(classifier.probabilities_on_grid(sim(batch)).double().numpy())
         labels.append(batch.space_group.numpy())
@@ -121,7 +211,7 @@ def evaluate_measured(classifier: Classifier, folder: Path) -> tuple[dict[str, f
     with open(folder / "index.csv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     probability, labels, details = [], [], []
-    for row in rows:
+    for row in tqdm(rows, desc="xred-monophase", unit="pattern"):
         data = np.loadtxt(folder / row["pattern"], delimiter=",", comments="#", ndmin=2)
         if not np.isfinite(data[0]).all():
             data = data[1:]
@@ -142,6 +232,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="shipped name or folder (default: the default model)")
     parser.add_argument("--amcsd", type=Path, default=None, help="amcsd-dev folder (with index.csv)")
     parser.add_argument("--xred", type=Path, default=None, help="xred-monophase folder (with index.csv)")
+    parser.add_argument("--rruff", type=Path, default=None, help="rruff-dev folder (with rruff-dev.npz)")
+    parser.add_argument(
+        "--robustness", action="store_true",
+        help="with --amcsd: one structure per mineral under each laboratory effect alone and all together",
+    )  # fmt: skip
     parser.add_argument("--synthetic", type=int, default=0, help="number of synthetic test crystals")
     parser.add_argument("--seed", type=int, default=20261124)
     parser.add_argument("--cache", type=Path, default=None, help="pickle cache of the amcsd-dev crystals")
@@ -171,6 +266,14 @@ def main(argv: list[str] | None = None) -> int:
         probability = classifier.probabilities_on_grid(patterns).double().numpy()
         results["amcsd"] = scores(probability, labels)
         print(f"amcsd-dev ({time.perf_counter() - t:.0f} s): {results['amcsd']}", flush=True)
+        unique = one_per_mineral(args.amcsd, ids)
+        results["amcsd_one_per_mineral"] = scores(probability[unique], labels[unique])
+        print(f"amcsd-dev, one structure per mineral: {results['amcsd_one_per_mineral']}", flush=True)
+        if args.robustness:
+            print("robustness (amcsd-dev, one structure per mineral):")
+            results["robustness"] = evaluate_robustness(
+                classifier, [crystals[i] for i in unique], labels[unique], args.seed
+            )
         if args.predictions is not None:
             top = np.argsort(-probability, axis=1)[:, :5] + 1
             with open(args.predictions, "w", newline="", encoding="utf-8") as handle:
@@ -178,13 +281,20 @@ def main(argv: list[str] | None = None) -> int:
                 writer.writerow(["amcsd_id", "space_group", "top1", "top2", "top3", "top4", "top5", "p_top1"])
                 for i, row in enumerate(top):
                     writer.writerow([ids[i], labels[i], *row.tolist(), f"{probability[i, row[0] - 1]:.4f}"])
+    if args.rruff is not None:
+        results["rruff"] = evaluate_rruff(classifier, args.rruff)[0]
+        print(f"rruff-dev: {results['rruff']}", flush=True)
     if args.xred is not None:
         results["xred"], details = evaluate_measured(classifier, args.xred)
         print(f"xred-monophase: {results['xred']}", flush=True)
         for d in details:
             print(f"  {d['sample']:<10} {d['space_group']:>3} -> {d['top5']}")
     arguments = sys.argv[1:] if argv is None else argv
-    results["command"] = "python scripts/evaluate_classifier.py " + " ".join(arguments)
+    # The cache is a local file of this machine: it changes nothing in the figures, so it is not recorded.
+    shown = [
+        a for i, a in enumerate(arguments) if a != "--cache" and (i == 0 or arguments[i - 1] != "--cache")
+    ]
+    results["command"] = "python scripts/evaluate_classifier.py " + " ".join(shown)
     results["date"] = time.strftime("%Y-%m-%d")
     results["hardware"] = _hardware(torch.device("cpu"))
     if args.json is not None:

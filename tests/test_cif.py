@@ -314,6 +314,50 @@ def test_group_from_operations_in_a_non_tabulated_setting() -> None:
     assert crystal.num_atoms == 4
 
 
+PBNM_OPERATIONS = (
+    "x,y,z;-x,-y,1/2+z;1/2+x,1/2-y,-z;1/2-x,1/2+y,1/2-z;-x,-y,-z;x,y,1/2-z;1/2-x,1/2+y,z;1/2+x,1/2-y,1/2+z"
+)
+
+
+@pytest.mark.parametrize(
+    ("header", "ops", "cell", "group", "setting"),
+    [
+        ("_symmetry_space_group_name_H-M 'P b n m'\n", None, "5 6 7 90 90 90", 62, "P b n m"),
+        ("", PBNM_OPERATIONS, "5 6 7 90 90 90", 62, "P b n m"),
+        ("_symmetry_space_group_name_H-M 'P n m a'\n", None, "5 6 7 90 90 90", 62, None),
+        ("_symmetry_space_group_name_H-M 'P 1 21/n 1'\n", None, "5 6 7 90 100 90", 14, "P 1 21/n 1"),
+        ("_space_group_name_Hall '-F 4vw 2vw 3'\n", None, "8 8 8 90 90 90", 227, "F d -3 m:2"),
+        ("_symmetry_space_group_name_H-M 'F d -3 m'\n", None, "8 8 8 90 90 90", 227, None),
+        ("_symmetry_space_group_name_H-M 'R -3 m'\n", None, "5 5 5 70 70 70", 166, "R -3 m:R"),
+        ("_symmetry_space_group_name_H-M 'R -3 m'\n", None, "5 5 12 90 90 120", 166, None),
+        # Listed atoms with the identity only: the number is a label, the setting unknown.
+        ("_space_group_IT_number 62\n", "x,y,z", "5 6 7 90 90 90", 62, None),
+    ],
+)
+def test_setting_names_a_non_default_setting(header, ops, cell, group, setting) -> None:
+    crystal = xs.Crystal.from_cif_string(cif(ATOMS + "Fe1 Fe 0.11 0.17 0.23 1\n", cell, ops, header))
+    assert (crystal.space_group, crystal.setting) == (group, setting)
+    if ops != "x,y,z":
+        # The operations of the default setting (SpaceGroup) give the same atoms exactly when it is None.
+        rotations, translations = xs.symmetry.SpaceGroup(group).operations
+        site = np.array([0.11, 0.17, 0.23])
+        pairs = zip(rotations, translations, strict=True)
+        images = {tuple(np.round((r @ site + t) % 1.0, 6) % 1.0) for r, t in pairs}
+        found = {tuple(np.round(x, 6) % 1.0) for x in crystal.frac_coords}
+        assert (images == found) == (setting is None)
+
+
+def test_setting_travels_with_the_crystal() -> None:
+    import pickle
+
+    header = "_symmetry_space_group_name_H-M 'P b n m'\n"
+    crystal = xs.Crystal.from_cif_string(cif(ATOMS + "Fe1 Fe 0.11 0.17 0.23 1\n", ops=None, header=header))
+    assert "setting='P b n m'" in repr(crystal)
+    assert pickle.loads(pickle.dumps(crystal)).setting == "P b n m"
+    with pytest.raises(ValueError, match="setting must be None or a str"):
+        xs.Crystal(crystal.lattice, crystal.frac_coords, crystal.numbers, setting=62)
+
+
 def test_identity_only_file_keeps_its_number_as_a_label() -> None:
     crystal = xs.Crystal.from_cif_string(
         cif(ATOMS + "Fe1 Fe 0 0 0 1\n", header="_space_group_IT_number 221\n")
@@ -328,11 +372,17 @@ def test_multi_block_files(tmp_path: Path) -> None:
     text = "data_global\n_journal_name_full 'Nowhere'\n" + first + second
     path = tmp_path / "two.cif"
     path.write_text(text)
-    crystals = xs.Crystal.read_all(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # naming a block or reading them all is not ambiguous
+        crystals = xs.Crystal.read_all(path)
+        assert xs.Crystal.from_cif(path, block="cuprite").formula == "Cu O"
+        assert xs.Crystal.from_cif(path, block="iron").formula == "Fe"
+        assert [c.formula for c in xs.io.read_all_cif(path)] == ["Fe", "Cu O"]
     assert [c.formula for c in crystals] == ["Fe", "Cu O"]
-    assert xs.Crystal.from_cif(path).formula == "Fe"
-    assert xs.Crystal.from_cif(path, block="cuprite").formula == "Cu O"
-    assert [c.formula for c in xs.io.read_all_cif(path)] == ["Fe", "Cu O"]
+    # The first structure, with a warning that names the others.
+    with pytest.warns(UserWarning, match=r"two\.cif holds 2 structures; read the first, data block 'iron' "
+                      r"\(the others: 'cuprite'\); pass block=NAME"):  # fmt: skip
+        assert xs.Crystal.from_cif(path).formula == "Fe"
     with pytest.raises(xs.CIFError, match=r"two\.cif.*no data block named 'nothing'"):
         xs.Crystal.from_cif(path, block="nothing")
 

@@ -72,17 +72,32 @@ def test_simulate_prints_the_strongest_reflections_of_peaks(capsys) -> None:
     code, out, _ = run(capsys, "simulate", QUARTZ, *GRID, "--top", "5")
     assert code == 0
     assert "O6 Si3" in out and "154 P3_221" in out
-    rows = [line.split() for line in out.splitlines()[3:]]
-    assert len(rows) == 5
+    assert " ".join(out.splitlines()[2].split()) == "2θ (°) d (Å) h k l h k i l mult I"
+    lines = out.splitlines()[3:]
+    assert len(lines) == 5
     peaks = xs.PowderSimulator(two_theta=(10.0, 80.0, 500), crystallite_size_nm=50.0).peaks(
         xs.Crystal.from_cif(QUARTZ)
     )
     order = np.argsort(-peaks.intensity)[:5]
+    # Columns 2θ, d, hkl (every family), hkil, mult, I; labels may hold spaces, so split at two spaces.
+    rows = [line.strip().split("  ") for line in lines]
+    rows = [[cell.strip() for cell in row if cell.strip()] for row in rows]
     np.testing.assert_allclose([float(r[0]) for r in rows], peaks.two_theta[order], atol=1e-3)
     np.testing.assert_allclose([float(r[1]) for r in rows], peaks.d[order], atol=1e-4)
-    assert [tuple(int(i) for i in r[2:5]) for r in rows] == [tuple(h) for h in peaks.hkl[order]]
-    assert [int(r[5]) for r in rows] == peaks.multiplicity[order].tolist()
-    assert float(rows[0][6]) == 100.0
+    assert [r[2] for r in rows] == [peaks.labels()[k] for k in order]
+    assert [r[3] for r in rows] == [peaks.labels(bravais_miller=True)[k] for k in order]
+    assert rows[0][2] == "0 1 1, 1 0 1"  # two forms in the strongest peak
+    assert [int(r[4]) for r in rows] == peaks.multiplicity[order].tolist()
+    assert float(rows[0][5]) == 100.0
+
+
+def test_simulate_labels_calcite_as_tables_do_and_names_the_k_alpha2_line(capsys, tmp_path) -> None:
+    calcite = Path(__file__).parent / "data" / "cifs" / "amcsd_0000098.cif"
+    code, out, _ = run(capsys, "simulate", calcite, "--top", 1)
+    assert code == 0 and out.splitlines()[3].split()[2:8] == ["1", "0", "4", "1", "0", "-1"]
+    code, out, _ = run(capsys, "simulate", calcite, "--top", 2, "--wavelength", "CuKa")
+    assert code == 0 and out.splitlines()[2].endswith("line")
+    assert [line.split()[-1] for line in out.splitlines()[3:]] == ["Kα1", "Kα2"]
 
 
 def test_simulate_writes_a_pattern_file_and_a_png(capsys, tmp_path) -> None:
@@ -145,6 +160,69 @@ def test_simulate_out_dash_writes_to_stdout(capsys) -> None:
     assert len([line for line in out.splitlines() if not line.startswith("#")]) == 500
 
 
+# Forsterite in Pbnm, a non-default setting of Pnma (62) common in mineral databases.
+FORSTERITE_PBNM = """data_forsterite
+_cell_length_a 4.7535
+_cell_length_b 10.1943
+_cell_length_c 5.9807
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+_symmetry_space_group_name_H-M 'P b n m'
+loop_
+_atom_site_label
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+Mg1 0 0 0
+Mg2 0.99150 0.27740 0.25
+Si 0.42620 0.09400 0.25
+O1 0.76570 0.09130 0.25
+O2 0.22150 0.44740 0.25
+O3 0.27770 0.16280 0.03310
+"""
+
+
+def test_simulate_names_a_non_default_setting(capsys, tmp_path) -> None:
+    cif = tmp_path / "forsterite.cif"
+    cif.write_text(FORSTERITE_PBNM)
+    code, out, _ = run(capsys, "simulate", cif, "--top", 1)
+    assert code == 0
+    assert "space group 62 Pnma (orthorhombic), in the file's setting P b n m (hkl in the file's axes)" in out
+    assert run(capsys, "simulate", cif, "--out", tmp_path / "f.xy")[0] == 0
+    assert "setting P b n m" in xs.io.read_pattern(tmp_path / "f.xy").metadata["header"]
+
+
+def test_simulate_warns_about_other_blocks_and_reads_the_one_named(capsys, tmp_path) -> None:
+    cif = tmp_path / "two.cif"
+    cif.write_text(examples.cif_path("rutile").read_text() + "\n" + Path(QUARTZ).read_text())
+    code, out, err = run(capsys, "simulate", cif, "--top", 1)
+    assert code == 0 and "136 P4_2/mnm" in out
+    assert err.startswith("xrdsynth: warning:") and len(err.splitlines()) == 1
+    assert "holds 2 structures" in err and "'quartz'" in err
+    code, out, err = run(capsys, "simulate", cif, "--block", "quartz", "--top", 1)
+    assert code == 0 and "154 P3_221" in out and err == ""
+
+
+def test_simulate_refuses_a_range_without_reflections(capsys, tmp_path) -> None:
+    for extra in ([], ["--out", tmp_path / "x.xy"]):
+        code, out, err = run(capsys, "simulate", QUARTZ, "--wavelength", 15, *extra)
+        assert code == 1 and out == ""
+        assert "no reflection falls in 5–90° 2θ at 15 Å" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "x.xy").exists()
+
+
+def test_plot_without_matplotlib_fails_before_any_work(capsys, monkeypatch, tmp_path, tiny_model) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now raises ImportError
+    xy = tmp_path / "q.xy"
+    code, out, err = run(capsys, "simulate", QUARTZ, "--out", xy, "--plot", tmp_path / "q.png")
+    assert code == 1 and out == "" and "--plot needs matplotlib" in err
+    assert not xy.exists()
+    code, out, err = run(capsys, "classify", CDS, "--wavelength", "CuKa1", "--model", tiny_model,
+                         "--plot", tmp_path / "c.png")  # fmt: skip
+    assert code == 1 and out == "" and "--plot needs matplotlib" in err
+
+
 # ------------------------------------------------------------------------------------------ sample
 # pymatgen notes that it rounds coordinates such as 0.3333333333333333 to 1/3: expected, not a problem.
 @pytest.mark.filterwarnings("ignore:Issues encountered while parsing CIF")
@@ -169,6 +247,21 @@ def test_sample_writes_cifs_that_gemmi_and_pymatgen_read_with_the_group(capsys, 
         assert len(small.get_all_unit_cell_sites()) == crystal.num_atoms
         structure = Structure.from_file(path)
         assert SpacegroupAnalyzer(structure, symprec=1e-3).get_space_group_number() == group
+
+
+def test_space_groups_by_symbol_on_the_command_line(capsys, tmp_path) -> None:
+    code, _, err = run(capsys, "sample", "--space-group", "Pnma", "-n", 1, "--out", tmp_path / "a")
+    assert code == 0 and "62 Pnma" in err
+    assert [f.name for f in (tmp_path / "a").iterdir()] == ["sg062_0000.cif"]
+    assert run(capsys, "sample", "--space-group", "P 1 21/c 1", "--out", tmp_path / "b")[0] == 0
+    assert (tmp_path / "b" / "sg014_0000.cif").exists()
+    code, _, err = run(capsys, "sample", "--space-group", "Pbnm", "--out", tmp_path / "c")
+    assert code == 2 and "space group 62 in another setting" in err and len(err.splitlines()) == 1
+    code, _, err = run(capsys, "sample", "--space-group", "Pmna2", "--out", tmp_path / "c")
+    assert code == 2 and "did you mean Pmna (53)" in err
+    from xrdsynth.cli import _space_groups
+
+    assert _space_groups("1-3, Fm-3m,P-1") == [1, 2, 3, 225]
 
 
 def test_sample_is_reproducible_from_the_seed(capsys, tmp_path) -> None:
@@ -208,6 +301,13 @@ def test_generate_writes_shards_and_a_second_call_resumes(capsys, tmp_path) -> N
     assert len(ShardDataset(folder)) == 16
 
 
+def test_generate_progress_bar_is_labelled_generate(capsys, tmp_path) -> None:
+    options = [o for o in GENERATE if o != "--no-progress"]
+    code, _, err = run(capsys, "generate", "-n", 4, "--out", tmp_path, *options)
+    assert code == 0
+    assert "generate:" in err and "write_shards" not in err
+
+
 def test_generate_rounds_up_to_whole_batches(capsys, tmp_path) -> None:
     code, _, err = run(capsys, "generate", "-n", 5, "--out", tmp_path, *GENERATE)
     assert code == 0
@@ -235,6 +335,20 @@ def test_train_writes_a_model(capsys, tmp_path) -> None:
     assert classifier.card["steps"] == 2
     assert classifier.spec.num_points == 300
     assert str(out / "model") in err
+
+
+def test_train_refuses_to_resume_with_other_settings_in_one_line(capsys, tmp_path) -> None:
+    out = tmp_path / "run"
+    options = ["--out", out, "--steps", 1, "--batch-size", 4, "--two-theta", 10, 70, 300,
+               "--eval-patterns", 4, "--warmup-steps", 1, "--no-progress"]  # fmt: skip
+    kwargs = ["--architecture-kwargs", '{"width": 8, "stem_stride": 4}']
+    assert run(capsys, "train", *options, *kwargs)[0] == 0
+    code, _, err = run(capsys, "train", *options, "--architecture-kwargs", '{"width": 16, "stem_stride": 4}')
+    assert code == 1
+    assert len(err.splitlines()) == 1
+    assert err.startswith("xrdsynth: error: train:") and "architecture_kwargs: stored" in err
+    code, _, err = run(capsys, "train", *options, *kwargs, "--lr", 0.01)
+    assert code == 1 and "lr: stored 0.002, now 0.01" in err
 
 
 # ---------------------------------------------------------------------------------------- classify
@@ -272,7 +386,9 @@ def test_classify_json_is_one_document_with_a_list_per_file(capsys, tiny_model, 
     assert len(entry["space_groups"]) == 4
     assert {"number", "symbol", "crystal_system", "probability"} <= set(entry["space_groups"][0])
     assert sum(entry["crystal_systems"].values()) == pytest.approx(1.0)
-    assert entry["crystal_system"] == max(entry["crystal_systems"], key=entry["crystal_systems"].get)
+    best = max(entry["crystal_systems"], key=entry["crystal_systems"].get)
+    assert entry["most_probable_crystal_system"] == best
+    assert "crystal_system" not in entry  # one name, one meaning: the systems of the top-k are per group
 
     code, out, _ = run(
         capsys, "classify", xy, measured, "--model", tiny_model, "--json", "--wavelength", 1.5406

@@ -501,6 +501,54 @@ def test_shards_other_simulator_raises(sampler, simulator, tmp_path) -> None:
         write_shards(synthetic(sampler, other), tmp_path, 2, progress=False)
 
 
+@pytest.mark.parametrize(
+    ("first", "second", "message"),
+    [
+        # More than 8 groups or explicit weights used to look alike in the sampler's repr.
+        ({"space_groups": range(1, 21)}, {"space_groups": range(21, 41)}, "sampler.space_groups"),
+        (
+            {"space_groups": range(1, 21), "space_group_weights": [1.0] * 20},
+            {"space_groups": range(1, 21), "space_group_weights": [1.0] * 19 + [2.0]},
+            "sampler.space_group_weights",
+        ),
+        ({"max_attempts": 10}, {"max_attempts": 5}, "sampler.max_attempts"),
+    ],
+)
+def test_shards_identify_the_sampler_by_all_its_settings(simulator, tmp_path, first, second, message) -> None:
+    write_shards(synthetic(xs.SpaceGroupSampler(**first), simulator), tmp_path, 1, progress=False)
+    with pytest.raises(ValueError, match=f"other settings(.|\n)*{message}(.sha256)?: existing"):
+        write_shards(synthetic(xs.SpaceGroupSampler(**second), simulator), tmp_path, 2, progress=False)
+
+
+@pytest.mark.parametrize(
+    "change", [{"background_order": 4}, {"goniometer_radius_mm": 200.0}, {"wavelength": "CuKa"}]
+)
+def test_shards_identify_the_simulator_by_all_its_settings(sampler, tmp_path, change) -> None:
+    grid = {"two_theta": (10.0, 60.0, 500)}
+    write_shards(synthetic(sampler, xs.PowderSimulator(**grid)), tmp_path, 1, progress=False)
+    other = xs.PowderSimulator(**grid, **change)
+    with pytest.raises(ValueError, match=f"simulator.{next(iter(change))}(.lines)?: existing"):
+        write_shards(synthetic(sampler, other), tmp_path, 2, progress=False)
+
+
+def test_shard_settings_record_every_constructor_argument() -> None:
+    from xrdsynth.data._shards import _NOT_STORED, _sampler_settings, _simulator_settings
+    from xrdsynth.train import TrainConfig, build_data
+
+    weights = [float(g) for g in range(1, 231)]
+    sampler = _sampler_settings(xs.SpaceGroupSampler(space_group_weights=weights))
+    simulator = _simulator_settings(xs.PowderSimulator(background=(0.0, 0.1), zero_shift=0.02))
+    for settings in (sampler, simulator):
+        assert _NOT_STORED not in json.dumps(settings)
+    assert sampler["space_groups"] == list(range(1, 231))
+    assert sampler["space_group_weights"]["shape"] == [230]  # long float lists by sha256
+    assert simulator["background"] == [0.0, 0.1] and simulator["zero_shift"] == [0.02, 0.02]
+    # A module holding several simulators (the training mixture) records each of them.
+    _, mixture = build_data(TrainConfig(two_theta=(10.0, 60.0, 300), clean_fraction=0.5), torch.device("cpu"))
+    inner = _simulator_settings(mixture)["simulators"]
+    assert [s["profile"] for s in inner] == ["gaussian", "pseudo_voigt"]
+
+
 def test_shards_report_corruption_by_shard(sampler, simulator, tmp_path) -> None:
     write_shards(synthetic(sampler, simulator), tmp_path, 4, batches_per_shard=2, progress=False)
     target = tmp_path / "shard-00001.patterns.npy"

@@ -337,8 +337,8 @@ def test_raw_fixture() -> None:
     assert (p.wavelength, p.wavelength2, p.ratio) == (1.540598, 1.544426, 0.5)
     m = p.metadata
     assert m["anode"] == "Cu" and m["SAMPLEID"] == "quartz" and m["scan_type"] == "Locked Coupled"
-    assert m["date"] == "05/14/2024" and m["time"] == "10:12:00" and m["ranges"] == "1"
-    assert m["tube_kv"] == "40"
+    assert m["date"] == "05/14/2024" and m["time"] == "10:12:00" and m["raw_version"] == "4"
+    assert m["tube_kv"] == "40" and "ranges" not in m  # "ranges"/"range" only for files of several
 
 
 def test_raw_reads_the_first_two_theta_range(tmp_path: Path) -> None:
@@ -347,7 +347,11 @@ def test_raw_reads_the_first_two_theta_range(tmp_path: Path) -> None:
     path = tmp_path / "two.raw"
     path.write_bytes(data)
     p = read_pattern(path)
-    assert len(p) == 51 and p.metadata["ranges"] == "2" and p.two_theta[0] == 20.0
+    assert len(p) == 51 and p.metadata["ranges"] == "2" and p.metadata["range"] == "2"
+    assert p.two_theta[0] == 20.0
+    with pytest.raises(PatternFileError, match=r"two\.raw: range 1 .*'Rocking Curve' is not a 2θ scan"):
+        read_pattern(path, scan=0)
+    np.testing.assert_array_equal(read_pattern(path, scan=1).intensity, p.intensity)
 
 
 def test_raw_without_source_segment_uses_the_range_wavelength(tmp_path: Path) -> None:
@@ -363,12 +367,12 @@ def test_raw_errors(tmp_path: Path) -> None:
     with pytest.raises(PatternFileError, match=r"t\.raw: truncated Bruker RAW4"):
         read_pattern(tmp_path / "t.raw")
     (tmp_path / "o.raw").write_bytes(_raw4_bytes(_counts(), scan_type="Rocking Curve"))
-    with pytest.raises(PatternFileError, match=r"no 2θ scan .*Rocking Curve"):
+    with pytest.raises(PatternFileError, match=r"scan type 'Rocking Curve' is not a 2θ scan"):
         read_pattern(tmp_path / "o.raw")
     (tmp_path / "v3.raw").write_bytes(b"RAW1.01" + bytes(800))
-    with pytest.raises(PatternFileError, match=r"version 3 .* not supported"):
+    with pytest.raises(PatternFileError, match=r"v3\.raw: Bruker RAW v3 file states 0 ranges"):
         read_pattern(tmp_path / "v3.raw")
-    with pytest.raises(PatternFileError, match=r"not a Bruker RAW4\.00 file"):
+    with pytest.raises(PatternFileError, match=r"not a Bruker RAW file"):
         read_pattern(XY, format="raw")
 
 
@@ -397,7 +401,6 @@ def test_missing_file_is_a_pattern_error_and_a_file_not_found(tmp_path: Path) ->
         ("order.xy", "# h\n10 1\n12 2\n11 3\n13 4\n", "line 4: 2θ is not monotonic"),
         ("dup.xy", "10 1\n10 2\n11 3\n", "line 2: 2θ is not monotonic"),
         ("cols.xy", "10 1\n11 2 3\n", "line 2: 3 columns, but the data started with 2"),
-        ("two.xye", "10 1\n11 2\n", "needs a third column"),
         ("neg.xye", "10 1 1\n11 2 -1\n", "line 2: negative sigma"),
     ],
 )
@@ -405,6 +408,13 @@ def test_text_errors(tmp_path: Path, name: str, content: str, message: str) -> N
     path = _write(tmp_path, name, content)
     with pytest.raises(PatternFileError, match=f"{re.escape(name)}: .*{re.escape(message)}"):
         read_pattern(path)
+
+
+def test_two_column_xye_reads_without_sigma(tmp_path: Path) -> None:
+    """GSAS-II reads an .xye file of two columns; so does read_pattern (it used to refuse it)."""
+    p = read_pattern(_write(tmp_path, "two.xye", "10 1\n11 2\n12 4\n"))
+    assert p.sigma is None and p.format == "xy" and p.metadata["note"] == "no sigma column (2 columns)"
+    np.testing.assert_array_equal(p.intensity, [1, 2, 4])
 
 
 def test_binary_file_of_unknown_format(tmp_path: Path) -> None:

@@ -76,10 +76,8 @@ def test_pattern_with_peaks(quartz, tmp_path: Path) -> None:
     assert isinstance(ax, Axes)
     assert ax.get_title() == "quartz" and "1.54059 Å" in ax.get_xlabel()
     labels = [t.get_text() for t in ax.texts]
-    strongest = peaks.hkl[int(np.argmax(peaks.intensity))]
-    # Quartz's strongest line is 101 (a member of the {1 0 1} family; the PeakList names one member).
-    assert sorted(abs(int(i)) for i in strongest) == [0, 1, 1]
-    assert "(" + " ".join(str(int(i)) for i in strongest) + ")" in labels
+    # Quartz's strongest peak holds two forms with one d-spacing, {1 0 1} and {0 1 1}: both are named.
+    assert "(0 1 1, 1 0 1)" in labels
     assert 1 <= len(labels) <= 8
     ticks = ax.collections[0].get_segments()
     inside = (peaks.two_theta >= 10.0) & (peaks.two_theta <= 80.0)
@@ -88,6 +86,18 @@ def test_pattern_with_peaks(quartz, tmp_path: Path) -> None:
     curve = ax.lines[0].get_ydata()
     assert curve.max() == pytest.approx(1.0)
     _assert_png(ax, tmp_path / "pattern.png")
+
+
+def test_second_line_of_a_doublet_is_labelled_as_such() -> None:
+    crystal = xs.Crystal.from_cif(examples.cif_path("quartz"))
+    sim = xs.PowderSimulator(two_theta=(20.0, 30.0, 1001), wavelength="CuKa", crystallite_size_nm=300.0)
+    peaks = sim.peaks(crystal)
+    ax = plot.pattern(sim.two_theta, sim([crystal])[0], peaks, label_strongest=4)
+    labels = [t.get_text() for t in ax.texts]
+    assert "(0 1 1, 1 0 1)" in labels and "(0 1 1, 1 0 1) Kα2" in labels
+    # At the principal wavelength only the Kα1 sticks are drawn, so no label needs the line.
+    ax = plot.pattern(sim.two_theta, sim([crystal])[0], peaks, label_strongest=4, wavelength=1.540593)
+    assert not any("Kα2" in t.get_text() for t in ax.texts)
 
 
 def test_labels_do_not_overlap(quartz) -> None:

@@ -118,6 +118,17 @@ def test_version_is_a_string() -> None:
     assert xrdsynth.__version__
 
 
+def test_plot_is_an_attribute_without_importing_it() -> None:
+    code = "import sys, xrdsynth as xs; assert 'xrdsynth.plot' not in sys.modules; print(xs.plot.__name__)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "xrdsynth.plot"
+    import xrdsynth
+
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        xrdsynth.nothing  # noqa: B018
+
+
 def _own_members(cls: type) -> list[tuple[str, object]]:
     """Public methods and properties defined in ``cls`` itself (inherited ones are checked where defined)."""
     members = []

@@ -53,10 +53,43 @@ def test_named_wavelengths_and_doublet() -> None:
         assert 0.5 < resolve_wavelength(name).wavelength < 2.3
 
 
-@pytest.mark.parametrize("bad", [0.0, -1.5, float("nan"), float("inf"), "CuKb", "", True, None])
+@pytest.mark.parametrize(
+    "bad", [0.0, -1.5, float("nan"), float("inf"), "CuKb", "", True, None, "-1.5", "nan", "1.5 Å"]
+)
 def test_bad_wavelength(bad) -> None:
     with pytest.raises(ValueError, match="wavelength"):
         PowderSimulator(wavelength=bad)
+
+
+def test_numeric_wavelength_strings_are_angstrom_as_on_the_command_line() -> None:
+    assert resolve_wavelength("1.5406") == resolve_wavelength(1.5406)
+    assert resolve_wavelength(" 0.7093 ").wavelengths == (0.7093,)
+    assert PowderSimulator(wavelength="1.54").wavelength == 1.54
+
+
+# ------------------------------------------------------------------------------------------------ grids
+def test_a_tuple_of_three_is_start_stop_num_with_an_integral_count() -> None:
+    grid = PowderSimulator(two_theta=(5, 90, 1000.0)).two_theta
+    assert len(grid) == 1000 and float(grid[0]) == 5.0 and float(grid[-1]) == 90.0
+    with pytest.raises(ValueError, match=r"whole number of points, got num=1000.5"):
+        PowderSimulator(two_theta=(5, 90, 1000.5))
+    # Three angles as a list or an array are three points.
+    assert PowderSimulator(two_theta=[10.0, 20.0, 30.0]).two_theta.tolist() == [10.0, 20.0, 30.0]
+    assert len(PowderSimulator(two_theta=np.array([10.0, 20.0, 30.0])).two_theta) == 3
+
+
+def test_a_read_only_grid_is_copied_without_a_warning() -> None:
+    measured = xs.io.read_pattern(xs.examples.measured_path("CdS"))
+    assert not measured.two_theta.flags.writeable
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sim = PowderSimulator(two_theta=measured.two_theta)
+    np.testing.assert_allclose(sim.two_theta.numpy(), measured.two_theta, rtol=1e-6)
+
+
+def test_help_of_the_constructor_is_not_torchs() -> None:
+    doc = PowderSimulator.__init__.__doc__ or ""
+    assert "Initialize internal Module state" not in doc and "help(PowderSimulator)" in doc
 
 
 # ------------------------------------------------------------------------------------------ closed forms
@@ -392,6 +425,109 @@ def test_march_dollase() -> None:
     assert height(textured, (0, 0, 1)) / height(textured, (1, 0, 0)) > 2 * height(plain, (0, 0, 1)) / height(
         plain, (1, 0, 0)
     )
+
+
+CALCITE = next(path for path in FIXTURE_CIFS if path.name == "amcsd_0000098.cif")
+
+
+def _intensity_of(peaks: xs.PeakList, d: float) -> float:
+    """Intensity of the peak at d-spacing ``d`` (Å)."""
+    return float(peaks.intensity[np.argmin(np.abs(peaks.d - d))])
+
+
+def test_peaks_apply_fixed_texture_with_the_march_dollase_closed_form() -> None:
+    calcite = xs.Crystal.from_cif(CALCITE)
+    r = 0.5
+    plain = PowderSimulator().peaks(calcite)
+    textured = PowderSimulator(march_dollase=r, preferred_orientation_hkl=(0, 0, 1)).peaks(calcite)
+    c, a = calcite.cell_parameters[2], calcite.cell_parameters[0]
+    d_00l, d_hk0 = c / 12, a / 2  # (0 0 12) lies on the axis, (1 1 0) and its equivalents at 90° to it
+    # (r² cos²α + sin²α / r)^-3/2 is r^-3 on the axis and r^3/2 perpendicular to it.
+    ratio = (_intensity_of(textured, d_00l) / _intensity_of(textured, d_hk0)) / (
+        _intensity_of(plain, d_00l) / _intensity_of(plain, d_hk0)
+    )
+    assert ratio == pytest.approx(r**-3 / r**1.5, rel=1e-9)
+
+
+def test_peaks_of_a_textured_shifted_sample_are_the_maxima_of_its_profile() -> None:
+    calcite = xs.Crystal.from_cif(CALCITE)
+    sim = PowderSimulator(
+        crystallite_size_nm=200.0, march_dollase=0.5, preferred_orientation_hkl=(0, 0, 1), zero_shift=0.1,
+        dtype=torch.float64,
+    )  # fmt: skip
+    peaks = sim.peaks(calcite)
+    y, tt = sim([calcite])[0].numpy(), sim.two_theta.numpy()
+    maxima = [i for i in range(1, len(y) - 1) if y[i] > y[i - 1] and y[i] >= y[i + 1]]
+    top = sorted(maxima, key=lambda i: -y[i])[:3]
+    strongest = np.argsort(-peaks.intensity)[:3]
+    # The three strongest sticks (texture makes (0 0 12) one of them) sit on the three highest maxima.
+    np.testing.assert_allclose(np.sort(tt[top]), np.sort(peaks.two_theta[strongest]), atol=0.011)
+    assert any(tuple(h) == (0, 0, 12) for h in peaks.hkl[strongest])
+
+
+def test_peaks_apply_fixed_shifts_and_leave_out_ranges() -> None:
+    calcite = xs.Crystal.from_cif(CALCITE)
+    plain = PowderSimulator().peaks(calcite)
+    zero = PowderSimulator(zero_shift=0.1).peaks(calcite)
+    np.testing.assert_allclose(zero.two_theta, plain.two_theta + 0.1, atol=1e-9)
+    np.testing.assert_allclose(zero.d, plain.d)
+    moved = PowderSimulator(specimen_displacement_mm=0.2, goniometer_radius_mm=200.0).peaks(calcite)
+    expected = plain.two_theta - np.degrees(2 * 0.2 * np.cos(np.radians(plain.two_theta / 2)) / 200.0)
+    np.testing.assert_allclose(moved.two_theta, expected, atol=1e-9)
+    # Per-pattern draws (ranges, a random texture direction) are not sticks of one pattern: left out.
+    for random in (
+        {"zero_shift": (-0.1, 0.1)},
+        {"specimen_displacement_mm": (0.0, 0.2)},
+        {"march_dollase": (0.5, 0.9), "preferred_orientation_hkl": (0, 0, 1)},
+        {"march_dollase": 0.5},
+    ):
+        drawn = PowderSimulator(**random).peaks(calcite)
+        np.testing.assert_allclose(drawn.two_theta, plain.two_theta)
+        np.testing.assert_allclose(drawn.intensity, plain.intensity)
+
+
+def _families_of(crystal: xs.Crystal, hkl: np.ndarray) -> set[tuple[int, int, int]]:
+    """The orbit of hkl under the Laue group of the crystal's space group (spglib's operations, not the
+    simulator's tables): h -> h R for x -> R x, and Friedel's -h."""
+    rotations = xs.symmetry.SpaceGroup(crystal.space_group).operations.rotations
+    images = {tuple(int(v) for v in np.asarray(hkl) @ r) for r in rotations}
+    return images | {tuple(-v for v in image) for image in images}
+
+
+def _table_choice(family: set[tuple[int, int, int]]) -> tuple[int, int, int]:
+    """The member powder tables list: fewest negative indices, largest indices first, negatives first."""
+    return min(
+        family,
+        key=lambda h: (sum(v < 0 for v in h), tuple(-abs(v) for v in h), tuple(v >= 0 for v in h)),
+    )
+
+
+def test_peak_labels_name_every_family_by_its_conventional_member() -> None:
+    calcite = xs.Crystal.from_cif(CALCITE)
+    peaks = PowderSimulator().peaks(calcite)
+    labels, hkil = peaks.labels(), peaks.labels(bravais_miller=True)
+    strongest = np.argsort(-peaks.intensity)[:6]
+    # As powder tables list calcite (ICDD 5-586): 104, 116, 018, 113, 202, 110.
+    assert [labels[k] for k in strongest] == ["1 0 4", "1 1 6", "0 1 8", "1 1 3", "2 0 2", "1 1 0"]
+    assert [hkil[k] for k in strongest[:3]] == ["1 0 -1 4", "1 1 -2 6", "0 1 -1 8"]
+    assert peaks.hexagonal and peaks.hkil[strongest[0]].tolist() == [1, 0, -1, 4]
+    np.testing.assert_array_equal(peaks.hkl[strongest[0]], [1, 0, 4])
+    # Quartz's 26.6° peak merges two forms of one d-spacing; both are named, the stronger first.
+    quartz = xs.Crystal.from_cif(cif_path("quartz"))
+    peaks = PowderSimulator().peaks(quartz)
+    k = int(np.argmax(peaks.intensity))
+    assert sorted(map(tuple, peaks.families[k].tolist())) == [(0, 1, 1), (1, 0, 1)]
+    assert peaks.labels()[k] in ("0 1 1, 1 0 1", "1 0 1, 0 1 1")
+    assert "1 0 -1 1" in peaks.labels(bravais_miller=True)[k]
+    for crystal in (calcite, quartz, xs.Crystal.from_cif(cif_path("pyrite"))):
+        peaks = PowderSimulator().peaks(crystal)
+        for families, multiplicity in zip(peaks.families, peaks.multiplicity, strict=True):
+            orbits = [_families_of(crystal, h) for h in families]
+            # Distinct families, each named by the member tables list, together all reflections of the peak.
+            assert all(_table_choice(orbit) == tuple(h) for orbit, h in zip(orbits, families, strict=True))
+            assert len(set().union(*orbits)) == sum(len(o) for o in orbits) == multiplicity
+    with pytest.raises(ValueError, match="hexagonal axes"):
+        PowderSimulator().peaks(crystal).labels(bravais_miller=True)
 
 
 def test_background_noise_impurity_and_sqrt() -> None:

@@ -148,10 +148,69 @@ def test_default_settings():
     assert SpaceGroup(194).lattice_system == "hexagonal" and SpaceGroup(150).crystal_system == "trigonal"
 
 
-@pytest.mark.parametrize("bad", [0, 231, -1, 1.5, "62", True, None, np.nan])
+@pytest.mark.parametrize("bad", [0, 231, -1, 1.5, "231", True, None, np.nan])
 def test_bad_space_group_number(bad):
-    with pytest.raises(ValueError, match="space-group number"):
+    with pytest.raises(ValueError, match=r"space.group"):
         SpaceGroup(bad)
+
+
+@pytest.mark.parametrize(
+    ("symbol", "number"),
+    [("Pnma", 62), ("P 21/n 21/m 21/a", 62), ("pnma", 62), ("P2_1/c", 14), ("P21/c", 14),
+     ("P 1 21/c 1", 14), ("P 1 2_1/c 1", 14), ("Fd-3m", 227), ("R-3c", 167), ("Cmca", 64), ("Cmce", 64),
+     ("P6_3/mmc", 194), (" 62 ", 62)],
+)  # fmt: skip
+def test_space_groups_by_hermann_mauguin_symbol(symbol, number):
+    assert SpaceGroup(symbol).number == number
+    assert xs.symmetry.crystal_system(symbol) == SpaceGroup(number).crystal_system
+
+
+def test_every_symbol_of_gemmis_table_names_its_group_or_its_setting():
+    """gemmi's 564 settings: a symbol of the default setting (the operations of SpaceGroup(n)) gives n; a
+    symbol of another setting either is spelled like the default (another origin: "Fd-3m") and gives n, or
+    is refused with a message that names n."""
+
+    def operations(rotations, translations):
+        steps = np.mod(np.round(np.asarray(translations) * 24), 24).astype(int)
+        return {(tuple(np.ravel(r)), tuple(t)) for r, t in zip(rotations, steps, strict=True)}
+
+    wrong = []
+    for entry in gemmi.spacegroup_table():
+        ops = list(entry.operations())
+        theirs = operations(
+            [np.array(op.rot) // gemmi.Op.DEN for op in ops], [np.array(op.tran) / gemmi.Op.DEN for op in ops]
+        )
+        default = theirs == operations(*SpaceGroup(entry.number).operations)
+        for name in (entry.hm, entry.xhm(), entry.short_name()):
+            try:
+                if SpaceGroup(name).number != entry.number:
+                    wrong.append(name)
+            except ValueError as error:
+                named = f"space group {entry.number} " in str(error) or f" {entry.number} (" in str(error)
+                if default or not named:
+                    wrong.append(name)
+    assert wrong == []
+
+
+@pytest.mark.parametrize(
+    ("symbol", "message"),
+    [("Pbnm", r"'Pbnm' is space group 62 in another setting \(P 2_1/b 2_1/n 2_1/m\).*Pnma"),
+     ("P21/n", r"space group 14 in another setting.*P2_1/c"),
+     ("Pmna2", r"unknown space-group symbol 'Pmna2'; did you mean Pmna \(53\)"),
+     ("Fm3m", r"did you mean Fm-3m \(225\)"),
+     ("xyz", "unknown space-group symbol 'xyz'")],
+)  # fmt: skip
+def test_other_settings_and_unknown_symbols_are_refused(symbol, message):
+    with pytest.raises(ValueError, match=message):
+        SpaceGroup(symbol)
+
+
+def test_sampler_takes_symbols():
+    sampler = xs.SpaceGroupSampler(space_groups=["Pnma", "P2_1/c", 225], seed=0)
+    assert sampler.space_groups == (62, 14, 225)
+    assert int(sampler.sample(1, space_group="Fm-3m").space_group[0]) == 225
+    with pytest.raises(ValueError, match="list of groups"):
+        xs.SpaceGroupSampler(space_groups="62")
 
 
 def test_bad_orbit_parameters():

@@ -1,6 +1,12 @@
-"""xrdsynth: synthetic crystals for all 230 space groups and batched powder X-ray diffraction in torch."""
+"""xrdsynth: synthetic crystals for all 230 space groups and batched powder X-ray diffraction in torch.
 
-from . import data, io, models, sampler, simulate, symmetry
+``xs.plot`` (figures; its functions need matplotlib) is imported on first use, like ``import xrdsynth.plot``.
+"""
+
+import importlib
+from typing import Any
+
+from . import data, io, models, sampler, simulate, symmetry, transforms
 from ._errors import CIFError
 from ._version import __version__
 from .sampler import SpaceGroupSampler
@@ -21,4 +27,16 @@ __all__ = [
     "sampler",
     "simulate",
     "symmetry",
+    "transforms",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``xs.plot``: the plotting module, imported when first used."""
+    if name == "plot":
+        return importlib.import_module(".plot", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), "plot"])

@@ -1,4 +1,4 @@
-"""The ``xrdsynth`` command line: simulate, sample, generate, train, classify, info.
+"""The ``xrdsynth`` command line: simulate, sample, generate, train, classify, convert, info.
 
 Installed as the console script ``xrdsynth`` and runnable as ``python -m xrdsynth``::
 
@@ -8,6 +8,7 @@ Installed as the console script ``xrdsynth`` and runnable as ``python -m xrdsynt
     xrdsynth generate -n 100000 --out shards/            # resumable: run it again to continue
     xrdsynth train --out runs/small --steps 2000
     xrdsynth classify scan.xy --wavelength CuKa1 [--json] [--plot scan.png]
+    xrdsynth convert scan.raw scan.xy                    # any readable pattern file to two-column text
     xrdsynth info
 
 Every command has ``--help``. Problems with the input (a missing or unreadable file, a bad value) end the
@@ -25,7 +26,9 @@ import json
 import math
 import os
 import platform
+import re
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -38,7 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 PROG = "xrdsynth"
-COMMANDS = ("simulate", "sample", "generate", "train", "classify", "info")
+COMMANDS = ("simulate", "sample", "generate", "train", "classify", "convert", "info")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # Dots per inch of the PNG files written by --plot.
 _DPI = 150
@@ -61,25 +64,28 @@ class _Parser(argparse.ArgumentParser):
 
 # ------------------------------------------------------------------------------------- argument types
 def _space_group(text: str) -> int:
-    """An international space-group number 1..230."""
+    """An international space-group number 1..230 or a Hermann–Mauguin symbol ("Pnma", "P2_1/c", "P21/c")."""
+    from .symmetry import SpaceGroup
+
     try:
-        number = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"space group must be a number 1..230, got {text!r}") from None
-    if not 1 <= number <= 230:
-        raise argparse.ArgumentTypeError(f"space group must be 1..230, got {number}")
-    return number
+        return SpaceGroup(text.strip()).number
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+_RANGE = re.compile(r"(\d+)-(\d+)")
 
 
 def _space_groups(text: str) -> list[int]:
-    """A list of space groups: ``"62"``, ``"62,186"``, ``"1-230"``, ``"1-15,62"``."""
+    """A list of space groups: ``"62"``, ``"62,186"``, ``"1-230"``, ``"1-15,62"``, ``"Pnma,P2_1/c"``."""
     groups: list[int] = []
-    for part in text.replace(" ", "").split(","):
+    for part in text.split(","):
+        part = part.strip()
         if not part:
             continue
-        low, dash, high = part.partition("-")
-        if dash:
-            first, last = _space_group(low), _space_group(high)
+        bounds = _RANGE.fullmatch(part.replace(" ", ""))
+        if bounds is not None:
+            first, last = _space_group(bounds[1]), _space_group(bounds[2])
             if first > last:
                 raise argparse.ArgumentTypeError(f"empty range {part!r}: write it from low to high")
             groups.extend(range(first, last + 1))
@@ -199,7 +205,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     grid = _grid(args.two_theta)
     radiation: Radiation = args.wavelength
-    crystal = Crystal.from_cif(args.file)
+    plot = _plot_module() if args.plot is not None else None  # before any work: matplotlib may be missing
+    crystal = Crystal.from_cif(args.file, block=args.block)
     # A fixed size and seed and no random effects: the same file always gives the same pattern.
     simulator = PowderSimulator(
         two_theta=grid,
@@ -210,11 +217,19 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         seed=0,
     )
     peaks = simulator.peaks(crystal)
+    if len(peaks) == 0:
+        # The largest d that can diffract inside the range is λ / (2 sin θmax).
+        d_min = radiation.wavelength / (2.0 * math.sin(math.radians(grid[1]) / 2.0))
+        lam = _angstrom(radiation.wavelength)
+        raise ValueError(
+            f"{args.file}: no reflection falls in {grid[0]:g}–{grid[1]:g}° 2θ at {lam} Å (a reflection there "
+            f"needs d >= {d_min:.4g} Å); use a shorter wavelength or a wider --two-theta"
+        )
     header = [
         f"xrdsynth {__version__}: simulated powder pattern",
         f"file: {args.file}",
         f"formula: {crystal.formula}",
-        f"space group: {_group_name(crystal.space_group)}",
+        f"space group: {_group_name(crystal.space_group)}{_setting_note(crystal)}",
         _radiation_line(radiation),
         f"2theta grid: {grid[0]:g} to {grid[1]:g} degrees, {grid[2]} points",
         f"crystallite size: {args.crystallite_size_nm:g} nm (Scherrer), {args.profile} profile",
@@ -238,12 +253,18 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             args.out.write_text(text, encoding="utf-8")
             _say(f"wrote {args.out} ({grid[2]} points)")
     if args.plot is not None:
-        plot = _plot_module()
         title = f"{Path(args.file).name}: {crystal.formula}, {_group_name(crystal.space_group)}"
         axes = plot.pattern(two_theta, intensity, peaks, title=title, wavelength=radiation.wavelength)
         _save_figure(axes, args.plot)
         _say(f"wrote {args.plot}")
     return EXIT_OK
+
+
+def _setting_note(crystal: Any) -> str:
+    """", in the file's setting P b n m (hkl in the file's axes)" for a crystal in a non-default setting."""
+    if crystal.setting is None:
+        return ""
+    return f", in the file's setting {crystal.setting} (hkl in the file's axes)"
 
 
 def _radiation_line(radiation: Radiation) -> str:
@@ -260,22 +281,33 @@ def _radiation_line(radiation: Radiation) -> str:
 def _print_peaks(
     file: str, crystal: Any, radiation: Radiation, grid: tuple[float, float, int], peaks: Any, top: int
 ) -> None:
+    """The table of the strongest peaks: every family merged into a peak, hkil as well for hexagonal axes,
+    and which line made each peak for a Kα doublet."""
     import numpy as np
 
     order = np.argsort(-peaks.intensity, kind="stable")
     if top > 0:
         order = order[:top]
-    print(f"{file}: {crystal.formula}, space group {_group_name(crystal.space_group)}")
+    group = _group_name(crystal.space_group)
+    print(f"{file}: {crystal.formula}, space group {group}{_setting_note(crystal)}")
     print(
         f"{radiation.name} ({', '.join(_angstrom(w) for w in radiation.wavelengths)} Å), "
         f"{grid[0]:g}–{grid[1]:g}° 2θ: {len(peaks)} peaks; the {len(order)} strongest:"
     )
-    print(f"  {'2θ (°)':>9} {'d (Å)':>9}  {'h k l':<12}{'mult':>5}{'I':>8}")
+    columns = [("h k l", peaks.labels())]
+    if peaks.hexagonal:
+        columns.append(("h k i l", peaks.labels(bravais_miller=True)))
+    widths = [max([len(title)] + [len(labels[k]) for k in order]) for title, labels in columns]
+    doublet = len(radiation.wavelengths) > 1
+    line_names = ["Kα1", "Kα2"]
+    head = "  ".join(f"{title:<{w}}" for (title, _), w in zip(columns, widths, strict=True))
+    print(f"  {'2θ (°)':>9} {'d (Å)':>9}  {head}{'mult':>6}{'I':>8}" + ("  line" if doublet else ""))
     for k in order:
-        hkl = " ".join(str(int(i)) for i in peaks.hkl[k])
+        cells = "  ".join(f"{labels[k]:<{w}}" for (_, labels), w in zip(columns, widths, strict=True))
+        line = f"  {line_names[int(peaks.line[k])]}" if doublet else ""
         print(
-            f"  {peaks.two_theta[k]:>9.3f} {peaks.d[k]:>9.4f}  {hkl:<12}"
-            f"{int(peaks.multiplicity[k]):>5}{peaks.intensity[k]:>8.1f}"
+            f"  {peaks.two_theta[k]:>9.3f} {peaks.d[k]:>9.4f}  {cells}"
+            f"{int(peaks.multiplicity[k]):>6}{peaks.intensity[k]:>8.1f}{line}"
         )
 
 
@@ -327,7 +359,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         batches_per_shard=args.batches_per_shard,
         dtype=args.dtype,
         num_workers=args.workers,
-        progress=not args.no_progress,
+        progress=False if args.no_progress else "generate",
     )
     print(
         f"{args.out}: {manifest['num_patterns']} patterns of {manifest['num_points']} points in "
@@ -348,11 +380,37 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -------------------------------------------------------------------------------------------- convert
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from . import __version__
+    from .io import read_pattern, write_pattern
+
+    pattern = read_pattern(args.input, format=args.format, scan=args.scan)
+    header = [f"xrdsynth {__version__}: measured powder pattern converted by 'xrdsynth convert'"]
+    if str(args.output) == "-":
+        write_pattern(pattern, sys.stdout, header)
+        return EXIT_OK
+    _ensure_parent(args.output)
+    write_pattern(pattern, args.output, header)
+    radiation = "no wavelength stated" if pattern.wavelength is None else f"λ = {pattern.wavelength:g} Å"
+    if pattern.wavelength2 is not None:
+        radiation += f" / {pattern.wavelength2:g} Å"
+    meta = pattern.metadata
+    scans = f", range {meta['range']} of {meta['ranges']}" if "ranges" in meta else ""
+    first, last = pattern.two_theta[0], pattern.two_theta[-1]
+    _say(
+        f"wrote {args.output}: {len(pattern)} points, 2θ {first:g}–{last:g}°, {radiation} "
+        f"(read as {pattern.format}{scans})"
+    )
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------------------------------- classify
 def _cmd_classify(args: argparse.Namespace) -> int:
     from .io import read_pattern
     from .models import DEFAULT_MODEL, available_models, load_pretrained
 
+    plot = _plot_module() if args.plot is not None else None  # before any work: matplotlib may be missing
     # Read every file (and settle every wavelength) before the model is loaded, so that a bad file
     # fails at once.
     patterns = [read_pattern(path) for path in args.files]
@@ -380,7 +438,6 @@ def _cmd_classify(args: argparse.Namespace) -> int:
                 "wavelength": lam,
                 "wavelength_from": origin,
                 **prediction.to_dict(),
-                "crystal_system": _best_system(prediction)[0],
             }
             for path, _, lam, origin, prediction in results
         ]
@@ -395,8 +452,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
             print()
             _print_prediction(path, pattern, lam, origin, prediction, classifier)
 
-    if args.plot is not None:
-        plot = _plot_module()
+    if plot is not None:
         files = [Path(p) for p in args.files]
         targets = _plot_paths(args.plot, files)
         titles = _short_names(files)
@@ -484,9 +540,16 @@ def _print_prediction(
         ),
         start=1,
     ):
-        print(f"  {rank:>2}  {number:>5}  {symbol:<12}{system:<16}{p:>11.1%}")
+        row = f"  {rank:>2}  {number:>5}  {symbol:<12}{system:<16}{p:>11.1%}"
+        partner = prediction.enantiomorph[rank - 1] if prediction.enantiomorph else None
+        if partner is not None:
+            # Powder patterns cannot tell enantiomorphs apart: name the pair and its summed probability.
+            row += f"  or enantiomorph {partner}: pair {prediction.pair_probability[rank - 1]:.1%}"
+        print(row)
     best, p = _best_system(prediction)
     print(f"  most probable crystal system: {best} ({p:.1%})")
+    if prediction.abstained:
+        print(f"  unsure: confidence {prediction.confidence:.1%} is below the model's threshold")
 
 
 def _short_names(files: list[Path]) -> list[str]:
@@ -598,7 +661,7 @@ def _headline_figures(card: dict[str, Any]) -> list[tuple[str, str]]:
 
 # ---------------------------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
-    """The ``xrdsynth`` argument parser with its six commands."""
+    """The ``xrdsynth`` argument parser with its seven commands."""
     from . import __version__
 
     formatter = argparse.RawDescriptionHelpFormatter
@@ -628,7 +691,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate = add(
         "simulate",
         "simulate the powder pattern of a CIF",
-        "Simulate the powder X-ray diffraction pattern of the first structure in a CIF file.\n\n"
+        "Simulate the powder X-ray diffraction pattern of a structure in a CIF file (the first one, or\n"
+        "--block).\n\n"
         "Without --out or --plot, print the strongest reflections (2θ, d, hkl, multiplicity, intensity with\n"
         "the strongest = 100). --out writes the profile as two columns (2θ, intensity with maximum 1) under\n"
         "a '#' header of the settings, which 'xrdsynth classify' and xrdsynth.io.read_pattern read back\n"
@@ -636,6 +700,10 @@ def build_parser() -> argparse.ArgumentParser:
         "is fixed, so the result is deterministic.",
     )
     simulate.add_argument("file", metavar="FILE.cif", help="CIF file (.cif or .cif.gz)")
+    simulate.add_argument(
+        "--block", metavar="NAME",
+        help="data block to read (default: the first with atoms; a warning names the others)",
+    )  # fmt: skip
     simulate.add_argument(
         "--wavelength", type=_wavelength, default=_wavelength("CuKa1"), metavar="W",
         help="Å or a line name: CuKa1 (default), MoKa1, CoKa1, ...; CuKa for the Kα1+Kα2 doublet",
@@ -668,8 +736,9 @@ def build_parser() -> argparse.ArgumentParser:
         "identity as the only operation) and record the space group as _space_group_IT_number.",
     )
     sample.add_argument(
-        "--space-group", type=_space_group, required=True, metavar="N", help="space-group number 1..230"
-    )
+        "--space-group", type=_space_group, required=True, metavar="G",
+        help="space group: number 1..230 or Hermann–Mauguin symbol (Pnma, P2_1/c, 'P 1 21/c 1')",
+    )  # fmt: skip
     sample.add_argument("-n", type=_int_at_least(1), default=1, help="number of crystals (default: 1)")
     sample.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the CIF files")
     sample.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default: 0)")
@@ -696,7 +765,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--out", type=Path, required=True, metavar="DIR", help="shard folder")
     generate.add_argument(
         "--space-groups", type=_space_groups, default=None, metavar="LIST",
-        help="space groups to draw from, e.g. 1-230 (default), 62,186 or 1-15,62",
+        help="space groups to draw from, e.g. 1-230 (default), 62,186, 1-15,62 or Pnma,P2_1/c",
     )  # fmt: skip
     generate.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default: 0)")
     generate.add_argument(
@@ -737,8 +806,10 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         "train a space-group classifier on synthetic crystals",
         "Train a space-group classifier on patterns of random crystals simulated on the fly (the options\n"
-        "of xrdsynth.train). Running again with the same --out resumes from its checkpoint. The model is\n"
-        "written to OUT/model; classify with 'xrdsynth classify FILE --model OUT/model'. Several GPUs:\n"
+        "of xrdsynth.train). Running again with the same --out and the same settings resumes from its\n"
+        "checkpoint (only --device, --threads, --compile, --checkpoint-every, --eval-every, --log-every\n"
+        "may change; other settings are refused). The model is written to OUT/model; classify with\n"
+        "'xrdsynth classify FILE --model OUT/model'. Several GPUs:\n"
         "torchrun --nproc_per_node=4 -m xrdsynth train --device cuda ...",
     )
     from .train import build_parser as build_train_parser
@@ -749,7 +820,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify = add(
         "classify",
         "classify measured powder patterns by space group",
-        "Predict the space group of measured powder patterns (.xy, .xye, .csv, RRUFF, .xrdml, Bruker .raw)\n"
+        "Predict the space group of measured powder patterns (any file 'xrdsynth convert' reads)\n"
         "with a pretrained classifier: the most probable space groups with their symbols, crystal systems\n"
         "and probabilities, and the most probable crystal system.\n\n"
         "The wavelength comes from --wavelength, else from the file; a file that states none needs\n"
@@ -778,6 +849,29 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--device", default="cpu", help="where to run the model (default: cpu)")
     classify.set_defaults(run=_cmd_classify)
 
+    convert = add(
+        "convert",
+        "convert a measured pattern file to two-column text",
+        "Read a measured powder pattern from any file xrdsynth.io.read_pattern reads (.xrdml, Bruker .raw\n"
+        "v1-v4 and .brml, Rigaku .rasx/.ras/.asc, GSAS, UXD, .cpi, .udf, text) and write it as two columns\n"
+        "(2θ in degrees, intensity; a third with σ when the file has one) under a '#' header of its\n"
+        "settings (wavelength, sample, scan type, counting time, ...), which read_pattern reads back\n"
+        "unchanged.\n\n"
+        "A file of several ranges gives its first 2θ scan, or the one --scan names; they are never stitched.",
+    )
+    convert.add_argument("input", metavar="IN", help="measured pattern file")
+    convert.add_argument("output", type=Path, metavar="OUT", help="text file to write ('-': stdout)")
+    convert.add_argument(
+        "--scan", type=_int_at_least(0), default=None, metavar="N",
+        help="which range of a multi-range file, 0 for the first (default: the first 2θ scan)",
+    )  # fmt: skip
+    convert.add_argument(
+        "--format", default=None, metavar="NAME",
+        help="force a reader: xy, xye, csv, rruff, steps, xrdml, raw, brml, rasx, ras, asc, gsas, uxd, "
+        "cpi, udf",
+    )  # fmt: skip
+    convert.set_defaults(run=_cmd_convert)
+
     info = add(
         "info",
         "versions, devices and shipped models",
@@ -800,6 +894,18 @@ def _one_line(error: BaseException) -> str:
         if line:
             message += (" " if message.endswith(":") else "; ") * bool(message) + line
     return message
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Warnings during a command as one ``xrdsynth: warning:`` line on stderr (no source location)."""
+    print(f"{PROG}: warning: {_one_line(Warning(str(message)))}", file=sys.stderr)
 
 
 def _fail(message: str, command: str | None = None) -> None:
@@ -830,7 +936,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"choose a command: {', '.join(COMMANDS)} (see '{PROG} --help')")
         # From here on messages name the command, as those of argparse do.
         command = args.command
-        return int(args.run(args))
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return int(args.run(args))
     except UsageError as error:
         if debug:
             raise

@@ -69,6 +69,17 @@ def _hkl_label(hkl: Any) -> str:
     return "(" + " ".join(str(int(i)) for i in hkl) + ")"
 
 
+def _peak_labels(peaks: Any, hkl: npt.NDArray[np.int64]) -> npt.NDArray[np.str_]:
+    """(M,) labels: every family of each peak, ``(0 1 1, 1 0 1)``, with `` Kα2`` for the second line of a
+    doublet; the plain hkl for an object without ``labels()``."""
+    labels = getattr(peaks, "labels", None)
+    if labels is None:
+        return np.array([_hkl_label(h) for h in hkl], dtype=str)
+    text = [f"({label})" for label in labels()]
+    line = np.asarray(getattr(peaks, "line", np.zeros(len(text))))
+    return np.array([t + (" Kα2" if int(k) == 1 else "") for t, k in zip(text, line, strict=True)], dtype=str)
+
+
 def pattern(
     two_theta: Any,
     intensity: Any,
@@ -88,8 +99,9 @@ def pattern(
         intensity: (N,) intensities on that grid.
         peaks: a :class:`xrdsynth.PeakList` (``PowderSimulator.peaks``): a tick mark below the curve for
             every peak inside the plotted 2θ range, and the ``label_strongest`` most intense of them labelled
-            with their hkl, e.g. ``(1 0 -1)``, above the curve. A label that would overlap one already placed
-            is raised by a text line (a few times at most) or left out.
+            with their hkl above the curve: every family merged into the peak, e.g. ``(1 0 4)`` or
+            ``(0 1 1, 1 0 1)``, and `` Kα2`` after the peaks of the second line of a doublet. A label that
+            would overlap one already placed is raised by a text line (a few times at most) or left out.
         ax: the axes to draw in; None makes a new figure.
         normalise: divide the intensities by their maximum (which must then be positive).
         label_strongest: how many peaks to label (0 for none).
@@ -141,8 +153,8 @@ def pattern(
     return ax
 
 
-def _peak_positions(peaks: Any, wavelength: float | None) -> tuple[npt.NDArray[np.float64], ...]:
-    """(2θ, intensity, hkl) of the peaks, moved to ``wavelength`` through d when it differs."""
+def _peak_positions(peaks: Any, wavelength: float | None) -> tuple[npt.NDArray[Any], ...]:
+    """(2θ, intensity, label) of the peaks, moved to ``wavelength`` through d when it differs."""
     try:
         two_theta = np.asarray(peaks.two_theta, dtype=np.float64)
         intensity = np.asarray(peaks.intensity, dtype=np.float64)
@@ -156,16 +168,17 @@ def _peak_positions(peaks: Any, wavelength: float | None) -> tuple[npt.NDArray[n
     n = two_theta.shape[0]
     if two_theta.ndim != 1 or intensity.shape != (n,) or hkl.shape != (n, 3) or d.shape != (n,):
         raise ValueError("peaks has inconsistent shapes (two_theta (M,), intensity (M,), hkl (M, 3), d (M,))")
+    labels = _peak_labels(peaks, hkl)
     if n == 0:
-        return two_theta, intensity, hkl
+        return two_theta, intensity, labels
     if wavelength is not None and not np.allclose(lines, wavelength, rtol=1e-6):
         keep = np.isclose(lines, lines.min())
-        two_theta, intensity, hkl, d = two_theta[keep], intensity[keep], hkl[keep], d[keep]
+        two_theta, intensity, labels, d = two_theta[keep], intensity[keep], labels[keep], d[keep]
         sine = wavelength / (2.0 * d)
         inside = sine <= 1.0
         two_theta = np.degrees(2.0 * np.arcsin(sine[inside]))
-        intensity, hkl = intensity[inside], hkl[inside]
-    return two_theta, intensity, hkl
+        intensity, labels = intensity[inside], labels[inside]
+    return two_theta, intensity, labels
 
 
 def _draw_peaks(
@@ -176,9 +189,9 @@ def _draw_peaks(
     label_strongest: int,
     wavelength: float | None,
 ) -> None:
-    positions, intensity, hkl = _peak_positions(peaks, wavelength)
+    positions, intensity, labels = _peak_positions(peaks, wavelength)
     inside = (positions >= x[0]) & (positions <= x[-1])
-    positions, intensity, hkl = positions[inside], intensity[inside], hkl[inside]
+    positions, intensity, labels = positions[inside], intensity[inside], labels[inside]
     low, high = float(y.min()), float(y.max())
     span = high - low if high > low else 1.0
     tick_bottom, tick_top = low - _TICK_BAND[0] * span, low - _TICK_BAND[1] * span
@@ -200,7 +213,7 @@ def _draw_peaks(
         centre = float(positions[k])
         near = y[np.abs(x - centre) <= window]
         height = float(near.max()) if near.size else float(np.interp(centre, x, y))
-        text = _hkl_label(hkl[k])
+        text = str(labels[k])
         half_width = 0.5 * 0.6 * _LABEL_FONTSIZE * len(text) * x_per_point
         for level in range(_LABEL_LEVELS):
             offset = 2.0 + level * line_height

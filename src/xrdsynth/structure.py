@@ -105,6 +105,11 @@ class Crystal:
         space_group: international space-group number 1..230; default 1. It is a label: the atoms are
             already expanded, and nothing checks that they have this symmetry (see
             :meth:`detect_space_group`).
+        setting: None when the axes are those of the default setting of ``space_group`` (or unknown); else
+            the name of the setting the atoms are given in, e.g. ``"P b n m"`` for a CIF in Pbnm, a
+            non-default setting of Pnma (62). The lattice, coordinates, and therefore hkl, refer to those
+            axes. :meth:`from_cif` sets it; a label like ``space_group``, it is not written by
+            :meth:`to_cif` and not checked.
 
     Equality is identity; compare crystals with :meth:`allclose`.
     """
@@ -117,6 +122,7 @@ class Crystal:
     b_iso: npt.NDArray[np.float64] = None  # type: ignore[assignment]
     charges: npt.NDArray[np.float64] = None  # type: ignore[assignment]
     space_group: int = 1
+    setting: str | None = None
 
     def __post_init__(self) -> None:
         lattice = np.array(self.lattice, dtype=np.float64, copy=True)
@@ -188,6 +194,8 @@ class Crystal:
         ):
             object.__setattr__(self, name, _frozen(value))
         object.__setattr__(self, "space_group", int(space_group))
+        if self.setting is not None and not isinstance(self.setting, str):
+            raise ValueError(f"setting must be None or a str, got {self.setting!r}")
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuild through __init__ so that unpickled arrays are validated and read-only again.
@@ -201,6 +209,7 @@ class Crystal:
                 self.b_iso,
                 self.charges,
                 self.space_group,
+                self.setting,
             ),
         )
 
@@ -252,8 +261,9 @@ class Crystal:
 
     def __repr__(self) -> str:
         a, b, c, alpha, beta, gamma = self.cell_parameters
+        setting = f"setting={self.setting!r}, " if self.setting is not None else ""
         return (
-            f"Crystal(formula={self.formula!r}, space_group={self.space_group}, "
+            f"Crystal(formula={self.formula!r}, space_group={self.space_group}, {setting}"
             f"cell=({a:.4f}, {b:.4f}, {c:.4f}, {alpha:.3f}, {beta:.3f}, {gamma:.3f}), "
             f"num_atoms={self.num_atoms})"
         )
@@ -344,6 +354,7 @@ class Crystal:
                 parsed.b_iso,
                 parsed.charges,
                 parsed.space_group,
+                parsed.setting,
             )
         except ValueError as exc:
             raise CIFError(f"{source}: data block {parsed.block_name!r}: {exc}") from None

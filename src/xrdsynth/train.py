@@ -44,10 +44,11 @@ from torch.nn import functional as F
 
 from ._version import __version__
 from .data import SyntheticPowderDataset
-from .models import Classifier, InputSpec, save_pretrained
+from .models import Classifier, InputSpec, load_pretrained, save_pretrained
 from .sampler import SpaceGroupSampler, default_statistics
-from .simulate import PowderSimulator, resolve_wavelength
+from .simulate import resolve_wavelength
 from .structure import CrystalBatch
+from .transforms import PRESETS, preset
 
 __all__ = ["TrainConfig", "main", "train"]
 
@@ -64,8 +65,10 @@ class TrainConfig:
         architecture: name in :data:`xrdsynth.models.ARCHITECTURES`.
         architecture_kwargs: keyword arguments of the architecture (``num_classes`` is always 230).
         two_theta: (start, stop, points) of the model's grid, degrees.
-        wavelength: the simulated (principal) wavelength, Å or a line name; the model's input spec.
+        wavelength: the model's wavelength (its input spec): "CuKa1", the principal line of the presets.
         sqrt_scale: the network reads √ of the max-normalised pattern.
+        background_window_deg: the network reads patterns with their background removed by a
+            morphological opening of this width in degrees (0: none); measured patterns get the same.
         steps: optimiser steps in total (per rank, each on ``batch_size`` new patterns).
         batch_size: patterns per step and rank.
         lr: peak learning rate (AdamW).
@@ -79,14 +82,19 @@ class TrainConfig:
             "tempered" (statistics to the power ``tempering``: common groups more often, rare ones still
             seen).
         tempering: exponent of the "tempered" weights.
-        crystallite_size_nm: Scherrer size range drawn per pattern.
-        augment: fraction of batches simulated as laboratory scans (Kα doublet, pseudo-Voigt peaks with an
-            instrument function and crystallites up to 5x larger, strain, background, amorphous hump, zero
-            shift, Poisson noise, half of them starting at a random angle below 20°); the rest are clean Kα1
-            Gaussian patterns.
+        preset: the recipe of the training patterns, a name in :data:`xrdsynth.transforms.PRESETS`
+            ("laboratory-cu": Kα doublet, instrument function, sizes from 15 nm to 2 µm, strain, texture,
+            shifts, impurity, backgrounds, counting noise, partial scans; "clean": Kα1 Gaussian peaks).
+        clean_fraction: fraction of batches made with the "clean" preset instead.
+        init_from: a saved model folder or shipped model name whose weights start the run (same
+            architecture and grid); None starts from random weights.
         max_atoms: largest cell the sampler makes.
         compile: fuse the simulator's rendering with torch.compile.
+        workers: DataLoader processes that generate batches while the model trains (0: in the training
+            process). Results do not depend on it.
         checkpoint_every: steps between checkpoints (and model exports).
+        snapshot_every: every this many steps (a multiple of ``checkpoint_every``), the exported model is
+            also kept as ``snapshots/step-NNNNNNN/``, for learning curves; 0 keeps none.
         eval_every: steps between validations on a fixed synthetic set.
         eval_patterns: size of that validation set.
         log_every: steps between metric rows.
@@ -97,7 +105,8 @@ class TrainConfig:
     architecture_kwargs: dict[str, Any] = field(default_factory=lambda: {"width": 16, "stem_stride": 8})
     two_theta: tuple[float, float, int] = (5.0, 90.0, 4251)
     wavelength: str | float = "CuKa1"
-    sqrt_scale: bool = False
+    sqrt_scale: bool = True
+    background_window_deg: float = 3.0
     steps: int = 1000
     batch_size: int = 128
     lr: float = 2e-3
@@ -109,11 +118,14 @@ class TrainConfig:
     threads: int = 0
     space_group_weights: str = "uniform"
     tempering: float = 0.5
-    crystallite_size_nm: tuple[float, float] = (20.0, 100.0)
-    augment: float = 0.5
+    preset: str = "laboratory-cu"
+    clean_fraction: float = 0.0
+    init_from: str | None = None
     max_atoms: int = 100
     compile: bool = False
+    workers: int = 0
     checkpoint_every: int = 200
+    snapshot_every: int = 0
     eval_every: int = 200
     eval_patterns: int = 1024
     log_every: int = 20
@@ -121,18 +133,34 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError("steps and batch_size must be >= 1")
-        if not 0.0 <= self.augment <= 1.0:
-            raise ValueError(f"augment must be a fraction in [0, 1], got {self.augment}")
+        if not 0.0 <= self.clean_fraction <= 1.0:
+            raise ValueError(f"clean_fraction must be a fraction in [0, 1], got {self.clean_fraction}")
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        cu = resolve_wavelength(self.wavelength).wavelength == resolve_wavelength("CuKa1").wavelength
+        if self.preset == "laboratory-cu" and self.clean_fraction < 1.0 and not cu:
+            raise ValueError(
+                f"the laboratory-cu preset simulates Cu Kα1 (Kα2 is one of its effects); got wavelength "
+                f"{self.wavelength!r} (the clean preset takes any)"
+            )
+        if not self.background_window_deg >= 0:
+            raise ValueError(f"background_window_deg must be >= 0, got {self.background_window_deg}")
+        if self.workers < 0:
+            raise ValueError(f"workers must be >= 0, got {self.workers}")
         if self.space_group_weights not in ("uniform", "statistics", "tempered"):
             raise ValueError(
                 "space_group_weights must be uniform, statistics or tempered, "
                 f"got {self.space_group_weights!r}"
             )
+        if self.snapshot_every < 0 or (self.snapshot_every and self.snapshot_every % self.checkpoint_every):
+            raise ValueError(
+                f"snapshot_every must be 0 or a multiple of checkpoint_every ({self.checkpoint_every}), "
+                f"got {self.snapshot_every}"
+            )
         for name in ("checkpoint_every", "eval_every", "log_every", "eval_patterns"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
         self.two_theta = (float(self.two_theta[0]), float(self.two_theta[1]), int(self.two_theta[2]))
-        self.crystallite_size_nm = (float(self.crystallite_size_nm[0]), float(self.crystallite_size_nm[1]))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types, for config.json and the model card."""
@@ -141,20 +169,13 @@ class TrainConfig:
 
 # ------------------------------------------------------------------------------------------ data recipe
 class _SimulatorMixture(nn.Module):
-    """Per batch, one of several simulators (same grid), chosen with the batch's own generator.
+    """Per batch, one of several simulators (same grid), chosen with the batch's own generator."""
 
-    Simulators listed in ``truncate`` also blank the start of some patterns, as scans that begin above the
-    grid's first angle (many laboratory scans start at 10–20°) look after resampling.
-    """
-
-    def __init__(
-        self, simulators: Sequence[PowderSimulator], weights: Sequence[float], truncate: Sequence[bool]
-    ) -> None:
+    def __init__(self, simulators: Sequence[nn.Module], weights: Sequence[float]) -> None:
         super().__init__()
         self.simulators = nn.ModuleList(simulators)
         self.register_buffer("_weights", torch.tensor(weights, dtype=torch.float64), persistent=False)
         self._weights: torch.Tensor
-        self.truncate = tuple(truncate)
 
     @property
     def device(self) -> torch.device:
@@ -168,29 +189,7 @@ class _SimulatorMixture(nn.Module):
         gen = self.simulators[0].generator() if generator is None else generator
         u = float(torch.rand(1, generator=gen, device=gen.device, dtype=torch.float64))
         choice = int(torch.searchsorted(self._weights.cumsum(0).cpu() / self._weights.sum().cpu(), u))
-        choice = min(choice, len(self.simulators) - 1)
-        patterns = self.simulators[choice](batch, generator=gen)
-        if self.truncate[choice]:
-            patterns = _blank_low_angles(patterns, self.two_theta, gen)
-        return patterns
-
-
-# Half of the truncated patterns start at a 2θ drawn uniformly between the grid's start and this angle.
-_LATEST_SCAN_START = 20.0
-
-
-def _blank_low_angles(patterns: torch.Tensor, two_theta: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Zero every pattern below its own start angle (half of them keep the whole grid); max 1 again."""
-    bsz = patterns.shape[0]
-    grid = two_theta.to(patterns.dtype)
-    start = grid[0] + (_LATEST_SCAN_START - grid[0]).clamp_min(0.0) * torch.rand(
-        bsz, generator=gen, device=gen.device, dtype=patterns.dtype
-    ).to(patterns.device)
-    keep = torch.rand(bsz, generator=gen, device=gen.device).to(patterns.device) < 0.5
-    start = torch.where(keep, grid[0], start)
-    patterns = torch.where(grid.unsqueeze(0) >= start.unsqueeze(1), patterns, torch.zeros_like(patterns))
-    peak = patterns.amax(dim=1, keepdim=True)
-    return patterns / torch.where(peak > 0, peak, torch.ones_like(peak))
+        return self.simulators[min(choice, len(self.simulators) - 1)](batch, generator=gen)
 
 
 def _space_group_weights(config: TrainConfig) -> str | list[float]:
@@ -202,44 +201,25 @@ def _space_group_weights(config: TrainConfig) -> str | list[float]:
 
 
 def build_data(config: TrainConfig, device: torch.device) -> tuple[SpaceGroupSampler, nn.Module]:
-    """The sampler and the (mixture of) simulators of a training recipe, on ``device``."""
+    """The sampler and the simulator (a preset, or a mixture with the clean preset) of a training recipe,
+    on ``device``. Patterns come out linear, maximum 1: the classifier's preprocessing does the rest."""
     sampler = SpaceGroupSampler(
         seed=config.seed,
         device=device,
         max_atoms=config.max_atoms,
         space_group_weights=_space_group_weights(config),
     )
-    common = {
-        "two_theta": config.two_theta,
-        "crystallite_size_nm": config.crystallite_size_nm,
-        "device": device,
-        "compile": config.compile,
-    }
-    if config.augment == 0.0:
-        return sampler, PowderSimulator(wavelength=config.wavelength, sqrt_scale=config.sqrt_scale, **common)
-    principal = resolve_wavelength(config.wavelength).name
-    doublet = principal[:-1] if principal.lower().endswith("ka1") else config.wavelength
-    # Laboratory scans: the Kα doublet, pseudo-Voigt peaks from size (Lorentzian) and a typical
-    # diffractometer's Caglioti function (Gaussian, FWHM 0.04° at 30° to 0.06° at 90°), crystallites up to
-    # 5x the clean range's largest (well-crystallised samples show instrument-limited peaks), a little strain,
-    # backgrounds, counting noise, zero shift, and scans that start late.
-    low, high = config.crystallite_size_nm
-    lab = PowderSimulator(
-        wavelength=doublet,
-        profile="pseudo_voigt",
-        caglioti=(0.004, -0.002, 0.0016),
-        microstrain=(0.0, 5e-4),
-        zero_shift=(-0.05, 0.05),
-        background=(0.0, 0.15),
-        amorphous_hump=(0.0, 0.05),
-        poisson_counts=(3e2, 1e5),
-        sqrt_scale=config.sqrt_scale,
-        **{**common, "crystallite_size_nm": (low, 5.0 * high)},
-    )
-    if config.augment == 1.0:
-        return sampler, _SimulatorMixture([lab], [1.0], [True])
-    clean = PowderSimulator(wavelength=config.wavelength, sqrt_scale=config.sqrt_scale, **common)
-    return sampler, _SimulatorMixture([clean, lab], [1.0 - config.augment, config.augment], [False, True])
+    settings = {
+        "two_theta": config.two_theta, "device": device, "seed": config.seed, "compile": config.compile,
+    }  # fmt: skip
+    clean_settings = {**settings, "wavelength": config.wavelength}
+    main = preset(config.preset, **(clean_settings if config.preset == "clean" else settings))
+    if config.clean_fraction == 0.0:
+        return sampler, main
+    clean = preset("clean", **clean_settings)
+    if config.clean_fraction == 1.0:
+        return sampler, clean
+    return sampler, _SimulatorMixture([clean, main], [config.clean_fraction, 1.0 - config.clean_fraction])
 
 
 # ------------------------------------------------------------------------------------------- the loop
@@ -330,15 +310,74 @@ class _Metrics:
             self.tensorboard.close()
 
 
+# Settings that may change when a run is resumed: where and how fast it runs, and how often it reports.
+# Every other TrainConfig field changes the trained model, so a resumed run must keep it.
+_RESUME_MAY_DIFFER = frozenset(
+    {"out", "device", "threads", "workers", "compile", "checkpoint_every", "snapshot_every", "eval_every",
+     "log_every"}
+)  # fmt: skip
+
+
+def _check_resume(config: TrainConfig, out: Path, world_size: int) -> None:
+    """Refuse to resume a run folder whose stored settings differ from ``config``.
+
+    The stored settings are the checkpoint's (what would be resumed), else ``config.json`` (a run stopped
+    before its first checkpoint). Every TrainConfig field must match except ``_RESUME_MAY_DIFFER``, and
+    a checkpoint must come from as many processes as there are now (the data stream depends on both).
+
+    Raises:
+        ValueError: listing every field that differs, one per line.
+    """
+    checkpoint, stored_json = out / "checkpoint.pt", out / "config.json"
+    state: dict[str, Any] | None = None
+    if checkpoint.exists():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        stored = json.loads(state["config"])
+        where = str(checkpoint)
+    elif stored_json.exists():
+        stored = json.loads(stored_json.read_text(encoding="utf-8"))
+        where = str(stored_json)
+    else:
+        return
+    now = json.loads(json.dumps(config.to_dict()))  # tuples as lists, as stored
+    lines = []
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in _RESUME_MAY_DIFFER:
+            continue
+        old = stored.get(f.name, "<absent: written by another xrdsynth version>")
+        if old != now[f.name]:
+            lines.append(f"  {f.name}: stored {old!r}, now {now[f.name]!r}")
+    if state is not None and int(state["step"]) > 0 and isinstance(stored.get("batch_size"), int):
+        processes = int(state["samples"]) // (int(state["step"]) * stored["batch_size"])
+        if processes != world_size:
+            lines.append(f"  processes (WORLD_SIZE): stored {processes}, now {world_size}")
+    if lines:
+        raise ValueError(
+            f"{where} belongs to a run with other settings; resume it with the same settings (only "
+            f"{', '.join(sorted(_RESUME_MAY_DIFFER))} may change) or use another run folder:\n"
+            + "\n".join(lines)
+        )
+
+
 def train(config: TrainConfig, progress: bool = True, *, _stop_after: int | None = None) -> Classifier:
     """Train (or resume) a classifier as described by ``config``; returns it (on rank 0: also saved).
 
     Works in one process, or under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment), where each rank
     trains on its own data and the process group is created and destroyed here.
+
+    A folder that already holds a run (``checkpoint.pt``, or ``config.json`` of a run stopped before its
+    first checkpoint) is resumed only with the same settings, so that the result equals an uninterrupted
+    run: every field must match except ``out``, ``device``, ``threads``, ``compile``,
+    ``checkpoint_every``, ``eval_every`` and ``log_every``, and the number of processes must be the same.
+    ``steps`` must match too (the learning-rate schedule depends on it): to train longer, start a new run.
+
+    Raises:
+        ValueError: the folder holds a run with other settings (every differing field is listed).
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    _check_resume(config, Path(config.out), world_size)
     device = _resolve_device(config.device, local_rank)
     distributed = world_size > 1
     if distributed and not dist.is_initialized():
@@ -369,11 +408,18 @@ def _train(
     stop_after: int | None,
 ) -> Classifier:
     lam = resolve_wavelength(config.wavelength).wavelength
-    spec = InputSpec(*config.two_theta, wavelength=lam, sqrt_scale=config.sqrt_scale)
+    spec = InputSpec(
+        *config.two_theta,
+        wavelength=lam,
+        sqrt_scale=config.sqrt_scale,
+        background_window_deg=config.background_window_deg,
+    )
     torch.manual_seed(config.seed)  # the model initialisation only; data use their own generators
     classifier = Classifier.from_architecture(
         config.architecture, spec, **{**config.architecture_kwargs, "num_classes": 230}
     ).to(device)
+    if config.init_from is not None:
+        _initialise_from(classifier, config.init_from)
     optimizer = torch.optim.AdamW(classifier.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     step, samples, elapsed = 0, 0, 0.0
     checkpoint_path = out / "checkpoint.pt"
@@ -412,7 +458,16 @@ def _train(
     started = time.perf_counter() - elapsed
     window_start, window_samples = time.perf_counter(), 0
     running_loss, running_correct, running_n = 0.0, 0, 0
-    iterator = iter(stream)
+    if config.workers > 0:
+        # Batches are made in other processes while this one trains; the stream, split by batch index,
+        # is the same as in-process.
+        loader = torch.utils.data.DataLoader(
+            stream, batch_size=None, num_workers=config.workers, prefetch_factor=2,
+            worker_init_fn=_one_thread, persistent_workers=False,
+        )  # fmt: skip
+        iterator = iter(loader)
+    else:
+        iterator = iter(stream)
     model.train()
     while step < config.steps:
         patterns, labels = next(iterator)
@@ -471,6 +526,8 @@ def _train(
                 )
                 classifier.card = _card(config, step, samples, elapsed, device, world_size)
                 save_pretrained(classifier, out / "model")
+                if config.snapshot_every and step % config.snapshot_every == 0:
+                    save_pretrained(classifier, out / "snapshots" / f"step-{step:07d}")
             if distributed:
                 dist.barrier()
         if stop_after is not None and step == stop_after:
@@ -482,6 +539,29 @@ def _train(
         metrics.close()
     classifier.eval()
     return classifier
+
+
+def _one_thread(worker_id: int) -> None:
+    # Each data worker takes one core; the training process keeps the rest.
+    torch.set_num_threads(1)
+
+
+def _initialise_from(classifier: Classifier, source: str) -> None:
+    """Copy the weights of a saved or shipped classifier into ``classifier`` (same architecture and grid)."""
+    donor = load_pretrained(source)
+    if donor.architecture != classifier.architecture or {**donor.architecture_kwargs, "num_classes": 230} != {
+        **classifier.architecture_kwargs,
+        "num_classes": 230,
+    }:
+        raise ValueError(
+            f"init_from {source!r} is a {donor.architecture} {donor.architecture_kwargs}, "
+            f"not the run's {classifier.architecture} {classifier.architecture_kwargs}"
+        )
+    if donor.spec.num_points != classifier.spec.num_points:
+        raise ValueError(
+            f"init_from {source!r} reads {donor.spec.num_points} points, the run {classifier.spec.num_points}"
+        )
+    classifier.model.load_state_dict(donor.model.state_dict())
 
 
 def _validation_set(config: TrainConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -523,37 +603,113 @@ def _card(
 
 
 # -------------------------------------------------------------------------------------------- command line
+# Help of the options that map to TrainConfig fields (argparse adds the default).
+_OPTION_HELP = {
+    "steps": "optimiser steps in total, per process; a resumed run must keep it",
+    "batch_size": "new patterns per step and process",
+    "warmup_steps": "steps of linear learning-rate warm-up before the cosine decay",
+    "seed": "seed of the model initialisation and of the data stream",
+    "threads": "torch CPU threads, 0 for torch's default",
+    "max_atoms": "largest number of atoms in a sampled unit cell",
+    "checkpoint_every": "steps between checkpoints and model exports",
+    "eval_every": "steps between validations on the fixed synthetic validation set",
+    "eval_patterns": "patterns in that validation set",
+    "log_every": "steps between rows of metrics.csv",
+    "lr": "peak learning rate (AdamW)",
+    "weight_decay": "AdamW weight decay",
+    "label_smoothing": "label smoothing of the cross-entropy",
+    "clean_fraction": "fraction of batches made with the 'clean' preset instead of --preset",
+    "background_window_deg": "width in degrees of the background removal before the network, 0 for none",
+    "snapshot_every": "steps between models kept in snapshots/ (a multiple of --checkpoint-every), 0: none",
+    "workers": "DataLoader processes that make the data while the model trains (results do not change)",
+    "tempering": "exponent of the 'tempered' space-group weights",
+}
+
+
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The arguments of ``python -m xrdsynth.train`` / ``xrdsynth train`` (one per TrainConfig field)."""
     parser = parser or argparse.ArgumentParser(
         prog="xrdsynth train", description="Train a space-group classifier on synthetic crystals."
     )
     defaults = TrainConfig()
-    parser.add_argument("--out", default=defaults.out, help="run folder (resumed when it has a checkpoint)")
-    parser.add_argument("--architecture", default=defaults.architecture)
+    default = " (default: %(default)s)"
+    parser.add_argument(
+        "--out",
+        default=defaults.out,
+        metavar="DIR",
+        help="run folder; a folder with a run is resumed, with the same settings only" + default,
+    )
+    parser.add_argument(
+        "--architecture",
+        default=defaults.architecture,
+        help="network, see xrdsynth.models.ARCHITECTURES" + default,
+    )
     parser.add_argument(
         "--architecture-kwargs",
         type=json.loads,
         default=defaults.architecture_kwargs,
-        help='JSON, e.g. \'{"width": 16, "stem_stride": 8}\'',
+        metavar="JSON",
+        help='keyword arguments of the architecture as JSON (default: \'{"width": 16, "stem_stride": 8}\')',
     )
     parser.add_argument(
-        "--two-theta", nargs=3, type=float, default=defaults.two_theta, metavar=("START", "STOP", "N")
+        "--two-theta",
+        nargs=3,
+        type=float,
+        default=defaults.two_theta,
+        metavar=("START", "STOP", "N"),
+        help="the model's 2θ grid in degrees: first, last, number of points (default: "
+        f"{defaults.two_theta[0]:g} {defaults.two_theta[1]:g} {defaults.two_theta[2]})",
     )
-    parser.add_argument("--wavelength", default=defaults.wavelength, help="Å or a line (CuKa1, MoKa1, ...)")
-    parser.add_argument("--sqrt-scale", action="store_true")
+    parser.add_argument(
+        "--wavelength",
+        default=defaults.wavelength,
+        metavar="W",
+        help="simulated wavelength, Å or a line (CuKa1, MoKa1, ...)" + default,
+    )
+    parser.add_argument(
+        "--sqrt-scale",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.sqrt_scale,
+        help="the network reads the square root of the normalised pattern" + default,
+    )
     for name in ("steps", "batch_size", "warmup_steps", "seed", "threads", "max_atoms", "checkpoint_every",
-                 "eval_every", "eval_patterns", "log_every"):  # fmt: skip
-        parser.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(defaults, name))
-    for name in ("lr", "weight_decay", "label_smoothing", "augment", "tempering"):
-        parser.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(defaults, name))
-    parser.add_argument("--device", default=defaults.device, help="cpu, cuda, cuda:N or auto")
+                 "snapshot_every", "eval_every", "eval_patterns", "log_every", "workers"):  # fmt: skip
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            type=int,
+            default=getattr(defaults, name),
+            metavar="N",
+            help=_OPTION_HELP[name] + default,
+        )
+    for name in ("lr", "weight_decay", "label_smoothing", "clean_fraction", "tempering",
+                 "background_window_deg"):  # fmt: skip
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            type=float,
+            default=getattr(defaults, name),
+            metavar="X",
+            help=_OPTION_HELP[name] + default,
+        )
+    parser.add_argument("--device", default=defaults.device, help="cpu, cuda, cuda:N or auto" + default)
     parser.add_argument(
         "--space-group-weights",
         choices=("uniform", "statistics", "tempered"),
         default=defaults.space_group_weights,
+        help="how often each space group is drawn: equally, as in the sampler statistics, or tempered"
+        + default,
     )
-    parser.add_argument("--crystallite-size-nm", nargs=2, type=float, default=defaults.crystallite_size_nm)
+    parser.add_argument(
+        "--preset",
+        choices=PRESETS,
+        default=defaults.preset,
+        help="recipe of the training patterns (see xrdsynth.transforms)" + default,
+    )
+    parser.add_argument(
+        "--init-from",
+        default=None,
+        metavar="MODEL",
+        help="model folder or shipped name whose weights start the run (same architecture and grid)",
+    )
     parser.add_argument("--compile", action="store_true", help="torch.compile the simulator's rendering")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
@@ -571,8 +727,13 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m xrdsynth.train [options]``: parse the options and train; returns the exit status."""
     args = build_parser().parse_args(argv)
-    config = config_from_args(args)
-    train(config, progress=not args.no_progress)
+    try:
+        config = config_from_args(args)
+        train(config, progress=not args.no_progress)
+    except ValueError as error:
+        # Bad settings and refused resumes are the user's to fix: one message, no traceback.
+        print(f"xrdsynth.train: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

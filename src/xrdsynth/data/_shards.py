@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import functools
 import hashlib
+import inspect
 import json
 import os
 import warnings
@@ -25,6 +26,8 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_in
 from tqdm.auto import tqdm
 
 from .._version import __version__
+from ..sampler import SamplerStatistics, SpaceGroupSampler
+from ..simulate import PowderSimulator
 from ._common import check_positive_int
 from ._structures import StructureDataset
 from ._synthetic import SyntheticPowderDataset
@@ -129,6 +132,91 @@ def _one_line(obj: object) -> str:
     return " ".join(repr(obj).split())
 
 
+# Sequences of floats longer than this are recorded by shape and sha256 (e.g. 230 space-group weights).
+_LONGEST_LISTED = 16
+_NOT_STORED = "<not stored under its argument's name>"
+_SKIP = object()  # an argument recorded elsewhere in the settings
+
+
+def _digest(array: np.ndarray) -> dict[str, Any]:
+    array = np.ascontiguousarray(array)
+    return {
+        "shape": list(array.shape),
+        "dtype": str(array.dtype),
+        "sha256": hashlib.sha256(array.tobytes()).hexdigest(),
+    }
+
+
+def _canonical(value: Any) -> Any:
+    """A JSON value that identifies ``value``: numbers, strings and short lists as they are, long numeric
+    float sequences, arrays and statistics by their sha256, anything else by its one-line repr."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return value.item()
+    if isinstance(value, (torch.dtype, torch.device, os.PathLike)):
+        return str(value)
+    if isinstance(value, torch.Generator):
+        return "<torch.Generator>"
+    if isinstance(value, torch.Tensor):
+        return _digest(value.detach().cpu().numpy())
+    if isinstance(value, np.ndarray):
+        return _digest(value)
+    if isinstance(value, SamplerStatistics):
+        text = json.dumps(value.to_dict(), sort_keys=True).encode()
+        return {"statistics": value.source, "sha256": hashlib.sha256(text).hexdigest()}
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        numbers = all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in value)
+        if numbers and len(value) > _LONGEST_LISTED and not all(isinstance(v, int) for v in value):
+            return _digest(np.asarray(value, dtype=np.float64))
+        return [_canonical(v) for v in value]
+    return _one_line(value)
+
+
+def _constructor_settings(obj: Any, special: dict[str, Any]) -> dict[str, Any]:
+    """Every argument of ``type(obj).__init__`` with the value ``obj`` holds for it (an attribute of the same
+    name), in canonical form; ``special`` gives the values of arguments stored otherwise (``_SKIP``: recorded
+    elsewhere)."""
+    settings: dict[str, Any] = {"type": type(obj).__name__}
+    for name, parameter in inspect.signature(type(obj).__init__).parameters.items():
+        if name == "self" or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        value = special[name] if name in special else _canonical(getattr(obj, name, _NOT_STORED))
+        if value is not _SKIP:
+            settings[name] = value
+    return settings
+
+
+def _sampler_settings(sampler: SpaceGroupSampler) -> dict[str, Any]:
+    """All settings of a sampler (its statistics file by content, long weight lists by sha256)."""
+    special: dict[str, Any] = {}
+    statistics = sampler.statistics
+    if not isinstance(statistics, SamplerStatistics) and statistics != "default":
+        special["statistics"] = {"file": os.fspath(statistics), "sha256": _file_sha256(Path(statistics))}
+    return _constructor_settings(sampler, special)
+
+
+def _simulator_settings(simulator: torch.nn.Module) -> dict[str, Any]:
+    """All settings of a PowderSimulator (the grid is recorded separately), or of any other module: its type
+    and repr, and the settings of every PowderSimulator inside it (e.g. a mixture of simulators)."""
+    if isinstance(simulator, PowderSimulator):
+        radiation = simulator.radiation
+        special = {
+            "two_theta": _SKIP,  # the grid is recorded as the settings' two_theta
+            "q": _SKIP,
+            "wavelength": {"lines": list(radiation.wavelengths), "weights": list(radiation.weights)},
+        }
+        return _constructor_settings(simulator, special)
+    inner = [m for m in simulator.modules() if isinstance(m, PowderSimulator)]
+    return {
+        "type": type(simulator).__name__,
+        "repr": _one_line(simulator),
+        "simulators": [_simulator_settings(m) for m in inner],
+    }
+
+
 def _grid_settings(simulator: torch.nn.Module) -> tuple[dict[str, Any], np.ndarray | None]:
     """The simulator's 2θ grid and wavelength, where it has them (a simulator-like module may not)."""
     two_theta = getattr(simulator, "two_theta", None)
@@ -155,8 +243,8 @@ def _describe(source: Any) -> tuple[Callable[[int], Batch] | None, dict[str, Any
         settings, grid = _grid_settings(source.simulator)
         settings = {
             "source": "SyntheticPowderDataset",
-            "sampler": _one_line(source.sampler),
-            "simulator": _one_line(source.simulator),
+            "sampler": _sampler_settings(source.sampler),
+            "simulator": _simulator_settings(source.simulator),
             "seed": source.seed,
             "batch_size": source.batch_size,
             "labels": list(source.labels),
@@ -176,7 +264,7 @@ def _describe(source: Any) -> tuple[Callable[[int], Batch] | None, dict[str, Any
             "structures": (str(source.structures) if isinstance(source.structures, Path) else "<sequence>"),
             "num_structures": len(source.crystals),
             "structures_sha256": digest.hexdigest(),
-            "simulator": _one_line(source.simulator),
+            "simulator": _simulator_settings(source.simulator),
             "seed": source.seed,
             "batch_size": source.batch_size,
             "shuffle": source.shuffle,
@@ -244,13 +332,18 @@ def _as_numpy(batch: Any, index: int) -> tuple[np.ndarray, dict[str, np.ndarray]
 
 
 # ------------------------------------------------------------------------------------------- writing
-def _settings_mismatch(old: dict[str, Any], new: dict[str, Any]) -> str:
-    keys = sorted(set(old) | set(new))
+def _settings_mismatch(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> str:
+    """One line per differing setting, nested settings named with dots (``sampler.space_groups``)."""
     lines = []
-    for key in keys:
-        if old.get(key, "<absent>") != new.get(key, "<absent>"):
-            a, b = (str(d.get(key, "<absent>")) for d in (old, new))
-            lines.append(f"  {key}: existing {a[:200]!r}, now {b[:200]!r}")
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            lines.append(_settings_mismatch(a, b, f"{prefix}{key}."))
+        else:
+            a, b = str(a), str(b)
+            lines.append(f"  {prefix}{key}: existing {a[:200]!r}, now {b[:200]!r}")
     return "\n".join(lines)
 
 
@@ -315,7 +408,7 @@ def write_shards(
     dtype: str = "float32",
     settings: dict[str, Any] | None = None,
     num_workers: int = 0,
-    progress: bool = True,
+    progress: bool | str = True,
 ) -> dict[str, Any]:
     """Write the first ``num_batches`` batches of ``source`` to ``out_dir`` as shards of ``.npy`` files.
 
@@ -324,7 +417,13 @@ def write_shards(
     manifest that lists exactly them. Running again with the same arguments continues after the last
     complete shard (temporary and unlisted files of the killed run are removed); a larger ``num_batches``
     extends the folder with the batches that a single run would have written. Settings that differ from
-    the manifest's raise.
+    the manifest's raise, each named.
+
+    A dataset of this package is identified by all of its settings: every constructor argument of its
+    :class:`~xrdsynth.SpaceGroupSampler` and :class:`~xrdsynth.PowderSimulator` (the grid by its values,
+    the wavelength by its lines and weights, a statistics file and float lists longer than 16 entries,
+    such as space-group weights, by their sha256), the dataset's seed, batch size and labels. A simulator
+    of another kind is recorded by its type and repr, with the settings of every PowderSimulator inside.
 
     The batches are those of a single process: ``SyntheticPowderDataset`` batches ``start_batch``,
     ``start_batch + 1``, ...; ``StructureDataset`` epochs ``start_epoch``, ... one after the other (their
@@ -342,7 +441,7 @@ def write_shards(
         settings: JSON-serialisable facts to record and compare on resume (e.g. how the source was built).
         num_workers: DataLoader worker processes that make the batches of a dataset of this package
             (0: in this process).
-        progress: show a tqdm progress bar.
+        progress: show a tqdm progress bar (a string: with that label instead of "write_shards").
 
     Returns:
         The manifest (as stored in ``manifest.json``).
@@ -426,7 +525,8 @@ def write_shards(
         manifest["num_points"] = len(grid)
     _save_manifest(folder, _finish_manifest(manifest))
 
-    bar = tqdm(total=num_batches, initial=done, unit="batch", desc="write_shards", disable=not progress)
+    label = progress if isinstance(progress, str) else "write_shards"
+    bar = tqdm(total=num_batches, initial=done, unit="batch", desc=label, disable=not progress)
     try:
         pending: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
         first = done

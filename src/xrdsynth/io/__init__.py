@@ -15,12 +15,15 @@ syntax; the crystallography is done by xrdsynth:
 
 Every problem raises :class:`xrdsynth.CIFError` (a ValueError) naming the file.
 
-Measured powder patterns are read with :func:`read_pattern` into a :class:`MeasuredPattern` (2θ in degrees,
-strictly increasing; intensities as stored; σ, the wavelength or Kα1/Kα2 doublet, and metadata where the file
-has them). Formats: two-column text (.xy, .xye with σ, .csv, .txt, .dat; comma, semicolon, tab or space
-separated; header and comment lines skipped, a stated wavelength read), RRUFF text (``##KEY=value`` headers),
-PANalytical .xrdml (any schema version) and Bruker .raw version 4; the reader is picked from the content.
-Problems raise :class:`PatternFileError` (a ValueError) naming the file and line.
+Measured powder patterns are read with :func:`read_pattern` (one scan) or :func:`read_all_patterns` (every
+scan of a multi-range file) into a :class:`MeasuredPattern`: 2θ in degrees, strictly increasing; intensities
+as stored; σ, the wavelength or Kα1/Kα2 doublet and its ratio, the scan type, the counting time and other
+metadata where the file states them. The reader is picked from the content: PANalytical .xrdml, Bruker RAW
+v1-v4 and .brml, Rigaku .rasx, .ras and .asc, GSAS (constant wavelength), Bruker/Siemens UXD, Sietronics .cpi,
+Philips .udf, RRUFF, and text columns (.xy, .xye, .csv, .txt, .dat). A file whose x is not 2θ in degrees is
+converted when the conversion is certain (centidegrees, Q or d with a stated wavelength) and refused otherwise
+(time of flight, energy-dispersive). :func:`write_pattern` writes a pattern as two-column text that reads back
+the same. Problems raise :class:`PatternFileError` (a ValueError) naming the file and what is wrong.
 """
 
 from __future__ import annotations
@@ -28,12 +31,22 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from ._patterns import MeasuredPattern, PatternFileError, read_pattern
+from ._pattern_write import write_pattern
+from ._patterns import MeasuredPattern, PatternFileError, read_all_patterns, read_pattern
 
 if TYPE_CHECKING:
     from ..structure import Crystal
 
-__all__ = ["MeasuredPattern", "PatternFileError", "read_all_cif", "read_cif", "read_pattern", "write_cif"]
+__all__ = [
+    "MeasuredPattern",
+    "PatternFileError",
+    "read_all_cif",
+    "read_all_patterns",
+    "read_cif",
+    "read_pattern",
+    "write_cif",
+    "write_pattern",
+]
 
 
 def read_cif(path: str | os.PathLike[str], block: str | None = None) -> Crystal:

@@ -24,6 +24,13 @@ Reading rules (one data block):
   A number that contradicts non-trivial operations is an error. A file whose only operation is the identity
   but which names another group (as :meth:`Crystal.to_cif` writes: every atom listed, group kept as a
   label) keeps that number.
+- Setting: when the operations form a group other than the default setting of its number (spglib's, see
+  :class:`xrdsynth.symmetry.SpaceGroup`), e.g. Pbnm for Pnma or origin choice 2 of Fd-3m, the atoms stay in
+  the file's axes and ``setting`` names the file's setting (gemmi's extended H-M symbol, "P b n m"; for
+  settings gemmi does not tabulate, the file's symbol with "(other origin or axes)"); None for the default
+  setting, and for files that list only the identity (their number is a label).
+- Several data blocks with atoms: the first is read unless a block is named, with a warning that names the
+  others (``Crystal.read_all`` reads them all).
 - Expansion: each site is mapped by every operation and wrapped into [0, 1). Images of one site closer than
   ``SAME_POSITION_TOLERANCE`` (3e-3 Å) are one atom (a special position). Images closer than
   ``SPECIAL_POSITION_TOLERANCE`` (0.05 Å) are also one atom when their summed occupancy would exceed 1 — they
@@ -37,6 +44,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +58,7 @@ from .._elements import element_from_label, element_symbol, parse_type_symbol
 from .._errors import CIFError
 from .._lattice import lattice_from_parameters, parameters_from_lattice, u_equivalent
 from .._math import periodic_distances, wrap_fractional
+from ..symmetry import SpaceGroup
 from ._symop import (
     check_group,
     format_operation,
@@ -119,6 +128,7 @@ class ParsedStructure:
     b_iso: npt.NDArray[np.float64]
     charges: npt.NDArray[np.float64]
     space_group: int
+    setting: str | None = None
 
 
 class _BlockError(Exception):
@@ -358,6 +368,36 @@ def _element(
     raise _BlockError(f"{where}: unknown element (no type symbol; the label names no element)")
 
 
+def _operation_set(rot: npt.NDArray[np.int64], tra: npt.NDArray[np.float64]) -> frozenset[bytes]:
+    """Operations as a set, translations modulo 1 rounded to the 1/24 grid of the Tables."""
+    steps = np.mod(np.round(np.asarray(tra, dtype=np.float64) * 24.0), 24.0).astype(np.int64)
+    return frozenset(r.tobytes() + t.tobytes() for r, t in zip(rot.astype(np.int64), steps, strict=True))
+
+
+def _setting(
+    rot: npt.NDArray[np.int64], tra: npt.NDArray[np.float64], number: int, symbol: str | None
+) -> str | None:
+    """The setting of a full group of operations: None for the default setting of ``number``, else its
+    name (see the module doc)."""
+    if len(rot) == 1:
+        return None  # only the identity: the atoms are all listed, the number is a label
+    default = SpaceGroup(number).operations
+    if _operation_set(rot, tra) == _operation_set(default.rotations, default.translations):
+        return None
+    scaled = np.asarray(tra) * gemmi.Op.DEN
+    if np.all(np.abs(scaled - np.round(scaled)) < 1e-6):
+        ops = []
+        for r, t in zip(rot, np.round(scaled).astype(np.int64), strict=True):
+            op = gemmi.Op()
+            op.rot = (r * gemmi.Op.DEN).tolist()
+            op.tran = t.tolist()
+            ops.append(op)
+        found = gemmi.find_spacegroup_by_ops(gemmi.GroupOps(ops))
+        if found is not None and found.number == number:
+            return found.xhm()
+    return f"{symbol or SpaceGroup(number).symbol} (other origin or axes)"
+
+
 def _symmetry(
     block: gemmi.cif.Block, lattice: npt.NDArray[np.float64]
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], int]:
@@ -471,6 +511,9 @@ def _parse_block(block: gemmi.cif.Block) -> ParsedStructure:
     lattice = _cell(block)
     sites = _sites(block, lattice)
     rot, tra, space_group = _symmetry(block, lattice)
+    found = _first_value(block, _HM_TAGS)
+    symbol = None if found is None or gemmi.cif.is_null(found[1]) else gemmi.cif.as_string(found[1]).strip()
+    setting = _setting(rot, tra, space_group, symbol)
     counts = []
     positions = []
     for coords, occupancy in zip(sites.coords, sites.occupancies, strict=True):
@@ -487,6 +530,7 @@ def _parse_block(block: gemmi.cif.Block) -> ParsedStructure:
         b_iso=np.repeat(sites.b_iso, repeat),
         charges=np.repeat(sites.charges, repeat),
         space_group=space_group,
+        setting=setting,
     )
 
 
@@ -502,7 +546,8 @@ def parse_cif_text(
     Args:
         text: CIF content.
         source: file name or description, used in every error message.
-        first_only: stop after the first structure.
+        first_only: stop after the first structure (with a warning naming the other blocks with atoms when
+            ``block`` is None and there are any).
         block: read only the data block of this name.
 
     Raises:
@@ -524,6 +569,16 @@ def parse_cif_text(
         except _BlockError as exc:
             raise CIFError(f"{source}: data block {candidate.name!r}: {exc}") from None
         if first_only:
+            others = [b.name for b in blocks if b.name != candidate.name and _has_sites(b)]
+            if others and block is None:
+                names = ", ".join(repr(name) for name in others)
+                warnings.warn(
+                    f"{source} holds {len(others) + 1} structures; read the first, data block "
+                    f"{candidate.name!r} (the others: {names}); pass block=NAME to choose one, or read "
+                    "them all with Crystal.read_all (xrdsynth simulate: --block NAME)",
+                    UserWarning,
+                    stacklevel=3,
+                )
             break
     if not structures:
         cartesian = any(len(b.find_values("_atom_site_Cartn_x")) for b in blocks)

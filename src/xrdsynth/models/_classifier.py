@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -13,8 +14,10 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from ..io import MeasuredPattern
 from ..simulate import resolve_wavelength
-from ..symmetry import CRYSTAL_SYSTEMS, SpaceGroup, crystal_system
+from ..symmetry import CRYSTAL_SYSTEMS, SpaceGroup, crystal_system, enantiomorph
+from ..transforms import remove_background
 from ._architectures import NUM_SPACE_GROUPS, build_model
 
 __all__ = ["Classifier", "InputSpec", "Prediction"]
@@ -41,6 +44,8 @@ class InputSpec:
         wavelength: the wavelength the grid refers to, Å (patterns at other wavelengths are converted
             through d-spacing).
         sqrt_scale: the network reads the square root of the max-normalised pattern.
+        background_window_deg: width in degrees 2θ of the background removal applied before scaling
+            (:func:`xrdsynth.transforms.remove_background`); 0 for none.
     """
 
     two_theta_min: float = 5.0
@@ -48,6 +53,7 @@ class InputSpec:
     num_points: int = 8501
     wavelength: float = 1.540593
     sqrt_scale: bool = False
+    background_window_deg: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.two_theta_min < self.two_theta_max < 180.0:
@@ -56,6 +62,8 @@ class InputSpec:
             raise ValueError(f"num_points must be >= 16, got {self.num_points}")
         if not self.wavelength > 0:
             raise ValueError(f"wavelength must be positive, got {self.wavelength}")
+        if not (math.isfinite(self.background_window_deg) and self.background_window_deg >= 0):
+            raise ValueError(f"background_window_deg must be >= 0, got {self.background_window_deg}")
 
     @property
     def two_theta(self) -> npt.NDArray[np.float64]:
@@ -70,6 +78,7 @@ class InputSpec:
             "num_points": int(self.num_points),
             "wavelength": float(self.wavelength),
             "sqrt_scale": bool(self.sqrt_scale),
+            "background_window_deg": float(self.background_window_deg),
         }
 
 
@@ -77,12 +86,22 @@ class InputSpec:
 class Prediction:
     """The most probable space groups of one pattern, best first.
 
+    Powder patterns cannot tell the two groups of an enantiomorphic pair apart (P4₁/P4₃, P3₁21/P3₂21, ...):
+    such a group is listed with its partner in ``enantiomorph`` and the pair's summed probability in
+    ``pair_probability``.
+
     Attributes:
         space_group: the top-k space-group numbers (1..230).
         symbol: their Hermann–Mauguin symbols (spglib's default settings).
-        crystal_system: their crystal systems.
-        probability: their probabilities.
+        crystal_system: the crystal system of each of the top-k groups (not the most probable system: see
+            ``most_probable_crystal_system``).
+        probability: their probabilities (calibrated when the classifier carries a temperature).
         crystal_system_probability: probability of each of the 7 crystal systems (summed over its groups).
+        enantiomorph: each group's enantiomorphic partner, or None.
+        pair_probability: the probability of each group plus that of its partner (the group's own where it
+            has none): what a powder pattern can decide.
+        abstained: the top group's pair probability is below the threshold the prediction was made with
+            (the answer is "unsure"; the ranking is still given).
     """
 
     space_group: tuple[int, ...]
@@ -90,26 +109,60 @@ class Prediction:
     crystal_system: tuple[str, ...]
     probability: tuple[float, ...]
     crystal_system_probability: Mapping[str, float] = field(default_factory=dict)
+    enantiomorph: tuple[int | None, ...] = ()
+    pair_probability: tuple[float, ...] = ()
+    abstained: bool = False
+
+    @property
+    def confidence(self) -> float:
+        """Probability of the top answer up to the enantiomorph (the first ``pair_probability``)."""
+        return self.pair_probability[0] if self.pair_probability else self.probability[0]
+
+    @property
+    def most_probable_crystal_system(self) -> str:
+        """The crystal system with the largest summed probability."""
+        return max(self.crystal_system_probability, key=self.crystal_system_probability.__getitem__)
 
     def __str__(self) -> str:
-        rows = [
-            f"{i + 1}. {n:>3} {s:<12} {c:<12} {p:7.2%}"
-            for i, (n, s, c, p) in enumerate(
-                zip(self.space_group, self.symbol, self.crystal_system, self.probability, strict=True)
-            )
-        ]
+        symbols, _ = _group_names()
+        rows = []
+        if self.abstained:
+            rows.append(f"unsure: the best answer has {self.confidence:.1%}, below the threshold")
+        partners = self.enantiomorph or (None,) * len(self.space_group)
+        pairs = self.pair_probability or self.probability
+        for i, (n, s, c, p) in enumerate(
+            zip(self.space_group, self.symbol, self.crystal_system, self.probability, strict=True)
+        ):
+            row = f"{i + 1}. {n:>3} {s:<12} {c:<12} {p:7.2%}"
+            if partners[i] is not None:
+                partner = partners[i]
+                row += f"  (or its enantiomorph {partner} {symbols[partner - 1]}: pair {pairs[i]:.2%})"
+            rows.append(row)
         return "\n".join(rows)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types, for JSON."""
+        partners = self.enantiomorph or (None,) * len(self.space_group)
+        pairs = self.pair_probability or self.probability
         return {
             "space_groups": [
-                {"number": n, "symbol": s, "crystal_system": c, "probability": p}
-                for n, s, c, p in zip(
-                    self.space_group, self.symbol, self.crystal_system, self.probability, strict=True
+                {
+                    "number": n,
+                    "symbol": s,
+                    "crystal_system": c,
+                    "probability": p,
+                    "enantiomorph": e,
+                    "pair_probability": q,
+                }
+                for n, s, c, p, e, q in zip(
+                    self.space_group, self.symbol, self.crystal_system, self.probability, partners, pairs,
+                    strict=True,
                 )
             ],
             "crystal_systems": dict(self.crystal_system_probability),
+            "most_probable_crystal_system": self.most_probable_crystal_system,
+            "confidence": self.confidence,
+            "abstained": self.abstained,
         }
 
 
@@ -202,16 +255,20 @@ def _bracket(x: npt.NDArray[np.float64], points: npt.NDArray[np.float64]) -> tup
     return j, (points - x[j]) / (x[j + 1] - x[j])
 
 
-def preprocess(patterns: torch.Tensor, sqrt_scale: bool) -> torch.Tensor:
-    """(B, P) patterns -> what the network reads: clipped at 0, divided by the maximum, optionally √.
+def preprocess(patterns: torch.Tensor, spec: InputSpec) -> torch.Tensor:
+    """(B, P) linear-scale patterns on the grid of ``spec`` -> what the network reads: clipped at 0, the
+    background removed (when ``spec.background_window_deg`` > 0), divided by the maximum, optionally √.
 
-    Idempotent on the simulator's output (already max-normalised, and √ when ``sqrt_scale``), so that
-    training data and measured patterns take the same path.
+    Training data and measured patterns take this same path (it is the first step of
+    :meth:`Classifier.forward`).
     """
     patterns = patterns.clamp_min(0.0)
+    if spec.background_window_deg > 0:
+        grid = torch.as_tensor(spec.two_theta, dtype=patterns.dtype, device=patterns.device)
+        patterns = remove_background(patterns, grid, spec.background_window_deg)
     peak = patterns.amax(dim=-1, keepdim=True)
     patterns = patterns / torch.where(peak > 0, peak, torch.ones_like(peak))
-    return patterns.sqrt() if sqrt_scale else patterns
+    return patterns.sqrt() if spec.sqrt_scale else patterns
 
 
 class Classifier(nn.Module):
@@ -223,6 +280,14 @@ class Classifier(nn.Module):
         architecture: name in :data:`xrdsynth.models.ARCHITECTURES` (recorded in the card, used to rebuild).
         architecture_kwargs: keyword arguments that rebuild the network with :func:`build_model`.
         card: free-form model card (recipe, data, accuracies, ...), stored as JSON next to the weights.
+        temperature: the logits are divided by it before the softmax of :meth:`predict_proba` (a
+            calibration fitted on measured patterns; 1 leaves the network's probabilities as they are).
+        threshold: default of :meth:`predict`'s ``threshold``: below this confidence a prediction is
+            marked "unsure" (None: never).
+        log_prior_ratio: 230 numbers added to the (temperature-scaled) logits: log of how much more often
+            each group occurs in the data the classifier is meant for than in its training data (a label-shift
+            correction, e.g. ``0.5 log(counts)`` for a network trained with "tempered" weights counts^0.5 and
+            applied to mineral-like data); None for none.
 
     The forward pass takes patterns already on the grid (B, P) and returns logits; :meth:`predict_proba`
     and :meth:`predict` take measured patterns on any grid and wavelength.
@@ -235,13 +300,30 @@ class Classifier(nn.Module):
         architecture: str,
         architecture_kwargs: Mapping[str, Any] | None = None,
         card: Mapping[str, Any] | None = None,
+        temperature: float = 1.0,
+        threshold: float | None = None,
+        log_prior_ratio: npt.ArrayLike | None = None,
     ) -> None:
         super().__init__()
+        if not (math.isfinite(temperature) and temperature > 0):
+            raise ValueError(f"temperature must be a positive number, got {temperature}")
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be a probability in [0, 1] or None, got {threshold}")
         self.model = model
         self.spec = spec
         self.architecture = architecture
         self.architecture_kwargs = dict(architecture_kwargs or {})
         self.card: dict[str, Any] = dict(card or {})
+        self.temperature = float(temperature)
+        self.threshold = threshold
+        self.log_prior_ratio: tuple[float, ...] | None = None
+        if log_prior_ratio is not None:
+            ratio = np.asarray(log_prior_ratio, dtype=np.float64)
+            if ratio.shape != (NUM_SPACE_GROUPS,) or not np.all(np.isfinite(ratio)):
+                raise ValueError(
+                    f"log_prior_ratio must be {NUM_SPACE_GROUPS} finite numbers, got shape {ratio.shape}"
+                )
+            self.log_prior_ratio = tuple(float(v) for v in ratio)
 
     @classmethod
     def from_architecture(
@@ -255,8 +337,14 @@ class Classifier(nn.Module):
         s = self.spec
         return (
             f"architecture={self.architecture!r}, grid={s.two_theta_min:g}..{s.two_theta_max:g}° "
-            f"({s.num_points} points) at {s.wavelength:g} Å, sqrt_scale={s.sqrt_scale}"
+            f"({s.num_points} points) at {s.wavelength:g} Å, sqrt_scale={s.sqrt_scale}, "
+            f"background_window_deg={s.background_window_deg:g}, temperature={self.temperature:g}"
         )
+
+    def __repr__(self) -> str:
+        # One line, not the whole network (print(model.model) shows the layers).
+        parameters = sum(p.numel() for p in self.parameters())
+        return f"Classifier({self.extra_repr()}, {parameters:,} parameters)"
 
     @property
     def device(self) -> torch.device:
@@ -277,74 +365,191 @@ class Classifier(nn.Module):
                 f"patterns must have shape (B, {self.spec.num_points}) on the model's grid, "
                 f"got {tuple(patterns.shape)}; use predict_proba for patterns on other grids"
             )
-        return self.model(preprocess(patterns, self.spec.sqrt_scale))
+        return self.model(preprocess(patterns, self.spec))
 
     @torch.no_grad()
-    def probabilities_on_grid(self, patterns: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-        """(B, P) patterns on the model's grid -> (B, 230) probabilities (eval mode, in batches)."""
+    def probabilities_on_grid(
+        self, patterns: torch.Tensor, batch_size: int = 256, calibrated: bool = True
+    ) -> torch.Tensor:
+        """(B, P) patterns on the model's grid -> (B, 230) probabilities (eval mode, in batches).
+
+        ``calibrated``: divide the logits by the classifier's temperature and add its prior correction
+        (False: the raw network's softmax).
+        """
+        shift = None
+        if calibrated and self.log_prior_ratio is not None:
+            shift = torch.tensor(self.log_prior_ratio, dtype=torch.float32, device=self.device)
+        t = self.temperature if calibrated else 1.0
         was_training = self.training
         self.eval()
         try:
-            out = [
-                torch.softmax(self(patterns[i : i + batch_size].to(self.device, torch.float32)), dim=-1)
-                for i in range(0, len(patterns), batch_size)
-            ]
+            out = []
+            for i in range(0, len(patterns), batch_size):
+                logits = self(patterns[i : i + batch_size].to(self.device, torch.float32)) / t
+                out.append(torch.softmax(logits if shift is None else logits + shift, dim=-1))
         finally:
             self.train(was_training)
         return torch.cat(out)
 
     def predict_proba(
         self,
-        two_theta: npt.ArrayLike,
-        intensity: npt.ArrayLike,
+        two_theta: npt.ArrayLike | MeasuredPattern,
+        intensity: npt.ArrayLike | None = None,
         wavelength: float | str | None = None,
         batch_size: int = 256,
     ) -> npt.NDArray[np.float64]:
         """Space-group probabilities of measured patterns.
 
         Args:
-            two_theta: (M,) measured grid in degrees, strictly increasing (any spacing).
+            two_theta: (M,) measured grid in degrees, strictly increasing (any spacing); or a
+                :class:`~xrdsynth.io.MeasuredPattern`, which brings its intensity and wavelength.
             intensity: (M,) one pattern or (N, M) patterns on that grid (counts or any linear scale).
             wavelength: of the measurement, Å or a named line ("CuKa1", ...; for "CuKa" the Kα1 value is
-                used); None means the model's own wavelength.
+                used). Required with arrays: a pattern read at the wrong wavelength is classified wrong
+                without any sign of it.
             batch_size: patterns per forward pass.
 
         Returns:
             (N, 230) float64; column k is space group k + 1; rows sum to 1.
 
         Raises:
-            ValueError: NaN or infinite values, an unsorted grid, mismatched lengths, a bad wavelength.
+            ValueError: what cannot be a diffraction pattern (NaN or infinite values, fewer than
+                :data:`MIN_POINTS` points, a flat or all-zero pattern, negative throughout), an unsorted
+                grid, mismatched lengths, no or a bad wavelength, or no overlap with the d-spacings the
+                model reads.
+
+        Warns:
+            UserWarning: when the measured range covers less than half of the model's d-range (the
+                covered fraction is given).
         """
-        lam = self.spec.wavelength if wavelength is None else resolve_wavelength(wavelength).wavelength
+        two_theta, intensity, lam = self._measurement(two_theta, intensity, wavelength)
         grid = resample_pattern(two_theta, intensity, lam, self.spec)
         tensor = torch.as_tensor(grid, dtype=torch.float32)
         return self.probabilities_on_grid(tensor, batch_size).double().cpu().numpy()
 
+    def _measurement(
+        self, two_theta: Any, intensity: Any, wavelength: float | str | None
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float]:
+        """The arrays and wavelength (Å) of a measurement, checked to be something the model can read."""
+        if isinstance(two_theta, MeasuredPattern):
+            pattern = two_theta
+            if intensity is not None:
+                raise ValueError("give a MeasuredPattern alone, or two_theta and intensity arrays")
+            two_theta, intensity = pattern.two_theta, pattern.intensity
+            if wavelength is None:
+                wavelength = pattern.wavelength
+            if wavelength is None:
+                raise ValueError(
+                    f"{pattern.source or 'the pattern'} states no wavelength: pass wavelength= (Å or a line "
+                    "such as 'CuKa1')"
+                )
+        elif intensity is None:
+            raise ValueError("intensity is missing: predict(two_theta, intensity, wavelength=...)")
+        if wavelength is None:
+            raise ValueError(
+                "wavelength is required (Å or a line such as 'CuKa1'); the model reads "
+                f"{self.spec.wavelength:g} Å patterns and converts others through d-spacing"
+            )
+        lam = resolve_wavelength(wavelength).wavelength
+        x = _as_float_array(two_theta, "two_theta")
+        y = _as_float_array(intensity, "intensity")
+        check_measurement(x, y if y.ndim == 2 else y[None], lam, self.spec)
+        return x, y, lam
+
     def predict(
         self,
-        two_theta: npt.ArrayLike,
-        intensity: npt.ArrayLike,
+        two_theta: npt.ArrayLike | MeasuredPattern,
+        intensity: npt.ArrayLike | None = None,
         wavelength: float | str | None = None,
         top: int = 5,
+        threshold: float | None = None,
     ) -> list[Prediction]:
         """The ``top`` most probable space groups of each pattern (see :meth:`predict_proba`).
+
+        Args:
+            threshold: a prediction whose confidence (the top pair probability) is below it is marked
+                ``abstained`` ("unsure"); default: the classifier's own ``threshold`` (from its card).
 
         Returns:
             One :class:`Prediction` per pattern (a list of length 1 for a single pattern).
         """
         if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= NUM_SPACE_GROUPS:
             raise ValueError(f"top must be an int in 1..{NUM_SPACE_GROUPS}, got {top!r}")
-        return predictions_from_probabilities(self.predict_proba(two_theta, intensity, wavelength), top)
+        if threshold is None:
+            threshold = self.threshold
+        elif not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be a probability in [0, 1], got {threshold}")
+        probability = self.predict_proba(two_theta, intensity, wavelength)
+        return predictions_from_probabilities(probability, top, threshold)
 
 
-def predictions_from_probabilities(probability: np.ndarray, top: int = 5) -> list[Prediction]:
-    """(N, 230) probabilities -> one :class:`Prediction` per row with the ``top`` groups."""
+#: Fewest measured points a pattern must have to be classified.
+MIN_POINTS = 20
+# Below this share of the model's d-range covered by the measurement, predict warns.
+_WARN_COVERAGE = 0.5
+
+
+def check_measurement(
+    two_theta: npt.NDArray[np.float64], intensity: npt.NDArray[np.float64], wavelength: float, spec: InputSpec
+) -> float:
+    """Raise ValueError unless (M,) two_theta and (N, M) intensity can be a diffraction pattern the model
+    reads; warn when little of its d-range is covered. Returns the covered fraction of the model's grid."""
+    if two_theta.ndim != 1:
+        raise ValueError(f"two_theta must be 1-D, got shape {two_theta.shape}")
+    if two_theta.size < MIN_POINTS:
+        raise ValueError(f"a diffraction pattern needs at least {MIN_POINTS} points, got {two_theta.size}")
+    if intensity.ndim != 2 or intensity.shape[1] != two_theta.size:
+        raise ValueError(
+            f"intensity must have shape ({two_theta.size},) or (N, {two_theta.size}), got {intensity.shape}"
+        )
+    if np.any(np.diff(two_theta) <= 0):
+        raise ValueError("two_theta must be strictly increasing")
+    if two_theta[0] <= 0 or two_theta[-1] >= 180:
+        raise ValueError(
+            f"two_theta must be degrees inside (0, 180), got {two_theta[0]:g}..{two_theta[-1]:g}"
+        )
+    span = intensity.max(axis=1) - intensity.min(axis=1)
+    for k in np.flatnonzero(span <= 1e-12 * np.maximum(np.abs(intensity).max(axis=1), 1e-300)):
+        raise ValueError(f"pattern {k} is flat (every intensity {intensity[k, 0]:g}): nothing to classify")
+    for k in np.flatnonzero(intensity.max(axis=1) <= 0):
+        raise ValueError(f"pattern {k} has no positive intensity: nothing to classify")
+    # The measured range as d-spacings, on the model's 2θ scale.
+    sine = spec.wavelength / wavelength * np.sin(np.radians(two_theta[[0, -1]]) / 2)
+    low = 2 * np.degrees(np.arcsin(min(sine[0], 1.0)))
+    high = 2 * np.degrees(np.arcsin(min(sine[1], 1.0)))
+    covered = max(0.0, min(high, spec.two_theta_max) - max(low, spec.two_theta_min))
+    fraction = covered / (spec.two_theta_max - spec.two_theta_min)
+    if fraction <= 0:
+        raise ValueError(
+            f"the measured 2θ {two_theta[0]:g}..{two_theta[-1]:g}° at {wavelength:g} Å covers none of the "
+            f"d-spacings the model reads ({spec.two_theta_min:g}..{spec.two_theta_max:g}° at "
+            f"{spec.wavelength:g} Å)"
+            + ("; is the first column 2θ in degrees (not radians, Q or d)?" if two_theta[-1] < 12 else "")
+        )
+    if fraction < _WARN_COVERAGE:
+        warnings.warn(
+            f"the measurement covers {fraction:.0%} of the model's range "
+            f"({spec.two_theta_min:g}..{spec.two_theta_max:g}° at {spec.wavelength:g} Å): "
+            "predictions are less reliable",
+            UserWarning,
+            stacklevel=4,
+        )
+    return fraction
+
+
+def predictions_from_probabilities(
+    probability: np.ndarray, top: int = 5, threshold: float | None = None
+) -> list[Prediction]:
+    """(N, 230) probabilities -> one :class:`Prediction` per row with the ``top`` groups; a row whose best
+    pair probability is below ``threshold`` is marked ``abstained``."""
     symbols, systems = _group_names()
     system_index = np.array([CRYSTAL_SYSTEMS.index(s) for s in systems])
+    partner = np.array([(enantiomorph(n) or n) - 1 for n in range(1, NUM_SPACE_GROUPS + 1)])
     result = []
     for row in np.asarray(probability, dtype=np.float64):
         order = np.argsort(-row, kind="stable")[:top]
         per_system = np.bincount(system_index, weights=row, minlength=len(CRYSTAL_SYSTEMS))
+        pairs = np.where(partner == np.arange(NUM_SPACE_GROUPS), row, row + row[partner])
         result.append(
             Prediction(
                 space_group=tuple(int(i) + 1 for i in order),
@@ -354,7 +559,9 @@ def predictions_from_probabilities(probability: np.ndarray, top: int = 5) -> lis
                 crystal_system_probability={
                     s: float(p) for s, p in zip(CRYSTAL_SYSTEMS, per_system, strict=True)
                 },
+                enantiomorph=tuple(enantiomorph(int(i) + 1) for i in order),
+                pair_probability=tuple(float(pairs[i]) for i in order),
+                abstained=threshold is not None and float(pairs[order[0]]) < threshold,
             )
         )
     return result
-

@@ -4,7 +4,9 @@ A saved classifier is a folder with two files:
 
 - ``weights.pt``: the network's ``state_dict`` (loaded with ``torch.load(weights_only=True)``);
 - ``card.json``: format version, architecture name and keyword arguments, the input spec, the sha256 of
-  ``weights.pt``, and the model card (recipe, data, hardware, accuracies).
+  ``weights.pt``, the calibration (softmax temperature, abstention threshold and prior correction; absent
+  in older cards, which then mean 1, none and none), and the model card (recipe, data, hardware,
+  accuracies).
 
 Shipped classifiers live in ``xrdsynth/models/pretrained/<name>/``; the default one is named in
 :data:`DEFAULT_MODEL`.
@@ -68,6 +70,13 @@ def save_pretrained(classifier: Classifier, directory: str | os.PathLike[str]) -
         "architecture_kwargs": classifier.architecture_kwargs,
         "input": classifier.spec.to_dict(),
         "weights_sha256": _sha256(tmp_weights),
+        "calibration": {
+            "temperature": classifier.temperature,
+            "threshold": classifier.threshold,
+            "log_prior_ratio": (
+                None if classifier.log_prior_ratio is None else list(classifier.log_prior_ratio)
+            ),
+        },
         "card": classifier.card,
     }
     with tempfile.NamedTemporaryFile("w", dir=out, prefix=".card-", delete=False, encoding="utf-8") as h:
@@ -130,7 +139,15 @@ def load_pretrained(
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:
         raise ValueError(f"{weights}: weights do not fit {meta['architecture']!r}: {error}") from None
+    calibration = meta.get("calibration") or {}
     classifier = Classifier(
-        model, InputSpec(**meta["input"]), meta["architecture"], meta["architecture_kwargs"], meta["card"]
+        model,
+        InputSpec(**meta["input"]),
+        meta["architecture"],
+        meta["architecture_kwargs"],
+        meta["card"],
+        temperature=float(calibration.get("temperature", 1.0)),
+        threshold=calibration.get("threshold"),
+        log_prior_ratio=calibration.get("log_prior_ratio"),
     )
     return classifier.to(device).eval()

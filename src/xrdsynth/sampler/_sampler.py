@@ -146,7 +146,9 @@ class SpaceGroupSampler:
     crystals on the same device and consecutive :meth:`sample` calls continue the stream.
 
     Args:
-        space_groups: allowed group numbers (iterable of ints in 1..230); None for all 230.
+        space_groups: allowed groups, an iterable of numbers 1..230 or Hermann–Mauguin symbols of the
+            default settings ("Pnma", "P2_1/c"; see :class:`~xrdsynth.symmetry.SpaceGroup`); None for all
+            230.
         statistics: ``"default"`` (shipped, fitted on amcsd-dev), ``"default-v1"`` (the statistics shipped
             before fitted volumes and distances, to compare with), a path to a file written by
             :meth:`SamplerStatistics.save`, or a :class:`SamplerStatistics`.
@@ -164,13 +166,12 @@ class SpaceGroupSampler:
         space_group_weights: ``"uniform"``, ``"statistics"`` (see above), or one non-negative weight per
             entry of ``space_groups`` (e.g. tempered statistics; normalised to probabilities).
         max_attempts: candidate coordinates drawn for a site in the placement before its cell is grown.
-        verify_symprec: a tolerance in Å (default 1e-3), or None: every crystal is checked with spglib at
+        verify_symprec: None (default), or a tolerance in Å: every crystal is then checked with spglib at
             that tolerance, and the ones whose symmetry is higher than their label are redrawn, so that
-            every label is exactly spglib's group (``counters.symmetry_rejections`` counts them). Pushing
-            atoms apart can bring a site onto a special value where two pushes balance (a site midway
-            between two atoms): a few percent of the crystals of some cubic and hexagonal groups, far more
-            than the free draws alone (2 in 10,000). Costs a spglib call per crystal on the CPU (a copy
-            from the GPU); None leaves the labels to the certificates alone.
+            every label is exactly spglib's group (``counters.symmetry_rejections`` counts them). The
+            certificates alone keep the labels exact for generic coordinates, and the certifying sites are
+            never pushed, so the check only catches the rare free draw that lands within the tolerance of
+            a special value (about 2 in 10,000); it costs a spglib call per crystal on the CPU (~1 ms).
     """
 
     def __init__(
@@ -185,9 +186,14 @@ class SpaceGroupSampler:
         b_iso_range: tuple[float, float] = (0.5, 1.5),
         space_group_weights: str | Sequence[float] = "uniform",
         max_attempts: int = 10,
-        verify_symprec: float | None = 1e-3,
+        verify_symprec: float | None = None,
     ) -> None:
         # Only cheap checks here (no I/O, no tables): tables and statistics are built at first use.
+        if isinstance(space_groups, (str, int)):
+            raise ValueError(
+                f"space_groups must be a list of groups (numbers or symbols), e.g. [{space_groups!r}], "
+                f"got {space_groups!r}"
+            )
         self.space_groups: tuple[int, ...] = (
             tuple(range(1, 231)) if space_groups is None else tuple(_check_number(g) for g in space_groups)
         )
@@ -396,13 +402,14 @@ class SpaceGroupSampler:
     # -----------------------------------------------------------------------------------------------------
 
     def sample(
-        self, n: int, space_group: int | None = None, generator: torch.Generator | None = None
+        self, n: int, space_group: int | str | None = None, generator: torch.Generator | None = None
     ) -> CrystalBatch:
         """Draw ``n`` crystals.
 
         Args:
             n: number of crystals (>= 1).
-            space_group: one group number (1..230) for all of them; None draws groups from ``space_groups``.
+            space_group: one group (number 1..230 or symbol) for all of them; None draws groups from
+                ``space_groups``.
             generator: a ``torch.Generator`` on the sampler's device to draw from instead of the sampler's
                 own stream (which then does not advance), e.g. one per data-loader worker.
 

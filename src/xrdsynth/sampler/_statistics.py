@@ -727,28 +727,38 @@ def resolve_min_distances(
     return resolved, scale
 
 
-def _crystals(items: Iterable[Crystal | str | os.PathLike[str]], counts: _Counts) -> Iterable[Crystal]:
-    """Crystals from Crystal objects, CIF files and folders of CIF files (searched recursively)."""
+def _sources(items: Iterable[Crystal | str | os.PathLike[str]]) -> list[Crystal | Path]:
+    """Crystal objects and CIF files, folders expanded (searched recursively), in order."""
+    sources: list[Crystal | Path] = []
     for item in items:
         if isinstance(item, Crystal):
-            yield item
+            sources.append(item)
             continue
         path = Path(item)
         if path.is_dir():
             files = sorted([*path.rglob("*.cif"), *path.rglob("*.cif.gz")])
             if not files:
                 raise ValueError(f"no .cif files under {str(path)!r}")
+            sources.extend(files)
         elif path.is_file():
-            files = [path]
+            sources.append(path)
         else:
             raise ValueError(f"{str(path)!r} is neither a Crystal, a CIF file nor a folder")
-        for file in files:
-            try:
-                yield Crystal.from_cif(file)
-            except (CIFError, OSError):
-                # A collection of thousands of files always has a few broken ones; they are counted in
-                # num_skipped (stored in the statistics) rather than stopping the fit.
-                counts.skipped += 1
+    return sources
+
+
+def _crystals(sources: Iterable[Crystal | Path], counts: _Counts) -> Iterable[Crystal]:
+    """The crystals of :func:`_sources`, files read one by one."""
+    for source in sources:
+        if isinstance(source, Crystal):
+            yield source
+            continue
+        try:
+            yield Crystal.from_cif(source)
+        except (CIFError, OSError):
+            # A collection of thousands of files always has a few broken ones; they are counted in
+            # num_skipped (stored in the statistics) rather than stopping the fit.
+            counts.skipped += 1
 
 
 def fit_statistics(
@@ -758,6 +768,7 @@ def fit_statistics(
     min_distance_quantile: float = MIN_DISTANCE_QUANTILE,
     min_distance_floor: float = MIN_DISTANCE_FLOOR,
     min_cell_edge_quantile: float = MIN_CELL_EDGE_QUANTILE,
+    progress: bool = True,
 ) -> SamplerStatistics:
     """Fit sampler statistics on a collection of crystal structures.
 
@@ -771,6 +782,7 @@ def fit_statistics(
             come (stored in the result).
         min_cell_edge_quantile: quantile of the standardised cells' shortest edges that becomes the
             shortest allowed cell edge.
+        progress: show a tqdm progress bar over the structures (thousands of files take minutes).
 
     Returns:
         The fitted statistics. Files that cannot be read and structures spglib cannot analyse (at
@@ -794,12 +806,17 @@ def fit_statistics(
     if source is None:
         paths = [os.fspath(p) for p in items if not isinstance(p, Crystal)]
         source = ", ".join(paths) if paths else f"{len(items)} crystals"
+    from tqdm.auto import tqdm
+
+    sources = _sources(items)
     counts = _Counts()
-    for crystal in _crystals(items, counts):
+    bar = tqdm(sources, unit="structure", desc="fit_statistics", disable=not progress)
+    for crystal in _crystals(bar, counts):
         if _add_crystal(counts, crystal):
             counts.used += 1
         else:
             counts.skipped += 1
+    bar.close()
     if counts.used == 0:
         raise ValueError(f"no usable structure in {source}")
     log_packing = np.array(counts.log_packing)

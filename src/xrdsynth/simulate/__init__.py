@@ -6,6 +6,7 @@ structure factors, profiles, augmentations) live in private modules; the physica
 in the :class:`PowderSimulator` docstring and in docs/concepts.md.
 """
 
+from ._parameters import PatternParameters
 from ._profiles import PROFILES, SCHERRER_K, peak_widths
 from ._simulator import PeakList, PowderSimulator
 from ._wavelengths import KALPHA2_RATIO, WAVELENGTHS, Radiation, resolve_wavelength
@@ -15,6 +16,7 @@ __all__ = [
     "PROFILES",
     "SCHERRER_K",
     "WAVELENGTHS",
+    "PatternParameters",
     "PeakList",
     "PowderSimulator",
     "Radiation",

@@ -139,8 +139,13 @@ def peak_widths(two_theta: torch.Tensor, widths: Widths, profile: str) -> tuple[
 def profile_margin(grid: torch.Tensor, widths: Widths, profile: str) -> float:
     """How far (degrees 2theta) beyond the ends of the (P,) grid peaks still reach it: ``_MARGIN_FWHM`` of the
     profile times the widest FWHM of the batch at the grid's ends and middle."""
+    return float(profile_margins(grid, widths, profile).max())
+
+
+def profile_margins(grid: torch.Tensor, widths: Widths, profile: str) -> torch.Tensor:
+    """(B,) the margin of :func:`profile_margin` for each pattern, from its own widths (degrees 2theta)."""
     ends = grid[[0, len(grid) // 2, -1]]
-    return _MARGIN_FWHM[profile] * float(peak_widths(ends, widths, profile)[0].max())
+    return _MARGIN_FWHM[profile] * peak_widths(ends, widths, profile)[0].amax(dim=1)
 
 
 def _batch_size(widths: Widths) -> int:

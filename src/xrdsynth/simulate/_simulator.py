@@ -16,7 +16,8 @@ import torch
 from ..structure import Crystal, CrystalBatch
 from ._augment import amorphous_hump, chebyshev_background, gaussian_noise, poisson_noise
 from ._form_factors import MAX_FORM_FACTOR_Z, form_factor_table, form_factors
-from ._profiles import PROFILES, Widths, Workspace, _fused, profile_margin, render
+from ._parameters import PatternParameters
+from ._profiles import PROFILES, Widths, Workspace, _fused, profile_margins, render
 from ._reflections import (
     LaueTables,
     Reflections,
@@ -47,6 +48,13 @@ class PeakList:
     """A stick pattern: one entry per distinct peak position (reflections closer than the merge tolerance
     are one entry), sorted by 2theta.
 
+    Reflections are named by the conventional member of their family (the equivalents under the crystal's
+    Laue group), as powder tables list them: all indices non-negative where the family has such a member,
+    the largest indices first among those (311, not 113; calcite's 104 and 018, not 1 0 -8); otherwise as
+    few negative indices as possible, placed first (monoclinic -1 1 1). For hexagonal axes (a = b, α = β =
+    90°, γ = 120°: hexagonal and trigonal crystals, rhombohedral ones in hexagonal axes) the Bravais–Miller
+    indices hkil with i = −(h + k) are available too (:attr:`hkil`, ``labels(bravais_miller=True)``).
+
     Attributes:
         two_theta: (n,) float64 peak positions in degrees.
         intensity: (n,) float64 integrated intensities scaled so that the strongest is 100.
@@ -54,6 +62,12 @@ class PeakList:
         d: (n,) float64 d-spacings in Å.
         multiplicity: (n,) int64 number of reflections (hkl and its equivalents) in each peak.
         wavelength: (n,) float64 the line (Å) that made each peak (two values for a Kα doublet).
+        line: (n,) int64 which line of the radiation made each peak: 0 the principal one (Kα1), 1 the
+            second of a doublet (Kα2).
+        families: per peak, a (k, 3) int64 array with every reflection family merged into it, strongest
+            first (the first row is ``hkl``): quartz's 26.6° peak holds 1 0 1 and 0 1 1, two forms with
+            one d-spacing.
+        hexagonal: whether the lattice has hexagonal axes (see above), so that :attr:`hkil` applies.
     """
 
     two_theta: npt.NDArray[np.float64]
@@ -62,16 +76,104 @@ class PeakList:
     d: npt.NDArray[np.float64]
     multiplicity: npt.NDArray[np.int64]
     wavelength: npt.NDArray[np.float64]
+    line: npt.NDArray[np.int64] | None = None
+    families: tuple[npt.NDArray[np.int64], ...] | None = None
+    hexagonal: bool = False
+
+    def __post_init__(self) -> None:
+        # Defaults for a PeakList made from the first six fields only: one line, one family per peak.
+        if self.line is None:
+            object.__setattr__(self, "line", np.zeros(len(self.two_theta), dtype=np.int64))
+        if self.families is None:
+            hkl = np.asarray(self.hkl, dtype=np.int64).reshape(-1, 3)
+            object.__setattr__(self, "families", tuple(hkl[k : k + 1] for k in range(len(hkl))))
 
     def __len__(self) -> int:
         return len(self.two_theta)
 
+    @property
+    def hkil(self) -> npt.NDArray[np.int64]:
+        """(n, 4) int64 Bravais–Miller indices (h, k, −h−k, l) of :attr:`hkl`.
+
+        Raises:
+            ValueError: the lattice does not have hexagonal axes (:attr:`hexagonal` is False).
+        """
+        if not self.hexagonal:
+            raise ValueError("hkil (Bravais–Miller indices) need hexagonal axes; this lattice has none")
+        return _bravais_miller(np.asarray(self.hkl, dtype=np.int64).reshape(-1, 3))
+
+    def labels(self, bravais_miller: bool = False) -> list[str]:
+        """One label per peak: every family merged into it, strongest first, e.g. ``"1 0 4"``, or
+        ``"1 0 -1 4"`` in Bravais–Miller indices; ``"1 0 1, 0 1 1"`` for two families.
+
+        Args:
+            bravais_miller: write hkil instead of hkl (hexagonal axes only).
+
+        Raises:
+            ValueError: ``bravais_miller=True`` for a lattice without hexagonal axes.
+        """
+        if bravais_miller and not self.hexagonal:
+            raise ValueError("hkil (Bravais–Miller indices) need hexagonal axes; this lattice has none")
+        families = self.families if self.families is not None else ()
+        return [
+            ", ".join(
+                " ".join(str(int(i)) for i in row) for row in (_bravais_miller(f) if bravais_miller else f)
+            )
+            for f in families
+        ]
+
     def __repr__(self) -> str:
         strongest = np.argsort(self.intensity)[::-1][:3]
-        top = ", ".join(
-            f"({' '.join(str(int(i)) for i in self.hkl[k])}) {self.two_theta[k]:.3f}°" for k in strongest
-        )
+        labels = self.labels(bravais_miller=self.hexagonal)
+        top = ", ".join(f"({labels[k]}) {self.two_theta[k]:.3f}°" for k in strongest)
         return f"PeakList({len(self)} peaks; strongest: {top})"
+
+
+def _bravais_miller(hkl: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """(m, 3) hkl -> (m, 4) hkil with i = -(h + k)."""
+    hkl = np.asarray(hkl, dtype=np.int64).reshape(-1, 3)
+    return np.column_stack([hkl[:, 0], hkl[:, 1], -(hkl[:, 0] + hkl[:, 1]), hkl[:, 2]])
+
+
+def _conventional_hkl(hkl: npt.NDArray[np.int64], rotations: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The member of each family that powder tables list (see :class:`PeakList`).
+
+    Args:
+        hkl: (R, 3) int64 one member of each family.
+        rotations: (R, G, 3, 3) int64 the Laue group of each reflection, acting on row vectors (h -> h R);
+            padding with the identity is harmless.
+
+    Returns:
+        (R, 3) int64: fewest negative indices, then the largest absolute indices first (lexicographically),
+        then negative indices as early as possible.
+    """
+    images = np.einsum("ri,rgij->rgj", hkl, rotations)  # (R, G, 3)
+    size = 2 * int(np.abs(images).max(initial=0)) + 2
+    negative = (images < 0).sum(-1)
+    magnitude = np.abs(images)
+    # One integer per image, smaller is better: the three criteria as digits of decreasing weight.
+    score = negative
+    for j in range(3):
+        score = score * size + (size - 1 - magnitude[..., j])
+    signs = (images >= 0).astype(np.int64) @ np.array([4, 2, 1])
+    score = score * 8 + signs
+    best = np.argmin(score, axis=1)
+    return images[np.arange(len(hkl)), best]
+
+
+def _hexagonal_axes(lattice: npt.NDArray[np.float64]) -> bool:
+    """a = b, α = β = 90°, γ = 120° (within 1e-6 relative and 1e-4°)."""
+    lengths = np.linalg.norm(lattice, axis=1)
+    cosines = [
+        float(lattice[1] @ lattice[2] / (lengths[1] * lengths[2])),
+        float(lattice[0] @ lattice[2] / (lengths[0] * lengths[2])),
+        float(lattice[0] @ lattice[1] / (lengths[0] * lengths[1])),
+    ]
+    angles = np.degrees(np.arccos(np.clip(cosines, -1.0, 1.0)))
+    return bool(
+        abs(lengths[0] - lengths[1]) <= 1e-6 * lengths[0]
+        and np.allclose(angles, [90.0, 90.0, 120.0], rtol=0.0, atol=1e-4)
+    )
 
 
 def _check_range(
@@ -98,6 +200,14 @@ def _check_range(
             bound += f" and <= {high}"
         raise ValueError(f"{name} must be {bound}, got {value!r}")
     return pair
+
+
+def _fixed(value: Range) -> float | None:
+    """The value of a per-pattern parameter when it is fixed (low == high), else None (off, or a range)."""
+    if value is None:
+        return None
+    low, high = value  # type: ignore[misc]
+    return float(low) if low == high else None
 
 
 class PowderSimulator(torch.nn.Module):
@@ -136,11 +246,14 @@ class PowderSimulator(torch.nn.Module):
     effect is off (``None``) by default except the crystallite size.
 
     Args:
-        two_theta: the 2θ grid in degrees: ``(start, stop, num)`` for ``torch.linspace``, or an increasing
-            1-D array inside (0, 180).
+        two_theta: the 2θ grid in degrees: a tuple ``(start, stop, num)`` for ``torch.linspace`` (``num`` an
+            integer, or a float with an integral value such as 1000.0), or an increasing 1-D array or list
+            inside (0, 180). A tuple of three numbers is always ``(start, stop, num)``.
         q: instead of ``two_theta``, a grid in Q = 4π sinθ/λ (1/Å): ``(start, stop, num)`` or an array.
             Patterns are still intensities per degree 2θ, sampled at these Q.
-        wavelength: Å, or a line name ("CuKa1", "MoKa1", ...; "CuKa" is the Kα1 + Kα2 doublet at 2:1).
+        wavelength: Å (a number, or a numeric string such as "1.5406"), or a line name ("CuKa1", "MoKa1",
+            ...; "CuKa" is the Kα1 + Kα2 doublet at 2:1). "CuKa1" is 1.540593 Å (Hölzer et al. 1997);
+            pymatgen's XRDCalculator uses 1.54056 Å, which moves peaks by up to 2.4e-3° 2θ at 90°.
         profile: "gaussian", "lorentzian" or "pseudo_voigt" (Thompson–Cox–Hastings: instrument widths
             Gaussian, size and strain Lorentzian).
         crystallite_size_nm: Scherrer crystallite size in nm (paper default: uniform in 20–100 nm).
@@ -211,6 +324,12 @@ class PowderSimulator(torch.nn.Module):
         max_chunk_elements: int = 2**21,
         compile: bool = False,
     ) -> None:
+        """Check and store the settings (the arguments are described in the class docstring, see
+        ``help(PowderSimulator)``); the grid and the tables become buffers on ``device``.
+
+        Raises:
+            ValueError: an invalid setting, naming it.
+        """
         super().__init__()
         self.radiation: Radiation = resolve_wavelength(wavelength)
         if profile not in PROFILES:
@@ -287,8 +406,18 @@ class PowderSimulator(torch.nn.Module):
     # ----------------------------------------------------------------------------------------- set-up
     def _make_grid(self) -> torch.Tensor:
         kind, spec = self._grid_spec
-        if isinstance(spec, tuple) and len(spec) == 3 and isinstance(spec[2], (int, np.integer)):
-            start, stop, num = float(spec[0]), float(spec[1]), int(spec[2])
+        if isinstance(spec, tuple) and len(spec) == 3:
+            # A tuple of three is always (start, stop, num); an array or list of three is three points.
+            try:
+                start, stop, count = (float(v) for v in spec)
+            except (TypeError, ValueError):
+                raise ValueError(f"{kind} grid must be (start, stop, num) of numbers, got {spec!r}") from None
+            if not count.is_integer():
+                raise ValueError(
+                    f"{kind} grid (start, stop, num) needs a whole number of points, got num={spec[2]!r} "
+                    "(for a grid of three angles give an array or a list)"
+                )
+            num = int(count)
             if num < 2 or not (math.isfinite(start) and math.isfinite(stop)) or not start < stop:
                 raise ValueError(
                     f"{kind} grid must be (start, stop, num) with start < stop and num >= 2, got {spec}"
@@ -296,7 +425,8 @@ class PowderSimulator(torch.nn.Module):
             values = torch.linspace(start, stop, num, dtype=torch.float64)
         else:
             try:
-                values = torch.as_tensor(np.asarray(spec, dtype=np.float64))
+                # A copy: the caller's array may be read-only (MeasuredPattern's are) or change later.
+                values = torch.tensor(np.array(spec, dtype=np.float64))
             except (TypeError, ValueError):
                 raise ValueError(f"{kind} must be (start, stop, num) or a 1-D array, got {spec!r}") from None
             if values.ndim != 1 or len(values) < 2:
@@ -533,8 +663,10 @@ class PowderSimulator(torch.nn.Module):
         g2: torch.Tensor,
         f2: torch.Tensor,
         po_factor: torch.Tensor | None,
+        extra_lines: tuple[tuple[float, torch.Tensor], ...] = (),
     ) -> list[tuple[float, torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """Per wavelength line: (lambda, keep mask, 2theta in degrees, intensity) for every reflection."""
+        """Per wavelength line: (lambda, keep mask, 2theta in degrees, intensity) for every reflection;
+        ``extra_lines`` add lines with per-pattern (B,) weights."""
         # Positions in float64 whatever the simulator's dtype: per reflection it costs nothing, and float32
         # 2theta would carry errors of 1e-5 degrees into the profiles.
         dtype = batch.dtype
@@ -550,22 +682,35 @@ class PowderSimulator(torch.nn.Module):
                 g, base, wavelength, weight, monochromator
             )
             lines.append((wavelength, keep, two_theta.to(dtype), intensity.to(dtype)))
+        for wavelength, weights in extra_lines:
+            keep, two_theta, intensity = _line_sticks(g, base, float(wavelength), 1.0, monochromator)
+            intensity = intensity * weights.to(torch.float64)[reflections.crystal]
+            lines.append((float(wavelength), keep, two_theta.to(dtype), intensity.to(dtype)))
         return lines
 
-    def _g_max(self, batch_size: int, high: float, dtype: torch.dtype) -> torch.Tensor:
-        """(B,) radius of the limiting sphere that holds every reflection up to 2theta = high (degrees) for
-        all lines of the radiation."""
-        g_max = 2.0 * math.sin(min(high, 180.0) * _RAD / 2.0) / min(self.radiation.wavelengths)
-        return torch.full((batch_size,), g_max, dtype=dtype, device=self.device)
+    def _g_max(
+        self, high: torch.Tensor, dtype: torch.dtype, extra_wavelengths: Sequence[float] = ()
+    ) -> torch.Tensor:
+        """(B,) radius of the limiting sphere that holds every reflection up to 2theta = high (degrees, (B,)
+        float64) for all lines of the radiation (and any extra lines)."""
+        shortest = min((*self.radiation.wavelengths, *extra_wavelengths))
+        return (2.0 * torch.sin(torch.deg2rad(high.clamp(max=180.0)) / 2.0) / shortest).to(dtype)
 
     # ---------------------------------------------------------------------------------- public calls
     def peaks(self, crystal: Crystal, merge_tolerance: float = 1e-5, min_intensity: float = 1e-3) -> PeakList:
-        """The stick pattern of one crystal inside the grid's 2θ range, in float64, without random effects.
+        """The stick pattern of one crystal inside the grid's 2θ range, in float64.
 
         Sticks are the integrated intensities ``m |F|² LP`` of the reflections (for a doublet, each line's).
         Reflections whose 2θ differ by less than ``merge_tolerance`` degrees are merged into one peak (as
         pymatgen's XRDCalculator does); peaks weaker than ``min_intensity`` (on the scale where the strongest
         is 100) are dropped.
+
+        Effects that move or reweight sticks are applied when they are fixed, as in the profile of
+        :meth:`forward`: texture (``march_dollase`` a number and ``preferred_orientation_hkl`` given), zero
+        shift and specimen displacement (numbers). Effects drawn per pattern (a ``(low, high)`` range, or a
+        texture direction drawn because ``preferred_orientation_hkl`` is None) differ from pattern to
+        pattern and are left out: the sticks are then those of the untextured, unshifted powder. Widths,
+        backgrounds, impurities and noise never change sticks.
 
         Raises:
             ValueError: an invalid crystal (e.g. an element beyond Cf, which has no IT92 form factor).
@@ -574,14 +719,32 @@ class PowderSimulator(torch.nn.Module):
             raise ValueError(f"peaks() takes one Crystal, got {type(crystal).__name__}")
         batch = self._as_batch([crystal], torch.float64)
         low, high = float(self._two_theta[0]), float(self._two_theta[-1])
-        g_max = self._g_max(1, high, torch.float64)
+        zero, displacement = _fixed(self.zero_shift), _fixed(self.specimen_displacement_mm)
+        shift = abs(zero or 0.0) + 2.0 * abs(displacement or 0.0) / self.goniometer_radius_mm / _RAD
+        top = torch.full((1,), high + shift, dtype=torch.float64, device=self.device)
+        g_max = self._g_max(top, torch.float64)
+        march_dollase = _fixed(self.march_dollase)
         with torch.no_grad():
             reflections, g2, f2 = self._reflections(batch, g_max * (1.0 + 1e-9))
-            lines = self._sticks(batch, reflections, g2, f2, None)
-        hkl_all = reflections.hkl.cpu().numpy()
+            po = None
+            if march_dollase is not None and self.preferred_orientation_hkl is not None:
+                r = torch.full((1,), march_dollase, dtype=torch.float64, device=self.device)
+                # The direction is fixed, so the generator is not used.
+                po = self._march_dollase(batch, reflections, r, self.generator())
+            lines = self._sticks(batch, reflections, g2, f2, po)
+        zero_t, displacement_t = (
+            None if v is None else torch.full((1,), v, dtype=torch.float64, device=self.device)
+            for v in (zero, displacement)
+        )
+        laue = reflections.laue[reflections.crystal]
+        hkl_all = _conventional_hkl(reflections.hkl.cpu().numpy(), self._laue_rotations[laue].cpu().numpy())
         d_all = (1.0 / torch.sqrt(g2)).cpu().numpy()
-        tt, inten, hkl, d, mult, lam = [], [], [], [], [], []
-        for wavelength, keep, two_theta, intensity in lines:
+        tt, inten, hkl, d, mult, lam, line = [], [], [], [], [], [], []
+        for index, (wavelength, keep, two_theta, intensity) in enumerate(lines):
+            if zero is not None or displacement is not None:
+                two_theta = two_theta + self._position_shift(
+                    two_theta, reflections.crystal, zero_t, displacement_t
+                )
             t = two_theta.cpu().numpy()
             inside = keep.cpu().numpy() & (t >= low - 1e-9) & (t <= high + 1e-9)
             tt.append(t[inside])
@@ -590,20 +753,27 @@ class PowderSimulator(torch.nn.Module):
             d.append(d_all[inside])
             mult.append(reflections.multiplicity.cpu().numpy()[inside])
             lam.append(np.full(int(inside.sum()), wavelength))
+            line.append(np.full(int(inside.sum()), index, dtype=np.int64))
         return _merge_peaks(
-            *(np.concatenate(a) for a in (tt, inten, hkl, d, mult, lam)), merge_tolerance, min_intensity
+            *(np.concatenate(a) for a in (tt, inten, hkl, d, mult, lam, line)),
+            merge_tolerance,
+            min_intensity,
+            _hexagonal_axes(crystal.lattice),
         )
 
     def forward(
         self,
         crystals: CrystalBatch | Crystal | Sequence[Crystal],
         generator: torch.Generator | None = None,
+        parameters: PatternParameters | None = None,
     ) -> torch.Tensor:
         """Simulate the patterns of a batch.
 
         Args:
             crystals: a CrystalBatch (moved to the simulator's device and dtype), a list of Crystals, or one.
             generator: draws the per-pattern parameters; default the simulator's own (seeded) generator.
+            parameters: per-pattern widths, shifts, texture and extra lines for this call (drawn by
+                :mod:`xrdsynth.transforms`); each field given replaces the simulator's own setting.
 
         Returns:
             (B, P) patterns on the simulator's device in its dtype, each with maximum 1 (0 everywhere for a
@@ -615,23 +785,45 @@ class PowderSimulator(torch.nn.Module):
         """
         batch = self._as_batch(crystals, self.dtype)
         gen = self.generator() if generator is None else generator
-        return self._finish(self._render_unnormalised(batch, gen), gen)
+        if parameters is not None:
+            if not isinstance(parameters, PatternParameters):
+                raise ValueError(f"parameters must be PatternParameters, got {type(parameters).__name__}")
+            parameters.check(len(batch))
+        return self._finish(self._render_unnormalised(batch, gen, parameters), gen)
 
-    def _render_unnormalised(self, batch: CrystalBatch, gen: torch.Generator | None = None) -> torch.Tensor:
+    def _render_unnormalised(
+        self,
+        batch: CrystalBatch,
+        gen: torch.Generator | None = None,
+        parameters: PatternParameters | None = None,
+    ) -> torch.Tensor:
         """(B, P) profiles in intensity per degree before normalisation and pattern-level effects."""
         gen = self.generator() if gen is None else gen
         bsz, dtype = len(batch), self.dtype
+        given = PatternParameters() if parameters is None else parameters
+
+        def value(name: str, own: Range) -> torch.Tensor | None:
+            # A given parameter replaces the simulator's own (and skips its draw).
+            override = getattr(given, name)
+            if override is not None:
+                return override.to(device=self.device, dtype=dtype)
+            return self._draw(own, bsz, gen)
+
+        caglioti = given.caglioti
+        if caglioti is None and self.caglioti is not None:
+            caglioti = torch.tensor(self.caglioti, dtype=dtype, device=self.device).expand(bsz, 3)
         widths = Widths(
             self.radiation.wavelength,
-            self._draw(self.crystallite_size_nm, bsz, gen),
-            self._draw(self.microstrain, bsz, gen),
-            self._draw(self.fwhm, bsz, gen),
-            None
-            if self.caglioti is None
-            else torch.tensor(self.caglioti, dtype=dtype, device=self.device).expand(bsz, 3),
+            value("crystallite_size_nm", self.crystallite_size_nm),
+            value("microstrain", self.microstrain),
+            value("fwhm", self.fwhm),
+            None if caglioti is None else caglioti.to(device=self.device, dtype=dtype),
         )
-        zero = self._draw(self.zero_shift, bsz, gen)
-        displacement = self._draw(self.specimen_displacement_mm, bsz, gen)
+        if all(w is None for w in (widths.crystallite_size_nm, widths.microstrain, widths.fwhm, caglioti)):
+            raise ValueError("no peak width: the simulator and the parameters set none")
+        zero = value("zero_shift", self.zero_shift)
+        displacement = value("specimen_displacement_mm", self.specimen_displacement_mm)
+        extra = tuple((float(w), t.to(self.device)) for w, t in given.extra_lines)
         grid = self._two_theta.to(dtype)
         # Reflections that can reach the grid: its range plus the profile margin plus any position shift.
         shift = 0.0
@@ -639,14 +831,21 @@ class PowderSimulator(torch.nn.Module):
             shift += float(zero.abs().max())
         if displacement is not None:
             shift += float(2.0 * displacement.abs().max() / self.goniometer_radius_mm / _RAD)
-        margin = profile_margin(grid, widths, self.profile) + shift
-        reflections, g2, f2 = self._reflections(batch, self._g_max(bsz, float(grid[-1]) + margin, dtype))
+        # Each pattern's own margin: one broad pattern must not make the whole batch enumerate (and sum)
+        # the reflections its tails reach.
+        margins = profile_margins(grid, widths, self.profile).to(torch.float64) + shift
+        g_max = self._g_max(float(grid[-1]) + margins, dtype, [w for w, _ in extra])
+        reflections, g2, f2 = self._reflections(batch, g_max)
 
         po = None
-        if self.march_dollase is not None:
-            po = self._march_dollase(batch, reflections, self._draw(self.march_dollase, bsz, gen), gen)
+        r = value("march_dollase", self.march_dollase)
+        if r is not None:
+            axes = given.orientation_hkl
+            po = self._march_dollase(
+                batch, reflections, r, gen, None if axes is None else axes.to(self.device, dtype)
+            )
         position, area, pattern = [], [], []
-        for _, keep, two_theta, intensity in self._sticks(batch, reflections, g2, f2, po):
+        for _, keep, two_theta, intensity in self._sticks(batch, reflections, g2, f2, po, extra):
             if zero is not None or displacement is not None:
                 two_theta = two_theta + self._position_shift(
                     two_theta, reflections.crystal, zero, displacement
@@ -664,6 +863,8 @@ class PowderSimulator(torch.nn.Module):
             if len(pattern) == 1
             else (torch.cat(pattern), torch.cat(position), torch.cat(area))
         )
+        if given.axial_divergence is not None:
+            sticks = axial_divergence_sticks(*sticks, given.axial_divergence.to(self.device, dtype))
         return render(
             grid, *sticks, bsz, widths, self.profile, fuse=self.compile, workspace=self._workspace()
         )
@@ -693,16 +894,21 @@ class PowderSimulator(torch.nn.Module):
         return shift
 
     def _march_dollase(
-        self, batch: CrystalBatch, refl: Reflections, r: torch.Tensor, gen: torch.Generator
+        self,
+        batch: CrystalBatch,
+        refl: Reflections,
+        r: torch.Tensor,
+        gen: torch.Generator,
+        axes: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """March–Dollase factor of each reflection, averaged over its Laue orbit (the equivalent reflections
-        have different angles to the orientation axis)."""
+        have different angles to the orientation axis); ``axes`` (B, 3) replace the simulator's directions."""
         dtype = batch.dtype
         bsz = len(batch)
-        if self.preferred_orientation_hkl is None:
+        if axes is None and self.preferred_orientation_hkl is None:
             choice = torch.randint(len(_ORIENTATIONS), (bsz,), generator=gen, device=self.device)
             axes = torch.tensor(_ORIENTATIONS, dtype=dtype, device=self.device)[choice]
-        else:
+        elif axes is None:
             axes = torch.tensor(self.preferred_orientation_hkl, dtype=dtype, device=self.device).expand(
                 bsz, 3
             )
@@ -710,16 +916,28 @@ class PowderSimulator(torch.nn.Module):
         normal = torch.einsum("bi,bij->bj", axes, reciprocal)
         normal = normal / normal.norm(dim=1, keepdim=True)
         tables = self._tables()
-        laue = refl.laue[refl.crystal]
-        rotations = tables.rotations[laue].to(dtype)  # (R, 48, 3, 3)
-        # Broadcast sums rather than einsum: an einsum over R tiny matrices runs as R small matmuls.
-        images = (refl.hkl.to(dtype).view(-1, 1, 3, 1) * rotations).sum(-2)  # h R, (R, 48, 3)
-        g = (images.unsqueeze(-1) * reciprocal[refl.crystal].unsqueeze(1)).sum(-2)  # Cartesian, (R, 48, 3)
-        cos_alpha = (g * normal[refl.crystal].unsqueeze(1)).sum(-1) / g.norm(dim=-1)
-        rr = r[refl.crystal].unsqueeze(1)
+        crystal, hkl = refl.crystal, refl.hkl
+        # Patterns with r = 1 (a random powder) have factor 1: only the textured ones are worked out.
+        textured = r[crystal] != 1.0
+        every = bool(textured.all())
+        if not every:
+            crystal, hkl = crystal[textured], hkl[textured]
+        laue = refl.laue[crystal]
+        # cos α of the equivalent reflection h R: (h R B)·n / |h R B| = h·(R (B n)) / |h B|, as the Laue
+        # group's rotations keep |g|. R (B n) is worked out once per crystal (B, 48, 3), not per reflection.
+        axis = (reciprocal @ normal.unsqueeze(-1)).view(-1, 1, 1, 3)  # B n, (B, 1, 1, 3)
+        turned = (tables.rotations[refl.laue].to(dtype) * axis).sum(-1)  # R (B n), (B, 48, 3)
+        h = hkl.to(dtype)
+        length = (h.unsqueeze(-1) * reciprocal[crystal]).sum(-2).norm(dim=-1)  # |h B|, (R,)
+        cos_alpha = (h.unsqueeze(1) * turned[crystal]).sum(-1) / length.unsqueeze(1)
+        rr = r[crystal].unsqueeze(1)
         factor = (rr.square() * cos_alpha.square() + (1.0 - cos_alpha.square()) / rr) ** -1.5
         valid = torch.arange(48, device=self.device) < tables.count[laue].unsqueeze(1)
-        return (factor * valid).sum(1) / valid.sum(1)
+        mean = (factor * valid).sum(1) / valid.sum(1)
+        if every:
+            return mean
+        ones = torch.ones(len(refl.crystal), dtype=mean.dtype, device=mean.device)
+        return ones.index_put((textured,), mean)
 
     def _finish(self, patterns: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """Normalise, then add impurity, background, hump and noise, normalise again, optional sqrt."""
@@ -828,6 +1046,43 @@ class _Atoms:
         occupancy = torch.gather(self.occupancy_matrix, 1, first.unsqueeze(-1).expand(-1, -1, k))
         weight = (torch.gather(kept, 1, first) * order.unsqueeze(1)).to(occupancy.dtype)
         return frac, occupancy * weight.unsqueeze(-1), counts.cpu().numpy()
+
+
+# Satellite sticks per reflection that stand for the axial-divergence tail, and where they sit as fractions
+# of the tail's extent: squares, so that most of the intensity stays near the peak, as in the FCJ profile.
+_AXIAL_SATELLITES = 4
+_AXIAL_FRACTIONS = tuple(((k + 0.5) / _AXIAL_SATELLITES) ** 2 for k in range(_AXIAL_SATELLITES))
+# The tail's extent is capped (degrees 2θ): cot 2θ diverges at the lowest angles.
+_AXIAL_MAX_EXTENT = 2.0
+
+
+def axial_divergence_sticks(
+    pattern: torch.Tensor, position: torch.Tensor, area: torch.Tensor, ratio: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sticks with the asymmetry that axial divergence gives a Bragg–Brentano peak.
+
+    After Finger, Cox & Jephcoat (J. Appl. Cryst. 27, 892, 1994), a reflection at 2θ spreads towards the
+    angle 2φ_min with cos 2φ_min = cos 2θ √(1 + a²), a = (S + H)/L the sample and detector heights over the
+    goniometer radius: an extent Δ ≈ (a²/2) cot 2θ radians, towards lower angles below 90° and higher ones
+    above. Each stick becomes :data:`_AXIAL_SATELLITES` sticks of equal share at fractions (k + ½)²/K² of Δ
+    (the tail's intensity gathers near the peak), which the profile then broadens.
+
+    Args:
+        pattern: (S,) int64 pattern index of each stick.
+        position: (S,) 2θ in degrees.
+        area: (S,) integrated intensities.
+        ratio: (B,) a = (S + H)/L per pattern (0: no asymmetry; laboratory instruments ~0.01-0.05).
+
+    Returns:
+        pattern, position, area of the satellites, (K S,); the areas sum to the original ones.
+    """
+    theta2 = torch.deg2rad(position)
+    extent = (0.5 * ratio[pattern].square() / torch.tan(theta2)).rad2deg()
+    extent = extent.clamp(-_AXIAL_MAX_EXTENT, _AXIAL_MAX_EXTENT)
+    fractions = torch.tensor(_AXIAL_FRACTIONS, dtype=position.dtype, device=position.device)
+    moved = position.unsqueeze(1) - extent.unsqueeze(1) * fractions  # (S, K)
+    share = (area / _AXIAL_SATELLITES).unsqueeze(1).expand(-1, _AXIAL_SATELLITES)
+    return pattern.repeat_interleave(_AXIAL_SATELLITES), moved.reshape(-1), share.reshape(-1)
 
 
 def _line_sticks(
@@ -1010,17 +1265,21 @@ def _merge_peaks(
     d: np.ndarray,
     multiplicity: np.ndarray,
     wavelength: np.ndarray,
+    line: np.ndarray,
     tolerance: float,
     min_intensity: float,
+    hexagonal: bool,
 ) -> PeakList:
+    """Sticks (one per reflection family and line, hkl conventional) -> the PeakList of their peaks."""
     order = np.argsort(two_theta, kind="stable")
-    two_theta, intensity, hkl, d, multiplicity, wavelength = (
-        a[order] for a in (two_theta, intensity, hkl, d, multiplicity, wavelength)
+    two_theta, intensity, hkl, d, multiplicity, wavelength, line = (
+        a[order] for a in (two_theta, intensity, hkl, d, multiplicity, wavelength, line)
     )
     if len(two_theta) == 0:
         empty = np.zeros(0)
+        nothing = np.zeros(0, dtype=np.int64)
         return PeakList(
-            empty, empty, np.zeros((0, 3), dtype=np.int64), empty, np.zeros(0, dtype=np.int64), empty
+            empty, empty, np.zeros((0, 3), dtype=np.int64), empty, nothing, empty, nothing, (), hexagonal
         )
     # A new peak starts wherever the gap to the previous reflection exceeds the tolerance.
     group = np.concatenate([[0], np.cumsum(np.diff(two_theta) > tolerance)])
@@ -1033,10 +1292,21 @@ def _merge_peaks(
     )
     strongest = np.lexsort((-intensity, group))
     first = strongest[np.concatenate([[True], group[strongest][1:] != group[strongest][:-1]])]
+    # Every family of each peak, strongest first (a family occurs once per line, so once per peak).
+    starts = np.searchsorted(group[strongest], np.arange(n))
+    families = tuple(np.split(hkl[strongest], starts[1:]))
     mult = np.bincount(group, weights=multiplicity, minlength=n).astype(np.int64)
     top = total.max() if n else 0.0
     scaled = 100.0 * total / top if top > 0 else total
     keep = scaled >= min_intensity
     return PeakList(
-        position[keep], scaled[keep], hkl[first][keep], d[first][keep], mult[keep], wavelength[first][keep]
+        position[keep],
+        scaled[keep],
+        hkl[first][keep],
+        d[first][keep],
+        mult[keep],
+        wavelength[first][keep],
+        line[first][keep],
+        tuple(f for f, k in zip(families, keep, strict=True) if k),
+        hexagonal,
     )

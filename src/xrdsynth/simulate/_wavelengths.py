@@ -1,8 +1,11 @@
 """X-ray wavelengths: named characteristic lines and the doublets of a laboratory tube.
 
 Values are the Kα1/Kα2 wavelengths of Hölzer et al., Phys. Rev. A 56, 4554 (1997), as tabulated in the
-International Tables Vol. C, Table 4.2.2.1, in Å. ``"CuKa"`` (without the 1 or 2) means the unresolved
-doublet: Kα1 and Kα2 with the intensity ratio Kα2/Kα1 = 0.5 that a tube without a monochromator gives.
+International Tables Vol. C, Table 4.2.2.1, in Å. Other codes use older values: pymatgen's XRDCalculator takes
+Cu Kα1 = 1.54056 Å, 3.3e-5 Å shorter, which puts its peaks lower by Δ2θ = 2 tanθ Δλ/λ (2.4e-3° at 2θ = 90°,
+1.9e-3° at 2θ = 75°); compare with such codes at the same wavelength in Å. ``"CuKa"`` (without the 1 or 2)
+means the unresolved doublet: Kα1 and Kα2 with the intensity ratio Kα2/Kα1 = 0.5 that a tube without a
+monochromator gives.
 """
 
 from __future__ import annotations
@@ -56,14 +59,21 @@ def resolve_wavelength(spec: str | float) -> Radiation:
     """Turn a wavelength specification into its lines.
 
     Args:
-        spec: a wavelength in Å (> 0), or a name: ``"CuKa1"``, ``"MoKa2"``, ... (one line) or ``"CuKa"``,
-            ``"MoKa"``, ... (the Kα1 + Kα2 doublet at 2:1). Names are case-insensitive.
+        spec: a wavelength in Å (> 0: a number or a numeric string such as ``"1.5406"``, as on the command
+            line), or a name: ``"CuKa1"``, ``"MoKa2"``, ... (one line) or ``"CuKa"``, ``"MoKa"``, ... (the
+            Kα1 + Kα2 doublet at 2:1). Names are case-insensitive.
 
     Raises:
         ValueError: a non-positive or non-finite number, or an unknown name.
     """
     if isinstance(spec, str):
         key = spec.strip().lower()
+        try:
+            number = float(key)
+        except ValueError:
+            pass
+        else:
+            return resolve_wavelength(number)
         for name, value in WAVELENGTHS.items():
             if name.lower() == key:
                 return Radiation(name, (value,), (1.0,))

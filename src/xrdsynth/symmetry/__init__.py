@@ -7,6 +7,7 @@ site-symmetry symbols.
 """
 
 from ._analysis import WyckoffSite, find_wyckoff_sites
+from ._enantiomorphs import ENANTIOMORPHIC_PAIRS, enantiomorph
 from ._spacegroup import (
     CRYSTAL_SYSTEMS,
     LATTICE_SYSTEMS,
@@ -19,12 +20,14 @@ from ._wyckoff import WyckoffPosition, wyckoff_positions
 
 __all__ = [
     "CRYSTAL_SYSTEMS",
+    "ENANTIOMORPHIC_PAIRS",
     "LATTICE_SYSTEMS",
     "Operations",
     "SpaceGroup",
     "WyckoffPosition",
     "WyckoffSite",
     "crystal_system",
+    "enantiomorph",
     "find_wyckoff_sites",
     "lattice_system",
     "wyckoff_positions",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 from typing import NamedTuple
 
@@ -59,16 +60,135 @@ class Operations(NamedTuple):
 
 
 def _check_number(number: object) -> int:
-    """Return ``number`` as an int in 1..230 or raise a ValueError that says what is wrong."""
+    """Return ``number`` as an int in 1..230 or raise a ValueError that says what is wrong.
+
+    A string is a number ("62") or a Hermann–Mauguin symbol of the default setting (see
+    :func:`_number_of_symbol`).
+    """
+    if isinstance(number, str):
+        text = number.strip()
+        return _check_number(int(text)) if text.isdigit() else _number_of_symbol(text)
     if isinstance(number, bool) or not isinstance(number, (int, np.integer)):
-        raise ValueError(f"space-group number must be an integer in 1..230, got {number!r}")
+        raise ValueError(
+            f"space group must be an integer in 1..230 or a Hermann–Mauguin symbol, got {number!r}"
+        )
     if not 1 <= int(number) <= 230:
         raise ValueError(f"space-group number must be in 1..230, got {int(number)}")
     return int(number)
 
 
-def crystal_system(number: int) -> str:
-    """Crystal system ("triclinic" ... "cubic") of space group ``number`` (1..230)."""
+def _symbol_key(symbol: str) -> str:
+    """A symbol without spaces and underscores, in lower case: "P 1 2_1/c 1" -> "p121/c1"."""
+    return "".join(symbol.split()).replace("_", "").lower()
+
+
+def _symbol_names(info: spglib.SpaceGroupType) -> set[str]:
+    """Every spelling of the Hermann–Mauguin symbol spglib gives for one Hall number."""
+    names = {info.international_short, info.international_full}
+    names |= {part.strip() for part in info.international.split("=")}
+    tokens = info.international_full.split()
+    if len(tokens) == 4 and tokens[1:].count("1") == 2:
+        # A monoclinic full symbol without its 1s is its setting's short symbol: "P 1 2_1/n 1" -> "P2_1/n".
+        names.add(tokens[0] + "".join(t for t in tokens[1:] if t != "1"))
+    return names
+
+
+def _operation_keys(rotations: np.ndarray, translations: np.ndarray) -> frozenset[bytes]:
+    """The operations as a set, translations modulo 1 on the 1/24 grid of the Tables."""
+    steps = np.mod(np.round(np.asarray(translations, dtype=np.float64) * 24.0), 24.0).astype(np.int64)
+    rot = np.asarray(rotations, dtype=np.int64)
+    return frozenset(r.tobytes() + t.tobytes() for r, t in zip(rot, steps, strict=True))
+
+
+@functools.cache
+def _symbol_table() -> tuple[dict[str, int], dict[str, dict[int, str]], dict[int, str]]:
+    """Hermann–Mauguin symbols by :func:`_symbol_key`, from spglib's 530 settings and gemmi's table (which
+    adds older spellings such as "Cmca" for "Cmce" and "Abm2" for "Aem2").
+
+    Returns:
+        {key: number} of the symbols of each default setting (see :class:`SpaceGroup`): short and full,
+        e.g. "P2_1/c" and "P 1 2_1/c 1", and the other origin choices and axes that are spelled the same
+        ("Fd-3m" for both origins, "R-3c" for both axes); {key: {number: full symbol}} of the symbols of
+        other settings ("Pbnm", "P 1 2_1/n 1"; a few name settings of two groups); {number: short symbol}
+        of the default settings.
+    """
+    import gemmi  # the symmetry package itself needs only spglib
+
+    halls = _default_hall_numbers()
+    with quiet():
+        types = {hall: spglib.get_spacegroup_type(hall) for hall in range(1, 531)}
+    accepted: dict[str, int] = {}
+    others: list[tuple[int, str, set[str]]] = []
+    short: dict[int, str] = {}
+    for number in range(1, 231):
+        info = types[halls[number - 1]]
+        short[number] = info.international_short
+        for name in _symbol_names(info):
+            accepted.setdefault(_symbol_key(name), number)
+    for hall, info in types.items():
+        if hall != halls[info.number - 1]:
+            others.append((info.number, info.international_full, _symbol_names(info)))
+    den = gemmi.Op.DEN
+    for entry in gemmi.spacegroup_table():
+        ops = list(entry.operations())
+        rotations = np.array([op.rot for op in ops], dtype=np.int64) // den
+        translations = np.array([op.tran for op in ops], dtype=np.float64) / den
+        default = _operations(halls[entry.number - 1])
+        names = {entry.hm, entry.xhm(), entry.short_name()}
+        if _operation_keys(rotations, translations) == _operation_keys(*default):
+            for name in names:
+                accepted.setdefault(_symbol_key(name), entry.number)
+        else:
+            others.append((entry.number, entry.xhm(), names))
+    settings: dict[str, dict[int, str]] = {}
+    for number, full, names in others:
+        for name in names:
+            key = _symbol_key(name)
+            if key not in accepted:
+                settings.setdefault(key, {}).setdefault(number, full)
+    return accepted, settings, short
+
+
+def _number_of_symbol(symbol: str) -> int:
+    """The number of a Hermann–Mauguin symbol of a default setting, short or full, with or without spaces
+    and underscores, in any case: "Pnma", "P 21/n 21/m 21/a", "P2_1/c", "P21/c", "P 1 21/c 1".
+
+    Raises:
+        ValueError: a symbol of another setting ("Pbnm", "P21/n"), naming its number and the default
+            setting's symbol; or an unknown symbol, with the closest known ones.
+    """
+    accepted, settings, short = _symbol_table()
+    key = _symbol_key(symbol)
+    if key in accepted:
+        return accepted[key]
+    if key in settings:
+        found = settings[key]
+        if len(found) > 1:
+            raise ValueError(
+                f"{symbol!r} names non-default settings of space groups "
+                + " and ".join(f"{n} ({full})" for n, full in sorted(found.items()))
+                + "; give the number or the symbol of the default setting"
+            )
+        ((number, full),) = found.items()
+        raise ValueError(
+            f"{symbol!r} is space group {number} in another setting ({full}); xrdsynth's space groups are "
+            f"in their default setting, {short[number]}: give {number} or {short[number]!r} (with the "
+            "axes transformed to that setting)"
+        )
+    numbers: list[int] = []
+    for close in difflib.get_close_matches(key, list(accepted), n=10, cutoff=0.6):
+        if accepted[close] not in numbers:
+            numbers.append(accepted[close])
+    hint = ", ".join(f"{short[n]} ({n})" for n in numbers[:3])
+    raise ValueError(
+        f"unknown space-group symbol {symbol!r}" + (f"; did you mean {hint}?" if hint else "")
+        + " (give a number 1..230 or a Hermann–Mauguin symbol such as 'Pnma' or 'P2_1/c')"
+    )
+
+
+def crystal_system(number: int | str) -> str:
+    """Crystal system ("triclinic" ... "cubic") of space group ``number`` (1..230, or a symbol as
+    :class:`SpaceGroup` takes)."""
     number = _check_number(number)
     for system, last in zip(CRYSTAL_SYSTEMS, _LAST_NUMBER_OF_SYSTEM, strict=True):
         if number <= last:
@@ -76,9 +196,10 @@ def crystal_system(number: int) -> str:
     raise AssertionError("unreachable: number was checked to be in 1..230")
 
 
-def lattice_system(number: int) -> str:
+def lattice_system(number: int | str) -> str:
     """Lattice system of space group ``number``: like the crystal system, except that trigonal groups
     are "rhombohedral" (R-centred) or "hexagonal" (primitive hexagonal lattice)."""
+    number = _check_number(number)
     system = crystal_system(number)
     if system == "trigonal":
         return "rhombohedral" if number in _RHOMBOHEDRAL_GROUPS else "hexagonal"
@@ -103,7 +224,13 @@ class SpaceGroup:
     here (operations, Wyckoff positions) refers to the conventional cell of that setting.
 
     Args:
-        number: International Tables number, 1..230.
+        number: International Tables number, 1..230, or a Hermann–Mauguin symbol of the default setting,
+            short or full, with or without spaces and underscores, in any case: ``"Pnma"``,
+            ``"P 21/n 21/m 21/a"``, ``"P2_1/c"``, ``"P21/c"``, ``"P 1 21/c 1"``; older spellings of the
+            e-glide groups (``"Cmca"`` for ``"Cmce"``) too. A symbol of another setting (``"Pbnm"``,
+            ``"P21/n"``) raises a ValueError naming its group and the default setting's symbol (the
+            operations would be those of the default setting, in other axes); an unknown symbol raises with
+            the closest known ones.
 
     Attributes:
         number: International Tables number.
@@ -117,7 +244,7 @@ class SpaceGroup:
         centring: lattice centring letter of the conventional cell ("P", "A", "B", "C", "I", "F", "R").
     """
 
-    def __init__(self, number: int) -> None:
+    def __init__(self, number: int | str) -> None:
         self.number = _check_number(number)
         self.hall_number = _default_hall_numbers()[self.number - 1]
         with quiet():

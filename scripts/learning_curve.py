@@ -1,0 +1,139 @@
+"""Learning curve of a training run: accuracy of its kept models against patterns seen and CPU-hours.
+
+    python scripts/learning_curve.py RUN --rruff ../shared/data/rruff-dev --amcsd ../shared/data/amcsd-dev
+        [--start MODEL] [--json curve.json] [--plot docs/_static/learning_curve.png]
+        [--write-card MODEL_FOLDER]
+
+Evaluates every model under RUN/snapshots/ (written with ``--snapshot-every``) and RUN/model on rruff-dev
+(measured patterns) and on amcsd-dev with one structure per mineral (clean Cu Kα1 Gaussian patterns,
+crystallite sizes 20–100 nm). ``--start`` adds the model the run was initialised from (``--init-from``) as the
+first point, with the patterns and wall time of its own card, so the curve shows the whole history. CPU-hours
+are wall hours times the cores of the machine the card names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from xrdsynth.models import load_pretrained
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from evaluate_classifier import (
+    amcsd_crystals,
+    evaluate_rruff,
+    one_per_mineral,
+    scores,
+    simulate_on_grid,
+)
+
+
+def cores(card: dict) -> int:
+    match = re.search(r"\((\d+) cores\)", card.get("hardware", ""))
+    return int(match.group(1)) if match else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--rruff", type=Path, required=True)
+    parser.add_argument("--amcsd", type=Path, required=True)
+    parser.add_argument(
+        "--start", default=None, help="the model the run started from (folder or shipped name)"
+    )
+    parser.add_argument("--cache", type=Path, default=None, help="pickle cache of the amcsd-dev crystals")
+    parser.add_argument("--seed", type=int, default=20261124)
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--plot", type=Path, default=None)
+    parser.add_argument("--write-card", type=Path, default=None, help="store the curve in this model's card")
+    args = parser.parse_args(argv)
+
+    crystals, labels, ids = amcsd_crystals(args.amcsd, args.cache)
+    unique = one_per_mineral(args.amcsd, ids)
+    crystals, labels = [crystals[i] for i in unique], labels[unique]
+
+    points: list[tuple[str, object]] = []
+    if args.start is not None:
+        points.append(("start", args.start))
+    points += [(p.name, p) for p in sorted((args.run / "snapshots").glob("step-*"))]
+    if (args.run / "model" / "card.json").is_file():
+        points.append(("final", args.run / "model"))
+    base_patterns, base_hours = 0, 0.0
+    curve = []
+    for label, source in points:
+        classifier = load_pretrained(source)
+        card = classifier.card
+        patterns = int(card.get("samples_seen", 0))
+        hours = float(card.get("wall_time_s", 0.0)) / 3600.0 * cores(card)
+        if label == "start":
+            base_patterns, base_hours = patterns, hours
+            patterns, hours = 0, 0.0
+        if label == "final" and curve and curve[-1]["steps"] == int(card.get("steps", -1)):
+            continue  # the last snapshot is the final model
+        with torch.no_grad():
+            measured = evaluate_rruff(classifier, args.rruff)[0]
+            simulated = scores(
+                classifier.probabilities_on_grid(simulate_on_grid(classifier, crystals, args.seed))
+                .double()
+                .numpy(),
+                labels,
+            )
+        row = {
+            "model": label,
+            "steps": int(card.get("steps", 0)) if label != "start" else 0,
+            "patterns_seen": base_patterns + patterns,
+            "cpu_hours": base_hours + hours,
+            "rruff_top1": measured["top1"],
+            "rruff_crystal_system": measured["crystal_system"],
+            "amcsd_top1": simulated["top1"],
+            "amcsd_crystal_system": simulated["crystal_system"],
+        }
+        curve.append(row)
+        print(
+            f"{label:<14} {row['patterns_seen'] / 1e6:6.2f} M patterns {row['cpu_hours']:5.2f} CPU-h   "
+            f"rruff-dev top-1 {row['rruff_top1']:6.1%} system {row['rruff_crystal_system']:6.1%}   "
+            f"amcsd-dev (one per mineral, clean) top-1 {row['amcsd_top1']:6.1%}",
+            flush=True,
+        )
+    if args.json is not None:
+        args.json.write_text(json.dumps(curve, indent=2) + "\n", encoding="utf-8")
+    if args.plot is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+        for ax, key, label in ((axes[0], "patterns_seen", "patterns seen (millions)"),
+                               (axes[1], "cpu_hours", "CPU-hours (2-core machine)")):  # fmt: skip
+            x = np.array([r[key] for r in curve], dtype=float) / (1e6 if key == "patterns_seen" else 1.0)
+            for metric, name in (("rruff_top1", "rruff-dev (measured) top-1"),
+                                 ("rruff_crystal_system", "rruff-dev crystal system"),
+                                 ("amcsd_top1", "amcsd-dev one per mineral (clean) top-1")):  # fmt: skip
+                ax.plot(x, [100 * r[metric] for r in curve], "o-", label=name)
+            ax.set_xlabel(label)
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel("accuracy (%)")
+        axes[0].legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(args.plot, dpi=90)
+        print(f"plot written to {args.plot}")
+    if args.write_card is not None:
+        card_path = args.write_card / "card.json"
+        meta = json.loads(card_path.read_text(encoding="utf-8"))
+        meta["card"]["learning_curve"] = curve
+        card_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        print(f"curve written to {card_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,678 @@
+"""Instrument text formats: GSAS (.gsa, .gss, .fxye, .raw), Bruker/Siemens UXD, Rigaku .ras and .asc.
+
+Layouts as the open readers and the formats' own documentation describe them (GSAS manual; xylib's
+``uxd.cpp``; the header keys Rigaku software writes, as read by GSAS-II and refl1d); the rules are written in
+:func:`xrdsynth.io.read_pattern`. Each function returns one entry per range (bank, block, scan) of the file.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._pattern_base import (
+    MeasuredPattern,
+    PatternFileError,
+    Ranges,
+    build,
+    is_two_theta_axis,
+    positive_float,
+    radiation,
+)
+from ._pattern_text import header_radiation
+
+# ---------------------------------------------------------------------------------------------------------
+# GSAS standard powder data file
+
+_GSAS_CONSTANT_WAVELENGTH = ("CONS", "CONST")
+_GSAS_TIME_OF_FLIGHT = ("RALF", "SLOG", "TIME_MAP", "TIMEMAP")
+_GSAS_TYPES = ("STD", "ESD", "FXY", "FXYE", "ALT")
+
+
+def is_gsas(lines: list[str]) -> bool:
+    """A title line, then (after an optional instrument-parameter line and # comments) a BANK line."""
+    for number, line in enumerate(lines[1:60], start=2):
+        if line.startswith("BANK") and len(line.split()) >= 3:
+            return True
+        if number == 2 and line.lower().startswith("inst"):
+            continue
+        if line.strip() and not line.startswith(("#", "TIME_MAP", "Monitor")):
+            return False
+    return False
+
+
+def read_gsas(source: str, text: str) -> Ranges:
+    lines = text.splitlines()
+    title = lines[0].strip() if lines else ""
+    comments = [title] + [line[1:].strip() for line in lines if line.startswith("#")]
+    banks = [i for i, line in enumerate(lines) if line.startswith("BANK")]
+    if not banks:
+        raise PatternFileError(f"{source}: a GSAS file without a BANK line")
+    ranges: Ranges = []
+    for k, start in enumerate(banks):
+        end = banks[k + 1] if k + 1 < len(banks) else len(lines)
+        body = [
+            (n + 1, line)
+            for n, line in enumerate(lines[start + 1 : end], start=start + 1)
+            if line.strip() and not line.startswith("#")
+        ]
+        try:
+            ranges.append(_gsas_bank(source, lines[start], start + 1, body, title, comments))
+        except PatternFileError as error:
+            ranges.append(error)
+    return ranges
+
+
+def _gsas_bank(
+    source: str, bank: str, line_number: int, body: list[tuple[int, str]], title: str, comments: list[str]
+) -> MeasuredPattern:
+    words = bank.split()
+    where_bank = f"line {line_number} ({' '.join(words[:2])})"
+    kind = words[4].upper() if len(words) > 4 else ""
+    data_type = next((w.upper() for w in reversed(words[5:]) if w.upper() in _GSAS_TYPES), "STD")
+    if kind in _GSAS_TIME_OF_FLIGHT or kind.startswith("TIME_MAP"):
+        raise PatternFileError(
+            f"{source}: {where_bank}: a time-of-flight (neutron) bank ({kind}); its x is time, not 2θ"
+        )
+    if kind == "EDS" or "EDS" in (w.upper() for w in words[4:]):
+        raise PatternFileError(
+            f"{source}: {where_bank}: an energy-dispersive bank (EDS); its x is energy, not 2θ"
+        )
+    if kind not in _GSAS_CONSTANT_WAVELENGTH:
+        raise PatternFileError(
+            f"{source}: {where_bank}: bin type {kind or '(none)'!r} is not a constant-wavelength 2θ bank "
+            "(CONS or CONST)"
+        )
+    try:
+        n_channels = int(words[2])
+        coefficients = [float(w) for w in words[5:7]]
+    except (IndexError, ValueError):
+        raise PatternFileError(
+            f"{source}: {where_bank}: unreadable BANK line {bank.strip()[:80]!r}"
+        ) from None
+    if n_channels < 2:
+        raise PatternFileError(f"{source}: {where_bank}: {n_channels} channel(s)")
+    sigma = None
+    numbers: list[int] = []  # the line of each point, for messages
+    if data_type in ("FXY", "FXYE"):
+        rows = []
+        for number, line in body:
+            values = _floats(source, number, line.split())
+            if len(values) < (3 if data_type == "FXYE" else 2):
+                raise PatternFileError(f"{source}: line {number}: {len(values)} values in a {data_type} bank")
+            rows.append(values[:3])
+            numbers.append(number)
+        if not rows:
+            raise PatternFileError(f"{source}: {where_bank}: no data")
+        table = np.array([r[:3] if data_type == "FXYE" else r[:2] for r in rows], dtype=np.float64)
+        two_theta = table[:, 0] / 100.0  # constant wavelength: x in centidegrees
+        intensity = table[:, 1]
+        if data_type == "FXYE":
+            sigma = np.abs(table[:, 2])
+    elif data_type in ("STD", "ESD"):
+        if len(coefficients) < 2:
+            raise PatternFileError(f"{source}: {where_bank}: no start and step on the BANK line")
+        start, step = coefficients[0] / 100.0, coefficients[1] / 100.0  # centidegrees
+        width = 8
+        values: list[float] = []
+        for number, line in body:
+            fields = [line[i : i + width] for i in range(0, len(line.rstrip("\r\n")), width)]
+            for field in fields:
+                if not field.strip():
+                    continue
+                # STD: I2 (number of counters, blank = 1) then F6 counts; ESD: pairs F8 count, F8 esd.
+                text = field[2:] if data_type == "STD" else field
+                parsed = _floats(source, number, [text])
+                values.append(parsed[0])
+                numbers.append(number)
+        if data_type == "ESD":
+            if len(values) % 2:
+                raise PatternFileError(f"{source}: {where_bank}: an odd number of values in an ESD bank")
+            intensity = np.array(values[0::2], dtype=np.float64)
+            sigma = np.abs(np.array(values[1::2], dtype=np.float64))
+            numbers = numbers[0::2]
+        else:
+            intensity = np.array(values, dtype=np.float64)
+        two_theta = start + step * np.arange(intensity.shape[0], dtype=np.float64)
+    else:
+        raise PatternFileError(
+            f"{source}: {where_bank}: {data_type} banks are not supported (STD, ESD, FXY, FXYE)"
+        )
+    if intensity.shape[0] < n_channels:
+        raise PatternFileError(
+            f"{source}: {where_bank}: {intensity.shape[0]} points, the BANK line says {n_channels} "
+            "(truncated?)"
+        )
+    # Some writers pad the last STD line; the BANK line says how many channels are real.
+    two_theta, intensity = two_theta[:n_channels], intensity[:n_channels]
+    sigma = None if sigma is None else sigma[:n_channels]
+    metadata = {
+        "sample": title,
+        "bank": " ".join(words[:2]),
+        "gsas_type": data_type,
+        "x_axis": "2θ in centidegrees",
+    }
+
+    def where(i: int) -> str:
+        return f"line {numbers[min(i, len(numbers) - 1)]}" if numbers else where_bank
+
+    return build(
+        source,
+        where,
+        two_theta=two_theta,
+        intensity=intensity,
+        sigma=sigma,
+        format="gsas",
+        metadata=metadata,
+        **header_radiation(comments),
+    )
+
+
+def _floats(source: str, number: int, words: list[str]) -> list[float]:
+    try:
+        return [float(w) for w in words]
+    except ValueError:
+        raise PatternFileError(f"{source}: line {number}: not a number in {' '.join(words)[:60]!r}") from None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Bruker/Siemens UXD
+
+_UXD_NOT_TWO_THETA = ("THETA", "OMEGA", "PHI", "CHI", "PSI", "X", "Y", "Z", "ROCKING", "KHI")
+
+
+def is_uxd(lines: list[str]) -> bool:
+    """The first line that is not blank or a ';' comment is ``_FILEVERSION=...`` or another ``_KEY=``."""
+    for line in lines[:200]:
+        stripped = line.strip()
+        if not stripped or stripped.startswith(";"):
+            continue
+        return stripped.upper().startswith("_FILEVERSION") or bool(re.match(r"_[A-Z0-9]+\s*=", stripped))
+    return False
+
+
+def _uxd_value(text: str) -> str:
+    return text.strip().strip("'\"").strip()
+
+
+@dataclass
+class _UxdBlock:
+    """One UXD range as it is read: its keys, then its data."""
+
+    line: int
+    keys: dict[str, str] = field(default_factory=dict)
+    data: str = ""  # "counts" or "pairs" once a data keyword is seen
+    unit: str = ""
+    values: list[float] = field(default_factory=list)
+    numbers: list[int] = field(default_factory=list)
+    ended: bool = False  # a key after the data: no more data may follow
+
+
+def read_uxd(source: str, text: str) -> Ranges:
+    """Blocks: ``_DRIVE=`` starts one, ``_KEY=value`` lines set it up, ``_COUNTS``/``_CPS`` (counts from
+    ``_START`` in steps of ``_STEPSIZE``) or ``_2THETACOUNTS``/``_2THETACPS`` (angle, count pairs) precede
+    its data. Keys before the first block hold for the file (``_WL1``, ``_WL2``, ``_WLRATIO``, ``_ANODE``)."""
+    file_keys: dict[str, str] = {}
+    blocks: list[_UxdBlock] = []
+    current: _UxdBlock | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith(";"):
+            continue
+        upper = line.upper()
+        if upper.startswith("_DRIVE"):
+            current = _UxdBlock(number, {"DRIVE": _uxd_value(line.partition("=")[2])})
+            blocks.append(current)
+        elif upper.startswith(("_COUNT", "_CPS", "_2THETACOUNTS", "_2THETACPS")) and "=" not in line:
+            if current is None:  # data without _DRIVE: one block with the file's keys
+                current = _UxdBlock(number)
+                blocks.append(current)
+            if upper.startswith("_2THETACOUNTSTIME"):
+                raise PatternFileError(f"{source}: line {number}: _2THETACOUNTSTIME data are not supported")
+            current.data = "pairs" if upper.startswith("_2THETA") else "counts"
+            current.unit = "cps" if "CPS" in upper else "counts"
+            current.values, current.numbers = [], []
+        elif upper.startswith("_"):
+            key, _, value = line[1:].partition("=")
+            (file_keys if current is None else current.keys)[key.strip().upper()] = _uxd_value(value)
+            if current is not None and current.data:
+                current.ended = True
+        else:
+            if current is None or not current.data or current.ended:
+                raise PatternFileError(f"{source}: line {number}: data {line[:40]!r} outside a _COUNTS block")
+            for word in re.split(r"[\s,]+", line):
+                if word:
+                    current.values.extend(_floats(source, number, [word]))
+                    current.numbers.append(number)
+    if not blocks:
+        raise PatternFileError(f"{source}: a UXD file without data (no _COUNTS or _2THETACOUNTS block)")
+    ranges: Ranges = []
+    for index, block in enumerate(blocks, start=1):
+        try:
+            ranges.append(_uxd_block(source, index, block, file_keys))
+        except PatternFileError as error:
+            ranges.append(error)
+    return ranges
+
+
+def _uxd_block(source: str, index: int, block: _UxdBlock, file_keys: dict[str, str]) -> MeasuredPattern:
+    keys = {**file_keys, **block.keys}
+    here = f"block {index} (line {block.line})"
+    drive = keys.get("DRIVE", "")
+    if drive.upper() in _UXD_NOT_TWO_THETA:
+        raise PatternFileError(f"{source}: {here}: drive {drive!r} is not a 2θ scan")
+    if not block.data:
+        raise PatternFileError(f"{source}: {here}: no _COUNTS data")
+    values = np.array(block.values, dtype=np.float64)
+    numbers = block.numbers
+    if block.data == "pairs":
+        if values.shape[0] % 2:
+            raise PatternFileError(f"{source}: {here}: an odd number of values in angle-count pairs")
+        two_theta, intensity = values[0::2], values[1::2]
+        numbers = numbers[0::2]
+    else:
+        start, step = positive_or_zero(keys.get("START")), positive_float(keys.get("STEPSIZE"))
+        if start is None or step is None:
+            raise PatternFileError(f"{source}: {here}: _COUNTS data need _START and _STEPSIZE")
+        intensity = values
+        two_theta = start + step * np.arange(values.shape[0], dtype=np.float64)
+        stated = keys.get("STEPCOUNT") or keys.get("STEPS")
+        if stated and stated.isdigit() and int(stated) != values.shape[0]:
+            raise PatternFileError(f"{source}: {here}: {values.shape[0]} counts, _STEPCOUNT says {stated}")
+    ratio = keys.get("WLRATIO")
+    fields = radiation(
+        positive_float(keys.get("WL1")),
+        positive_float(keys.get("WL2")),
+        None if ratio is None else _number_or_none(ratio),
+    )
+    seconds = positive_float(keys.get("STEPTIME"))
+    metadata = {
+        "sample": keys.get("SAMPLE", ""),
+        "anode": keys.get("ANODE", ""),
+        "date": " ".join(v for v in (keys.get("DATE", ""), keys.get("TIME", "")) if v),
+        "scan_type": drive,
+        "counting_time_s": "" if seconds is None else f"{seconds:g}",
+        "intensity_unit": block.unit,
+    }
+
+    def where(i: int) -> str:
+        return f"line {numbers[min(i, len(numbers) - 1)]}" if numbers else here
+
+    return build(
+        source, where, two_theta=two_theta, intensity=intensity, format="uxd", metadata=metadata, **fields
+    )
+
+
+def positive_or_zero(text: str | None) -> float | None:
+    value = _number_or_none(text)
+    return value if value is not None and value >= 0 else None
+
+
+def _number_or_none(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text.strip().strip("'\"").split()[0])
+    except (ValueError, IndexError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Rigaku .ras
+
+_WAVE_UNIT = {"angstrom": 1.0, "a": 1.0, "å": 1.0, "nm": 10.0}
+
+
+def is_ras(lines: list[str]) -> bool:
+    head = [line.strip() for line in lines[:5] if line.strip()]
+    return bool(head) and head[0].upper() in ("*RAS_DATA_START", "*RAS_HEADER_START")
+
+
+def read_ras(source: str, text: str) -> Ranges:
+    """``*RAS_HEADER_START`` … ``*KEY "value"`` … ``*RAS_INT_START`` then ``angle count [factor]`` rows
+    (the intensity is count × factor, the attenuator factor) until ``*RAS_INT_END``; one scan each."""
+    scans: list[tuple[dict[str, str], list[list[float]], list[int], int]] = []
+    header: dict[str, str] = {}
+    rows: list[list[float]] | None = None
+    numbers: list[int] = []
+    start_line = 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        upper = line.upper()
+        if upper == "*RAS_HEADER_START":
+            header, start_line = {}, number
+        elif upper == "*RAS_INT_START":
+            rows, numbers = [], []
+        elif upper == "*RAS_INT_END":
+            if rows is None:
+                raise PatternFileError(f"{source}: line {number}: *RAS_INT_END without *RAS_INT_START")
+            scans.append((header, rows, numbers, start_line))
+            rows = None
+        elif rows is not None:
+            values = _floats(source, number, line.split())
+            rows.append(values)
+            numbers.append(number)
+        elif line.startswith("*") and " " in line:
+            key, _, value = line[1:].partition(" ")
+            header[key.strip().upper()] = value.strip().strip('"')
+    if rows is not None:
+        raise PatternFileError(
+            f"{source}: the data of the last scan end without *RAS_INT_END (truncated file?)"
+        )
+    if not scans:
+        raise PatternFileError(
+            f"{source}: a Rigaku .ras file without data (no *RAS_INT_START ... *RAS_INT_END)"
+        )
+    ranges: Ranges = []
+    for index, (keys, data, lines_of, line) in enumerate(scans, start=1):
+        try:
+            ranges.append(_ras_scan(source, index, line, keys, data, lines_of))
+        except PatternFileError as error:
+            ranges.append(error)
+    return ranges
+
+
+def _ras_scan(
+    source: str, index: int, line: int, keys: dict[str, str], rows: list[list[float]], numbers: list[int]
+) -> MeasuredPattern:
+    here = f"scan {index} (line {line})"
+    axis = keys.get("MEAS_SCAN_AXIS_X_INTERNAL") or keys.get("MEAS_SCAN_AXIS_X", "")
+    if axis and not is_two_theta_axis(axis):
+        raise PatternFileError(f"{source}: {here}: scan axis {axis!r} is not 2θ")
+    unit = keys.get("MEAS_SCAN_UNIT_X", "deg").lower()
+    if unit and not unit.startswith("deg"):
+        raise PatternFileError(f"{source}: {here}: x unit {unit!r}, not degrees")
+    if not rows:
+        raise PatternFileError(f"{source}: {here}: no data rows")
+    width = len(rows[0])
+    if width < 2 or any(len(r) != width for r in rows):
+        bad = next(n for r, n in zip(rows, numbers, strict=True) if len(r) != width or width < 2)
+        raise PatternFileError(f"{source}: line {bad}: rows must hold angle, count and optionally a factor")
+    table = np.array(rows, dtype=np.float64)
+    intensity = table[:, 1] * table[:, 2] if width >= 3 else table[:, 1]
+    wave_type = keys.get("MEAS_COND_XG_WAVE_TYPE", "").lower()
+    scale = _WAVE_UNIT.get(keys.get("HW_XG_WAVE_LENGTH_UNIT", "angstrom").lower(), 1.0)
+    ka1 = positive_float(keys.get("HW_XG_WAVE_LENGTH_ALPHA1"))
+    ka2 = positive_float(keys.get("HW_XG_WAVE_LENGTH_ALPHA2"))
+    kb = positive_float(keys.get("HW_XG_WAVE_LENGTH_BETA"))
+    if wave_type == "kb":
+        fields = radiation(None if kb is None else kb * scale)
+    else:
+        fields = radiation(
+            None if ka1 is None else ka1 * scale,
+            None if ka2 is None or wave_type == "ka1" else ka2 * scale,
+        )
+    metadata = {
+        "sample": keys.get("FILE_SAMPLE", ""),
+        "comment": keys.get("FILE_COMMENT", ""),
+        "anode": keys.get("HW_XG_TARGET_NAME", ""),
+        "tube_kv": keys.get("HW_XG_VOLTAGE", ""),
+        "tube_ma": keys.get("HW_XG_CURRENT", ""),
+        "date": keys.get("MEAS_SCAN_START_TIME", ""),
+        "scan_type": keys.get("MEAS_SCAN_AXIS_X", axis),
+        "scan_mode": keys.get("MEAS_SCAN_MODE", ""),
+        "counting_time_s": _rigaku_counting_time(
+            keys.get("MEAS_SCAN_SPEED"), keys.get("MEAS_SCAN_SPEED_UNIT", ""), keys.get("MEAS_SCAN_STEP")
+        ),
+        "intensity_unit": keys.get("MEAS_SCAN_UNIT_Y", ""),
+        "wave_type": keys.get("MEAS_COND_XG_WAVE_TYPE", ""),
+    }
+
+    def where(i: int) -> str:
+        return f"line {numbers[i]}"
+
+    return build(
+        source, where, two_theta=table[:, 0], intensity=intensity, format="ras", metadata=metadata, **fields
+    )
+
+
+def _rigaku_counting_time(speed: str | None, unit: str, step: str | None) -> str:
+    """Seconds per step: the speed itself when its unit is seconds, else step / (speed in °/min) × 60."""
+    value, step_value = positive_float(speed), positive_float(step)
+    if value is None:
+        return ""
+    unit = unit.lower().replace(".", "")
+    if unit.startswith("sec") or unit in ("s", "s/step", "sec/step"):
+        return f"{value:g}"
+    if unit.endswith("/min") and step_value is not None:
+        return f"{step_value * 60.0 / value:g}"
+    return ""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Rigaku .asc
+
+_ASC_KEY = re.compile(r"^\*([A-Z0-9_]+)\s*=\s*(.*)$")
+_ATOMIC_ANODES = {24: "Cr", 26: "Fe", 27: "Co", 29: "Cu", 42: "Mo", 47: "Ag", 74: "W"}
+
+
+def is_asc(lines: list[str]) -> bool:
+    head = [line.strip() for line in lines[:40] if line.strip()]
+    keys = [m.group(1) for m in (_ASC_KEY.match(line) for line in head) if m]
+    return (
+        len(keys) >= 3
+        and head[0].startswith("*")
+        and ("TYPE" in keys or "CLASS" in keys or "GROUP_COUNT" in keys)
+    )
+
+
+def read_asc(source: str, text: str) -> Ranges:
+    """``*KEY = value`` lines; each group (``*BEGIN`` … ``*END``) has ``*START``, ``*STOP``, ``*STEP`` and
+    ``*COUNT = n`` followed by n comma-separated counts."""
+    file_keys: dict[str, str] = {}
+    groups: list[tuple[dict[str, str], list[float], list[int], int]] = []
+    keys = file_keys
+    counts: list[float] | None = None
+    numbers: list[int] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        match = _ASC_KEY.match(line)
+        if line.upper() == "*BEGIN":
+            keys, counts, numbers = {}, None, []
+            groups.append((keys, [], numbers, number))
+        elif line.upper() == "*END":
+            keys, counts = file_keys, None
+        elif match:
+            keys[match.group(1)] = match.group(2).strip()
+            if match.group(1) == "COUNT" and groups and keys is groups[-1][0]:
+                counts = groups[-1][1]
+        elif counts is not None:
+            for word in re.split(r"[\s,]+", line):
+                if word:
+                    counts.extend(_floats(source, number, [word]))
+                    numbers.append(number)
+        else:
+            raise PatternFileError(f"{source}: line {number}: {line[:40]!r} outside a *COUNT block")
+    if not groups:
+        raise PatternFileError(f"{source}: a Rigaku .asc file without a *BEGIN group")
+    ranges: Ranges = []
+    for index, (group, values, lines_of, line) in enumerate(groups, start=1):
+        try:
+            ranges.append(_asc_group(source, index, line, {**file_keys, **group}, values, lines_of))
+        except PatternFileError as error:
+            ranges.append(error)
+    return ranges
+
+
+def _asc_group(
+    source: str, index: int, line: int, keys: dict[str, str], values: list[float], numbers: list[int]
+) -> MeasuredPattern:
+    here = f"group {index} (line {line})"
+    axis = keys.get("SCAN_AXIS", "") or keys.get("SCAN_MODE", "")
+    if axis and not is_two_theta_axis(axis):
+        raise PatternFileError(f"{source}: {here}: scan axis {axis!r} is not 2θ")
+    start, step = _number_or_none(keys.get("START")), positive_float(keys.get("STEP"))
+    stated = _number_or_none(keys.get("COUNT"))
+    if start is None or step is None or stated is None:
+        raise PatternFileError(f"{source}: {here}: needs *START, *STEP and *COUNT")
+    if len(values) != int(stated):
+        raise PatternFileError(f"{source}: {here}: {len(values)} counts, *COUNT says {int(stated)}")
+    kind = keys.get("XRAY_CHAR", "").upper().replace("-", "").replace("_", "")
+    ka1, ka2 = positive_float(keys.get("WAVE_LENGTH1")), positive_float(keys.get("WAVE_LENGTH2"))
+    fields = radiation(ka1, None if kind.endswith("ALPHA1") else ka2)
+    target = _number_or_none(keys.get("TARGET"))
+    anode = _ATOMIC_ANODES.get(int(target), "") if target is not None else keys.get("TARGET", "")
+    speed_unit = keys.get("SPEED_DIM", "")
+    metadata = {
+        "sample": keys.get("SAMPLE", ""),
+        "comment": keys.get("COMMENT", "") or keys.get("MEMO", ""),
+        "date": keys.get("DATE", ""),
+        "anode": anode,
+        "tube_kv": keys.get("KV", ""),
+        "tube_ma": keys.get("MA", ""),
+        "scan_type": axis,
+        "scan_mode": keys.get("MEAS_MODE", ""),
+        "counting_time_s": _rigaku_counting_time(keys.get("SPEED"), speed_unit, keys.get("STEP")),
+        "intensity_unit": keys.get("YUNIT", ""),
+    }
+
+    def where(i: int) -> str:
+        return f"line {numbers[i]}" if numbers else here
+
+    return build(
+        source,
+        where,
+        two_theta=start + step * np.arange(len(values), dtype=np.float64),
+        intensity=np.array(values, dtype=np.float64),
+        format="asc",
+        metadata=metadata,
+        **fields,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sietronics .cpi and Philips .udf (layouts as in xylib's cpi.cpp and philips_udf.cpp)
+
+
+def is_cpi(lines: list[str]) -> bool:
+    return bool(lines) and lines[0].strip().upper().startswith("SIETRONICS XRD SCAN")
+
+
+def _stated_range(source: str, start: float, end: float | None, step: float, n: int) -> None:
+    """A start/end/step header must agree with the number of counts (within a step): else it is not this
+    layout, or the file is cut."""
+    if end is not None and abs(start + (n - 1) * step - end) > 1.01 * abs(step):
+        raise PatternFileError(
+            f"{source}: {n} counts from {start:g} in steps of {step:g} end at {start + (n - 1) * step:g}, "
+            f"but the header says {end:g} (truncated file?)"
+        )
+
+
+def read_cpi(source: str, text: str) -> Ranges:
+    """``SIETRONICS XRD SCAN``, then start, end, step, anode, wavelength, date, ... ``SCANDATA``, one count a
+    line."""
+    lines = text.splitlines()
+    marker = next((i for i, line in enumerate(lines) if line.strip().upper() == "SCANDATA"), None)
+    if marker is None or marker < 6:
+        raise PatternFileError(f"{source}: a Sietronics .cpi file without its header and SCANDATA line")
+    start, end, step = (_number_or_none(lines[i]) for i in (1, 2, 3))
+    if start is None or step is None or step <= 0:
+        raise PatternFileError(f"{source}: lines 2-4: start, end and step of the scan are not numbers")
+    values: list[float] = []
+    numbers: list[int] = []
+    for number, line in enumerate(lines[marker + 1 :], start=marker + 2):
+        if line.strip():
+            values.extend(_floats(source, number, line.split()))
+            numbers.append(number)
+    _stated_range(source, start, end, step, len(values))
+    anode = lines[4].strip()
+    metadata = {
+        "anode": anode,
+        "date": lines[6].strip() if marker > 6 else "",
+        "sample": lines[8].strip() if marker > 8 else "",
+    }
+
+    def where(i: int) -> str:
+        return f"line {numbers[i]}" if i < len(numbers) else "data"
+
+    return [
+        build(
+            source,
+            where,
+            two_theta=start + step * np.arange(len(values), dtype=np.float64),
+            intensity=np.array(values, dtype=np.float64),
+            format="cpi",
+            metadata=metadata,
+            **radiation(positive_float(lines[5])),
+        )
+    ]
+
+
+def is_udf(lines: list[str]) -> bool:
+    return bool(lines) and lines[0].lstrip("\ufeff").startswith("SampleIdent")
+
+
+def read_udf(source: str, text: str) -> Ranges:
+    """``Key, value(s),/`` lines (``DataAngleRange``, ``ScanStepSize``, ``LabdaAlpha1``, ...) up to
+    ``RawScan``, then comma-separated counts ending with ``/``."""
+    keys: dict[str, str] = {}
+    values: list[float] = []
+    numbers: list[int] = []
+    in_data = False
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if not in_data:
+            if line.upper() == "RAWSCAN":
+                in_data = True
+                continue
+            key, _, rest = line.partition(",")
+            keys[key.strip().lower()] = rest.rstrip("/").strip().rstrip(",").strip()
+            continue
+        done = "/" in line
+        for word in re.split(r"[\s,]+", line.replace("/", " ")):
+            if word:
+                values.extend(_floats(source, number, [word]))
+                numbers.append(number)
+        if done:
+            break
+    if not in_data:
+        raise PatternFileError(f"{source}: a Philips .udf file without a RawScan line")
+    angles = [
+        v for v in (_number_or_none(w) for w in keys.get("dataanglerange", "").split(",")) if v is not None
+    ]
+    step = positive_float(keys.get("scanstepsize"))
+    if not angles or step is None:
+        raise PatternFileError(f"{source}: DataAngleRange and ScanStepSize are needed")
+    _stated_range(source, angles[0], angles[1] if len(angles) > 1 else None, step, len(values))
+
+    def key(pattern: str) -> str | None:
+        return next((v for k, v in keys.items() if re.fullmatch(pattern, k)), None)
+
+    ratio = key(r"ratioalpha21")
+    fields = radiation(
+        positive_float(key(r"la?m?bda_?alpha_?1")),
+        positive_float(key(r"la?m?bda_?alpha_?2")),
+        None if ratio is None else _number_or_none(ratio),
+    )
+    metadata = {
+        "sample": keys.get("sampleident", ""),
+        "anode": keys.get("anodematerial", keys.get("anode", "")),
+        "date": keys.get("datetime", keys.get("date", "")),
+        "scan_type": keys.get("scantype", ""),
+        "counting_time_s": keys.get("scansteptime", ""),
+    }
+
+    def where(i: int) -> str:
+        return f"line {numbers[i]}" if i < len(numbers) else "data"
+
+    return [
+        build(
+            source,
+            where,
+            two_theta=angles[0] + step * np.arange(len(values), dtype=np.float64),
+            intensity=np.array(values, dtype=np.float64),
+            format="udf",
+            metadata=metadata,
+            **fields,
+        )
+    ]

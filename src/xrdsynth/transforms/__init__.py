@@ -1,0 +1,70 @@
+"""Sample and instrument effects as small seeded transforms, and named presets built from them.
+
+Two kinds, split where the physics splits: :class:`ReflectionTransform` effects act on reflections before
+rendering (Kα2 and Kβ lines, instrument function, crystallite size, microstrain, preferred orientation, zero
+shift, specimen displacement) and return per-pattern :class:`~xrdsynth.simulate.PatternParameters` that the
+simulator applies; :class:`PatternTransform` effects act on rendered (B, P) patterns (impurity phase,
+backgrounds, amorphous hump, air scatter, counting noise, read-out noise, saturation, background subtraction
+as in processed database patterns, scan range). Each draws its parameters for a batch from documented ranges
+with an explicit generator, then applies them.
+
+:func:`preset` builds the named recipes (``"clean"``, ``"laboratory-cu"``) that training, datasets and users
+share, as an :class:`AugmentedSimulator`. :func:`remove_background` is the background subtraction the
+classifiers apply to simulated and measured patterns alike.
+"""
+
+from ._background import remove_background
+from ._base import PatternTransform, ReflectionTransform, Sequential, make_generator
+from ._pattern import (
+    AirScatter,
+    AmorphousHump,
+    Background,
+    Clip,
+    GaussianNoise,
+    Impurity,
+    PoissonNoise,
+    ScanRange,
+    SubtractBackground,
+)
+from ._presets import PRESETS, AugmentedSimulator, laboratory_cu_transforms, preset
+from ._reflection import (
+    AxialDivergence,
+    CrystalliteSize,
+    InstrumentFunction,
+    KAlphaDoublet,
+    KBetaResidue,
+    Microstrain,
+    PreferredOrientation,
+    SpecimenDisplacement,
+    ZeroShift,
+)
+
+__all__ = [
+    "PRESETS",
+    "AirScatter",
+    "AmorphousHump",
+    "AugmentedSimulator",
+    "AxialDivergence",
+    "Background",
+    "Clip",
+    "CrystalliteSize",
+    "GaussianNoise",
+    "Impurity",
+    "InstrumentFunction",
+    "KAlphaDoublet",
+    "KBetaResidue",
+    "Microstrain",
+    "PatternTransform",
+    "PoissonNoise",
+    "PreferredOrientation",
+    "ReflectionTransform",
+    "ScanRange",
+    "Sequential",
+    "SpecimenDisplacement",
+    "SubtractBackground",
+    "ZeroShift",
+    "laboratory_cu_transforms",
+    "make_generator",
+    "preset",
+    "remove_background",
+]

@@ -1,0 +1,189 @@
+"""Classifier on measured input: refusals of what cannot be a pattern, wavelength, calibration, abstention,
+enantiomorphs, background removal."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import spglib
+import torch
+
+import xrdsynth as xs
+from xrdsynth.io import MeasuredPattern
+from xrdsynth.models import Classifier, InputSpec, load_pretrained, preprocess, save_pretrained
+from xrdsynth.symmetry import ENANTIOMORPHIC_PAIRS, SpaceGroup, enantiomorph
+
+
+def small_classifier(points: int = 600, background: float = 0.0) -> Classifier:
+    torch.manual_seed(0)
+    spec = InputSpec(10.0, 70.0, points, wavelength=1.540593, background_window_deg=background)
+    return Classifier.from_architecture("resnet10", spec, width=8).eval()
+
+
+def peaks(x: np.ndarray) -> np.ndarray:
+    return sum(np.exp(-4 * math.log(2) * ((x - c) / 0.2) ** 2) for c in (21.0, 30.5, 44.0, 60.0))
+
+
+X = np.linspace(10.0, 70.0, 1201)
+
+
+# ------------------------------------------------------------------------------------------- refusals
+@pytest.mark.parametrize(
+    ("two_theta", "intensity", "match"),
+    [
+        (X, np.zeros_like(X), "flat"),
+        (X, np.full_like(X, 3.0), "flat"),
+        (X, -1.0 - peaks(X), "no positive intensity"),
+        (X, np.where(X > 30, np.nan, peaks(X)), "NaN"),
+        (X[:3], peaks(X[:3]), "at least"),
+        (np.radians(X), peaks(X), "not radians"),
+        (X[::-1].copy(), peaks(X), "increasing"),
+    ],
+    ids=["zeros", "constant", "negative", "nan", "three-points", "radians", "decreasing"],
+)
+def test_what_cannot_be_a_pattern_is_refused(two_theta, intensity, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        small_classifier().predict(two_theta, intensity, wavelength="CuKa1")
+
+
+def test_a_wavelength_is_required_with_arrays() -> None:
+    with pytest.raises(ValueError, match="wavelength is required"):
+        small_classifier().predict_proba(X, peaks(X))
+
+
+def test_no_overlap_with_the_models_d_range_is_refused_and_partial_overlap_warns() -> None:
+    clf = small_classifier()
+    # Mo Kα at 1-3°: d-spacings far beyond those of Cu 10-70°.
+    low = np.linspace(1.0, 3.0, 400)
+    with pytest.raises(ValueError, match="covers none"):
+        clf.predict_proba(low, peaks(low * 10), wavelength="MoKa1")
+    part = np.linspace(55.0, 80.0, 600)  # 55-70 of the model's 10-70: a quarter
+    with pytest.warns(UserWarning, match=r"covers 25%"):
+        clf.predict_proba(part, peaks(part), wavelength="CuKa1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.predict_proba(X, peaks(X), wavelength="CuKa1")  # the whole range: no warning
+
+
+def test_a_measured_pattern_brings_its_wavelength() -> None:
+    clf = small_classifier()
+    mo = np.linspace(4.0, 33.0, 1500)
+    pattern = MeasuredPattern(mo, peaks(mo * 2.1), wavelength=0.709319)
+    from_pattern = clf.predict_proba(pattern)
+    np.testing.assert_allclose(from_pattern, clf.predict_proba(mo, peaks(mo * 2.1), wavelength="MoKa1"))
+    with pytest.raises(ValueError, match="states no wavelength"):
+        clf.predict_proba(MeasuredPattern(mo, peaks(mo * 2.1)))
+    with pytest.raises(ValueError, match="alone"):
+        clf.predict_proba(pattern, pattern.intensity)
+
+
+# ------------------------------------------------------------------------------- calibration, abstention
+def test_temperature_divides_the_logits_and_keeps_the_ranking() -> None:
+    clf = small_classifier()
+    raw = clf.predict_proba(X, peaks(X), wavelength="CuKa1")[0]
+    clf.temperature = 2.5
+    calibrated = clf.predict_proba(X, peaks(X), wavelength="CuKa1")[0]
+    expected = np.exp(np.log(raw) / 2.5)
+    np.testing.assert_allclose(calibrated, expected / expected.sum(), rtol=1e-5)
+    assert np.argmax(raw) == np.argmax(calibrated)
+    assert calibrated.max() < raw.max()  # a temperature above 1 softens
+
+
+def test_prior_correction_multiplies_the_probabilities_and_survives_saving(tmp_path) -> None:
+    clf = small_classifier()
+    raw = clf.predict_proba(X, peaks(X), wavelength="CuKa1")[0]
+    ratio = np.linspace(-1.0, 1.0, 230)
+    clf.log_prior_ratio = tuple(ratio)
+    corrected = clf.predict_proba(X, peaks(X), wavelength="CuKa1")[0]
+    expected = raw * np.exp(ratio)  # Bayes' rule for a change of class prior
+    np.testing.assert_allclose(corrected, expected / expected.sum(), rtol=1e-4)
+    loaded = load_pretrained(save_pretrained(clf, tmp_path / "m"))
+    np.testing.assert_allclose(loaded.predict_proba(X, peaks(X), wavelength="CuKa1")[0], corrected, rtol=1e-6)
+    on_grid = torch.as_tensor(peaks(loaded.spec.two_theta))[None]
+    raw_again = loaded.probabilities_on_grid(on_grid, calibrated=False)
+    assert raw_again.shape == (1, 230)
+    with pytest.raises(ValueError, match="log_prior_ratio"):
+        Classifier(clf.model, clf.spec, "resnet10", log_prior_ratio=np.zeros(5))
+
+
+def test_threshold_marks_unsure_predictions_and_survives_saving(tmp_path) -> None:
+    clf = small_classifier()
+    (confident,) = clf.predict(X, peaks(X), wavelength="CuKa1", threshold=0.0)
+    (unsure,) = clf.predict(X, peaks(X), wavelength="CuKa1", threshold=1.0)
+    assert not confident.abstained and unsure.abstained and "unsure" in str(unsure)
+    assert unsure.space_group == confident.space_group  # the ranking is still given
+    clf.temperature, clf.threshold = 1.7, 0.3
+    loaded = load_pretrained(save_pretrained(clf, tmp_path / "m"))
+    assert (loaded.temperature, loaded.threshold) == (1.7, 0.3)
+    (again,) = loaded.predict(X, peaks(X), wavelength="CuKa1")
+    assert again.abstained == (again.confidence < 0.3)
+    with pytest.raises(ValueError, match="temperature"):
+        Classifier(clf.model, clf.spec, "resnet10", temperature=0.0)
+
+
+def test_repr_is_one_line() -> None:
+    text = repr(small_classifier())
+    assert "\n" not in text and "resnet10" in text and "parameters" in text
+
+
+# ---------------------------------------------------------------------------------------- enantiomorphs
+def test_enantiomorphic_pairs_are_the_mirror_images_spglib_finds() -> None:
+    """Conjugating a group by the inversion (x -> -x) turns (R, t) into (R, -t): the enantiomorph's
+    operations; spglib names the group they form."""
+    found = {}
+    for number in range(1, 231):
+        ops = SpaceGroup(number).operations
+        mirrored = spglib.get_spacegroup_type_from_symmetry(
+            ops.rotations.astype("intc"), (-ops.translations) % 1.0, lattice=np.eye(3), symprec=1e-5
+        )
+        if mirrored.number != number:
+            found[number] = mirrored.number
+    assert found == {a: b for a, b in ENANTIOMORPHIC_PAIRS} | {b: a for a, b in ENANTIOMORPHIC_PAIRS}
+    assert enantiomorph(78) == 76 and enantiomorph(14) is None
+    with pytest.raises(ValueError):
+        enantiomorph(231)
+
+
+def test_predictions_name_the_enantiomorphic_pair_with_its_summed_probability() -> None:
+    from xrdsynth.models._classifier import predictions_from_probabilities
+
+    p = np.full(230, 0.1 / 227)
+    p[[75, 77, 13]] = [0.5, 0.3, 0.1]  # P4_1, P4_3, P2_1/c
+    p /= p.sum()
+    (prediction,) = predictions_from_probabilities(p[None], top=3, threshold=0.7)
+    assert prediction.space_group == (76, 78, 14)
+    assert prediction.enantiomorph == (78, 76, None)
+    assert prediction.pair_probability[0] == pytest.approx(p[75] + p[77])
+    assert prediction.pair_probability[2] == pytest.approx(p[13])
+    assert prediction.confidence == pytest.approx(p[75] + p[77]) and not prediction.abstained
+    assert "enantiomorph 78" in str(prediction)
+    assert prediction.to_dict()["space_groups"][0]["enantiomorph"] == 78
+
+
+# ------------------------------------------------------------------------------------- preprocessing
+def test_background_removal_makes_the_input_independent_of_a_smooth_background() -> None:
+    spec = InputSpec(10.0, 70.0, 1201, background_window_deg=3.0)
+    grid = spec.two_theta
+    clean = torch.as_tensor(peaks(grid))[None]
+    raised = clean + torch.as_tensor(0.4 + 0.3 * np.exp(-(grid - 10.0) / 15.0))[None]
+    plain = InputSpec(10.0, 70.0, 1201)
+    assert float((preprocess(raised, plain) - preprocess(clean, plain)).abs().max()) > 0.2
+    assert float((preprocess(raised, spec) - preprocess(clean, spec)).abs().max()) < 0.02
+    with pytest.raises(ValueError, match="background_window_deg"):
+        InputSpec(10.0, 70.0, 1201, background_window_deg=-1.0)
+
+
+def test_older_cards_without_a_background_window_still_load(tmp_path) -> None:
+    clf = small_classifier()
+    folder = save_pretrained(clf, tmp_path / "old")
+    import json
+
+    meta = json.loads((folder / "card.json").read_text())
+    del meta["input"]["background_window_deg"], meta["calibration"]
+    (folder / "card.json").write_text(json.dumps(meta))
+    loaded = load_pretrained(folder)
+    assert loaded.spec.background_window_deg == 0.0 and loaded.temperature == 1.0 and loaded.threshold is None
+    assert xs.models.available_models()  # the shipped model is still there

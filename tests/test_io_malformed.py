@@ -1,0 +1,141 @@
+"""Bad input never escapes read_pattern as anything but a PatternFileError naming the file: truncated and
+corrupted copies of the real fixtures, random bytes, zip archives that are not instrument files or inflate
+beyond the cap, an XML entity bomb, and a file too large to read. (scripts/malformed_input_sweep.py runs a
+larger sweep and counts the outcomes.)"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xrdsynth.io import MeasuredPattern, PatternFileError, read_pattern
+
+FILES = Path(__file__).parent / "data" / "pattern-files"
+FIXTURES = sorted(
+    p for p in FILES.rglob("*") if p.is_file() and p.parent.name != "licenses" and p.parent != FILES
+)
+
+
+def _outcome(path: Path) -> str:
+    """ "pattern" or "refused"; anything else fails the test."""
+    message = ""
+    try:
+        result = read_pattern(path)
+    except PatternFileError as error:
+        message = str(error)
+    if message:
+        assert message.startswith(str(path)) and "internal reader error" not in message, message
+        return "refused"
+    assert isinstance(result, MeasuredPattern)
+    assert np.all(np.abs(result.two_theta) <= 180)
+    return "pattern"
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_truncated_and_corrupted_copies(tmp_path: Path, fixture: Path) -> None:
+    data = fixture.read_bytes()
+    rng = np.random.default_rng(len(data))
+    path = tmp_path / fixture.name
+    for n in sorted({1, 16, 64, len(data) // 3, len(data) // 2, len(data) - 1}):
+        path.write_bytes(data[:n])
+        _outcome(path)
+    for _ in range(6):
+        corrupt = bytearray(data)
+        for i in rng.integers(0, len(data), size=8):
+            corrupt[int(i)] = int(rng.integers(0, 256))
+        path.write_bytes(bytes(corrupt))
+        _outcome(path)
+
+
+@pytest.mark.parametrize("size", [1, 3, 200, 5000, 300_000])
+def test_random_bytes(tmp_path: Path, size: int) -> None:
+    for seed in range(3):
+        path = tmp_path / f"r{seed}.raw"
+        path.write_bytes(np.random.default_rng([size, seed]).integers(0, 256, size, dtype=np.uint8).tobytes())
+        assert _outcome(path) == "refused"
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("members", "message"),
+    [
+        ({}, "not a diffractometer file"),
+        ({"notes.txt": b"hi"}, "not a diffractometer file.*notes.txt"),
+        ({"Experiment0/RawData0.xml": b"<RawData"}, "not well-formed XML"),
+        ({"Experiment0/RawData0.xml": b"<RawData/>"}, "no <DataRoute>"),
+        ({"Data0/Profile0.txt": b"a b\n"}, "not numbers"),
+        ({"Experiment0/RawData0.xml": bytes(70 * 2**20)}, "more than the 67108864 read"),
+    ],
+)
+def test_zip_archives_that_are_not_instrument_files(tmp_path: Path, members: dict, message: str) -> None:
+    path = tmp_path / "a.brml"
+    path.write_bytes(_zip(members))
+    with pytest.raises(PatternFileError, match=rf"a\.brml: .*{message}"):
+        read_pattern(path)
+
+
+def test_a_zip_member_that_lies_about_its_size(tmp_path: Path) -> None:
+    """The central directory says 10 bytes; the member inflates to 70 MiB: refused at the cap."""
+    data = bytearray(_zip({"Data0/Profile0.txt": b"10 1\n" * (14 * 2**20)}))
+    central = data.rfind(b"PK\x01\x02")
+    struct.pack_into("<I", data, central + 24, 10)
+    path = tmp_path / "lie.rasx"
+    path.write_bytes(bytes(data))
+    with pytest.raises(PatternFileError, match=r"lie\.rasx: .*Profile0\.txt"):
+        read_pattern(path)
+
+
+def test_entity_bomb(tmp_path: Path) -> None:
+    entities = "".join(f'<!ENTITY e{i} "{("&e" + str(i - 1) + ";") * 10}">' for i in range(1, 10))
+    text = (
+        f'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e0 "lol">{entities}]>'
+        '<xrdMeasurements xmlns="http://www.xrdml.com/XRDMeasurement/1.5">&e9;</xrdMeasurements>'
+    )
+    path = tmp_path / "bomb.xrdml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(PatternFileError, match=r"bomb\.xrdml: not well-formed XML"):
+        read_pattern(path)
+
+
+def test_a_huge_file_is_not_read(tmp_path: Path) -> None:
+    path = tmp_path / "huge.xy"
+    with path.open("wb") as handle:
+        handle.truncate(2**30)  # sparse
+    with pytest.raises(PatternFileError, match=r"huge\.xy: 1024 MiB, larger than any pattern file"):
+        read_pattern(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            b"RAW4.00" + bytes(54) + struct.pack("<I", 0) + bytes(84) + struct.pack("<I", 2**32 - 1),
+            "truncated",
+        ),
+        (b"RAW2" + struct.pack("<H", 65535) + bytes(300), "Bruker RAW v2 file states 65535 ranges"),
+        (
+            b"RAW2" + struct.pack("<H", 3) + bytes(250) + struct.pack("<HH", 60, 9999),
+            "truncated Bruker RAW v2",
+        ),
+        (b"RAW " + struct.pack("<I", 2**32 - 1) + bytes(200), "truncated Bruker RAW v1"),
+        (b"RAW_1.06Powdat" + bytes(2000), "a STOE RAW file"),
+        (b"RAW9" + bytes(100), "of no known version"),
+    ],
+)
+def test_binary_headers_that_claim_too_much(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "h.raw"
+    path.write_bytes(content)
+    with pytest.raises(PatternFileError, match=rf"h\.raw: .*{message}"):
+        read_pattern(path)

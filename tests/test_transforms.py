@@ -1,0 +1,330 @@
+"""Transforms: reflection effects through the simulator, pattern effects, presets, background removal."""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+import xrdsynth as xs
+import xrdsynth.transforms as T
+from xrdsynth.examples import cif_path
+from xrdsynth.simulate import PatternParameters, PowderSimulator
+
+GRID = (10.0, 80.0, 1401)
+
+
+@pytest.fixture(scope="module")
+def crystals() -> list[xs.Crystal]:
+    return [xs.Crystal.from_cif(cif_path(name)) for name in ("quartz", "pyrite", "rutile")]
+
+
+def generator(seed: int = 0, device: str = "cpu") -> torch.Generator:
+    return T.make_generator(seed, device)
+
+
+# ------------------------------------------------------------------------------------- reflection effects
+def test_kalpha2_line_equals_the_doublet_simulator(crystals, device) -> None:
+    """Kα1 + the transform's Kα2 line at ratio 0.5 is the simulator's own "CuKa" doublet."""
+    ka1 = PowderSimulator(GRID, crystallite_size_nm=60.0, dtype=torch.float64, device=device)
+    doublet = PowderSimulator(
+        GRID, wavelength="CuKa", crystallite_size_nm=60.0, dtype=torch.float64, device=device
+    )
+    parameters = T.KAlphaDoublet("CuKa1", ratio=0.5).draw(3, generator(device=device), torch.float64)
+    ((wavelength, weight),) = parameters.extra_lines
+    assert wavelength == pytest.approx(1.544414)
+    torch.testing.assert_close(weight, torch.full((3,), 0.5, dtype=torch.float64, device=device))
+    torch.testing.assert_close(ka1(crystals, parameters=parameters), doublet(crystals), atol=1e-12, rtol=0)
+
+
+def test_kalpha2_probability_zero_leaves_kalpha1(crystals) -> None:
+    ka1 = PowderSimulator(GRID, crystallite_size_nm=60.0, dtype=torch.float64)
+    parameters = T.KAlphaDoublet("CuKa1", p=0.0).draw(3, generator(), torch.float64)
+    torch.testing.assert_close(ka1(crystals, parameters=parameters), ka1(crystals), atol=1e-14, rtol=0)
+
+
+def test_kbeta_residue_adds_a_weak_peak_at_the_kbeta_angle() -> None:
+    pyrite = xs.Crystal.from_cif(cif_path("pyrite"))
+    sim = PowderSimulator(GRID, crystallite_size_nm=100.0, dtype=torch.float64)
+    parameters = T.KBetaResidue("CuKa1", ratio=0.02).draw(1, generator(), torch.float64)
+    plain, with_beta = sim([pyrite])[0], sim([pyrite], parameters=parameters)[0]
+    # The strongest reflection seen with Cu Kβ (1.3922 Å): Bragg's law at its d-spacing.
+    peaks = sim.peaks(pyrite)
+    d = float(peaks.d[np.argmax(peaks.intensity)])
+    alpha, beta = (math.asin(lam / (2 * d)) for lam in (1.540593, 1.39222))  # Bragg angles θ
+
+    def lp(theta: float) -> float:
+        return (1 + math.cos(2 * theta) ** 2) / (math.sin(theta) ** 2 * math.cos(theta))
+
+    # Peak height = area / width: area ratio 0.02 LP(θβ)/LP(θα), Scherrer width ∝ λ / cosθ.
+    expected = 0.02 * lp(beta) / lp(alpha) * (1.540593 / math.cos(alpha)) / (1.39222 / math.cos(beta))
+    at = int(np.argmin(np.abs(sim.two_theta.numpy() - 2 * math.degrees(beta))))
+    assert float(with_beta[at] - plain[at]) == pytest.approx(expected * float(plain.max()), rel=0.05)
+
+
+def test_zero_shift_parameter_equals_the_fixed_setting(crystals) -> None:
+    fixed = PowderSimulator(GRID, crystallite_size_nm=60.0, zero_shift=0.2, dtype=torch.float64)
+    free = PowderSimulator(GRID, crystallite_size_nm=60.0, dtype=torch.float64)
+    parameters = T.ZeroShift(0.2).draw(3, generator(), torch.float64)
+    torch.testing.assert_close(free(crystals, parameters=parameters), fixed(crystals), atol=1e-12, rtol=0)
+
+
+def test_specimen_displacement_moves_low_angles_more_than_high(crystals) -> None:
+    sim = PowderSimulator(GRID, crystallite_size_nm=200.0, dtype=torch.float64)
+    reference = PowderSimulator(
+        GRID, crystallite_size_nm=200.0, specimen_displacement_mm=0.3, dtype=torch.float64
+    )
+    parameters = T.SpecimenDisplacement(0.3).draw(3, generator(), torch.float64)
+    torch.testing.assert_close(sim(crystals, parameters=parameters), reference(crystals), atol=1e-12, rtol=0)
+
+
+def test_per_pattern_parameters_act_on_their_own_pattern_only(crystals) -> None:
+    """A batch with per-pattern sizes, strains, Caglioti widths and texture equals each crystal alone."""
+    sim = PowderSimulator(GRID, profile="pseudo_voigt", crystallite_size_nm=60.0, dtype=torch.float64)
+    chain = T.Sequential(
+        T.CrystalliteSize((30.0, 500.0)), T.Microstrain((0.0, 1e-3)), T.InstrumentFunction(),
+        T.PreferredOrientation((0.5, 1.5)), T.KAlphaDoublet("CuKa1", (0.4, 0.6)),
+    )  # fmt: skip
+    parameters = chain.draw_reflections(3, generator(3), torch.float64)
+    together = sim(crystals, parameters=parameters)
+    for k, crystal in enumerate(crystals):
+        alone = PatternParameters(
+            crystallite_size_nm=parameters.crystallite_size_nm[k : k + 1],
+            microstrain=parameters.microstrain[k : k + 1],
+            caglioti=parameters.caglioti[k : k + 1],
+            march_dollase=parameters.march_dollase[k : k + 1],
+            orientation_hkl=parameters.orientation_hkl[k : k + 1],
+            extra_lines=tuple((w, t[k : k + 1]) for w, t in parameters.extra_lines),
+        )
+        # Equal to the rendering's accuracy (~3e-4 of a peak height for each; a batch shares one u range).
+        torch.testing.assert_close(sim([crystal], parameters=alone)[0], together[k], atol=1e-3, rtol=0)
+
+
+def test_instrument_function_widths_are_positive_at_every_angle() -> None:
+    parameters = T.InstrumentFunction(u=(0.0, 0.02), v=(-0.05, 0.0), w=(0.0005, 0.002)).draw(
+        4096, generator(), torch.float64
+    )
+    u, v, w = parameters.caglioti.unbind(1)
+    tan = torch.tan(torch.deg2rad(torch.linspace(1.0, 179.0, 500, dtype=torch.float64)) / 2).unsqueeze(1)
+    assert bool(((u * tan**2 + v * tan + w) > 0).all())
+
+
+def test_texture_with_r_one_changes_nothing(crystals) -> None:
+    sim = PowderSimulator(GRID, crystallite_size_nm=60.0, dtype=torch.float64)
+    parameters = T.PreferredOrientation(r=(0.5, 0.7), p=0.0).draw(3, generator(), torch.float64)
+    torch.testing.assert_close(sim(crystals, parameters=parameters), sim(crystals), atol=1e-12, rtol=0)
+
+
+def test_texture_along_c_strengthens_00l_of_rutile() -> None:
+    """Platelets (r < 1) lying on (001): the 00l reflections grow against the others (March–Dollase)."""
+    rutile = xs.Crystal.from_cif(cif_path("rutile"))
+    sim = PowderSimulator(GRID, crystallite_size_nm=100.0, dtype=torch.float64)
+    c = float(np.linalg.norm(rutile.lattice[2]))
+    two_theta_002 = 2 * math.degrees(math.asin(1.540593 * 2 / (2 * c)))
+    axis = PatternParameters(
+        march_dollase=torch.tensor([0.6], dtype=torch.float64),
+        orientation_hkl=torch.tensor([[0.0, 0.0, 1.0]], dtype=torch.float64),
+    )
+    plain, textured = sim([rutile])[0].numpy(), sim([rutile], parameters=axis)[0].numpy()
+    at = int(np.argmin(np.abs(sim.two_theta.numpy() - two_theta_002)))
+    # r = 0.6 along the plate normal: 00l gain r^-3 = 4.6 over random (before renormalisation).
+    assert textured[at] > 2.0 * plain[at]
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: T.KAlphaDoublet("CuKa"), "Kα1"),
+        (lambda: T.KAlphaDoublet("CuKa1", ratio=1.5), "ratio"),
+        (lambda: T.CrystalliteSize((0.0, 10.0)), "size_nm"),
+        (lambda: T.CrystalliteSize((100.0, 10.0)), "low <= high"),
+        (lambda: T.PreferredOrientation(directions=[(0, 0, 0)]), "directions"),
+        (lambda: T.Microstrain(p=2.0), "probability"),
+        (lambda: T.SpecimenDisplacement((-10.0, 10.0)), "laboratory"),
+        (lambda: T.ScanRange(start=(5.0, 70.0), stop=(60.0, 90.0)), "below"),
+        (lambda: T.PoissonNoise(counts=(0.0, 10.0)), "counts"),
+        (lambda: T.Clip(level=(0.0, 0.5)), "level"),
+        (lambda: T.Background(order=0), "order"),
+    ],
+)
+def test_bad_settings_are_refused(make, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_bad_parameters_are_refused_by_the_simulator(crystals) -> None:
+    sim = PowderSimulator(GRID, crystallite_size_nm=60.0)
+    with pytest.raises(ValueError, match="shape"):
+        sim(crystals, parameters=PatternParameters(zero_shift=torch.zeros(2)))
+    with pytest.raises(ValueError, match="non-finite"):
+        sim(crystals, parameters=PatternParameters(microstrain=torch.tensor([0.0, math.nan, 0.0])))
+    with pytest.raises(ValueError, match="PatternParameters"):
+        sim(crystals, parameters={"zero_shift": torch.zeros(3)})
+
+
+# ---------------------------------------------------------------------------------------- pattern effects
+def flat_patterns(
+    n: int = 4, points: int = 500, dtype=torch.float64, device="cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    grid = torch.linspace(5.0, 90.0, points, dtype=dtype, device=device)
+    peaks = torch.exp(
+        -0.5
+        * ((grid - torch.tensor([20.0, 35.0, 50.0, 70.0], dtype=dtype, device=device)[:n, None]) / 0.1) ** 2
+    )
+    return 0.1 + 0.9 * peaks, grid
+
+
+ALL_PATTERN_TRANSFORMS = [
+    T.Impurity(), T.Background(), T.AmorphousHump(), T.AirScatter(), T.PoissonNoise(), T.GaussianNoise(),
+    T.ScanRange(), T.Clip(),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("transform", ALL_PATTERN_TRANSFORMS, ids=lambda t: type(t).__name__)
+def test_pattern_transform_shape_dtype_device_and_replay(transform, device) -> None:
+    patterns, grid = flat_patterns(device=device)
+    original = patterns.clone()
+    gen = generator(5, device)
+    parameters = transform.draw(4, gen, patterns.dtype)
+    out = transform(patterns, grid, generator(6, device), parameters=parameters)
+    again = transform(patterns, grid, generator(6, device), parameters=parameters)
+    assert out.shape == patterns.shape and out.dtype == patterns.dtype and out.device == patterns.device
+    assert bool(torch.isfinite(out).all())
+    torch.testing.assert_close(out, again)  # drawn parameters replay to the same patterns
+    assert torch.equal(patterns, original)  # the input is left alone
+
+
+@pytest.mark.parametrize("transform", ALL_PATTERN_TRANSFORMS, ids=lambda t: type(t).__name__)
+def test_pattern_transform_with_probability_zero_is_the_identity(transform) -> None:
+    patterns, grid = flat_patterns()
+    transform = pickle.loads(pickle.dumps(transform))  # a copy; the seed is kept
+    transform.p = 0.0
+    torch.testing.assert_close(transform(patterns, grid), patterns)
+
+
+def test_poisson_noise_has_the_variance_of_counting() -> None:
+    patterns = torch.full((2000, 200), 0.5, dtype=torch.float64)
+    patterns[:, 0] = 1.0
+    noisy = T.PoissonNoise(counts=400.0)(
+        patterns, torch.linspace(5, 90, 200, dtype=torch.float64), generator()
+    )
+    values = noisy[:, 1:]
+    assert float(values.mean()) == pytest.approx(0.5, rel=0.01)
+    # counts 400 at the maximum: a point at half height has 200 counts, so variance 200 / 400² = 0.00125.
+    assert float(values.var()) == pytest.approx(200 / 400**2, rel=0.05)
+
+
+def test_background_lies_under_the_pattern_and_scan_range_cuts() -> None:
+    patterns, grid = flat_patterns()
+    raised = T.Background(level=0.3, floor=0.1)(patterns, grid, generator())
+    assert bool((raised >= patterns - 1e-12).all())
+    cut = T.ScanRange(start=30.0, stop=60.0)(patterns, grid, generator())
+    outside = (grid < 30.0) | (grid > 60.0)
+    assert bool((cut[:, outside] == 0).all()) and bool((cut[:, ~outside] == patterns[:, ~outside]).all())
+    clipped = T.Clip(level=0.7)(patterns, grid, generator())
+    torch.testing.assert_close(clipped.amax(dim=1), 0.7 * patterns.amax(dim=1))
+
+
+def test_air_scatter_falls_with_angle() -> None:
+    zero = torch.zeros(2, 300, dtype=torch.float64)
+    grid = torch.linspace(5.0, 90.0, 300, dtype=torch.float64)
+    air = T.AirScatter(level=0.4, decay_deg=3.0)(zero, grid, generator())
+    assert float(air[0, 0]) == pytest.approx(0.4)
+    assert bool((air[:, 1:] <= air[:, :-1]).all())
+    at = int(torch.argmin((grid - 8.0).abs()))  # one decay length from the start
+    assert float(air[0, at]) == pytest.approx(0.4 * math.exp(-(float(grid[at]) - 5.0) / 3.0), rel=1e-9)
+
+
+# ------------------------------------------------------------------------------------- background removal
+def test_remove_background_recovers_peaks_on_a_curved_background() -> None:
+    grid = torch.linspace(5.0, 90.0, 4251, dtype=torch.float64)
+    peaks = sum(torch.exp(-0.5 * ((grid - c) / 0.05) ** 2) for c in (15.0, 33.0, 47.5, 71.0))
+    background = (
+        0.3 + 0.2 * torch.exp(-(grid - 5.0) / 10.0) + 0.1 * torch.exp(-0.5 * ((grid - 25.0) / 4.0) ** 2)
+    )
+    cleaned = T.remove_background((peaks + background).unsqueeze(0), grid, 3.0)[0]
+    # Within 1 % of a peak height everywhere, the ends included (the 4° hump's top is flattened a little).
+    assert float((cleaned - peaks).abs().max()) < 0.01
+    assert bool((cleaned >= 0).all())
+
+
+def test_remove_background_is_batch_consistent_and_refuses_bad_input() -> None:
+    patterns, grid = flat_patterns(points=800)
+    together = T.remove_background(patterns, grid, 2.0)
+    for k in range(len(patterns)):
+        torch.testing.assert_close(T.remove_background(patterns[k : k + 1], grid, 2.0)[0], together[k])
+    with pytest.raises(ValueError, match="window"):
+        T.remove_background(patterns, grid, 0.0)
+    with pytest.raises(ValueError, match="grid"):
+        T.remove_background(patterns, grid[:-1], 2.0)
+
+
+# ------------------------------------------------------------------------------------------------- presets
+@pytest.mark.parametrize("name", T.PRESETS)
+def test_presets_give_finite_patterns_with_maximum_one(name, device) -> None:
+    sampler = xs.SpaceGroupSampler(seed=2, device=device, max_atoms=100)
+    augmented = T.preset(name, two_theta=GRID, device=device, seed=1)
+    patterns = augmented(sampler.sample(16))
+    assert patterns.shape == (16, GRID[2]) and patterns.device.type == torch.device(device).type
+    assert bool(torch.isfinite(patterns).all()) and bool((patterns >= 0).all())
+    assert torch.allclose(patterns.amax(dim=1), torch.ones(16, device=device))
+
+
+def test_presets_are_reproducible_and_feed_datasets() -> None:
+    sampler = xs.SpaceGroupSampler(seed=2, max_atoms=100)
+    augmented = T.preset("laboratory-cu", two_theta=GRID, seed=4)
+    stream = xs.data.SyntheticPowderDataset(sampler, augmented, batch_size=8, seed=9, num_batches=2)
+    first, second = list(stream), list(stream)
+    for (a, la), (b, lb) in zip(first, second, strict=True):
+        torch.testing.assert_close(a, b)
+        assert torch.equal(la["space_group"], lb["space_group"])
+    assert not torch.equal(first[0][0], first[1][0])
+    with pytest.raises(ValueError, match="unknown preset"):
+        T.preset("synchrotron")
+
+
+def test_laboratory_preset_has_doublets_noise_and_broad_size_range() -> None:
+    transforms = T.laboratory_cu_transforms()
+    kinds = {type(t).__name__ for t in transforms}
+    assert {"KAlphaDoublet", "InstrumentFunction", "CrystalliteSize", "PoissonNoise", "Background",
+            "PreferredOrientation", "ScanRange", "Impurity"} <= kinds  # fmt: skip
+    size = next(t for t in transforms if isinstance(t, T.CrystalliteSize))
+    assert size.size_nm[0] <= 50.0 and size.size_nm[1] >= 1000.0  # tens of nm to µm
+
+
+@pytest.mark.parametrize("transform", ALL_PATTERN_TRANSFORMS, ids=lambda t: type(t).__name__)
+def test_an_empty_pattern_stays_finite(transform) -> None:
+    """A crystal without reflections in range gives zeros; no transform may turn them into NaN."""
+    patterns, grid = flat_patterns()
+    patterns[1] = 0.0
+    assert bool(torch.isfinite(transform(patterns, grid, generator())).all())
+
+
+def test_axial_divergence_pulls_low_angle_peaks_down_as_cot_two_theta() -> None:
+    """The tail goes to lower 2θ below 90° (higher above) and grows as cot 2θ: each isolated peak's centroid
+    moves by the mean satellite fraction times (a²/2) cot 2θ."""
+    pyrite = xs.Crystal.from_cif(cif_path("pyrite"))
+    sim = PowderSimulator((10.0, 150.0, 14001), crystallite_size_nm=200.0, dtype=torch.float64)
+    parameters = T.AxialDivergence(ratio=0.05).draw(1, generator(), torch.float64)
+    plain, tailed = sim([pyrite])[0].numpy(), sim([pyrite], parameters=parameters)[0].numpy()
+    x = sim.two_theta.numpy()
+    peaks = sim.peaks(pyrite)
+    checked = 0
+    for position in peaks.two_theta[peaks.intensity > 5]:
+        if (np.abs(peaks.two_theta - position) < 1.0).sum() > 1:
+            continue  # another peak within the window would blur the centroid
+        window = (x > position - 1.0) & (x < position + 1.0)
+
+        def centroid(y: np.ndarray, window=window) -> float:
+            return float((y[window] * x[window]).sum() / y[window].sum())
+
+        mean_fraction = np.mean([((k + 0.5) / 4) ** 2 for k in range(4)])
+        expected = -mean_fraction * np.degrees(0.05**2 / 2 / np.tan(np.radians(position)))
+        assert centroid(tailed) - centroid(plain) == pytest.approx(expected, rel=0.05, abs=2e-4)
+        checked += 1
+    assert checked >= 5
+    with pytest.raises(ValueError, match="ratio"):
+        T.AxialDivergence(ratio=(0.0, 0.9))
