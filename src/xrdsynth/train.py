@@ -45,7 +45,7 @@ from torch.nn import functional as F
 from ._version import __version__
 from .data import SyntheticPowderDataset
 from .models import Classifier, InputSpec, load_pretrained, save_pretrained
-from .sampler import SpaceGroupSampler, default_statistics
+from .sampler import NAMED_STATISTICS, SpaceGroupSampler, named_statistics
 from .simulate import resolve_wavelength
 from .structure import CrystalBatch
 from .transforms import PRESETS, preset
@@ -82,6 +82,9 @@ class TrainConfig:
             "tempered" (statistics to the power ``tempering``: common groups more often, rare ones still
             seen).
         tempering: exponent of the "tempered" weights.
+        statistics: the sampler statistics, a name in :data:`xrdsynth.sampler.NAMED_STATISTICS`
+            ("default": fitted volumes and distances; "default-v1": the statistics of the shipped
+            classifier's training, crystals with larger cells and shorter distances).
         preset: the recipe of the training patterns, a name in :data:`xrdsynth.transforms.PRESETS`
             ("laboratory-cu": Kα doublet, instrument function, sizes from 15 nm to 2 µm, strain, texture,
             shifts, impurity, backgrounds, counting noise, partial scans; "clean": Kα1 Gaussian peaks).
@@ -118,6 +121,7 @@ class TrainConfig:
     threads: int = 0
     space_group_weights: str = "uniform"
     tempering: float = 0.5
+    statistics: str = "default"
     preset: str = "laboratory-cu"
     clean_fraction: float = 0.0
     init_from: str | None = None
@@ -147,6 +151,10 @@ class TrainConfig:
             raise ValueError(f"background_window_deg must be >= 0, got {self.background_window_deg}")
         if self.workers < 0:
             raise ValueError(f"workers must be >= 0, got {self.workers}")
+        if self.statistics not in NAMED_STATISTICS:
+            raise ValueError(
+                f"statistics must be one of {', '.join(NAMED_STATISTICS)}, got {self.statistics!r}"
+            )
         if self.space_group_weights not in ("uniform", "statistics", "tempered"):
             raise ValueError(
                 "space_group_weights must be uniform, statistics or tempered, "
@@ -195,7 +203,7 @@ class _SimulatorMixture(nn.Module):
 def _space_group_weights(config: TrainConfig) -> str | list[float]:
     if config.space_group_weights != "tempered":
         return config.space_group_weights
-    counts = default_statistics().space_group_counts
+    counts = named_statistics(config.statistics).space_group_counts
     # +1: every group keeps a chance, however rare in the statistics.
     return [(counts.get(g, 0) + 1.0) ** config.tempering for g in range(1, 231)]
 
@@ -204,6 +212,7 @@ def build_data(config: TrainConfig, device: torch.device) -> tuple[SpaceGroupSam
     """The sampler and the simulator (a preset, or a mixture with the clean preset) of a training recipe,
     on ``device``. Patterns come out linear, maximum 1: the classifier's preprocessing does the rest."""
     sampler = SpaceGroupSampler(
+        statistics=config.statistics,
         seed=config.seed,
         device=device,
         max_atoms=config.max_atoms,
@@ -586,7 +595,7 @@ def _card(
         "name": Path(config.out).name,
         "task": "space-group classification (230 classes) of powder X-ray diffraction patterns",
         "training_data": (
-            "synthetic crystals only: xrdsynth.SpaceGroupSampler with the default statistics "
+            f"synthetic crystals only: xrdsynth.SpaceGroupSampler with the {config.statistics!r} statistics "
             f"({config.space_group_weights} space-group weights), simulated on the fly by "
             "xrdsynth.PowderSimulator; every pattern new"
         ),
@@ -696,6 +705,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         choices=("uniform", "statistics", "tempered"),
         default=defaults.space_group_weights,
         help="how often each space group is drawn: equally, as in the sampler statistics, or tempered"
+        + default,
+    )
+    parser.add_argument(
+        "--statistics",
+        choices=tuple(NAMED_STATISTICS),
+        default=defaults.statistics,
+        help="sampler statistics: fitted volumes and distances ('default') or the earlier ones ('default-v1')"
         + default,
     )
     parser.add_argument(
