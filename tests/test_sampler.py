@@ -24,7 +24,7 @@ from xrdsynth.sampler import (
     fit_statistics,
     named_statistics,
 )
-from xrdsynth.sampler._core import draw_composition
+from xrdsynth.sampler._core import certificate_sites, certify, draw_composition
 from xrdsynth.sampler._radii import covalent_radii
 from xrdsynth.sampler._relax import Sites, atom_jacobians, clearance, relax
 from xrdsynth.sampler._tables import derive_tables, faithful_flags, load_tables
@@ -190,6 +190,39 @@ def test_labels_match_spglib() -> None:
             if found != group:
                 wrong.append((group, found, crystal.formula))
     assert not wrong, f"spglib disagrees with the label: {wrong}"
+
+
+def test_labels_exact_where_pushes_balance_without_a_spglib_check() -> None:
+    """F23, P23 and P4_232: pushing every site apart brought a third of their crystals onto special values
+    with more symmetry (Fm-3, Pm-3, Pm-3n) when the certifying site could move too; it never moves now, so
+    the default sampler (no spglib check) labels them exactly."""
+    sampler = SpaceGroupSampler(seed=5)
+    assert sampler.verify_symprec is None
+    wrong = []
+    for group in (196, 195, 208):
+        batch = sampler.sample(40, space_group=group)
+        for crystal in batch.to_crystals():
+            found = crystal.detect_space_group(symprec=1e-3)
+            if found != group:
+                wrong.append((group, found))
+    assert not wrong, f"spglib finds more symmetry than the label: {wrong}"
+
+
+def test_certificate_sites_are_one_faithful_site_or_one_pair() -> None:
+    """Every certified composition marks one site (a faithful position, its element's only site) or a pair
+    of such sites of two elements; the marked sites are real sites."""
+    sampler = SpaceGroupSampler(seed=3)
+    t = sampler._device_tables()
+    groups = torch.arange(1, 231).repeat(4)
+    c = draw_composition(t, groups, torch.zeros_like(groups, dtype=torch.bool), sampler.generator)
+    certified = certify(t, c)
+    marked = certificate_sites(t, c)
+    assert bool((marked <= c.valid).all())
+    counts = marked.sum(dim=1)
+    assert bool(((counts >= 1) == certified).all())
+    assert bool((counts <= 2).all())
+    single = marked & t.faithful[c.group - 1].gather(1, c.position)
+    assert bool(((counts == 1) <= (single.sum(dim=1) == 1)).all())
 
 
 @pytest.mark.parametrize(
