@@ -7,6 +7,7 @@ edge, the symmetry package's derivation for the shipped Wyckoff tables.
 
 from __future__ import annotations
 
+import itertools
 import pickle
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from xrdsynth.sampler import (
 )
 from xrdsynth.sampler._core import certificate_sites, certify, draw_composition
 from xrdsynth.sampler._radii import covalent_radii
-from xrdsynth.sampler._relax import Sites, atom_jacobians, clearance, relax
+from xrdsynth.sampler._relax import Sites, atom_jacobians, clearance, nearest_images, relax, smallest_spacing
 from xrdsynth.sampler._tables import derive_tables, faithful_flags, load_tables
 from xrdsynth.symmetry import lattice_system, wyckoff_positions
 
@@ -482,6 +483,32 @@ def test_calibration_moves_the_median_volume(tmp_path: Path) -> None:
     assert SamplerStatistics.load(tmp_path / "calibrated.json").volume_shift == calibrated.volume_shift
     with pytest.raises(ValueError, match="element volumes"):
         calibrate_volume_shift(named_statistics("default-v1"))
+
+
+def test_nearest_images_equal_a_brute_force_search() -> None:
+    """Every image shorter than the cell's smallest spacing is found exactly, in skewed cells, against a
+    search over the 343 cells around the rounded difference; the shifts reach the lengths returned."""
+    gen = torch.Generator().manual_seed(0)
+    lattice = torch.randn(60, 3, 3, generator=gen, dtype=torch.float64) * 2 + 5 * torch.eye(
+        3, dtype=torch.float64
+    )
+    delta = torch.rand(60, 5, 20, 3, generator=gen, dtype=torch.float64) * 4 - 2
+    length2, shift = nearest_images(delta, lattice)
+    cells = torch.tensor(list(itertools.product(range(-3, 4), repeat=3)), dtype=torch.float64)
+    rounded = delta - torch.round(delta)
+    brute = (
+        torch.einsum("pkwni,pij->pkwnj", rounded[..., None, :] + cells, lattice)
+        .square()
+        .sum(-1)
+        .min(-1)
+        .values
+    )
+    short = brute < smallest_spacing(lattice)[:, None, None] ** 2
+    assert int(short.sum()) > 1000
+    torch.testing.assert_close(length2[short], brute[short], rtol=0, atol=1e-10)
+    reached = torch.einsum("pkwi,pij->pkwj", delta + shift, lattice).square().sum(-1)
+    torch.testing.assert_close(reached, length2, rtol=0, atol=1e-10)
+    assert torch.equal(shift, torch.round(shift))
 
 
 def test_relax_separates_atoms_along_their_freedoms_only() -> None:

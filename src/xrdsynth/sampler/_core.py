@@ -58,7 +58,7 @@ SHAPE_REJECTION_ROUNDS = 10
 FIRST_CANDIDATES = 4  # candidates in the first round of a site (the best one that clears is kept)
 EXPANSION_MARGIN = 1.001  # a cell that must grow grows to 1.001 x what the closest pair needs
 MAX_EXPANSION = 1.3  # a cell may grow to at most 1.3 x its drawn length (2.2 x the volume), else redrawn
-PLACEMENT_FRACTION = 0.5  # sites are first placed at this fraction of the minimum distances ...
+PLACEMENT_FRACTION = 0.8  # sites are first placed at this fraction of the minimum distances ...
 RELAX_ROUNDS = 2  # ... then pushed apart (_relax.relax) in up to this many rounds (new neighbour lists)
 RELAX_ITERATIONS = 15  # of at most this many steps each
 
@@ -637,6 +637,7 @@ def place_sites(
     target_distance: torch.Tensor,
     attempts: int,
     generator: torch.Generator,
+    max_expansion: float = MAX_EXPANSION,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, torch.Tensor]:
     """Draw the free coordinates so that no two atoms come closer than their minimum distance.
 
@@ -660,7 +661,7 @@ def place_sites(
     3. *Check*: every pair is measured exactly (:func:`~xrdsynth.sampler._relax.clearance`); a crystal
        with a pair still closer than its ``min_distance`` is expanded uniformly just enough.
 
-    A crystal whose cell would grow beyond ``MAX_EXPANSION`` in length over the drawn one is given up
+    A crystal whose cell would grow beyond ``max_expansion`` in length over the drawn one is given up
     (``placed`` False: it needs a new geometry). Cells are expanded up front until the smallest
     interplanar spacing h exceeds the largest threshold and the shortest centring translation the largest
     threshold of an element with itself, so that an atom's own translations are never too close and a
@@ -674,6 +675,7 @@ def place_sites(
         target_distance: (119, 119) Å the distances pairs are pushed toward (>= ``min_distance``).
         attempts: candidates per site in the placement.
         generator: random generator.
+        max_expansion: the largest growth in length over the drawn cell (``MAX_EXPANSION`` by default).
 
     Returns:
         xyz: (n, N, 3) fractional coordinates in [0, 1) of every atom slot (0 for padding and failures).
@@ -710,12 +712,12 @@ def place_sites(
         if rows.numel() == 0:
             continue
         stretch, used = _place_site(
-            t, c, atoms, s, rows, xyz, lattice, table, number_atom, largest, schedule, generator
+            t, c, atoms, s, rows, xyz, lattice, table, number_atom, schedule, generator
         )
         draws += used
         grow = stretch > 1.0
         if bool(grow.any()):
-            too_much = grow & (growth[rows] * stretch > MAX_EXPANSION)
+            too_much = grow & (growth[rows] * stretch > max_expansion)
             placed[rows[too_much]] = False
             ok = grow & ~too_much
             lattice[rows[ok]] *= stretch[ok].to(dtype)[:, None, None]
@@ -757,7 +759,7 @@ def place_sites(
     # What the pushes did not resolve, a uniform expansion does (every distance grows by its factor).
     stretch = torch.where(ratio < 1.0, EXPANSION_MARGIN / ratio.clamp(min=1e-9), torch.ones_like(ratio))
     stretch = stretch.to(torch.float64)
-    too_much = growth[rows] * stretch > MAX_EXPANSION
+    too_much = growth[rows] * stretch > max_expansion
     placed[rows[too_much]] = False
     grow = (stretch > 1.0) & ~too_much
     xyz[rows] = x
@@ -776,7 +778,6 @@ def _place_site(
     lattice: torch.Tensor,
     table: torch.Tensor,
     number_atom: torch.Tensor,
-    largest: torch.Tensor,
     schedule: list[int],
     generator: torch.Generator,
 ) -> tuple[torch.Tensor, int]:
@@ -811,7 +812,6 @@ def _place_site(
     inverse_own = torch.where(in_orbit[:, 1:] & (threshold_own > 0), threshold_own**-2, 0.0)
     inverse = torch.cat([inverse_previous, inverse_own], dim=1)  # (p, w + m - 1)
     cell = lattice[rows]
-    reach = largest[rows].to(dtype)  # distances are exact up to the crystal's largest threshold
     p = rows.numel()
     best_clearance = torch.full((p,), -1.0, dtype=dtype, device=device)  # squared, of the best so far
     best_orbit = torch.zeros((p, m, 3), dtype=dtype, device=device)
@@ -832,9 +832,9 @@ def _place_site(
         here = orbit[:, :, :1, :]
         delta_previous = pick(previous)[:, None] - here  # (q, k, w, 3)
         delta_own = orbit[:, :, 1:, :] - here  # (q, k, m - 1, 3)
-        cell_q, reach_q = pick(cell), pick(reach)
-        d2_previous = nearest_images(delta_previous, cell_q, reach_q)[0]
-        d2_own = nearest_images(delta_own, cell_q, reach_q)[0]
+        cell_q = pick(cell)
+        d2_previous = nearest_images(delta_previous, cell_q)[0]
+        d2_own = nearest_images(delta_own, cell_q)[0]
         # Squared clearance of each candidate: the smallest d² / threshold² (inf when nothing counts).
         inverse_q = pick(inverse)[:, None]
         ratio = torch.cat([d2_previous, d2_own], dim=2) * inverse_q

@@ -152,37 +152,45 @@ def plane_spacings(lattice: torch.Tensor) -> torch.Tensor:
     return volume[:, None] / faces
 
 
-def nearest_images(
-    delta: torch.Tensor, lattice: torch.Tensor, reach: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+def nearest_images(delta: torch.Tensor, lattice: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Squared lengths (p, ...) in Å² of the nearest images of fractional differences ``delta``
     (p, ..., 3) in lattices (p, 3, 3), and the integer shifts (p, ..., 3) added to reach them; exact for
-    every image shorter than ``reach`` (p,) Å.
+    every image shorter than the smallest interplanar spacing of the cell (the sampler keeps every
+    minimum distance below it).
 
-    Rounding gives an image d with |d_k| <= 1/2. Any other candidate d + n with n_k != 0 is at least
-    (1 - |d_k|) h_k long (h_k the spacing of the planes of coordinate k: the vector's component across
-    them), so where every (1 - |d_k|) h_k >= reach, rounding alone decides every distance below reach.
-    Only the other differences search the 8 corners of the cell around the rounded one (the nearest
-    image shorter than the smallest spacing is among them): few of them in practice, so this costs
-    little more than rounding.
+    Rounding gives d with |d_k| <= 1/2; the nearest image shorter than the smallest spacing h is d + n
+    with each n_k either 0 or -sign(d_k) (|d_k + n_k| h_k <= |v| < h_k), one of the 8 corners of the cell
+    around d. With the metric G = L L^T, |d + n|² = |d|² + 2 d G n + n G n; writing n_k = -s_k c_k
+    (s = sign d, c in {0, 1}^3) both terms are small matrix products over the 8 corners c, so the 8
+    lengths of every pair come from products with (3, 8) matrices instead of 8 Cartesian vectors each.
     """
     shift = -torch.round(delta)
     d = delta + shift
     p = d.shape[0]
-    ones = torch.ones(3, dtype=d.dtype, device=d.device)
-    d2 = (torch.bmm(d.reshape(p, -1, 3), lattice).square() @ ones).reshape(d.shape[:-1])
-    spacing = plane_spacings(lattice).reshape(p, *([1] * (d.dim() - 2)), 3)
-    near = ((1.0 - d.abs()) * spacing < reach.reshape(p, *([1] * (d.dim() - 1)))).any(dim=-1)
-    if bool(near.any()):
-        index = torch.nonzero(near, as_tuple=True)
-        sub = d[index]  # (M, 3)
-        sign = torch.where(sub >= 0, -1.0, 1.0).to(d.dtype)
-        steps = sign[:, None, :] * _CORNERS.to(device=d.device, dtype=d.dtype)  # (M, 8, 3)
-        cart = torch.bmm(sub[:, None, :] + steps, lattice[index[0]])
-        best_d2, best = (cart.square() @ ones).min(dim=1)
-        d2[index] = best_d2
-        shift[index] = shift[index] + steps[torch.arange(len(best), device=d.device), best]
-    return d2, shift
+    flat = d.reshape(p, -1, 3)
+    dtype, device = d.dtype, d.device
+    metric = lattice @ lattice.transpose(1, 2)  # (p, 3, 3) G
+    d_metric = torch.bmm(flat, metric)  # (p, M, 3) d G
+    ones = torch.ones(3, dtype=dtype, device=device)
+    sign = torch.where(flat >= 0, 1.0, -1.0).to(dtype)  # s
+    corners = _CORNERS.to(device=device, dtype=dtype)  # (8, 3) c
+    # The products c_k c_l and s_k s_l of the off-diagonal metric terms, kl = 01, 02, 12.
+    corner_pairs = corners[:, [0, 0, 1]] * corners[:, [1, 2, 2]]  # (8, 3)
+    sign_pairs = sign[..., [0, 0, 1]] * sign[..., [1, 2, 2]]  # (p, M, 3)
+    off_diagonal = metric[:, [0, 0, 1], [1, 2, 2]]  # (p, 3)
+    # |d|² + 2 d G n with 2 d G n = -2 sum_k c_k s_k (d G)_k, plus n G n = sum_k c_k G_kk
+    # + 2 sum_{k<l} c_k c_l s_k s_l G_kl.
+    lengths2 = (
+        ((d_metric * flat) @ ones)[..., None]
+        + (-2.0 * sign * d_metric) @ corners.T
+        + (metric.diagonal(dim1=1, dim2=2) @ corners.T)[:, None, :]
+        + (2.0 * sign_pairs * off_diagonal[:, None, :]) @ corner_pairs.T
+    )  # (p, M, 8)
+    best_length2, best = lengths2.min(dim=-1)
+    step = -sign * corners[best]  # (p, M, 3) n
+    return best_length2.reshape(d.shape[:-1]).clamp(min=0.0), (shift.reshape(p, -1, 3) + step).reshape(
+        shift.shape
+    )
 
 
 def _pairs_of_chunk(
@@ -204,9 +212,8 @@ def _pairs_of_chunk(
     slots = torch.arange(atoms, device=x.device)
     valid = valid_site[:, :, None] & mask[:, None, :] & (slots[None, None, :] != first[:, :, None])
     threshold = table[numbers.gather(1, first)[:, :, None], numbers[:, None, :]]  # (r, S, N)
-    largest = (threshold * valid).flatten(1).amax(dim=1)
     delta = x[:, None, :, :] - here[:, :, None, :]  # [i, s, b] = x_b - x_first(s)
-    d2, shift = nearest_images(delta, cell, largest)
+    d2, shift = nearest_images(delta, cell)
     return d2, shift, threshold, valid
 
 

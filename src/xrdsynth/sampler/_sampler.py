@@ -17,6 +17,7 @@ import torch
 from ..structure import Crystal, CrystalBatch
 from ..symmetry._spacegroup import _check_number
 from ._core import (
+    MAX_EXPANSION,
     Composition,
     DeviceTables,
     build_device_tables,
@@ -35,7 +36,8 @@ __all__ = ["SamplerCounters", "SpaceGroupSampler"]
 
 GEOMETRY_ROUNDS = 2  # rounds of (lattice, coordinates) drafts for a composition before it is redrawn
 COMPOSITION_ROUNDS = 20  # compositions tried per crystal before giving up (never reached in practice)
-MAX_REPLICAS = 4  # drafts per failed crystal in one round: 1, then 4
+MAX_REPLICAS = 2  # drafts per failed crystal in one round: 1, then 2 (more cost more than they save)
+EXPANSION_GROWTH = 1.15  # the growth allowed over the drawn cell rises by this factor per late round
 VERIFY_ROUNDS = 30  # redraws of a crystal whose spglib group is not its label (verify_symprec)
 
 
@@ -538,8 +540,13 @@ class SpaceGroupSampler:
             atoms = expand_atoms(t, c)
             volume = target[rows_now]
             lattice = draw_lattices(t, c.group, volume, gen)
+            # From the fifth composition on, each round allows a little more growth: a volume far too small
+            # for every composition drawn (statistics fitted on a few structures, a calibration step too
+            # far) then still ends in a crystal instead of an error; the usual crystals never get there.
+            allowed = MAX_EXPANSION * EXPANSION_GROWTH ** max(0, round_ // GEOMETRY_ROUNDS - 4)
             xyz, lattice, placed, draws, expanded = place_sites(
-                t, c, atoms, lattice, self._min_distance, self._target_distance, self.max_attempts, gen
+                t, c, atoms, lattice, self._min_distance, self._target_distance, self.max_attempts, gen,
+                max_expansion=allowed,
             )
             b_site = low + (high - low) * torch.rand(
                 c.number.shape, dtype=dtype, device=device, generator=gen
