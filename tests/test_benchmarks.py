@@ -67,7 +67,7 @@ def test_gpu_smoke_run_passes_its_checks_and_merges_its_record(smoke_run) -> Non
     assert record["mode"] == "smoke" and record["note"] == "test"
     assert record["errors"] == [] and record["hard_stop"] is None
     assert record["host"]["device"] == "cpu"
-    assert "checks: 11 run, all passed" in result.stdout
+    assert "checks: 11 run, all passed, 0 skipped" in result.stdout
 
 
 @pytest.mark.slow
