@@ -33,6 +33,7 @@ import argparse
 import csv
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -51,7 +52,14 @@ SLOWDOWN_TARGET = 3.0
 MAX_ATOMS = 120
 N_STRUCTURES = 64
 PIPELINE_BATCH = 256
-BUSY = "while True:\n    pass\n"
+# Spins on one core; stops by itself when its parent (the measuring process) is gone.
+BUSY = (
+    "import os\n"
+    "parent = os.getppid()\n"
+    "while os.getppid() == parent:\n"
+    "    for _ in range(1_000_000):\n"
+    "        pass\n"
+)
 
 
 def choose_structures(data_dir: Path, n: int = N_STRUCTURES, seed: int = 0):  # type: ignore[no-untyped-def]
@@ -79,6 +87,7 @@ def choose_structures(data_dir: Path, n: int = N_STRUCTURES, seed: int = 0):  # 
 def child(args: argparse.Namespace) -> None:
     """Measure one setting in this process and print one JSON line."""
     setting = SETTINGS[args.child]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so that the busy process is stopped (finally)
     import torch
 
     if setting.get("interop") is not None:
