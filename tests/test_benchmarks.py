@@ -65,7 +65,8 @@ def test_gpu_smoke_run_passes_its_checks_and_merges_its_record(smoke_run) -> Non
     record = data["runs"][new[0]]
     assert record["schema"] == "xrdsynth-gpu-check/1"
     assert record["mode"] == "smoke" and record["note"] == "test"
-    assert record["errors"] == [] and record["hard_stop"] is None
+    assert record["errors"] == [] and record["hard_stop"] is None and record["skipped"] == []
+    assert record["deadline_s"] is None  # a smoke run has no deadline: its results do not depend on the load
     assert record["host"]["device"] == "cpu"
     assert "checks: 11 run, all passed, 0 skipped" in result.stdout
 
@@ -113,6 +114,22 @@ def test_gpu_smoke_measures_every_stage(smoke_run) -> None:
     assert summary["target_simulate_patterns_per_s"] == 1_000_000
     assert summary["target_pipeline_patterns_per_s"] == 200_000
     assert summary["simulator_best_patterns_per_s"] > 0
+
+
+def test_gpu_deadline_skips_everything_and_still_writes_the_record(tmp_path) -> None:
+    # A deadline of 0 s: every section is skipped (no timing involved), the run says so and fails.
+    out = tmp_path / "results.json"
+    result = run_script(GPU_SCRIPT, "--smoke", "--device", "cpu", "--out", out, "--deadline", "0")
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    (record,) = json.loads(out.read_text(encoding="utf-8"))["runs"].values()
+    assert record["deadline_s"] == 0 and record["hard_deadline_s"] is None
+    skipped = [text.split(":")[0] for text in record["skipped"]]
+    assert skipped == [
+        "checks", "sampler", "simulator float32", "work", "pipeline", "network", "train loop",
+        "simulator float64",
+    ]  # fmt: skip
+    assert record["checks"] == {} and record["throughput"] == {} and record["errors"] == []
+    assert record["summary"]["checks_passed"] is False and record["summary"]["checks_run"] == 0
 
 
 def test_gpu_compare_fails_on_a_difference_and_on_nan() -> None:
