@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from .io._patterns import _float_vector
+from ._base import NUM_SPACE_GROUPS, float_vector, is_space_group_number
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -58,7 +58,7 @@ def _pyplot() -> Any:
 
 def _vector(value: Any, name: str, n: int | None = None) -> npt.NDArray[np.float64]:
     """A finite, non-empty 1-D float64 copy of a numpy array, torch tensor or sequence."""
-    array = _float_vector(value, name, n)  # the check measured-pattern files get, same messages
+    array = float_vector(value, name, n)  # the check measured-pattern files get, same messages
     if array.shape[0] == 0:
         raise ValueError(f"{name} is empty")
     return array
@@ -277,8 +277,8 @@ def prediction(prediction: Any, *, ax: Axes | None = None) -> Axes:
             f"prediction fields differ in length: space_group {k}, symbol {len(symbols)}, crystal_system "
             f"{len(systems)}, probability {probabilities.shape[0]}"
         )
-    if not all(1 <= g <= 230 for g in groups):
-        raise ValueError(f"space-group numbers must be in 1..230, got {groups}")
+    if not all(is_space_group_number(g) for g in groups):
+        raise ValueError(f"space-group numbers must be in 1..{NUM_SPACE_GROUPS}, got {groups}")
     by_system = dict(prediction.crystal_system_probability)
     system_names = list(_SYSTEM_COLOURS) + sorted(set(by_system) - set(_SYSTEM_COLOURS))
     system_values = _probabilities(

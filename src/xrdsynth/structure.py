@@ -20,12 +20,13 @@ import numpy.typing as npt
 import spglib
 import torch
 
+from ._base import SAME_POSITION_TOLERANCE, check_space_group_number
 from ._elements import MAX_ATOMIC_NUMBER, atomic_mass, atomic_number, element_symbol
 from ._errors import CIFError
 from ._lattice import lattice_from_parameters, parameters_from_lattice, standard_orientation
 from ._math import periodic_distances, wrap_fractional
 from ._spglib import symmetry_dataset
-from .io._cif import SAME_POSITION_TOLERANCE, ParsedStructure, format_cif, parse_cif_text, read_cif_text
+from .io import ParsedStructure, format_cif, parse_cif_text, read_cif_text
 from .symmetry import WyckoffSite, find_wyckoff_sites
 
 if TYPE_CHECKING:
@@ -178,11 +179,7 @@ class Crystal:
         b_iso = per_atom(self.b_iso, "b_iso", 0.0)
         charges = per_atom(self.charges, "charges", 0.0)
 
-        space_group = self.space_group
-        if isinstance(space_group, (bool, np.bool_)) or not isinstance(space_group, (int, np.integer)):
-            raise ValueError(f"space_group must be an int, got {space_group!r}")
-        if not 1 <= int(space_group) <= 230:
-            raise ValueError(f"space_group must be in 1..230, got {space_group}")
+        space_group = check_space_group_number(self.space_group)
 
         for name, value in (
             ("lattice", lattice),
@@ -365,7 +362,7 @@ class Crystal:
 
         The rules (element and charge from type symbols, displacement parameters, symmetry operations and
         their precedence, merging of symmetry images on special positions) are listed in
-        :mod:`xrdsynth.io._cif` and summarised in the :mod:`xrdsynth.io` docs.
+        :mod:`xrdsynth.io` and summarised in the :mod:`xrdsynth.io` docs.
 
         Args:
             path: file to read.

@@ -13,7 +13,9 @@ syntax; the crystallography is done by xrdsynth:
   occupancy would exceed 1);
 - space group: the IT number, else the group of the operations, else the symbol.
 
-Every problem raises :class:`xrdsynth.CIFError` (a ValueError) naming the file.
+Every problem raises :class:`xrdsynth.CIFError` (a ValueError) naming the file. Below the Crystal level,
+:func:`parse_cif_text` turns CIF text into :class:`ParsedStructure` arrays and :func:`format_cif` arrays into
+CIF text; :mod:`xrdsynth.structure` builds its Crystals on these (io sits below structure).
 
 Measured powder patterns are read with :func:`read_pattern` (one scan) or :func:`read_all_patterns` (every
 scan of a multi-range file) into a :class:`MeasuredPattern`: 2θ in degrees, strictly increasing; intensities
@@ -31,6 +33,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from ._cif import ParsedStructure, parse_cif_text, read_cif_text
+from ._cif_write import format_cif
 from ._pattern_write import write_pattern
 from ._patterns import MeasuredPattern, PatternFileError, read_all_patterns, read_pattern
 
@@ -39,10 +43,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MeasuredPattern",
+    "ParsedStructure",
     "PatternFileError",
+    "format_cif",
+    "parse_cif_text",
     "read_all_cif",
     "read_all_patterns",
     "read_cif",
+    "read_cif_text",
     "read_pattern",
     "write_cif",
     "write_pattern",
@@ -51,7 +59,9 @@ __all__ = [
 
 def read_cif(path: str | os.PathLike[str], block: str | None = None) -> Crystal:
     """The first structure of a CIF file; same as :meth:`xrdsynth.Crystal.from_cif`."""
-    from ..structure import Crystal  # imported here: structure imports this package's parser
+    # Imported here, the one edge from io up to structure: io sits below structure (structure builds Crystals
+    # from ParsedStructure), and these two conveniences only forward to Crystal.
+    from ..structure import Crystal
 
     return Crystal.from_cif(path, block=block)
 

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ._pattern_base import MeasuredPattern, MissingPatternFile, PatternFileError, Ranges
-from ._pattern_base import float_vector as _float_vector  # noqa: F401 (xrdsynth.plot validates with it)
 from ._pattern_bruker_raw import read_raw, version
 from ._pattern_text import decode, read_text, text_format
 from ._pattern_vendor_text import (

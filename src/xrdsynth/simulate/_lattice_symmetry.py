@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._profiles import _fused
+from ._compile import fused as _fused
 
 __all__ = [
     "CENTRING_TRANSLATIONS",
@@ -341,3 +341,18 @@ def _kept_atoms_agree(
     agree = ((kept_sums - sums).abs() <= tolerance).all(dim=1)  # (B, 2T + 1)
     consistent = ((agree[:, :t] & agree[:, t : 2 * t]) | ~allowed).all(dim=1) & agree[:, -1]
     return consistent, torch.where(consistent, order, torch.ones_like(order))
+
+
+def no_lattice_symmetry(mask: torch.Tensor) -> LatticeSymmetry:
+    """The symmetry found on no crystal: every crystal of the (B, N) ``mask`` as P1 without inversion, every
+    real atom kept with order 1. The structure-factor sums then take the general path (what
+    ``PowderSimulator(symmetry_shortcuts=False)`` does)."""
+    bsz = len(mask)
+    device = mask.device
+    return LatticeSymmetry(
+        torch.zeros(bsz, dtype=torch.bool, device=device),
+        torch.zeros(bsz, len(CENTRING_TRANSLATIONS), dtype=torch.bool, device=device),
+        torch.zeros(bsz, dtype=torch.int64, device=device),
+        mask,
+        torch.ones(bsz, dtype=torch.int64, device=device),
+    )

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..symmetry import SpaceGroup
-from ._profiles import _fused
+from ._compile import fused as _fused
 
 __all__ = [
     "CENTRINGS",
