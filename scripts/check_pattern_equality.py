@@ -195,7 +195,9 @@ def compute(data_dir: Path, every: int, limit: int | None) -> dict[str, np.ndarr
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("mode", choices=["save", "compare"])
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("reference", type=Path)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "d_from_two_theta",
     "q_from_two_theta",
     "resolve_wavelength",
+    "two_theta_at_wavelength",
     "two_theta_from_d",
     "two_theta_from_q",
 ]
@@ -145,3 +147,18 @@ def two_theta_from_q(q: ArrayLike, wavelength: float) -> ArrayLike:
     """2θ in degrees for Q = 4π sinθ / λ in 1/Å and λ in Å (same shape and kind; NaN beyond 4π/λ)."""
     xp = _backend(q)
     return 2.0 * xp.rad2deg(xp.arcsin(q * wavelength / (4.0 * math.pi)))  # type: ignore[no-any-return]
+
+
+def two_theta_at_wavelength(
+    two_theta: npt.NDArray[np.float64], wavelength: float, new_wavelength: float
+) -> npt.NDArray[np.float64]:
+    """2θ of the same d-spacings at another wavelength (degrees; 180 where the new wavelength cannot reach
+    them).
+
+    Args:
+        two_theta: (*) float64 2θ in degrees at ``wavelength``.
+        wavelength: λ of ``two_theta`` in Å.
+        new_wavelength: λ in Å to convert to.
+    """
+    sine = new_wavelength / wavelength * np.sin(np.radians(two_theta) / 2.0)
+    return 2.0 * np.degrees(np.arcsin(np.minimum(sine, 1.0)))  # type: ignore[no-any-return]

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._base import NUM_SPACE_GROUPS, float_vector, is_space_group_number
+from ._radiation import two_theta_from_d
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -174,9 +175,8 @@ def _peak_positions(peaks: Any, wavelength: float | None) -> tuple[npt.NDArray[A
     if wavelength is not None and not np.allclose(lines, wavelength, rtol=1e-6):
         keep = np.isclose(lines, lines.min())
         two_theta, intensity, labels, d = two_theta[keep], intensity[keep], labels[keep], d[keep]
-        sine = wavelength / (2.0 * d)
-        inside = sine <= 1.0
-        two_theta = np.degrees(2.0 * np.arcsin(sine[inside]))
+        inside = wavelength / (2.0 * d) <= 1.0  # d >= λ/2: the line reaches it
+        two_theta = two_theta_from_d(d[inside], wavelength)
         intensity, labels = intensity[inside], labels[inside]
     return two_theta, intensity, labels
 

@@ -228,6 +228,11 @@ class Crystal:
         """(a, b, c, alpha, beta, gamma): lengths in Å, angles in degrees."""
         return parameters_from_lattice(self.lattice)
 
+    def distances(self) -> npt.NDArray[np.float64]:
+        """(N, N) float64 distances in Å between the atoms, each to the nearest image of the other (exact for
+        distances well below half the cell's shortest width: contacts, not long vectors)."""
+        return periodic_distances(self.frac_coords, self.frac_coords, self.lattice)
+
     @property
     def cartesian_coords(self) -> npt.NDArray[np.float64]:
         """(N, 3) float64 Cartesian positions in Å (frac_coords @ lattice)."""

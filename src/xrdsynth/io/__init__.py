@@ -25,7 +25,8 @@ v1-v4 and .brml, Rigaku .rasx, .ras and .asc, GSAS (constant wavelength), Bruker
 Philips .udf, RRUFF, and text columns (.xy, .xye, .csv, .txt, .dat). A file whose x is not 2θ in degrees is
 converted when the conversion is certain (centidegrees, Q or d with a stated wavelength) and refused otherwise
 (time of flight, energy-dispersive). :func:`write_pattern` writes a pattern as two-column text that reads back
-the same. Problems raise :class:`PatternFileError` (a ValueError) naming the file and what is wrong.
+the same; :func:`write_xy` writes a simulated pattern as ``.xy`` text under header lines. Problems raise
+:class:`PatternFileError` (a ValueError) naming the file and what is wrong.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING
 
 from ._cif import ParsedStructure, parse_cif_text, read_cif_text
 from ._cif_write import format_cif
-from ._pattern_write import write_pattern
+from ._pattern_write import write_pattern, write_xy
 from ._patterns import MeasuredPattern, PatternFileError, read_all_patterns, read_pattern
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ __all__ = [
     "read_pattern",
     "write_cif",
     "write_pattern",
+    "write_xy",
 ]
 
 

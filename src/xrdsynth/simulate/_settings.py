@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from .._base import NUM_SPACE_GROUPS, check_range
+from .._radiation import two_theta_from_q
 from ..structure import Crystal, CrystalBatch
 from ._compile import fused
 from ._form_factors import MAX_FORM_FACTOR_Z
@@ -95,7 +96,7 @@ def make_grid(kind: str, spec: Any, wavelength: float) -> torch.Tensor:
         if values[0] <= 0 or sin_theta[-1] >= 1:
             limit = 4.0 * math.pi / wavelength
             raise ValueError(f"q grid must lie in (0, {limit:.4f}) 1/Å for λ = {wavelength} Å")
-        values = 2.0 * torch.rad2deg(torch.asin(sin_theta))
+        values = two_theta_from_q(values, wavelength)
     elif values[0] <= 0 or values[-1] >= 180:
         raise ValueError(
             f"two_theta grid must lie inside (0, 180) degrees, got {float(values[0])}..{float(values[-1])}"

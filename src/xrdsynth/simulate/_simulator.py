@@ -238,8 +238,7 @@ class PowderSimulator(torch.nn.Module):
     @property
     def q(self) -> torch.Tensor:
         """(P,) the grid as Q = 4π sinθ/λ in 1/Å (λ the principal line)."""
-        theta = torch.deg2rad(self._two_theta) / 2.0
-        return (4.0 * math.pi * torch.sin(theta) / self.radiation.wavelength).to(self.dtype)
+        return F.q_from_two_theta(self._two_theta, self.radiation.wavelength).to(self.dtype)
 
     @property
     def device(self) -> torch.device:
