@@ -1,6 +1,6 @@
-"""The structure-factor engine: |F(hkl)|² of every reflection of a batch of crystals.
+"""The structure-factor engine: ``|F(hkl)|²`` of every reflection of a batch of crystals.
 
-F(h) = sum_j occ_j f_j(s) exp(-B_j s^2) exp(2 pi i h.x_j), s = sin(theta)/lambda = |g|/2.
+F(h) = sum_j occ_j f_j(s) exp(-B_j s^2) exp(2 pi i h.x_j), s = sin(theta)/lambda = ``|g|``/2.
 
 Atoms of one crystal that share an element and a B ("scatterer types", :func:`scatterer_types`) share
 f(s) exp(-B s^2), so the sum is taken per type first: S_t(h) = sum_{j in t} occ_j exp(2 pi i h.x_j) is a
@@ -99,7 +99,7 @@ def structure_factors_squared(
     max_chunk_elements: int = 2**21,
     fuse: bool = False,
 ) -> torch.Tensor:
-    """|F(hkl)|² of every reflection, in electrons².
+    """``|F(hkl)|²`` of every reflection, in electrons².
 
     Args:
         atoms: the batch's atoms as the sums see them (:meth:`Atoms.of`).
@@ -110,7 +110,7 @@ def structure_factors_squared(
         fuse: compile the per-point stages (:func:`._compile.fused`).
 
     Returns:
-        (R,) |F|² in the atoms' dtype.
+        (R,) ``|F|²`` in the atoms' dtype.
 
     The scattering factors f(s) exp(-B s^2) are evaluated once for all (reflection, type) pairs; the
     phase sums, the only part that grows with reflections x atoms, run over the atoms that stand for

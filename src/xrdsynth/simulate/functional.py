@@ -11,7 +11,7 @@ calls these in this order:
    (scatterer types, inversion and centring shortcuts that ``symmetry_shortcuts=False`` turns off),
    :func:`form_factors` (IT92), :func:`scattering_factors` (f(s) exp(−B s²)).
 3. **Texture** — :func:`march_dollase` (factor per reflection, averaged over its Laue orbit).
-4. **Lorentz–polarisation and positions** — :func:`line_sticks` (2θ and m|F|²LP of one wavelength line),
+4. **Lorentz–polarisation and positions** — :func:`line_sticks` (2θ and ``m|F|²LP`` of one wavelength line),
    :func:`lorentz_polarisation`, Bragg's law (:func:`two_theta_from_d`, :func:`d_from_two_theta`,
    :func:`q_from_two_theta`, :func:`two_theta_from_q`).
 5. **Peak shifts** — :func:`peak_shift` (zero shift, specimen displacement), :func:`axial_divergence_sticks`.
@@ -20,8 +20,8 @@ calls these in this order:
 7. **Pattern effects** — :func:`chebyshev_background`, :func:`amorphous_hump`, :func:`poisson_noise`,
    :func:`gaussian_noise`.
 
-Conventions: 2θ in degrees, lengths in Å, |g| = 1/d in 1/Å, crystallite sizes in nm. Reflections of a batch
-are one flat list of R rows; ``crystal`` (R,) int64 says which of the B crystals each row belongs to.
+Conventions: 2θ in degrees, lengths in Å, ``|g|`` = 1/d in 1/Å, crystallite sizes in nm. Reflections of a
+batch are one flat list of R rows; ``crystal`` (R,) int64 says which of the B crystals each row belongs to.
 Positions are float64 whatever the simulator's dtype (float32 2θ would carry errors of 1e-5°).
 
 Example:
@@ -152,7 +152,8 @@ def laue_classes(batch: CrystalBatch, tables: LaueTables) -> torch.Tensor:
 def limiting_sphere_radius(
     two_theta_max: torch.Tensor, wavelengths: Sequence[float], dtype: torch.dtype = torch.float64
 ) -> torch.Tensor:
-    """Radius |g|max = 2 sin(θmax)/λmin of the sphere that holds every reflection up to 2θmax for all lines.
+    """Radius ``|g|max`` = 2 sin(θmax)/λmin of the sphere that holds every reflection up to 2θmax for all
+    lines.
 
     Args:
         two_theta_max: (B,) float64 highest 2θ per pattern in degrees (clamped at 180°).
@@ -195,14 +196,14 @@ def lorentz_polarisation(
 def line_sticks(
     g: torch.Tensor, base: torch.Tensor, wavelength: float, weight: float, monochromator_two_theta: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The sticks of one wavelength line: Bragg positions and integrated intensities m |F|² LP.
+    """The sticks of one wavelength line: Bragg positions and integrated intensities ``m |F|² LP``.
 
     LP = (1 + cos²2θ_M cos²2θ) / ((1 + cos²2θ_M) sin²θ cosθ) with a monochromator at 2θ_M, and
     (1 + cos²2θ) / (sin²θ cosθ) for an unpolarised beam without one.
 
     Args:
-        g: (R,) float64 |g| = 1/d of the reflections in 1/Å.
-        base: (R,) float64 m |F|² of the reflections (times any texture factor).
+        g: (R,) float64 ``|g|`` = 1/d of the reflections in 1/Å.
+        base: (R,) float64 ``m |F|²`` of the reflections (times any texture factor).
         wavelength: the line's λ in Å.
         weight: the line's intensity relative to the principal line.
         monochromator_two_theta: 2θ_M of the monochromator in degrees; negative: none.
@@ -245,7 +246,7 @@ def sticks(
     Args:
         reflections: (R,) reflections of the batch.
         g2: (R,) float64 1/d² in 1/Å².
-        f2: (R,) |F|².
+        f2: (R,) ``|F|²``.
         texture: (R,) texture factors (:func:`march_dollase`) or None.
         radiation: the lines and their weights.
         monochromator_two_theta: 2θ_M in degrees, or None.
@@ -254,7 +255,7 @@ def sticks(
         fuse: compile the per-point stages.
 
     Returns:
-        Per line: (λ in Å, (R,) bool occurs, (R,) 2θ in degrees, (R,) integrated intensity m |F|² LP).
+        Per line: (λ in Å, (R,) bool occurs, (R,) 2θ in degrees, (R,) integrated intensity ``m |F|² LP``).
     """
     g = torch.sqrt(g2)
     base = reflections.multiplicity.to(torch.float64) * f2.to(torch.float64)

@@ -367,7 +367,7 @@ def _name_positions(group: SpaceGroup, positions: list[WyckoffPosition]) -> tupl
 
 
 def generic_parameters(rng: np.random.Generator, dof: int, size: tuple[int, ...] = ()) -> np.ndarray:
-    """Random free parameters (*size, dof) that are safely generic (for :meth:`WyckoffPosition.orbit`).
+    """Random free parameters ``(*size, dof)`` that are safely generic (for :meth:`WyckoffPosition.orbit`).
 
     Special values, where a site meets a higher-symmetry position or one of its own images, are those
     where a coordinate or a small integer combination such as x - y, 2x - y or x + y + z is a multiple of

@@ -397,7 +397,7 @@ def _form_factors(numbers: npt.NDArray[np.int64], s2: npt.NDArray[np.float64], t
 def kinematic_sticks(crystal: Crystal, table: str = "it92") -> Sticks:
     """Stick pattern by brute force over every hkl of the limiting sphere, in float64 numpy.
 
-    F(hkl) = Σ_j occ_j f_j(s) exp(-B_j s²) exp(2πi h·x_j), I = |F|² (1 + cos² 2θ) / (sin² θ cos θ), summed
+    F(hkl) = Σ_j occ_j f_j(s) exp(-B_j s²) exp(2πi h·x_j), I = ``|F|²`` (1 + cos² 2θ) / (sin² θ cos θ), summed
     over every reflection (so multiplicities come out of the enumeration), merged and thresholded like
     pymatgen.
     ``table`` is "it92" (gemmi's coefficients, the simulator's convention) or "pymatgen" (its Mott–Bethe
