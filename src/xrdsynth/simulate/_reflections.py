@@ -6,11 +6,11 @@ to 2theta_max are those with ``|g|`` <= 2 sin(theta_max) / lambda (the limiting 
 
 Intensities ``|F(h)|^2`` are invariant under the Laue group of the crystal (its point group plus the
 inversion, acting on row vectors as h -> h R). Only one reflection per orbit is computed, the
-lexicographically largest, and it carries the orbit size as its multiplicity. The Laue group is taken from the space-group
-number in its default setting; because a crystal may be described in another setting (a CIF with unique
-axis c, rhombohedral axes, ...), :func:`verified_laue_ids` checks ``|F(hR)| = |F(h)|`` on a few test
-reflections and falls back to the inversion alone where the check fails. The reduction therefore never
-merges reflections that differ.
+lexicographically largest, and it carries the orbit size as its multiplicity. The Laue group is taken from the
+space-group number in its default setting; because a crystal may be described in another setting (a CIF with
+unique axis c, rhombohedral axes, ...), :func:`verified_laue_ids` checks ``|F(hR)| = |F(h)|`` on a few test
+reflections and falls back to the inversion alone where the check fails. The reduction therefore never merges
+reflections that differ.
 """
 
 from __future__ import annotations
