@@ -376,3 +376,11 @@ def build(source: str, where: Callable[[int], str], **fields: Any) -> MeasuredPa
         return MeasuredPattern(**{**fields, **arrays, "metadata": metadata, "source": source})
     except ValueError as exc:
         raise PatternFileError(f"{source}: {exc}") from None
+
+
+def parse_floats(source: str, number: int, words: list[str]) -> list[float]:
+    """The numbers of ``words`` (line ``number`` of ``source``); PatternFileError names the line."""
+    try:
+        return [float(w) for w in words]
+    except ValueError:
+        raise PatternFileError(f"{source}: line {number}: not a number in {' '.join(words)[:60]!r}") from None
