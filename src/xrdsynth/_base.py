@@ -16,6 +16,7 @@ import numpy.typing as npt
 __all__ = [
     "NUM_SPACE_GROUPS",
     "SAME_POSITION_TOLERANCE",
+    "TABLES_DENOMINATOR",
     "Range",
     "check_range",
     "check_space_group_number",
@@ -25,6 +26,10 @@ __all__ = [
 
 #: The number of crystallographic space groups in three dimensions (international numbers 1..230).
 NUM_SPACE_GROUPS = 230
+
+#: Translations of the space-group operations and the special coordinates of the International Tables are
+#: multiples of 1/TABLES_DENOMINATOR (thirds, quarters, sixths, eighths: 1/24 holds them all).
+TABLES_DENOMINATOR = 24
 
 #: Å: images of one site closer than this are the same atom (coordinates with 4-5 decimals reach ~1e-3 Å);
 #: CIF reading merges them, Crystal's symmetry analysis groups them.

@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 import spglib
 
-from .._base import NUM_SPACE_GROUPS, is_space_group_number
+from .._base import NUM_SPACE_GROUPS, TABLES_DENOMINATOR, is_space_group_number
 from .._spglib import quiet
 
 __all__ = [
@@ -102,7 +102,8 @@ def _symbol_names(info: spglib.SpaceGroupType) -> set[str]:
 
 def _operation_keys(rotations: np.ndarray, translations: np.ndarray) -> frozenset[bytes]:
     """The operations as a set, translations modulo 1 on the 1/24 grid of the Tables."""
-    steps = np.mod(np.round(np.asarray(translations, dtype=np.float64) * 24.0), 24.0).astype(np.int64)
+    grid = float(TABLES_DENOMINATOR)
+    steps = np.mod(np.round(np.asarray(translations, dtype=np.float64) * grid), grid).astype(np.int64)
     rot = np.asarray(rotations, dtype=np.int64)
     return frozenset(r.tobytes() + t.tobytes() for r, t in zip(rot, steps, strict=True))
 
@@ -325,7 +326,8 @@ def _operations(hall_number: int) -> Operations:
     rotations = np.ascontiguousarray(data["rotations"], dtype=np.int64)
     # spglib stores translations as floats of exact fractions with denominators 2, 3, 4, 6 (and 12 after
     # sums); round them to multiples of 1/24 so that later integer arithmetic on a 1/24 grid is exact.
-    translations = np.mod(np.round(np.asarray(data["translations"], dtype=np.float64) * 24.0) / 24.0, 1.0)
+    grid = float(TABLES_DENOMINATOR)
+    translations = np.mod(np.round(np.asarray(data["translations"], dtype=np.float64) * grid) / grid, 1.0)
     rotations.setflags(write=False)
     translations.setflags(write=False)
     return Operations(rotations, translations)

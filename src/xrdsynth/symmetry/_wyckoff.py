@@ -40,6 +40,7 @@ import torch
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from .._base import TABLES_DENOMINATOR
 from .._lattice import lattice_for_system
 from .._math import wrap_fractional
 from .._spglib import symmetry_dataset
@@ -48,8 +49,8 @@ from ._spacegroup import SpaceGroup, space_group_number
 
 __all__ = ["WyckoffPosition", "generic_lattice", "generic_parameters", "wyckoff_positions"]
 
-# Grid denominator: special coordinates of all 230 groups are multiples of 1/24 (see module docstring).
-_GRID = 24
+# The grid (Z/24)^3 of the module docstring: special coordinates of all 230 groups are on it.
+_GRID = TABLES_DENOMINATOR
 # Group 47 (Pmmm) has 27 Wyckoff positions: the Tables continue with a capital A after z.
 _LETTERS = string.ascii_lowercase + "A"
 # Generic free parameters used to pick coset representatives: irrational-looking, far from special values.
