@@ -19,9 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import xrdsynth as xs
 from xrdsynth import Crystal
-from xrdsynth._errors import CIFError
-from xrdsynth._math import periodic_distances
 from xrdsynth.sampler import SpaceGroupSampler
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "_static" / "sampler"
@@ -35,7 +34,7 @@ def properties(crystals: list[Crystal]) -> dict[str, np.ndarray]:
         atoms = float(np.sum(c.occupancies))
         shortest = np.nan
         if np.all(c.occupancies == 1.0) and c.num_atoms > 1:
-            d = periodic_distances(c.frac_coords, c.frac_coords, c.lattice)
+            d = c.distances()
             np.fill_diagonal(d, np.inf)
             shortest = float(min(d.min(), np.linalg.norm(c.lattice, axis=1).min()))
         rows.append((c.volume / atoms, c.num_atoms, c.density, shortest, c.space_group))
@@ -51,7 +50,7 @@ def read_real(folder: Path, max_files: int, seed: int) -> list[Crystal]:
     for file in files[:max_files]:
         try:
             crystals.append(Crystal.from_cif(file))
-        except (CIFError, OSError):
+        except (xs.CIFError, OSError):
             continue
     return crystals
 
