@@ -10,7 +10,7 @@ capped at 1), pymatgen's ``XRDCalculator(1.540593).get_pattern(two_theta_range=(
 both ways, and the cosine of both stick lists rendered with one Gaussian (FWHM 0.1°, 8501 points) >= 0.999.
 
 To tell why a structure falls outside, each one is also computed by the brute-force IT92 calculator of
-``tests/pymatgen_reference.py`` (every hkl of the limiting sphere in float64 numpy, the simulator's form
+``xrdsynth.testing`` (every hkl of the limiting sphere in float64 numpy, the simulator's form
 factors): where the simulator agrees with it (cosine >= 0.99999, same positions) the difference to pymatgen
 is the form-factor tables (IT92 against pymatgen's Mott–Bethe fits), otherwise the simulator itself differs.
 Tags add what the structure has: partial occupancies, heavy atoms (Z > 54), hydrogen, sites skipped by the
@@ -40,9 +40,7 @@ import torch
 from tqdm import tqdm
 
 import xrdsynth as xs
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import pymatgen_reference as ref
+from xrdsynth import testing as ref
 
 AGREE_WITH_BRUTE_FORCE = 0.99999  # cosine above which the simulator counts as equal to the brute force
 HEAVY_Z = 54  # heavier than Xe: where the two form-factor tables differ most

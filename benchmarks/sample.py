@@ -23,7 +23,6 @@ from collections.abc import Callable
 import torch
 
 from xrdsynth import CrystalBatch, PowderSimulator
-from xrdsynth._elements import element_symbol
 from xrdsynth.sampler import SpaceGroupSampler, _sampler
 
 
@@ -43,6 +42,7 @@ def pyxtal_rate(batch: CrystalBatch, count: int) -> tuple[float, int, int]:
 
     Returns (valid crystals per second, valid crystals, attempts).
     """
+    from pymatgen.core import Element
     from pyxtal import pyxtal
 
     valid = 0
@@ -56,7 +56,7 @@ def pyxtal_rate(batch: CrystalBatch, count: int) -> tuple[float, int, int]:
             warnings.simplefilter("ignore")
             try:
                 crystal.from_random(
-                    3, int(batch.space_group[k]), [element_symbol(z) for z in species], counts
+                    3, int(batch.space_group[k]), [Element.from_Z(z).symbol for z in species], counts
                 )
             except Exception:  # PyXtal raises assorted errors for compositions it cannot place
                 continue

@@ -6,7 +6,7 @@ Usage:
                                            [--calls 10]
 
 The 64 structures are the same every run: a seeded choice (seed 0) over amcsd-dev's index sorted by file name,
-read with ``Crystal.from_cif`` and set to B = 0 (``pymatgen_reference.reference_crystal``). Both sides produce
+read with ``Crystal.from_cif`` and set to B = 0 (``xrdsynth.testing.reference_crystal``). Both sides produce
 the same thing: a pattern on the 5–90° grid of 8501 points, Cu Kα1, each peak a Gaussian whose FWHM comes from
 Scherrer with one crystallite size (default 50 nm, K = 0.9) or is fixed (``--fwhm``), normalised to max 1.
 
@@ -50,9 +50,7 @@ import numpy as np
 import torch
 
 import xrdsynth as xs
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import pymatgen_reference as ref
+from xrdsynth import testing as ref
 
 N_STRUCTURES = 64
 SELECTION_SEED = 0

@@ -8,7 +8,7 @@ crystal's atoms (``lattice_symmetry``) and uses them to skip sine sums, reflecti
 atoms that a centring translation repeats. Those shortcuts must not change a pattern. For every file of
 ``DATA_DIR/cifs`` that reads (with IT92 form factors for all its elements), this script simulates the
 pattern (Cu Kα1, 5–90°, 8501 points, Scherrer 50 nm) twice: as the simulator does, and with every crystal
-treated as P1 without inversion (``lattice_symmetry`` replaced by a function that finds nothing). It prints
+treated as P1 without inversion (``PowderSimulator(symmetry_shortcuts=False)``). It prints
 the largest difference (patterns normalised to maximum 1), the structures above ``--tolerance`` and how
 many crystals each shortcut applied to.
 """
@@ -24,22 +24,7 @@ import torch
 from tqdm import tqdm
 
 import xrdsynth as xs
-import xrdsynth.simulate._simulator as simulator_module
-from xrdsynth.simulate._form_factors import MAX_FORM_FACTOR_Z
-from xrdsynth.simulate._reflections import CENTRINGS
-from xrdsynth.simulate._structure_factor import LatticeSymmetry, lattice_symmetry
-
-
-def no_symmetry(frac, occupancies, type_index, n_types, mask, fuse=False) -> LatticeSymmetry:
-    """Every crystal as P1 without inversion: the general path of the simulator."""
-    bsz = len(mask)
-    return LatticeSymmetry(
-        torch.zeros(bsz, dtype=torch.bool),
-        torch.zeros(bsz, 6, dtype=torch.bool),
-        torch.zeros(bsz, dtype=torch.int64),
-        mask,
-        torch.ones(bsz, dtype=torch.int64),
-    )
+from xrdsynth.simulate import functional as F
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,30 +49,27 @@ def main(argv: list[str] | None = None) -> int:
             crystal = xs.Crystal.from_cif(path)
         except (xs.CIFError, ValueError):
             continue
-        if crystal.numbers.min() < 1 or crystal.numbers.max() > MAX_FORM_FACTOR_Z:
+        if crystal.numbers.min() < 1 or crystal.numbers.max() > F.MAX_FORM_FACTOR_Z:
             continue  # the simulator rejects these (no IT92 form factor)
         crystals.append(crystal)
         names.append(path.name)
     sim = xs.PowderSimulator(crystallite_size_nm=50.0, dtype=dtype)
+    general_sim = xs.PowderSimulator(crystallite_size_nm=50.0, dtype=dtype, symmetry_shortcuts=False)
     worst, failures = 0.0, []
     centric = 0
-    centrings = np.zeros(len(CENTRINGS), dtype=np.int64)
+    centrings = np.zeros(len(F.CENTRINGS), dtype=np.int64)
     with torch.no_grad():
         for start in tqdm(range(0, len(crystals), args.batch), desc="simulating", unit="batch"):
             chunk = crystals[start : start + args.batch]
             batch = xs.CrystalBatch.from_crystals(chunk, dtype=dtype)
-            types = simulator_module.scatterer_types(batch.numbers, batch.b_iso, batch.mask)
-            found = lattice_symmetry(
+            types = F.scatterer_types(batch.numbers, batch.b_iso, batch.mask)
+            found = F.lattice_symmetry(
                 batch.frac_coords, batch.occupancies, types.index, types.numbers.shape[1], batch.mask
             )
             centric += int(found.centric.sum())
-            centrings += np.bincount(found.centring.numpy(), minlength=len(CENTRINGS))
+            centrings += np.bincount(found.centring.numpy(), minlength=len(F.CENTRINGS))
             fast = sim(batch)
-            simulator_module.lattice_symmetry = no_symmetry
-            try:
-                general = sim(batch)
-            finally:
-                simulator_module.lattice_symmetry = lattice_symmetry
+            general = general_sim(batch)
             difference = (fast - general).abs().amax(dim=1)
             worst = max(worst, float(difference.max()))
             for i in torch.nonzero(difference > tolerance).flatten().tolist():
@@ -95,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(crystals)} of {len(files)} files read with elements up to Cf; {args.dtype}")
     print(
         f"centric at the origin: {centric}; centrings: "
-        + ", ".join(f"{c} {n}" for c, n in zip(CENTRINGS, centrings, strict=True))
+        + ", ".join(f"{c} {n}" for c, n in zip(F.CENTRINGS, centrings, strict=True))
     )
     print(f"largest difference with and without the shortcuts: {worst:.3g} of the pattern maximum")
     print(f"structures above {tolerance:g}: {len(failures)}")

@@ -22,12 +22,12 @@ import spglib
 from tqdm import tqdm
 
 from xrdsynth.symmetry import SpaceGroup, WyckoffPosition
-from xrdsynth.symmetry._wyckoff import _generic_lattice, generic_parameters
+from xrdsynth.testing import generic_lattice, generic_parameters
 
 
 def random_cell(system: str, rng: np.random.Generator) -> np.ndarray:
     """The generic cell of the lattice system, with lengths and free angles jittered by a few percent."""
-    base = _generic_lattice(system)
+    base = generic_lattice(system)
     lengths = np.linalg.norm(base, axis=1) * rng.uniform(0.97, 1.03, 3)
     if system in ("tetragonal", "hexagonal", "rhombohedral"):
         lengths[1] = lengths[0]

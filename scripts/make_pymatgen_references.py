@@ -11,7 +11,7 @@ structure in a seeded random order, until N are taken; cells above 400 atoms are
 small. Then the regression cases of ``REGRESSIONS`` are added by name (``--no-regressions`` leaves them
 out): structures where ``benchmarks/fidelity.py`` found the simulator or the comparison at fault, one or two
 per cause. Each file is read with ``Crystal.from_cif``, made the comparison crystal (B = 0, no charges,
-occupancies capped at 1; see ``tests/pymatgen_reference.py``) and converted with ``Crystal.to_pymatgen()``;
+occupancies capped at 1; see ``xrdsynth.testing``) and converted with ``Crystal.to_pymatgen()``;
 ``XRDCalculator(wavelength=1.540593).get_pattern(structure, scaled=True, two_theta_range=(5, 90))`` gives the
 sticks. A file that fails to read, or that pymatgen cannot calculate, is skipped and reported.
 
@@ -31,9 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 import xrdsynth as xs
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import pymatgen_reference as ref
+from xrdsynth import testing as ref
 
 # Added by name: amcsd-dev structures on which benchmarks/fidelity.py found the simulator (at 5fe1063) away
 # from pymatgen, one or two per cause, and an explained outlier of the form-factor tables.
@@ -189,7 +187,7 @@ def readme(
         "```",
         "",
         f"with pymatgen {version} on {date}; the method is in the docstring of",
-        "`scripts/make_pymatgen_references.py` and the conventions in `tests/pymatgen_reference.py`.",
+        "`scripts/make_pymatgen_references.py` and the conventions in `xrdsynth.testing`.",
         "",
         f"- {len(references)} structures ({len(references) - sum(bool(r.note) for r in references)} sampled,"
         f" the rest regression cases, below; {peaks} peaks):",
@@ -209,7 +207,7 @@ def readme(
         "(degrees), `intensity` (max 100), `hkl` (first family, three-index form also for hexagonal cells),",
         "`d` (Å), `multiplicity` (reflections merged into the peak, Friedel mates counted); scalars",
         "`wavelength`, `two_theta_range`, `pymatgen_version`, `created`, `command`. Read with",
-        "`pymatgen_reference.load_references()`.",
+        "`xrdsynth.testing.load_references()`.",
         "",
     ]
     notes = [r for r in references if r.note]

@@ -532,7 +532,7 @@ def test_shards_identify_the_simulator_by_all_its_settings(sampler, tmp_path, ch
 
 
 def test_shard_settings_record_every_constructor_argument() -> None:
-    from xrdsynth.data._shards import _NOT_STORED, _sampler_settings, _simulator_settings
+    from xrdsynth.data._settings import _NOT_STORED, _sampler_settings, _simulator_settings
     from xrdsynth.train import TrainConfig, build_data
 
     weights = [float(g) for g in range(1, 231)]

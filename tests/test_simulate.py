@@ -15,7 +15,7 @@ import xrdsynth as xs
 from conftest import FIXTURE_CIFS
 from xrdsynth.examples import cif_path
 from xrdsynth.simulate import PowderSimulator, resolve_wavelength
-from xrdsynth.simulate._profiles import Widths, peak_widths, render
+from xrdsynth.simulate.functional import Widths, peak_widths, render
 
 CU_KA1, CU_KA2 = 1.540593, 1.544414
 
@@ -616,7 +616,7 @@ def test_gradients_match_finite_differences() -> None:
         crystal = xs.CrystalBatch(
             lattice, frac, batch.numbers, occ, b_iso, batch.charges, batch.mask, batch.space_group
         )
-        return (sim._render_unnormalised(crystal) * weights).sum()
+        return (sim.profiles(crystal) * weights).sum()
 
     inputs = [
         t.clone().requires_grad_(True)
@@ -700,7 +700,7 @@ def test_cell_without_the_labels_metric_symmetry_is_not_merged() -> None:
 def test_hexagonal_and_trigonal_crystals_keep_their_laue_group() -> None:
     """h -> h R for the operations x -> R x of the group: in hexagonal axes R^T is not an operation, so
     using it would make the metric check fail and cost the symmetry reduction (correct, but slow)."""
-    from xrdsynth.simulate._reflections import laue_tables, verified_laue_ids
+    from xrdsynth.simulate.functional import laue_tables, verified_laue_ids
 
     quartz = xs.Crystal.from_cif(cif_path("quartz"))  # P3_221, trigonal on hexagonal axes
     hexagonal = xs.Crystal(
@@ -721,7 +721,7 @@ def test_hexagonal_and_trigonal_crystals_keep_their_laue_group() -> None:
 
 # ------------------------------------------------------------------------------ symmetry shortcuts
 def _symmetry(crystal: xs.Crystal):
-    from xrdsynth.simulate._structure_factor import lattice_symmetry, scatterer_types
+    from xrdsynth.simulate.functional import lattice_symmetry, scatterer_types
 
     batch = xs.CrystalBatch.from_crystals([crystal])
     types = scatterer_types(batch.numbers, batch.b_iso, batch.mask)
@@ -788,8 +788,7 @@ def test_centring_detection_against_translations_of_the_atoms() -> None:
     """A centring translation is found exactly when it maps the atoms onto atoms of the same kind: on the
     fixtures, and on supercells whose halves or thirds of the cell (not centrings) make the structure sums
     vanish on whole classes of reflections."""
-    from xrdsynth.simulate._reflections import CENTRINGS
-    from xrdsynth.simulate._structure_factor import CENTRING_TRANSLATIONS
+    from xrdsynth.simulate.functional import CENTRING_TRANSLATIONS, CENTRINGS
 
     quartz = xs.Crystal.from_cif(cif_path("quartz"))
     crystals = [xs.Crystal.from_cif(p) for p in FIXTURE_CIFS]
@@ -808,26 +807,17 @@ def test_centring_detection_against_translations_of_the_atoms() -> None:
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_symmetry_shortcuts_give_the_general_patterns(monkeypatch, dtype) -> None:
+def test_symmetry_shortcuts_give_the_general_patterns(dtype) -> None:
     """Skipping sine sums (centric), centring-forbidden reflections and centring-equivalent atoms changes no
     pattern: the same call with every crystal treated as P1 without inversion gives the same result."""
-    import xrdsynth.simulate._simulator as simulator_module
-    from xrdsynth.simulate._structure_factor import LatticeSymmetry
-
     crystals = [xs.Crystal.from_cif(p) for p in FIXTURE_CIFS]
-    sim = PowderSimulator(two_theta=(5.0, 90.0, 3001), crystallite_size_nm=40.0, dtype=dtype)
+    settings = {"two_theta": (5.0, 90.0, 3001), "crystallite_size_nm": 40.0, "dtype": dtype}
+    sim = PowderSimulator(**settings)
     fast = sim(crystals)
     sticks = [sim.peaks(c) for c in crystals[:12]]
 
-    def no_symmetry(frac, occupancies, type_index, n_types, mask, fuse=False) -> LatticeSymmetry:
-        bsz = len(mask)
-        none = torch.zeros(bsz, dtype=torch.bool)
-        return LatticeSymmetry(
-            none, torch.zeros(bsz, 6, dtype=torch.bool), torch.zeros(bsz, dtype=torch.int64), mask,
-            torch.ones(bsz, dtype=torch.int64),
-        )  # fmt: skip
-
-    monkeypatch.setattr(simulator_module, "lattice_symmetry", no_symmetry)
+    sim = PowderSimulator(**settings, symmetry_shortcuts=False)
+    assert "symmetry_shortcuts=False" in repr(sim)
     general = sim(crystals)
     tolerance = {"rtol": 1e-9, "atol": 1e-12} if dtype == torch.float64 else {"rtol": 0, "atol": 2e-5}
     torch.testing.assert_close(fast, general, **tolerance)
@@ -840,7 +830,7 @@ def test_symmetry_shortcuts_give_the_general_patterns(monkeypatch, dtype) -> Non
 def test_reciprocal_basis_and_metric_against_numpy() -> None:
     """The closed-form reciprocal basis (cross products over the volume) is inv(L)^T, its metric (L L^T)^-1,
     for skewed cells of either handedness."""
-    from xrdsynth.simulate._reflections import reciprocal_basis, reciprocal_metric
+    from xrdsynth.simulate.functional import reciprocal_basis, reciprocal_metric
 
     rng = np.random.default_rng(3)
     lattices = np.eye(3) * rng.uniform(3, 12, size=(20, 1, 1)) + rng.uniform(-2, 2, size=(20, 3, 3))

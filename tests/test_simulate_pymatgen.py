@@ -4,7 +4,7 @@ The references (``tests/data/pymatgen_xrd/``, made by ``scripts/make_pymatgen_re
 ``XRDCalculator`` sticks for 300 amcsd-dev structures spread over the crystal systems and cell sizes and for
 regression cases added by name (hexagonal and rhombohedral cells, cells whose metric lacks the symmetry of
 their space-group label, LiH), with B = 0 and neutral atoms on both sides; the conventions and the
-comparison maths are in ``tests/pymatgen_reference.py``. Two kinds of test:
+comparison maths are in :mod:`xrdsynth.testing`. Two kinds of test:
 
 - the harness itself: the stored crystals rebuild exactly the structures pymatgen saw (a brute-force numpy
   calculation with pymatgen's own form factors reproduces every stored stick list), and the comparison flags
@@ -22,13 +22,14 @@ outside the grid, which no stick list in that range has.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 import xrdsynth as xs
-from pymatgen_reference import (
+from xrdsynth.testing import (
     FWHM,
     GRID,
     MIN_COSINE,
@@ -37,7 +38,6 @@ from pymatgen_reference import (
     POSITION_TOLERANCE,
     PYMATGEN_SCALED_INTENSITY_TOL,
     PYMATGEN_TWO_THETA_TOL,
-    REFERENCE_FILE,
     WAVELENGTH,
     Comparison,
     Reference,
@@ -48,6 +48,8 @@ from pymatgen_reference import (
     kinematic_sticks,
     load_references,
 )
+
+REFERENCE_FILE = Path(__file__).parent / "data" / "pymatgen_xrd" / "references.npz"
 
 # Peak by peak against the brute-force IT92 calculation: both are float64 sums of the same terms (gemmi's
 # coefficients are single precision, hence the relative intensity tolerance).

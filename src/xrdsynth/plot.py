@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from .io._patterns import _float_vector
+from ._base import NUM_SPACE_GROUPS, float_vector, is_space_group_number
+from ._radiation import two_theta_from_d
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -58,7 +59,7 @@ def _pyplot() -> Any:
 
 def _vector(value: Any, name: str, n: int | None = None) -> npt.NDArray[np.float64]:
     """A finite, non-empty 1-D float64 copy of a numpy array, torch tensor or sequence."""
-    array = _float_vector(value, name, n)  # the check measured-pattern files get, same messages
+    array = float_vector(value, name, n)  # the check measured-pattern files get, same messages
     if array.shape[0] == 0:
         raise ValueError(f"{name} is empty")
     return array
@@ -174,9 +175,8 @@ def _peak_positions(peaks: Any, wavelength: float | None) -> tuple[npt.NDArray[A
     if wavelength is not None and not np.allclose(lines, wavelength, rtol=1e-6):
         keep = np.isclose(lines, lines.min())
         two_theta, intensity, labels, d = two_theta[keep], intensity[keep], labels[keep], d[keep]
-        sine = wavelength / (2.0 * d)
-        inside = sine <= 1.0
-        two_theta = np.degrees(2.0 * np.arcsin(sine[inside]))
+        inside = wavelength / (2.0 * d) <= 1.0  # d >= λ/2: the line reaches it
+        two_theta = two_theta_from_d(d[inside], wavelength)
         intensity, labels = intensity[inside], labels[inside]
     return two_theta, intensity, labels
 
@@ -277,8 +277,8 @@ def prediction(prediction: Any, *, ax: Axes | None = None) -> Axes:
             f"prediction fields differ in length: space_group {k}, symbol {len(symbols)}, crystal_system "
             f"{len(systems)}, probability {probabilities.shape[0]}"
         )
-    if not all(1 <= g <= 230 for g in groups):
-        raise ValueError(f"space-group numbers must be in 1..230, got {groups}")
+    if not all(is_space_group_number(g) for g in groups):
+        raise ValueError(f"space-group numbers must be in 1..{NUM_SPACE_GROUPS}, got {groups}")
     by_system = dict(prediction.crystal_system_probability)
     system_names = list(_SYSTEM_COLOURS) + sorted(set(by_system) - set(_SYSTEM_COLOURS))
     system_values = _probabilities(

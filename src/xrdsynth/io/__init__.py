@@ -13,7 +13,9 @@ syntax; the crystallography is done by xrdsynth:
   occupancy would exceed 1);
 - space group: the IT number, else the group of the operations, else the symbol.
 
-Every problem raises :class:`xrdsynth.CIFError` (a ValueError) naming the file.
+Every problem raises :class:`xrdsynth.CIFError` (a ValueError) naming the file. Below the Crystal level,
+:func:`parse_cif_text` turns CIF text into :class:`ParsedStructure` arrays and :func:`format_cif` arrays into
+CIF text; :mod:`xrdsynth.structure` builds its Crystals on these (io sits below structure).
 
 Measured powder patterns are read with :func:`read_pattern` (one scan) or :func:`read_all_patterns` (every
 scan of a multi-range file) into a :class:`MeasuredPattern`: 2θ in degrees, strictly increasing; intensities
@@ -23,7 +25,8 @@ v1-v4 and .brml, Rigaku .rasx, .ras and .asc, GSAS (constant wavelength), Bruker
 Philips .udf, RRUFF, and text columns (.xy, .xye, .csv, .txt, .dat). A file whose x is not 2θ in degrees is
 converted when the conversion is certain (centidegrees, Q or d with a stated wavelength) and refused otherwise
 (time of flight, energy-dispersive). :func:`write_pattern` writes a pattern as two-column text that reads back
-the same. Problems raise :class:`PatternFileError` (a ValueError) naming the file and what is wrong.
+the same; :func:`write_xy` writes a simulated pattern as ``.xy`` text under header lines. Problems raise
+:class:`PatternFileError` (a ValueError) naming the file and what is wrong.
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from ._pattern_write import write_pattern
+from ._cif import ParsedStructure, parse_cif_text, read_cif_text
+from ._cif_write import format_cif
+from ._pattern_write import write_pattern, write_xy
 from ._patterns import MeasuredPattern, PatternFileError, read_all_patterns, read_pattern
 
 if TYPE_CHECKING:
@@ -39,19 +44,26 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MeasuredPattern",
+    "ParsedStructure",
     "PatternFileError",
+    "format_cif",
+    "parse_cif_text",
     "read_all_cif",
     "read_all_patterns",
     "read_cif",
+    "read_cif_text",
     "read_pattern",
     "write_cif",
     "write_pattern",
+    "write_xy",
 ]
 
 
 def read_cif(path: str | os.PathLike[str], block: str | None = None) -> Crystal:
     """The first structure of a CIF file; same as :meth:`xrdsynth.Crystal.from_cif`."""
-    from ..structure import Crystal  # imported here: structure imports this package's parser
+    # Imported here, the one edge from io up to structure: io sits below structure (structure builds Crystals
+    # from ParsedStructure), and these two conveniences only forward to Crystal.
+    from ..structure import Crystal
 
     return Crystal.from_cif(path, block=block)
 

@@ -1,4 +1,4 @@
-"""Reading and writing CIF crystal structures.
+"""Reading CIF crystal structures (writing: :mod:`._cif_write`).
 
 gemmi parses the CIF syntax; everything crystallographic (numbers with uncertainties, elements, displacement
 parameters, symmetry operations, the expansion to the full unit cell) is done here with numpy, so that the
@@ -54,14 +54,14 @@ import numpy.typing as npt
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .._elements import element_from_label, element_symbol, parse_type_symbol
+from .._base import SAME_POSITION_TOLERANCE
+from .._elements import element_from_label, parse_type_symbol
 from .._errors import CIFError
 from .._lattice import lattice_from_parameters, parameters_from_lattice, u_equivalent
 from .._math import periodic_distances, wrap_fractional
 from ..symmetry import SpaceGroup
 from ._symop import (
     check_group,
-    format_operation,
     identify_space_group,
     operations_from_symbol,
     parse_operation,
@@ -72,13 +72,10 @@ __all__ = [
     "SAME_POSITION_TOLERANCE",
     "SPECIAL_POSITION_TOLERANCE",
     "ParsedStructure",
-    "format_cif",
     "parse_cif_text",
     "read_cif_text",
 ]
 
-SAME_POSITION_TOLERANCE = 3e-3
-"""Å: images of one site closer than this are the same atom (coordinates with 4-5 decimals reach ~1e-3 Å)."""
 SPECIAL_POSITION_TOLERANCE = 0.05
 """Å: images of one site closer than this are merged when their occupancies could not all be real."""
 _OVERFULL = 1.01  # summed occupancy above which images that close cannot all be occupied
@@ -118,7 +115,19 @@ _BINARY = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 
 @dataclass(frozen=True)
 class ParsedStructure:
-    """One data block read into arrays, ready to become a :class:`xrdsynth.Crystal` (same field meanings)."""
+    """One data block read into arrays, ready to become a :class:`xrdsynth.Crystal`.
+
+    Attributes:
+        block_name: the CIF data block's name.
+        lattice: (3, 3) float64 Å, rows a, b, c.
+        frac_coords: (N, 3) float64 fractional coordinates of every atom of the unit cell.
+        numbers: (N,) int64 atomic numbers.
+        occupancies: (N,) float64.
+        b_iso: (N,) float64 isotropic displacement parameters B in Å².
+        charges: (N,) float64 formal charges.
+        space_group: international number 1..230.
+        setting: the file's setting when it is not the default one of its number (e.g. "P b n m"), else None.
+    """
 
     block_name: str
     lattice: npt.NDArray[np.float64]
@@ -586,69 +595,3 @@ def parse_cif_text(
         where = f"data block {block!r}" if block is not None else "any data block"
         raise CIFError(f"{source}: {reason} (no _atom_site_fract_x) in {where}")
     return structures
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Writing
-
-
-def _float(value: float) -> str:
-    # Shortest text that reads back to the same float, without exponents (some readers reject them).
-    return np.format_float_positional(float(value), unique=True, trim="-")
-
-
-def _type_symbol(z: int, charge: float) -> str:
-    symbol = element_symbol(z)
-    if charge == 0:
-        return symbol
-    magnitude = _float(abs(charge))
-    return f"{symbol}{magnitude}{'+' if charge > 0 else '-'}"
-
-
-def format_cif(
-    lattice: npt.NDArray[np.float64],
-    frac_coords: npt.NDArray[np.float64],
-    numbers: npt.NDArray[np.int64],
-    occupancies: npt.NDArray[np.float64],
-    b_iso: npt.NDArray[np.float64],
-    charges: npt.NDArray[np.float64],
-    space_group: int,
-    name: str,
-    formula: str,
-) -> str:
-    """CIF text listing every atom with the identity as the only operation (see ``Crystal.to_cif``)."""
-    a, b, c, alpha, beta, gamma = parameters_from_lattice(lattice)
-    block = re.sub(r"\s+", "_", name.strip()) or "crystal"
-    lines = [
-        "# Written by xrdsynth. Every atom of the unit cell is listed and the only operation is the",
-        "# identity; _space_group_IT_number records the space group of the crystal.",
-        f"data_{block}",
-        f"_chemical_formula_sum '{formula}'",
-        f"_cell_length_a {_float(a)}",
-        f"_cell_length_b {_float(b)}",
-        f"_cell_length_c {_float(c)}",
-        f"_cell_angle_alpha {_float(alpha)}",
-        f"_cell_angle_beta {_float(beta)}",
-        f"_cell_angle_gamma {_float(gamma)}",
-        f"_space_group_IT_number {int(space_group)}",
-        "loop_",
-        "_space_group_symop_operation_xyz",
-        f"'{format_operation(np.eye(3, dtype=np.int64), np.zeros(3))}'",
-        "loop_",
-        "_atom_site_label",
-        "_atom_site_type_symbol",
-        "_atom_site_fract_x",
-        "_atom_site_fract_y",
-        "_atom_site_fract_z",
-        "_atom_site_occupancy",
-        "_atom_site_adp_type",
-        "_atom_site_B_iso_or_equiv",
-    ]
-    counter: dict[int, int] = {}
-    for xyz, z, occ, b_value, charge in zip(frac_coords, numbers, occupancies, b_iso, charges, strict=True):
-        counter[int(z)] = counter.get(int(z), 0) + 1
-        label = f"{element_symbol(int(z))}{counter[int(z)]}"
-        fields = [label, _type_symbol(int(z), float(charge)), *(_float(v) for v in xyz)]
-        fields += [_float(occ), "Biso", _float(b_value)]
-        lines.append(" ".join(fields))
-    return "\n".join(lines) + "\n"

@@ -15,6 +15,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .. import _radiation as bragg
+from .._base import float_vector
+
 # Stated wavelengths outside this range (Å) are not taken as X-ray wavelengths.
 WAVELENGTH_RANGE = (0.01, 10.0)
 UNIT_TO_ANGSTROM = {"nm": 10.0, "pm": 0.01, "a": 1.0, "å": 1.0, "angstrom": 1.0, "m": 1e10}
@@ -38,24 +41,6 @@ class MissingPatternFile(PatternFileError, FileNotFoundError):
 
 def _frozen(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
     array.setflags(write=False)
-    return array
-
-
-def float_vector(value: Any, name: str, n: int | None = None) -> npt.NDArray[np.float64]:
-    """A fresh float64 1-D copy of ``value`` (numpy, list or torch tensor); ValueError names ``name``."""
-    if hasattr(value, "detach"):  # a torch tensor, without importing torch
-        value = value.detach().cpu().numpy()
-    try:
-        array = np.array(value, dtype=np.float64, copy=True)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a 1-D array of numbers") from None
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
-    if n is not None and array.shape[0] != n:
-        raise ValueError(f"{name} must have {n} values to match two_theta, got {array.shape[0]}")
-    if not np.all(np.isfinite(array)):
-        i = int(np.flatnonzero(~np.isfinite(array))[0])
-        raise ValueError(f"{name} has a non-finite value at point {i + 1} ({array[i]})")
     return array
 
 
@@ -301,7 +286,7 @@ def two_theta_from_q(q: npt.NDArray[np.float64], wavelength: float) -> npt.NDArr
             f"Q up to {q.max():g} 1/Å is beyond 4π/λ = {4 * math.pi / wavelength:g} 1/Å "
             f"at λ = {wavelength:g} Å"
         )
-    return np.degrees(2 * np.arcsin(sine))
+    return bragg.two_theta_from_q(q, wavelength)
 
 
 def two_theta_from_d(d: npt.NDArray[np.float64], wavelength: float) -> npt.NDArray[np.float64]:
@@ -310,7 +295,7 @@ def two_theta_from_d(d: npt.NDArray[np.float64], wavelength: float) -> npt.NDArr
         raise ValueError(f"d must be positive, got {d[d <= 0][0]:g} Å")
     if np.any(d < wavelength / 2):
         raise ValueError(f"d down to {d.min():g} Å is below λ/2 = {wavelength / 2:g} Å: no angle reaches it")
-    return np.degrees(2 * np.arcsin(wavelength / (2 * d)))
+    return bragg.two_theta_from_d(d, wavelength)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -391,3 +376,11 @@ def build(source: str, where: Callable[[int], str], **fields: Any) -> MeasuredPa
         return MeasuredPattern(**{**fields, **arrays, "metadata": metadata, "source": source})
     except ValueError as exc:
         raise PatternFileError(f"{source}: {exc}") from None
+
+
+def parse_floats(source: str, number: int, words: list[str]) -> list[float]:
+    """The numbers of ``words`` (line ``number`` of ``source``); PatternFileError names the line."""
+    try:
+        return [float(w) for w in words]
+    except ValueError:
+        raise PatternFileError(f"{source}: line {number}: not a number in {' '.join(words)[:60]!r}") from None

@@ -1,4 +1,5 @@
-"""Writing a measured pattern as two-column text (three with σ) under a ``#`` header of its settings.
+"""Writing patterns as column text: measured ones (:func:`write_pattern`, exact numbers, radiation header) and
+simulated ones (:func:`write_xy`, fixed decimals under your header lines).
 
 The header is written so that :func:`xrdsynth.io.read_pattern` reads the file back to the same pattern: the
 wavelength line first, in the words the text reader knows; metadata lines that the reader would mistake for
@@ -11,6 +12,9 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from typing import TextIO
+
+import numpy as np
+import numpy.typing as npt
 
 from ._pattern_base import MeasuredPattern
 from ._pattern_text import header_radiation, x_axis
@@ -85,6 +89,37 @@ def write_pattern(
         header: extra header lines (without the ``#``), written first.
     """
     text = pattern_text(pattern, header)
+    if hasattr(path, "write"):
+        path.write(text)  # type: ignore[union-attr]
+        return
+    with open(os.fspath(path), "w", encoding="utf-8") as handle:  # type: ignore[arg-type]
+        handle.write(text)
+
+
+def xy_text(two_theta: npt.ArrayLike, intensity: npt.ArrayLike, header: Sequence[str] = ()) -> str:
+    """The text :func:`write_xy` writes."""
+    lines = [f"# {line}" for line in header]
+    body = np.column_stack([np.asarray(two_theta, dtype=np.float64), np.asarray(intensity, dtype=np.float64)])
+    return "\n".join(lines) + "\n" + "".join(f"{x:.6f} {y:.8g}\n" for x, y in body)
+
+
+def write_xy(
+    two_theta: npt.ArrayLike,
+    intensity: npt.ArrayLike,
+    path: str | os.PathLike[str] | TextIO,
+    header: Sequence[str] = (),
+) -> None:
+    """Write a simulated pattern as ``.xy`` text: ``2θ intensity`` per line (2θ with 6 decimals, intensity
+    with 8 significant digits) under ``#`` header lines; :func:`read_pattern` reads it back (a wavelength is
+    read from the header when a line states it, e.g. ``wavelength = 1.540593 Å``).
+
+    Args:
+        two_theta: (P,) degrees.
+        intensity: (P,) intensities.
+        path: a file path (UTF-8, parents must exist) or an open text stream (e.g. sys.stdout).
+        header: header lines, without the ``#``.
+    """
+    text = xy_text(two_theta, intensity, header)
     if hasattr(path, "write"):
         path.write(text)  # type: ignore[union-attr]
         return

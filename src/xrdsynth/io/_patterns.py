@@ -18,19 +18,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ._pattern_base import MeasuredPattern, MissingPatternFile, PatternFileError, Ranges
-from ._pattern_base import float_vector as _float_vector  # noqa: F401 (xrdsynth.plot validates with it)
 from ._pattern_bruker_raw import read_raw, version
+from ._pattern_gsas import is_gsas, read_gsas
 from ._pattern_text import decode, read_text, text_format
 from ._pattern_vendor_text import (
     is_asc,
     is_cpi,
-    is_gsas,
     is_ras,
     is_udf,
     is_uxd,
     read_asc,
     read_cpi,
-    read_gsas,
     read_ras,
     read_udf,
     read_uxd,

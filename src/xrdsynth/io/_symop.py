@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._spglib import space_group_type_from_symmetry
-from ..symmetry._notation import format_operation
+from ..symmetry import format_operation
 
 __all__ = [
     "check_group",

@@ -24,9 +24,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["ARCHITECTURES", "ConvNeXt1d", "Park2017", "ResNet1d", "build_model"]
+from .._base import NUM_SPACE_GROUPS
 
-NUM_SPACE_GROUPS = 230
+__all__ = ["ARCHITECTURES", "ConvNeXt1d", "Park2017", "ResNet1d", "build_model"]
 
 
 def _as_channels(x: torch.Tensor) -> torch.Tensor:

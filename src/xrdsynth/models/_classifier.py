@@ -14,11 +14,13 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from .._base import NUM_SPACE_GROUPS
+from .._radiation import two_theta_at_wavelength
 from ..io import MeasuredPattern
 from ..simulate import resolve_wavelength
 from ..symmetry import CRYSTAL_SYSTEMS, SpaceGroup, crystal_system, enantiomorph
 from ..transforms import remove_background
-from ._architectures import NUM_SPACE_GROUPS, build_model
+from ._architectures import build_model
 
 __all__ = ["Classifier", "InputSpec", "Prediction"]
 
@@ -69,6 +71,19 @@ class InputSpec:
     def two_theta(self) -> npt.NDArray[np.float64]:
         """(P,) float64 grid in degrees."""
         return np.linspace(self.two_theta_min, self.two_theta_max, int(self.num_points))
+
+    @property
+    def grid(self) -> tuple[float, float, int]:
+        """The grid as ``(start, stop, num)`` in degrees, the form :class:`~xrdsynth.PowderSimulator` and the
+        datasets take (``PowderSimulator(two_theta=spec.grid, wavelength=spec.wavelength)``)."""
+        return (float(self.two_theta_min), float(self.two_theta_max), int(self.num_points))
+
+    def covered_range(self, first: float, last: float, wavelength: float) -> tuple[float, float]:
+        """The part of the grid a measurement from 2θ = ``first`` to ``last`` (degrees) at ``wavelength`` (Å)
+        covers, converted to the grid's wavelength through d (degrees; low >= high when they do not
+        overlap)."""
+        ends = two_theta_at_wavelength(np.array([first, last], dtype=np.float64), wavelength, self.wavelength)
+        return max(float(ends[0]), self.two_theta_min), min(float(ends[1]), self.two_theta_max)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types, for the JSON card (``InputSpec(**spec.to_dict())`` rebuilds it)."""
@@ -514,10 +529,8 @@ def check_measurement(
     for k in np.flatnonzero(intensity.max(axis=1) <= 0):
         raise ValueError(f"pattern {k} has no positive intensity: nothing to classify")
     # The measured range as d-spacings, on the model's 2θ scale.
-    sine = spec.wavelength / wavelength * np.sin(np.radians(two_theta[[0, -1]]) / 2)
-    low = 2 * np.degrees(np.arcsin(min(sine[0], 1.0)))
-    high = 2 * np.degrees(np.arcsin(min(sine[1], 1.0)))
-    covered = max(0.0, min(high, spec.two_theta_max) - max(low, spec.two_theta_min))
+    low, high = spec.covered_range(float(two_theta[0]), float(two_theta[-1]), wavelength)
+    covered = max(0.0, high - low)
     fraction = covered / (spec.two_theta_max - spec.two_theta_min)
     if fraction <= 0:
         raise ValueError(

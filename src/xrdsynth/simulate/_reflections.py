@@ -1,16 +1,16 @@
 """Reflections inside the limiting sphere, reduced by Laue symmetry, for a batch of crystals.
 
 For crystal b with reciprocal basis a*, b*, c* (rows of ``inv(lattice).T``), reflection hkl has the
-reciprocal-lattice vector g = h a* + k b* + l c*, |g| = 1/d. The reflections seen at wavelength lambda up to
-2theta_max are those with |g| <= 2 sin(theta_max) / lambda (the limiting sphere).
+reciprocal-lattice vector g = h a* + k b* + l c*, ``|g|`` = 1/d. The reflections seen at wavelength lambda up
+to 2theta_max are those with ``|g|`` <= 2 sin(theta_max) / lambda (the limiting sphere).
 
-Intensities |F(h)|^2 are invariant under the Laue group of the crystal (its point group plus the inversion,
-acting on row vectors as h -> h R). Only one reflection per orbit is computed, the lexicographically
-largest, and it carries the orbit size as its multiplicity. The Laue group is taken from the space-group
-number in its default setting; because a crystal may be described in another setting (a CIF with unique
-axis c, rhombohedral axes, ...), :func:`verified_laue_ids` checks |F(hR)| = |F(h)| on a few test
-reflections and falls back to the inversion alone where the check fails. The reduction therefore never
-merges reflections that differ.
+Intensities ``|F(h)|^2`` are invariant under the Laue group of the crystal (its point group plus the
+inversion, acting on row vectors as h -> h R). Only one reflection per orbit is computed, the
+lexicographically largest, and it carries the orbit size as its multiplicity. The Laue group is taken from the
+space-group number in its default setting; because a crystal may be described in another setting (a CIF with
+unique axis c, rhombohedral axes, ...), :func:`verified_laue_ids` checks ``|F(hR)| = |F(h)|`` on a few test
+reflections and falls back to the inversion alone where the check fails. The reduction therefore never merges
+reflections that differ.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..symmetry import SpaceGroup
-from ._profiles import _fused
+from ._compile import fused as _fused
 
 __all__ = [
     "CENTRINGS",
@@ -201,7 +201,7 @@ def verified_laue_ids(
 ) -> torch.Tensor:
     """Laue group of each crystal, checked against its cell and its atoms.
 
-    A rotation R merges h and hR only if both the lattice metric (1/d^2 equal) and the atoms (|F| equal)
+    A rotation R merges h and hR only if both the lattice metric (1/d^2 equal) and the atoms (``|F|`` equal)
     are invariant under it; a cell written in another setting (rhombohedral axes, gamma = 60 instead of 120,
     a tetragonal label on a cell with a != b, ...) fails the first test, a structure in another setting of
     its group the second.
@@ -213,7 +213,7 @@ def verified_laue_ids(
         weights: (B, N) scattering weights (atomic number times occupancy; 0 for padding). Using Z instead of
             f(s) is enough: a rotation that is a symmetry leaves every sum of this form invariant.
         tables: from :func:`laue_tables` on the same device.
-        rtol: allowed |F(hR)|^2 - |F(h)|^2 relative to (sum_j w_j)^2.
+        rtol: allowed ``|F(hR)|^2 - |F(h)|^2`` relative to (sum_j w_j)^2.
 
     Returns:
         (B,) int64 ids into ``tables``: the space group's Laue group where its generators map the test
@@ -372,7 +372,7 @@ def enumerate_reflections(
     centring: torch.Tensor | None = None,
     fuse: bool = False,
 ) -> Reflections:
-    """All Laue-unique reflections with 0 < |g| <= g_max for each crystal.
+    """All Laue-unique reflections with 0 < ``|g|`` <= g_max for each crystal.
 
     Args:
         lattice: (B, 3, 3) Å, rows a, b, c (any float dtype; the enumeration runs in float64).

@@ -8,6 +8,7 @@ site-symmetry symbols.
 
 from ._analysis import WyckoffSite, find_wyckoff_sites
 from ._enantiomorphs import ENANTIOMORPHIC_PAIRS, enantiomorph
+from ._notation import format_operation
 from ._spacegroup import (
     CRYSTAL_SYSTEMS,
     LATTICE_SYSTEMS,
@@ -15,8 +16,9 @@ from ._spacegroup import (
     SpaceGroup,
     crystal_system,
     lattice_system,
+    space_group_number,
 )
-from ._wyckoff import WyckoffPosition, wyckoff_positions
+from ._wyckoff import WyckoffPosition, generic_lattice, generic_parameters, wyckoff_positions
 
 __all__ = [
     "CRYSTAL_SYSTEMS",
@@ -29,6 +31,10 @@ __all__ = [
     "crystal_system",
     "enantiomorph",
     "find_wyckoff_sites",
+    "format_operation",
+    "generic_lattice",
+    "generic_parameters",
     "lattice_system",
+    "space_group_number",
     "wyckoff_positions",
 ]

@@ -7,7 +7,7 @@ their reflection positions are identical and, without anomalous scattering, so a
 
 from __future__ import annotations
 
-from ._spacegroup import _check_number
+from ._spacegroup import space_group_number
 
 __all__ = ["ENANTIOMORPHIC_PAIRS", "enantiomorph"]
 
@@ -27,4 +27,4 @@ def enantiomorph(number: int) -> int | None:
     Raises:
         ValueError: a number outside 1..230.
     """
-    return _PARTNER.get(_check_number(number))
+    return _PARTNER.get(space_group_number(number))

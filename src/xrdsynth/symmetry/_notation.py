@@ -7,10 +7,10 @@ from fractions import Fraction
 import numpy as np
 import numpy.typing as npt
 
+from .._base import TABLES_DENOMINATOR
+
 __all__ = ["format_operation"]
 
-# Translations and special coordinates of the Tables are multiples of 1/24.
-_DENOMINATOR = 24
 
 
 def format_operation(rotation: npt.ArrayLike, translation: npt.ArrayLike) -> str:
@@ -34,7 +34,7 @@ def format_operation(rotation: npt.ArrayLike, translation: npt.ArrayLike) -> str
             text += f"{sign}{magnitude}{axis}"
         shift = float(tra[i])
         if shift != 0.0:
-            fraction = Fraction(shift).limit_denominator(_DENOMINATOR)
+            fraction = Fraction(shift).limit_denominator(TABLES_DENOMINATOR)
             if abs(float(fraction) - shift) < 1e-12:
                 body = f"{abs(fraction.numerator)}/{fraction.denominator}"
                 body = body.removesuffix("/1")

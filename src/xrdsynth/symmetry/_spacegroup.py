@@ -9,6 +9,7 @@ from typing import NamedTuple
 import numpy as np
 import spglib
 
+from .._base import NUM_SPACE_GROUPS, TABLES_DENOMINATOR, is_space_group_number
 from .._spglib import quiet
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "SpaceGroup",
     "crystal_system",
     "lattice_system",
+    "space_group_number",
 ]
 
 #: The seven crystal systems, in the order of increasing symmetry used by the International Tables.
@@ -59,22 +61,27 @@ class Operations(NamedTuple):
     translations: np.ndarray
 
 
-def _check_number(number: object) -> int:
-    """Return ``number`` as an int in 1..230 or raise a ValueError that says what is wrong.
+def space_group_number(number: object) -> int:
+    """``number`` as an int in 1..230, or a ValueError that says what is wrong.
 
-    A string is a number ("62") or a Hermann–Mauguin symbol of the default setting (see
-    :func:`_number_of_symbol`).
+    A string is a number ("62") or a Hermann–Mauguin symbol of the default setting ("Pnma", "P2_1/c",
+    "P 1 21/c 1").
     """
     if isinstance(number, str):
         text = number.strip()
-        return _check_number(int(text)) if text.isdigit() else _number_of_symbol(text)
+        return space_group_number(int(text)) if text.isdigit() else _number_of_symbol(text)
     if isinstance(number, bool) or not isinstance(number, (int, np.integer)):
         raise ValueError(
-            f"space group must be an integer in 1..230 or a Hermann–Mauguin symbol, got {number!r}"
+            f"space group must be an integer in 1..{NUM_SPACE_GROUPS} or a Hermann–Mauguin symbol, "
+            f"got {number!r}"
         )
-    if not 1 <= int(number) <= 230:
-        raise ValueError(f"space-group number must be in 1..230, got {int(number)}")
+    if not is_space_group_number(number):
+        raise ValueError(f"space-group number must be in 1..{NUM_SPACE_GROUPS}, got {int(number)}")
     return int(number)
+
+
+# The name the sampler imports (xrdsynth/sampler/_sampler.py); the public one is space_group_number.
+_check_number = space_group_number
 
 
 def _symbol_key(symbol: str) -> str:
@@ -95,7 +102,8 @@ def _symbol_names(info: spglib.SpaceGroupType) -> set[str]:
 
 def _operation_keys(rotations: np.ndarray, translations: np.ndarray) -> frozenset[bytes]:
     """The operations as a set, translations modulo 1 on the 1/24 grid of the Tables."""
-    steps = np.mod(np.round(np.asarray(translations, dtype=np.float64) * 24.0), 24.0).astype(np.int64)
+    grid = float(TABLES_DENOMINATOR)
+    steps = np.mod(np.round(np.asarray(translations, dtype=np.float64) * grid), grid).astype(np.int64)
     rot = np.asarray(rotations, dtype=np.int64)
     return frozenset(r.tobytes() + t.tobytes() for r, t in zip(rot, steps, strict=True))
 
@@ -189,7 +197,7 @@ def _number_of_symbol(symbol: str) -> int:
 def crystal_system(number: int | str) -> str:
     """Crystal system ("triclinic" ... "cubic") of space group ``number`` (1..230, or a symbol as
     :class:`SpaceGroup` takes)."""
-    number = _check_number(number)
+    number = space_group_number(number)
     for system, last in zip(CRYSTAL_SYSTEMS, _LAST_NUMBER_OF_SYSTEM, strict=True):
         if number <= last:
             return system
@@ -199,7 +207,7 @@ def crystal_system(number: int | str) -> str:
 def lattice_system(number: int | str) -> str:
     """Lattice system of space group ``number``: like the crystal system, except that trigonal groups
     are "rhombohedral" (R-centred) or "hexagonal" (primitive hexagonal lattice)."""
-    number = _check_number(number)
+    number = space_group_number(number)
     system = crystal_system(number)
     if system == "trigonal":
         return "rhombohedral" if number in _RHOMBOHEDRAL_GROUPS else "hexagonal"
@@ -245,7 +253,7 @@ class SpaceGroup:
     """
 
     def __init__(self, number: int | str) -> None:
-        self.number = _check_number(number)
+        self.number = space_group_number(number)
         self.hall_number = _default_hall_numbers()[self.number - 1]
         with quiet():
             info = spglib.get_spacegroup_type(self.hall_number)
@@ -318,7 +326,8 @@ def _operations(hall_number: int) -> Operations:
     rotations = np.ascontiguousarray(data["rotations"], dtype=np.int64)
     # spglib stores translations as floats of exact fractions with denominators 2, 3, 4, 6 (and 12 after
     # sums); round them to multiples of 1/24 so that later integer arithmetic on a 1/24 grid is exact.
-    translations = np.mod(np.round(np.asarray(data["translations"], dtype=np.float64) * 24.0) / 24.0, 1.0)
+    grid = float(TABLES_DENOMINATOR)
+    translations = np.mod(np.round(np.asarray(data["translations"], dtype=np.float64) * grid) / grid, 1.0)
     rotations.setflags(write=False)
     translations.setflags(write=False)
     return Operations(rotations, translations)

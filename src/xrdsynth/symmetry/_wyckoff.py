@@ -40,16 +40,17 @@ import torch
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from .._base import TABLES_DENOMINATOR
 from .._lattice import lattice_for_system
 from .._math import wrap_fractional
 from .._spglib import symmetry_dataset
 from ._notation import format_operation
-from ._spacegroup import SpaceGroup, _check_number
+from ._spacegroup import SpaceGroup, space_group_number
 
-__all__ = ["WyckoffPosition", "generic_parameters", "wyckoff_positions"]
+__all__ = ["WyckoffPosition", "generic_lattice", "generic_parameters", "wyckoff_positions"]
 
-# Grid denominator: special coordinates of all 230 groups are multiples of 1/24 (see module docstring).
-_GRID = 24
+# The grid (Z/24)^3 of the module docstring: special coordinates of all 230 groups are on it.
+_GRID = TABLES_DENOMINATOR
 # Group 47 (Pmmm) has 27 Wyckoff positions: the Tables continue with a capital A after z.
 _LETTERS = string.ascii_lowercase + "A"
 # Generic free parameters used to pick coset representatives: irrational-looking, far from special values.
@@ -148,7 +149,7 @@ class WyckoffPosition:
 
 def wyckoff_positions(number: int) -> tuple[WyckoffPosition, ...]:
     """Wyckoff positions of space group ``number`` (1..230), letter ``a`` first, general position last."""
-    return _wyckoff_positions(_check_number(number))
+    return _wyckoff_positions(space_group_number(number))
 
 
 @dataclass
@@ -352,7 +353,7 @@ def _make_position(group: SpaceGroup, x0_grid: np.ndarray, sub: _Subspace) -> Wy
 def _name_positions(group: SpaceGroup, positions: list[WyckoffPosition]) -> tuple[WyckoffPosition, ...]:
     """Attach spglib's Wyckoff letters and site-symmetry symbols and sort in the Tables' order."""
     rng = np.random.default_rng(group.number)
-    lattice = _generic_lattice(group.lattice_system)
+    lattice = generic_lattice(group.lattice_system)
     general = max(positions, key=lambda p: p.multiplicity)
     named = []
     for index, pos in enumerate(positions):
@@ -367,7 +368,7 @@ def _name_positions(group: SpaceGroup, positions: list[WyckoffPosition]) -> tupl
 
 
 def generic_parameters(rng: np.random.Generator, dof: int, size: tuple[int, ...] = ()) -> np.ndarray:
-    """Random free parameters (*size, dof) that are safely generic.
+    """Random free parameters ``(*size, dof)`` that are safely generic (for :meth:`WyckoffPosition.orbit`).
 
     Special values, where a site meets a higher-symmetry position or one of its own images, are those
     where a coordinate or a small integer combination such as x - y, 2x - y or x + y + z is a multiple of
@@ -385,8 +386,15 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _generic_lattice(system: str) -> np.ndarray:
-    """A cell of the lattice system with no accidental extra metric symmetry (rows a, b, c in Å)."""
+def generic_lattice(system: str) -> np.ndarray:
+    """A cell of the lattice system with no accidental extra metric symmetry, for tests of symmetry code.
+
+    Args:
+        system: one of :data:`LATTICE_SYSTEMS` ("triclinic" ... "cubic").
+
+    Returns:
+        (3, 3) float64 rows a, b, c in Å (a, b, c from 5.13, 6.37, 7.71 Å as the system allows).
+    """
     # Triclinic: all obtuse and already reduced, so that spglib keeps the basis as given. Monoclinic: beta
     # obtuse with b unique, spglib's default setting.
     beta = 103.9 if system == "monoclinic" else 101.1

@@ -12,17 +12,15 @@ kept, inspected and replayed, so an augmented batch is reproducible.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
+from .._base import Range
 from ..simulate import PatternParameters
 
 __all__ = ["PatternTransform", "ReflectionTransform", "Sequential", "make_generator"]
-
-Range = tuple[float, float]
 
 
 def make_generator(seed: int | torch.Generator | None, device: torch.device | str) -> torch.Generator:
@@ -35,31 +33,6 @@ def make_generator(seed: int | torch.Generator | None, device: torch.device | st
     else:
         generator.manual_seed(int(seed))
     return generator
-
-
-def check_range(
-    name: str,
-    value: float | Sequence[float],
-    low: float = -math.inf,
-    high: float = math.inf,
-    open_low: bool = False,
-) -> Range:
-    """A (low, high) range from a number or a pair, checked to lie inside [low, high] (or (low, high])."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        pair = (float(value), float(value))
-    else:
-        try:
-            pair = tuple(float(v) for v in value)  # type: ignore[assignment]
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a number or a (low, high) pair, got {value!r}") from None
-        if len(pair) != 2:
-            raise ValueError(f"{name} must be a number or a (low, high) pair, got {value!r}")
-    lo, hi = pair
-    if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
-        raise ValueError(f"{name} must be finite with low <= high, got {value!r}")
-    if lo < low or hi > high or (open_low and lo <= low):
-        raise ValueError(f"{name} must lie in {'(' if open_low else '['}{low}, {high}], got {value!r}")
-    return (lo, hi)
 
 
 def check_probability(p: float) -> float:

@@ -10,9 +10,10 @@ import math
 
 import torch
 
-from ..simulate._augment import amorphous_hump, chebyshev_background
+from .._base import check_range
+from ..simulate.functional import amorphous_hump, chebyshev_background
 from ._background import remove_background
-from ._base import PatternTransform, applied, check_range, log_uniform, uniform
+from ._base import PatternTransform, applied, log_uniform, uniform
 
 __all__ = [
     "AirScatter",

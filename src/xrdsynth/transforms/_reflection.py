@@ -10,8 +10,9 @@ from collections.abc import Sequence
 
 import torch
 
+from .._base import check_range
 from ..simulate import KALPHA2_RATIO, WAVELENGTHS, PatternParameters, resolve_wavelength
-from ._base import ReflectionTransform, applied, check_probability, check_range, log_uniform, uniform
+from ._base import ReflectionTransform, applied, check_probability, log_uniform, uniform
 
 __all__ = [
     "AxialDivergence",

@@ -1,8 +1,9 @@
 """Pymatgen stick-pattern references for the powder simulator: storage, comparison and a brute-force check.
 
-Used by ``tests/test_simulate_pymatgen.py`` (stored references), ``benchmarks/fidelity.py`` (live pymatgen
-over all of amcsd-dev) and ``scripts/make_pymatgen_references.py`` (writes the stored references). Nothing
-here imports the simulator; pymatgen is imported only by the functions that call it.
+Used by ``tests/test_simulate_pymatgen.py`` (stored references), ``benchmarks/fidelity.py`` and
+``benchmarks/simulate.py`` (live pymatgen over amcsd-dev) and ``scripts/make_pymatgen_references.py`` (writes
+the stored references). Nothing here imports the simulator; pymatgen (an optional dependency, in the
+``test`` extra) is imported only by the functions that call it.
 
 Conventions of the comparison (issue 3):
 
@@ -30,7 +31,7 @@ import gemmi
 import numpy as np
 import numpy.typing as npt
 
-import xrdsynth as xs
+from ..structure import Crystal
 
 WAVELENGTH = 1.540593  # Å, Cu Kα1 as in DESIGN.md
 TWO_THETA_RANGE = (5.0, 90.0)  # degrees
@@ -40,7 +41,6 @@ POSITION_TOLERANCE = 1e-4  # degrees 2θ
 MIN_RELATIVE_INTENSITY = 1.0  # percent of the strongest peak: peaks that must be matched
 MIN_COSINE = 0.999
 MIN_SHARE_WITHIN_COSINE = 0.99
-REFERENCE_FILE = Path(__file__).parent / "data" / "pymatgen_xrd" / "references.npz"
 
 # pymatgen merges reflections whose 2θ round to the same multiple of this (degrees) and drops peaks below
 # this many percent of the strongest (AbstractDiffractionPatternCalculator.TWO_THETA_TOL and
@@ -98,7 +98,7 @@ class Reference:
     name (a regression case) and is empty for the sampled ones."""
 
     name: str
-    crystal: xs.Crystal
+    crystal: Crystal
     sticks: Sticks
     note: str = ""
 
@@ -126,10 +126,12 @@ class Comparison:
 
     @property
     def positions_ok(self) -> bool:
+        """Every peak of at least 1% has a partner within the position tolerance, both ways."""
         return self.missing.size == 0 and self.extra.size == 0
 
     @property
     def cosine_ok(self) -> bool:
+        """The rendered patterns agree with cosine >= :data:`MIN_COSINE`."""
         return self.cosine >= MIN_COSINE
 
 
@@ -137,7 +139,7 @@ class Comparison:
 # The structure both codes see, and pymatgen's pattern of it
 
 
-def reference_crystal(crystal: xs.Crystal) -> xs.Crystal:
+def reference_crystal(crystal: Crystal) -> Crystal:
     """The crystal as both codes are compared on it: B = 0, no charges, occupancies capped at 1.
 
     pymatgen sites cannot hold more than full occupancy (``Crystal.to_pymatgen`` caps refined values up to
@@ -151,7 +153,7 @@ def reference_crystal(crystal: xs.Crystal) -> xs.Crystal:
     )
 
 
-def pymatgen_sticks(crystal: xs.Crystal) -> Sticks:
+def pymatgen_sticks(crystal: Crystal) -> Sticks:
     """pymatgen's ``XRDCalculator(wavelength=1.540593).get_pattern(scaled=True, two_theta_range=(5, 90))``.
 
     The crystal is used as given (pass it through :func:`reference_crystal` first); a structure that
@@ -229,7 +231,7 @@ def save_references(path: str | Path, references: Sequence[Reference], **metadat
     np.savez_compressed(path, **arrays)
 
 
-def load_references(path: str | Path = REFERENCE_FILE) -> tuple[list[Reference], dict[str, str]]:
+def load_references(path: str | Path) -> tuple[list[Reference], dict[str, str]]:
     """Read a file written by :func:`save_references`: the references and the string metadata (for example
     ``pymatgen_version``)."""
     with np.load(path, allow_pickle=False) as data:
@@ -241,7 +243,7 @@ def load_references(path: str | Path = REFERENCE_FILE) -> tuple[list[Reference],
     for i, name in enumerate(arrays["names"]):
         a = slice(int(atoms[i]), int(atoms[i + 1]))
         p = slice(int(peaks[i]), int(peaks[i + 1]))
-        crystal = xs.Crystal(
+        crystal = Crystal(
             lattice=arrays["lattice"][i],
             frac_coords=arrays["frac_coords"][a],
             numbers=arrays["numbers"][a].astype(np.int64),
@@ -392,10 +394,10 @@ def _form_factors(numbers: npt.NDArray[np.int64], s2: npt.NDArray[np.float64], t
     raise ValueError(f"unknown form-factor table {table!r}, expected 'it92' or 'pymatgen'")
 
 
-def kinematic_sticks(crystal: xs.Crystal, table: str = "it92") -> Sticks:
+def kinematic_sticks(crystal: Crystal, table: str = "it92") -> Sticks:
     """Stick pattern by brute force over every hkl of the limiting sphere, in float64 numpy.
 
-    F(hkl) = Σ_j occ_j f_j(s) exp(-B_j s²) exp(2πi h·x_j), I = |F|² (1 + cos² 2θ) / (sin² θ cos θ), summed
+    F(hkl) = Σ_j occ_j f_j(s) exp(-B_j s²) exp(2πi h·x_j), I = ``|F|²`` (1 + cos² 2θ) / (sin² θ cos θ), summed
     over every reflection (so multiplicities come out of the enumeration), merged and thresholded like
     pymatgen.
     ``table`` is "it92" (gemmi's coefficients, the simulator's convention) or "pymatgen" (its Mott–Bethe

@@ -1,4 +1,6 @@
-"""X-ray wavelengths: named characteristic lines and the doublets of a laboratory tube.
+"""X-ray wavelengths (named characteristic lines, the doublets of a laboratory tube) and Bragg's law.
+
+Part of the bottom layer: this module imports nothing from xrdsynth, so every package may use it.
 
 Values are the Kα1/Kα2 wavelengths of Hölzer et al., Phys. Rev. A 56, 4554 (1997), as tabulated in the
 International Tables Vol. C, Table 4.2.2.1, in Å. Other codes use older values: pymatgen's XRDCalculator takes
@@ -12,8 +14,25 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypeVar
 
-__all__ = ["KALPHA2_RATIO", "WAVELENGTHS", "Radiation", "resolve_wavelength"]
+import numpy as np
+import numpy.typing as npt
+import torch
+
+__all__ = [
+    "KALPHA2_RATIO",
+    "WAVELENGTHS",
+    "Radiation",
+    "d_from_two_theta",
+    "q_from_two_theta",
+    "resolve_wavelength",
+    "two_theta_at_wavelength",
+    "two_theta_from_d",
+    "two_theta_from_q",
+]
+
+ArrayLike = TypeVar("ArrayLike", float, np.ndarray, torch.Tensor)
 
 #: Kα1 and Kα2 wavelengths in Å by anode element.
 _K_ALPHA = {
@@ -91,3 +110,55 @@ def resolve_wavelength(spec: str | float) -> Radiation:
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"wavelength must be a positive number of Å, got {spec!r}")
     return Radiation(f"{value:g}", (value,), (1.0,))
+
+
+def _backend(x: ArrayLike):  # type: ignore[no-untyped-def]
+    """The array namespace of ``x``: torch for tensors, numpy otherwise (floats included)."""
+    return torch if isinstance(x, torch.Tensor) else np
+
+
+def two_theta_from_d(d: ArrayLike, wavelength: float) -> ArrayLike:
+    """Bragg's law λ = 2d sinθ solved for 2θ.
+
+    Args:
+        d: d-spacings in Å (any shape; a float, numpy array or tensor).
+        wavelength: λ in Å.
+
+    Returns:
+        2θ in degrees, same shape and kind as ``d``; NaN where λ/2d > 1 (no reflection).
+    """
+    xp = _backend(d)
+    return 2.0 * xp.rad2deg(xp.arcsin(wavelength / (2.0 * d)))  # type: ignore[no-any-return]
+
+
+def d_from_two_theta(two_theta: ArrayLike, wavelength: float) -> ArrayLike:
+    """Bragg's law solved for d: d = λ / (2 sinθ), Å, for 2θ in degrees (same shape and kind)."""
+    xp = _backend(two_theta)
+    return wavelength / (2.0 * xp.sin(xp.deg2rad(two_theta) / 2.0))  # type: ignore[no-any-return]
+
+
+def q_from_two_theta(two_theta: ArrayLike, wavelength: float) -> ArrayLike:
+    """Q = 4π sinθ / λ in 1/Å for 2θ in degrees and λ in Å (same shape and kind)."""
+    xp = _backend(two_theta)
+    return 4.0 * math.pi * xp.sin(xp.deg2rad(two_theta) / 2.0) / wavelength  # type: ignore[no-any-return]
+
+
+def two_theta_from_q(q: ArrayLike, wavelength: float) -> ArrayLike:
+    """2θ in degrees for Q = 4π sinθ / λ in 1/Å and λ in Å (same shape and kind; NaN beyond 4π/λ)."""
+    xp = _backend(q)
+    return 2.0 * xp.rad2deg(xp.arcsin(q * wavelength / (4.0 * math.pi)))  # type: ignore[no-any-return]
+
+
+def two_theta_at_wavelength(
+    two_theta: npt.NDArray[np.float64], wavelength: float, new_wavelength: float
+) -> npt.NDArray[np.float64]:
+    """2θ of the same d-spacings at another wavelength (degrees; 180 where the new wavelength cannot reach
+    them).
+
+    Args:
+        two_theta: (*) float64 2θ in degrees at ``wavelength``.
+        wavelength: λ of ``two_theta`` in Å.
+        new_wavelength: λ in Å to convert to.
+    """
+    sine = new_wavelength / wavelength * np.sin(np.radians(two_theta) / 2.0)
+    return 2.0 * np.degrees(np.arcsin(np.minimum(sine, 1.0)))  # type: ignore[no-any-return]

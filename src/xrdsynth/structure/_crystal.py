@@ -1,16 +1,8 @@
-"""Crystal structures: one crystal in numpy (:class:`Crystal`), a batch in torch (:class:`CrystalBatch`).
-
-A crystal is its lattice plus every atom of the unit cell (the symmetry already applied), each atom with an
-element, an occupancy, an isotropic displacement parameter B and a formal charge. Partially occupied and
-mixed sites are several atoms at one position, each with its own occupancy. The space-group number travels
-with the crystal as its label.
-"""
+"""Crystal: one crystal structure as numpy arrays (see the package docstring)."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,21 +10,22 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 import spglib
-import torch
 
-from ._elements import MAX_ATOMIC_NUMBER, atomic_mass, atomic_number, element_symbol
-from ._errors import CIFError
-from ._lattice import lattice_from_parameters, parameters_from_lattice, standard_orientation
-from ._math import periodic_distances, wrap_fractional
-from ._spglib import symmetry_dataset
-from .io._cif import SAME_POSITION_TOLERANCE, ParsedStructure, format_cif, parse_cif_text, read_cif_text
-from .symmetry import WyckoffSite, find_wyckoff_sites
+from .._base import SAME_POSITION_TOLERANCE, check_space_group_number
+from .._elements import MAX_ATOMIC_NUMBER, atomic_mass, atomic_number, element_symbol
+from .._errors import CIFError
+from .._lattice import lattice_from_parameters, parameters_from_lattice, standard_orientation
+from .._math import periodic_distances, wrap_fractional
+from .._spglib import symmetry_dataset
+from ..io import ParsedStructure, format_cif, parse_cif_text, read_cif_text
+from ..symmetry import WyckoffSite, find_wyckoff_sites
+from . import _interop
 
 if TYPE_CHECKING:
     import ase
     import pymatgen.core
 
-__all__ = ["Crystal", "CrystalBatch"]
+__all__ = ["MAX_OCCUPANCY", "Crystal"]
 
 MAX_OCCUPANCY = 1.1
 """Largest accepted occupancy. Refined occupancies a few percent above 1 are common in published structures
@@ -178,11 +171,7 @@ class Crystal:
         b_iso = per_atom(self.b_iso, "b_iso", 0.0)
         charges = per_atom(self.charges, "charges", 0.0)
 
-        space_group = self.space_group
-        if isinstance(space_group, (bool, np.bool_)) or not isinstance(space_group, (int, np.integer)):
-            raise ValueError(f"space_group must be an int, got {space_group!r}")
-        if not 1 <= int(space_group) <= 230:
-            raise ValueError(f"space_group must be in 1..230, got {space_group}")
+        space_group = check_space_group_number(self.space_group)
 
         for name, value in (
             ("lattice", lattice),
@@ -230,6 +219,11 @@ class Crystal:
     def cell_parameters(self) -> tuple[float, float, float, float, float, float]:
         """(a, b, c, alpha, beta, gamma): lengths in Å, angles in degrees."""
         return parameters_from_lattice(self.lattice)
+
+    def distances(self) -> npt.NDArray[np.float64]:
+        """(N, N) float64 distances in Å between the atoms, each to the nearest image of the other (exact for
+        distances well below half the cell's shortest width: contacts, not long vectors)."""
+        return periodic_distances(self.frac_coords, self.frac_coords, self.lattice)
 
     @property
     def cartesian_coords(self) -> npt.NDArray[np.float64]:
@@ -365,7 +359,7 @@ class Crystal:
 
         The rules (element and charge from type symbols, displacement parameters, symmetry operations and
         their precedence, merging of symmetry images on special positions) are listed in
-        :mod:`xrdsynth.io._cif` and summarised in the :mod:`xrdsynth.io` docs.
+        :mod:`xrdsynth.io` and summarised in the :mod:`xrdsynth.io` docs.
 
         Args:
             path: file to read.
@@ -507,60 +501,7 @@ class Crystal:
         occupancies above 1 (refined values up to ``MAX_OCCUPANCY``) are capped at 1 with a warning.
         Requires pymatgen.
         """
-        try:
-            from pymatgen.core import Lattice, Species, Structure
-        except ImportError as exc:
-            raise ImportError("Crystal.to_pymatgen needs pymatgen: pip install pymatgen") from exc
-        with_charges = bool(np.any(self.charges != 0))
-        groups = self._position_groups()
-        species, coords, b_values = [], [], []
-        capped = False
-        for members in groups:
-            content: dict[Any, float] = {}
-            for i in members:
-                symbol = element_symbol(int(self.numbers[i]))
-                key = Species(symbol, float(self.charges[i])) if with_charges else symbol
-                content[key] = content.get(key, 0.0) + float(self.occupancies[i])
-            total = sum(content.values())
-            if total > 1.0:
-                capped = True
-                content = {key: value / total for key, value in content.items()}
-            species.append(content)
-            coords.append(self.frac_coords[members[0]])
-            b_values.append(self.b_iso[members])
-        if capped:
-            warnings.warn(
-                "to_pymatgen: occupancies above 1 were capped at 1 (pymatgen sites cannot hold more)",
-                stacklevel=2,
-            )
-        properties = {}
-        if all(np.all(b == b[0]) for b in b_values):
-            properties["b_iso"] = [float(b[0]) for b in b_values]
-        return Structure(
-            Lattice(self.lattice),
-            species,
-            coords,
-            site_properties=properties or None,
-            properties={"space_group": self.space_group},
-        )
-
-    def _position_groups(self) -> list[list[int]]:
-        """Atoms grouped by position (within 3e-3 Å) so that each group's occupancies sum to at most 1;
-        a group that would overfill is split (pymatgen rejects sites with more than full occupancy)."""
-        near = _neighbours(self.frac_coords, self.frac_coords, self.lattice, SAME_POSITION_TOLERANCE)
-        assigned = np.zeros(self.num_atoms, dtype=bool)
-        groups: list[list[int]] = []
-        for i in range(self.num_atoms):
-            if assigned[i]:
-                continue
-            group, total = [], 0.0
-            for j in near[i][~assigned[near[i]]]:
-                if total + self.occupancies[j] <= 1.0 + 1e-9 or not group:
-                    group.append(int(j))
-                    total += float(self.occupancies[j])
-                    assigned[j] = True
-            groups.append(group)
-        return groups
+        return _interop.to_pymatgen(self)
 
     @classmethod
     def from_pymatgen(cls, structure: pymatgen.core.Structure, space_group: int | None = None) -> Crystal:
@@ -571,35 +512,7 @@ class Crystal:
         default tolerance. A left-handed lattice is replaced by its negative, with negated fractional
         coordinates, which describes the same atoms in space.
         """
-        lattice = np.array(structure.lattice.matrix, dtype=np.float64)
-        frac, numbers, occupancies, charges, b_iso = [], [], [], [], []
-        site_b = structure.site_properties.get("b_iso")
-        for index, site in enumerate(structure):
-            for specie, occupancy in site.species.items():
-                if not hasattr(specie, "Z") or getattr(specie, "Z", 0) < 1:
-                    raise ValueError(f"site {index} holds {specie!s}, which is not a chemical element")
-                frac.append(site.frac_coords)
-                numbers.append(int(specie.Z))
-                occupancies.append(float(occupancy))
-                charges.append(float(getattr(specie, "oxi_state", 0.0) or 0.0))
-                b_iso.append(0.0 if site_b is None or site_b[index] is None else float(site_b[index]))
-        frac_array = np.array(frac, dtype=np.float64).reshape(-1, 3)
-        if np.linalg.det(lattice) < 0:
-            lattice, frac_array = -lattice, -frac_array
-        if space_group is None:
-            space_group = getattr(structure, "properties", {}).get("space_group")
-        crystal = cls(
-            lattice,
-            frac_array,
-            np.array(numbers),
-            np.array(occupancies),
-            np.array(b_iso),
-            np.array(charges),
-            1 if space_group is None else space_group,
-        )
-        if space_group is None:
-            crystal = dataclasses.replace(crystal, space_group=crystal.detect_space_group())
-        return crystal
+        return _interop.from_pymatgen(cls, structure, space_group)
 
     def to_ase(self) -> ase.Atoms:
         """An ase Atoms object with one atom per listed atom (ase has no partial occupancy).
@@ -607,21 +520,7 @@ class Crystal:
         Occupancies and B are kept as the per-atom arrays ``"occupancies"`` and ``"b_iso"``, charges as
         initial charges, the space group as ``atoms.info["space_group"]``. Requires ase.
         """
-        try:
-            from ase import Atoms
-        except ImportError as exc:
-            raise ImportError("Crystal.to_ase needs ase: pip install ase") from exc
-        atoms = Atoms(
-            numbers=self.numbers,
-            scaled_positions=self.frac_coords,
-            cell=self.lattice,
-            pbc=True,
-            charges=self.charges,
-        )
-        atoms.set_array("occupancies", np.array(self.occupancies))
-        atoms.set_array("b_iso", np.array(self.b_iso))
-        atoms.info["space_group"] = self.space_group
-        return atoms
+        return _interop.to_ase(self)
 
     @classmethod
     def from_ase(cls, atoms: ase.Atoms, space_group: int | None = None) -> Crystal:
@@ -632,203 +531,4 @@ class Crystal:
         (an int or an ase Spacegroup), else :meth:`detect_space_group`. Left-handed cells are handled as in
         :meth:`from_pymatgen`.
         """
-        lattice = np.array(atoms.cell.array, dtype=np.float64)
-        if lattice.shape != (3, 3) or abs(np.linalg.det(lattice)) < 1e-12:
-            raise ValueError("ase Atoms need a full 3D cell to become a Crystal")
-        frac = np.array(atoms.get_scaled_positions(wrap=True), dtype=np.float64)
-        if np.linalg.det(lattice) < 0:
-            lattice, frac = -lattice, -frac
-        occupancies = atoms.arrays.get("occupancies")
-        b_iso = atoms.arrays.get("b_iso")
-        charges = atoms.get_initial_charges()
-        if space_group is None:
-            info = atoms.info.get("space_group", atoms.info.get("spacegroup"))
-            number = getattr(info, "no", info)
-            space_group = int(number) if number is not None else None
-        crystal = cls(
-            lattice,
-            frac,
-            atoms.numbers,
-            occupancies,
-            b_iso,
-            charges,
-            1 if space_group is None else space_group,
-        )
-        if space_group is None:
-            crystal = dataclasses.replace(crystal, space_group=crystal.detect_space_group())
-        return crystal
-
-
-@dataclass(frozen=True, eq=False)
-class CrystalBatch:
-    """B crystals as padded torch tensors, the input of the simulator.
-
-    Crystal k has ``num_atoms[k]`` atoms in slots ``0..num_atoms[k]-1``; the remaining slots are padding with
-    ``mask`` False, atomic number 0 and occupancy 0 (so padding scatters nothing even where the mask is
-    ignored), and zero coordinates, B and charge. All tensors are on one device; the floating-point ones
-    share one dtype.
-
-    Attributes:
-        lattice: (B, 3, 3) float, Å, rows a, b, c.
-        frac_coords: (B, Nmax, 3) float, fractional coordinates.
-        numbers: (B, Nmax) int64 atomic numbers, 0 for padding.
-        occupancies: (B, Nmax) float, 0 for padding.
-        b_iso: (B, Nmax) float, Å².
-        charges: (B, Nmax) float, formal charges.
-        mask: (B, Nmax) bool, True for real atoms.
-        space_group: (B,) int64 space-group numbers 1..230.
-
-    The constructor checks shapes, dtypes and devices only (value checks would synchronise with the GPU);
-    :meth:`to_crystals` validates values.
-    """
-
-    lattice: torch.Tensor
-    frac_coords: torch.Tensor
-    numbers: torch.Tensor
-    occupancies: torch.Tensor
-    b_iso: torch.Tensor
-    charges: torch.Tensor
-    mask: torch.Tensor
-    space_group: torch.Tensor
-
-    def __post_init__(self) -> None:
-        if self.lattice.ndim != 3 or self.lattice.shape[1:] != (3, 3):
-            raise ValueError(f"lattice must have shape (B, 3, 3), got {tuple(self.lattice.shape)}")
-        b = self.lattice.shape[0]
-        if self.frac_coords.ndim != 3 or self.frac_coords.shape[0] != b or self.frac_coords.shape[2] != 3:
-            raise ValueError(
-                f"frac_coords must have shape ({b}, Nmax, 3), got {tuple(self.frac_coords.shape)}"
-            )
-        n = self.frac_coords.shape[1]
-        for name in ("numbers", "occupancies", "b_iso", "charges", "mask"):
-            shape = tuple(getattr(self, name).shape)
-            if shape != (b, n):
-                raise ValueError(f"{name} must have shape ({b}, {n}), got {shape}")
-        if tuple(self.space_group.shape) != (b,):
-            raise ValueError(f"space_group must have shape ({b},), got {tuple(self.space_group.shape)}")
-        if not self.lattice.dtype.is_floating_point:
-            raise ValueError(f"lattice must be a floating-point tensor, got {self.lattice.dtype}")
-        for name in ("frac_coords", "occupancies", "b_iso", "charges"):
-            if getattr(self, name).dtype != self.lattice.dtype:
-                raise ValueError(
-                    f"{name} has dtype {getattr(self, name).dtype}, lattice has {self.lattice.dtype}"
-                )
-        for name, dtype in (("numbers", torch.int64), ("space_group", torch.int64), ("mask", torch.bool)):
-            if getattr(self, name).dtype != dtype:
-                raise ValueError(f"{name} must have dtype {dtype}, got {getattr(self, name).dtype}")
-        for name in ("frac_coords", "numbers", "occupancies", "b_iso", "charges", "mask", "space_group"):
-            if getattr(self, name).device != self.lattice.device:
-                raise ValueError(
-                    f"{name} is on {getattr(self, name).device}, lattice on {self.lattice.device}"
-                )
-
-    @classmethod
-    def from_crystals(
-        cls,
-        crystals: Sequence[Crystal],
-        device: torch.device | str = "cpu",
-        dtype: torch.dtype = torch.float64,
-    ) -> CrystalBatch:
-        """Pad crystals into a batch (Nmax = the largest atom count).
-
-        Args:
-            crystals: at least one Crystal.
-            device: where the tensors live.
-            dtype: floating-point dtype of lattice, coordinates, occupancies, B and charges.
-        """
-        crystals = list(crystals)
-        if not crystals:
-            raise ValueError("from_crystals needs at least one crystal")
-        if not dtype.is_floating_point:
-            raise ValueError(f"dtype must be a floating-point dtype, got {dtype}")
-        b = len(crystals)
-        n = max(c.num_atoms for c in crystals)
-        frac = np.zeros((b, n, 3))
-        numbers = np.zeros((b, n), dtype=np.int64)
-        per_atom = {name: np.zeros((b, n)) for name in ("occupancies", "b_iso", "charges")}
-        mask = np.zeros((b, n), dtype=bool)
-        for k, crystal in enumerate(crystals):
-            m = crystal.num_atoms
-            frac[k, :m] = crystal.frac_coords
-            numbers[k, :m] = crystal.numbers
-            for name, array in per_atom.items():
-                array[k, :m] = getattr(crystal, name)
-            mask[k, :m] = True
-
-        def floats(array: npt.NDArray[np.float64]) -> torch.Tensor:
-            return torch.as_tensor(array, dtype=dtype, device=device)
-
-        return cls(
-            lattice=floats(np.stack([c.lattice for c in crystals])),
-            frac_coords=floats(frac),
-            numbers=torch.as_tensor(numbers, device=device),
-            occupancies=floats(per_atom["occupancies"]),
-            b_iso=floats(per_atom["b_iso"]),
-            charges=floats(per_atom["charges"]),
-            mask=torch.as_tensor(mask, device=device),
-            space_group=torch.tensor([c.space_group for c in crystals], dtype=torch.int64, device=device),
-        )
-
-    def to_crystals(self) -> list[Crystal]:
-        """One Crystal per batch entry (float64 copies on the CPU); padding is dropped.
-
-        Raises:
-            ValueError: an entry is not a valid Crystal (e.g. no atoms, occupancy 0 on a real atom).
-        """
-        host = self.to(device="cpu", dtype=torch.float64)
-        crystals = []
-        for k in range(len(host)):
-            real = host.mask[k].numpy()
-            try:
-                crystals.append(
-                    Crystal(
-                        host.lattice[k].numpy(),
-                        host.frac_coords[k].numpy()[real],
-                        host.numbers[k].numpy()[real],
-                        host.occupancies[k].numpy()[real],
-                        host.b_iso[k].numpy()[real],
-                        host.charges[k].numpy()[real],
-                        int(host.space_group[k]),
-                    )
-                )
-            except ValueError as exc:
-                raise ValueError(f"batch entry {k}: {exc}") from None
-        return crystals
-
-    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> CrystalBatch:
-        """A new batch on ``device`` with floating-point tensors in ``dtype`` (None keeps the current one).
-        Integer and boolean tensors keep their dtypes."""
-        if dtype is not None and not dtype.is_floating_point:
-            raise ValueError(f"dtype must be a floating-point dtype, got {dtype}")
-        device = self.device if device is None else torch.device(device)
-        dtype = self.dtype if dtype is None else dtype
-        floats = {
-            name: getattr(self, name).to(device=device, dtype=dtype)
-            for name in ("lattice", "frac_coords", "occupancies", "b_iso", "charges")
-        }
-        others = {name: getattr(self, name).to(device=device) for name in ("numbers", "mask", "space_group")}
-        return CrystalBatch(**floats, **others)
-
-    def __len__(self) -> int:
-        return int(self.lattice.shape[0])
-
-    @property
-    def num_atoms(self) -> torch.Tensor:
-        """(B,) int64 number of real atoms per crystal."""
-        return self.mask.sum(dim=1)
-
-    @property
-    def device(self) -> torch.device:
-        """Device of all tensors."""
-        return self.lattice.device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        """Floating-point dtype of lattice, coordinates, occupancies, B and charges."""
-        return self.lattice.dtype
-
-    def __repr__(self) -> str:
-        return (
-            f"CrystalBatch(size={len(self)}, max_atoms={self.frac_coords.shape[1]}, "
-            f"dtype={self.dtype}, device={self.device})"
-        )
+        return _interop.from_ase(cls, atoms, space_group)

@@ -1,0 +1,159 @@
+"""The benchmark scripts that CI can run: benchmarks/gpu.py in its CPU smoke mode, and its checks."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import xrdsynth as xs
+
+ROOT = Path(__file__).resolve().parents[1]
+GPU_SCRIPT = ROOT / "benchmarks" / "gpu.py"
+
+
+def load_script(path: Path):  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(path.stem + "_benchmark", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_script(path: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    # The xrdsynth under test, also in the child process.
+    source = str(Path(xs.__file__).resolve().parents[1])
+    env = {
+        **os.environ,
+        "PYTHONIOENCODING": "utf-8",
+        "PYTHONPATH": os.pathsep.join([source, *filter(None, [os.environ.get("PYTHONPATH")])]),
+    }
+    return subprocess.run(
+        [sys.executable, str(path), *map(str, args)],
+        capture_output=True, text=True, timeout=900, env=env, cwd=ROOT, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """One smoke run of gpu.py on the CPU, merged into a results file that already holds other figures."""
+    out = tmp_path_factory.mktemp("gpu") / "results.json"
+    out.write_text(json.dumps({"comparisons": [{"task": "kept"}], "runs": {"older/run": {"mode": "full"}}}))
+    result = run_script(GPU_SCRIPT, "--smoke", "--device", "cpu", "--out", out, "--note", "test")
+    return result, json.loads(out.read_text(encoding="utf-8"))
+
+
+@pytest.mark.slow
+def test_gpu_smoke_run_passes_its_checks_and_merges_its_record(smoke_run) -> None:
+    result, data = smoke_run
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # Other keys and other runs are kept; the new run is keyed hostname/device/date.
+    assert data["comparisons"] == [{"task": "kept"}]
+    assert data["runs"]["older/run"] == {"mode": "full"}
+    new = [key for key in data["runs"] if key != "older/run"]
+    assert len(new) == 1
+    host, device, date = new[0].split("/")
+    assert host and device.startswith("cpu") and len(date) == 10
+    record = data["runs"][new[0]]
+    assert record["schema"] == "xrdsynth-gpu-check/1"
+    assert record["mode"] == "smoke" and record["note"] == "test"
+    assert record["errors"] == [] and record["hard_stop"] is None and record["skipped"] == []
+    assert record["deadline_s"] is None  # a smoke run has no deadline: its results do not depend on the load
+    assert record["host"]["device"] == "cpu"
+    assert "checks: 11 run, all passed, 0 skipped" in result.stdout
+
+
+@pytest.mark.slow
+def test_gpu_smoke_equality_checks_hold(smoke_run) -> None:
+    _, data = smoke_run
+    record = next(r for k, r in data["runs"].items() if k != "older/run")
+    checks = record["checks"]
+    cases = {c["case"] for c in checks["simulator"]}
+    assert len(checks["simulator"]) == 10  # 5 cases x float32 and float64
+    assert "laboratory-cu reflection effects, float64" in cases
+    for check in checks["simulator"]:
+        assert check["passed"] and 0.0 <= check["max_rel_diff"] <= 1e-4, check
+        assert check["patterns"] >= 4
+    sampler = checks["sampler"]
+    assert sampler["passed"] and sampler["deterministic_on_device"] and sampler["statistics_ok"]
+    assert sampler["same_crystals_as_cpu"]  # the device is the CPU here
+    assert len(sampler["statistics"]) == 4 + 7
+    assert all(row["z"] <= 4.5 for row in sampler["statistics"])
+    assert sampler["labels"]["checked"] == 8 and sampler["labels_ok"]
+    assert sampler["patterns_of_device_crystals"]["max_rel_diff"] <= 1e-4
+    assert record["summary"]["checks_passed"] is True
+    assert record["summary"]["checks_run"] == 11
+
+
+@pytest.mark.slow
+def test_gpu_smoke_measures_every_stage(smoke_run) -> None:
+    _, data = smoke_run
+    record = next(r for k, r in data["runs"].items() if k != "older/run")
+    throughput = record["throughput"]
+    for key in ("simulator", "sampler", "sample+simulate", "network step", "train loop"):
+        assert throughput[key], key
+        for row in throughput[key]:
+            assert row["items_per_s"] > 0 and math.isfinite(row["items_per_s"]), (key, row)
+    assert {(r["dtype"], r["compile"]) for r in throughput["simulator"]} == {
+        ("float32", False),
+        ("float64", False),
+    }
+    work = record["work"]
+    assert work["simulator float32 eager"]["flops_per_pattern"] > 0
+    assert work["simulator float32 eager"]["aten_op_calls"] > 0
+    assert work["network training step"]["flops_per_pattern"] > 1e6
+    summary = record["summary"]
+    assert summary["target_simulate_patterns_per_s"] == 1_000_000
+    assert summary["target_pipeline_patterns_per_s"] == 200_000
+    assert summary["simulator_best_patterns_per_s"] > 0
+
+
+def test_gpu_deadline_skips_everything_and_still_writes_the_record(tmp_path) -> None:
+    # A deadline of 0 s: every section is skipped (no timing involved), the run says so and fails.
+    out = tmp_path / "results.json"
+    result = run_script(GPU_SCRIPT, "--smoke", "--device", "cpu", "--out", out, "--deadline", "0")
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    (record,) = json.loads(out.read_text(encoding="utf-8"))["runs"].values()
+    assert record["deadline_s"] == 0 and record["hard_deadline_s"] is None
+    skipped = [text.split(":")[0] for text in record["skipped"]]
+    assert skipped == [
+        "checks", "sampler", "simulator float32", "work", "pipeline", "network", "train loop",
+        "simulator float64",
+    ]  # fmt: skip
+    assert record["checks"] == {} and record["throughput"] == {} and record["errors"] == []
+    assert record["summary"]["checks_passed"] is False and record["summary"]["checks_run"] == 0
+
+
+def test_gpu_compare_fails_on_a_difference_and_on_nan() -> None:
+    gpu = load_script(GPU_SCRIPT)
+    x = torch.rand(3, 50, dtype=torch.float64)
+    assert gpu.compare(x.clone(), x)["passed"]
+    off = x.clone()
+    off[1, 7] += 2e-4 * float(x[1].abs().max())
+    result = gpu.compare(off, x)
+    assert not result["passed"] and result["max_rel_diff"] == pytest.approx(2e-4, rel=1e-6)
+    off[1, 7] = math.nan
+    assert not gpu.compare(off, x)["passed"]
+    assert not gpu.compare(x[:2], x)["passed"]
+
+
+def test_gpu_results_merge_keeps_other_keys_and_refuses_a_broken_file(tmp_path) -> None:
+    gpu = load_script(GPU_SCRIPT)
+    out = tmp_path / "results.json"
+    out.write_text(json.dumps({"hardware": "2 cores", "runs": {"a/cpu2/2026-12-01": {"x": 1}}}))
+    gpu.write_merged(out, "b/NVIDIA H200/2026-12-02", {"y": 2})
+    data = json.loads(out.read_text())
+    assert data["hardware"] == "2 cores"
+    assert data["runs"] == {"a/cpu2/2026-12-01": {"x": 1}, "b/NVIDIA H200/2026-12-02": {"y": 2}}
+    out.write_text("not json")
+    gpu.write_merged(out, "c", {"z": 3})
+    assert out.read_text() == "not json"
+    assert json.loads((tmp_path / "results.json.unmerged.json").read_text())["runs"] == {"c": {"z": 3}}
