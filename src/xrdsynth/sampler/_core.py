@@ -28,7 +28,7 @@ from ._probabilities import (
     volume_residual_table,
     wyckoff_probabilities_by_class,
 )
-from ._relax import Sites, atom_jacobians, clearance, nearest_images, relax, smallest_spacing
+from ._relax import _CORNERS, Sites, atom_jacobians, clearance, nearest_images, relax, smallest_spacing
 from ._statistics import ANIONS, LATTICE_VARIABLES, MAX_ELEMENTS, SamplerStatistics
 from ._tables import MAX_POSITIONS, WyckoffTables
 
@@ -378,18 +378,10 @@ def certify(t: DeviceTables, c: Composition) -> torch.Tensor:
     """(n,) bool: the composition guarantees exactly its space group for generic coordinates.
 
     True when some element occupies exactly one orbit and that position is faithful, or two elements
-    occupy one orbit each and the two positions form a faithful pair (see :mod:`._tables`).
+    occupy one orbit each and the two positions form a faithful pair (see :mod:`._tables`): when
+    :func:`certificate_sites` finds a site to mark.
     """
-    g = c.group - 1
-    one_hot = torch.nn.functional.one_hot(c.element, MAX_ELEMENTS) * c.valid[:, :, None]
-    count = one_hot.sum(dim=1)  # (n, E) sites per element
-    single = c.valid & (count.gather(1, c.element) == 1)  # (n, S) the site is its element's only one
-    faithful = t.faithful[g].gather(1, c.position)
-    by_one = (single & faithful).any(dim=1)
-    pair = t.pair_faithful[g[:, None, None], c.position[:, :, None], c.position[:, None, :]]  # (n, S, S)
-    distinct = c.element[:, :, None] != c.element[:, None, :]
-    by_two = (pair & distinct & single[:, :, None] & single[:, None, :]).any(dim=(1, 2))
-    return by_one | by_two
+    return certificate_sites(t, c).any(dim=1)
 
 
 def certificate_sites(t: DeviceTables, c: Composition) -> torch.Tensor:
@@ -403,8 +395,8 @@ def certificate_sites(t: DeviceTables, c: Composition) -> torch.Tensor:
     """
     g = c.group - 1
     one_hot = torch.nn.functional.one_hot(c.element, MAX_ELEMENTS) * c.valid[:, :, None]
-    count = one_hot.sum(dim=1)
-    single = c.valid & (count.gather(1, c.element) == 1)
+    count = one_hot.sum(dim=1)  # (n, E) sites per element
+    single = c.valid & (count.gather(1, c.element) == 1)  # (n, S) the site is its element's only one
     faithful = t.faithful[g].gather(1, c.position)
     by_one = single & faithful  # (n, S)
     slots = torch.arange(by_one.shape[1], device=by_one.device)
@@ -597,11 +589,6 @@ def expand_atoms(t: DeviceTables, c: Composition) -> AtomMap:
     return AtomMap(site, start, end, slot < total[:, None])
 
 
-# The corners {0, 1}^3 of the cell around a rounded difference, the zero shift first.
-_CORNERS = torch.tensor(
-    [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [1, 0, 1], [0, 1, 1], [1, 1, 1]],
-    dtype=torch.float64,
-)
 
 
 def shortest_centring(t: DeviceTables, group: torch.Tensor, lattice: torch.Tensor) -> torch.Tensor:
