@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from ..structure import Crystal, CrystalBatch
-from ..symmetry._spacegroup import _check_number
+from ..symmetry import space_group_number
 from ._core import (
     Composition,
     DeviceTables,
@@ -161,7 +161,9 @@ class SpaceGroupSampler:
                 f"got {space_groups!r}"
             )
         self.space_groups: tuple[int, ...] = (
-            tuple(range(1, 231)) if space_groups is None else tuple(_check_number(g) for g in space_groups)
+            tuple(range(1, 231))
+            if space_groups is None
+            else tuple(space_group_number(g) for g in space_groups)
         )
         if not self.space_groups:
             raise ValueError("space_groups must not be empty (None means all 230)")
@@ -360,7 +362,7 @@ class SpaceGroupSampler:
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive int, got {n!r}")
         if space_group is not None:
-            space_group = _check_number(space_group)
+            space_group = space_group_number(space_group)
         if generator is not None and not isinstance(generator, torch.Generator):
             raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
         t = self._device_tables()

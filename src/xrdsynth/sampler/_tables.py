@@ -41,8 +41,7 @@ import spglib
 
 from .._lattice import lattice_for_system
 from .._spglib import symmetry_dataset
-from ..symmetry import SpaceGroup, WyckoffPosition, wyckoff_positions
-from ..symmetry._wyckoff import generic_parameters
+from ..symmetry import SpaceGroup, WyckoffPosition, generic_parameters, wyckoff_positions
 
 __all__ = [
     "MAX_POSITIONS",
