@@ -40,6 +40,7 @@ EXPECTED = {
         "SpaceGroupSampler",
         "default_statistics",
         "fit_statistics",
+        "write_wyckoff_tables",
     ],
     "xrdsynth.simulate": [
         "KALPHA2_RATIO",
@@ -113,8 +114,6 @@ EXPECTED = {
         "parse_cif_text",
         "read_cif_text",
         "write_xy",
-        "read_all_cif",
-        "read_cif",
         "read_pattern",
         "write_cif",
     ],
