@@ -130,7 +130,15 @@ EXPECTED = {
         "load_pretrained",
         "save_pretrained",
     ],
-    "xrdsynth.train": ["TrainConfig", "main", "train"],
+    "xrdsynth.train": [
+        "TrainConfig",
+        "build_data",
+        "build_parser",
+        "config_from_args",
+        "describe_hardware",
+        "main",
+        "train",
+    ],
     "xrdsynth.testing": [
         "Sticks",
         "assert_atom_order_invariant",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import torch
 
 import xrdsynth as xs
 from xrdsynth.models import load_pretrained
-from xrdsynth.train import TrainConfig, build_parser, config_from_args, train
+from xrdsynth.train import TrainConfig, build_parser, config_from_args, describe_hardware, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,6 +50,7 @@ def test_training_writes_a_loadable_classifier_and_its_metrics(tmp_path):
     loaded = load_pretrained(run / "model")
     assert loaded.card["steps"] == 6
     assert loaded.card["samples_seen"] == 48
+    assert loaded.card["hardware"] == f"1 x {describe_hardware('cpu')}"
     assert loaded.spec.num_points == 400
     x = torch.rand(3, 400)
     torch.testing.assert_close(loaded(x), classifier(x))
@@ -101,10 +103,18 @@ def test_a_run_stopped_before_its_first_checkpoint_keeps_its_settings(tmp_path):
 def test_resuming_with_another_number_of_processes_is_refused(tmp_path, monkeypatch):
     base = {**TINY, "steps": 2, "checkpoint_every": 2, "eval_every": 2}
     train(TrainConfig(out=str(tmp_path / "run"), **base), progress=False)
-    from xrdsynth.train import _check_resume
-
+    # As under torchrun with 2 processes: the refusal comes before any process group is made.
+    monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(ValueError, match=r"processes \(WORLD_SIZE\): stored 1, now 2"):
-        _check_resume(TrainConfig(out=str(tmp_path / "run"), **base), tmp_path / "run", world_size=2)
+        train(TrainConfig(out=str(tmp_path / "run"), **base), progress=False)
+
+
+def test_describe_hardware_names_the_device() -> None:
+    cpu = describe_hardware("cpu")
+    assert re.fullmatch(r".+ \(\d+ cores\), \d+ torch threads", cpu), cpu
+    assert describe_hardware(torch.device("cpu")) == cpu
+    if torch.cuda.is_available():
+        assert describe_hardware("cuda:0") == torch.cuda.get_device_name(0)
 
 
 def test_command_line_arguments_make_the_config():
@@ -174,11 +184,12 @@ def test_laboratory_preset_data_are_finite_with_max_one() -> None:
 
 
 def test_clean_fraction_mixes_clean_and_laboratory_batches() -> None:
-    from xrdsynth.train import _SimulatorMixture, build_data
+    from xrdsynth.train import build_data
+    from xrdsynth.train._data import SimulatorMixture
 
     config = TrainConfig(**{**TINY, "clean_fraction": 0.5})
     _, mixture = build_data(config, torch.device("cpu"))
-    assert isinstance(mixture, _SimulatorMixture)
+    assert isinstance(mixture, SimulatorMixture)
     clean, lab = mixture.simulators
     assert clean.simulator.profile == "gaussian" and not clean.transforms.reflection
     assert lab.simulator.profile == "pseudo_voigt" and len(lab.transforms.pattern) > 0

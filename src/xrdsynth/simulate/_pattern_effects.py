@@ -17,9 +17,12 @@ from ._settings import Setting, draw_uniform
 
 __all__ = ["AMORPHOUS_HUMP_D_SPACING", "AMORPHOUS_HUMP_FWHM", "PatternEffects", "finish_patterns"]
 
-#: Range (Å) of the d-spacing at the centre of the amorphous hump (silicate glasses and polymers: 3–6 Å).
+#: Range (Å) of the d-spacing at the centre of the amorphous hump: around where the main halo of silicate
+#: glass (≈ 4.1 Å, 2θ ≈ 21.5° with Cu Kα1; a glass holder) and of amorphous polymers (interchain distances,
+#: 4–5 Å) lie, with a margin either side.
 AMORPHOUS_HUMP_D_SPACING = (3.0, 6.0)
-#: Range of the hump's FWHM in degrees 2θ.
+#: Range of the hump's FWHM in degrees 2θ: an amorphous halo spans several degrees, far broader than the
+#: crystalline peaks (tenths of a degree for crystallites of 20 nm and more), so it reads as background.
 AMORPHOUS_HUMP_FWHM = (5.0, 15.0)
 
 
