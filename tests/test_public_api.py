@@ -131,6 +131,7 @@ EXPECTED = {
         "save_pretrained",
     ],
     "xrdsynth.train": [
+        "PRECISIONS",
         "TrainConfig",
         "build_data",
         "build_parser",

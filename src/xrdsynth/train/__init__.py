@@ -24,12 +24,13 @@ checkpoint, continuing the data stream where it stopped.
 # command line; __main__ runs it).
 
 from ._cli import build_parser, config_from_args, main
-from ._config import TrainConfig
+from ._config import PRECISIONS, TrainConfig
 from ._data import build_data
 from ._hardware import describe_hardware
 from ._loop import train
 
 __all__ = [
+    "PRECISIONS",
     "TrainConfig",
     "build_data",
     "build_parser",

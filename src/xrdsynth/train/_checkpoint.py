@@ -19,8 +19,8 @@ __all__ = ["RESUME_MAY_DIFFER", "atomic_torch_save", "check_resume"]
 # Settings that may change when a run is resumed: where and how fast it runs, and how often it reports.
 # Every other TrainConfig field changes the trained model, so a resumed run must keep it.
 RESUME_MAY_DIFFER = frozenset(
-    {"out", "device", "threads", "workers", "compile", "checkpoint_every", "snapshot_every", "eval_every",
-     "log_every"}
+    {"out", "device", "threads", "workers", "compile", "precision", "checkpoint_every", "snapshot_every",
+     "eval_every", "log_every"}
 )  # fmt: skip
 
 

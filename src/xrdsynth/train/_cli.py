@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from ..transforms import PRESETS
-from ._config import SPACE_GROUP_WEIGHTS, TrainConfig
+from ._config import PRECISIONS, SPACE_GROUP_WEIGHTS, TrainConfig
 from ._loop import train
 
 __all__ = ["build_parser", "config_from_args", "main"]
@@ -124,6 +124,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="model folder or shipped name whose weights start the run (same architecture and grid)",
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile the simulator's rendering")
+    parser.add_argument(
+        "--precision", choices=list(PRECISIONS), default=defaults.precision,
+        help="the network's arithmetic: float32, or bfloat16 mixed precision (faster on CPUs with "
+        "AVX512-BF16 or AMX and on recent GPUs; weights and loss stay float32)",
+    )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 

@@ -22,7 +22,7 @@ from ..models import Classifier, InputSpec, load_pretrained, save_pretrained
 from ..simulate import resolve_wavelength
 from ._card import model_card
 from ._checkpoint import atomic_torch_save, check_resume
-from ._config import TrainConfig
+from ._config import PRECISIONS, TrainConfig
 from ._data import build_data, validation_set
 from ._hardware import resolve_device
 from ._metrics import Metrics, validation_scores
@@ -57,6 +57,8 @@ def train(config: TrainConfig, progress: bool = True, *, _stop_after: int | None
     A folder that already holds a run (``checkpoint.pt``, or ``config.json`` of a run stopped before its
     first checkpoint) is resumed only with the same settings, so that the result equals an uninterrupted
     run: every field must match except ``out``, ``device``, ``threads``, ``workers``, ``compile``,
+    ``precision`` (another device or precision changes the arithmetic: the result is then close to an
+    uninterrupted run, not equal),
     ``checkpoint_every``, ``snapshot_every``, ``eval_every`` and ``log_every``, and the number of processes
     must be the same. ``steps`` must match too (the learning-rate schedule depends on it): to train longer,
     start a new run.
@@ -158,13 +160,17 @@ def _train(
         iterator = iter(loader)
     else:
         iterator = iter(stream)
+    autocast_dtype = PRECISIONS[config.precision]  # None: float32 throughout
     model.train()
     while step < config.steps:
         patterns, labels = next(iterator)
         target = labels["space_group"].to(device)
         for group in optimizer.param_groups:
             group["lr"] = _learning_rate(config, step)
-        logits = model(patterns.to(device, torch.float32))
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+            logits = model(patterns.to(device, torch.float32))
+        # The loss in float32 whatever the forward pass's precision (logits are bfloat16 under autocast).
+        logits = logits.float()
         loss = F.cross_entropy(logits, target, label_smoothing=config.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
