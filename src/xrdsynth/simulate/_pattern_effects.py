@@ -12,18 +12,13 @@ from dataclasses import dataclass
 
 import torch
 
+from .._base import AMORPHOUS_HUMP_D_SPACING, AMORPHOUS_HUMP_FWHM
+from .._radiation import two_theta_from_d
 from ._augment import amorphous_hump, chebyshev_background, gaussian_noise, poisson_noise
 from ._settings import Setting, draw_uniform
 
 __all__ = ["AMORPHOUS_HUMP_D_SPACING", "AMORPHOUS_HUMP_FWHM", "PatternEffects", "finish_patterns"]
 
-#: Range (Å) of the d-spacing at the centre of the amorphous hump: around where the main halo of silicate
-#: glass (≈ 4.1 Å, 2θ ≈ 21.5° with Cu Kα1; a glass holder) and of amorphous polymers (interchain distances,
-#: 4–5 Å) lie, with a margin either side.
-AMORPHOUS_HUMP_D_SPACING = (3.0, 6.0)
-#: Range of the hump's FWHM in degrees 2θ: an amorphous halo spans several degrees, far broader than the
-#: crystalline peaks (tenths of a degree for crystallites of 20 nm and more), so it reads as background.
-AMORPHOUS_HUMP_FWHM = (5.0, 15.0)
 
 
 @dataclass(frozen=True)
@@ -109,7 +104,8 @@ def finish_patterns(
     if hump is not None:
         d_low, d_high = AMORPHOUS_HUMP_D_SPACING
         d = d_low + (d_high - d_low) * torch.rand(bsz, generator=generator, dtype=dtype, device=device)
-        center = 2.0 * torch.rad2deg(torch.asin((wavelength / (2.0 * d)).clamp(max=1.0)))
+        # Bragg's law; a d below λ/2 (no reflection, NaN) puts the centre at the 180° end as before.
+        center = torch.nan_to_num(two_theta_from_d(d, wavelength), nan=180.0)
         w_low, w_high = AMORPHOUS_HUMP_FWHM
         width = w_low + (w_high - w_low) * torch.rand(bsz, generator=generator, dtype=dtype, device=device)
         patterns = patterns + hump.unsqueeze(1) * amorphous_hump(grid, center, width)
