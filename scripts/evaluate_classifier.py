@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 import xrdsynth as xs
 from xrdsynth.models import Classifier, load_pretrained
 from xrdsynth.symmetry import CRYSTAL_SYSTEMS, crystal_system, enantiomorph
-from xrdsynth.train import _hardware
+from xrdsynth.train import describe_hardware
 
 MAX_Z = 98  # the simulator's form factors end at Cf
 SYSTEM_OF_GROUP = np.array([CRYSTAL_SYSTEMS.index(crystal_system(n)) for n in range(1, 231)])
@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     results["command"] = "python scripts/evaluate_classifier.py " + " ".join(shown)
     results["date"] = time.strftime("%Y-%m-%d")
-    results["hardware"] = _hardware(torch.device("cpu"))
+    results["hardware"] = describe_hardware(torch.device("cpu"))
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     if args.write_card:

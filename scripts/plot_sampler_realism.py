@@ -31,16 +31,15 @@ import argparse
 import random
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
+import spglib
 import torch
 
-from xrdsynth import Crystal
-from xrdsynth._errors import CIFError
-from xrdsynth._spglib import symmetry_dataset
-from xrdsynth.sampler import SpaceGroupSampler
-from xrdsynth.sampler._statistics import FULL_OCCUPANCY, shortest_pair_distances
+from xrdsynth import CIFError, Crystal
+from xrdsynth.sampler import FULL_OCCUPANCY, SpaceGroupSampler, shortest_pair_distances
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "_static" / "sampler"
 
@@ -80,10 +79,36 @@ def pair_class(a: int, b: int) -> str:
     return ("cation-cation", "cation-anion", "anion-anion")[anions]
 
 
+def spglib_sites(crystal: Crystal, symprec: float) -> tuple[list[int], list[int]]:
+    """One atom per position (atoms closer than max(symprec, 3e-3) Å share a site, as in mixed sites) and
+    each site's species label (equal labels = equal content of element and occupancy), for spglib."""
+    near = crystal.distances() < max(symprec, 3e-3)
+    site_of = -np.ones(crystal.num_atoms, dtype=np.int64)
+    sites: list[int] = []
+    for i in range(crystal.num_atoms):
+        if site_of[i] < 0:
+            site_of[near[i] & (site_of < 0)] = len(sites)
+            sites.append(i)
+    labels: dict[tuple[tuple[int, float], ...], int] = {}
+    types = []
+    for site in range(len(sites)):
+        members = np.flatnonzero(site_of == site)
+        content = ((int(crystal.numbers[m]), round(float(crystal.occupancies[m]), 4)) for m in members)
+        key = tuple(sorted(content))
+        types.append(labels.setdefault(key, len(labels) + 1))
+    return sites, types
+
+
 def properties(crystal: Crystal, symprec: float) -> tuple[dict[str, float], dict[str, list[float]]] | None:
     """One crystal's scalar and pooled quantities (None when spglib cannot analyse it)."""
-    _, sites, types = crystal._symmetry_sites(symprec)
-    data = symmetry_dataset(crystal.lattice, crystal.frac_coords[sites], types, symprec)
+    sites, types = spglib_sites(crystal, symprec)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="spglib")
+        try:
+            cell = (crystal.lattice, crystal.frac_coords[sites], np.asarray(types, dtype=np.intc))
+            data = spglib.get_symmetry_dataset(cell, symprec=symprec)
+        except spglib.SpglibError:
+            data = None
     if data is None:
         return None
     std = np.asarray(data.std_lattice)

@@ -335,7 +335,7 @@ def test_from_ase_without_extras_detects_the_group() -> None:
 def test_public_names() -> None:
     assert set(xs.__all__) >= {"CIFError", "Crystal", "CrystalBatch", "__version__", "io", "symmetry"}
     assert issubclass(xs.CIFError, ValueError)
-    assert set(xs.io.__all__) >= {"read_cif", "read_all_cif", "write_cif", "read_pattern", "MeasuredPattern"}
+    assert set(xs.io.__all__) >= {"parse_cif_text", "write_cif", "read_pattern", "MeasuredPattern"}
 
 
 def test_wyckoff_sites_of_rutile_and_quartz():

@@ -14,6 +14,8 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "AMORPHOUS_HUMP_D_SPACING",
+    "AMORPHOUS_HUMP_FWHM",
     "NUM_SPACE_GROUPS",
     "SAME_POSITION_TOLERANCE",
     "TABLES_DENOMINATOR",
@@ -34,6 +36,14 @@ TABLES_DENOMINATOR = 24
 #: Å: images of one site closer than this are the same atom (coordinates with 4-5 decimals reach ~1e-3 Å);
 #: CIF reading merges them, Crystal's symmetry analysis groups them.
 SAME_POSITION_TOLERANCE = 3e-3
+
+#: Range (Å) of the d-spacing at the centre of the amorphous hump (simulator and transforms): around where
+#: the main halo of silicate glass (≈ 4.1 Å, 2θ ≈ 21.5° with Cu Kα1; a glass holder) and of amorphous
+#: polymers (interchain distances, 4–5 Å) lie, with a margin either side.
+AMORPHOUS_HUMP_D_SPACING = (3.0, 6.0)
+#: Range of the hump's FWHM in degrees 2θ: an amorphous halo spans several degrees, far broader than the
+#: crystalline peaks (tenths of a degree for crystallites of 20 nm and more), so it reads as background.
+AMORPHOUS_HUMP_FWHM = (5.0, 15.0)
 
 #: A checked parameter range: (low, high), equal for a fixed value.
 Range = tuple[float, float]

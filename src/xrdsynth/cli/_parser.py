@@ -284,9 +284,9 @@ def build_parser(
         "train a space-group classifier on synthetic crystals",
         "Train a space-group classifier on patterns of random crystals simulated on the fly (the options\n"
         "of xrdsynth.train). Running again with the same --out and the same settings resumes from its\n"
-        "checkpoint (only --device, --threads, --compile, --checkpoint-every, --eval-every, --log-every\n"
-        "may change; other settings are refused). The model is written to OUT/model; classify with\n"
-        "'xrdsynth classify FILE --model OUT/model'. Several GPUs:\n"
+        "checkpoint (only --device, --threads, --workers, --compile, --precision, --checkpoint-every,\n"
+        "--snapshot-every, --eval-every, --log-every may change; other settings are refused). The model is\n"
+        "written to OUT/model; classify with 'xrdsynth classify FILE --model OUT/model'. Several GPUs:\n"
         "torchrun --nproc_per_node=4 -m xrdsynth train --device cuda ...",
     )
     from ..train import build_parser as build_train_parser

@@ -1,7 +1,7 @@
 """Reading structure files and measured powder patterns.
 
-CIF files are read with :meth:`xrdsynth.Crystal.from_cif` (or the thin functions here). gemmi parses the
-syntax; the crystallography is done by xrdsynth:
+CIF files are read with :meth:`xrdsynth.Crystal.from_cif` (and :meth:`~xrdsynth.Crystal.read_all`); gemmi
+parses the syntax; the crystallography is done by xrdsynth:
 
 - element and formal charge from ``_atom_site_type_symbol`` ("Fe3+", "O2-", "D" is hydrogen), else from
   the site label ("Fe1A"); water sites labelled "Wat…" but typed "W" (a known conversion error) are oxygen;
@@ -15,7 +15,8 @@ syntax; the crystallography is done by xrdsynth:
 
 Every problem raises :class:`xrdsynth.CIFError` (a ValueError) naming the file. Below the Crystal level,
 :func:`parse_cif_text` turns CIF text into :class:`ParsedStructure` arrays and :func:`format_cif` arrays into
-CIF text; :mod:`xrdsynth.structure` builds its Crystals on these (io sits below structure).
+CIF text; :mod:`xrdsynth.structure` builds its Crystals on these. io sits below structure and never imports
+it: :func:`write_cif` only calls ``crystal.to_cif``.
 
 Measured powder patterns are read with :func:`read_pattern` (one scan) or :func:`read_all_patterns` (every
 scan of a multi-range file) into a :class:`MeasuredPattern`: 2θ in degrees, strictly increasing; intensities
@@ -48,31 +49,13 @@ __all__ = [
     "PatternFileError",
     "format_cif",
     "parse_cif_text",
-    "read_all_cif",
     "read_all_patterns",
-    "read_cif",
     "read_cif_text",
     "read_pattern",
     "write_cif",
     "write_pattern",
     "write_xy",
 ]
-
-
-def read_cif(path: str | os.PathLike[str], block: str | None = None) -> Crystal:
-    """The first structure of a CIF file; same as :meth:`xrdsynth.Crystal.from_cif`."""
-    # Imported here, the one edge from io up to structure: io sits below structure (structure builds Crystals
-    # from ParsedStructure), and these two conveniences only forward to Crystal.
-    from ..structure import Crystal
-
-    return Crystal.from_cif(path, block=block)
-
-
-def read_all_cif(path: str | os.PathLike[str]) -> list[Crystal]:
-    """Every structure of a CIF file; same as :meth:`xrdsynth.Crystal.read_all`."""
-    from ..structure import Crystal
-
-    return Crystal.read_all(path)
 
 
 def write_cif(crystal: Crystal, path: str | os.PathLike[str], name: str | None = None) -> None:

@@ -423,21 +423,8 @@ def read_text(source: str, data: bytes, format: str) -> Ranges:
     steps = _steps_layout(source, table)
     if steps is not None:
         return [_steps(source, table, *steps)]
-    if len(table.rows[0]) == 1 and table.rows[0][0] == len(table.rows) - 1 and len(table.rows) > 2:
-        # A line with the number of points before the data (Fit2D .chi): not a data row.
-        table.header.append(f"points: {int(table.rows[0][0])}")
-        del table.rows[0], table.line_numbers[0]
-    _refuse_blocks(source, table)
-    width = len(table.rows[0])
-    if width < 2:
-        raise PatternFileError(f"{source}: line {table.line_numbers[0]}: one column; need 2θ and intensity")
-    for row, number in zip(table.rows, table.line_numbers, strict=True):
-        if len(row) != width:
-            raise PatternFileError(
-                f"{source}: line {number}: {len(row)} columns, but the data started with {width} "
-                f"(line {table.line_numbers[0]})"
-            )
-    columns = np.array(table.rows, dtype=np.float64)
+    columns = _columns(source, table)
+    width = columns.shape[1]
     x, intensity = columns[:, 0], columns[:, 1]
     metadata = dict(table.metadata)
 
@@ -483,8 +470,9 @@ def read_text(source: str, data: bytes, format: str) -> Ranges:
     ]
 
 
-def _rruff(source: str, table: _Table) -> MeasuredPattern:
-    """RRUFF: ``##KEY=value`` headers, ``x, y`` data; the wavelength from X-RAY WAVELENGTH or WAVELENGTH."""
+def _columns(source: str, table: _Table) -> np.ndarray:
+    """(N, K) the data table of a column file, K >= 2 columns in every row. A first line holding the
+    number of points (Fit2D .chi) goes to the header; blocks of counts are refused."""
     if len(table.rows[0]) == 1 and table.rows[0][0] == len(table.rows) - 1 and len(table.rows) > 2:
         # A line with the number of points before the data (Fit2D .chi): not a data row.
         table.header.append(f"points: {int(table.rows[0][0])}")
@@ -500,6 +488,13 @@ def _rruff(source: str, table: _Table) -> MeasuredPattern:
                 f"(line {table.line_numbers[0]})"
             )
     columns = np.array(table.rows, dtype=np.float64)
+    return columns
+
+
+def _rruff(source: str, table: _Table) -> MeasuredPattern:
+    """RRUFF: ``##KEY=value`` headers, ``x, y`` data; the wavelength from X-RAY WAVELENGTH or WAVELENGTH."""
+    columns = _columns(source, table)
+    width = columns.shape[1]
     metadata = dict(table.metadata)
     radiation: dict[str, float] = {}
     for key in ("X-RAY WAVELENGTH", "WAVELENGTH"):

@@ -5,23 +5,27 @@ GPU; :func:`fit_statistics` fits the statistics it draws from on any collection 
 :func:`calibrate_volume_shift` matches the sampled volumes to them, and :class:`SamplerStatistics` saves
 and loads them. The default statistics, fitted on the AMCSD minerals, ship with the package
 (:func:`default_statistics`; the ones before fitted volumes and distances as ``"default-v1"``,
-:func:`named_statistics`).
+:func:`named_statistics`), as do its Wyckoff tables (:func:`write_wyckoff_tables` rebuilds them).
 """
 
 from ._calibrate import calibrate_volume_shift
 from ._sampler import SamplerCounters, SpaceGroupSampler
 from ._statistics import (
     ANIONS,
+    FULL_OCCUPANCY,
     NAMED_STATISTICS,
     LatticeShape,
     SamplerStatistics,
     default_statistics,
     fit_statistics,
     named_statistics,
+    shortest_pair_distances,
 )
+from ._tables import write_wyckoff_tables
 
 __all__ = [
     "ANIONS",
+    "FULL_OCCUPANCY",
     "NAMED_STATISTICS",
     "LatticeShape",
     "SamplerCounters",
@@ -31,4 +35,6 @@ __all__ = [
     "default_statistics",
     "fit_statistics",
     "named_statistics",
+    "shortest_pair_distances",
+    "write_wyckoff_tables",
 ]

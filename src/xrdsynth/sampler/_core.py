@@ -1,4 +1,5 @@
-"""The sampling algorithm as functions of explicit tensors: composition, certificate, lattice, placement.
+"""The sampling algorithm as functions of explicit tensors: device tables, composition, certificate and atom
+slots here; lattices and volumes in :mod:`._lattices`, the placement of the atoms in :mod:`._placement`.
 
 Everything is batched over crystals (rows). Python loops run over Wyckoff slots, lattice systems, placement
 attempts and redraw rounds, never over crystals or atoms. All randomness comes from the ``generator``
@@ -10,13 +11,11 @@ position slots per group, N atom slots.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
 
-from .._math import wrap_fractional
 from ..symmetry import CRYSTAL_SYSTEMS, LATTICE_SYSTEMS, crystal_system, lattice_system
 from ._probabilities import (
     element_probabilities,
@@ -28,39 +27,22 @@ from ._probabilities import (
     volume_residual_table,
     wyckoff_probabilities_by_class,
 )
-from ._relax import _CORNERS, Sites, atom_jacobians, clearance, nearest_images, relax, smallest_spacing
 from ._statistics import ANIONS, LATTICE_VARIABLES, MAX_ELEMENTS, SamplerStatistics
 from ._tables import MAX_POSITIONS, WyckoffTables
 
 __all__ = [
     "MAX_SITES",
+    "AtomMap",
     "Composition",
     "DeviceTables",
     "build_device_tables",
     "certificate_sites",
     "certify",
     "draw_composition",
-    "draw_lattices",
-    "draw_volumes",
     "expand_atoms",
-    "place_sites",
-    "shortest_centring",
-    "smallest_spacing",
 ]
 
 MAX_SITES = 24  # occupied Wyckoff sites per crystal (asymmetric unit); amcsd-dev's 95th percentile is ~20
-# Sane cell shapes: angles of free cells, and length ratios, stay inside these bounds.
-ANGLE_RANGE = {"triclinic": (60.0, 120.0), "monoclinic": (90.0, 125.0)}
-MAX_LENGTH_RATIO = 5.0
-# Smallest accepted 1 - cos²α - cos²β - cos²γ + 2 cosα cosβ cosγ = (V / abc)²: rejects very flat cells.
-MIN_CELL_FLATNESS = 0.1
-SHAPE_REJECTION_ROUNDS = 10
-FIRST_CANDIDATES = 4  # candidates in the first round of a site (the best one that clears is kept)
-EXPANSION_MARGIN = 1.001  # a cell that must grow grows to 1.001 x what the closest pair needs
-MAX_EXPANSION = 1.3  # a cell may grow to at most 1.3 x its drawn length (2.2 x the volume), else redrawn
-PLACEMENT_FRACTION = 0.8  # sites are first placed at this fraction of the minimum distances ...
-RELAX_ROUNDS = 2  # ... then pushed apart (_relax.relax) in up to this many rounds (new neighbour lists)
-RELAX_ITERATIONS = 15  # of at most this many steps each
 
 
 @dataclass(frozen=True, eq=False)
@@ -416,144 +398,6 @@ def certificate_sites(t: DeviceTables, c: Composition) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Lattice
-
-
-def draw_lattices(
-    t: DeviceTables, group: torch.Tensor, volume: torch.Tensor, generator: torch.Generator
-) -> torch.Tensor:
-    """(n, 3, 3) lattices (rows a, b, c in Å, lower triangular) of the groups' lattice systems.
-
-    The shape (length ratios, free angles) comes from the fitted Gaussian of the lattice system, redrawn
-    while outside the sane bounds (``ANGLE_RANGE``, ``MAX_LENGTH_RATIO``, ``MIN_CELL_FLATNESS``); the scale
-    gives the cell ``volume`` (n,) Å³, or more where the shortest edge would be below ``t.min_cell_edge``
-    (the cell is then scaled up until it is not). The system's constraints hold by construction: equal
-    lengths are the same number, fixed angles use exact cosines (0 for 90°, -1/2 for 120°).
-    """
-    n = group.shape[0]
-    dtype, device = volume.dtype, volume.device
-    params = torch.zeros((n, 6), dtype=torch.float64, device=device)  # b/a, c/a, cos α, cos β, cos γ, sin γ
-    params[:, 0:2] = 1.0
-    params[:, 5] = 1.0
-    system = t.lattice_system[group - 1]
-    for k, name in enumerate(LATTICE_SYSTEMS):
-        rows = torch.nonzero(system == k).squeeze(1)
-        if rows.numel() == 0:
-            continue
-        variables = LATTICE_VARIABLES[name]
-        values = _draw_shape(t.shape_mean[k], t.shape_chol[k], name, variables, rows.numel(), generator)
-        shape = dict(zip(variables, values.unbind(dim=1), strict=True))
-        b_over_a = shape["log_b_over_a"].exp() if "log_b_over_a" in shape else None
-        c_over_a = shape["log_c_over_a"].exp() if "log_c_over_a" in shape else None
-        p = params[rows]
-        if b_over_a is not None:
-            p[:, 0] = b_over_a
-        if c_over_a is not None:
-            p[:, 1] = c_over_a
-        if name == "triclinic":
-            for j, angle in ((2, "alpha"), (3, "beta"), (4, "gamma")):
-                p[:, j] = torch.cos(torch.deg2rad(shape[angle]))
-            p[:, 5] = torch.sin(torch.deg2rad(shape["gamma"]))
-        elif name == "monoclinic":
-            p[:, 3] = torch.cos(torch.deg2rad(shape["beta"]))
-        elif name in ("hexagonal", "rhombohedral"):
-            p[:, 4] = -0.5
-            p[:, 5] = math.sqrt(3.0) / 2.0
-        params[rows] = p
-    b, c, ca, cb, cg, sg = params.unbind(dim=1)
-    one = torch.ones_like(b)
-    zero = torch.zeros_like(b)
-    cy = c * (ca - cb * cg) / sg
-    cz = torch.sqrt((c * c - (c * cb) ** 2 - cy * cy).clamp(min=0.0))
-    unit = torch.stack(
-        [
-            torch.stack([one, zero, zero], 1),
-            torch.stack([b * cg, b * sg, zero], 1),
-            torch.stack([c * cb, cy, cz], 1),
-        ],
-        dim=1,
-    )
-    unit_volume = one * b * sg * cz  # a = 1
-    scale = (volume.to(torch.float64) / unit_volume) ** (1.0 / 3.0)
-    shortest = torch.minimum(torch.minimum(one, b), c)  # edge lengths of the unit cell are 1, b, c
-    scale = torch.maximum(scale, t.min_cell_edge / shortest)
-    return (unit * scale[:, None, None]).to(dtype)
-
-
-def _draw_shape(
-    mean: torch.Tensor,
-    chol: torch.Tensor,
-    system: str,
-    variables: tuple[str, ...],
-    n: int,
-    generator: torch.Generator,
-) -> torch.Tensor:
-    """(n, k) float64 shape variables from the Gaussian, redrawn where outside the sane bounds."""
-    k = len(variables)
-    if k == 0:
-        return torch.zeros((n, 0), dtype=torch.float64, device=mean.device)
-    draw = torch.randn((n, k), dtype=torch.float64, device=mean.device, generator=generator) @ chol.T + mean
-    for _ in range(SHAPE_REJECTION_ROUNDS):
-        bad = ~_shape_ok(draw, system, variables)
-        if not bool(bad.any()):
-            return draw
-        fresh = (
-            torch.randn((n, k), dtype=torch.float64, device=mean.device, generator=generator) @ chol.T + mean
-        )
-        draw = torch.where(bad[:, None], fresh, draw)
-    # The rare rows still outside the bounds after all rounds take the (clamped) mean shape.
-    bad = ~_shape_ok(draw, system, variables)
-    return torch.where(bad[:, None], _clamped_mean(mean, system, variables).expand(n, -1), draw)
-
-
-def _clamped_mean(mean: torch.Tensor, system: str, variables: tuple[str, ...]) -> torch.Tensor:
-    low, high = ANGLE_RANGE.get(system, (0.0, 180.0))
-    out = mean.clone()
-    for j, name in enumerate(variables):
-        if name.startswith("log_"):
-            out[j] = out[j].clamp(-math.log(MAX_LENGTH_RATIO), math.log(MAX_LENGTH_RATIO))
-        else:
-            out[j] = out[j].clamp(low, high)
-    if system == "triclinic" and not bool(_shape_ok(out[None], system, variables)[0]):
-        out[2:] = torch.tensor([90.0, 90.0, 90.0], dtype=out.dtype, device=out.device)
-    return out
-
-
-def _shape_ok(values: torch.Tensor, system: str, variables: tuple[str, ...]) -> torch.Tensor:
-    ok = torch.ones(values.shape[0], dtype=torch.bool, device=values.device)
-    low, high = ANGLE_RANGE.get(system, (0.0, 180.0))
-    limit = math.log(MAX_LENGTH_RATIO)
-    for j, name in enumerate(variables):
-        v = values[:, j]
-        ok &= (v.abs() <= limit) if name.startswith("log_") else ((v >= low) & (v <= high))
-    if system == "triclinic":
-        ca, cb, cg = (torch.cos(torch.deg2rad(values[:, j])) for j in (2, 3, 4))
-        ok &= 1.0 - ca * ca - cb * cb - cg * cg + 2.0 * ca * cb * cg >= MIN_CELL_FLATNESS
-    # The third length relative to the second: b/c is bounded too.
-    if "log_b_over_a" in variables and "log_c_over_a" in variables:
-        ok &= (values[:, 1] - values[:, 0]).abs() <= limit
-    return ok
-
-
-def draw_volumes(
-    t: DeviceTables, c: Composition, generator: torch.Generator, dtype: torch.dtype
-) -> torch.Tensor:
-    """(n,) cell volumes in Å³: the sum over atoms of their element's volume, times exp(residual).
-
-    The residual is drawn from the fitted distribution by inverse transform: a uniform probability
-    between the first and last tabulated level, linearly interpolated in the residual's quantile table.
-    """
-    atoms = (c.multiplicity(t).to(dtype) * t.element_volume[c.number]).sum(dim=1)
-    q = t.volume_residual.shape[0]
-    u = torch.rand(atoms.shape, dtype=torch.float64, device=atoms.device, generator=generator)
-    position = u * (q - 1)  # (level - low) / step, with the levels evenly spaced from low to high
-    index = position.floor().to(torch.int64).clamp(max=q - 2)
-    fraction = (position - index).to(dtype)
-    residual = torch.lerp(t.volume_residual[index], t.volume_residual[index + 1], fraction)
-    return atoms * torch.exp(residual)
-
-
-# ---------------------------------------------------------------------------------------------------------
 # Atoms
 
 
@@ -587,264 +431,3 @@ def expand_atoms(t: DeviceTables, c: Composition) -> AtomMap:
     slot = torch.arange(n_atoms, device=end.device).expand(len(total), -1).contiguous()
     site = torch.searchsorted(end, slot, right=True).clamp(max=MAX_SITES - 1)
     return AtomMap(site, start, end, slot < total[:, None])
-
-
-
-
-def shortest_centring(t: DeviceTables, group: torch.Tensor, lattice: torch.Tensor) -> torch.Tensor:
-    """(n,) length in Å of the shortest centring translation of each crystal's group (inf for primitive
-    groups): the shortest vector of t_c + Z³ over the group's centring vectors t_c, searched over the
-    cell corners around it."""
-    vectors = t.centring[group - 1]  # (n, 3, 3), rows beyond the group's centring vectors are nan
-    corners = _CORNERS.to(device=lattice.device, dtype=lattice.dtype) - 1.0  # offsets {-1, 0}^3
-    candidates = vectors[:, :, None, :] + corners  # (n, 3, 8, 3)
-    cart = torch.bmm(candidates.reshape(len(group), -1, 3), lattice)
-    lengths = cart.norm(dim=-1)  # nan rows stay nan
-    return torch.nan_to_num(lengths, nan=float("inf")).min(dim=1).values
-
-
-def candidate_schedule(attempts: int, first: int) -> list[int]:
-    """Candidates per round for one site: ``first``, then 4 times as many, ... summing to ``attempts``
-    (at least one round). Most sites are placed from the first round; the crowded ones get many
-    candidates at once instead of many small rounds."""
-    rounds, left, k = [], max(attempts, 1), max(first, 1)
-    while left > 0:
-        rounds.append(min(k, left))
-        left -= rounds[-1]
-        k *= 4
-    return rounds
-
-
-def place_sites(
-    t: DeviceTables,
-    c: Composition,
-    atoms: AtomMap,
-    lattice: torch.Tensor,
-    min_distance: torch.Tensor,
-    target_distance: torch.Tensor,
-    attempts: int,
-    generator: torch.Generator,
-    max_expansion: float = MAX_EXPANSION,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, torch.Tensor]:
-    """Draw the free coordinates so that no two atoms come closer than their minimum distance.
-
-    Three steps, each vectorised over the crystals:
-
-    1. *Placement*, site by site in slot order (fixed and line positions first, see
-       :meth:`Composition.by_freedom`), at ``PLACEMENT_FRACTION`` of the minimum distances. For site s of
-       every crystal at once, candidate free parameters (uniform in [0, 1)) are drawn and each
-       candidate's orbit is built. A candidate's *clearance* is the smallest ratio, over the atoms of
-       sites 0..s-1 and the other atoms of its own orbit, of distance to the pair's threshold; by
-       symmetry the orbit's first atom stands for the whole orbit. Of the candidates with clearance >= 1,
-       the one with the largest clearance is kept (best-candidate placement: atoms spread out instead of
-       clumping). Where no candidate of a round clears, the next round draws more
-       (:func:`candidate_schedule`, ``attempts`` in all; one for a site without free parameters), and
-       where none of them clears, the cell is expanded uniformly just enough for the best candidate
-       (``EXPANSION_MARGIN`` above); expansion keeps every earlier site valid.
-    2. *Pushing apart* (:func:`~xrdsynth.sampler._relax.relax`): the atoms move along their sites' free
-       parameters until every pair reaches its ``target_distance`` (the fitted minimum distance), in up
-       to ``RELAX_ROUNDS`` rounds of ``RELAX_ITERATIONS`` steps, the later rounds only for crystals that
-       still have a pair closer than its ``min_distance``.
-    3. *Check*: every pair is measured exactly (:func:`~xrdsynth.sampler._relax.clearance`); a crystal
-       with a pair still closer than its ``min_distance`` is expanded uniformly just enough.
-
-    A crystal whose cell would grow beyond ``max_expansion`` in length over the drawn one is given up
-    (``placed`` False: it needs a new geometry). Cells are expanded up front until the smallest
-    interplanar spacing h exceeds the largest threshold and the shortest centring translation the largest
-    threshold of an element with itself, so that an atom's own translations are never too close and a
-    distance below its threshold is always measured exactly. Where every minimum distance is 0 the first
-    candidate is kept and nothing moves.
-
-    Args:
-        t: device tables; c: the compositions; atoms: their atom slots.
-        lattice: (n, 3, 3) the drawn lattices, Å.
-        min_distance: (119, 119) Å the distances no pair may come below (hard).
-        target_distance: (119, 119) Å the distances pairs are pushed toward (>= ``min_distance``).
-        attempts: candidates per site in the placement.
-        generator: random generator.
-        max_expansion: the largest growth in length over the drawn cell (``MAX_EXPANSION`` by default).
-
-    Returns:
-        xyz: (n, N, 3) fractional coordinates in [0, 1) of every atom slot (0 for padding and failures).
-        lattice: (n, 3, 3) the lattices, expanded where needed.
-        placed: (n,) bool, False where some site found no place (the crystal needs a new geometry).
-        draws: number of candidate draws (crystal x site x candidate), for the redraw statistics.
-        expansions: (n,) int64 cell expansions made per crystal.
-    """
-    n = c.group.shape[0]
-    dtype, device = lattice.dtype, lattice.device
-    xyz = torch.zeros((n, atoms.mask.shape[1], 3), dtype=dtype, device=device)
-    table = PLACEMENT_FRACTION * min_distance
-    number_atom = c.number.gather(1, atoms.site) * atoms.mask  # (n, N) atomic number of each atom slot
-    pairs = min_distance[c.number[:, :, None], c.number[:, None, :]]  # (n, S, S)
-    pairs = pairs * (c.valid[:, :, None] & c.valid[:, None, :])
-    largest = pairs.flatten(1).max(dim=1).values  # (n,) the crystal's largest pair threshold
-    # Expand thin cells up front until the smallest spacing exceeds the largest threshold, and the
-    # shortest centring translation (which maps every atom onto an atom of its element, wherever it is)
-    # the largest threshold of an element with itself (by a margin).
-    same = torch.diagonal(pairs, dim1=1, dim2=2).max(dim=1).values  # (n,)
-    centring = shortest_centring(t, c.group, lattice)
-    factor = torch.maximum(largest / smallest_spacing(lattice), same / centring)
-    factor = torch.where(factor >= 1.0, 1.02 * factor, torch.ones_like(factor))
-    lattice = lattice * factor.to(dtype)[:, None, None]
-    growth = torch.ones(n, dtype=torch.float64, device=device)  # expansion in length since the draw
-    placed = torch.ones(n, dtype=torch.bool, device=device)
-    draws = 0
-    expansions = torch.zeros(n, dtype=torch.int64, device=device)
-    schedule = candidate_schedule(attempts, FIRST_CANDIDATES)
-    slots = torch.arange(1, MAX_SITES + 1, device=device)
-    last_site = int((c.valid * slots).max()) if n else 0
-    for s in range(last_site):
-        rows = torch.nonzero(c.valid[:, s] & placed).squeeze(1)
-        if rows.numel() == 0:
-            continue
-        stretch, used = _place_site(
-            t, c, atoms, s, rows, xyz, lattice, table, number_atom, schedule, generator
-        )
-        draws += used
-        grow = stretch > 1.0
-        if bool(grow.any()):
-            too_much = grow & (growth[rows] * stretch > max_expansion)
-            placed[rows[too_much]] = False
-            ok = grow & ~too_much
-            lattice[rows[ok]] *= stretch[ok].to(dtype)[:, None, None]
-            growth[rows[ok]] *= stretch[ok]
-            expansions[rows[ok]] += 1
-    rows = torch.nonzero(placed).squeeze(1)
-    if rows.numel() == 0:
-        return xyz, lattice, placed, draws, expansions
-    # Push the atoms apart to the full minimum distances, then check every pair exactly.
-    site = atoms.site[rows]
-    group = (c.group[rows] - 1)[:, None].expand_as(site)
-    position = c.position[rows].gather(1, site)
-    mask = atoms.mask[rows]
-    slot = torch.arange(site.shape[1], device=device)[None, :]
-    op = t.op_start[group, position] + slot - atoms.start[rows].gather(1, site)
-    op = torch.where(mask, op, torch.zeros_like(op))
-    frozen = certificate_sites(t, c.take(rows))
-    sites = Sites(
-        mask=mask,
-        numbers=number_atom[rows],
-        site=site,
-        first=atoms.start[rows],
-        valid=c.valid[rows],
-        # The certifying sites stay where they were drawn (W = 0: relax never moves them).
-        jacobian=atom_jacobians(t.rotations[op], t.basis[group, position], mask & ~frozen.gather(1, site)),
-        frozen=frozen,
-    )
-    x, cell = xyz[rows], lattice[rows]
-    if RELAX_ROUNDS:
-        x = relax(x, cell, sites, target_distance, RELAX_ITERATIONS)
-    ratio = clearance(x, cell, sites, min_distance)
-    for _ in range(RELAX_ROUNDS - 1):
-        tight = torch.nonzero(ratio < 1.0).squeeze(1)
-        if tight.numel() == 0:
-            break
-        part = sites.take(tight)
-        x[tight] = relax(x[tight], cell[tight], part, target_distance, RELAX_ITERATIONS)
-        ratio[tight] = clearance(x[tight], cell[tight], part, min_distance)
-    # What the pushes did not resolve, a uniform expansion does (every distance grows by its factor).
-    stretch = torch.where(ratio < 1.0, EXPANSION_MARGIN / ratio.clamp(min=1e-9), torch.ones_like(ratio))
-    stretch = stretch.to(torch.float64)
-    too_much = growth[rows] * stretch > max_expansion
-    placed[rows[too_much]] = False
-    grow = (stretch > 1.0) & ~too_much
-    xyz[rows] = x
-    lattice[rows[grow]] = cell[grow] * stretch[grow].to(dtype)[:, None, None]
-    expansions[rows[grow]] += 1
-    return xyz, lattice, placed, draws, expansions
-
-
-def _place_site(
-    t: DeviceTables,
-    c: Composition,
-    atoms: AtomMap,
-    s: int,
-    rows: torch.Tensor,
-    xyz: torch.Tensor,
-    lattice: torch.Tensor,
-    table: torch.Tensor,
-    number_atom: torch.Tensor,
-    schedule: list[int],
-    generator: torch.Generator,
-) -> tuple[torch.Tensor, int]:
-    """Place site ``s`` of crystals ``rows`` (writes ``xyz`` in place).
-
-    Returns:
-        stretch: (p,) float64 length factor by which each crystal's cell must grow for its site to clear
-            (1 where a candidate cleared; inf where the best candidate has an atom on top of another).
-        used: the number of candidates drawn.
-    """
-    device, dtype = xyz.device, xyz.dtype
-    # Everything about site s of these crystals that does not depend on the candidate.
-    gs, position = c.group[rows] - 1, c.position[rows, s]
-    all_fixed = bool((t.dof[gs, position] == 0).all())
-    multiplicity = t.multiplicity[gs, position]
-    m = int(multiplicity.max())
-    orbit_slot = torch.arange(m, device=device)
-    in_orbit = orbit_slot[None, :] < multiplicity[:, None]  # (p, m)
-    op = t.op_start[gs, position][:, None] + torch.where(in_orbit, orbit_slot, 0)
-    rotation, translation = t.rotations[op], t.translations[op]  # (p, m, 3, 3), (p, m, 3)
-    x0, basis = t.representative[gs, position], t.basis[gs, position]
-    start = atoms.start[rows, s]
-    w = int(start.max())
-    previous = xyz[rows, :w]  # (p, w, 3) atoms of sites 0..s-1
-    z = c.number[rows, s]
-    # Inverse squared thresholds; 0 for slots that do not count (padding, atoms of later sites, pairs
-    # without a minimum), whose ratio d² / threshold² is then taken as infinite, never the smallest.
-    earlier = torch.arange(w, device=device)[None, :] < start[:, None]
-    threshold_previous = table[number_atom[rows, :w], z[:, None]]
-    inverse_previous = torch.where(earlier & (threshold_previous > 0), threshold_previous**-2, 0.0)
-    threshold_own = table[z, z][:, None].expand(-1, m - 1)
-    inverse_own = torch.where(in_orbit[:, 1:] & (threshold_own > 0), threshold_own**-2, 0.0)
-    inverse = torch.cat([inverse_previous, inverse_own], dim=1)  # (p, w + m - 1)
-    cell = lattice[rows]
-    p = rows.numel()
-    best_clearance = torch.full((p,), -1.0, dtype=dtype, device=device)  # squared, of the best so far
-    best_orbit = torch.zeros((p, m, 3), dtype=dtype, device=device)
-    index = torch.arange(p, device=device)  # rows still looking, as positions in the above
-    used = 0
-    for k in [1] if all_fixed else schedule:
-        full = index.numel() == p
-
-        def pick(x: torch.Tensor, full: bool = full, index: torch.Tensor = index) -> torch.Tensor:
-            return x if full else x[index]
-
-        q = index.numel()
-        u = torch.rand((q, k, 3), dtype=dtype, device=device, generator=generator)
-        first = pick(x0)[:, None, :] + torch.bmm(u, pick(basis))
-        orbit = wrap_fractional(
-            torch.einsum("qmij,qkj->qkmi", pick(rotation), first) + pick(translation)[:, None]
-        )  # (q, k, m, 3); member 0 is the identity image, the first atom itself
-        here = orbit[:, :, :1, :]
-        delta_previous = pick(previous)[:, None] - here  # (q, k, w, 3)
-        delta_own = orbit[:, :, 1:, :] - here  # (q, k, m - 1, 3)
-        cell_q = pick(cell)
-        d2_previous = nearest_images(delta_previous, cell_q)[0]
-        d2_own = nearest_images(delta_own, cell_q)[0]
-        # Squared clearance of each candidate: the smallest d² / threshold² (inf when nothing counts).
-        inverse_q = pick(inverse)[:, None]
-        ratio = torch.cat([d2_previous, d2_own], dim=2) * inverse_q
-        ratio = torch.where(inverse_q > 0, ratio, math.inf)
-        clearance = (
-            ratio.amin(dim=2) if ratio.shape[2] else torch.full((q, k), math.inf, dtype=dtype, device=device)
-        )
-        used += q * k
-        value, choice = clearance.max(dim=1)
-        better = value > best_clearance[index]
-        best_clearance[index] = torch.where(better, value, best_clearance[index])
-        best_orbit[index] = torch.where(
-            better[:, None, None], orbit[torch.arange(q, device=device), choice], best_orbit[index]
-        )
-        index = index[best_clearance[index] < 1.0]
-        if index.numel() == 0:
-            break
-    keep = in_orbit
-    target = start[:, None] + orbit_slot[None, :]
-    xyz[rows[:, None].expand(-1, m)[keep], target[keep]] = best_orbit[keep]
-    stretch = torch.where(
-        best_clearance >= 1.0,
-        torch.ones_like(best_clearance),
-        EXPANSION_MARGIN / best_clearance.clamp(min=0.0).sqrt(),
-    )
-    return stretch.to(torch.float64), used

@@ -16,18 +16,9 @@ import torch
 
 from ..structure import Crystal, CrystalBatch
 from ..symmetry import space_group_number
-from ._core import (
-    MAX_EXPANSION,
-    Composition,
-    DeviceTables,
-    build_device_tables,
-    certify,
-    draw_composition,
-    draw_lattices,
-    draw_volumes,
-    expand_atoms,
-    place_sites,
-)
+from ._core import Composition, DeviceTables, build_device_tables, certify, draw_composition, expand_atoms
+from ._lattices import draw_lattices, draw_volumes
+from ._placement import MAX_EXPANSION, place_sites
 from ._probabilities import min_distance_table, space_group_probabilities
 from ._statistics import NAMED_STATISTICS, SamplerStatistics, named_statistics
 from ._tables import load_tables

@@ -31,6 +31,7 @@ coordinates, which the sampler's minimum-distance check rejects anyway). Hence t
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -51,6 +52,7 @@ __all__ = [
     "faithful_flags",
     "load_tables",
     "save_tables",
+    "write_wyckoff_tables",
 ]
 
 TABLES_FILE = "_wyckoff_tables.npz"
@@ -223,6 +225,26 @@ def save_tables(tables: WyckoffTables, path: str) -> None:
     fields = {name: getattr(tables, name) for name in WyckoffTables.__dataclass_fields__}
     fields["rotations"] = fields["rotations"].astype(np.int8)  # entries are -1, 0, 1
     np.savez_compressed(path, spglib_version=np.array(spglib.__version__), **fields)
+
+
+def write_wyckoff_tables(path: str | os.PathLike[str], seed: int = 0) -> str:
+    """Derive the sampler's Wyckoff tables for all 230 groups and write them to ``path`` (npz).
+
+    For maintainers: the package ships this file as ``xrdsynth/sampler/_wyckoff_tables.npz``; rebuild it
+    (``scripts/build_sampler_tables.py``) after a change of spglib or of the Wyckoff derivation. The result
+    is deterministic for a given ``seed`` and spglib version (the certifying flags come from spglib on random
+    instances). Takes a few minutes.
+
+    Returns:
+        One line that says what was written (positions, operations, faithful positions, groups with one).
+    """
+    tables = derive_tables(np.random.default_rng(seed))
+    save_tables(tables, os.fspath(path))
+    with_one = sum(bool(tables.faithful[tables.positions_of(g)].any()) for g in range(1, 231))
+    return (
+        f"{len(tables.letter)} positions, {len(tables.rotations)} operations, {int(tables.faithful.sum())} "
+        f"faithful positions; {with_one}/230 groups have one"
+    )
 
 
 @functools.cache

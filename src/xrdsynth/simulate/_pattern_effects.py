@@ -12,15 +12,13 @@ from dataclasses import dataclass
 
 import torch
 
+from .._base import AMORPHOUS_HUMP_D_SPACING, AMORPHOUS_HUMP_FWHM
+from .._radiation import two_theta_from_d
 from ._augment import amorphous_hump, chebyshev_background, gaussian_noise, poisson_noise
 from ._settings import Setting, draw_uniform
 
 __all__ = ["AMORPHOUS_HUMP_D_SPACING", "AMORPHOUS_HUMP_FWHM", "PatternEffects", "finish_patterns"]
 
-#: Range (Å) of the d-spacing at the centre of the amorphous hump (silicate glasses and polymers: 3–6 Å).
-AMORPHOUS_HUMP_D_SPACING = (3.0, 6.0)
-#: Range of the hump's FWHM in degrees 2θ.
-AMORPHOUS_HUMP_FWHM = (5.0, 15.0)
 
 
 @dataclass(frozen=True)
@@ -106,7 +104,8 @@ def finish_patterns(
     if hump is not None:
         d_low, d_high = AMORPHOUS_HUMP_D_SPACING
         d = d_low + (d_high - d_low) * torch.rand(bsz, generator=generator, dtype=dtype, device=device)
-        center = 2.0 * torch.rad2deg(torch.asin((wavelength / (2.0 * d)).clamp(max=1.0)))
+        # Bragg's law; a d below λ/2 (no reflection, NaN) puts the centre at the 180° end as before.
+        center = torch.nan_to_num(two_theta_from_d(d, wavelength), nan=180.0)
         w_low, w_high = AMORPHOUS_HUMP_FWHM
         width = w_low + (w_high - w_low) * torch.rand(bsz, generator=generator, dtype=dtype, device=device)
         patterns = patterns + hump.unsqueeze(1) * amorphous_hump(grid, center, width)

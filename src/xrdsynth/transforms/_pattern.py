@@ -10,7 +10,8 @@ import math
 
 import torch
 
-from .._base import check_range
+from .._base import AMORPHOUS_HUMP_D_SPACING, AMORPHOUS_HUMP_FWHM, check_range
+from .._radiation import WAVELENGTHS, two_theta_from_d
 from ..simulate.functional import amorphous_hump, chebyshev_background
 from ._background import remove_background
 from ._base import PatternTransform, applied, log_uniform, uniform
@@ -121,9 +122,9 @@ class AmorphousHump(PatternTransform):
     def __init__(
         self,
         level: float | tuple[float, float] = (0.0, 0.15),
-        d_spacing: float | tuple[float, float] = (3.0, 6.0),
-        fwhm: float | tuple[float, float] = (5.0, 15.0),
-        wavelength: float = 1.540593,
+        d_spacing: float | tuple[float, float] = AMORPHOUS_HUMP_D_SPACING,
+        fwhm: float | tuple[float, float] = AMORPHOUS_HUMP_FWHM,
+        wavelength: float = WAVELENGTHS["CuKa1"],
         p: float = 1.0,
         seed=0,
     ) -> None:
@@ -140,7 +141,8 @@ class AmorphousHump(PatternTransform):
 
     def draw(self, batch_size, generator, dtype=torch.float32):
         d = uniform(self.d_spacing, batch_size, generator, dtype)
-        center = 2.0 * torch.rad2deg(torch.asin((self.wavelength / (2.0 * d)).clamp(max=1.0)))
+        # Bragg's law; a d below λ/2 (no reflection, NaN) puts the centre at the 180° end.
+        center = torch.nan_to_num(two_theta_from_d(d, self.wavelength), nan=180.0)
         return {
             "applied": applied(self.p, batch_size, generator),
             "level": uniform(self.level, batch_size, generator, dtype),

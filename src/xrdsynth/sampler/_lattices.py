@@ -1,0 +1,167 @@
+"""Lattices and volumes of sampled crystals: the volume from the composition, then cell edges and angles
+per lattice system, drawn from the statistics, as functions of explicit tensors (see :mod:`._core` for
+the conventions: batched over crystals, randomness from the ``generator`` argument)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..symmetry import LATTICE_SYSTEMS
+from ._core import Composition, DeviceTables
+from ._statistics import LATTICE_VARIABLES
+
+__all__ = [
+    "ANGLE_RANGE",
+    "MAX_LENGTH_RATIO",
+    "MIN_CELL_FLATNESS",
+    "SHAPE_REJECTION_ROUNDS",
+    "draw_lattices",
+    "draw_volumes",
+]
+
+# Sane cell shapes: angles of free cells, and length ratios, stay inside these bounds.
+ANGLE_RANGE = {"triclinic": (60.0, 120.0), "monoclinic": (90.0, 125.0)}
+MAX_LENGTH_RATIO = 5.0
+# Smallest accepted 1 - cos²α - cos²β - cos²γ + 2 cosα cosβ cosγ = (V / abc)²: rejects very flat cells.
+MIN_CELL_FLATNESS = 0.1
+SHAPE_REJECTION_ROUNDS = 10
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Lattice
+
+
+def draw_lattices(
+    t: DeviceTables, group: torch.Tensor, volume: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
+    """(n, 3, 3) lattices (rows a, b, c in Å, lower triangular) of the groups' lattice systems.
+
+    The shape (length ratios, free angles) comes from the fitted Gaussian of the lattice system, redrawn
+    while outside the sane bounds (``ANGLE_RANGE``, ``MAX_LENGTH_RATIO``, ``MIN_CELL_FLATNESS``); the scale
+    gives the cell ``volume`` (n,) Å³, or more where the shortest edge would be below ``t.min_cell_edge``
+    (the cell is then scaled up until it is not). The system's constraints hold by construction: equal
+    lengths are the same number, fixed angles use exact cosines (0 for 90°, -1/2 for 120°).
+    """
+    n = group.shape[0]
+    dtype, device = volume.dtype, volume.device
+    params = torch.zeros((n, 6), dtype=torch.float64, device=device)  # b/a, c/a, cos α, cos β, cos γ, sin γ
+    params[:, 0:2] = 1.0
+    params[:, 5] = 1.0
+    system = t.lattice_system[group - 1]
+    for k, name in enumerate(LATTICE_SYSTEMS):
+        rows = torch.nonzero(system == k).squeeze(1)
+        if rows.numel() == 0:
+            continue
+        variables = LATTICE_VARIABLES[name]
+        values = _draw_shape(t.shape_mean[k], t.shape_chol[k], name, variables, rows.numel(), generator)
+        shape = dict(zip(variables, values.unbind(dim=1), strict=True))
+        b_over_a = shape["log_b_over_a"].exp() if "log_b_over_a" in shape else None
+        c_over_a = shape["log_c_over_a"].exp() if "log_c_over_a" in shape else None
+        p = params[rows]
+        if b_over_a is not None:
+            p[:, 0] = b_over_a
+        if c_over_a is not None:
+            p[:, 1] = c_over_a
+        if name == "triclinic":
+            for j, angle in ((2, "alpha"), (3, "beta"), (4, "gamma")):
+                p[:, j] = torch.cos(torch.deg2rad(shape[angle]))
+            p[:, 5] = torch.sin(torch.deg2rad(shape["gamma"]))
+        elif name == "monoclinic":
+            p[:, 3] = torch.cos(torch.deg2rad(shape["beta"]))
+        elif name in ("hexagonal", "rhombohedral"):
+            p[:, 4] = -0.5
+            p[:, 5] = math.sqrt(3.0) / 2.0
+        params[rows] = p
+    b, c, ca, cb, cg, sg = params.unbind(dim=1)
+    one = torch.ones_like(b)
+    zero = torch.zeros_like(b)
+    cy = c * (ca - cb * cg) / sg
+    cz = torch.sqrt((c * c - (c * cb) ** 2 - cy * cy).clamp(min=0.0))
+    unit = torch.stack(
+        [
+            torch.stack([one, zero, zero], 1),
+            torch.stack([b * cg, b * sg, zero], 1),
+            torch.stack([c * cb, cy, cz], 1),
+        ],
+        dim=1,
+    )
+    unit_volume = one * b * sg * cz  # a = 1
+    scale = (volume.to(torch.float64) / unit_volume) ** (1.0 / 3.0)
+    shortest = torch.minimum(torch.minimum(one, b), c)  # edge lengths of the unit cell are 1, b, c
+    scale = torch.maximum(scale, t.min_cell_edge / shortest)
+    return (unit * scale[:, None, None]).to(dtype)
+
+
+def _draw_shape(
+    mean: torch.Tensor,
+    chol: torch.Tensor,
+    system: str,
+    variables: tuple[str, ...],
+    n: int,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """(n, k) float64 shape variables from the Gaussian, redrawn where outside the sane bounds."""
+    k = len(variables)
+    if k == 0:
+        return torch.zeros((n, 0), dtype=torch.float64, device=mean.device)
+    draw = torch.randn((n, k), dtype=torch.float64, device=mean.device, generator=generator) @ chol.T + mean
+    for _ in range(SHAPE_REJECTION_ROUNDS):
+        bad = ~_shape_ok(draw, system, variables)
+        if not bool(bad.any()):
+            return draw
+        fresh = (
+            torch.randn((n, k), dtype=torch.float64, device=mean.device, generator=generator) @ chol.T + mean
+        )
+        draw = torch.where(bad[:, None], fresh, draw)
+    # The rare rows still outside the bounds after all rounds take the (clamped) mean shape.
+    bad = ~_shape_ok(draw, system, variables)
+    return torch.where(bad[:, None], _clamped_mean(mean, system, variables).expand(n, -1), draw)
+
+
+def _clamped_mean(mean: torch.Tensor, system: str, variables: tuple[str, ...]) -> torch.Tensor:
+    low, high = ANGLE_RANGE.get(system, (0.0, 180.0))
+    out = mean.clone()
+    for j, name in enumerate(variables):
+        if name.startswith("log_"):
+            out[j] = out[j].clamp(-math.log(MAX_LENGTH_RATIO), math.log(MAX_LENGTH_RATIO))
+        else:
+            out[j] = out[j].clamp(low, high)
+    if system == "triclinic" and not bool(_shape_ok(out[None], system, variables)[0]):
+        out[2:] = torch.tensor([90.0, 90.0, 90.0], dtype=out.dtype, device=out.device)
+    return out
+
+
+def _shape_ok(values: torch.Tensor, system: str, variables: tuple[str, ...]) -> torch.Tensor:
+    ok = torch.ones(values.shape[0], dtype=torch.bool, device=values.device)
+    low, high = ANGLE_RANGE.get(system, (0.0, 180.0))
+    limit = math.log(MAX_LENGTH_RATIO)
+    for j, name in enumerate(variables):
+        v = values[:, j]
+        ok &= (v.abs() <= limit) if name.startswith("log_") else ((v >= low) & (v <= high))
+    if system == "triclinic":
+        ca, cb, cg = (torch.cos(torch.deg2rad(values[:, j])) for j in (2, 3, 4))
+        ok &= 1.0 - ca * ca - cb * cb - cg * cg + 2.0 * ca * cb * cg >= MIN_CELL_FLATNESS
+    # The third length relative to the second: b/c is bounded too.
+    if "log_b_over_a" in variables and "log_c_over_a" in variables:
+        ok &= (values[:, 1] - values[:, 0]).abs() <= limit
+    return ok
+
+
+def draw_volumes(
+    t: DeviceTables, c: Composition, generator: torch.Generator, dtype: torch.dtype
+) -> torch.Tensor:
+    """(n,) cell volumes in Å³: the sum over atoms of their element's volume, times exp(residual).
+
+    The residual is drawn from the fitted distribution by inverse transform: a uniform probability
+    between the first and last tabulated level, linearly interpolated in the residual's quantile table.
+    """
+    atoms = (c.multiplicity(t).to(dtype) * t.element_volume[c.number]).sum(dim=1)
+    q = t.volume_residual.shape[0]
+    u = torch.rand(atoms.shape, dtype=torch.float64, device=atoms.device, generator=generator)
+    position = u * (q - 1)  # (level - low) / step, with the levels evenly spaced from low to high
+    index = position.floor().to(torch.int64).clamp(max=q - 2)
+    fraction = (position - index).to(dtype)
+    residual = torch.lerp(t.volume_residual[index], t.volume_residual[index + 1], fraction)
+    return atoms * torch.exp(residual)

@@ -1,0 +1,80 @@
+"""Checkpoints of a training run: written atomically, and resumed only with the settings they were made
+with."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ._config import TrainConfig
+
+__all__ = ["RESUME_MAY_DIFFER", "atomic_torch_save", "check_resume"]
+
+# Settings that may change when a run is resumed: where and how fast it runs, and how often it reports.
+# Every other TrainConfig field changes the trained model, so a resumed run must keep it.
+RESUME_MAY_DIFFER = frozenset(
+    {"out", "device", "threads", "workers", "compile", "precision", "checkpoint_every", "snapshot_every",
+     "eval_every", "log_every"}
+)  # fmt: skip
+
+# Fields added after runs were stored, with the value that reproduces what those runs did: a run folder
+# written before a field existed is resumed as if it had stored this value.
+ABSENT_MEANS = {"statistics": "default-v1"}
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to ``path`` through a temporary file in the same folder, synced, then renamed over
+    ``path``: a run killed while writing leaves the previous checkpoint whole."""
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}-", delete=False) as handle:
+        torch.save(obj, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+        tmp = handle.name
+    os.replace(tmp, path)
+
+
+def check_resume(config: TrainConfig, out: Path, world_size: int) -> None:
+    """Refuse to resume a run folder whose stored settings differ from ``config``.
+
+    The stored settings are the checkpoint's (what would be resumed), else ``config.json`` (a run stopped
+    before its first checkpoint). Every TrainConfig field must match except ``RESUME_MAY_DIFFER``, and
+    a checkpoint must come from as many processes as there are now (the data stream depends on both).
+
+    Raises:
+        ValueError: listing every field that differs, one per line.
+    """
+    checkpoint, stored_json = out / "checkpoint.pt", out / "config.json"
+    state: dict[str, Any] | None = None
+    if checkpoint.exists():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        stored = json.loads(state["config"])
+        where = str(checkpoint)
+    elif stored_json.exists():
+        stored = json.loads(stored_json.read_text(encoding="utf-8"))
+        where = str(stored_json)
+    else:
+        return
+    now = json.loads(json.dumps(config.to_dict()))  # tuples as lists, as stored
+    lines = []
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in RESUME_MAY_DIFFER:
+            continue
+        old = stored.get(f.name, ABSENT_MEANS.get(f.name, "<absent: written by another xrdsynth version>"))
+        if old != now[f.name]:
+            lines.append(f"  {f.name}: stored {old!r}, now {now[f.name]!r}")
+    if state is not None and int(state["step"]) > 0 and isinstance(stored.get("batch_size"), int):
+        processes = int(state["samples"]) // (int(state["step"]) * stored["batch_size"])
+        if processes != world_size:
+            lines.append(f"  processes (WORLD_SIZE): stored {processes}, now {world_size}")
+    if lines:
+        raise ValueError(
+            f"{where} belongs to a run with other settings; resume it with the same settings (only "
+            f"{', '.join(sorted(RESUME_MAY_DIFFER))} may change) or use another run folder:\n"
+            + "\n".join(lines)
+        )

@@ -1,0 +1,163 @@
+"""The command line of training: ``python -m xrdsynth.train`` and ``xrdsynth train`` take these options."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+
+from ..sampler import NAMED_STATISTICS
+from ..transforms import PRESETS
+from ._config import PRECISIONS, SPACE_GROUP_WEIGHTS, TrainConfig
+from ._loop import train
+
+__all__ = ["build_parser", "config_from_args", "main"]
+
+# -------------------------------------------------------------------------------------------- command line
+# Help of the options that map to TrainConfig fields (argparse adds the default).
+_OPTION_HELP = {
+    "steps": "optimiser steps in total, per process; a resumed run must keep it",
+    "batch_size": "new patterns per step and process",
+    "warmup_steps": "steps of linear learning-rate warm-up before the cosine decay",
+    "seed": "seed of the model initialisation and of the data stream",
+    "threads": "torch CPU threads, 0 for torch's default",
+    "max_atoms": "largest number of atoms in a sampled unit cell",
+    "checkpoint_every": "steps between checkpoints and model exports",
+    "eval_every": "steps between validations on the fixed synthetic validation set",
+    "eval_patterns": "patterns in that validation set",
+    "log_every": "steps between rows of metrics.csv",
+    "lr": "peak learning rate (AdamW)",
+    "weight_decay": "AdamW weight decay",
+    "label_smoothing": "label smoothing of the cross-entropy",
+    "clean_fraction": "fraction of batches made with the 'clean' preset instead of --preset",
+    "background_window_deg": "width in degrees of the background removal before the network, 0 for none",
+    "snapshot_every": "steps between models kept in snapshots/ (a multiple of --checkpoint-every), 0: none",
+    "workers": "DataLoader processes that make the data while the model trains (results do not change)",
+    "tempering": "exponent of the 'tempered' space-group weights",
+}
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The arguments of ``python -m xrdsynth.train`` / ``xrdsynth train`` (one per TrainConfig field)."""
+    parser = parser or argparse.ArgumentParser(
+        prog="xrdsynth train", description="Train a space-group classifier on synthetic crystals."
+    )
+    defaults = TrainConfig()
+    default = " (default: %(default)s)"
+    parser.add_argument(
+        "--out",
+        default=defaults.out,
+        metavar="DIR",
+        help="run folder; a folder with a run is resumed, with the same settings only" + default,
+    )
+    parser.add_argument(
+        "--architecture",
+        default=defaults.architecture,
+        help="network, see xrdsynth.models.ARCHITECTURES" + default,
+    )
+    parser.add_argument(
+        "--architecture-kwargs",
+        type=json.loads,
+        default=defaults.architecture_kwargs,
+        metavar="JSON",
+        help='keyword arguments of the architecture as JSON (default: \'{"width": 16, "stem_stride": 8}\')',
+    )
+    parser.add_argument(
+        "--two-theta",
+        nargs=3,
+        type=float,
+        default=defaults.two_theta,
+        metavar=("START", "STOP", "N"),
+        help="the model's 2θ grid in degrees: first, last, number of points (default: "
+        f"{defaults.two_theta[0]:g} {defaults.two_theta[1]:g} {defaults.two_theta[2]})",
+    )
+    parser.add_argument(
+        "--wavelength",
+        default=defaults.wavelength,
+        metavar="W",
+        help="simulated wavelength, Å or a line (CuKa1, MoKa1, ...)" + default,
+    )
+    parser.add_argument(
+        "--sqrt-scale",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.sqrt_scale,
+        help="the network reads the square root of the normalised pattern" + default,
+    )
+    for name in ("steps", "batch_size", "warmup_steps", "seed", "threads", "max_atoms", "checkpoint_every",
+                 "snapshot_every", "eval_every", "eval_patterns", "log_every", "workers"):  # fmt: skip
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            type=int,
+            default=getattr(defaults, name),
+            metavar="N",
+            help=_OPTION_HELP[name] + default,
+        )
+    for name in ("lr", "weight_decay", "label_smoothing", "clean_fraction", "tempering",
+                 "background_window_deg"):  # fmt: skip
+        parser.add_argument(
+            "--" + name.replace("_", "-"),
+            type=float,
+            default=getattr(defaults, name),
+            metavar="X",
+            help=_OPTION_HELP[name] + default,
+        )
+    parser.add_argument("--device", default=defaults.device, help="cpu, cuda, cuda:N or auto" + default)
+    parser.add_argument(
+        "--space-group-weights",
+        choices=SPACE_GROUP_WEIGHTS,
+        default=defaults.space_group_weights,
+        help="how often each space group is drawn: equally, as in the sampler statistics, or tempered"
+        + default,
+    )
+    parser.add_argument(
+        "--statistics",
+        choices=tuple(NAMED_STATISTICS),
+        default=defaults.statistics,
+        help="sampler statistics: fitted volumes and distances ('default') or the earlier ones ('default-v1')"
+        + default,
+    )
+    parser.add_argument(
+        "--preset",
+        choices=PRESETS,
+        default=defaults.preset,
+        help="recipe of the training patterns (see xrdsynth.transforms)" + default,
+    )
+    parser.add_argument(
+        "--init-from",
+        default=None,
+        metavar="MODEL",
+        help="model folder or shipped name whose weights start the run (same architecture and grid)",
+    )
+    parser.add_argument("--compile", action="store_true", help="torch.compile the simulator's rendering")
+    parser.add_argument(
+        "--precision", choices=list(PRECISIONS), default=defaults.precision,
+        help="the network's arithmetic: float32, or bfloat16 mixed precision (faster on CPUs with "
+        "AVX512-BF16 or AMX and on recent GPUs; weights and loss stay float32)",
+    )  # fmt: skip
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig of parsed :func:`build_parser` arguments."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
+    wavelength = values["wavelength"]
+    with contextlib.suppress(ValueError):  # a number of Å, else a line name
+        values["wavelength"] = float(wavelength)
+    return TrainConfig(**values)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m xrdsynth.train [options]``: parse the options and train; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        config = config_from_args(args)
+        train(config, progress=not args.no_progress)
+    except ValueError as error:
+        # Bad settings and refused resumes are the user's to fix: one message, no traceback.
+        print(f"xrdsynth.train: error: {error}", file=sys.stderr)
+        return 1
+    return 0

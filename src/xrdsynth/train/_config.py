@@ -1,0 +1,146 @@
+"""The settings of a training run: :class:`TrainConfig` (stored in ``config.json`` and the model card)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..sampler import NAMED_STATISTICS
+from ..simulate import resolve_wavelength
+from ..transforms import PRESETS
+
+__all__ = ["PRECISIONS", "SPACE_GROUP_WEIGHTS", "TrainConfig"]
+
+#: How often each space group is drawn (see :attr:`TrainConfig.space_group_weights`).
+SPACE_GROUP_WEIGHTS = ("uniform", "statistics", "tempered")
+#: The network's arithmetic in training (see :attr:`TrainConfig.precision`): name -> autocast dtype.
+PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on (stored in ``config.json`` and the model card).
+
+    Attributes:
+        out: run folder.
+        architecture: name in :data:`xrdsynth.models.ARCHITECTURES`.
+        architecture_kwargs: keyword arguments of the architecture (``num_classes`` is always 230).
+        two_theta: (start, stop, points) of the model's grid, degrees.
+        wavelength: the model's wavelength (its input spec): "CuKa1", the principal line of the presets.
+        sqrt_scale: the network reads √ of the max-normalised pattern.
+        background_window_deg: the network reads patterns with their background removed by a
+            morphological opening of this width in degrees (0: none); measured patterns get the same.
+        steps: optimiser steps in total (per rank, each on ``batch_size`` new patterns).
+        batch_size: patterns per step and rank.
+        lr: peak learning rate (AdamW).
+        weight_decay: AdamW weight decay.
+        warmup_steps: linear warm-up, then cosine decay to 2% of ``lr`` at ``steps``.
+        label_smoothing: of the cross-entropy.
+        seed: of the model initialisation and of the data stream.
+        device: "cpu", "cuda", "cuda:1", or "auto" (the rank's GPU when there is one).
+        threads: torch CPU threads (0: torch's default).
+        space_group_weights: "uniform", "statistics" (as often as in the sampler statistics), or
+            "tempered" (statistics to the power ``tempering``: common groups more often, rare ones still
+            seen).
+        tempering: exponent of the "tempered" weights.
+        statistics: the sampler statistics, a name in :data:`xrdsynth.sampler.NAMED_STATISTICS`
+            ("default": fitted volumes and distances; "default-v1": the statistics of the shipped
+            classifier's training, crystals with larger cells and shorter distances).
+        preset: the recipe of the training patterns, a name in :data:`xrdsynth.transforms.PRESETS`
+            ("laboratory-cu": Kα doublet, instrument function, sizes from 15 nm to 2 µm, strain, texture,
+            shifts, impurity, backgrounds, counting noise, partial scans; "clean": Kα1 Gaussian peaks).
+        clean_fraction: fraction of batches made with the "clean" preset instead.
+        init_from: a saved model folder or shipped model name whose weights start the run (same
+            architecture and grid); None starts from random weights.
+        max_atoms: largest cell the sampler makes.
+        compile: fuse the simulator's rendering with torch.compile.
+        precision: arithmetic of the network's forward pass: "float32", or "bfloat16" (mixed precision:
+            convolutions and matrix products in bfloat16 under ``torch.autocast``, weights, optimiser state
+            and loss in float32). On CPUs with bfloat16 instructions (AVX512-BF16, AMX) and on recent GPUs
+            a step takes about 0.6 of the float32 time; elsewhere it can be slower. May change on resume.
+        workers: DataLoader processes that generate batches while the model trains (0: in the training
+            process). Results do not depend on it.
+        checkpoint_every: steps between checkpoints (and model exports).
+        snapshot_every: every this many steps (a multiple of ``checkpoint_every``), the exported model is
+            also kept as ``snapshots/step-NNNNNNN/``, for learning curves; 0 keeps none.
+        eval_every: steps between validations on a fixed synthetic set.
+        eval_patterns: size of that validation set.
+        log_every: steps between metric rows.
+    """
+
+    out: str = "runs/xrdsynth"
+    architecture: str = "resnet10"
+    architecture_kwargs: dict[str, Any] = field(default_factory=lambda: {"width": 16, "stem_stride": 8})
+    two_theta: tuple[float, float, int] = (5.0, 90.0, 4251)
+    wavelength: str | float = "CuKa1"
+    sqrt_scale: bool = True
+    background_window_deg: float = 3.0
+    steps: int = 1000
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_steps: int = 200
+    label_smoothing: float = 0.05
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0
+    space_group_weights: str = "uniform"
+    tempering: float = 0.5
+    statistics: str = "default"
+    preset: str = "laboratory-cu"
+    clean_fraction: float = 0.0
+    init_from: str | None = None
+    max_atoms: int = 100
+    compile: bool = False
+    precision: str = "float32"
+    workers: int = 0
+    checkpoint_every: int = 200
+    snapshot_every: int = 0
+    eval_every: int = 200
+    eval_patterns: int = 1024
+    log_every: int = 20
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError("steps and batch_size must be >= 1")
+        if not 0.0 <= self.clean_fraction <= 1.0:
+            raise ValueError(f"clean_fraction must be a fraction in [0, 1], got {self.clean_fraction}")
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        cu = resolve_wavelength(self.wavelength).wavelength == resolve_wavelength("CuKa1").wavelength
+        if self.preset == "laboratory-cu" and self.clean_fraction < 1.0 and not cu:
+            raise ValueError(
+                f"the laboratory-cu preset simulates Cu Kα1 (Kα2 is one of its effects); got wavelength "
+                f"{self.wavelength!r} (the clean preset takes any)"
+            )
+        if not self.background_window_deg >= 0:
+            raise ValueError(f"background_window_deg must be >= 0, got {self.background_window_deg}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.statistics not in NAMED_STATISTICS:
+            raise ValueError(
+                f"statistics must be one of {', '.join(NAMED_STATISTICS)}, got {self.statistics!r}"
+            )
+        if self.workers < 0:
+            raise ValueError(f"workers must be >= 0, got {self.workers}")
+        if self.space_group_weights not in SPACE_GROUP_WEIGHTS:
+            raise ValueError(
+                "space_group_weights must be uniform, statistics or tempered, "
+                f"got {self.space_group_weights!r}"
+            )
+        if self.snapshot_every < 0 or (self.snapshot_every and self.snapshot_every % self.checkpoint_every):
+            raise ValueError(
+                f"snapshot_every must be 0 or a multiple of checkpoint_every ({self.checkpoint_every}), "
+                f"got {self.snapshot_every}"
+            )
+        for name in ("checkpoint_every", "eval_every", "log_every", "eval_patterns"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        self.two_theta = (float(self.two_theta[0]), float(self.two_theta[1]), int(self.two_theta[2]))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types, for config.json and the model card."""
+        return dataclasses.asdict(self)

@@ -1,0 +1,93 @@
+"""The training data: the sampler and simulator of a recipe, the clean/laboratory mixture, and the fixed
+synthetic validation set."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from .._base import NUM_SPACE_GROUPS
+from ..data import SyntheticPowderDataset
+from ..sampler import SpaceGroupSampler, named_statistics
+from ..structure import CrystalBatch
+from ..transforms import preset
+from ._config import TrainConfig
+
+__all__ = ["VALIDATION_SEED_OFFSET", "SimulatorMixture", "build_data", "validation_set"]
+
+# Validation data comes from a stream whose seed cannot collide with a training seed.
+VALIDATION_SEED_OFFSET = 1_000_003
+
+
+class SimulatorMixture(nn.Module):
+    """Per batch, one of several simulators (same grid), chosen with the batch's own generator."""
+
+    def __init__(self, simulators: Sequence[nn.Module], weights: Sequence[float]) -> None:
+        super().__init__()
+        self.simulators = nn.ModuleList(simulators)
+        self.register_buffer("_weights", torch.tensor(weights, dtype=torch.float64), persistent=False)
+        self._weights: torch.Tensor
+
+    @property
+    def device(self) -> torch.device:
+        return self.simulators[0].device
+
+    @property
+    def two_theta(self) -> torch.Tensor:
+        return self.simulators[0].two_theta
+
+    def forward(self, batch: CrystalBatch, generator: torch.Generator | None = None) -> torch.Tensor:
+        gen = self.simulators[0].generator() if generator is None else generator
+        u = float(torch.rand(1, generator=gen, device=gen.device, dtype=torch.float64))
+        choice = int(torch.searchsorted(self._weights.cumsum(0).cpu() / self._weights.sum().cpu(), u))
+        return self.simulators[min(choice, len(self.simulators) - 1)](batch, generator=gen)
+
+
+def space_group_weights(config: TrainConfig) -> str | list[float]:
+    """The sampler's ``space_group_weights`` for ``config``: a name, or one weight per group 1..230."""
+    if config.space_group_weights != "tempered":
+        return config.space_group_weights
+    counts = named_statistics(config.statistics).space_group_counts
+    # +1: every group keeps a chance, however rare in the statistics.
+    return [(counts.get(g, 0) + 1.0) ** config.tempering for g in range(1, NUM_SPACE_GROUPS + 1)]
+
+
+def build_data(config: TrainConfig, device: torch.device) -> tuple[SpaceGroupSampler, nn.Module]:
+    """The sampler and the simulator (a preset, or a mixture with the clean preset) of a training recipe,
+    on ``device``. Patterns come out linear, maximum 1: the classifier's preprocessing does the rest."""
+    sampler = SpaceGroupSampler(
+        statistics=config.statistics,
+        seed=config.seed,
+        device=device,
+        max_atoms=config.max_atoms,
+        space_group_weights=space_group_weights(config),
+    )
+    settings = {
+        "two_theta": config.two_theta, "device": device, "seed": config.seed, "compile": config.compile,
+    }  # fmt: skip
+    clean_settings = {**settings, "wavelength": config.wavelength}
+    main = preset(config.preset, **(clean_settings if config.preset == "clean" else settings))
+    if config.clean_fraction == 0.0:
+        return sampler, main
+    clean = preset("clean", **clean_settings)
+    if config.clean_fraction == 1.0:
+        return sampler, clean
+    return sampler, SimulatorMixture([clean, main], [config.clean_fraction, 1.0 - config.clean_fraction])
+
+
+def validation_set(config: TrainConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed synthetic validation set from a seed no training stream uses."""
+    seed = config.seed + VALIDATION_SEED_OFFSET
+    sampler, simulator = build_data(dataclasses.replace(config, seed=seed), device)
+    batch = min(config.batch_size, config.eval_patterns)
+    stream = SyntheticPowderDataset(
+        sampler, simulator, batch_size=batch, seed=seed,
+        num_batches=math.ceil(config.eval_patterns / batch), rank=0, world_size=1,
+    )  # fmt: skip
+    patterns, labels = zip(*stream, strict=True)
+    space_groups = torch.cat([lab["space_group"] for lab in labels])
+    return torch.cat(patterns)[: config.eval_patterns], space_groups[: config.eval_patterns].to(device)
