@@ -78,4 +78,5 @@ def _alias(owner: str, old: str, new: str) -> property:
         warnings.warn(_message(owner, old, new), DeprecationWarning, stacklevel=2)
         return getattr(self, new)
 
-    return property(get, doc=f"Deprecated alias of ``{new}``.")
+    get.__doc__ = f"Deprecated alias of ``{new}`` (warns when read)."
+    return property(get)
