@@ -50,9 +50,7 @@ DEFAULT_MODEL = "xrdsynth-resnet-cu"
 _SHIPPED = Path(__file__).resolve().parent / "pretrained"
 _WEIGHTS = "weights.pt"
 _CARD = "card.json"
-
-
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")  # a hex digest as the cards store it
 
 
 def _sha256(path: Path) -> str:
@@ -69,8 +67,8 @@ class PretrainedBundle:
     calibration and card. :meth:`get_model` builds the classifier.
 
     Bundles are made by :func:`pretrained_bundles` (the shipped ones) or :meth:`from_folder` (any folder
-    written by :func:`save_pretrained`); the mappings are read-only copies, so a bundle cannot drift from
-    the card it was read from.
+    written by :func:`save_pretrained`). The mappings are read-only views of the bundle's own copies, and
+    each classifier :meth:`get_model` returns gets its own copy of the card.
 
     Attributes:
         name: the bundle's name (its folder's name; a shipped bundle's name is what
