@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._base import DEFAULT_TWO_THETA
 from .._deprecation import renamed_attributes
 from .._radiation import Radiation, resolve_wavelength
 from ..structure import Crystal, CrystalBatch
@@ -138,7 +139,7 @@ class PowderSimulator(torch.nn.Module):
 
     def __init__(
         self,
-        two_theta: tuple[float, float, int] | Sequence[float] | torch.Tensor | np.ndarray = (5.0, 90.0, 8501),
+        two_theta: tuple[float, float, int] | Sequence[float] | torch.Tensor | np.ndarray = DEFAULT_TWO_THETA,
         *,
         q: tuple[float, float, int] | Sequence[float] | torch.Tensor | np.ndarray | None = None,
         wavelength: str | float = "CuKa1",
