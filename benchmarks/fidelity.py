@@ -63,7 +63,7 @@ def _init_worker(data_dir: Path, candidate: str) -> None:
             wavelength=ref.WAVELENGTH,
             profile="gaussian",
             crystallite_size_nm=None,
-            fwhm=ref.FWHM,
+            instrument_fwhm=ref.FWHM,
             device="cpu",
             dtype=torch.float64,
             seed=0,

@@ -38,6 +38,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 import argparse
 import cProfile
 import csv
+import inspect
 import io
 import math
 import pstats
@@ -116,12 +117,15 @@ def make_simulator(args: argparse.Namespace):
     simulator_class = getattr(xs, "PowderSimulator", None)
     if simulator_class is None:
         return None
+    # The fixed width is the simulator's instrument FWHM, named "fwhm" in versions before the rename.
+    parameters = inspect.signature(simulator_class).parameters
+    fixed_width = "instrument_fwhm" if "instrument_fwhm" in parameters else "fwhm"
     return simulator_class(
         two_theta=ref.GRID,
         wavelength=ref.WAVELENGTH,
         profile="gaussian",
         crystallite_size_nm=None if args.fwhm is not None else args.crystallite_size_nm,
-        fwhm=args.fwhm,
+        **{fixed_width: args.fwhm},
         device=args.device,
         dtype=getattr(torch, args.dtype),
         seed=0,

@@ -14,7 +14,7 @@ simulated in float64, in batches of 64 in file-name order, under these settings:
 - ``clean`` (every structure): Cu Kα1, 5–90° in 4251 points, Gaussian peaks of Scherrer 50 nm.
 - ``laboratory`` (every ``--every``-th structure): the Cu Kα doublet, pseudo-Voigt peaks, crystallite size,
   microstrain, zero shift, specimen displacement and March–Dollase texture drawn per pattern from a seeded
-  generator, a Caglioti instrument function, a fixed added width and a graphite monochromator.
+  generator, a Caglioti instrument function, an instrument FWHM and a graphite monochromator.
 - ``pattern_effects`` (every ``--every``-th): Lorentzian peaks, an impurity phase, a Chebyshev background,
   an amorphous hump, Poisson and Gaussian noise and the square-root scale, all seeded.
 - ``preset`` (every ``--every``-th): ``xrdsynth.transforms.preset("laboratory-cu")`` with seed 0.
@@ -30,6 +30,7 @@ maximum, and fails (exit status 1) when one exceeds ``--tolerance``.
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -43,6 +44,10 @@ BATCH = 64
 # IT92 form factors stop at californium; the simulator rejects heavier elements.
 HEAVIEST_Z = 98
 GRID = (5.0, 90.0, 4251)
+# The added instrument width's keyword: "fwhm" in versions before it was renamed "instrument_fwhm".
+INSTRUMENT_FWHM = (
+    "instrument_fwhm" if "instrument_fwhm" in inspect.signature(xs.PowderSimulator).parameters else "fwhm"
+)
 
 
 def read_crystals(data_dir: Path, limit: int | None) -> tuple[list[str], list[xs.Crystal]]:
@@ -82,7 +87,7 @@ def settings() -> dict[str, tuple[str, Callable[[], Callable[[list[xs.Crystal]],
             profile="pseudo_voigt",
             crystallite_size_nm=(20.0, 100.0),
             microstrain=(0.0, 1e-3),
-            fwhm=0.01,
+            **{INSTRUMENT_FWHM: 0.01},
             caglioti=(0.004, -0.002, 0.003),
             monochromator_two_theta=26.6,
             zero_shift=(-0.05, 0.05),

@@ -6,7 +6,9 @@ Checks that the folder loads (weights match the card's checksum and the architec
 card.json to src/xrdsynth/models/pretrained/NAME/ with ordinary file permissions, and records the shipped
 name (and, with --hardware, a fuller description of the training hardware than the run could detect) in the
 card. Afterwards: scripts/evaluate_classifier.py --model that folder --write-card, then
-scripts/write_model_card.py.
+scripts/write_model_card.py, and the bundle's entry in SHIPPED of tests/test_architectures.py (architecture,
+weights sha256, configuration fingerprint: new weights under a shipped name fail the tests until it is
+updated, so a shipped name always means one set of weights).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ which never run. A failure names the file, the line and the import.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -35,10 +36,10 @@ def _runtime_nodes(tree: ast.AST):
             stack.append(child)
 
 
-def imports_of(path: Path) -> list[tuple[int, str]]:
-    """(line, absolute module name) of every runtime import of xrdsynth in ``path``, names included
-    (``from xrdsynth.io import _cif`` gives ``xrdsynth.io._cif``)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+def imports_of(path: Path, text: str | None = None) -> list[tuple[int, str]]:
+    """(line, absolute module name) of every runtime import of xrdsynth in ``path`` (or in ``text``, code
+    read from it), names included (``from xrdsynth.io import _cif`` gives ``xrdsynth.io._cif``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8") if text is None else text)
     in_package = PACKAGE in path.parents
     here = _module_name(path).split(".") if in_package else []
     is_package = path.name == "__init__.py"
@@ -113,3 +114,26 @@ def test_io_never_imports_structure() -> None:
 def test_scripts_benchmarks_examples_docs_use_public_names(path: Path) -> None:
     for line, name in imports_of(path):
         assert _private_part(name) is None, f"{path.relative_to(ROOT)}:{line} imports private {name}"
+
+
+PAGES = sorted([ROOT / "README.md", *(p for p in (ROOT / "docs").glob("*.md"))])
+
+
+def python_blocks(page: Path) -> list[str]:
+    """The fenced ``python`` code blocks of a Markdown page."""
+    return re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S)
+
+
+def test_pages_have_python_blocks_to_check() -> None:
+    assert sum(len(python_blocks(page)) for page in PAGES) >= 10
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_code_in_the_docs_uses_public_names(page: Path) -> None:
+    for block in python_blocks(page):
+        try:
+            found = imports_of(page, block)
+        except SyntaxError:  # a fragment (e.g. with "..."): its import lines are still checked below
+            found = [(0, m) for m in re.findall(r"^\s*(?:from|import) (xrdsynth[\w.]*)", block, flags=re.M)]
+        for _, name in found:
+            assert _private_part(name) is None, f"{page.relative_to(ROOT)} shows an import of private {name}"

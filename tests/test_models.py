@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -16,6 +17,7 @@ from xrdsynth.models import (
     Classifier,
     InputSpec,
     Prediction,
+    PretrainedBundle,
     build_model,
     load_pretrained,
     resample_pattern,
@@ -232,6 +234,43 @@ def test_loading_rejects_weights_of_another_architecture(tmp_path):
     (tmp_path / "m" / "card.json").write_text(json.dumps(card))
     with pytest.raises(ValueError, match="do not fit"):
         load_pretrained(tmp_path / "m")
+
+
+def test_a_saved_folder_is_a_bundle(tmp_path):
+    clf = small_classifier()
+    clf.temperature, clf.threshold = 1.5, 0.4
+    clf.card = {"recipe": "test"}
+    bundle = PretrainedBundle.from_folder(save_pretrained(clf, tmp_path / "m"))
+    assert (bundle.name, bundle.architecture, bundle.spec) == ("m", "resnet10", clf.spec)
+    assert (bundle.temperature, bundle.threshold, bundle.log_prior_ratio) == (1.5, 0.4, None)
+    assert bundle.weights_path == tmp_path / "m" / "weights.pt"
+    assert bundle == PretrainedBundle.from_folder(tmp_path / "m") and len({bundle, bundle}) == 1
+    loaded = bundle.get_model()
+    assert not loaded.training and loaded.temperature == 1.5 and loaded.card == {"recipe": "test"}
+    x = torch.rand(2, clf.spec.num_points)
+    torch.testing.assert_close(loaded(x), clf(x))
+
+
+def test_bundles_check_what_they_load(tmp_path):
+    bundle = PretrainedBundle.from_folder(save_pretrained(small_classifier(), tmp_path / "m"))
+    with pytest.raises(ValueError, match="sha256"):
+        dataclasses.replace(bundle, weights_sha256="0" * 64).get_model()
+    with pytest.raises(ValueError, match="64 lower-case hex"):
+        dataclasses.replace(bundle, weights_sha256="not a checksum")
+    with pytest.raises(ValueError, match="do not fit"):
+        dataclasses.replace(bundle, architecture_kwargs={"width": 16}).get_model()
+    with pytest.raises(ValueError, match="unknown architecture"):
+        dataclasses.replace(bundle, architecture="resnet9000").get_model()
+    (tmp_path / "m" / "weights.pt").unlink()
+    with pytest.raises(ValueError, match=r"missing weights\.pt"):
+        bundle.get_model()
+    card = json.loads((tmp_path / "m" / "card.json").read_text())
+    del card["weights_sha256"]
+    (tmp_path / "m" / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ValueError, match="incomplete"):
+        PretrainedBundle.from_folder(tmp_path / "m")
+    with pytest.raises(ValueError, match="not a readable model card"):
+        PretrainedBundle.from_folder(tmp_path / "missing")
 
 
 def test_input_spec_rejects_nonsense():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -11,8 +12,13 @@ import torch
 import xrdsynth as xs
 import xrdsynth.examples
 from conftest import FIXTURE_CIFS
-from xrdsynth.models import DEFAULT_MODEL, available_models, load_pretrained
-from xrdsynth.models._pretrained import _SHIPPED
+from xrdsynth.models import (
+    DEFAULT_MODEL,
+    PretrainedBundle,
+    available_models,
+    load_pretrained,
+    pretrained_bundles,
+)
 
 # Top-5 accuracy of the shipped model on the 37 fixture structures (seeded simulation, 20–100 nm) was 78%
 # when it was shipped (its card has the amcsd-dev figures); this floor catches a broken or swapped model.
@@ -27,8 +33,9 @@ def classifier() -> xs.models.Classifier:
 def test_the_default_model_ships_with_the_package(classifier) -> None:
     assert DEFAULT_MODEL in available_models()
     assert not classifier.training
-    folder = _SHIPPED / DEFAULT_MODEL
-    assert (folder / "weights.pt").stat().st_size <= 50e6
+    weights = pretrained_bundles()[DEFAULT_MODEL].weights_path
+    assert weights.name == "weights.pt" and weights.parent.name == DEFAULT_MODEL
+    assert weights.stat().st_size <= 50e6
     # The card says how it was made and how well it does (issue: recipe, seed, samples, time, hardware).
     card = classifier.card
     for key in ("recipe", "seed", "samples_seen", "wall_time_s", "hardware", "training_data", "steps"):
@@ -76,3 +83,26 @@ def test_shipped_predictions_do_not_depend_on_the_measured_grid(classifier) -> N
     assert np.argmax(p_cu) == np.argmax(p_mo)
     assert 0.5 * np.abs(p_cu - p_mo).sum() < 0.3  # total-variation distance
     torch.testing.assert_close(torch.tensor(p_cu.sum()), torch.tensor(1.0, dtype=torch.float64))
+
+
+def test_shipped_models_are_frozen_bundles(classifier) -> None:
+    """torchaudio-style bundles: a frozen record per shipped model whose get_model() is load_pretrained()."""
+    bundles = pretrained_bundles()
+    assert sorted(bundles) == available_models()
+    bundle = bundles[DEFAULT_MODEL]
+    assert isinstance(bundle, PretrainedBundle) and bundle.name == DEFAULT_MODEL
+    assert bundle.spec == classifier.spec and bundle.architecture == classifier.architecture
+    assert dict(bundle.architecture_kwargs) == classifier.architecture_kwargs
+    assert dict(bundle.card) == classifier.card and bundle.temperature == classifier.temperature
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        bundle.weights_sha256 = "0" * 64  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        bundle.card["recipe"] = "edited"  # type: ignore[index]
+    assert len(repr(bundle)) < 600  # the card and the 230 prior corrections stay out of the repr
+    model = bundle.get_model()
+    assert not model.training and model.device == torch.device("cpu")
+    model.card["note"] = "a loaded classifier's card is its own copy"
+    assert "note" not in bundle.card
+    x = torch.rand(2, bundle.spec.num_points)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), classifier(x))

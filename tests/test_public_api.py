@@ -127,9 +127,11 @@ EXPECTED = {
         "Classifier",
         "InputSpec",
         "Prediction",
+        "PretrainedBundle",
         "available_models",
         "build_model",
         "load_pretrained",
+        "pretrained_bundles",
         "save_pretrained",
     ],
     "xrdsynth.train": [

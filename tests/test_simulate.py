@@ -14,7 +14,7 @@ import torch
 import xrdsynth as xs
 from conftest import FIXTURE_CIFS
 from xrdsynth.examples import cif_path
-from xrdsynth.simulate import PowderSimulator, resolve_wavelength
+from xrdsynth.simulate import PatternParameters, PowderSimulator, resolve_wavelength
 from xrdsynth.simulate.functional import Widths, peak_widths, render
 
 CU_KA1, CU_KA2 = 1.540593, 1.544414
@@ -260,18 +260,18 @@ def test_reflections_beyond_180_are_skipped() -> None:
 
 # --------------------------------------------------------------------------------------------- profiles
 @pytest.mark.parametrize("profile", ["gaussian", "lorentzian", "pseudo_voigt"])
-@pytest.mark.parametrize("kind", ["fwhm", "size+caglioti", "strain"])
+@pytest.mark.parametrize("kind", ["instrument_fwhm", "size+caglioti", "strain"])
 def test_profiles_conserve_area_and_match_closed_form(profile: str, kind: str) -> None:
     grid = torch.linspace(5.0, 90.0, 8501, dtype=torch.float64)
     one = torch.ones(1, dtype=torch.float64)
     widths = {
-        "fwhm": Widths(CU_KA1, fwhm=0.15 * one),
+        "instrument_fwhm": Widths(CU_KA1, instrument_fwhm=0.15 * one),
         "size+caglioti": Widths(
             CU_KA1,
             crystallite_size_nm=40 * one,
             caglioti=torch.tensor([[0.004, -0.002, 0.003]], dtype=torch.float64),
         ),
-        "strain": Widths(CU_KA1, microstrain=2e-3 * one, fwhm=0.02 * one),
+        "strain": Widths(CU_KA1, microstrain=2e-3 * one, instrument_fwhm=0.02 * one),
     }[kind]
     position = torch.tensor([25.0, 47.3, 71.9], dtype=torch.float64)
     area = torch.tensor([1.0, 2.5, 0.7], dtype=torch.float64)
@@ -321,7 +321,7 @@ def test_patterns_of_different_widths_rendered_in_groups_match_closed_form() -> 
 def test_peaks_too_narrow_for_the_rendering_grid_warn() -> None:
     """FWHM of 1e-4° over 85°: the capped FFT holds under 3 samples per FWHM, which the renderer says."""
     grid = torch.linspace(5.0, 90.0, 1001, dtype=torch.float64)
-    widths = Widths(CU_KA1, fwhm=torch.full((1,), 1e-4, dtype=torch.float64))
+    widths = Widths(CU_KA1, instrument_fwhm=torch.full((1,), 1e-4, dtype=torch.float64))
     one = torch.ones(1, dtype=torch.float64)
     with pytest.warns(RuntimeWarning, match="samples per FWHM"):
         render(grid, torch.zeros(1, dtype=torch.long), 30.0 * one, one, 1, widths, "gaussian")
@@ -604,6 +604,30 @@ def test_bad_settings(kwargs: dict, message: str) -> None:
         PowderSimulator(**kwargs)
 
 
+def test_fwhm_is_a_deprecated_alias_of_instrument_fwhm() -> None:
+    """``fwhm`` was the added instrument width's old name (``fwhm`` now only means a peak's total FWHM): it
+    still works, with a DeprecationWarning, gives the same patterns, and cannot be given with its new name."""
+    batch = crystals()[:2]
+    new = PowderSimulator(crystallite_size_nm=None, instrument_fwhm=0.12, dtype=torch.float64)
+    with pytest.warns(DeprecationWarning, match="'fwhm' is deprecated.*'instrument_fwhm'"):
+        old = PowderSimulator(crystallite_size_nm=None, fwhm=0.12, dtype=torch.float64)
+    assert old.instrument_fwhm == new.instrument_fwhm == (0.12, 0.12)
+    with pytest.warns(DeprecationWarning, match="instrument_fwhm"):
+        assert old.fwhm == (0.12, 0.12)
+    torch.testing.assert_close(old(batch), new(batch), rtol=0, atol=0)
+    with pytest.raises(TypeError, match="not both"):
+        PowderSimulator(fwhm=0.1, instrument_fwhm=0.1)
+    one = torch.ones(1, dtype=torch.float64)
+    for cls, args in ((Widths, (CU_KA1,)), (PatternParameters, ())):
+        with pytest.warns(DeprecationWarning, match="instrument_fwhm"):
+            alias = cls(*args, fwhm=one)
+        assert alias.instrument_fwhm is one
+        with pytest.raises(TypeError, match="not both"):
+            cls(*args, fwhm=one, instrument_fwhm=one)
+    with pytest.raises(TypeError, match="not both"):  # the new name given by position
+        Widths(CU_KA1, None, None, one, fwhm=one)
+
+
 # ------------------------------------------------------------------------------------------------ gradients
 def test_gradients_match_finite_differences() -> None:
     """d(pattern . w)/d(lattice, coordinates, occupancies, B) by autograd equals central differences."""
@@ -654,16 +678,17 @@ def test_compiled_rendering_gives_the_same_patterns() -> None:
 
 
 @pytest.mark.parametrize("profile", ["gaussian", "pseudo_voigt"])
-@pytest.mark.parametrize("width", ["crystallite_size_nm", "fwhm"])
+@pytest.mark.parametrize("width", ["crystallite_size_nm", "instrument_fwhm"])
 def test_shared_width_table_gives_the_general_patterns(profile: str, width: str) -> None:
-    """With one width parameter per pattern (a size or a fixed FWHM alone), the renderer builds one table of
-    u = integral of 1/FWHM and scales it per pattern; adding a zero microstrain forces a table per pattern.
+    """With one width parameter per pattern (a size or an instrument FWHM alone), the renderer builds one
+    table of u = integral of 1/FWHM and scales it per pattern; adding a zero microstrain forces a table per
+    pattern.
     Both give the same patterns (the sizes are drawn before the microstrain, so they are the same draws; the
     FWHM, drawn after it, is fixed)."""
     batch = crystals()[:6]
-    ranges = {"crystallite_size_nm": (20.0, 100.0), "fwhm": 0.12}
+    ranges = {"crystallite_size_nm": (20.0, 100.0), "instrument_fwhm": 0.12}
     options = {width: ranges[width], "profile": profile, "dtype": torch.float64, "seed": 7}
-    if width == "fwhm":
+    if width == "instrument_fwhm":
         options["crystallite_size_nm"] = None
     shared = PowderSimulator(**options)(batch)
     general = PowderSimulator(microstrain=0.0, **options)(batch)

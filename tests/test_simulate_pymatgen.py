@@ -197,7 +197,7 @@ def simulator() -> xs.PowderSimulator:
         wavelength=WAVELENGTH,
         profile="gaussian",
         crystallite_size_nm=None,
-        fwhm=FWHM,
+        instrument_fwhm=FWHM,
         device="cpu",
         dtype=torch.float64,
         seed=0,

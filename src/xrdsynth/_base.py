@@ -16,6 +16,7 @@ import numpy.typing as npt
 __all__ = [
     "AMORPHOUS_HUMP_D_SPACING",
     "AMORPHOUS_HUMP_FWHM",
+    "DEFAULT_TWO_THETA",
     "NUM_SPACE_GROUPS",
     "SAME_POSITION_TOLERANCE",
     "TABLES_DENOMINATOR",
@@ -44,6 +45,10 @@ AMORPHOUS_HUMP_D_SPACING = (3.0, 6.0)
 #: Range of the hump's FWHM in degrees 2θ: an amorphous halo spans several degrees, far broader than the
 #: crystalline peaks (tenths of a degree for crystallites of 20 nm and more), so it reads as background.
 AMORPHOUS_HUMP_FWHM = (5.0, 15.0)
+
+#: The default 2θ grid (first, last, number of points) of the simulator, the command line, the presets and
+#: InputSpec: 5–90° in 0.01° steps, the range and step of a routine laboratory scan.
+DEFAULT_TWO_THETA = (5.0, 90.0, 8501)
 
 #: A checked parameter range: (low, high), equal for a fixed value.
 Range = tuple[float, float]

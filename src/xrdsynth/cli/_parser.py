@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from .._base import DEFAULT_TWO_THETA
+
 if TYPE_CHECKING:
     from ..simulate import Radiation
 
@@ -163,7 +165,9 @@ def build_parser(
             name, help=summary, description=description, parents=[common], formatter_class=formatter
         )
 
-    grid_help = "2θ grid in degrees: first, last, number of points (default: 5 90 8501)"
+    grid_help = "2θ grid in degrees: first, last, number of points (default: {} {} {})".format(
+        *(f"{v:g}" for v in DEFAULT_TWO_THETA)
+    )
 
     simulate = add(
         "simulate",
@@ -186,7 +190,7 @@ def build_parser(
         help="Å or a line name: CuKa1 (default), MoKa1, CoKa1, ...; CuKa for the Kα1+Kα2 doublet",
     )  # fmt: skip
     simulate.add_argument(
-        "--two-theta", nargs=3, type=float, default=(5.0, 90.0, 8501), metavar=("START", "STOP", "N"),
+        "--two-theta", nargs=3, type=float, default=DEFAULT_TWO_THETA, metavar=("START", "STOP", "N"),
         help=grid_help,
     )  # fmt: skip
     simulate.add_argument(
@@ -254,7 +258,7 @@ def build_parser(
         help="batches per shard file (default: %(default)s)",
     )  # fmt: skip
     generate.add_argument(
-        "--two-theta", nargs=3, type=float, default=(5.0, 90.0, 8501), metavar=("START", "STOP", "N"),
+        "--two-theta", nargs=3, type=float, default=DEFAULT_TWO_THETA, metavar=("START", "STOP", "N"),
         help=grid_help,
     )  # fmt: skip
     generate.add_argument(

@@ -54,7 +54,7 @@ import numpy.typing as npt
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .._base import SAME_POSITION_TOLERANCE
+from .._base import SAME_POSITION_TOLERANCE, TABLES_DENOMINATOR
 from .._elements import element_from_label, parse_type_symbol
 from .._errors import CIFError
 from .._lattice import lattice_from_parameters, parameters_from_lattice, u_equivalent
@@ -379,7 +379,8 @@ def _element(
 
 def _operation_set(rot: npt.NDArray[np.int64], tra: npt.NDArray[np.float64]) -> frozenset[bytes]:
     """Operations as a set, translations modulo 1 rounded to the 1/24 grid of the Tables."""
-    steps = np.mod(np.round(np.asarray(tra, dtype=np.float64) * 24.0), 24.0).astype(np.int64)
+    grid = float(TABLES_DENOMINATOR)
+    steps = np.mod(np.round(np.asarray(tra, dtype=np.float64) * grid), grid).astype(np.int64)
     return frozenset(r.tobytes() + t.tobytes() for r, t in zip(rot.astype(np.int64), steps, strict=True))
 
 

@@ -12,6 +12,7 @@ import gemmi
 import numpy as np
 import numpy.typing as npt
 
+from .._base import TABLES_DENOMINATOR
 from .._spglib import space_group_type_from_symmetry
 from ..symmetry import format_operation
 
@@ -24,8 +25,8 @@ __all__ = [
     "unique_operations",
 ]
 
-# Every translation in the International Tables is a multiple of 1/24; files often round them ("0.3333").
-_TRANSLATION_DENOMINATOR = 24
+# Every translation in the International Tables is a multiple of 1/TABLES_DENOMINATOR (1/24); files often
+# round them ("0.3333").
 # A translation this close (in fractional units) to a multiple of 1/24 is taken to be that multiple.
 _SNAP_TOLERANCE = 2e-3
 # Two translations that differ by less than this modulo 1 are the same (after snapping they are exact).
@@ -72,10 +73,10 @@ def _parse_component(text: str) -> tuple[list[int], float]:
 
 
 def _snap(translation: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    scaled = translation * _TRANSLATION_DENOMINATOR
+    scaled = translation * TABLES_DENOMINATOR
     nearest = np.round(scaled)
-    close = np.abs(scaled - nearest) < _SNAP_TOLERANCE * _TRANSLATION_DENOMINATOR
-    return np.where(close, nearest / _TRANSLATION_DENOMINATOR, translation)
+    close = np.abs(scaled - nearest) < _SNAP_TOLERANCE * TABLES_DENOMINATOR
+    return np.where(close, nearest / TABLES_DENOMINATOR, translation)
 
 
 def parse_operation(text: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:

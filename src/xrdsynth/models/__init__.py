@@ -6,14 +6,28 @@
 >>> print(clf.predict(two_theta, intensity, wavelength=1.5406, top=5)[0])
 
 Architectures are built by name (:data:`ARCHITECTURES`, :func:`build_model`): the 1D ResNets of Schopmans
-et al. (2023), the CNN of Park et al. (2017) and a 1D ConvNeXt. A :class:`Classifier` bundles a network with
-its :class:`InputSpec` (grid, wavelength, scaling) and model card; :func:`save_pretrained` and
-:func:`load_pretrained` write and read it as ``weights.pt`` + ``card.json``.
+et al. (2023), the CNN of Park et al. (2017) and a 1D ConvNeXt. Each name is a frozen version: once weights
+depend on it, a change to its layers gets a new name (``resnet10-v2``), so every saved model keeps loading
+strictly. A :class:`Classifier` bundles a network with its :class:`InputSpec` (grid, wavelength, scaling)
+and model card; :func:`save_pretrained` writes it as ``weights.pt`` + ``card.json``. A
+:class:`PretrainedBundle` is the frozen record of such a folder (weights path and sha256, architecture,
+input spec, calibration, card) whose ``get_model()`` loads it with ``weights_only=True``;
+:func:`pretrained_bundles` lists the shipped ones and :func:`load_pretrained` loads one by name or folder.
+
+>>> bundle = xs.models.pretrained_bundles()[xs.models.DEFAULT_MODEL]
+>>> clf = bundle.get_model()                                # the same as load_pretrained()
 """
 
 from ._architectures import ARCHITECTURES, ConvNeXt1d, Park2017, ResNet1d, build_model
 from ._classifier import Classifier, InputSpec, Prediction, preprocess, resample_pattern
-from ._pretrained import DEFAULT_MODEL, available_models, load_pretrained, save_pretrained
+from ._pretrained import (
+    DEFAULT_MODEL,
+    PretrainedBundle,
+    available_models,
+    load_pretrained,
+    pretrained_bundles,
+    save_pretrained,
+)
 
 __all__ = [
     "ARCHITECTURES",
@@ -23,11 +37,13 @@ __all__ = [
     "InputSpec",
     "Park2017",
     "Prediction",
+    "PretrainedBundle",
     "ResNet1d",
     "available_models",
     "build_model",
     "load_pretrained",
     "preprocess",
+    "pretrained_bundles",
     "resample_pattern",
     "save_pretrained",
 ]

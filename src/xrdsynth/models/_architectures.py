@@ -2,8 +2,16 @@
 
 Every architecture takes patterns of shape (B, P) or (B, 1, P) (float, any P the network can reduce) and
 returns logits (B, num_classes). They are built by name from :data:`ARCHITECTURES` with keyword arguments,
-so that a shipped model is described completely by ``(name, kwargs)`` in its card. Once weights depend on
-an architecture it is never edited in place: a change gets a new name.
+so that a saved model is described completely by ``(name, kwargs)`` in its card.
+
+Names are versions, frozen once registered. A name without a suffix (``resnet10``) is version 1 of its
+family; a change to anything that decides the network's parameters or its output for given weights
+(layers, their order, kernel sizes, strides, padding, normalisation, activations, defaults of the keyword
+arguments) is registered under the next name, ``<family>-v2``, ``-v3``, ..., next to the old version,
+which stays as it is: every saved card names the exact network its weights load into with ``strict=True``.
+Only changes that keep both (documentation, speed-ups with identical numbers, better error messages) edit
+a registered version in place. tests/test_architectures.py holds a fingerprint of every registered version
+(module tree, parameter and buffer names and shapes), so an edit in place fails there.
 
 - ``resnet10``, ``resnet18``, ``resnet50``, ``resnet101``: 1D versions of He et al. (2016) ResNets as used
   for space-group classification by Schopmans, Reiser & Friederich (Digital Discovery 2023): GroupNorm
@@ -17,7 +25,8 @@ an architecture it is never edited in place: a change gets a new name.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -301,15 +310,20 @@ def _resnet(depths: tuple[int, ...], bottleneck: bool) -> Callable[..., nn.Modul
     return make
 
 
-ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
-    "resnet10": _resnet((1, 1, 1, 1), False),
-    "resnet18": _resnet((2, 2, 2, 2), False),
-    "resnet50": _resnet((3, 4, 6, 3), True),
-    "resnet101": _resnet((3, 4, 23, 3), True),
-    "park2017": Park2017,
-    "convnext": ConvNeXt1d,
-}
-"""Architecture name -> constructor taking keyword arguments (``num_classes`` among them)."""
+ARCHITECTURES: Mapping[str, Callable[..., nn.Module]] = MappingProxyType(
+    {
+        # Version 1 of each family (frozen: the shipped xrdsynth-resnet-cu depends on resnet10).
+        "resnet10": _resnet((1, 1, 1, 1), False),
+        "resnet18": _resnet((2, 2, 2, 2), False),
+        "resnet50": _resnet((3, 4, 6, 3), True),
+        "resnet101": _resnet((3, 4, 23, 3), True),
+        "park2017": Park2017,
+        "convnext": ConvNeXt1d,
+        # Later versions go here, e.g. "resnet10-v2": a new constructor; never re-point an existing name.
+    }
+)
+"""Architecture name -> constructor taking keyword arguments (``num_classes`` among them); read-only.
+Each name is a frozen version (see the module docstring)."""
 
 
 def build_model(name: str, **kwargs: Any) -> nn.Module:

@@ -14,8 +14,8 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from .._base import NUM_SPACE_GROUPS
-from .._radiation import two_theta_at_wavelength
+from .._base import DEFAULT_TWO_THETA, NUM_SPACE_GROUPS
+from .._radiation import WAVELENGTHS, two_theta_at_wavelength
 from ..io import MeasuredPattern
 from ..simulate import resolve_wavelength
 from ..symmetry import CRYSTAL_SYSTEMS, SpaceGroup, crystal_system, enantiomorph
@@ -50,10 +50,10 @@ class InputSpec:
             (:func:`xrdsynth.transforms.remove_background`); 0 for none.
     """
 
-    two_theta_min: float = 5.0
-    two_theta_max: float = 90.0
-    num_points: int = 8501
-    wavelength: float = 1.540593
+    two_theta_min: float = DEFAULT_TWO_THETA[0]
+    two_theta_max: float = DEFAULT_TWO_THETA[1]
+    num_points: int = DEFAULT_TWO_THETA[2]
+    wavelength: float = WAVELENGTHS["CuKa1"]
     sqrt_scale: bool = False
     background_window_deg: float = 0.0
 

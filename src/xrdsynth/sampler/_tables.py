@@ -232,8 +232,10 @@ def write_wyckoff_tables(path: str | os.PathLike[str], seed: int = 0) -> str:
 
     For maintainers: the package ships this file as ``xrdsynth/sampler/_wyckoff_tables.npz``; rebuild it
     (``scripts/build_sampler_tables.py``) after a change of spglib or of the Wyckoff derivation. The result
-    is deterministic for a given ``seed`` and spglib version (the certifying flags come from spglib on random
-    instances). Takes a few minutes.
+    is deterministic for a given ``seed``, spglib version and derivation code (the certifying flags come from
+    spglib on random instances, so a few borderline pairs of positions can flip when the instances change:
+    a rebuild on 2026-12-02 differed from the shipped file in 16 of its 167,670 pair flags). Takes a few
+    minutes.
 
     Returns:
         One line that says what was written (positions, operations, faithful positions, groups with one).

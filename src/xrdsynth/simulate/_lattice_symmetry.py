@@ -132,7 +132,8 @@ class LatticeSymmetry:
         translations: (B, 6) bool, which of :data:`CENTRING_TRANSLATIONS` map the atoms onto themselves; a
             reflection h with h.t not an integer has F(h) = 0 for such a t.
         centring: (B,) int64 the largest centring those make up, as an index into ``CENTRINGS`` of
-            :mod:`._reflections` (P, A, B, C, I, F, R obverse, R reverse).
+            :mod:`._reflections` (``"P"``, ``"A"``, ``"B"``, ``"C"``, ``"I"``, ``"F"``, ``"R_obverse"``,
+            ``"R_reverse"``).
         kept: (B, N) bool, the atoms that stand for their orbit under the centring translations (every real
             atom where the crystal is not reduced).
         order: (B,) int64, the number of atoms each kept atom stands for (1, 2, 3 or 4): for every reflection
@@ -154,8 +155,8 @@ def _fraction(x: torch.Tensor) -> torch.Tensor:
 def _probe_tables(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
     """(3, T) test reflections as columns, and (T, 6) bool whether each centring translation forbids each."""
     hkl = torch.tensor(_TEST_HKL, dtype=torch.float64)
-    turns = hkl @ torch.tensor(CENTRING_TRANSLATIONS, dtype=torch.float64).T
-    forbids = (turns - torch.round(turns)).abs() > 1e-6  # h.t not an integer
+    h_dot_t = hkl @ torch.tensor(CENTRING_TRANSLATIONS, dtype=torch.float64).T  # (T, 6)
+    forbids = (h_dot_t - torch.round(h_dot_t)).abs() > 1e-6  # h.t not an integer
     return hkl.T.to(device=device, dtype=dtype), forbids.to(device)
 
 
@@ -190,10 +191,11 @@ def lattice_symmetry(
     vanish at all test reflections for a crystal symmetric to within ~1e-7 of the cell, whose remaining terms
     are then negligible at every reflection of a pattern.
 
-    For the largest centring found (F, else A, B, C or I, else R), one atom of each orbit is kept: the one
-    whose coordinates fall in a window of the cell (x in [s, s + 1/2) for I, say). The choice is checked in
-    turn: ``order`` times the kept atoms' sums must equal the full sums at the test reflections the
-    translations allow, and at h = 0 (the occupancies); a crystal that fails keeps all its atoms.
+    For the largest centring found (``F``, else ``A``, ``B``, ``C`` or ``I``, else ``R``), one atom of each
+    orbit is kept: the one whose coordinates fall in a window of the cell (x in [s, s + 1/2) for ``I``, say).
+    The choice is checked in turn: ``order`` times the kept atoms' sums must equal the full sums at the test
+    reflections the translations allow, and at h = 0 (the occupancies); a crystal that fails keeps all its
+    atoms. Shape letters: B crystals, N atoms per crystal (padded).
 
     Args:
         frac_coords: (B, N, 3) fractional coordinates.

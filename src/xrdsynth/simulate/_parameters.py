@@ -11,9 +11,12 @@ from dataclasses import dataclass, fields, replace
 
 import torch
 
+from .._deprecation import renamed_attributes
+
 __all__ = ["PatternParameters"]
 
 
+@renamed_attributes(fwhm="instrument_fwhm")
 @dataclass(frozen=True)
 class PatternParameters:
     """What acts on the reflections of each pattern of a batch of size B: widths, shifts, texture, lines.
@@ -21,7 +24,8 @@ class PatternParameters:
     Attributes:
         crystallite_size_nm: (B,) Scherrer crystallite size in nm.
         microstrain: (B,) dimensionless microstrain ε (FWHM = 4ε tanθ).
-        fwhm: (B,) a FWHM in degrees 2θ added as an instrument width.
+        instrument_fwhm: (B,) an instrument FWHM in degrees 2θ, combined with the Caglioti width in
+            quadrature (``fwhm`` is its deprecated former name).
         caglioti: (B, 3) instrument function U, V, W in degrees² (FWHM² = U tan²θ + V tanθ + W).
         zero_shift: (B,) offset of every peak in degrees 2θ.
         specimen_displacement_mm: (B,) height error of the sample surface in mm.
@@ -36,7 +40,7 @@ class PatternParameters:
 
     crystallite_size_nm: torch.Tensor | None = None
     microstrain: torch.Tensor | None = None
-    fwhm: torch.Tensor | None = None
+    instrument_fwhm: torch.Tensor | None = None
     caglioti: torch.Tensor | None = None
     zero_shift: torch.Tensor | None = None
     specimen_displacement_mm: torch.Tensor | None = None

@@ -351,11 +351,11 @@ def _u_table(
     bsz = _batch_size(widths)
     one = torch.ones(1, dtype=dtype, device=device)
     single = widths.microstrain is None and widths.caglioti is None
-    if widths.crystallite_size_nm is not None and widths.fwhm is None and single:
+    if widths.crystallite_size_nm is not None and widths.instrument_fwhm is None and single:
         # H = K lambda / (L cos theta): 1/H of size L is L times that of a size of 1 nm.
         unit, scale = Widths(widths.wavelength, crystallite_size_nm=one), widths.crystallite_size_nm
-    elif widths.fwhm is not None and widths.crystallite_size_nm is None and single:
-        unit, scale = Widths(widths.wavelength, fwhm=one), 1.0 / widths.fwhm
+    elif widths.instrument_fwhm is not None and widths.crystallite_size_nm is None and single:
+        unit, scale = Widths(widths.wavelength, instrument_fwhm=one), 1.0 / widths.instrument_fwhm
     else:
         unit, scale = widths, torch.ones(bsz, dtype=torch.float64, device=device)
     u, f = _fused(_integrate_inverse_widths, fuse)(x.to(dtype), unit, profile, step)
@@ -480,6 +480,6 @@ def _select(widths: Widths, rows: torch.Tensor) -> Widths:
         widths.wavelength,
         pick(widths.crystallite_size_nm),
         pick(widths.microstrain),
-        pick(widths.fwhm),
+        pick(widths.instrument_fwhm),
         pick(widths.caglioti),
     )

@@ -129,18 +129,18 @@ def _batch_flags(
 ) -> torch.Tensor:
     """(B, len(_BATCH_PROBLEMS)) bool: which problem each crystal of a batch has (tensors of a CrystalBatch,
     detached)."""
-    real = mask.any(dim=1)
+    has_atoms = mask.any(dim=1)
     rows = lattice.to(torch.float64).unbind(1)
     det = (rows[0] * torch.linalg.cross(rows[1], rows[2])).sum(-1)  # the cell volume, signed
     finite_lattice = torch.isfinite(lattice).all(dim=(1, 2))
     occupancy = torch.where(mask, occupancies, 0.0)
     flags = [
-        ~real,
+        ~has_atoms,
         ~finite_lattice,
         finite_lattice & ~(det > 1e-6),
         ~torch.isfinite(torch.where(mask, frac_coords.sum(-1), 0.0)).all(1),
         ~(torch.isfinite(occupancy).all(1) & (occupancy >= 0).all(1)),
-        real & ~(occupancy > 0).any(1),
+        has_atoms & ~(occupancy > 0).any(1),
         ~torch.isfinite(torch.where(mask, b_iso, 0.0)).all(1),
         ((numbers < 1) | (numbers > MAX_FORM_FACTOR_Z)).logical_and(mask).any(1),
         (space_group < 1) | (space_group > NUM_SPACE_GROUPS),

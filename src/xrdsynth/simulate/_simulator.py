@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._base import DEFAULT_TWO_THETA
+from .._deprecation import renamed_attributes
 from .._radiation import Radiation, resolve_wavelength
 from ..structure import Crystal, CrystalBatch
 from . import functional as F
@@ -34,16 +36,17 @@ from ._widths import PROFILES
 __all__ = ["PeakList", "PowderSimulator"]
 
 Range = float | tuple[float, float] | None
-# Low-index directions a random preferred orientation is drawn from (as reciprocal-lattice vectors hkl).
 # The settings that can be off (None), in the order repr() lists those that are on.
 _OPTIONAL_SETTINGS = (
-    "crystallite_size_nm", "microstrain", "fwhm", "caglioti", "monochromator_two_theta", "zero_shift",
-    "specimen_displacement_mm", "march_dollase", "preferred_orientation_hkl", "impurity_fraction",
-    "background", "amorphous_hump", "poisson_counts", "gaussian_noise",
+    "crystallite_size_nm", "microstrain", "instrument_fwhm", "caglioti", "monochromator_two_theta",
+    "zero_shift", "specimen_displacement_mm", "march_dollase", "preferred_orientation_hkl",
+    "impurity_fraction", "background", "amorphous_hump", "poisson_counts", "gaussian_noise",
 )  # fmt: skip
+# Low-index directions a random preferred orientation is drawn from (as reciprocal-lattice vectors hkl).
 _ORIENTATIONS = ((0, 0, 1), (0, 1, 0), (1, 0, 0), (1, 1, 0), (1, 0, 1), (0, 1, 1), (1, 1, 1))
 
 
+@renamed_attributes(fwhm="instrument_fwhm")
 class PowderSimulator(torch.nn.Module):
     r"""Powder X-ray diffraction patterns of batches of crystals.
 
@@ -66,7 +69,7 @@ class PowderSimulator(torch.nn.Module):
 
     Peak positions follow Bragg's law :math:`\lambda = 2d\sin\theta`; reflections beyond 2θ = 180° do not
     occur. Each stick becomes a peak of the chosen profile whose FWHM combines Scherrer size broadening
-    (K = 0.9), microstrain broadening, a Caglioti instrument function and/or a fixed FWHM (see
+    (K = 0.9), microstrain broadening, a Caglioti instrument function and/or an instrument FWHM (see
     :mod:`xrdsynth.simulate`), and the pattern is normalised to a maximum of 1. References: B. D. Cullity,
     *Elements of X-ray Diffraction*, ch. 4; International Tables Vol. C, 6.1.1 (form factors) and 6.2
     (Lorentz-polarisation).
@@ -92,7 +95,8 @@ class PowderSimulator(torch.nn.Module):
             Gaussian, size and strain Lorentzian).
         crystallite_size_nm: Scherrer crystallite size in nm (paper default: uniform in 20–100 nm).
         microstrain: dimensionless microstrain ε; FWHM = 4ε tanθ.
-        fwhm: a FWHM in degrees added as an instrument width.
+        instrument_fwhm: an instrument FWHM in degrees, combined with the Caglioti width in quadrature (its
+            square adds to W; alone, a constant instrument width). ``fwhm=`` is its deprecated former name.
         caglioti: (U, V, W) in degrees²; FWHM² = U tan²θ + V tanθ + W.
         monochromator_two_theta: 2θ of a monochromator crystal in degrees (e.g. 26.6 for graphite with Cu);
             None for an unpolarised beam without one.
@@ -135,14 +139,14 @@ class PowderSimulator(torch.nn.Module):
 
     def __init__(
         self,
-        two_theta: tuple[float, float, int] | Sequence[float] | torch.Tensor | np.ndarray = (5.0, 90.0, 8501),
+        two_theta: tuple[float, float, int] | Sequence[float] | torch.Tensor | np.ndarray = DEFAULT_TWO_THETA,
         *,
         q: tuple[float, float, int] | Sequence[float] | torch.Tensor | np.ndarray | None = None,
         wavelength: str | float = "CuKa1",
         profile: str = "gaussian",
         crystallite_size_nm: Range = (20.0, 100.0),
         microstrain: Range = None,
-        fwhm: Range = None,
+        instrument_fwhm: Range = None,
         caglioti: tuple[float, float, float] | None = None,
         monochromator_two_theta: float | None = None,
         zero_shift: Range = None,
@@ -179,10 +183,11 @@ class PowderSimulator(torch.nn.Module):
         self.profile = profile
         self.crystallite_size_nm = optional_range("crystallite_size_nm", crystallite_size_nm, 0.0)
         self.microstrain = optional_range("microstrain", microstrain, 0.0, allow_low=True)
-        self.fwhm = optional_range("fwhm", fwhm, 0.0)
+        self.instrument_fwhm = optional_range("instrument_fwhm", instrument_fwhm, 0.0)
         self.caglioti = caglioti = check_caglioti(caglioti)
-        if not any(v is not None for v in (self.crystallite_size_nm, self.microstrain, self.fwhm, caglioti)):
-            raise ValueError("no peak width: give crystallite_size_nm, microstrain, fwhm or caglioti")
+        widths = (self.crystallite_size_nm, self.microstrain, self.instrument_fwhm, caglioti)
+        if all(v is None for v in widths):
+            raise ValueError("no peak width (crystallite_size_nm, microstrain, instrument_fwhm, caglioti)")
         self.monochromator_two_theta = check_monochromator(monochromator_two_theta)
         self.zero_shift = optional_range("zero_shift", zero_shift, -math.inf)
         self.specimen_displacement_mm = optional_range(
@@ -539,10 +544,11 @@ class PowderSimulator(torch.nn.Module):
             self.radiation.wavelength,
             value("crystallite_size_nm", self.crystallite_size_nm),
             value("microstrain", self.microstrain),
-            value("fwhm", self.fwhm),
+            value("instrument_fwhm", self.instrument_fwhm),
             None if caglioti is None else caglioti.to(device=self.device, dtype=dtype),
         )
-        if all(w is None for w in (widths.crystallite_size_nm, widths.microstrain, widths.fwhm, caglioti)):
+        present = (widths.crystallite_size_nm, widths.microstrain, widths.instrument_fwhm, caglioti)
+        if all(w is None for w in present):
             raise ValueError("no peak width: the simulator and the parameters set none")
         zero = value("zero_shift", self.zero_shift)
         displacement = value("specimen_displacement_mm", self.specimen_displacement_mm)

@@ -176,17 +176,19 @@ def scattering_factors(
     rows: torch.Tensor,
     columns: torch.Tensor,
 ) -> torch.Tensor:
-    """f(s) exp(-B s^2) of reflections for scatterer types of their crystal.
+    """f(s) exp(-b_iso s²) of (reflection, scatterer type) pairs, each type one of its reflection's crystal.
+
+    Shape letters: B crystals of the batch, K scatterer types per crystal, R reflections, E evaluated pairs.
 
     Args:
         coefficients: (B, K, 9) IT92 coefficients of each crystal's types.
-        b_iso: (B, K) their B in Å².
+        b_iso: (B, K) their isotropic displacement parameters in Å².
         crystal: (R,) int64 crystal of each reflection.
-        s2: (R,) (sin(theta)/lambda)^2 in 1/Å².
-        rows: (P,) int64 reflections and columns: (P,) int64 types to evaluate.
+        s2: (R,) (sinθ/λ)² in 1/Å².
+        rows: (E,) int64 reflection and columns: (E,) int64 type of each pair to evaluate.
 
     Returns:
-        (P,) electrons.
+        (E,) scattering factors in electrons.
     """
     owner = crystal[rows]
     s2p = s2[rows]

@@ -5,12 +5,14 @@ Widths (FWHM in degrees 2theta, theta the Bragg angle, lambda in Å):
 - crystallite size L (Scherrer, K = 0.9): H_size = K lambda / (L cos(theta)), in radians;
 - microstrain epsilon (dimensionless, e.g. 1e-3): H_strain = 4 epsilon tan(theta), in radians;
 - Caglioti instrument function: H_inst^2 = U tan^2(theta) + V tan(theta) + W, in degrees^2;
-- an added instrument FWHM in degrees.
+- an instrument FWHM in degrees (``instrument_fwhm``), added to the Caglioti width as a constant W term.
+
+``fwhm`` alone always means the total FWHM of a peak (what :func:`peak_widths` returns).
 
 How they combine depends on the profile shape: Gaussian widths add in quadrature, Lorentzian widths add
 linearly; for the pseudo-Voigt of Thompson, Cox & Hastings (J. Appl. Cryst. 20, 79, 1987) the instrument
-(Caglioti, fixed) is the Gaussian part and size and strain are the Lorentzian part, combined with the TCH
-polynomial into one FWHM and a mixing parameter eta.
+(Caglioti, instrument FWHM) is the Gaussian part and size and strain are the Lorentzian part, combined with
+the TCH polynomial into one FWHM and a mixing parameter eta.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import math
 from dataclasses import dataclass
 
 import torch
+
+from .._deprecation import renamed_attributes
 
 __all__ = ["PROFILES", "SCHERRER_K", "Widths", "peak_widths", "profile_margins"]
 
@@ -29,6 +33,8 @@ _FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 # 1e-4 of their height for the Lorentzian, nothing for the Gaussian).
 _MARGIN_FWHM = {"gaussian": 5.0, "lorentzian": 50.0, "pseudo_voigt": 50.0}
 
+
+@renamed_attributes(fwhm="instrument_fwhm")
 @dataclass(frozen=True)
 class Widths:
     """Per-pattern width parameters (each None when that contribution is off).
@@ -37,14 +43,15 @@ class Widths:
         wavelength: Å, the line the widths refer to.
         crystallite_size_nm: (B,) nm.
         microstrain: (B,) dimensionless.
-        fwhm: (B,) degrees.
+        instrument_fwhm: (B,) degrees, an instrument FWHM, combined with the Caglioti width in quadrature
+            (its square adds to W); ``fwhm`` is its deprecated former name.
         caglioti: (B, 3) U, V, W in degrees^2.
     """
 
     wavelength: float
     crystallite_size_nm: torch.Tensor | None = None
     microstrain: torch.Tensor | None = None
-    fwhm: torch.Tensor | None = None
+    instrument_fwhm: torch.Tensor | None = None
     caglioti: torch.Tensor | None = None
 
 
@@ -87,8 +94,8 @@ def peak_widths(two_theta: torch.Tensor, widths: Widths, profile: str) -> tuple[
     u = v = w = zeros
     if widths.caglioti is not None:
         u, v, w = (widths.caglioti[:, i].to(dtype) for i in range(3))
-    if widths.fwhm is not None:
-        w = w + widths.fwhm.to(dtype).square()
+    if widths.instrument_fwhm is not None:
+        w = w + widths.instrument_fwhm.to(dtype).square()
     instrument2 = _combine(torch.stack([u, v, w], 1), torch.stack([tan * tan, tan, one], -1)).clamp_min(0.0)
     if profile == "gaussian":
         squared = torch.stack([size.square(), strain.square()], 1)
@@ -125,7 +132,9 @@ def profile_margins(grid: torch.Tensor, widths: Widths, profile: str) -> torch.T
 
 
 def _batch_size(widths: Widths) -> int:
-    for t in (widths.crystallite_size_nm, widths.microstrain, widths.fwhm, widths.caglioti):
+    for t in (widths.crystallite_size_nm, widths.microstrain, widths.instrument_fwhm, widths.caglioti):
         if t is not None:
             return int(t.shape[0])
-    raise ValueError("no peak width given: set a crystallite size, microstrain, FWHM or Caglioti U, V, W")
+    raise ValueError(
+        "no peak width given: set a crystallite size, microstrain, instrument FWHM or Caglioti U, V, W"
+    )

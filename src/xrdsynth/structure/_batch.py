@@ -133,16 +133,16 @@ class CrystalBatch:
         host = self.to(device="cpu", dtype=torch.float64)
         crystals = []
         for k in range(len(host)):
-            real = host.mask[k].numpy()
+            present = host.mask[k].numpy()
             try:
                 crystals.append(
                     Crystal(
                         host.lattice[k].numpy(),
-                        host.frac_coords[k].numpy()[real],
-                        host.numbers[k].numpy()[real],
-                        host.occupancies[k].numpy()[real],
-                        host.b_iso[k].numpy()[real],
-                        host.charges[k].numpy()[real],
+                        host.frac_coords[k].numpy()[present],
+                        host.numbers[k].numpy()[present],
+                        host.occupancies[k].numpy()[present],
+                        host.b_iso[k].numpy()[present],
+                        host.charges[k].numpy()[present],
                         int(host.space_group[k]),
                     )
                 )

@@ -2,10 +2,11 @@
 
 How the positions are found (for one group, in its conventional cell):
 
-1. Every point of the grid (Z/24)^3 in [0, 1)^3 is mapped by every operation (R, t). Special positions of
-   the 230 groups in spglib's default settings have coordinates with denominators dividing 24 (1/8 and 1/12
-   are the finest), and every line or plane of special positions passes through such grid points, so the
-   grid meets every Wyckoff position. The arithmetic is on integers (grid units), hence exact.
+1. Every point of the grid (Z/24)^3 in [0, 1)^3 (24 = ``TABLES_DENOMINATOR``) is mapped by every operation
+   (R, t). Special positions of the 230 groups in spglib's default settings have coordinates with
+   denominators dividing 24 (1/8 and 1/12 are the finest), and every line or plane of special positions
+   passes through such grid points, so the grid meets every Wyckoff position. The arithmetic is on integers
+   (grid units), hence exact.
 2. The site-symmetry group of a point is the set of operations, each with its lattice shift n, that fix it:
    R x + t = x + n. Points with the same set of (operation, n) lie on the same affine subspace, the fixed
    space of that site-symmetry group; its dimension is the number of free parameters (dof).
@@ -49,8 +50,6 @@ from ._spacegroup import SpaceGroup, space_group_number
 
 __all__ = ["WyckoffPosition", "generic_lattice", "generic_parameters", "wyckoff_positions"]
 
-# The grid (Z/24)^3 of the module docstring: special coordinates of all 230 groups are on it.
-_GRID = TABLES_DENOMINATOR
 # Group 47 (Pmmm) has 27 Wyckoff positions: the Tables continue with a capital A after z.
 _LETTERS = string.ascii_lowercase + "A"
 # Generic free parameters used to pick coset representatives: irrational-looking, far from special values.
@@ -167,15 +166,15 @@ def _wyckoff_positions(number: int) -> tuple[WyckoffPosition, ...]:
     group = SpaceGroup(number)
     rotations, translations = group.operations
     n_ops = len(rotations)
-    shifts = np.round(translations * _GRID).astype(np.int64)  # (n, 3) in grid units
+    shifts = np.round(translations * TABLES_DENOMINATOR).astype(np.int64)  # (n, 3) in grid units
 
     # 1. Images of every grid point under every operation (exact integers).
-    axis = np.arange(_GRID)
+    axis = np.arange(TABLES_DENOMINATOR)
     grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)  # (M, 3)
     images = np.einsum("oij,mj->omi", rotations, grid) + shifts[:, None, :]  # (n, M, 3)
-    lattice_shift, remainder = np.divmod(images - grid[None], _GRID)
+    lattice_shift, remainder = np.divmod(images - grid[None], TABLES_DENOMINATOR)
     fixed = np.all(remainder == 0, axis=-1)  # (n, M): operation o fixes point m
-    image_index = _index(np.mod(images, _GRID))  # (n, M)
+    image_index = _index(np.mod(images, TABLES_DENOMINATOR))  # (n, M)
     order = fixed.sum(axis=0)
 
     # 2. Group points by their exact site-symmetry group (operations with their lattice shifts).
@@ -225,8 +224,8 @@ def _wyckoff_positions(number: int) -> tuple[WyckoffPosition, ...]:
 
 
 def _index(points: np.ndarray) -> np.ndarray:
-    """Flat index of grid points (..., 3) with coordinates in [0, _GRID)."""
-    return (points[..., 0] * _GRID + points[..., 1]) * _GRID + points[..., 2]
+    """Flat index of grid points (..., 3) with coordinates in [0, TABLES_DENOMINATOR)."""
+    return (points[..., 0] * TABLES_DENOMINATOR + points[..., 1]) * TABLES_DENOMINATOR + points[..., 2]
 
 
 def _first_with_same(values: np.ndarray) -> np.ndarray:
@@ -240,8 +239,9 @@ def _points_on_subspace(point: np.ndarray, basis: np.ndarray) -> np.ndarray:
     dof = len(basis)
     if dof == 0:
         return point[None]
-    steps = np.array(list(itertools.product(range(_GRID), repeat=dof)), dtype=np.int64)  # (G^dof, dof)
-    return np.mod(point[None] + steps @ basis, _GRID)
+    # (G^dof, dof) with G = TABLES_DENOMINATOR
+    steps = np.array(list(itertools.product(range(TABLES_DENOMINATOR), repeat=dof)), dtype=np.int64)
+    return np.mod(point[None] + steps @ basis, TABLES_DENOMINATOR)
 
 
 def _first_site(sub: _Subspace) -> tuple[tuple[int, ...], np.ndarray]:
@@ -323,7 +323,7 @@ def _primitive(v: np.ndarray) -> np.ndarray:
 def _make_position(group: SpaceGroup, x0_grid: np.ndarray, sub: _Subspace) -> WyckoffPosition:
     """Coset representatives and the first site of one Wyckoff position (letter still unknown)."""
     rotations, translations = group.operations
-    x0 = x0_grid / _GRID
+    x0 = x0_grid / TABLES_DENOMINATOR
     generic = x0 + _GENERIC_PARAMS[: len(sub.basis)] @ sub.basis
     images = np.mod(np.einsum("oij,j->oi", rotations, generic) + translations, 1.0)
     # Distinct images up to rounding; keep the first operation producing each (identity first).
@@ -376,8 +376,8 @@ def generic_parameters(rng: np.random.Generator, dof: int, size: tuple[int, ...]
     are chosen so that every such combination stays at least 0.08/24 away from a multiple of 1/24.
     """
     bands = np.array([0.10, 0.42, 0.72])[:dof]
-    cell = rng.integers(0, _GRID, size=(*size, dof))
-    return (cell + bands + rng.uniform(0.0, 0.04, size=(*size, dof))) / _GRID
+    cell = rng.integers(0, TABLES_DENOMINATOR, size=(*size, dof))
+    return (cell + bands + rng.uniform(0.0, 0.04, size=(*size, dof))) / TABLES_DENOMINATOR
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:

@@ -8,11 +8,17 @@ from typing import Any
 
 import torch
 
+from .._base import DEFAULT_TWO_THETA
 from ..sampler import NAMED_STATISTICS
 from ..simulate import resolve_wavelength
 from ..transforms import PRESETS
 
 __all__ = ["PRECISIONS", "SPACE_GROUP_WEIGHTS", "TrainConfig"]
+
+#: The 2θ grid networks are trained on by default: the range of the simulator's default grid at half its
+#: resolution (0.02°, still several points across the narrowest laboratory peaks), which halves the cost of
+#: every convolution; measured patterns are interpolated onto it.
+TRAINING_TWO_THETA = (DEFAULT_TWO_THETA[0], DEFAULT_TWO_THETA[1], (DEFAULT_TWO_THETA[2] + 1) // 2)
 
 #: How often each space group is drawn (see :attr:`TrainConfig.space_group_weights`).
 SPACE_GROUP_WEIGHTS = ("uniform", "statistics", "tempered")
@@ -74,7 +80,7 @@ class TrainConfig:
     out: str = "runs/xrdsynth"
     architecture: str = "resnet10"
     architecture_kwargs: dict[str, Any] = field(default_factory=lambda: {"width": 16, "stem_stride": 8})
-    two_theta: tuple[float, float, int] = (5.0, 90.0, 4251)
+    two_theta: tuple[float, float, int] = TRAINING_TWO_THETA
     wavelength: str | float = "CuKa1"
     sqrt_scale: bool = True
     background_window_deg: float = 3.0

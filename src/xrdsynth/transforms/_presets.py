@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._base import DEFAULT_TWO_THETA
 from ..simulate import PowderSimulator
 from ..structure import Crystal, CrystalBatch
 from ._base import PatternTransform, ReflectionTransform, Sequential
@@ -140,7 +141,7 @@ else) and ``"laboratory-cu"`` (:func:`laboratory_cu_transforms` on pseudo-Voigt 
 
 def preset(
     name: str,
-    two_theta: Any = (5.0, 90.0, 8501),
+    two_theta: Any = DEFAULT_TWO_THETA,
     *,
     device: torch.device | str = "cpu",
     seed: int | torch.Generator | None = 0,
