@@ -664,7 +664,7 @@ def test_bad_verify_symprec_raises(value) -> None:
 
 def test_shortest_pair_distances_of_rock_salt() -> None:
     from xrdsynth import Crystal
-    from xrdsynth.sampler._statistics import shortest_pair_distances
+    from xrdsynth.sampler import shortest_pair_distances
 
     a = 5.64
     rocksalt = Crystal.from_parameters(
@@ -695,7 +695,7 @@ def test_shortest_pair_distances_of_rock_salt() -> None:
 
 
 def test_element_volumes_solve_an_exact_system() -> None:
-    from xrdsynth.sampler._statistics import fit_element_volumes
+    from xrdsynth.sampler._fit import fit_element_volumes
 
     compositions = [{8: 2.0}, {14: 1.0}, {8: 2.0, 14: 1.0}, {8: 4.0, 14: 1.0}] * 10
     volumes = [2 * 9.0, 12.0, 2 * 9.0 + 12.0, 4 * 9.0 + 12.0] * 10
@@ -705,7 +705,7 @@ def test_element_volumes_solve_an_exact_system() -> None:
 
 
 def test_min_distances_quantile_and_fallback() -> None:
-    from xrdsynth.sampler._statistics import resolve_min_distances
+    from xrdsynth.sampler._fit import resolve_min_distances
 
     seen = {(8, 14): list(np.linspace(1.5, 1.7, 101)), (8, 8): [2.0, 2.5, 3.0]}
     resolved, scale = resolve_min_distances(seen, quantile=0.05, min_structures=5)

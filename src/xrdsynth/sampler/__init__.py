@@ -9,6 +9,7 @@ and loads them. The default statistics, fitted on the AMCSD minerals, ship with 
 """
 
 from ._calibrate import calibrate_volume_shift
+from ._fit import fit_statistics, shortest_pair_distances
 from ._sampler import SamplerCounters, SpaceGroupSampler
 from ._statistics import (
     ANIONS,
@@ -17,9 +18,7 @@ from ._statistics import (
     LatticeShape,
     SamplerStatistics,
     default_statistics,
-    fit_statistics,
     named_statistics,
-    shortest_pair_distances,
 )
 from ._tables import write_wyckoff_tables
 
