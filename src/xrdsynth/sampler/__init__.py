@@ -9,8 +9,9 @@ and loads them. The default statistics, fitted on the AMCSD minerals, ship with 
 """
 
 from ._calibrate import calibrate_volume_shift
+from ._counters import SamplerCounters
 from ._fit import fit_statistics, shortest_pair_distances
-from ._sampler import SamplerCounters, SpaceGroupSampler
+from ._sampler import SpaceGroupSampler
 from ._statistics import (
     ANIONS,
     FULL_OCCUPANCY,

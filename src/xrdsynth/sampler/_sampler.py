@@ -6,7 +6,6 @@ import dataclasses
 import math
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,88 +16,20 @@ import torch
 from ..structure import Crystal, CrystalBatch
 from ..symmetry import space_group_number
 from ._core import Composition, DeviceTables, build_device_tables, certify, draw_composition, expand_atoms
+from ._counters import SamplerCounters, add_by_group
 from ._lattices import draw_lattices, draw_volumes
 from ._placement import MAX_EXPANSION, place_sites
 from ._probabilities import min_distance_table, space_group_probabilities
 from ._statistics import NAMED_STATISTICS, SamplerStatistics, named_statistics
 from ._tables import load_tables
 
-__all__ = ["SamplerCounters", "SpaceGroupSampler"]
+__all__ = ["SpaceGroupSampler"]
 
 GEOMETRY_ROUNDS = 2  # rounds of (lattice, coordinates) drafts for a composition before it is redrawn
 COMPOSITION_ROUNDS = 20  # compositions tried per crystal before giving up (never reached in practice)
 MAX_REPLICAS = 2  # drafts per failed crystal in one round: 1, then 2 (more cost more than they save)
 EXPANSION_GROWTH = 1.15  # the growth allowed over the drawn cell rises by this factor per late round
 VERIFY_ROUNDS = 30  # redraws of a crystal whose spglib group is not its label (verify_symprec)
-
-
-@dataclass(frozen=True)
-class SamplerCounters:
-    """How much drawing it took to produce the crystals so far (since construction or :meth:`reset`).
-
-    Attributes:
-        crystals: crystals returned.
-        compositions: compositions drawn (>= crystals; the excess was discarded because some site could not
-            be placed at the minimum distance in any of its geometries).
-        forced_certificates: compositions redrawn in the forced form because the free draw did not certify
-            its space group (see :mod:`xrdsynth.sampler._tables`).
-        geometries: (lattice, coordinates) drafts made for compositions.
-        site_draws: free-coordinate draws of Wyckoff sites (first draws and redraws).
-        expansions: cell expansions by 5% in length because a site found no place.
-        sites: Wyckoff sites in the crystals returned.
-        symmetry_rejections: crystals redrawn because spglib found more symmetry than their label
-            (only with ``verify_symprec``).
-        crystals_by_group, geometries_by_group, expansions_by_group: (230,) the same counts per space
-            group (index number - 1); empty before the first crystal. See :meth:`by_group`.
-        rejections_by_group: (230,) ``symmetry_rejections`` per space group; empty before the first one.
-    """
-
-    crystals: int = 0
-    compositions: int = 0
-    forced_certificates: int = 0
-    geometries: int = 0
-    site_draws: int = 0
-    expansions: int = 0
-    sites: int = 0
-    symmetry_rejections: int = 0
-    crystals_by_group: tuple[int, ...] = ()
-    geometries_by_group: tuple[int, ...] = ()
-    expansions_by_group: tuple[int, ...] = ()
-    rejections_by_group: tuple[int, ...] = ()
-
-    def by_group(self) -> dict[int, tuple[int, float, float]]:
-        """Space group -> (crystals, geometries per crystal, cell expansions per crystal), for every group
-        sampled so far. Geometries per crystal above 1 are redraws of lattice and coordinates because some
-        site found no place at the minimum distances."""
-        return {
-            g + 1: (n, self.geometries_by_group[g] / n, self.expansions_by_group[g] / n)
-            for g, n in enumerate(self.crystals_by_group)
-            if n
-        }
-
-    def rejection_rates(self) -> dict[int, float]:
-        """Space group -> crystals redrawn after the spglib check per crystal returned, for every group
-        sampled so far (``verify_symprec``)."""
-        if not self.rejections_by_group:
-            return {g: 0.0 for g in self.by_group()}
-        return {g: self.rejections_by_group[g - 1] / n for g, (n, _, _) in self.by_group().items()}
-
-    def summary(self) -> str:
-        """One line with the redraw rates."""
-        if self.crystals == 0:
-            return "no crystals sampled yet"
-        return (
-            f"{self.crystals} crystals: {self.geometries / self.crystals:.3f} geometries and "
-            f"{self.compositions / self.crystals:.3f} compositions per crystal, "
-            f"{self.site_draws / max(self.sites, 1):.3f} coordinate draws per site, "
-            f"{self.expansions / self.crystals:.3f} cell expansions per crystal, "
-            f"{self.forced_certificates / self.crystals:.2%} compositions forced to certify their group"
-            + (
-                f", {self.symmetry_rejections} crystals redrawn after the spglib check"
-                if self.symmetry_rejections
-                else ""
-            )
-        )
 
 
 def _check_range(name: str, value: Any) -> tuple[float, float]:
@@ -468,12 +399,12 @@ class SpaceGroupSampler:
             counters,
             crystals=counters.crystals - rejected,
             symmetry_rejections=counters.symmetry_rejections + rejected,
-            crystals_by_group=_add(
+            crystals_by_group=add_by_group(
                 counters.crystals_by_group, -torch.bincount(torch.tensor(rejected_groups), minlength=231)
             )
             if rejected
             else counters.crystals_by_group,
-            rejections_by_group=_add(
+            rejections_by_group=add_by_group(
                 counters.rejections_by_group, torch.bincount(torch.tensor(rejected_groups), minlength=231)
             )
             if rejected
@@ -583,9 +514,9 @@ class SpaceGroupSampler:
             site_draws=counters.site_draws + site_draws,
             expansions=counters.expansions + int(expansions_by_group.sum()),
             sites=counters.sites + sites,
-            crystals_by_group=_add(counters.crystals_by_group, torch.bincount(groups, minlength=231)),
-            geometries_by_group=_add(counters.geometries_by_group, geometries_by_group),
-            expansions_by_group=_add(counters.expansions_by_group, expansions_by_group),
+            crystals_by_group=add_by_group(counters.crystals_by_group, torch.bincount(groups, minlength=231)),
+            geometries_by_group=add_by_group(counters.geometries_by_group, geometries_by_group),
+            expansions_by_group=add_by_group(counters.expansions_by_group, expansions_by_group),
         )
         used = max(int(mask_out.sum(dim=1).max()), 1)
         mask = mask_out[:, :used]
@@ -599,12 +530,6 @@ class SpaceGroupSampler:
             mask=mask,
             space_group=groups.clone(),
         )
-
-
-def _add(counts: tuple[int, ...], more: torch.Tensor) -> tuple[int, ...]:
-    """Per-group counts (230,) plus a (231,) bincount over group numbers (index 0 unused)."""
-    values = more[1:].tolist()
-    return tuple(a + b for a, b in zip(counts, values, strict=True)) if counts else tuple(values)
 
 
 def _spglib_number(crystal: Crystal, symprec: float) -> int:
