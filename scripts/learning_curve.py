@@ -7,8 +7,10 @@
 Evaluates every model under RUN/snapshots/ (written with ``--snapshot-every``) and RUN/model on rruff-dev
 (measured patterns) and on amcsd-dev with one structure per mineral (clean Cu Kα1 Gaussian patterns,
 crystallite sizes 20–100 nm). ``--start`` adds the model the run was initialised from (``--init-from``) as the
-first point, with the patterns and wall time of its own card, so the curve shows the whole history. CPU-hours
-are wall hours times the cores of the machine the card names.
+first point, with the patterns and wall time of its own card and of every model it was itself initialised
+from, so the curve shows the whole history. CPU-hours are wall hours times the cores of the machine each card
+names. Every point is the network without calibration (a shipped start model's prior correction and
+temperature are left out), so that the points compare.
 """
 
 from __future__ import annotations
@@ -37,6 +39,17 @@ from evaluate_classifier import (
 def cores(card: dict) -> int:
     match = re.search(r"\((\d+) cores\)", card.get("hardware", ""))
     return int(match.group(1)) if match else 1
+
+
+def history(card: dict) -> tuple[int, float]:
+    """Patterns and CPU-hours of a model's training, with those of every model it was initialised from
+    (the card's chain of ``initialised_from``)."""
+    patterns, hours = 0, 0.0
+    while card:
+        patterns += int(card.get("samples_seen", 0))
+        hours += float(card.get("wall_time_s", 0.0)) / 3600.0 * cores(card)
+        card = card.get("initialised_from") or {}
+    return patterns, hours
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,11 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     curve = []
     for label, source in points:
         classifier = load_pretrained(source)
+        # The raw network at every point: a shipped start model's calibration (prior correction, temperature)
+        # is left out, as the snapshots have none.
+        classifier.log_prior_ratio, classifier.temperature = None, 1.0
         card = classifier.card
         patterns = int(card.get("samples_seen", 0))
         hours = float(card.get("wall_time_s", 0.0)) / 3600.0 * cores(card)
         if label == "start":
-            base_patterns, base_hours = patterns, hours
+            base_patterns, base_hours = history(card)
             patterns, hours = 0, 0.0
         if label == "final" and curve and curve[-1]["steps"] == int(card.get("steps", -1)):
             continue  # the last snapshot is the final model

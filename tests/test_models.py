@@ -125,6 +125,32 @@ def test_coarse_scan_matches_np_interp_up_to_its_ends():
     np.testing.assert_allclose(out[covered], np.interp(spec.two_theta[covered], x, y), rtol=1e-12)
 
 
+def test_resampling_of_an_irregular_scan_matches_exact_cell_integrals():
+    """Against an independent reference: each cell's mean from the trapezoid rule over the cell's edges and
+    the measured points inside it (exact for the piecewise-linear pattern), or np.interp at the centre of
+    cells with fewer than two points; 0 outside the scan. Irregular steps give both kinds of cell."""
+    spec = InputSpec(10.0, 20.0, 101, wavelength=1.5406)  # 0.1° cells
+    rng = np.random.default_rng(7)
+    x = np.unique(np.concatenate([rng.uniform(11.0, 14.0, 300), rng.uniform(14.0, 19.0, 25)]))
+    y = rng.uniform(0.0, 10.0, (3, x.size))
+    out = resample_pattern(x, y, 1.5406, spec)
+    step = 0.1
+    for k, centre in enumerate(spec.two_theta):
+        a, b = max(centre - step / 2, x[0]), min(centre + step / 2, x[-1])
+        inside = (x > centre - step / 2) & (x < centre + step / 2)
+        if b <= a:
+            np.testing.assert_array_equal(out[:, k], 0.0)
+        elif np.count_nonzero((x >= centre - step / 2) & (x < centre + step / 2)) >= 2:
+            points = np.concatenate([[a], x[inside], [b]])
+            for row in range(3):
+                mean = np.trapezoid(np.interp(points, x, y[row]), points) / (b - a)
+                np.testing.assert_allclose(out[row, k], mean, rtol=1e-12)
+        else:
+            for row in range(3):
+                expected = np.interp(np.clip(centre, x[0], x[-1]), x, y[row])
+                np.testing.assert_allclose(out[row, k], expected, rtol=1e-12)
+
+
 # ------------------------------------------------------------------------------------------- prediction
 def test_predict_proba_gives_probabilities_per_pattern():
     clf = small_classifier()

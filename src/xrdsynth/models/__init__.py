@@ -19,7 +19,7 @@ input spec, calibration, card) whose ``get_model()`` loads it with ``weights_onl
 """
 
 from ._architectures import ARCHITECTURES, ConvNeXt1d, Park2017, ResNet1d, build_model
-from ._classifier import Classifier, InputSpec, Prediction, preprocess, resample_pattern
+from ._classifier import Classifier, InputSpec, Prediction, preprocess
 from ._pretrained import (
     DEFAULT_MODEL,
     PretrainedBundle,
@@ -28,6 +28,7 @@ from ._pretrained import (
     pretrained_bundles,
     save_pretrained,
 )
+from ._resample import resample_pattern
 
 __all__ = [
     "ARCHITECTURES",

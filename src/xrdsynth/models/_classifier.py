@@ -21,10 +21,9 @@ from ..simulate import resolve_wavelength
 from ..symmetry import CRYSTAL_SYSTEMS, SpaceGroup, crystal_system, enantiomorph
 from ..transforms import remove_background
 from ._architectures import build_model
+from ._resample import as_float_array, resample_pattern
 
 __all__ = ["Classifier", "InputSpec", "Prediction"]
-
-_RAD = math.pi / 180.0
 
 
 @lru_cache(maxsize=1)
@@ -179,95 +178,6 @@ class Prediction:
             "confidence": self.confidence,
             "abstained": self.abstained,
         }
-
-
-def _as_float_array(value: Any, name: str) -> npt.NDArray[np.float64]:
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be numeric, got {type(value).__name__}") from None
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return array
-
-
-def resample_pattern(
-    two_theta: npt.ArrayLike,
-    intensity: npt.ArrayLike,
-    wavelength: float,
-    spec: InputSpec,
-) -> npt.NDArray[np.float64]:
-    """Measured patterns on the grid and wavelength of ``spec``.
-
-    Each measured 2θ is converted to d = λ / (2 sin θ) and then to 2θ' at ``spec.wavelength``; the intensity
-    is averaged over each grid cell of ``spec`` that holds two or more measured points (the integral of the
-    linearly interpolated pattern over the cell divided by its width), so that finely sampled patterns are
-    not aliased; other cells take the linearly interpolated value at their centre. Grid cells outside the
-    measured range are 0.
-
-    Args:
-        two_theta: (M,) degrees, strictly increasing, shared by all patterns.
-        intensity: (M,) or (N, M).
-        wavelength: Å, of the measurement.
-        spec: the target grid.
-
-    Returns:
-        (N, P) float64, not normalised.
-    """
-    x = _as_float_array(two_theta, "two_theta")
-    y = _as_float_array(intensity, "intensity")
-    if x.ndim != 1 or x.size < 2:
-        raise ValueError(f"two_theta must be 1-D with >= 2 points, got shape {x.shape}")
-    if y.ndim == 1:
-        y = y[None]
-    if y.ndim != 2 or y.shape[1] != x.size:
-        raise ValueError(f"intensity must have shape ({x.size},) or (N, {x.size}), got {y.shape}")
-    if np.any(np.diff(x) <= 0):
-        raise ValueError("two_theta must be strictly increasing")
-    if x[0] <= 0 or x[-1] >= 180:
-        raise ValueError(f"two_theta must lie in (0, 180) degrees, got {x[0]:g}..{x[-1]:g}")
-    if not wavelength > 0 or not math.isfinite(wavelength):
-        raise ValueError(f"wavelength must be a positive number of Å, got {wavelength}")
-    # 2θ at the model's wavelength; reflections that do not exist there (sin > 1) are dropped.
-    sine = spec.wavelength / wavelength * np.sin(x * _RAD / 2.0)
-    inside = sine < 1.0
-    x2 = 2.0 * np.arcsin(sine[inside]) / _RAD
-    y2 = y[:, inside]
-    if x2.size < 2:
-        raise ValueError("no measured point falls within 2θ < 180° at the model's wavelength")
-    grid = spec.two_theta
-    step = (grid[-1] - grid[0]) / (grid.size - 1)
-    edges = np.concatenate([[grid[0] - step / 2], grid[:-1] + step / 2, [grid[-1] + step / 2]])
-    # Cumulative integral of the piecewise-linear pattern at the measured points and at the cell edges.
-    cumulative = np.concatenate(
-        [np.zeros((y2.shape[0], 1)), np.cumsum(0.5 * (y2[:, 1:] + y2[:, :-1]) * np.diff(x2), axis=1)], axis=1
-    )
-    e = np.clip(edges, x2[0], x2[-1])
-    j, t = _bracket(x2, e)
-    y_at = y2[:, j] + t * (y2[:, j + 1] - y2[:, j])
-    c_edges = cumulative[:, j] + 0.5 * (y2[:, j] + y_at) * (e - x2[j])
-    covered = np.diff(e)
-    out = np.zeros((y2.shape[0], grid.size))
-    ok = covered > 1e-9 * step
-    out[:, ok] = np.diff(c_edges, axis=1)[:, ok] / covered[ok]
-    # Cells holding fewer than two measured points take the interpolated value at their centre instead:
-    # averaging would only smooth a pattern that is no finer than the grid.
-    points_in_cell = np.diff(np.searchsorted(x2, edges))
-    sparse = ok & (points_in_cell < 2)
-    # Interpolation weights depend only on the grids, so they are found once for all patterns; centres
-    # beyond the scan take its end value (as np.interp would).
-    k, w = _bracket(x2, np.clip(grid[sparse], x2[0], x2[-1]))
-    out[:, sparse] = y2[:, k] + w * (y2[:, k + 1] - y2[:, k])
-    return out
-
-
-def _bracket(x: npt.NDArray[np.float64], points: npt.NDArray[np.float64]) -> tuple[np.ndarray, np.ndarray]:
-    """For points within [x[0], x[-1]]: the interval index j (x[j] <= point <= x[j+1]) and the fraction
-    of the way from x[j] to x[j+1], for linear interpolation on the increasing grid x."""
-    j = np.clip(np.searchsorted(x, points, side="right") - 1, 0, x.size - 2)
-    return j, (points - x[j]) / (x[j + 1] - x[j])
 
 
 def preprocess(patterns: torch.Tensor, spec: InputSpec) -> torch.Tensor:
@@ -466,8 +376,8 @@ class Classifier(nn.Module):
                 f"{self.spec.wavelength:g} Å patterns and converts others through d-spacing"
             )
         lam = resolve_wavelength(wavelength).wavelength
-        x = _as_float_array(two_theta, "two_theta")
-        y = _as_float_array(intensity, "intensity")
+        x = as_float_array(two_theta, "two_theta")
+        y = as_float_array(intensity, "intensity")
         check_measurement(x, y if y.ndim == 2 else y[None], lam, self.spec)
         return x, y, lam
 
@@ -523,10 +433,11 @@ def check_measurement(
         raise ValueError(
             f"two_theta must be degrees inside (0, 180), got {two_theta[0]:g}..{two_theta[-1]:g}"
         )
-    span = intensity.max(axis=1) - intensity.min(axis=1)
-    for k in np.flatnonzero(span <= 1e-12 * np.maximum(np.abs(intensity).max(axis=1), 1e-300)):
+    highest, lowest = intensity.max(axis=1), intensity.min(axis=1)
+    largest = np.maximum(np.abs(highest), np.abs(lowest))  # the largest |intensity| of each pattern
+    for k in np.flatnonzero(highest - lowest <= 1e-12 * np.maximum(largest, 1e-300)):
         raise ValueError(f"pattern {k} is flat (every intensity {intensity[k, 0]:g}): nothing to classify")
-    for k in np.flatnonzero(intensity.max(axis=1) <= 0):
+    for k in np.flatnonzero(highest <= 0):
         raise ValueError(f"pattern {k} has no positive intensity: nothing to classify")
     # The measured range as d-spacings, on the model's 2θ scale.
     low, high = spec.covered_range(float(two_theta[0]), float(two_theta[-1]), wavelength)
