@@ -17,10 +17,11 @@ Scherrer with one crystallite size (default 50 nm, K = 0.9) or is fixed (``--fwh
   with ``CrystalBatch.from_crystals`` is timed separately).
 
 The two alternate for ``--rounds`` rounds in one process after an untimed warm-up of each, with
-``torch.set_num_threads(--threads)``; reported are patterns/s of each (median over rounds) and the ratio of
-the medians. xrdsynth is timed twice per round: one call right after pymatgen's second of work (cold caches,
-freed memory handed back to the system, so its first touches page-fault), and ``--calls`` calls back to back
-(the sustained rate of a loop that generates data). ``--profile`` then runs the simulator call under
+``torch.set_num_threads(--threads)`` (which the simulator uses only with ``--num-threads torch``: by default
+it runs each call on one intra-op thread); reported are patterns/s of each (median over rounds) and the ratio
+of the medians. xrdsynth is timed twice per round: one call right after pymatgen's second of work (cold
+caches, freed memory handed back to the system, so its first touches page-fault), and ``--calls`` calls back
+to back (the sustained rate of a loop that generates data). ``--profile`` then runs the simulator call under
 torch.profiler and cProfile and prints the top entries. Without ``xrdsynth.PowderSimulator`` (before it
 exists) only the pymatgen side is measured.
 """
@@ -130,7 +131,16 @@ def make_simulator(args: argparse.Namespace):
         dtype=getattr(torch, args.dtype),
         seed=0,
         compile=args.compile,
+        **_num_threads(args, parameters),
     )
+
+
+def _num_threads(args: argparse.Namespace, parameters) -> dict:  # type: ignore[no-untyped-def]
+    """The simulator's num_threads argument, where the simulator has one (versions before it had not)."""
+    choice = getattr(args, "num_threads", "default")
+    if choice == "default" or "num_threads" not in parameters:
+        return {}
+    return {"num_threads": None if choice == "torch" else int(choice)}
 
 
 def simulate(simulator, batch) -> torch.Tensor:
@@ -168,6 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
+    parser.add_argument(
+        "--num-threads",
+        default="default",
+        help="PowderSimulator's num_threads: 'default' (the constructor's, 1 since it exists), an int, or "
+        "'torch' (None: torch's setting, --threads)",
+    )
     width = parser.add_mutually_exclusive_group()
     width.add_argument("--fwhm", type=float, default=None, help="fixed FWHM in degrees 2θ")
     width.add_argument("--crystallite-size-nm", type=float, default=50.0, help="Scherrer size (default 50)")
