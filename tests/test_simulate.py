@@ -930,3 +930,15 @@ def test_num_threads_must_be_a_positive_int(bad: object) -> None:
         PowderSimulator(num_threads=bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="num_threads"):
         xs.SpaceGroupSampler(num_threads=bad)  # type: ignore[arg-type]
+
+
+def test_a_crystal_without_reflections_in_range_warns_at_the_callers_line() -> None:
+    """Pyrite's first reflection (111) lies at 28.5° 2θ with Cu Kα1: its pattern on 5–22° is all zero (quartz
+    has 100 at 20.9°), and the warning names the line that called the simulator (here), not a line inside
+    xrdsynth or torch."""
+    simulator = PowderSimulator(two_theta=(5.0, 22.0, 851))
+    pyrite, quartz = (xs.Crystal.from_cif(cif_path(name)) for name in ("pyrite", "quartz"))
+    with pytest.warns(RuntimeWarning, match="1 of 2 crystals have no reflection") as record:
+        patterns = simulator([pyrite, quartz])
+    assert record[0].filename == __file__
+    assert float(patterns[0].abs().max()) == 0.0 and float(patterns[1].max()) == pytest.approx(1.0)

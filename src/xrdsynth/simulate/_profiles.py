@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import itertools
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from .._errors import warn_at_caller
 from ._compile import fused as _fused
 from ._widths import _FWHM_PER_SIGMA, Widths, _batch_size, peak_widths, profile_margin
 
@@ -98,12 +98,10 @@ def render(
     # FFT lengths are capped at _MAX_FFT: below 3 samples per FWHM in the longest pattern, say so.
     longest = float(lengths.max())
     if _MAX_FFT / longest < 3:
-        warnings.warn(
+        warn_at_caller(
             f"peaks are so narrow ({1.0 / float((table.f.amax(dim=1) * table.scale).max()):.2g}° FWHM) that "
             "the rendering grid holds "
-            f"only {_MAX_FFT / longest:.1f} samples per FWHM; widen the peaks or shorten the 2θ range",
-            RuntimeWarning,
-            stacklevel=3,
+            f"only {_MAX_FFT / longest:.1f} samples per FWHM; widen the peaks or shorten the 2θ range"
         )
 
     inside = (position >= low) & (position <= high)
