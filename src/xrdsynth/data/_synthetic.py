@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -10,7 +11,7 @@ from torch.utils.data import IterableDataset
 
 from ..sampler import SpaceGroupSampler
 from ..simulate import PowderSimulator
-from ..structure import CrystalBatch
+from ..structure import Crystal, CrystalBatch
 from ._common import (
     LABELS,
     STREAM_SYNTHETIC,
@@ -31,6 +32,11 @@ __all__ = ["SyntheticPowderDataset"]
 
 Batch = tuple[torch.Tensor, dict[str, torch.Tensor]]
 
+#: Rounds of redrawing the crystals whose pattern is all zero or not finite before giving up.
+MAX_PATTERN_REDRAWS = 10
+# The simulator's warning for such patterns: the dataset redraws those crystals, so it is not shown.
+_EMPTY_PATTERN_WARNING = r".*have no reflection in the 2θ range"
+
 
 class SyntheticPowderDataset(IterableDataset[Batch]):
     """Batches of powder patterns of freshly sampled crystals, with their labels, for training.
@@ -43,6 +49,11 @@ class SyntheticPowderDataset(IterableDataset[Batch]):
         patterns = simulator(sampler.sample(batch_size, generator=g[0]), generator=g[1])
 
     The sampler's and simulator's own random streams are not used (and do not advance).
+
+    No pattern is all zero or non-finite: a crystal whose pattern is (a cell too small for any reflection
+    to reach the grid, all reflections extinct, or a scan truncated past its last peak) is redrawn, of
+    the same space group, from generators seeded from ``(seed, i, round)``, and simulated again, at most
+    ``MAX_PATTERN_REDRAWS`` rounds (then RuntimeError). ``pattern_redraws`` counts them in this process.
 
     Under a :class:`~torch.utils.data.DataLoader` (use ``batch_size=None``: the dataset batches) and
     torch.distributed, the global indices are split: rank r of R takes the indices i ≡ r (mod R) whatever
@@ -117,6 +128,8 @@ class SyntheticPowderDataset(IterableDataset[Batch]):
             raise ValueError(f"start_batch={start_batch} is beyond num_batches={num_batches}")
         self.rank, self.world_size = check_partition(rank, world_size)
         self._distributed: tuple[int, int] | None = None
+        #: Crystals redrawn (in this process) because their pattern was all zero or not finite.
+        self.pattern_redraws = 0
 
     def __repr__(self) -> str:
         parts = [
@@ -144,12 +157,55 @@ class SyntheticPowderDataset(IterableDataset[Batch]):
 
     def crystal_batch(self, index: int) -> CrystalBatch:
         """The crystals of the batch with global index ``index``, on the sampler's device (to inspect them:
-        ``.to_crystals()``)."""
+        ``.to_crystals()``). The batch is simulated too, to know which crystals (if any) had to be redrawn
+        because their pattern was empty."""
+        return self._crystals_and_patterns(index)[0]
+
+    def _crystals_and_patterns(self, index: int) -> tuple[CrystalBatch, torch.Tensor]:
         index = check_positive_int("index", index, minimum=0)
         if self.num_batches is not None and index >= self.num_batches:
             raise IndexError(f"batch index {index} out of range for num_batches={self.num_batches}")
         generator = batch_generator(self.sampler.device, self.seed, STREAM_SYNTHETIC, index, 0)
-        return self.sampler.sample(self.batch_size, generator=generator)
+        crystals = self.sampler.sample(self.batch_size, generator=generator)
+        generator = batch_generator(self.simulator.device, self.seed, STREAM_SYNTHETIC, index, 1)
+        patterns = self._simulate(crystals, generator)
+        for round_ in range(1, MAX_PATTERN_REDRAWS + 1):
+            bad = torch.nonzero(~torch.isfinite(patterns).all(dim=1) | (patterns.amax(dim=1) <= 0))
+            if bad.numel() == 0:
+                return crystals, patterns
+            rows = bad.squeeze(1).tolist()
+            self.pattern_redraws += len(rows)
+            key = (self.seed, STREAM_SYNTHETIC, index, 2 * round_)
+            crystals, redrawn = self._redraw(crystals, rows, batch_generator(self.sampler.device, *key))
+            generator = batch_generator(self.simulator.device, *key[:-1], 2 * round_ + 1)
+            patterns[bad.squeeze(1).to(patterns.device)] = self._simulate(redrawn, generator)
+        raise RuntimeError(
+            f"batch {index}: some patterns are still all zero or not finite after {MAX_PATTERN_REDRAWS} "
+            "redraws of their crystals; check the simulator's 2θ range and wavelength"
+        )
+
+    def _simulate(self, crystals: CrystalBatch, generator: torch.Generator) -> torch.Tensor:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_EMPTY_PATTERN_WARNING, category=RuntimeWarning)
+            return self.simulator(crystals, generator=generator)
+
+    def _redraw(
+        self, crystals: CrystalBatch, rows: list[int], generator: torch.Generator
+    ) -> tuple[CrystalBatch, CrystalBatch]:
+        """``crystals`` with ``rows`` replaced by new crystals of the same space groups, and the new ones."""
+        groups = crystals.space_group[rows].tolist()
+        fresh: dict[int, list[Crystal]] = {}
+        for group in sorted(set(groups)):
+            count = groups.count(group)
+            fresh[group] = self.sampler.sample(count, space_group=group, generator=generator).to_crystals()
+        replaced = crystals.to_crystals()
+        for row, group in zip(rows, groups, strict=True):
+            replaced[row] = fresh[group].pop()
+        device, dtype = crystals.device, crystals.dtype
+        return (
+            CrystalBatch.from_crystals(replaced, device=device, dtype=dtype),
+            CrystalBatch.from_crystals([replaced[row] for row in rows], device=device, dtype=dtype),
+        )
 
     def batch(self, index: int) -> Batch:
         """The batch with global index ``index`` (the same wherever and whenever it is made).
@@ -157,9 +213,7 @@ class SyntheticPowderDataset(IterableDataset[Batch]):
         Returns:
             ``(patterns, labels)`` as yielded by iteration.
         """
-        crystals = self.crystal_batch(index)
-        generator = batch_generator(self.simulator.device, self.seed, STREAM_SYNTHETIC, index, 1)
-        patterns = self.simulator(crystals, generator=generator)
+        crystals, patterns = self._crystals_and_patterns(index)
         labels = make_labels(
             self.labels, crystals.space_group.to(patterns.device), crystals.lattice, patterns.dtype
         )
