@@ -17,8 +17,11 @@ contended / quiet. A setting keeps the slowdown <= 3x when both workloads do (me
 
 Settings (``--settings``, comma separated; default all):
 
-- ``default``: nothing set (torch uses one thread per core);
-- ``t1`` / ``t2``: ``torch.set_num_threads(1 / 2)``;
+- ``default``: nothing set: the constructors' defaults (since they have ``num_threads``, one intra-op thread
+  during each call; torch itself keeps one thread per core);
+- ``torch-default``: ``num_threads=None`` (the calls use torch's setting, one thread per core: the library's
+  default before ``num_threads``);
+- ``t1`` / ``t2``: ``torch.set_num_threads(1 / 2)`` (with ``num_threads=None``, as all settings below);
 - ``t1-interop1``: one intra-op and one inter-op thread;
 - ``omp1``: ``OMP_NUM_THREADS=1`` in the environment (the same as ``t1`` through the environment);
 - ``t2-passive``: two threads with ``OMP_WAIT_POLICY=PASSIVE`` (idle OpenMP threads sleep instead of spin);
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import inspect
 import json
 import os
 import signal
@@ -41,12 +45,18 @@ import time
 from pathlib import Path
 
 SETTINGS: dict[str, dict] = {
-    "default": {"env": {}, "threads": None, "interop": None},
-    "t1": {"env": {}, "threads": 1, "interop": None},
-    "t2": {"env": {}, "threads": 2, "interop": None},
-    "t1-interop1": {"env": {}, "threads": 1, "interop": 1},
-    "omp1": {"env": {"OMP_NUM_THREADS": "1"}, "threads": None, "interop": None},
-    "t2-passive": {"env": {"OMP_WAIT_POLICY": "PASSIVE"}, "threads": 2, "interop": None},
+    "default": {"env": {}, "threads": None, "interop": None, "own_threads": True},
+    "torch-default": {"env": {}, "threads": None, "interop": None, "own_threads": False},
+    "t1": {"env": {}, "threads": 1, "interop": None, "own_threads": False},
+    "t2": {"env": {}, "threads": 2, "interop": None, "own_threads": False},
+    "t1-interop1": {"env": {}, "threads": 1, "interop": 1, "own_threads": False},
+    "omp1": {"env": {"OMP_NUM_THREADS": "1"}, "threads": None, "interop": None, "own_threads": False},
+    "t2-passive": {
+        "env": {"OMP_WAIT_POLICY": "PASSIVE"},
+        "threads": 2,
+        "interop": None,
+        "own_threads": False,
+    },
 }
 SLOWDOWN_TARGET = 3.0
 MAX_ATOMS = 120
@@ -100,10 +110,14 @@ def child(args: argparse.Namespace) -> None:
         batch = xs.CrystalBatch.from_crystals(choose_structures(args.data))
         source = f"{N_STRUCTURES} amcsd-dev structures (<= {MAX_ATOMS} atoms, seeded choice)"
     else:
-        batch = xs.SpaceGroupSampler(seed=0).sample(N_STRUCTURES)
+        batch = xs.SpaceGroupSampler(seed=0).sample(N_STRUCTURES)  # the batch is made before timing
         source = f"{N_STRUCTURES} crystals of SpaceGroupSampler(seed=0)"
-    simulator = xs.PowderSimulator()
-    sampler = xs.SpaceGroupSampler(seed=0)
+    # Settings of torch's threads need the library to use torch's setting (num_threads=None, where it exists).
+    own = {}
+    if not setting["own_threads"] and "num_threads" in inspect.signature(xs.PowderSimulator).parameters:
+        own = {"num_threads": None}
+    simulator = xs.PowderSimulator(**own)
+    sampler = xs.SpaceGroupSampler(seed=0, **own)
 
     def simulate() -> None:
         with torch.no_grad():

@@ -127,7 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="timed sample() calls (default 5)")
     parser.add_argument("--pyxtal", type=int, default=150, help="crystals asked of PyXtal (default 150)")
     parser.add_argument(
-        "--threads", type=int, default=1, help="torch threads (default 1; see docs/sampler.md)"
+        "--threads",
+        type=int,
+        default=1,
+        help="torch.set_num_threads (default 1); the sampler and the simulator use it only where they "
+        "have no num_threads argument (before it existed; since, they run on one thread by default)",
     )
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float64")
     parser.add_argument("--device", default="cpu")

@@ -5,7 +5,8 @@ Usage:
                                            [--device cpu] [--dtype float32] [--profile] [--compile]
                                            [--calls 10]
 
-The 64 structures are the same every run: a seeded choice (seed 0) over amcsd-dev's index sorted by file name,
+The 64 structures are the same every run: a seeded choice (``--selection-seed``, default 0; ``--max-atoms``
+keeps only structures with at most that many atoms per cell) over amcsd-dev's index sorted by file name,
 read with ``Crystal.from_cif`` and set to B = 0 (``xrdsynth.testing.reference_crystal``). Both sides produce
 the same thing: a pattern on the 5–90° grid of 8501 points, Cu Kα1, each peak a Gaussian whose FWHM comes from
 Scherrer with one crystallite size (default 50 nm, K = 0.9) or is fixed (``--fwhm``), normalised to max 1.
@@ -17,10 +18,11 @@ Scherrer with one crystallite size (default 50 nm, K = 0.9) or is fixed (``--fwh
   with ``CrystalBatch.from_crystals`` is timed separately).
 
 The two alternate for ``--rounds`` rounds in one process after an untimed warm-up of each, with
-``torch.set_num_threads(--threads)``; reported are patterns/s of each (median over rounds) and the ratio of
-the medians. xrdsynth is timed twice per round: one call right after pymatgen's second of work (cold caches,
-freed memory handed back to the system, so its first touches page-fault), and ``--calls`` calls back to back
-(the sustained rate of a loop that generates data). ``--profile`` then runs the simulator call under
+``torch.set_num_threads(--threads)`` (which the simulator uses only with ``--num-threads torch``: by default
+it runs each call on one intra-op thread); reported are patterns/s of each (median over rounds) and the ratio
+of the medians. xrdsynth is timed twice per round: one call right after pymatgen's second of work (cold
+caches, freed memory handed back to the system, so its first touches page-fault), and ``--calls`` calls back
+to back (the sustained rate of a loop that generates data). ``--profile`` then runs the simulator call under
 torch.profiler and cProfile and prints the top entries. Without ``xrdsynth.PowderSimulator`` (before it
 exists) only the pymatgen side is measured.
 """
@@ -59,17 +61,25 @@ SCHERRER_K = 0.9
 FWHM_TO_SIGMA = 1.0 / math.sqrt(8.0 * math.log(2.0))
 
 
-def choose_structures(data_dir: Path, n: int = N_STRUCTURES, seed: int = SELECTION_SEED) -> list[xs.Crystal]:
-    """``n`` structures chosen by a seeded permutation of the index sorted by file name; files that do not
-    read are passed over (none of the first 64 at the time of writing)."""
+def choose_structures(
+    data_dir: Path, n: int = N_STRUCTURES, seed: int = SELECTION_SEED, max_atoms: int | None = None
+) -> list[xs.Crystal]:
+    """``n`` structures chosen by a seeded permutation of the index sorted by file name (only those with at
+    most ``max_atoms`` atoms per cell, when given); files that do not read are passed over (none of the
+    first 64 at the time of writing)."""
     with open(data_dir / "index.csv", newline="") as handle:
-        files = sorted(row["file"] for row in csv.DictReader(handle))
+        rows = sorted(csv.DictReader(handle), key=lambda row: row["file"])
+    if max_atoms is not None:
+        rows = [row for row in rows if 0 < int(row["n_atoms_cell"]) <= max_atoms]
     crystals = []
-    for i in np.random.default_rng(seed).permutation(len(files)):
+    for i in np.random.default_rng(seed).permutation(len(rows)):
         try:
-            crystals.append(ref.reference_crystal(xs.Crystal.from_cif(data_dir / files[i])))
+            crystal = xs.Crystal.from_cif(data_dir / rows[i]["file"])
         except xs.CIFError:
             continue
+        if max_atoms is not None and crystal.num_atoms > max_atoms:
+            continue
+        crystals.append(ref.reference_crystal(crystal))
         if len(crystals) == n:
             break
     return crystals
@@ -130,7 +140,16 @@ def make_simulator(args: argparse.Namespace):
         dtype=getattr(torch, args.dtype),
         seed=0,
         compile=args.compile,
+        **_num_threads(args, parameters),
     )
+
+
+def _num_threads(args: argparse.Namespace, parameters) -> dict:  # type: ignore[no-untyped-def]
+    """The simulator's num_threads argument, where the simulator has one (versions before it had not)."""
+    choice = getattr(args, "num_threads", "default")
+    if choice == "default" or "num_threads" not in parameters:
+        return {}
+    return {"num_threads": None if choice == "torch" else int(choice)}
 
 
 def simulate(simulator, batch) -> torch.Tensor:
@@ -168,6 +187,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
+    parser.add_argument(
+        "--selection-seed", type=int, default=SELECTION_SEED, help="seed of the choice of structures (0)"
+    )
+    parser.add_argument(
+        "--max-atoms", type=int, default=None, help="only structures with at most this many atoms"
+    )
+    parser.add_argument(
+        "--num-threads",
+        default="default",
+        help="PowderSimulator's num_threads: 'default' (the constructor's, 1 since it exists), an int, or "
+        "'torch' (None: torch's setting, --threads)",
+    )
     width = parser.add_mutually_exclusive_group()
     width.add_argument("--fwhm", type=float, default=None, help="fixed FWHM in degrees 2θ")
     width.add_argument("--crystallite-size-nm", type=float, default=50.0, help="Scherrer size (default 50)")
@@ -184,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
-    crystals = choose_structures(args.data_dir)
+    crystals = choose_structures(args.data_dir, seed=args.selection_seed, max_atoms=args.max_atoms)
     structures = [c.to_pymatgen() for c in crystals]
     x = ref.grid()
     atoms = np.array([c.num_atoms for c in crystals])

@@ -75,13 +75,17 @@ def main(argv: list[str] | None = None) -> int:
         for name, dtype in PRECISIONS.items():
             times[name].append(step(dtype))
     median = {name: statistics.median(values) for name, values in times.items()}
-    print(f"xrdsynth {xs.__version__}, torch {torch.__version__}, {args.threads} thread(s), "
-          f"batch {args.batch}, {shipped.architecture} {shipped.architecture_kwargs}, "
-          f"{shipped.spec.num_points} points")
+    print(
+        f"xrdsynth {xs.__version__}, torch {torch.__version__}, {args.threads} thread(s), "
+        f"batch {args.batch}, {shipped.architecture} {shipped.architecture_kwargs}, "
+        f"{shipped.spec.num_points} points"
+    )
     print(f"CPU bfloat16 instructions: {cpu_flags()}" + (f"; note: {args.note}" if args.note else ""))
     for name in PRECISIONS:
-        print(f"{name:>9}: median step {median[name]:.3f} s, {args.batch / median[name]:.0f} patterns/s "
-              f"(slowest {max(times[name]):.3f} s)")
+        print(
+            f"{name:>9}: median step {median[name]:.3f} s, {args.batch / median[name]:.0f} patterns/s "
+            f"(slowest {max(times[name]):.3f} s)"
+        )
     print(f"ratio bfloat16 / float32 (patterns/s): {median['float32'] / median['bfloat16']:.2f}x")
     return 0
 

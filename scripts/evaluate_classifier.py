@@ -55,6 +55,33 @@ def scores(probability: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     }
 
 
+def breakdown(probability: np.ndarray, labels: np.ndarray, most: int = 6) -> dict:
+    """Where a classifier fails: top-1 and crystal-system accuracy per true crystal system, and how its
+    answers concentrate (the groups it answers most often, with counts, and how many distinct groups)."""
+    answer = probability.argmax(axis=1) + 1
+    per_system = np.zeros((len(probability), len(CRYSTAL_SYSTEMS)))
+    np.add.at(per_system.T, SYSTEM_OF_GROUP, probability.T)
+    system_answer = per_system.argmax(axis=1)
+    true_system = SYSTEM_OF_GROUP[labels - 1]
+    systems = {}
+    for k, name in enumerate(CRYSTAL_SYSTEMS):
+        rows = true_system == k
+        if rows.any():
+            systems[name] = {
+                "n": int(rows.sum()),
+                "top1": float(np.mean(answer[rows] == labels[rows])),
+                "crystal_system": float(np.mean(system_answer[rows] == k)),
+            }
+    groups, counts = np.unique(answer, return_counts=True)
+    order = np.argsort(-counts, kind="stable")[:most]
+    return {
+        "by_crystal_system": systems,
+        "most_answered": [[int(groups[i]), int(counts[i])] for i in order],
+        "distinct_answers": len(groups),
+        "n": len(labels),
+    }
+
+
 def rruff_patterns(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The measured patterns of rruff-dev: (M,) 2θ, (N, M) intensities, (N,) space groups."""
     data = np.load(folder / "rruff-dev.npz")
@@ -282,8 +309,10 @@ def main(argv: list[str] | None = None) -> int:
                 for i, row in enumerate(top):
                     writer.writerow([ids[i], labels[i], *row.tolist(), f"{probability[i, row[0] - 1]:.4f}"])
     if args.rruff is not None:
-        results["rruff"] = evaluate_rruff(classifier, args.rruff)[0]
+        results["rruff"], probability, labels = evaluate_rruff(classifier, args.rruff)
+        results["rruff_breakdown"] = breakdown(probability, labels)
         print(f"rruff-dev: {results['rruff']}", flush=True)
+        print(f"rruff-dev breakdown: {results['rruff_breakdown']}", flush=True)
     if args.xred is not None:
         results["xred"], details = evaluate_measured(classifier, args.xred)
         print(f"xred-monophase: {results['xred']}", flush=True)

@@ -45,6 +45,39 @@ def evaluation_table(evaluation: dict) -> list[str]:
     return lines
 
 
+def breakdown_lines(breakdown: dict) -> list[str]:
+    """Accuracy per crystal system on rruff-dev and how the answers concentrate."""
+    from xrdsynth.symmetry import SpaceGroup
+
+    lines = [
+        "| true crystal system | patterns | top-1 | crystal system right |",
+        "|---|---|---|---|",
+    ]
+    for name, row in breakdown["by_crystal_system"].items():
+        lines.append(f"| {name} | {row['n']} | {percent(row['top1'])} | {percent(row['crystal_system'])} |")
+    n = breakdown["n"]
+    answered = ", ".join(
+        f"`{SpaceGroup(group).symbol}` ({group}) {count} times" for group, count in breakdown["most_answered"]
+    )
+    top_two = sum(count for _, count in breakdown["most_answered"][:2])
+    never = [name for name, row in breakdown["by_crystal_system"].items() if row["top1"] == 0]
+    return [
+        *lines,
+        "",
+        f"Its answers concentrate on few groups: {breakdown['distinct_answers']} distinct groups for {n}",
+        f"patterns, the two most frequent {percent(top_two / n)} of them ({answered}).",
+        (
+            f"No {' or '.join([', '.join(never[:-1]), never[-1]] if len(never) > 1 else never)} pattern "
+            "gets its group right. "
+            if never
+            else ""
+        )
+        + "Where a measured pattern is unclear to it, the network falls back on the groups that are",
+        "common in its training data and in minerals: use the top 5, the crystal-system probabilities and",
+        "the abstention threshold accordingly.",
+    ]
+
+
 def robustness_table(robustness: dict) -> list[str]:
     clean = robustness["clean"]["top1"]
     lines = [
@@ -84,7 +117,7 @@ def learning_curve_lines(curve: list[dict]) -> list[str]:
         "![Accuracy against patterns seen and CPU-hours](_static/learning_curve.png)",
         "",
         "The models kept during training, as networks (without the calibration the shipped one carries);",
-        "\"start\" is the model the run was initialised from. CPU-hours: wall hours times the 2 cores.",
+        '"start" is the model the run was initialised from. CPU-hours: wall hours times the 2 cores.',
         "",
         "| model | patterns seen | CPU-hours | rruff-dev top-1 | rruff-dev crystal system "
         "| amcsd-dev top-1 (one per mineral, clean) |",
@@ -195,6 +228,15 @@ def main() -> None:
             "34.7 %).",
             "",
         ]
+        if "rruff_breakdown" in evaluation:
+            lines += [
+                "## Where it fails on measured patterns",
+                "",
+                "rruff-dev by the true crystal system (same run):",
+                "",
+                *breakdown_lines(evaluation["rruff_breakdown"]),
+                "",
+            ]
         if "robustness" in evaluation:
             lines += [
                 "## Robustness",

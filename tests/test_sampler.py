@@ -713,3 +713,20 @@ def test_min_distances_quantile_and_fallback() -> None:
     radii = covalent_radii()
     assert scale == pytest.approx(1.51 / (radii[8] + radii[14]))  # the only well-seen pair
     assert resolved[(8, 8)] == pytest.approx(min(scale * 2 * radii[8], 2.0))  # rare pair: radii rule, capped
+
+
+def test_num_threads_gives_the_same_crystals_and_restores_torch() -> None:
+    """``sample`` runs on one intra-op thread by default and restores torch's count; the crystals are those
+    of ``num_threads=None`` (torch's setting)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        own = SpaceGroupSampler(seed=5).sample(64)
+        assert torch.get_num_threads() == 2
+        shared = SpaceGroupSampler(seed=5, num_threads=None).sample(64)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(own.space_group, shared.space_group)
+    assert torch.equal(own.numbers, shared.numbers)
+    assert torch.allclose(own.lattice, shared.lattice, rtol=1e-12, atol=0)
+    assert torch.allclose(own.frac_coords, shared.frac_coords, rtol=0, atol=1e-12)

@@ -318,6 +318,30 @@ def test_patterns_of_different_widths_rendered_in_groups_match_closed_form() -> 
     assert float(error.max()) < 1.5e-3
 
 
+@pytest.mark.parametrize(
+    ("points", "profile", "largest_nm"), [(4001, "gaussian", 30.0), (301, "pseudo_voigt", 100.0)]
+)
+def test_rendering_without_autograd_equals_the_differentiable_path(
+    points: int, profile: str, largest_nm: float
+) -> None:
+    """Without autograd the read-back runs a block of patterns at a time; with it, on the whole batch at once.
+    Both give the same profiles, where the rendering grid has fewer samples than the output (4001 points)
+    and more (301 points: the spline is then evaluated at the points, not per interval)."""
+    grid = torch.linspace(5.0, 90.0, points, dtype=torch.float64)
+    n = 40
+    generator = torch.Generator().manual_seed(3)
+    sizes = 10.0 + (largest_nm - 10.0) * torch.rand(n, generator=generator)
+    widths = Widths(CU_KA1, crystallite_size_nm=sizes)
+    pattern = torch.arange(n).repeat_interleave(30)
+    position = 6.0 + 83.0 * torch.rand(30 * n, generator=generator, dtype=torch.float64)
+    area = torch.rand(30 * n, generator=generator, dtype=torch.float64)
+    with torch.no_grad():
+        blocked = render(grid, pattern, position, area, n, widths, profile)
+    whole = render(grid, pattern, position, area.clone().requires_grad_(), n, widths, profile)
+    assert whole.requires_grad
+    assert torch.allclose(blocked, whole.detach(), rtol=0, atol=1e-12 * float(blocked.abs().max()))
+
+
 def test_peaks_too_narrow_for_the_rendering_grid_warn() -> None:
     """FWHM of 1e-4° over 85°: the capped FFT holds under 3 samples per FWHM, which the renderer says."""
     grid = torch.linspace(5.0, 90.0, 1001, dtype=torch.float64)
@@ -866,3 +890,55 @@ def test_reciprocal_basis_and_metric_against_numpy() -> None:
     np.testing.assert_allclose(
         metric, np.linalg.inv(lattices @ lattices.transpose(0, 2, 1)), rtol=1e-11, atol=1e-14
     )
+
+
+# ------------------------------------------------------------------------------------------------ threads
+def test_num_threads_holds_during_a_call_and_is_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """By default a call runs on one intra-op thread and gives back torch's count afterwards, also when the
+    call fails; ``num_threads=None`` uses torch's count; the patterns are the same either way."""
+    import xrdsynth.simulate.functional as functional
+
+    seen: list[int] = []
+    original = functional.render
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(torch.get_num_threads())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(functional, "render", spy)
+    crystals = [xs.Crystal.from_cif(cif_path(name)) for name in ("quartz", "rutile", "pyrite")]
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        own = PowderSimulator(two_theta=(10.0, 80.0, 1401), crystallite_size_nm=40.0)(crystals)
+        assert seen == [1] and torch.get_num_threads() == 2
+        torch_setting = PowderSimulator(
+            two_theta=(10.0, 80.0, 1401), crystallite_size_nm=40.0, num_threads=None
+        )
+        assert torch.allclose(torch_setting(crystals), own, rtol=0, atol=1e-6)
+        assert seen == [1, 2]
+        with pytest.raises(ValueError):
+            PowderSimulator(two_theta=(10.0, 80.0, 1401))([])  # fails inside the call
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_num_threads_must_be_a_positive_int(bad: object) -> None:
+    with pytest.raises(ValueError, match="num_threads"):
+        PowderSimulator(num_threads=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="num_threads"):
+        xs.SpaceGroupSampler(num_threads=bad)  # type: ignore[arg-type]
+
+
+def test_a_crystal_without_reflections_in_range_warns_at_the_callers_line() -> None:
+    """Pyrite's first reflection (111) lies at 28.5° 2θ with Cu Kα1: its pattern on 5–22° is all zero (quartz
+    has 100 at 20.9°), and the warning names the line that called the simulator (here), not a line inside
+    xrdsynth or torch."""
+    simulator = PowderSimulator(two_theta=(5.0, 22.0, 851))
+    pyrite, quartz = (xs.Crystal.from_cif(cif_path(name)) for name in ("pyrite", "quartz"))
+    with pytest.warns(RuntimeWarning, match="1 of 2 crystals have no reflection") as record:
+        patterns = simulator([pyrite, quartz])
+    assert record[0].filename == __file__
+    assert float(patterns[0].abs().max()) == 0.0 and float(patterns[1].max()) == pytest.approx(1.0)

@@ -262,6 +262,36 @@ def test_remove_background_is_batch_consistent_and_refuses_bad_input() -> None:
         T.remove_background(patterns, grid[:-1], 2.0)
 
 
+# ------------------------------------------------------------------------------------------------ smoothing
+def test_smooth_gaussian_adds_widths_in_quadrature_and_keeps_areas() -> None:
+    """A Gaussian peak of FWHM H convolved with a Gaussian of FWHM S is a Gaussian of FWHM sqrt(H² + S²) and
+    the same area (closed form), on a fine grid."""
+    grid = torch.linspace(5.0, 90.0, 17001, dtype=torch.float64)
+    own, added = 0.08, 0.2
+
+    def gaussian(fwhm: float, centre: float) -> torch.Tensor:
+        sigma = fwhm / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+        return torch.exp(-0.5 * ((grid - centre) / sigma) ** 2) / (sigma * math.sqrt(2.0 * math.pi))
+
+    pattern = gaussian(own, 30.0) + 0.5 * gaussian(own, 61.0)
+    expected = gaussian(math.hypot(own, added), 30.0) + 0.5 * gaussian(math.hypot(own, added), 61.0)
+    smoothed = T.smooth_gaussian(pattern.unsqueeze(0), grid, added)[0]
+    assert float((smoothed - expected).abs().max()) < 1e-3 * float(expected.max())
+    assert float(smoothed.sum()) == pytest.approx(float(pattern.sum()), rel=1e-9)
+
+
+def test_smooth_gaussian_is_batch_consistent_and_refuses_bad_input() -> None:
+    patterns, grid = flat_patterns(points=800)
+    together = T.smooth_gaussian(patterns, grid, 0.3)
+    for k in range(len(patterns)):
+        torch.testing.assert_close(T.smooth_gaussian(patterns[k : k + 1], grid, 0.3)[0], together[k])
+    for bad in (0.0, -0.1, float("nan")):
+        with pytest.raises(ValueError, match="fwhm_deg"):
+            T.smooth_gaussian(patterns, grid, bad)
+    with pytest.raises(ValueError, match="grid"):
+        T.smooth_gaussian(patterns, grid[:-1], 0.3)
+
+
 # ------------------------------------------------------------------------------------------------- presets
 @pytest.mark.parametrize("name", T.PRESETS)
 def test_presets_give_finite_patterns_with_maximum_one(name, device) -> None:

@@ -19,7 +19,7 @@ from .._radiation import WAVELENGTHS, two_theta_at_wavelength
 from ..io import MeasuredPattern
 from ..simulate import resolve_wavelength
 from ..symmetry import CRYSTAL_SYSTEMS, SpaceGroup, crystal_system, enantiomorph
-from ..transforms import remove_background
+from ..transforms import remove_background, smooth_gaussian
 from ._architectures import build_model
 from ._resample import as_float_array, resample_pattern
 
@@ -47,6 +47,9 @@ class InputSpec:
         sqrt_scale: the network reads the square root of the max-normalised pattern.
         background_window_deg: width in degrees 2θ of the background removal applied before scaling
             (:func:`xrdsynth.transforms.remove_background`); 0 for none.
+        smoothing_fwhm_deg: FWHM in degrees 2θ of a Gaussian the pattern is convolved with after the
+            background removal (:func:`xrdsynth.transforms.smooth_gaussian`), so that narrow instrument
+            peaks and broad crystallite-size peaks look more alike to the network; 0 for none.
     """
 
     two_theta_min: float = DEFAULT_TWO_THETA[0]
@@ -55,6 +58,7 @@ class InputSpec:
     wavelength: float = WAVELENGTHS["CuKa1"]
     sqrt_scale: bool = False
     background_window_deg: float = 0.0
+    smoothing_fwhm_deg: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.two_theta_min < self.two_theta_max < 180.0:
@@ -65,6 +69,8 @@ class InputSpec:
             raise ValueError(f"wavelength must be positive, got {self.wavelength}")
         if not (math.isfinite(self.background_window_deg) and self.background_window_deg >= 0):
             raise ValueError(f"background_window_deg must be >= 0, got {self.background_window_deg}")
+        if not (math.isfinite(self.smoothing_fwhm_deg) and self.smoothing_fwhm_deg >= 0):
+            raise ValueError(f"smoothing_fwhm_deg must be >= 0, got {self.smoothing_fwhm_deg}")
 
     @property
     def two_theta(self) -> npt.NDArray[np.float64]:
@@ -93,6 +99,7 @@ class InputSpec:
             "wavelength": float(self.wavelength),
             "sqrt_scale": bool(self.sqrt_scale),
             "background_window_deg": float(self.background_window_deg),
+            "smoothing_fwhm_deg": float(self.smoothing_fwhm_deg),
         }
 
 
@@ -182,15 +189,18 @@ class Prediction:
 
 def preprocess(patterns: torch.Tensor, spec: InputSpec) -> torch.Tensor:
     """(B, P) linear-scale patterns on the grid of ``spec`` -> what the network reads: clipped at 0, the
-    background removed (when ``spec.background_window_deg`` > 0), divided by the maximum, optionally √.
+    background removed (when ``spec.background_window_deg`` > 0), smoothed (when ``spec.smoothing_fwhm_deg``
+    > 0), divided by the maximum, optionally √.
 
     Training data and measured patterns take this same path (it is the first step of
     :meth:`Classifier.forward`).
     """
     patterns = patterns.clamp_min(0.0)
+    grid = torch.as_tensor(spec.two_theta, dtype=patterns.dtype, device=patterns.device)
     if spec.background_window_deg > 0:
-        grid = torch.as_tensor(spec.two_theta, dtype=patterns.dtype, device=patterns.device)
         patterns = remove_background(patterns, grid, spec.background_window_deg)
+    if spec.smoothing_fwhm_deg > 0:
+        patterns = smooth_gaussian(patterns, grid, spec.smoothing_fwhm_deg)
     peak = patterns.amax(dim=-1, keepdim=True)
     patterns = patterns / torch.where(peak > 0, peak, torch.ones_like(peak))
     return patterns.sqrt() if spec.sqrt_scale else patterns
@@ -263,7 +273,9 @@ class Classifier(nn.Module):
         return (
             f"architecture={self.architecture!r}, grid={s.two_theta_min:g}..{s.two_theta_max:g}° "
             f"({s.num_points} points) at {s.wavelength:g} Å, sqrt_scale={s.sqrt_scale}, "
-            f"background_window_deg={s.background_window_deg:g}, temperature={self.temperature:g}"
+            f"background_window_deg={s.background_window_deg:g}, "
+            + (f"smoothing_fwhm_deg={s.smoothing_fwhm_deg:g}, " if s.smoothing_fwhm_deg > 0 else "")
+            + f"temperature={self.temperature:g}"
         )
 
     def __repr__(self) -> str:

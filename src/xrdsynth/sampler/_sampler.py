@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from .._threads import check_num_threads, in_own_threads
 from ..structure import Crystal, CrystalBatch
 from ..symmetry import space_group_number
 from ._core import Composition, DeviceTables, build_device_tables, certify, draw_composition, expand_atoms
@@ -96,6 +97,10 @@ class SpaceGroupSampler:
             certificates alone keep the labels exact for generic coordinates, and the certifying sites are
             never pushed, so the check only catches the rare free draw that lands within the tolerance of
             a special value (about 2 in 10,000); it costs a spglib call per crystal on the CPU (~1 ms).
+        num_threads: torch intra-op threads during :meth:`sample` on the CPU (restored afterwards). The
+            work is many small tensor operations: one thread (default) is the fastest per core and does not
+            slow down next to a busy process; scale with processes (data-loader workers). None keeps
+            torch's setting.
     """
 
     def __init__(
@@ -111,6 +116,7 @@ class SpaceGroupSampler:
         space_group_weights: str | Sequence[float] = "uniform",
         max_attempts: int = 10,
         verify_symprec: float | None = None,
+        num_threads: int | None = 1,
     ) -> None:
         # Only cheap checks here (no I/O, no tables): tables and statistics are built at first use.
         if isinstance(space_groups, (str, int)):
@@ -180,6 +186,7 @@ class SpaceGroupSampler:
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
             raise ValueError(f"max_attempts must be a positive int, got {max_attempts!r}")
         self.max_attempts = max_attempts
+        self.num_threads = check_num_threads(num_threads)
         if verify_symprec is not None and not (
             isinstance(verify_symprec, (int, float)) and 0.0 < float(verify_symprec) < 1.0
         ):
@@ -216,9 +223,9 @@ class SpaceGroupSampler:
         return (
             f"SpaceGroupSampler(space_groups={groups}, statistics={statistics}, seed={seed}, "
             f"device={str(self.device)!r}, dtype={self.dtype}, max_atoms={self.max_atoms}, "
-            f"min_distance_scale={self.min_distance_scale}, "
-            f"b_iso_range={self.b_iso_range}, "
-            f"space_group_weights={weights!r}, verify_symprec={self.verify_symprec})"
+            f"min_distance_scale={self.min_distance_scale}, b_iso_range={self.b_iso_range}, "
+            f"space_group_weights={weights!r}, verify_symprec={self.verify_symprec}, "
+            f"num_threads={getattr(self, 'num_threads', 1)})"
         )
 
     def __getstate__(self) -> dict[str, Any]:
@@ -327,6 +334,7 @@ class SpaceGroupSampler:
 
     # -----------------------------------------------------------------------------------------------------
 
+    @in_own_threads
     def sample(
         self, n: int, space_group: int | str | None = None, generator: torch.Generator | None = None
     ) -> CrystalBatch:

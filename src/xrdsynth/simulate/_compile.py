@@ -7,11 +7,12 @@ stage runs eagerly.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 import torch
+
+from .._errors import warn_at_caller
 
 __all__ = ["compilation_failure", "fused"]
 
@@ -43,10 +44,8 @@ def fused(function: Callable[..., Any], enabled: bool) -> Callable[..., Any]:
                 return compiled(*args)
             except Exception as exc:  # any failure of the compiler stack: fall back, say so once
                 _FUSION_FAILED.append(f"{type(exc).__name__}: {exc}".splitlines()[0])
-                warnings.warn(
-                    f"torch.compile failed ({_FUSION_FAILED[0]}); PowderSimulator continues without compile",
-                    RuntimeWarning,
-                    stacklevel=4,
+                warn_at_caller(
+                    f"torch.compile failed ({_FUSION_FAILED[0]}); PowderSimulator continues without compile"
                 )
                 return function(*args)
 

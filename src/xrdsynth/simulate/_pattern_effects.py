@@ -7,18 +7,17 @@ simulator's own settings, kept so that existing simulators give the same pattern
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import torch
 
 from .._base import AMORPHOUS_HUMP_D_SPACING, AMORPHOUS_HUMP_FWHM
+from .._errors import warn_at_caller
 from .._radiation import two_theta_from_d
 from ._augment import amorphous_hump, chebyshev_background, gaussian_noise, poisson_noise
 from ._settings import Setting, draw_uniform
 
 __all__ = ["AMORPHOUS_HUMP_D_SPACING", "AMORPHOUS_HUMP_FWHM", "PatternEffects", "finish_patterns"]
-
 
 
 @dataclass(frozen=True)
@@ -69,10 +68,8 @@ def finish_patterns(
     peak = patterns.amax(dim=1, keepdim=True)
     empty = peak.squeeze(1) <= 0
     if bool(empty.any()):
-        warnings.warn(
-            f"{int(empty.sum())} of {bsz} crystals have no reflection in the 2θ range; their patterns are 0",
-            RuntimeWarning,
-            stacklevel=3,
+        warn_at_caller(
+            f"{int(empty.sum())} of {bsz} crystals have no reflection in the 2θ range; their patterns are 0"
         )
     # Clamped: the FFT leaves round-off of order 1e-8 around zero, and intensities are not negative.
     scale = torch.where(peak > 0, peak, torch.ones_like(peak))

@@ -34,6 +34,7 @@ _OPTION_HELP = {
     "label_smoothing": "label smoothing of the cross-entropy",
     "clean_fraction": "fraction of batches made with the 'clean' preset instead of --preset",
     "background_window_deg": "width in degrees of the background removal before the network, 0 for none",
+    "smoothing_fwhm_deg": "FWHM in degrees of the Gaussian smoothing after it, 0 for none",
     "snapshot_every": "steps between models kept in snapshots/ (a multiple of --checkpoint-every), 0: none",
     "workers": "DataLoader processes that make the data while the model trains (results do not change)",
     "tempering": "exponent of the 'tempered' space-group weights",
@@ -96,7 +97,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
             help=_OPTION_HELP[name] + default,
         )
     for name in ("lr", "weight_decay", "label_smoothing", "clean_fraction", "tempering",
-                 "background_window_deg"):  # fmt: skip
+                 "background_window_deg", "smoothing_fwhm_deg"):  # fmt: skip
         parser.add_argument(
             "--" + name.replace("_", "-"),
             type=float,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,8 @@ class TrainConfig:
         sqrt_scale: the network reads √ of the max-normalised pattern.
         background_window_deg: the network reads patterns with their background removed by a
             morphological opening of this width in degrees (0: none); measured patterns get the same.
+        smoothing_fwhm_deg: then convolved with a Gaussian of this FWHM in degrees (0: none), measured
+            patterns too (:attr:`xrdsynth.models.InputSpec.smoothing_fwhm_deg`).
         steps: optimiser steps in total (per rank, each on ``batch_size`` new patterns).
         batch_size: patterns per step and rank.
         lr: peak learning rate (AdamW).
@@ -84,6 +87,7 @@ class TrainConfig:
     wavelength: str | float = "CuKa1"
     sqrt_scale: bool = True
     background_window_deg: float = 3.0
+    smoothing_fwhm_deg: float = 0.0
     steps: int = 1000
     batch_size: int = 128
     lr: float = 2e-3
@@ -124,6 +128,8 @@ class TrainConfig:
             )
         if not self.background_window_deg >= 0:
             raise ValueError(f"background_window_deg must be >= 0, got {self.background_window_deg}")
+        if not (math.isfinite(self.smoothing_fwhm_deg) and self.smoothing_fwhm_deg >= 0):
+            raise ValueError(f"smoothing_fwhm_deg must be >= 0, got {self.smoothing_fwhm_deg}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.statistics not in NAMED_STATISTICS:

@@ -105,6 +105,7 @@ def _train(
         wavelength=lam,
         sqrt_scale=config.sqrt_scale,
         background_window_deg=config.background_window_deg,
+        smoothing_fwhm_deg=config.smoothing_fwhm_deg,
     )
     torch.manual_seed(config.seed)  # the model initialisation only; data use their own generators
     classifier = Classifier.from_architecture(

@@ -9,11 +9,11 @@ as in processed database patterns, scan range). Each draws its parameters for a 
 with an explicit generator, then applies them.
 
 :func:`preset` builds the named recipes (``"clean"``, ``"laboratory-cu"``) that training, datasets and users
-share, as an :class:`AugmentedSimulator`. :func:`remove_background` is the background subtraction the
-classifiers apply to simulated and measured patterns alike.
+share, as an :class:`AugmentedSimulator`. :func:`remove_background` and :func:`smooth_gaussian` are the
+background subtraction and smoothing the classifiers apply to simulated and measured patterns alike.
 """
 
-from ._background import remove_background
+from ._background import remove_background, smooth_gaussian
 from ._base import PatternTransform, ReflectionTransform, Sequential, make_generator
 from ._pattern import (
     AirScatter,
@@ -67,4 +67,5 @@ __all__ = [
     "make_generator",
     "preset",
     "remove_background",
+    "smooth_gaussian",
 ]

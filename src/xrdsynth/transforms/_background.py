@@ -1,11 +1,19 @@
-"""Background removal that measured and simulated patterns share (the classifiers' preprocessing)."""
+"""Background removal and smoothing that measured and simulated patterns share (the classifiers'
+preprocessing)."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch.nn import functional as F
 
-__all__ = ["remove_background"]
+__all__ = ["remove_background", "smooth_gaussian"]
+
+# FWHM of a Gaussian over its standard deviation, 2 sqrt(2 ln 2).
+_FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
+# The smoothing kernel reaches this many standard deviations on each side (the rest is below 3e-4 of it).
+_KERNEL_SIGMAS = 4.0
 
 # Points of the coarse grid per background window: enough to follow a curved background, few enough to be
 # cheap (the morphology runs on the coarse grid).
@@ -67,3 +75,35 @@ def _extend(x: torch.Tensor, half: int) -> torch.Tensor:
     left = 2.0 * x[..., :1] - x[..., 1 : half + 1].flip(-1)
     right = 2.0 * x[..., -1:] - x[..., -half - 1 : -1].flip(-1)
     return torch.cat([left, x, right], dim=-1)
+
+
+def smooth_gaussian(patterns: torch.Tensor, two_theta: torch.Tensor, fwhm_deg: float) -> torch.Tensor:
+    """Convolve patterns with a unit-area Gaussian of ``fwhm_deg`` degrees 2θ FWHM.
+
+    A peak of FWHM H comes out with FWHM sqrt(H² + fwhm_deg²) and the same area: instrument-limited peaks of
+    ~0.05° and Scherrer peaks of a few tenths of a degree end up closer in width, and a Kα doublet whose
+    lines are closer than ``fwhm_deg`` merges into one peak. The ends are continued with their end values.
+
+    Args:
+        patterns: (B, P) intensities on an equally spaced grid.
+        two_theta: (P,) the grid in degrees (only its step is used).
+        fwhm_deg: FWHM of the Gaussian in degrees 2θ, > 0.
+
+    Returns:
+        (B, P) smoothed patterns, in the patterns' dtype and device.
+    """
+    if patterns.ndim != 2 or two_theta.ndim != 1 or patterns.shape[1] != two_theta.shape[0]:
+        raise ValueError(
+            f"need (B, P) patterns and a (P,) grid, got {tuple(patterns.shape)}, {tuple(two_theta.shape)}"
+        )
+    if not (math.isfinite(fwhm_deg) and fwhm_deg > 0):
+        raise ValueError(f"fwhm_deg must be a positive number, got {fwhm_deg}")
+    points = patterns.shape[1]
+    step = float(two_theta[-1] - two_theta[0]) / max(points - 1, 1)
+    sigma = fwhm_deg / _FWHM_PER_SIGMA / step  # in grid points
+    half = min(max(1, math.ceil(_KERNEL_SIGMAS * sigma)), points - 1)
+    offsets = torch.arange(-half, half + 1, dtype=patterns.dtype, device=patterns.device)
+    kernel = torch.exp(-0.5 * (offsets / sigma).square())
+    kernel = (kernel / kernel.sum()).view(1, 1, -1)
+    padded = F.pad(patterns.unsqueeze(1), (half, half), mode="replicate")
+    return F.conv1d(padded, kernel).squeeze(1)
