@@ -95,7 +95,7 @@ class AugmentedSimulator(nn.Module):
 def laboratory_cu_transforms() -> list[ReflectionTransform | PatternTransform]:
     """The effects of the ``laboratory-cu`` preset, in order (a Bragg–Brentano diffractometer with a Cu
     tube, Ni filter or none, a flat powder sample), with ranges set so that RRUFF's measured patterns fall
-    inside the simulated distributions (see docs/realism.md)."""
+    inside the simulated distributions (see "Realism" in docs/transforms.md)."""
     return [
         KAlphaDoublet("CuKa1", ratio=(0.45, 0.55), p=0.9),
         KBetaResidue("CuKa1", ratio=(0.002, 0.02), p=0.15),
