@@ -102,6 +102,24 @@ def test_a_run_stopped_before_its_first_checkpoint_keeps_its_settings(tmp_path):
         train(TrainConfig(out=out, **{**base, "seed": 1}), progress=False)
 
 
+def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp_path):
+    """A checkpoint whose stored settings lack ``smoothing_fwhm_deg`` (written before it existed) resumes
+    with 0 (no smoothing, as it was trained) and is refused with any other value."""
+    base = {**TINY, "steps": 4, "checkpoint_every": 2, "eval_every": 4}
+    out = tmp_path / "run"
+    config = TrainConfig(out=str(out), **base)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, progress=False, _stop_after=2)
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    stored = json.loads(state["config"])
+    del stored["smoothing_fwhm_deg"]
+    state["config"] = json.dumps(stored)
+    torch.save(state, out / "checkpoint.pt")
+    with pytest.raises(ValueError, match=r"smoothing_fwhm_deg: stored 0.0, now 0.2"):
+        train(TrainConfig(out=str(out), **{**base, "smoothing_fwhm_deg": 0.2}), progress=False)
+    assert train(config, progress=False).card["steps"] == 4
+
+
 def test_resuming_with_another_number_of_processes_is_refused(tmp_path, monkeypatch):
     base = {**TINY, "steps": 2, "checkpoint_every": 2, "eval_every": 2}
     train(TrainConfig(out=str(tmp_path / "run"), **base), progress=False)
