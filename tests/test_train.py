@@ -150,6 +150,27 @@ def test_command_line_arguments_make_the_config():
     assert config.space_group_weights == "tempered"
     mo = ["--wavelength", "MoKa1", "--preset", "clean"]  # the laboratory preset is Cu's
     assert config_from_args(build_parser().parse_args(mo)).wavelength == "MoKa1"
+    texture = ["--preset-overrides", '{"PreferredOrientation": {"r": [0.35, 1.8], "p": 0.8}}']
+    config = config_from_args(build_parser().parse_args(texture))
+    assert config.preset_overrides == {"PreferredOrientation": {"r": [0.35, 1.8], "p": 0.8}}
+
+
+def test_preset_overrides_reach_the_training_patterns():
+    """The laboratory simulator of a run with preset_overrides carries them; the clean one is untouched;
+    overrides the preset cannot take are refused when the config is made."""
+    from xrdsynth.train import build_data
+
+    config = TrainConfig(**{**TINY, "preset": "laboratory-cu", "clean_fraction": 0.5,
+                            "preset_overrides": {"PreferredOrientation": {"r": [0.35, 1.8], "p": 0.8}}})  # fmt: skip
+    _, mixture = build_data(config, torch.device("cpu"))
+    clean, laboratory = mixture.simulators
+    texture = [t for t in laboratory.transforms.reflection if type(t).__name__ == "PreferredOrientation"]
+    assert len(texture) == 1 and texture[0].r == (0.35, 1.8) and texture[0].p == 0.8
+    assert len(clean.transforms.reflection) == 0
+    with pytest.raises(ValueError, match="no effect 'Texture'"):
+        TrainConfig(preset_overrides={"Texture": {"r": 0.5}})
+    with pytest.raises(ValueError, match="laboratory-cu"):
+        TrainConfig(preset="clean", preset_overrides={"PreferredOrientation": {"r": 0.5}})
 
 
 @pytest.mark.parametrize(

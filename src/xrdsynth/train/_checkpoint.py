@@ -26,7 +26,7 @@ RESUME_MAY_DIFFER = frozenset(
 
 # Settings added after runs were already written: a stored configuration without one was made by a version
 # that behaved as this value does, so it resumes with it (and only with it).
-ABSENT_MEANS: dict[str, Any] = {"smoothing_fwhm_deg": 0.0}
+ABSENT_MEANS: dict[str, Any] = {"smoothing_fwhm_deg": 0.0, "preset_overrides": {}}
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
