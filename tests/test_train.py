@@ -161,7 +161,8 @@ def test_preset_overrides_reach_the_training_patterns():
     from xrdsynth.train import build_data
 
     texture = {"PreferredOrientation": {"r": [0.35, 1.8], "p": 0.8}}
-    config = TrainConfig(**{**TINY, "preset": "laboratory-cu", "clean_fraction": 0.5, "preset_overrides": texture})
+    settings = {**TINY, "preset": "laboratory-cu", "clean_fraction": 0.5, "preset_overrides": texture}
+    config = TrainConfig(**settings)
     _, mixture = build_data(config, torch.device("cpu"))
     clean, laboratory = mixture.simulators
     texture = [t for t in laboratory.transforms.reflection if type(t).__name__ == "PreferredOrientation"]
