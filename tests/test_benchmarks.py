@@ -157,3 +157,19 @@ def test_gpu_results_merge_keeps_other_keys_and_refuses_a_broken_file(tmp_path) 
     gpu.write_merged(out, "c", {"z": 3})
     assert out.read_text() == "not json"
     assert json.loads((tmp_path / "results.json.unmerged.json").read_text())["runs"] == {"c": {"z": 3}}
+
+
+def test_gpu_training_script_sizes_its_run_to_the_budget(tmp_path: Path) -> None:
+    """scripts/train_on_gpu.py in its CPU smoke mode: it measures its step rate, trains the shipped recipe for
+    as many steps as fit the budget (about: the probe's rate holds only as well as the machine's load does),
+    and leaves a loadable model and a summary."""
+    out = tmp_path / "run"
+    done = run_script(ROOT / "scripts" / "train_on_gpu.py", "--out", out, "--smoke", "--budget-s", "20")
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["total_s"] < 2 * 20.0 and summary["steps"] > summary["probe"]["steps"]
+    assert summary["config"]["workers"] == 0 and summary["config"]["precision"] == "bfloat16"
+    model = xs.models.load_pretrained(out / "model")
+    assert model.card["samples_seen"] == summary["patterns"]
+    with pytest.raises(SystemExit):  # a second run into the same folder is refused
+        load_script(ROOT / "scripts" / "train_on_gpu.py").main(["--out", str(out), "--smoke"])

@@ -102,6 +102,24 @@ def test_a_run_stopped_before_its_first_checkpoint_keeps_its_settings(tmp_path):
         train(TrainConfig(out=out, **{**base, "seed": 1}), progress=False)
 
 
+def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp_path):
+    """A checkpoint whose stored settings lack ``smoothing_fwhm_deg`` (written before it existed) resumes
+    with 0 (no smoothing, as it was trained) and is refused with any other value."""
+    base = {**TINY, "steps": 4, "checkpoint_every": 2, "eval_every": 4}
+    out = tmp_path / "run"
+    config = TrainConfig(out=str(out), **base)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, progress=False, _stop_after=2)
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    stored = json.loads(state["config"])
+    del stored["smoothing_fwhm_deg"]
+    state["config"] = json.dumps(stored)
+    torch.save(state, out / "checkpoint.pt")
+    with pytest.raises(ValueError, match=r"smoothing_fwhm_deg: stored 0.0, now 0.2"):
+        train(TrainConfig(out=str(out), **{**base, "smoothing_fwhm_deg": 0.2}), progress=False)
+    assert train(config, progress=False).card["steps"] == 4
+
+
 def test_resuming_with_another_number_of_processes_is_refused(tmp_path, monkeypatch):
     base = {**TINY, "steps": 2, "checkpoint_every": 2, "eval_every": 2}
     train(TrainConfig(out=str(tmp_path / "run"), **base), progress=False)
@@ -132,6 +150,28 @@ def test_command_line_arguments_make_the_config():
     assert config.space_group_weights == "tempered"
     mo = ["--wavelength", "MoKa1", "--preset", "clean"]  # the laboratory preset is Cu's
     assert config_from_args(build_parser().parse_args(mo)).wavelength == "MoKa1"
+    texture = ["--preset-overrides", '{"PreferredOrientation": {"r": [0.35, 1.8], "p": 0.8}}']
+    config = config_from_args(build_parser().parse_args(texture))
+    assert config.preset_overrides == {"PreferredOrientation": {"r": [0.35, 1.8], "p": 0.8}}
+
+
+def test_preset_overrides_reach_the_training_patterns():
+    """The laboratory simulator of a run with preset_overrides carries them; the clean one is untouched;
+    overrides the preset cannot take are refused when the config is made."""
+    from xrdsynth.train import build_data
+
+    texture = {"PreferredOrientation": {"r": [0.35, 1.8], "p": 0.8}}
+    settings = {**TINY, "preset": "laboratory-cu", "clean_fraction": 0.5, "preset_overrides": texture}
+    config = TrainConfig(**settings)
+    _, mixture = build_data(config, torch.device("cpu"))
+    clean, laboratory = mixture.simulators
+    texture = [t for t in laboratory.transforms.reflection if type(t).__name__ == "PreferredOrientation"]
+    assert len(texture) == 1 and texture[0].r == (0.35, 1.8) and texture[0].p == 0.8
+    assert len(clean.transforms.reflection) == 0
+    with pytest.raises(ValueError, match="no effect 'Texture'"):
+        TrainConfig(preset_overrides={"Texture": {"r": 0.5}})
+    with pytest.raises(ValueError, match="laboratory-cu"):
+        TrainConfig(preset="clean", preset_overrides={"PreferredOrientation": {"r": 0.5}})
 
 
 @pytest.mark.parametrize(

@@ -358,3 +358,35 @@ def test_axial_divergence_pulls_low_angle_peaks_down_as_cot_two_theta() -> None:
     assert checked >= 5
     with pytest.raises(ValueError, match="ratio"):
         T.AxialDivergence(ratio=(0.0, 0.9))
+
+
+def test_preset_overrides_change_only_the_named_arguments() -> None:
+    """An override replaces the named arguments of one effect; its other arguments and every other effect
+    stay the preset's, and the patterns of a preset without overrides are those of the plain preset."""
+    plain = T.laboratory_cu_transforms()
+    changed = T.laboratory_cu_transforms({"PreferredOrientation": {"r": [0.35, 1.8]}})
+    assert [type(t) for t in plain] == [type(t) for t in changed]
+    for a, b in zip(plain, changed, strict=True):
+        if isinstance(a, T.PreferredOrientation):
+            assert b.r == (0.35, 1.8) and b.p == a.p == 0.5
+        else:
+            assert repr(a) == repr(b)
+    crystals = xs.SpaceGroupSampler(seed=4).sample(8)
+    same = T.preset("laboratory-cu", two_theta=GRID, seed=3, overrides={})(crystals)
+    torch.testing.assert_close(same, T.preset("laboratory-cu", two_theta=GRID, seed=3)(crystals))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"Texture": {"r": 0.5}}, "no effect 'Texture'"),
+        ({"PreferredOrientation": {"strength": 0.5}}, "PreferredOrientation: .*strength"),
+        ({"PreferredOrientation": {"r": -1.0}}, "PreferredOrientation: r must"),
+        ({"PreferredOrientation": 0.5}, "must map argument names"),
+    ],
+)
+def test_preset_overrides_refuse_what_the_preset_cannot_take(overrides, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        T.preset("laboratory-cu", two_theta=GRID, overrides=overrides)
+    with pytest.raises(ValueError, match="no effects to override"):
+        T.preset("clean", two_theta=GRID, overrides={"PreferredOrientation": {"r": 0.5}})

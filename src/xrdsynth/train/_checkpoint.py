@@ -14,7 +14,7 @@ import torch
 
 from ._config import TrainConfig
 
-__all__ = ["RESUME_MAY_DIFFER", "atomic_torch_save", "check_resume"]
+__all__ = ["ABSENT_MEANS", "RESUME_MAY_DIFFER", "atomic_torch_save", "check_resume"]
 
 # Settings that may change when a run is resumed: where and how fast it runs, and how often it reports.
 # Every other TrainConfig field changes the trained model, so a resumed run must keep it.
@@ -26,6 +26,11 @@ RESUME_MAY_DIFFER = frozenset(
 # Fields added after runs were stored, with the value that reproduces what those runs did: a run folder
 # written before a field existed is resumed as if it had stored this value.
 ABSENT_MEANS = {"statistics": "default-v1"}
+
+
+# Settings added after runs were already written: a stored configuration without one was made by a version
+# that behaved as this value does, so it resumes with it (and only with it).
+ABSENT_MEANS: dict[str, Any] = {"smoothing_fwhm_deg": 0.0, "preset_overrides": {}}
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
@@ -43,7 +48,8 @@ def check_resume(config: TrainConfig, out: Path, world_size: int) -> None:
     """Refuse to resume a run folder whose stored settings differ from ``config``.
 
     The stored settings are the checkpoint's (what would be resumed), else ``config.json`` (a run stopped
-    before its first checkpoint). Every TrainConfig field must match except ``RESUME_MAY_DIFFER``, and
+    before its first checkpoint). Every TrainConfig field must match except ``RESUME_MAY_DIFFER`` (a field the
+    stored settings lack counts as its ``ABSENT_MEANS`` value, where it has one), and
     a checkpoint must come from as many processes as there are now (the data stream depends on both).
 
     Raises:

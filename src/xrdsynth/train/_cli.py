@@ -127,6 +127,14 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="recipe of the training patterns (see xrdsynth.transforms)" + default,
     )
     parser.add_argument(
+        "--preset-overrides",
+        type=json.loads,
+        default=defaults.preset_overrides,
+        metavar="JSON",
+        help="arguments of some of the preset's effects, by class name, e.g. "
+        '\'{"PreferredOrientation": {"r": [0.35, 1.8], "p": 0.8}}\'' + default,
+    )
+    parser.add_argument(
         "--init-from",
         default=None,
         metavar="MODEL",

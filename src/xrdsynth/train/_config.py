@@ -12,7 +12,7 @@ import torch
 from .._base import DEFAULT_TWO_THETA
 from ..sampler import NAMED_STATISTICS
 from ..simulate import resolve_wavelength
-from ..transforms import PRESETS
+from ..transforms import PRESETS, laboratory_cu_transforms
 
 __all__ = ["PRECISIONS", "SPACE_GROUP_WEIGHTS", "TrainConfig"]
 
@@ -61,6 +61,9 @@ class TrainConfig:
         preset: the recipe of the training patterns, a name in :data:`xrdsynth.transforms.PRESETS`
             ("laboratory-cu": Kα doublet, instrument function, sizes from 15 nm to 2 µm, strain, texture,
             shifts, impurity, backgrounds, counting noise, partial scans; "clean": Kα1 Gaussian peaks).
+        preset_overrides: arguments of some effects of the preset, by class name, e.g.
+            ``{"PreferredOrientation": {"r": [0.35, 1.8], "p": 0.8}}`` (see
+            :func:`xrdsynth.transforms.laboratory_cu_transforms`); the clean batches are not affected.
         clean_fraction: fraction of batches made with the "clean" preset instead.
         init_from: a saved model folder or shipped model name whose weights start the run (same
             architecture and grid); None starts from random weights.
@@ -101,6 +104,7 @@ class TrainConfig:
     tempering: float = 0.5
     statistics: str = "default"
     preset: str = "laboratory-cu"
+    preset_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     clean_fraction: float = 0.0
     init_from: str | None = None
     max_atoms: int = 100
@@ -120,6 +124,13 @@ class TrainConfig:
             raise ValueError(f"clean_fraction must be a fraction in [0, 1], got {self.clean_fraction}")
         if self.preset not in PRESETS:
             raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        if self.preset_overrides:
+            if self.preset != "laboratory-cu" or self.clean_fraction == 1.0:
+                raise ValueError(
+                    "preset_overrides change effects of the laboratory-cu preset; this run has none "
+                    f"(preset {self.preset!r}, clean_fraction {self.clean_fraction})"
+                )
+            laboratory_cu_transforms(self.preset_overrides)  # refuses unknown effects or arguments now
         cu = resolve_wavelength(self.wavelength).wavelength == resolve_wavelength("CuKa1").wavelength
         if self.preset == "laboratory-cu" and self.clean_fraction < 1.0 and not cu:
             raise ValueError(

@@ -70,7 +70,11 @@ def build_data(config: TrainConfig, device: torch.device) -> tuple[SpaceGroupSam
         "two_theta": config.two_theta, "device": device, "seed": config.seed, "compile": config.compile,
     }  # fmt: skip
     clean_settings = {**settings, "wavelength": config.wavelength}
-    main = preset(config.preset, **(clean_settings if config.preset == "clean" else settings))
+    main = preset(
+        config.preset,
+        **(clean_settings if config.preset == "clean" else settings),
+        overrides=config.preset_overrides or None,
+    )
     if config.clean_fraction == 0.0:
         return sampler, main
     clean = preset("clean", **clean_settings)

@@ -6,7 +6,7 @@ A preset is what training, the datasets and users share; ``preset("laboratory-cu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -92,29 +92,64 @@ class AugmentedSimulator(nn.Module):
         return patterns.sqrt() if self.sqrt_scale else patterns
 
 
-def laboratory_cu_transforms() -> list[ReflectionTransform | PatternTransform]:
+# The laboratory-cu chain: each effect's class and the arguments the preset gives it, in order.
+_LABORATORY_CU: tuple[tuple[type[ReflectionTransform | PatternTransform], dict[str, Any]], ...] = (
+    (KAlphaDoublet, {"line": "CuKa1", "ratio": (0.45, 0.55), "p": 0.9}),
+    (KBetaResidue, {"line": "CuKa1", "ratio": (0.002, 0.02), "p": 0.15}),
+    (InstrumentFunction, {"u": (0.0, 0.008), "v": (-0.004, 0.0), "w": (0.0005, 0.005)}),
+    (CrystalliteSize, {"size_nm": (30.0, 3000.0)}),
+    (Microstrain, {"strain": (0.0, 1e-3), "p": 0.5}),
+    (PreferredOrientation, {"r": (0.5, 1.5), "p": 0.5}),
+    (ZeroShift, {"shift": (-0.06, 0.06)}),
+    (SpecimenDisplacement, {"displacement_mm": (-0.15, 0.15)}),
+    (Impurity, {"fraction": (0.01, 0.1), "p": 0.15}),
+    (Background, {"level": (0.0, 0.5), "floor": (0.0, 0.2), "p": 0.8}),
+    (AmorphousHump, {"level": (0.0, 0.2), "p": 0.2}),
+    (AirScatter, {"level": (0.0, 0.5), "decay_deg": (1.0, 8.0), "p": 0.3}),
+    (PoissonNoise, {"counts": (50.0, 3e4), "p": 0.95}),
+    (GaussianNoise, {"sigma": (0.0, 0.01), "p": 0.1}),
+    (Clip, {"level": (0.6, 0.95), "p": 0.03}),
+    (SubtractBackground, {"window_deg": (1.5, 5.0), "p": 0.75}),
+    (ScanRange, {"start": (5.0, 20.0), "stop": (60.0, 90.0), "p": 0.3}),
+)
+
+
+def laboratory_cu_transforms(
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[ReflectionTransform | PatternTransform]:
     """The effects of the ``laboratory-cu`` preset, in order (a Bragg–Brentano diffractometer with a Cu
     tube, Ni filter or none, a flat powder sample), with ranges set so that RRUFF's measured patterns fall
-    inside the simulated distributions (see docs/realism.md)."""
-    return [
-        KAlphaDoublet("CuKa1", ratio=(0.45, 0.55), p=0.9),
-        KBetaResidue("CuKa1", ratio=(0.002, 0.02), p=0.15),
-        InstrumentFunction(u=(0.0, 0.008), v=(-0.004, 0.0), w=(0.0005, 0.005)),
-        CrystalliteSize(size_nm=(30.0, 3000.0)),
-        Microstrain(strain=(0.0, 1e-3), p=0.5),
-        PreferredOrientation(r=(0.5, 1.5), p=0.5),
-        ZeroShift(shift=(-0.06, 0.06)),
-        SpecimenDisplacement(displacement_mm=(-0.15, 0.15)),
-        Impurity(fraction=(0.01, 0.1), p=0.15),
-        Background(level=(0.0, 0.5), floor=(0.0, 0.2), p=0.8),
-        AmorphousHump(level=(0.0, 0.2), p=0.2),
-        AirScatter(level=(0.0, 0.5), decay_deg=(1.0, 8.0), p=0.3),
-        PoissonNoise(counts=(50.0, 3e4), p=0.95),
-        GaussianNoise(sigma=(0.0, 0.01), p=0.1),
-        Clip(level=(0.6, 0.95), p=0.03),
-        SubtractBackground(window_deg=(1.5, 5.0), p=0.75),
-        ScanRange(start=(5.0, 20.0), stop=(60.0, 90.0), p=0.3),
-    ]
+    inside the simulated distributions (see "Realism" in docs/transforms.md).
+
+    Args:
+        overrides: arguments that replace the preset's for some effects, by class name, e.g.
+            ``{"PreferredOrientation": {"r": (0.35, 1.8), "p": 0.8}}``; the effect's other arguments stay
+            the preset's. Lists (from JSON) are taken as tuples.
+
+    Raises:
+        ValueError: an override for an effect the preset does not have, or arguments the effect refuses.
+    """
+    overrides = dict(overrides or {})
+    names = [cls.__name__ for cls, _ in _LABORATORY_CU]
+    unknown = sorted(set(overrides) - set(names))
+    if unknown:
+        raise ValueError(
+            f"no effect {', '.join(map(repr, unknown))} in the laboratory-cu preset; its effects: "
+            + ", ".join(names)
+        )
+    chain: list[ReflectionTransform | PatternTransform] = []
+    for cls, arguments in _LABORATORY_CU:
+        given = overrides.get(cls.__name__, {})
+        if not isinstance(given, Mapping):
+            raise ValueError(
+                f"the override of {cls.__name__} must map argument names to values, got {given!r}"
+            )
+        merged = {**arguments, **{k: tuple(v) if isinstance(v, list) else v for k, v in given.items()}}
+        try:
+            chain.append(cls(**merged))
+        except (TypeError, ValueError) as error:  # an argument the effect does not take, or a bad value
+            raise ValueError(f"{cls.__name__}: {error}") from None
+    return chain
 
 
 def _clean(wavelength: str | float = "CuKa1", **settings: Any) -> AugmentedSimulator:
@@ -124,13 +159,16 @@ def _clean(wavelength: str | float = "CuKa1", **settings: Any) -> AugmentedSimul
     return AugmentedSimulator(sim, ())
 
 
-def _laboratory_cu(**settings: Any) -> AugmentedSimulator:
+def _laboratory_cu(
+    overrides: Mapping[str, Mapping[str, Any]] | None = None, **settings: Any
+) -> AugmentedSimulator:
     # Widths come from the transforms (instrument function, size, strain); the simulator's own size range
     # is only the fallback when a chain leaves size out.
+    transforms = laboratory_cu_transforms(overrides)
     sim = PowderSimulator(
         wavelength="CuKa1", profile="pseudo_voigt", crystallite_size_nm=(20.0, 100.0), **settings
     )
-    return AugmentedSimulator(sim, laboratory_cu_transforms())
+    return AugmentedSimulator(sim, transforms)
 
 
 _BUILDERS: dict[str, Callable[..., AugmentedSimulator]] = {"clean": _clean, "laboratory-cu": _laboratory_cu}
@@ -149,6 +187,7 @@ def preset(
     compile: bool = False,
     sqrt_scale: bool = False,
     wavelength: str | float | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> AugmentedSimulator:
     """A named recipe as an :class:`AugmentedSimulator` on ``device``.
 
@@ -158,9 +197,12 @@ def preset(
         device, seed, dtype, compile: passed to the simulator (the seed drives every random draw).
         sqrt_scale: return √ of the normalised patterns.
         wavelength: the line of the ``"clean"`` preset (default Cu Kα1); the laboratory preset is Cu's.
+        overrides: arguments of some of the preset's effects, by class name (see
+            :func:`laboratory_cu_transforms`); the ``"clean"`` preset has none to override.
 
     Raises:
-        ValueError: an unknown name, or a wavelength for a preset tied to its tube.
+        ValueError: an unknown name, a wavelength for a preset tied to its tube, or overrides the preset
+            cannot take.
     """
     if name not in _BUILDERS:
         raise ValueError(f"unknown preset {name!r}; available: {', '.join(PRESETS)}")
@@ -171,6 +213,10 @@ def preset(
         if name != "clean":
             raise ValueError(f"the {name!r} preset has its own wavelength; only 'clean' takes one")
         settings["wavelength"] = wavelength
+    if overrides:
+        if name == "clean":
+            raise ValueError("the 'clean' preset has no effects to override")
+        settings["overrides"] = overrides
     augmented = _BUILDERS[name](**settings)
     augmented.sqrt_scale = bool(sqrt_scale)
     return augmented
