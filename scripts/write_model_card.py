@@ -155,6 +155,11 @@ def main() -> None:
             if recipe.get("clean_fraction")
             else ""
         )
+        + (
+            f" (effects changed: `{json.dumps(recipe['preset_overrides'])}`)"
+            if recipe.get("preset_overrides")
+            else ""
+        )
         + f"; space groups {recipe['space_group_weights']}"
         + (f" (exponent {recipe['tempering']:g})" if recipe["space_group_weights"] == "tempered" else "")
         + " (see {doc}`training` and {doc}`transforms`)"
@@ -196,10 +201,20 @@ def main() -> None:
         f"- **Recipe**: {recipe_text}.",
     ]
     if history:
+        chain, link = [], history
+        while link:
+            chain.append(link)
+            link = link.get("initialised_from")
         lines.append(
             f"- **Initialised from** {history['name']} (sha256 {history['weights_sha256'][:12]}…): "
             f"{history['samples_seen']:,} clean and laboratory-mixed synthetic patterns in "
-            f"{history['wall_time_s'] / 3600:.2f} h on {history['hardware']}."
+            f"{history['wall_time_s'] / 3600:.2f} h on {history['hardware']}"
+            + (
+                f"; with the {len(chain) - 1} runs before it, {sum(h['samples_seen'] for h in chain):,} "
+                f"patterns in {sum(h['wall_time_s'] for h in chain) / 3600:.2f} h."
+                if len(chain) > 1
+                else "."
+            )
         )
     lines += [
         f"- **Seed**: {card['seed']}; **patterns seen** in this run: {card['samples_seen']:,}, "

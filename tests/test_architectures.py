@@ -44,7 +44,7 @@ FINGERPRINTS = {
 SHIPPED = {
     "xrdsynth-resnet-cu": (
         "resnet10",
-        "f6d7120c174a07899790623b2eabd6bad5b67e2b2f0fe5feee1d5dbce5524962",
+        "092a14d5b0033467456e6cffa40a3c805ae00cceee7fbbf64f378f8d161cfadb",
         "a7d83e7ef44cd629",
     ),
 }
