@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from typing import TypeVar
 
 import numpy as np
 import torch
 
-__all__ = ["periodic_distances", "wrap_fractional"]
+__all__ = ["FWHM_PER_SIGMA", "periodic_distances", "wrap_fractional"]
+
+#: FWHM of a Gaussian over its standard deviation, 2 sqrt(2 ln 2).
+FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 

@@ -7,9 +7,9 @@ orientation) act on the sticks and live in the simulator.
 
 from __future__ import annotations
 
-import math
-
 import torch
+
+from .._math import FWHM_PER_SIGMA
 
 __all__ = ["amorphous_hump", "chebyshev_background", "gaussian_noise", "poisson_noise"]
 
@@ -47,7 +47,7 @@ def amorphous_hump(grid: torch.Tensor, center: torch.Tensor, fwhm: torch.Tensor)
     Returns:
         (B, P) humps of height 1.
     """
-    sigma = (fwhm / (2.0 * math.sqrt(2.0 * math.log(2.0)))).unsqueeze(1)
+    sigma = (fwhm / FWHM_PER_SIGMA).unsqueeze(1)
     return torch.exp(-0.5 * ((grid.unsqueeze(0) - center.unsqueeze(1)) / sigma).square())
 
 

@@ -25,8 +25,9 @@ import numpy as np
 import torch
 
 from .._errors import warn_at_caller
+from .._math import FWHM_PER_SIGMA
 from ._compile import fused as _fused
-from ._widths import _FWHM_PER_SIGMA, Widths, _batch_size, peak_widths, profile_margin
+from ._widths import Widths, _batch_size, peak_widths, profile_margin
 
 __all__ = ["Workspace", "render"]
 
@@ -254,7 +255,7 @@ def _profile_transform(
     """(B, F) the profile's transform at (F,) frequencies in cycles per sample, for (B, 1) samples per FWHM,
     divided by the deposit's and the spline's transforms ``filters`` (F,)."""
     if gaussian:
-        sigma = samples_per_fwhm / _FWHM_PER_SIGMA
+        sigma = samples_per_fwhm / FWHM_PER_SIGMA
         exponent = (-2.0 * math.pi**2) * sigma.square() * freq.square()
     else:
         exponent = -math.pi * samples_per_fwhm * freq  # exp(-2 pi gamma f), gamma = HWHM

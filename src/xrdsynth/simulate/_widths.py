@@ -28,7 +28,6 @@ __all__ = ["PROFILES", "SCHERRER_K", "Widths", "peak_widths", "profile_margins"]
 
 PROFILES = ("gaussian", "lorentzian", "pseudo_voigt")
 SCHERRER_K = 0.9
-_FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 # Peaks further than this many FWHM outside the output range are not rendered (their tails are below
 # 1e-4 of their height for the Lorentzian, nothing for the Gaussian).
 _MARGIN_FWHM = {"gaussian": 5.0, "lorentzian": 50.0, "pseudo_voigt": 50.0}

@@ -8,10 +8,10 @@ import math
 import torch
 from torch.nn import functional as F
 
+from .._math import FWHM_PER_SIGMA
+
 __all__ = ["remove_background", "smooth_gaussian"]
 
-# FWHM of a Gaussian over its standard deviation, 2 sqrt(2 ln 2).
-_FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 # The smoothing kernel reaches this many standard deviations on each side (the rest is below 3e-4 of it).
 _KERNEL_SIGMAS = 4.0
 
@@ -40,14 +40,10 @@ def remove_background(
     Returns:
         (B, P) patterns minus their background, >= 0.
     """
-    if patterns.ndim != 2 or two_theta.ndim != 1 or patterns.shape[1] != two_theta.shape[0]:
-        raise ValueError(
-            f"need (B, P) patterns and a (P,) grid, got {tuple(patterns.shape)}, {tuple(two_theta.shape)}"
-        )
+    step = _grid_step(patterns, two_theta)
     if not window_deg > 0:
         raise ValueError(f"window_deg must be positive, got {window_deg}")
     points = patterns.shape[1]
-    step = float(two_theta[-1] - two_theta[0]) / max(points - 1, 1)
     factor = max(1, int(window_deg / step / _COARSE_POINTS_PER_WINDOW))
     padded = -(-points // factor) * factor
     x = patterns.unsqueeze(1)
@@ -66,6 +62,15 @@ def remove_background(
     smooth = F.avg_pool1d(_extend(opened, half), width, 1)
     background = F.interpolate(smooth, size=padded, mode="linear", align_corners=False)[..., :points]
     return (patterns - background.squeeze(1)).clamp_min(0.0)
+
+
+def _grid_step(patterns: torch.Tensor, two_theta: torch.Tensor) -> float:
+    """The step in degrees of the equally spaced (P,) grid of (B, P) patterns; ValueError for other shapes."""
+    if patterns.ndim != 2 or two_theta.ndim != 1 or patterns.shape[1] != two_theta.shape[0]:
+        raise ValueError(
+            f"need (B, P) patterns and a (P,) grid, got {tuple(patterns.shape)}, {tuple(two_theta.shape)}"
+        )
+    return float(two_theta[-1] - two_theta[0]) / max(patterns.shape[1] - 1, 1)
 
 
 def _extend(x: torch.Tensor, half: int) -> torch.Tensor:
@@ -92,15 +97,11 @@ def smooth_gaussian(patterns: torch.Tensor, two_theta: torch.Tensor, fwhm_deg: f
     Returns:
         (B, P) smoothed patterns, in the patterns' dtype and device.
     """
-    if patterns.ndim != 2 or two_theta.ndim != 1 or patterns.shape[1] != two_theta.shape[0]:
-        raise ValueError(
-            f"need (B, P) patterns and a (P,) grid, got {tuple(patterns.shape)}, {tuple(two_theta.shape)}"
-        )
+    step = _grid_step(patterns, two_theta)
     if not (math.isfinite(fwhm_deg) and fwhm_deg > 0):
         raise ValueError(f"fwhm_deg must be a positive number, got {fwhm_deg}")
     points = patterns.shape[1]
-    step = float(two_theta[-1] - two_theta[0]) / max(points - 1, 1)
-    sigma = fwhm_deg / _FWHM_PER_SIGMA / step  # in grid points
+    sigma = fwhm_deg / FWHM_PER_SIGMA / step  # in grid points
     half = min(max(1, math.ceil(_KERNEL_SIGMAS * sigma)), points - 1)
     offsets = torch.arange(-half, half + 1, dtype=patterns.dtype, device=patterns.device)
     kernel = torch.exp(-0.5 * (offsets / sigma).square())
