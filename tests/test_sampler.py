@@ -28,6 +28,7 @@ from xrdsynth.sampler import (
 from xrdsynth.sampler._core import certificate_sites, certify, draw_composition
 from xrdsynth.sampler._radii import covalent_radii
 from xrdsynth.sampler._relax import Sites, atom_jacobians, clearance, nearest_images, relax, smallest_spacing
+from xrdsynth.sampler._statistics import MIN_DISTANCE_QUANTILE
 from xrdsynth.sampler._tables import derive_tables, faithful_flags, load_tables
 from xrdsynth.symmetry import lattice_system, wyckoff_positions
 
@@ -449,7 +450,9 @@ def test_default_statistics_are_shipped_and_sane() -> None:
     assert all(v > 0 for v in stats.element_volumes.values())
     assert stats.summary["volume_residual_log_std"] < stats.summary["packing_fraction_log_std"]
     assert -1.0 < stats.volume_shift <= 0.0
-    assert stats.min_distance_quantile == 0.05 and 0.0 < stats.min_distance_floor <= 1.0
+    assert stats.min_distance_quantile == MIN_DISTANCE_QUANTILE and 0.0 < stats.min_distance_floor <= 1.0
+    # Bonds are short and tight, like-ion contacts long: Si-O near 1.6 Å, O-O near the tetrahedron edge.
+    assert 1.5 < stats.min_distance(14, 8) < 1.7 and 2.2 < stats.min_distance(8, 8) < 2.6
     assert 2.0 <= stats.min_cell_edge < 3.0
     assert sum(len(sets) for sets in stats.element_set_counts.values()) > 1000
     assert sum(sum(c.values()) for c in stats.anion_wyckoff_counts.values()) > 0
