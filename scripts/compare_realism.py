@@ -103,6 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--structures", type=int, default=449)
     parser.add_argument("--preset", default="laboratory-cu", choices=xs.transforms.PRESETS)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--preset-overrides",
+        type=json.loads,
+        default=None,
+        help='other arguments for some of the preset\'s effects, as for xrdsynth train, e.g. '
+        '\'{"PreferredOrientation": {"r": [0.35, 1.8], "p": 0.8}}\'',
+    )
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -112,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     real = [describe(grid, y) for y in tqdm(measured["intensity"], desc="rruff-dev")]
 
     crystals = one_per_mineral(args.amcsd, args.structures, args.seed)
-    augmented = xs.transforms.preset(args.preset, two_theta=grid, seed=args.seed)
+    augmented = xs.transforms.preset(
+        args.preset, two_theta=grid, seed=args.seed, overrides=args.preset_overrides
+    )
     simulated = []
     started = time.perf_counter()
     for i in tqdm(range(0, len(crystals), 32), desc=f"simulate ({args.preset})"):

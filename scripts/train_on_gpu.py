@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     # as the probe saw it; the real run pays it again.
     overhead = max(probe_s - args.probe_steps / rate, 0.0)
     left = args.budget_s - (time.perf_counter() - started)
-    steps = max(1, int(rate * (left * _TIME_FRACTION - overhead)))
+    seconds_for_steps = left * _TIME_FRACTION - overhead
+    steps = max(1, int(rate * seconds_for_steps))
     config = recipe_config(args, args.out, steps)
     print(
         f"probe: {args.probe_steps} steps in {probe_s:.1f} s ({rate:.2f} steps/s after warm-up, "
@@ -144,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         "run_s": round(run_s, 1),
         "patterns_per_s": round(steps * config.batch_size / run_s, 1),
         "probe": {"steps": args.probe_steps, "seconds": round(probe_s, 1)},
+        # How the step count was set: the probe's rate times the seconds left for steps.
+        "sizing": {"steps_per_s": rate, "seconds_for_steps": seconds_for_steps},
         "total_s": round(time.perf_counter() - started, 1),
         "budget_s": args.budget_s,
         "hardware": describe_hardware(torch.device(config.device if config.device != "auto" else "cpu")),

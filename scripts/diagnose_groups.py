@@ -1,0 +1,148 @@
+"""Which space groups a classifier gets right and what it answers instead, group by group.
+
+    python scripts/diagnose_groups.py --rruff ../shared/data/rruff-dev [--amcsd ../shared/data/amcsd-dev]
+        [--synthetic 256] [--model NAME_OR_FOLDER] [--groups 12] [--cache /tmp/amcsd.pkl]
+
+For the ``--groups`` space groups most frequent in rruff-dev (or the groups given with ``--group``), prints
+one Markdown table row per group: the share of patterns of that group the classifier answers correctly
+(recall) and its most frequent answers, on
+
+- rruff-dev (measured laboratory patterns, Cu Kα),
+- amcsd-dev with one structure per mineral, when ``--amcsd`` is given: clean Cu Kα1 patterns (Gaussian
+  peaks, 20–100 nm) and patterns of the whole laboratory preset, as in ``scripts/evaluate_classifier.py
+  --robustness``,
+- ``--synthetic`` crystals of that group from ``SpaceGroupSampler`` (clean, the same simulator), a seed no
+  training run uses; 0 leaves it out.
+
+A group the classifier misses on measured patterns may be missed on simulated minerals too (then the cause is
+in the model or its training data, not in the measurement), or even on its own synthetic crystals (then the
+classifier has learned to prefer another group for that kind of pattern). Powder patterns cannot tell some
+groups apart at all (P1 from P-1, groups of one Laue class with the same reflection conditions), so a
+recall near 0 can also be a tie broken by the training prior.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import xrdsynth as xs
+from xrdsynth.models import Classifier, load_pretrained
+from xrdsynth.symmetry import SpaceGroup
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from evaluate_classifier import (
+    amcsd_crystals,
+    one_per_mineral,
+    robustness_conditions,
+    rruff_patterns,
+    simulate_on_grid,
+)
+
+SYNTHETIC_SEED = 20261202  # a seed no training run uses
+
+
+def recall_row(answers: np.ndarray, labels: np.ndarray, group: int, most: int = 3) -> str:
+    """'recall % (n) → the most frequent answers' for the patterns of ``group``; '—' where there are none."""
+    rows = labels == group
+    n = int(rows.sum())
+    if n == 0:
+        return "—"
+    counts = Counter(answers[rows].tolist()).most_common(most)
+    others = ", ".join(f"{SpaceGroup(int(g)).symbol} {c}" for g, c in counts)
+    return f"{np.mean(answers[rows] == group):.0%} of {n} ({others})"
+
+
+def synthetic_answers(
+    classifier: Classifier, groups: list[int], per_group: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Answers and labels for ``per_group`` clean synthetic crystals of each group."""
+    spec = classifier.spec
+    simulator = xs.PowderSimulator(
+        two_theta=(spec.two_theta_min, spec.two_theta_max, spec.num_points),
+        wavelength=spec.wavelength,
+        crystallite_size_nm=(20.0, 100.0),
+        seed=SYNTHETIC_SEED,
+    )
+    sampler = xs.SpaceGroupSampler(space_groups=groups, seed=SYNTHETIC_SEED)
+    answers, labels = [], []
+    for _ in range(0, per_group * len(groups), 256):
+        batch = sampler.sample(256)
+        with torch.no_grad():
+            probability = classifier.probabilities_on_grid(simulator(batch))
+        answers.append(probability.argmax(dim=1).numpy() + 1)
+        labels.append(batch.space_group.numpy())
+    return np.concatenate(answers), np.concatenate(labels)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rruff", type=Path, required=True, help="rruff-dev folder (with rruff-dev.npz)")
+    parser.add_argument("--amcsd", type=Path, default=None, help="amcsd-dev folder (with index.csv)")
+    parser.add_argument("--model", default=None, help="shipped name or folder (default: the default model)")
+    parser.add_argument("--groups", type=int, default=12, help="the most frequent groups of rruff-dev shown")
+    parser.add_argument("--group", type=int, action="append", default=None, help="show this group (repeat)")
+    parser.add_argument("--synthetic", type=int, default=256, help="synthetic crystals per group (0: none)")
+    parser.add_argument("--cache", type=Path, default=None, help="pickle cache of the amcsd-dev crystals")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    classifier = load_pretrained(args.model)
+
+    two_theta, intensity, rruff_labels = rruff_patterns(args.rruff)
+    rruff_answers = classifier.predict_proba(two_theta, intensity, wavelength="CuKa1").argmax(axis=1) + 1
+    if args.group:
+        groups = [int(xs.symmetry.space_group_number(g)) for g in args.group]
+    else:
+        groups = [int(g) for g, _ in Counter(rruff_labels.tolist()).most_common(args.groups)]
+    columns = ["rruff-dev (measured)"]
+    cells: dict[int, list[str]] = {g: [recall_row(rruff_answers, rruff_labels, g)] for g in groups}
+
+    if args.amcsd is not None:
+        crystals, labels, ids = amcsd_crystals(args.amcsd, args.cache)
+        unique = one_per_mineral(args.amcsd, ids)
+        chosen = [crystals[i] for i in unique if labels[i] in groups]
+        chosen_labels = np.array([labels[i] for i in unique if labels[i] in groups])
+        patterns = simulate_on_grid(classifier, chosen, seed=20261124)
+        answers = classifier.probabilities_on_grid(patterns).argmax(dim=1).numpy() + 1
+        columns.append("amcsd-dev, one per mineral (clean)")
+        for g in groups:
+            cells[g].append(recall_row(answers, chosen_labels, g))
+        spec = classifier.spec
+        grid = (spec.two_theta_min, spec.two_theta_max, spec.num_points)
+        laboratory = robustness_conditions(grid, seed=20261124)["laboratory-cu (all)"]
+        answers = []
+        for i in range(0, len(chosen), 128):
+            with torch.no_grad():
+                probability = classifier.probabilities_on_grid(laboratory(chosen[i : i + 128]))
+            answers.append(probability.argmax(dim=1).numpy() + 1)
+        columns.append("amcsd-dev, one per mineral (laboratory preset)")
+        for g in groups:
+            cells[g].append(recall_row(np.concatenate(answers), chosen_labels, g))
+    if args.synthetic > 0:
+        answers, labels = synthetic_answers(classifier, groups, args.synthetic)
+        columns.append("synthetic (clean)")
+        for g in groups:
+            cells[g].append(recall_row(answers, labels, g))
+
+    overall = Counter(rruff_answers.tolist()).most_common(4)
+    print(
+        f"model {args.model or 'default'}; rruff-dev answers most often: "
+        + ", ".join(f"{SpaceGroup(int(g)).symbol} {c}" for g, c in overall)
+        + f" of {len(rruff_answers)}\n"
+    )
+    print("| group | " + " | ".join(columns) + " |")
+    print("| --- | " + " | ".join("---" for _ in columns) + " |")
+    for g in groups:
+        print(f"| {g} {SpaceGroup(g).symbol} | " + " | ".join(cells[g]) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
