@@ -63,12 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"crystals redrawn by the dataset because their pattern was unusable: {dataset.pattern_redraws}")
     counters = sampler.counters
     print(f"sampler: {counters.summary()}")
-    if hasattr(counters, "by_group"):  # per-group counters, where the sampler keeps them
-        worst = sorted(counters.by_group().items(), key=lambda item: -item[1][1])[:5]
-        print(
-            "most geometries per crystal: "
-            + ", ".join(f"{g}: {geo:.2f} ({exp:.2f} expansions)" for g, (_, geo, exp) in worst)
-        )
+    worst = sorted(counters.by_group().items(), key=lambda item: -item[1][1])[:5]
+    print(
+        "most geometries per crystal: "
+        + ", ".join(f"{g}: {geo:.2f} ({exp:.2f} expansions)" for g, (_, geo, exp) in worst)
+    )
     return 1 if zero or nonfinite else 0
 
 

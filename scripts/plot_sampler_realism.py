@@ -1,12 +1,28 @@
-"""Plots comparing SpaceGroupSampler's crystals with real ones (amcsd-dev), for docs/sampler.md.
+"""Sampled crystals against real ones (amcsd-dev), side by side, with two-sample Kolmogorov-Smirnov distances.
 
-    python scripts/plot_sampler_realism.py ../shared/data/amcsd-dev [--crystals 3000] [--max-files 3000]
+    python scripts/plot_sampler_realism.py ../shared/data/amcsd-dev [--crystals 10000] [--cache real.npz]
 
-Writes PNGs to docs/_static/sampler/: volume per atom, atoms per cell, density, nearest-neighbour distance
-(the shortest interatomic distance of each crystal), and space-group frequencies. Sampled crystals come from
-the default sampler twice: with groups weighted as in the statistics (the like-for-like comparison of the
-other quantities) and uniform over the 230 groups (the default, what a classifier trains on). Real crystals
-with partial occupancies are left out of the distance plot. Needs matplotlib.
+Real: the CIFs of the folder with at most ``--max-atoms`` atoms per cell (the sampler's cap, 100 by
+default), standardised by spglib (symprec 1e-2 Å). Sampled: ``--crystals`` crystals from the default
+sampler with groups weighted as in the statistics (the like-for-like comparison), from the default sampler
+with groups uniform (what a classifier trains on), and from the version-1 statistics shipped before
+(``statistics="default-v1"``, groups as in its statistics), standardised by spglib at 1e-3 Å.
+
+Quantities per crystal: volume per atom, density, shortest interatomic distance (overall and by pair class:
+cation-anion, anion-anion, cation-cation, pairs with hydrogen; real crystals only where every site is fully
+occupied), cell edges a, b, c and angles of the conventional cell (pooled), atoms per cell, distinct
+elements, and the multiplicities of the occupied Wyckoff positions (pooled). For each sampler the table
+gives the median and the KS distance to the real distribution (the largest gap between the two cumulative
+distributions: 0 identical, 1 disjoint).
+
+Then the checks on the sampled crystals (every sampler): pairs closer than their minimum distance
+(``sampler.min_distance_table()``, by a brute-force search over the 27 neighbouring cells, independent of
+the sampler's placement code), the share of element pairs below the fitted distance they are pushed
+toward, cell edges below 2 Å, and the sampler's redraws, overall and for the groups with most redraws. Writes
+docs/_static/sampler/realism.png (histograms) and space_groups.png. Needs matplotlib.
+
+``--cache FILE.npz`` stores the real crystals' properties after the first run (reading and analysing
+7,607 CIFs takes a few minutes) and reads them back afterwards.
 """
 
 from __future__ import annotations
@@ -14,126 +30,331 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+import time
+import warnings
 from pathlib import Path
 
 import numpy as np
+import spglib
 import torch
 
-import xrdsynth as xs
-from xrdsynth import Crystal
-from xrdsynth.sampler import SpaceGroupSampler
+from xrdsynth import CIFError, Crystal
+from xrdsynth.sampler import FULL_OCCUPANCY, SpaceGroupSampler, shortest_pair_distances
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "_static" / "sampler"
 
+#: Elements counted as anions in the pair classes (hydrogen is a class of its own).
+ANIONS = frozenset({7, 8, 9, 16, 17, 34, 35, 52, 53})
+PAIR_CLASSES = ("cation-anion", "anion-anion", "cation-cation", "with H")
+#: Per-crystal quantities (one value per crystal) and pooled ones (several values per crystal).
+SCALARS = (
+    "volume_per_atom",
+    "density",
+    "shortest_distance",
+    *(f"shortest {name}" for name in PAIR_CLASSES),
+    "atoms_per_cell",
+    "distinct_elements",
+    "shortest_edge",
+)
+POOLED = ("cell_edges", "angles", "wyckoff_multiplicity")
+LABELS = {
+    "volume_per_atom": "volume per atom (Å³)",
+    "density": "density (g/cm³)",
+    "shortest_distance": "shortest distance (Å)",
+    "atoms_per_cell": "atoms per cell",
+    "distinct_elements": "distinct elements",
+    "shortest_edge": "shortest cell edge (Å)",
+    "cell_edges": "cell edges a, b, c (Å)",
+    "angles": "cell angles (°)",
+    "wyckoff_multiplicity": "occupied Wyckoff multiplicity",
+}
+KS_TARGETS = {"volume_per_atom": 0.15, "shortest_distance": 0.15, "cell_edges": 0.15}
+SHORT_EDGE = 2.0  # Å
 
-def properties(crystals: list[Crystal]) -> dict[str, np.ndarray]:
-    """Per-crystal volume per atom (Å³), atoms per cell, density (g/cm³), shortest distance (Å, NaN where
-    some occupancy is below 1), space group."""
-    rows = []
-    for c in crystals:
-        atoms = float(np.sum(c.occupancies))
-        shortest = np.nan
-        if np.all(c.occupancies == 1.0) and c.num_atoms > 1:
-            d = c.distances()
-            np.fill_diagonal(d, np.inf)
-            shortest = float(min(d.min(), np.linalg.norm(c.lattice, axis=1).min()))
-        rows.append((c.volume / atoms, c.num_atoms, c.density, shortest, c.space_group))
-    table = np.array(rows, dtype=np.float64)
-    names = ("volume_per_atom", "atoms_per_cell", "density", "shortest_distance", "space_group")
-    return {name: table[:, k] for k, name in enumerate(names)}
+
+def pair_class(a: int, b: int) -> str:
+    if a == 1 or b == 1:
+        return "with H"
+    anions = (a in ANIONS) + (b in ANIONS)
+    return ("cation-cation", "cation-anion", "anion-anion")[anions]
 
 
-def read_real(folder: Path, max_files: int, seed: int) -> list[Crystal]:
+def spglib_sites(crystal: Crystal, symprec: float) -> tuple[list[int], list[int]]:
+    """One atom per position (atoms closer than max(symprec, 3e-3) Å share a site, as in mixed sites) and
+    each site's species label (equal labels = equal content of element and occupancy), for spglib."""
+    near = crystal.distances() < max(symprec, 3e-3)
+    site_of = -np.ones(crystal.num_atoms, dtype=np.int64)
+    sites: list[int] = []
+    for i in range(crystal.num_atoms):
+        if site_of[i] < 0:
+            site_of[near[i] & (site_of < 0)] = len(sites)
+            sites.append(i)
+    labels: dict[tuple[tuple[int, float], ...], int] = {}
+    types = []
+    for site in range(len(sites)):
+        members = np.flatnonzero(site_of == site)
+        content = ((int(crystal.numbers[m]), round(float(crystal.occupancies[m]), 4)) for m in members)
+        key = tuple(sorted(content))
+        types.append(labels.setdefault(key, len(labels) + 1))
+    return sites, types
+
+
+def properties(crystal: Crystal, symprec: float) -> tuple[dict[str, float], dict[str, list[float]]] | None:
+    """One crystal's scalar and pooled quantities (None when spglib cannot analyse it)."""
+    sites, types = spglib_sites(crystal, symprec)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="spglib")
+        try:
+            cell = (crystal.lattice, crystal.frac_coords[sites], np.asarray(types, dtype=np.intc))
+            data = spglib.get_symmetry_dataset(cell, symprec=symprec)
+        except spglib.SpglibError:
+            data = None
+    if data is None:
+        return None
+    std = np.asarray(data.std_lattice)
+    a, b, c = np.linalg.norm(std, axis=1)
+    angles = [
+        float(
+            np.degrees(np.arccos(np.dot(std[i], std[j]) / (np.linalg.norm(std[i]) * np.linalg.norm(std[j]))))
+        )
+        for i, j in ((1, 2), (0, 2), (0, 1))
+    ]
+    # Multiplicity of each orbit in the conventional cell: its atoms in this cell, scaled by the volumes.
+    ratio = abs(np.linalg.det(std)) / crystal.volume
+    _, orbit_sizes = np.unique(np.asarray(data.equivalent_atoms), return_counts=True)
+    scalars = {
+        "volume_per_atom": crystal.volume / float(np.sum(crystal.occupancies)),
+        "density": crystal.density,
+        "atoms_per_cell": float(crystal.num_atoms),
+        "distinct_elements": float(len(set(crystal.numbers.tolist()))),
+        "shortest_edge": float(min(a, b, c)),
+    }
+    for name in ("shortest_distance", *(f"shortest {k}" for k in PAIR_CLASSES)):
+        scalars[name] = np.nan
+    if np.all(crystal.occupancies >= FULL_OCCUPANCY):
+        pairs = shortest_pair_distances(crystal)
+        if pairs:
+            scalars["shortest_distance"] = min(pairs.values())
+        for (za, zb), d in pairs.items():
+            key = f"shortest {pair_class(za, zb)}"
+            scalars[key] = float(np.nanmin([scalars[key], d]))
+    pooled = {
+        "cell_edges": [float(a), float(b), float(c)],
+        "angles": angles,
+        "wyckoff_multiplicity": [float(round(n * ratio)) for n in orbit_sizes],
+    }
+    return scalars, pooled
+
+
+def collect(crystals: list[Crystal], symprec: float) -> dict[str, np.ndarray]:
+    scalars: dict[str, list[float]] = {k: [] for k in (*SCALARS, "space_group")}
+    pooled: dict[str, list[float]] = {k: [] for k in POOLED}
+    for crystal in crystals:
+        result = properties(crystal, symprec)
+        if result is None:
+            continue
+        for k, v in result[0].items():
+            scalars[k].append(v)
+        scalars["space_group"].append(float(crystal.space_group))
+        for k, values in result[1].items():
+            pooled[k].extend(values)
+    return {k: np.asarray(v, dtype=np.float64) for k, v in {**scalars, **pooled}.items()}
+
+
+def read_real(folder: Path, max_files: int | None, max_atoms: int, seed: int) -> dict[str, np.ndarray]:
     files = sorted(folder.rglob("*.cif"))
     random.Random(seed).shuffle(files)
     crystals = []
     for file in files[:max_files]:
         try:
-            crystals.append(Crystal.from_cif(file))
-        except (xs.CIFError, OSError):
+            crystal = Crystal.from_cif(file)
+        except (CIFError, OSError):
             continue
+        if crystal.num_atoms <= max_atoms:
+            crystals.append(crystal)
+    return collect(crystals, symprec=1e-2)
+
+
+def ks_distance(x: np.ndarray, y: np.ndarray) -> float:
+    """Two-sample Kolmogorov-Smirnov statistic: the largest gap between the empirical CDFs (NaNs dropped)."""
+    x, y = np.sort(x[np.isfinite(x)]), np.sort(y[np.isfinite(y)])
+    if len(x) == 0 or len(y) == 0:
+        return float("nan")
+    grid = np.concatenate([x, y])
+    cdf_x = np.searchsorted(x, grid, side="right") / len(x)
+    cdf_y = np.searchsorted(y, grid, side="right") / len(y)
+    return float(np.max(np.abs(cdf_x - cdf_y)))
+
+
+def violations(
+    crystals: list[Crystal], table: np.ndarray, target: np.ndarray
+) -> tuple[int, int, float, float]:
+    """(crystals with a pair closer than its minimum, element pairs checked, smallest distance / minimum,
+    share of the element pairs whose shortest distance is below the distance the sampler pushes toward)."""
+    bad, checked, worst, short = 0, 0, np.inf, 0
+    for crystal in crystals:
+        pairs = shortest_pair_distances(crystal, 0.0)
+        ratios = [d / table[a, b] for (a, b), d in pairs.items() if table[a, b] > 0]
+        short += sum(d < target[a, b] for (a, b), d in pairs.items())
+        checked += len(pairs)
+        worst = min(worst, *ratios) if ratios else worst
+        bad += any(r < 1.0 - 1e-9 for r in ratios)
+    return bad, checked, float(worst), short / max(checked, 1)
+
+
+def sample(sampler: SpaceGroupSampler, n: int, batch: int = 1000) -> list[Crystal]:
+    crystals: list[Crystal] = []
+    while len(crystals) < n:
+        crystals += sampler.sample(min(batch, n - len(crystals))).to_crystals()
     return crystals
 
 
 def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("folder", type=Path, help="folder of real CIFs, e.g. ../shared/data/amcsd-dev")
+    parser.add_argument("--crystals", type=int, default=10_000, help="sampled crystals per sampler")
+    parser.add_argument("--max-files", type=int, default=None, help="real CIFs read (random subset)")
+    parser.add_argument("--max-atoms", type=int, default=100, help="largest real cell kept (sampler's cap)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", type=Path, default=None, help="npz file for the real crystals' properties")
+    parser.add_argument("--no-v1", action="store_true", help="leave out the version-1 statistics")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+
+    if args.cache is not None and args.cache.is_file():
+        real = dict(np.load(args.cache))
+    else:
+        real = read_real(args.folder, args.max_files, args.max_atoms, args.seed)
+        if args.cache is not None:
+            np.savez_compressed(args.cache, **real)
+    samplers = {
+        "sampled, groups as in statistics": SpaceGroupSampler(
+            seed=args.seed, space_group_weights="statistics"
+        ),
+        "sampled, groups uniform (default)": SpaceGroupSampler(seed=args.seed + 1),
+    }
+    if not args.no_v1:
+        samplers["before: default-v1 statistics, groups as in them"] = SpaceGroupSampler(
+            statistics="default-v1", seed=args.seed, space_group_weights="statistics"
+        )
+    results, checks = {}, {}
+    for name, sampler in samplers.items():
+        crystals = sample(sampler, args.crystals)
+        results[name] = collect(crystals, symprec=1e-3)
+        table, target = sampler.min_distance_table(), sampler.target_distance_table()
+        edges = np.concatenate([np.linalg.norm(c.lattice, axis=1) for c in crystals])
+        checks[name] = (
+            violations(crystals, table, target),
+            int(np.sum(edges < SHORT_EDGE)),
+            sampler.counters,
+        )
+
+    names = list(samplers)
+    real_count = len(real["space_group"])
+    print(f"real: {args.folder} ({real_count} structures with <= {args.max_atoms} atoms per cell)")
+    print()
+    header = "| quantity | real median | " + " | ".join(f"{n}: median, KS" for n in names) + " |"
+    print(header)
+    print("|" + " --- |" * (2 + len(names)))
+    for key in (*SCALARS, *POOLED):
+        label = LABELS.get(key, key.replace("shortest ", "shortest distance, ") + " (Å)")
+        cells = [f"{np.nanmedian(real[key]):.3g}"]
+        for name in names:
+            values = results[name][key]
+            ks = ks_distance(real[key], values)
+            target = KS_TARGETS.get(key)
+            mark = "" if target is None else (" ✓" if ks <= target else f" ✗ (> {target})")
+            cells.append(f"{np.nanmedian(values):.3g}, {ks:.3f}{mark}")
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    print()
+    for name in names:
+        (bad, checked, worst, short), short_edges, counters = checks[name]
+        n = len(results[name]["space_group"])
+        print(
+            f"{name}: {n} crystals; {bad} with a pair closer than its minimum distance ({checked} element "
+            f"pairs checked, smallest distance / minimum {worst:.4f}; {short:.1%} of them closer than the "
+            f"fitted distance they are pushed toward); {short_edges} cell edges below {SHORT_EDGE} Å"
+        )
+        print(f"  redraws: {counters.summary()}")
+        worst_groups = sorted(counters.by_group().items(), key=lambda item: -item[1][1])[:5]
+        print(
+            "  most geometries per crystal: "
+            + ", ".join(f"{g}: {geo:.2f} ({exp:.2f} expansions)" for g, (_, geo, exp) in worst_groups)
+        )
+    print(f"({time.perf_counter() - start:.0f} s)")
+    plot(real, results, args.out)
+    return 0
+
+
+def plot(real: dict[str, np.ndarray], results: dict[str, dict[str, np.ndarray]], out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("folder", type=Path, help="folder of real CIFs, e.g. ../shared/data/amcsd-dev")
-    parser.add_argument("--crystals", type=int, default=3000, help="sampled crystals per sampler")
-    parser.add_argument("--max-files", type=int, default=3000, help="real CIFs read (random subset)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=OUT)
-    args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(1)
-
-    real = properties(read_real(args.folder, args.max_files, args.seed))
-    weighted = properties(
-        SpaceGroupSampler(seed=args.seed, space_group_weights="statistics")
-        .sample(args.crystals)
-        .to_crystals()
-    )
-    uniform = properties(SpaceGroupSampler(seed=args.seed).sample(args.crystals).to_crystals())
-    sets = [
-        ("amcsd-dev (real)", real, "black"),
-        ("sampled, groups as in statistics", weighted, "tab:blue"),
-        ("sampled, groups uniform (default)", uniform, "tab:orange"),
+    out.mkdir(parents=True, exist_ok=True)
+    colours = ["tab:blue", "tab:orange", "tab:grey"]
+    panels = [
+        ("volume_per_atom", np.linspace(0, 50, 51)),
+        ("density", np.linspace(0, 10, 51)),
+        ("shortest_distance", np.linspace(0, 4, 41)),
+        ("shortest cation-anion", np.linspace(0, 4, 41)),
+        ("shortest anion-anion", np.linspace(0, 5, 51)),
+        ("shortest cation-cation", np.linspace(0, 6, 61)),
+        ("cell_edges", np.linspace(0, 30, 61)),
+        ("angles", np.linspace(55, 125, 71)),
+        ("atoms_per_cell", np.arange(0, 105, 4)),
+        ("distinct_elements", np.arange(0.5, 9.5, 1)),
+        ("wyckoff_multiplicity", np.arange(0.5, 97.5, 2)),
+        ("shortest_edge", np.linspace(0, 15, 61)),
     ]
-
-    plots = [
-        ("volume_per_atom", "volume per atom (Å³)", np.linspace(0, 60, 61)),
-        ("atoms_per_cell", "atoms per conventional cell", np.arange(0, 210, 5)),
-        ("density", "density (g/cm³)", np.linspace(0, 10, 51)),
-        ("shortest_distance", "shortest interatomic distance (Å)", np.linspace(0, 4, 41)),
-    ]
-    for key, label, bins in plots:
-        fig, ax = plt.subplots(figsize=(6, 3.6))
-        for name, data, colour in sets:
+    fig, axes = plt.subplots(4, 3, figsize=(13, 12))
+    for ax, (key, bins) in zip(axes.flat, panels, strict=True):
+        ax.hist(
+            real[key][np.isfinite(real[key])],
+            bins=bins,
+            density=True,
+            histtype="stepfilled",
+            color="0.8",
+            label="amcsd-dev (real)",
+        )
+        for (name, data), colour in zip(results.items(), colours, strict=False):
             values = data[key][np.isfinite(data[key])]
-            median = float(np.median(values))
+            ks = ks_distance(real[key], data[key])
             ax.hist(
                 values,
                 bins=bins,
                 density=True,
                 histtype="step",
                 color=colour,
-                lw=1.6,
-                label=f"{name}: median {median:.2f}",
+                lw=1.4,
+                label=f"{name.split(':')[0].split(',')[-1].strip()}: KS {ks:.2f}",
             )
-        ax.set_xlabel(label)
-        ax.set_ylabel("fraction (density)")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(args.out / f"{key}.png", dpi=110)
-        plt.close(fig)
+        ax.set_xlabel(LABELS.get(key, key.replace("shortest ", "shortest distance, ") + " (Å)"))
+        ax.legend(fontsize=6.5)
+    fig.tight_layout()
+    fig.savefig(out / "realism.png", dpi=80)
+    plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(9, 3.6))
+    fig, ax = plt.subplots(figsize=(9, 3.2))
     groups = np.arange(1, 231)
-    for name, data, colour in sets:
+    counts = np.bincount(real["space_group"].astype(int), minlength=231)[1:]
+    ax.plot(groups, counts / counts.sum(), drawstyle="steps-mid", color="black", lw=1.0, label="amcsd-dev")
+    for (name, data), colour in zip(results.items(), colours, strict=False):
         counts = np.bincount(data["space_group"].astype(int), minlength=231)[1:]
-        ax.plot(groups, counts / counts.sum(), drawstyle="steps-mid", color=colour, lw=1.0, label=name)
+        ax.plot(groups, counts / counts.sum(), drawstyle="steps-mid", color=colour, lw=0.8, label=name)
     ax.set_yscale("log")
-    ax.set_xlabel("space group")
+    ax.set_xlabel("space group (spglib)")
     ax.set_ylabel("frequency")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(args.out / "space_groups.png", dpi=110)
+    fig.savefig(out / "space_groups.png", dpi=80)
     plt.close(fig)
-
-    for name, data, _ in sets:
-        summary = ", ".join(
-            f"{key} median {np.nanmedian(data[key]):.2f}"
-            for key in ("volume_per_atom", "atoms_per_cell", "density", "shortest_distance")
-        )
-        print(f"{name} ({len(data['space_group'])} crystals): {summary}")
-    print(f"wrote {len(plots) + 1} plots to {args.out}")
-    return 0
+    print(f"wrote realism.png and space_groups.png to {out}")
 
 
 if __name__ == "__main__":

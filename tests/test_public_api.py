@@ -34,12 +34,14 @@ EXPECTED = {
         "symmetry",
     ],
     "xrdsynth.sampler": [
+        "FULL_OCCUPANCY",
         "LatticeShape",
         "SamplerCounters",
         "SamplerStatistics",
         "SpaceGroupSampler",
         "default_statistics",
         "fit_statistics",
+        "shortest_pair_distances",
         "write_wyckoff_tables",
     ],
     "xrdsynth.simulate": [

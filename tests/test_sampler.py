@@ -1,12 +1,13 @@
 """Tests for xrdsynth.sampler: SpaceGroupSampler, its tables and its statistics.
 
 Physical properties are checked against independent code: spglib for the labels, a brute-force 27-image
-distance search for the minimum distances, cell parameters for the lattice constraints, the symmetry
-package's derivation for the shipped Wyckoff tables.
+distance search for the minimum distances, cell parameters for the lattice constraints and the shortest
+edge, the symmetry package's derivation for the shipped Wyckoff tables.
 """
 
 from __future__ import annotations
 
+import itertools
 import pickle
 from pathlib import Path
 
@@ -16,9 +17,18 @@ import torch
 
 from conftest import CIF_DIR
 from xrdsynth import CrystalBatch
-from xrdsynth.sampler import SamplerStatistics, SpaceGroupSampler, default_statistics, fit_statistics
-from xrdsynth.sampler._core import draw_composition
+from xrdsynth.sampler import (
+    SamplerStatistics,
+    SpaceGroupSampler,
+    calibrate_volume_shift,
+    default_statistics,
+    fit_statistics,
+    named_statistics,
+)
+from xrdsynth.sampler._core import certificate_sites, certify, draw_composition
 from xrdsynth.sampler._radii import covalent_radii
+from xrdsynth.sampler._relax import Sites, atom_jacobians, clearance, nearest_images, relax, smallest_spacing
+from xrdsynth.sampler._statistics import MIN_DISTANCE_QUANTILE
 from xrdsynth.sampler._tables import derive_tables, faithful_flags, load_tables
 from xrdsynth.symmetry import lattice_system, wyckoff_positions
 
@@ -59,17 +69,19 @@ def mixed_batch() -> CrystalBatch:
     return SpaceGroupSampler(seed=7).sample(96)
 
 
-def _min_distance_ratio(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray) -> float:
+def _min_distance_ratio(
+    lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray, table: np.ndarray
+) -> float:
     """Brute force over the 27 neighbouring cells: min over atom pairs (and an atom's own images) of
-    distance / (r_i + r_j)."""
-    radii = covalent_radii()[numbers]
+    distance / table[Z_i, Z_j]."""
+    limit = table[numbers[:, None], numbers[None, :]]
     best = np.inf
     for shift in np.array(np.meshgrid([-1, 0, 1], [-1, 0, 1], [-1, 0, 1])).reshape(3, -1).T:
         delta = frac[:, None, :] - frac[None, :, :] + shift
         distance = np.linalg.norm(delta @ lattice, axis=-1)
         if not shift.any():
             np.fill_diagonal(distance, np.inf)
-        best = min(best, float(np.min(distance / (radii[:, None] + radii[None, :]))))
+        best = min(best, float(np.min(distance / limit)))
     return best
 
 
@@ -162,7 +174,7 @@ def test_pickle_continues_stream_and_repr() -> None:
     copy = pickle.loads(pickle.dumps(sampler))
     assert torch.equal(copy.sample(3).lattice, sampler.sample(3).lattice)
     text = repr(sampler)
-    for part in ("space_groups=[62, 14]", "seed=4", "max_atoms=60", "min_distance_scale=0.5", "device='cpu'"):
+    for part in ("space_groups=[62, 14]", "seed=4", "max_atoms=60", "min_distance_scale=1.0", "device='cpu'"):
         assert part in text
 
 
@@ -180,6 +192,41 @@ def test_labels_match_spglib() -> None:
             if found != group:
                 wrong.append((group, found, crystal.formula))
     assert not wrong, f"spglib disagrees with the label: {wrong}"
+
+
+def test_labels_exact_where_pushes_balance_without_a_spglib_check() -> None:
+    """F23, P23 and P4_232: pushing every site apart brought a third of their crystals onto special values
+    with more symmetry (Fm-3, Pm-3, Pm-3n) when the certifying site could move too (29 of these 120 crystals
+    at 1e-5 Å); it never moves now, so the default sampler (no spglib check) labels them exactly. Checked at
+    1e-5 Å: a balanced push is exact, while a free draw lands within 1e-3 Å of a special arrangement about
+    twice in 10,000 crystals by chance."""
+    sampler = SpaceGroupSampler(seed=5)
+    assert sampler.verify_symprec is None
+    wrong = []
+    for group in (196, 195, 208):
+        batch = sampler.sample(40, space_group=group)
+        for crystal in batch.to_crystals():
+            found = crystal.detect_space_group(symprec=1e-5)
+            if found != group:
+                wrong.append((group, found))
+    assert not wrong, f"spglib finds more symmetry than the label: {wrong}"
+
+
+def test_certificate_sites_are_one_faithful_site_or_one_pair() -> None:
+    """Every certified composition marks one site (a faithful position, its element's only site) or a pair
+    of such sites of two elements; the marked sites are real sites."""
+    sampler = SpaceGroupSampler(seed=3)
+    t = sampler._device_tables()
+    groups = torch.arange(1, 231).repeat(4)
+    c = draw_composition(t, groups, torch.zeros_like(groups, dtype=torch.bool), sampler.generator)
+    certified = certify(t, c)
+    marked = certificate_sites(t, c)
+    assert bool((marked <= c.valid).all())
+    counts = marked.sum(dim=1)
+    assert bool(((counts >= 1) == certified).all())
+    assert bool((counts <= 2).all())
+    single = marked & t.faithful[c.group - 1].gather(1, c.position)
+    assert bool(((counts == 1) <= (single.sum(dim=1) == 1)).all())
 
 
 @pytest.mark.parametrize(
@@ -222,17 +269,35 @@ def test_lattice_constraints_exact(group: int, system: str) -> None:
             assert all(60.0 <= x <= 120.0 for x in angles.values())
 
 
-@pytest.mark.parametrize("scale", [0.5, 0.7])
-def test_minimum_distance_respected(scale: float) -> None:
-    batch = SpaceGroupSampler(seed=3, min_distance_scale=scale).sample(48)
-    for crystal in batch.to_crystals():
-        if crystal.num_atoms == 1:
-            ratio = float(
-                np.min(np.linalg.norm(crystal.lattice, axis=1)) / (2 * covalent_radii()[crystal.numbers[0]])
-            )
-        else:
-            ratio = _min_distance_ratio(crystal.lattice, crystal.frac_coords, crystal.numbers)
-        assert ratio >= scale - 1e-9, (crystal, ratio)
+@pytest.mark.parametrize(("scale", "statistics"), [(1.0, "default"), (0.7, "default"), (1.0, "default-v1")])
+def test_minimum_distance_respected(scale: float, statistics: str) -> None:
+    sampler = SpaceGroupSampler(seed=3, min_distance_scale=scale, statistics=statistics)
+    table = sampler.min_distance_table()
+    for crystal in sampler.sample(48).to_crystals():
+        ratio = _min_distance_ratio(crystal.lattice, crystal.frac_coords, crystal.numbers, table)
+        assert ratio >= 1.0 - 1e-9, (crystal, ratio)
+
+
+def test_minimum_distance_tables() -> None:
+    sampler = SpaceGroupSampler()
+    stats = sampler.resolved_statistics()
+    floor, target = sampler.min_distance_table(), sampler.target_distance_table()
+    assert np.allclose(floor, stats.min_distance_floor * target)
+    assert np.allclose(floor, floor.T) and floor[0].sum() == 0.0
+    assert target[8, 14] == pytest.approx(stats.min_distance("Si", "O"))  # O = 8, Si = 14
+    assert 1.4 < stats.min_distance("O", "Si") < 1.7 and 2.0 < stats.min_distance(8, 8) < 2.5
+    radii = covalent_radii()
+    v1 = SpaceGroupSampler(statistics="default-v1").min_distance_table()
+    assert v1[26, 8] == pytest.approx(0.5 * (radii[26] + radii[8]))  # version 1: half the radii sum
+
+
+def test_no_cell_edge_below_the_fitted_shortest_edge() -> None:
+    sampler = SpaceGroupSampler(seed=4)
+    edge = sampler.resolved_statistics().min_cell_edge
+    assert edge >= 2.0
+    batch = sampler.sample(64)
+    lengths = batch.lattice.norm(dim=2)
+    assert bool((lengths >= edge - 1e-9).all())
 
 
 def test_minimum_distance_can_be_switched_off() -> None:
@@ -243,12 +308,16 @@ def test_minimum_distance_can_be_switched_off() -> None:
 
 def test_counters_report_redraws() -> None:
     sampler = SpaceGroupSampler(seed=0, min_distance_scale=0.7)
-    sampler.sample(64)
+    batch = sampler.sample(64)
     counters = sampler.counters
     assert counters.crystals == 64
     assert counters.geometries >= 64 and counters.compositions >= 64
     assert counters.site_draws >= counters.sites > 0
     assert "per crystal" in counters.summary()
+    by_group = counters.by_group()
+    assert sum(n for n, _, _ in by_group.values()) == 64
+    assert set(by_group) == set(batch.space_group.tolist())
+    assert all(geometries >= 1.0 and expansions >= 0.0 for _, geometries, expansions in by_group.values())
     sampler.reset_counters()
     assert sampler.counters.crystals == 0
 
@@ -375,6 +444,101 @@ def test_default_statistics_are_shipped_and_sane() -> None:
     assert stats.num_structures > 7000
     assert "amcsd" in stats.source
     assert 0.2 < np.exp(stats.packing_fraction_log_mean) < 0.8
+    # Effective volumes: oxygen smaller than its cations' share, all positive; the residual is narrower
+    # than the packing fraction it replaces.
+    assert 6.0 < stats.element_volumes["O"] < 12.0 < stats.element_volumes["Ca"]
+    assert all(v > 0 for v in stats.element_volumes.values())
+    assert stats.summary["volume_residual_log_std"] < stats.summary["packing_fraction_log_std"]
+    assert -1.0 < stats.volume_shift <= 0.0
+    assert stats.min_distance_quantile == MIN_DISTANCE_QUANTILE and 0.0 < stats.min_distance_floor <= 1.0
+    # Bonds are short and tight, like-ion contacts long: Si-O near 1.6 Å, O-O near the tetrahedron edge.
+    assert 1.5 < stats.min_distance(14, 8) < 1.7 and 2.2 < stats.min_distance(8, 8) < 2.6
+    assert 2.0 <= stats.min_cell_edge < 3.0
+    assert sum(len(sets) for sets in stats.element_set_counts.values()) > 1000
+    assert sum(sum(c.values()) for c in stats.anion_wyckoff_counts.values()) > 0
+
+
+def test_version_1_statistics_still_load_and_sample() -> None:
+    v1 = named_statistics("default-v1")
+    assert not v1.element_volumes and not v1.min_distances and v1.min_cell_edge == 0.0
+    assert v1.min_distance_floor == 1.0 and v1.min_distance_radii_scale == 0.5
+    sampler = SpaceGroupSampler(statistics="default-v1", seed=0)
+    batch = sampler.sample(16)
+    assert len(batch) == 16 and "default-v1" in repr(sampler)
+    with pytest.raises(ValueError, match="unknown statistics name"):
+        named_statistics("default-v0")
+
+
+def test_compositions_are_element_sets_of_the_statistics() -> None:
+    stats = default_statistics()
+    known = {frozenset(key.split()) for sets in stats.element_set_counts.values() for key in sets}
+    from xrdsynth._elements import element_symbol
+
+    batch = SpaceGroupSampler(seed=9).sample(40)
+    for numbers, mask in zip(batch.numbers, batch.mask, strict=True):
+        elements = frozenset(element_symbol(int(z)) for z in numbers[mask].unique())
+        assert elements in known, elements
+
+
+def test_calibration_moves_the_median_volume(tmp_path: Path) -> None:
+    stats = fit_statistics(CIF_DIR, source="test fixtures")
+    calibrated = calibrate_volume_shift(stats, crystals=48, rounds=2)
+    assert np.isfinite(calibrated.volume_shift) and calibrated.volume_shift != stats.volume_shift
+    calibrated.save(tmp_path / "calibrated.json")
+    assert SamplerStatistics.load(tmp_path / "calibrated.json").volume_shift == calibrated.volume_shift
+    with pytest.raises(ValueError, match="element volumes"):
+        calibrate_volume_shift(named_statistics("default-v1"))
+
+
+def test_nearest_images_equal_a_brute_force_search() -> None:
+    """Every image shorter than the cell's smallest spacing is found exactly, in skewed cells, against a
+    search over the 343 cells around the rounded difference; the shifts reach the lengths returned."""
+    gen = torch.Generator().manual_seed(0)
+    lattice = torch.randn(60, 3, 3, generator=gen, dtype=torch.float64) * 2 + 5 * torch.eye(
+        3, dtype=torch.float64
+    )
+    delta = torch.rand(60, 5, 20, 3, generator=gen, dtype=torch.float64) * 4 - 2
+    length2, shift = nearest_images(delta, lattice)
+    cells = torch.tensor(list(itertools.product(range(-3, 4), repeat=3)), dtype=torch.float64)
+    rounded = delta - torch.round(delta)
+    brute = (
+        torch.einsum("pkwni,pij->pkwnj", rounded[..., None, :] + cells, lattice)
+        .square()
+        .sum(-1)
+        .min(-1)
+        .values
+    )
+    short = brute < smallest_spacing(lattice)[:, None, None] ** 2
+    assert int(short.sum()) > 1000
+    torch.testing.assert_close(length2[short], brute[short], rtol=0, atol=1e-10)
+    reached = torch.einsum("pkwi,pij->pkwj", delta + shift, lattice).square().sum(-1)
+    torch.testing.assert_close(reached, length2, rtol=0, atol=1e-10)
+    assert torch.equal(shift, torch.round(shift))
+
+
+def test_relax_separates_atoms_along_their_freedoms_only() -> None:
+    """Two atoms of one orbit (x, 0, 0) and (-x, 0, 0) too close: pushing moves x only, along a."""
+    lattice = torch.eye(3, dtype=torch.float64)[None] * 5.0
+    xyz = torch.tensor([[[0.05, 0.0, 0.0], [0.95, 0.0, 0.0]]], dtype=torch.float64)
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    rotation = torch.stack([torch.eye(3), -torch.eye(3)]).to(torch.float64)[None]
+    basis = torch.tensor([[1.0, 0, 0], [0, 0, 0], [0, 0, 0]], dtype=torch.float64).expand(1, 2, 3, 3)
+    sites = Sites(
+        mask=mask,
+        numbers=torch.full((1, 2), 8),
+        site=torch.zeros(1, 2, dtype=torch.int64),
+        first=torch.zeros(1, 1, dtype=torch.int64),
+        valid=torch.ones(1, 1, dtype=torch.bool),
+        jacobian=atom_jacobians(rotation, basis, mask),
+        frozen=torch.zeros(1, 1, dtype=torch.bool),
+    )
+    table = torch.zeros(119, 119, dtype=torch.float64)
+    table[8, 8] = 2.0
+    assert float(clearance(xyz, lattice, sites, table)) == pytest.approx(0.25)
+    moved = relax(xyz, lattice, sites, table, iterations=40)
+    assert float(clearance(moved, lattice, sites, table)) >= 1.0
+    assert torch.allclose(moved[0, 1], (-moved[0, 0]) % 1.0)  # still one orbit
+    assert torch.equal(moved[0, :, 1:], xyz[0, :, 1:])  # y and z never move
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -399,6 +563,8 @@ def test_bad_n(n: object) -> None:
 def test_unknown_statistics_path(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="does not exist"):
         SpaceGroupSampler(statistics=tmp_path / "missing.json")
+    with pytest.raises(ValueError, match="shipped statistics by name"):
+        SpaceGroupSampler(statistics="defaults")
     broken = tmp_path / "broken.json"
     broken.write_text('{"format": "something else"}')
     with pytest.raises(ValueError, match="not an xrdsynth sampler statistics file"):
@@ -493,6 +659,63 @@ def test_verify_symprec_redraws_the_crystals_spglib_rejects(monkeypatch) -> None
 def test_bad_verify_symprec_raises(value) -> None:
     with pytest.raises(ValueError, match="verify_symprec"):
         SpaceGroupSampler(verify_symprec=value)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Fitted volumes and distances against closed forms
+
+
+def test_shortest_pair_distances_of_rock_salt() -> None:
+    from xrdsynth import Crystal
+    from xrdsynth.sampler import shortest_pair_distances
+
+    a = 5.64
+    rocksalt = Crystal.from_parameters(
+        a,
+        a,
+        a,
+        90,
+        90,
+        90,
+        [
+            [0, 0, 0],
+            [0, 0.5, 0.5],
+            [0.5, 0, 0.5],
+            [0.5, 0.5, 0],
+            [0.5, 0.5, 0.5],
+            [0.5, 0, 0],
+            [0, 0.5, 0],
+            [0, 0, 0.5],
+        ],
+        ["Na"] * 4 + ["Cl"] * 4,
+    )
+    distances = shortest_pair_distances(rocksalt)
+    assert distances[(11, 17)] == pytest.approx(a / 2)
+    assert distances[(11, 11)] == pytest.approx(a / np.sqrt(2))
+    assert distances[(17, 17)] == pytest.approx(a / np.sqrt(2))
+    one_atom = Crystal.from_parameters(2.5, 3.0, 4.0, 90, 90, 90, [[0, 0, 0]], ["Fe"])
+    assert shortest_pair_distances(one_atom) == {(26, 26): pytest.approx(2.5)}  # its own translation
+
+
+def test_element_volumes_solve_an_exact_system() -> None:
+    from xrdsynth.sampler._fit import fit_element_volumes
+
+    compositions = [{8: 2.0}, {14: 1.0}, {8: 2.0, 14: 1.0}, {8: 4.0, 14: 1.0}] * 10
+    volumes = [2 * 9.0, 12.0, 2 * 9.0 + 12.0, 4 * 9.0 + 12.0] * 10
+    fitted, factor, residual = fit_element_volumes(compositions, volumes, ridge=1e-6)
+    assert fitted[8] == pytest.approx(9.0, rel=1e-4) and fitted[14] == pytest.approx(12.0, rel=1e-4)
+    assert factor > 0 and np.allclose(residual, 0.0, atol=1e-4)
+
+
+def test_min_distances_quantile_and_fallback() -> None:
+    from xrdsynth.sampler._fit import resolve_min_distances
+
+    seen = {(8, 14): list(np.linspace(1.5, 1.7, 101)), (8, 8): [2.0, 2.5, 3.0]}
+    resolved, scale = resolve_min_distances(seen, quantile=0.05, min_structures=5)
+    assert resolved[(8, 14)] == pytest.approx(1.51)  # 5 % quantile of 1.50..1.70
+    radii = covalent_radii()
+    assert scale == pytest.approx(1.51 / (radii[8] + radii[14]))  # the only well-seen pair
+    assert resolved[(8, 8)] == pytest.approx(min(scale * 2 * radii[8], 2.0))  # rare pair: radii rule, capped
 
 
 def test_num_threads_gives_the_same_crystals_and_restores_torch() -> None:

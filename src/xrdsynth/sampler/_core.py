@@ -16,15 +16,18 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from ..symmetry import LATTICE_SYSTEMS, lattice_system
+from ..symmetry import CRYSTAL_SYSTEMS, LATTICE_SYSTEMS, crystal_system, lattice_system
 from ._probabilities import (
     element_probabilities,
+    element_set_table,
+    element_volume_table,
+    min_distance_table,
     num_elements_probabilities,
     sites_per_element_probabilities,
-    wyckoff_probabilities,
+    volume_residual_table,
+    wyckoff_probabilities_by_class,
 )
-from ._radii import atomic_volumes, covalent_radii
-from ._statistics import LATTICE_VARIABLES, MAX_ELEMENTS, SamplerStatistics
+from ._statistics import ANIONS, LATTICE_VARIABLES, MAX_ELEMENTS, SamplerStatistics
 from ._tables import MAX_POSITIONS, WyckoffTables
 
 __all__ = [
@@ -33,6 +36,7 @@ __all__ = [
     "Composition",
     "DeviceTables",
     "build_device_tables",
+    "certificate_sites",
     "certify",
     "draw_composition",
     "expand_atoms",
@@ -55,16 +59,27 @@ class DeviceTables:
         rotations: (T, 3, 3) float; translations: (T, 3) float.
         faithful: (230, P) bool, one orbit certifies the group (``_tables``).
         pair_faithful: (230, P, P) bool, two single-orbit elements certify the group.
+        centring: (230, 3, 3) float centring translations of each group (fractional, in [0, 1)), rows
+            beyond the group's ones are nan.
         witness_mode: (230,) int64, how a certificate is forced: 1 one faithful orbit, 2 a faithful pair,
             0 impossible within ``max_atoms``.
         witness_first: (230, P) bool, positions allowed for the first forced witness orbit.
-        position_probability: (230, P) float64 Wyckoff frequencies.
+        position_probability: (2, 230, P) float64 Wyckoff frequencies for a site of a non-anion (0) and
+            of an anion (1).
+        is_anion: (119,) bool, the atomic number is one of ``ANIONS``.
+        element_sets: (K, E) int64 element sets (atomic numbers ascending, 0-padded); K = 0 when the
+            statistics have none (elements are then drawn one by one).
+        element_set_probability: (7, K) float64 per crystal system (index into ``CRYSTAL_SYSTEMS``).
+        crystal_system: (230,) int64 index into ``CRYSTAL_SYSTEMS``.
         element_probability: (230, 119) float64; num_elements_probability: (E,) float64;
         sites_probability: (119, K) float64 sites per element.
-        radius: (119,) float Å; atomic_volume: (119,) float Å³.
+        element_volume: (119,) float Å³ each atom of element Z brings to the cell.
+        volume_residual: (Q,) float quantiles of the log volume residual at evenly spaced probability
+            levels (``VOLUME_QUANTILE_LEVELS``).
+        min_distance: (119, 119) float Å minimum distance of each pair of atomic numbers (0 for padding).
+        min_cell_edge: shortest allowed edge of the conventional cell in Å.
         lattice_system: (230,) int64 index into ``LATTICE_SYSTEMS``.
         shape_mean, shape_chol: per lattice system, (k,) and (k, k) float64 Gaussian of the shape variables.
-        packing_log_mean, packing_log_std: float, log-normal packing fraction.
         max_atoms: the cap these tables were built for.
     """
 
@@ -76,21 +91,26 @@ class DeviceTables:
     op_start: torch.Tensor
     rotations: torch.Tensor
     translations: torch.Tensor
+    centring: torch.Tensor
     faithful: torch.Tensor
     pair_faithful: torch.Tensor
     witness_mode: torch.Tensor
     witness_first: torch.Tensor
     position_probability: torch.Tensor
+    is_anion: torch.Tensor
+    element_sets: torch.Tensor
+    element_set_probability: torch.Tensor
+    crystal_system: torch.Tensor
     element_probability: torch.Tensor
     num_elements_probability: torch.Tensor
     sites_probability: torch.Tensor
-    radius: torch.Tensor
-    atomic_volume: torch.Tensor
+    element_volume: torch.Tensor
+    volume_residual: torch.Tensor
+    min_distance: torch.Tensor
+    min_cell_edge: float
     lattice_system: torch.Tensor
     shape_mean: tuple[torch.Tensor, ...]
     shape_chol: tuple[torch.Tensor, ...]
-    packing_log_mean: float
-    packing_log_std: float
     max_atoms: int
 
 
@@ -109,6 +129,7 @@ def build_device_tables(
     basis = np.zeros((230, MAX_POSITIONS, 3, 3))
     op_start = np.zeros((230, MAX_POSITIONS), dtype=np.int64)
     faithful = np.zeros((230, MAX_POSITIONS), dtype=bool)
+    centring = np.full((230, 3, 3), np.nan)
     for g in range(230):
         rows = tables.positions_of(g + 1)
         k = len(rows)
@@ -118,6 +139,14 @@ def build_device_tables(
         basis[g, :k] = tables.basis[rows.start : rows.stop]
         op_start[g, :k] = tables.op_start[rows.start : rows.stop]
         faithful[g, :k] = tables.faithful[rows.start : rows.stop]
+        # The general position (last) lists every coset: the pure translations among them are the centring.
+        general = slice(
+            tables.op_start[rows.stop - 1], tables.op_start[rows.stop - 1] + multiplicity[g, k - 1]
+        )
+        pure = np.all(tables.rotations[general] == np.eye(3, dtype=tables.rotations.dtype), axis=(1, 2))
+        vectors = np.mod(tables.translations[general][pure], 1.0)
+        vectors = vectors[np.any(vectors > 1e-9, axis=1)]
+        centring[g, : len(vectors)] = vectors
     fits = (multiplicity > 0) & (multiplicity <= max_atoms)
     single = faithful & fits
     pair_fits = tables.pair_faithful & ((multiplicity[:, :, None] + multiplicity[:, None, :]) <= max_atoms)
@@ -127,6 +156,7 @@ def build_device_tables(
     witness_first = np.where(witness_mode[:, None] == 1, single, has_partner)
 
     systems = [LATTICE_SYSTEMS.index(lattice_system(g)) for g in range(1, 231)]
+    sets, set_probability = element_set_table(stats)
     means, chols = [], []
     for system in LATTICE_SYSTEMS:
         shape = stats.lattice[system]
@@ -158,21 +188,26 @@ def build_device_tables(
         op_start=i(op_start),
         rotations=f(tables.rotations.astype(np.float64)),
         translations=f(tables.translations),
+        centring=f(centring),
         faithful=b(faithful),
         pair_faithful=b(tables.pair_faithful),
         witness_mode=i(witness_mode),
         witness_first=b(witness_first),
-        position_probability=p(wyckoff_probabilities(stats, tables)),
+        position_probability=p(wyckoff_probabilities_by_class(stats, tables)),
+        is_anion=b(np.isin(np.arange(119), sorted(ANIONS))),
+        element_sets=i(sets),
+        element_set_probability=p(set_probability),
+        crystal_system=i(np.array([CRYSTAL_SYSTEMS.index(crystal_system(g)) for g in range(1, 231)])),
         element_probability=p(element_probabilities(stats)),
         num_elements_probability=p(num_elements_probabilities(stats)),
         sites_probability=p(sites_per_element_probabilities(stats)),
-        radius=f(covalent_radii()),
-        atomic_volume=f(atomic_volumes()),
+        element_volume=f(element_volume_table(stats)),
+        volume_residual=f(volume_residual_table(stats)),
+        min_distance=f(min_distance_table(stats)),
+        min_cell_edge=float(stats.min_cell_edge),
         lattice_system=i(np.array(systems)),
         shape_mean=tuple(means),
         shape_chol=tuple(chols),
-        packing_log_mean=stats.packing_fraction_log_mean,
-        packing_log_std=stats.packing_fraction_log_std,
         max_atoms=max_atoms,
     )
 
@@ -216,6 +251,21 @@ class Composition:
         """(n, S) int64 atoms per site (0 for empty slots)."""
         return t.multiplicity[self.group - 1].gather(1, self.position) * self.valid
 
+    def by_freedom(self, t: DeviceTables) -> Composition:
+        """The same crystals with each one's sites in order of increasing free parameters (empty slots
+        last). Sites are placed in slot order: the fixed and line positions, which cannot avoid a
+        crowded spot, go first, and the free ones fit around them."""
+        dof = t.dof[self.group - 1].gather(1, self.position)
+        key = torch.where(self.valid, dof, torch.full_like(dof, 4))
+        order = torch.sort(key, dim=1, stable=True).indices
+        return Composition(
+            self.group,
+            self.position.gather(1, order),
+            self.element.gather(1, order),
+            self.number.gather(1, order),
+            self.valid.gather(1, order),
+        )
+
 
 def _categorical(probabilities: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """One draw per row of (m, k) non-negative weights (rows with positive sum): (m,) int64."""
@@ -226,6 +276,10 @@ def draw_composition(
     t: DeviceTables, group: torch.Tensor, force: torch.Tensor, generator: torch.Generator
 ) -> Composition:
     """Draw elements, sites per element and Wyckoff positions for crystals of the given groups.
+
+    The elements are a real element set of the group's crystal system (``t.element_sets``; one of two or
+    more elements where the certificate needs two), or, for statistics without sets, a number of
+    elements and the elements given the group, drawn one by one.
 
     Args:
         t: device tables.
@@ -245,11 +299,21 @@ def draw_composition(
     mode = torch.where(force, t.witness_mode[g], torch.zeros_like(g))
     rows = torch.arange(n, device=device)
 
-    num_elements = _categorical(t.num_elements_probability.expand(n, -1), generator) + 1
-    num_elements = torch.where(mode == 2, num_elements.clamp(min=2), num_elements)
-    numbers = torch.multinomial(
-        t.element_probability[g], MAX_ELEMENTS, replacement=False, generator=generator
-    )
+    if t.element_sets.shape[0]:
+        # A real element set of the crystal system, its elements in random slot order (padding last).
+        probability = t.element_set_probability[t.crystal_system[g]]  # (n, K)
+        several = (t.element_sets[:, 1] > 0).to(probability.dtype)
+        probability = torch.where((mode == 2)[:, None], probability * several, probability)
+        chosen = t.element_sets[_categorical(probability, generator)]  # (n, E)
+        num_elements = (chosen > 0).sum(dim=1)
+        keys = torch.rand(chosen.shape, generator=generator, device=device) + 2.0 * (chosen == 0)
+        numbers = chosen.gather(1, keys.argsort(dim=1))
+    else:
+        num_elements = _categorical(t.num_elements_probability.expand(n, -1), generator) + 1
+        num_elements = torch.where(mode == 2, num_elements.clamp(min=2), num_elements)
+        numbers = torch.multinomial(
+            t.element_probability[g], MAX_ELEMENTS, replacement=False, generator=generator
+        )
     sites = _categorical(t.sites_probability[numbers.reshape(-1)], generator).reshape(n, MAX_ELEMENTS) + 1
     slot = torch.arange(MAX_ELEMENTS, device=device)
     sites = torch.where(slot < num_elements[:, None], sites, torch.zeros_like(sites))
@@ -265,7 +329,8 @@ def draw_composition(
 
     multiplicity = t.multiplicity[g]  # (n, P)
     fixed_point = t.dof[g] == 0
-    weights_base = t.position_probability[g]
+    # The letter frequencies of each site's element class (anion or not).
+    anion_site = t.is_anion[numbers.gather(1, element)].to(torch.int64)  # (n, S)
     budget = torch.full((n,), t.max_atoms, dtype=torch.int64, device=device)
     used = torch.zeros_like(fixed_point)
     position = torch.zeros((n, MAX_SITES), dtype=torch.int64, device=device)
@@ -278,7 +343,7 @@ def draw_composition(
         elif s == 1:
             partner = t.pair_faithful[g, position[:, 0]]  # (n, P)
             allowed &= torch.where((mode == 2)[:, None], partner, torch.ones_like(allowed))
-        weights = weights_base * allowed
+        weights = t.position_probability[anion_site[:, s], g] * allowed
         ok = valid[:, s] & (weights.sum(dim=1) > 0)
         # Rows with nothing allowed draw from a dummy distribution and are marked empty.
         weights = torch.where(ok[:, None], weights, torch.ones_like(weights))
@@ -295,18 +360,41 @@ def certify(t: DeviceTables, c: Composition) -> torch.Tensor:
     """(n,) bool: the composition guarantees exactly its space group for generic coordinates.
 
     True when some element occupies exactly one orbit and that position is faithful, or two elements
-    occupy one orbit each and the two positions form a faithful pair (see :mod:`._tables`).
+    occupy one orbit each and the two positions form a faithful pair (see :mod:`._tables`): when
+    :func:`certificate_sites` finds a site to mark.
+    """
+    return certificate_sites(t, c).any(dim=1)
+
+
+def certificate_sites(t: DeviceTables, c: Composition) -> torch.Tensor:
+    """(n, S) bool: the site, or the pair of sites, whose generic coordinates certify each crystal's group
+    (:func:`certify`; one certificate per crystal, a single faithful site preferred; no site where the
+    composition has none).
+
+    Pushing atoms apart (:func:`~xrdsynth.sampler._relax.relax`) can bring a site to rest exactly where two
+    pushes balance, a special value that adds symmetry; the certifying sites are therefore never moved
+    after their random placement, which keeps the certificate, and so the label, exact.
     """
     g = c.group - 1
     one_hot = torch.nn.functional.one_hot(c.element, MAX_ELEMENTS) * c.valid[:, :, None]
     count = one_hot.sum(dim=1)  # (n, E) sites per element
     single = c.valid & (count.gather(1, c.element) == 1)  # (n, S) the site is its element's only one
     faithful = t.faithful[g].gather(1, c.position)
-    by_one = (single & faithful).any(dim=1)
-    pair = t.pair_faithful[g[:, None, None], c.position[:, :, None], c.position[:, None, :]]  # (n, S, S)
+    by_one = single & faithful  # (n, S)
+    slots = torch.arange(by_one.shape[1], device=by_one.device)
+    # The first faithful single site, where there is one.
+    first_one = torch.where(by_one, slots, by_one.shape[1]).min(dim=1).values  # (n,), S when none
+    chosen = slots[None, :] == first_one[:, None]
+    pair = t.pair_faithful[g[:, None, None], c.position[:, :, None], c.position[:, None, :]]
     distinct = c.element[:, :, None] != c.element[:, None, :]
-    by_two = (pair & distinct & single[:, :, None] & single[:, None, :]).any(dim=(1, 2))
-    return by_one | by_two
+    by_two = pair & distinct & single[:, :, None] & single[:, None, :]  # (n, S, S)
+    width = by_one.shape[1]
+    flat = torch.where(by_two.flatten(1), torch.arange(width * width, device=by_one.device), width * width)
+    first_pair = flat.min(dim=1).values  # (n,), S² when none
+    has_pair = (first_pair < width * width) & (first_one == width)
+    i, j = first_pair // width, first_pair % width
+    paired = (slots[None, :] == i[:, None]) | (slots[None, :] == j[:, None])
+    return chosen | (paired & has_pair[:, None])
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ __all__ = [
     "ANGLE_RANGE",
     "MAX_LENGTH_RATIO",
     "MIN_CELL_FLATNESS",
-    "PACKING_SIGMAS",
     "SHAPE_REJECTION_ROUNDS",
     "draw_lattices",
     "draw_volumes",
@@ -28,7 +27,6 @@ MAX_LENGTH_RATIO = 5.0
 # Smallest accepted 1 - cos²α - cos²β - cos²γ + 2 cosα cosβ cosγ = (V / abc)²: rejects very flat cells.
 MIN_CELL_FLATNESS = 0.1
 SHAPE_REJECTION_ROUNDS = 10
-PACKING_SIGMAS = 2.5  # packing fractions are drawn from the fitted log-normal truncated at ± this many sigma
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -42,8 +40,9 @@ def draw_lattices(
 
     The shape (length ratios, free angles) comes from the fitted Gaussian of the lattice system, redrawn
     while outside the sane bounds (``ANGLE_RANGE``, ``MAX_LENGTH_RATIO``, ``MIN_CELL_FLATNESS``); the scale
-    gives the cell ``volume`` (n,) Å³. The system's constraints hold by construction: equal lengths are the
-    same number, fixed angles use exact cosines (0 for 90°, -1/2 for 120°).
+    gives the cell ``volume`` (n,) Å³, or more where the shortest edge would be below ``t.min_cell_edge``
+    (the cell is then scaled up until it is not). The system's constraints hold by construction: equal
+    lengths are the same number, fixed angles use exact cosines (0 for 90°, -1/2 for 120°).
     """
     n = group.shape[0]
     dtype, device = volume.dtype, volume.device
@@ -90,6 +89,8 @@ def draw_lattices(
     )
     unit_volume = one * b * sg * cz  # a = 1
     scale = (volume.to(torch.float64) / unit_volume) ** (1.0 / 3.0)
+    shortest = torch.minimum(torch.minimum(one, b), c)  # edge lengths of the unit cell are 1, b, c
+    scale = torch.maximum(scale, t.min_cell_edge / shortest)
     return (unit * scale[:, None, None]).to(dtype)
 
 
@@ -151,10 +152,16 @@ def _shape_ok(values: torch.Tensor, system: str, variables: tuple[str, ...]) -> 
 def draw_volumes(
     t: DeviceTables, c: Composition, generator: torch.Generator, dtype: torch.dtype
 ) -> torch.Tensor:
-    """(n,) cell volumes in Å³: sum of atomic volumes divided by a packing fraction from the fitted
-    log-normal, truncated at ``PACKING_SIGMAS``."""
-    atoms = (c.multiplicity(t).to(dtype) * t.atomic_volume[c.number]).sum(dim=1)
-    z = torch.randn(atoms.shape, dtype=dtype, device=atoms.device, generator=generator)
-    z = z.clamp(-PACKING_SIGMAS, PACKING_SIGMAS)
-    packing = torch.exp(t.packing_log_mean + t.packing_log_std * z)
-    return atoms / packing
+    """(n,) cell volumes in Å³: the sum over atoms of their element's volume, times exp(residual).
+
+    The residual is drawn from the fitted distribution by inverse transform: a uniform probability
+    between the first and last tabulated level, linearly interpolated in the residual's quantile table.
+    """
+    atoms = (c.multiplicity(t).to(dtype) * t.element_volume[c.number]).sum(dim=1)
+    q = t.volume_residual.shape[0]
+    u = torch.rand(atoms.shape, dtype=torch.float64, device=atoms.device, generator=generator)
+    position = u * (q - 1)  # (level - low) / step, with the levels evenly spaced from low to high
+    index = position.floor().to(torch.int64).clamp(max=q - 2)
+    fraction = (position - index).to(dtype)
+    residual = torch.lerp(t.volume_residual[index], t.volume_residual[index + 1], fraction)
+    return atoms * torch.exp(residual)

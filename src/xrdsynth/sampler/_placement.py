@@ -4,88 +4,53 @@ than their minimum distance, cells expanded where they must be, as functions of 
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .._math import wrap_fractional
-from ._core import MAX_SITES, AtomMap, Composition, DeviceTables
+from ._core import MAX_SITES, AtomMap, Composition, DeviceTables, certificate_sites
+from ._relax import _CORNERS, Sites, atom_jacobians, clearance, nearest_images, relax, smallest_spacing
 
 __all__ = [
-    "EXPANSION",
-    "MAX_EXPANSIONS",
+    "EXPANSION_MARGIN",
+    "FIRST_CANDIDATES",
+    "MAX_EXPANSION",
+    "PLACEMENT_FRACTION",
+    "RELAX_ITERATIONS",
+    "RELAX_ROUNDS",
     "candidate_schedule",
     "place_sites",
-    "smallest_spacing",
+    "shortest_centring",
 ]
 
-EXPANSION = 1.05  # length factor of one cell expansion when a site finds no place (volume +16%)
-MAX_EXPANSIONS = 6  # at most (1.05^6)^3 = 2.4 times the drawn volume
+FIRST_CANDIDATES = 4  # candidates in the first round of a site (the best one that clears is kept)
+EXPANSION_MARGIN = 1.001  # a cell that must grow grows to 1.001 x what the closest pair needs
+MAX_EXPANSION = 1.3  # a cell may grow to at most 1.3 x its drawn length (2.2 x the volume), else redrawn
+PLACEMENT_FRACTION = 0.8  # sites are first placed at this fraction of the minimum distances ...
+RELAX_ROUNDS = 2  # ... then pushed apart (_relax.relax) in up to this many rounds (new neighbour lists)
+RELAX_ITERATIONS = 15  # of at most this many steps each
 
 
-# The corners {0, 1}^3 of the cell around a rounded difference, the zero shift first.
-_CORNERS = torch.tensor(
-    [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [1, 0, 1], [0, 1, 1], [1, 1, 1]],
-    dtype=torch.float64,
-)
 
 
-def _squared_lengths(frac: torch.Tensor, lattice: torch.Tensor) -> torch.Tensor:
-    """Squared Cartesian lengths (p, ...) in Å² of fractional vectors (p, ..., 3) in lattices (p, 3, 3).
-
-    A batched matrix product and a product with a vector of ones: reducing a last dimension of size 3
-    with ``sum`` is several times slower in torch on the CPU.
-    """
-    p = frac.shape[0]
-    cart = torch.bmm(frac.reshape(p, -1, 3), lattice)
-    ones = torch.ones(3, dtype=frac.dtype, device=frac.device)
-    return (cart.square() @ ones).reshape(frac.shape[:-1])
-
-
-def _nearest_sq_rounded(delta: torch.Tensor, lattice: torch.Tensor) -> torch.Tensor:
-    """Squared length in Å² (p, K, W) of fractional differences (p, K, W, 3) after rounding to the
-    nearest lattice translation; ``lattice`` (p, 3, 3).
-
-    Exact for every vector shorter than half the smallest interplanar spacing h of the cell: the nearest
-    image v has fractional coordinates |f_k| <= |v| / h_k < 1/2, which are the rounded ones. So a distance
-    compared with a threshold below h / 2 is decided correctly.
-    """
-    delta = delta - torch.round(delta)
-    return _squared_lengths(delta, lattice)
+def shortest_centring(t: DeviceTables, group: torch.Tensor, lattice: torch.Tensor) -> torch.Tensor:
+    """(n,) length in Å of the shortest centring translation of each crystal's group (inf for primitive
+    groups): the shortest vector of t_c + Z³ over the group's centring vectors t_c, searched over the
+    cell corners around it."""
+    vectors = t.centring[group - 1]  # (n, 3, 3), rows beyond the group's centring vectors are nan
+    corners = _CORNERS.to(device=lattice.device, dtype=lattice.dtype) - 1.0  # offsets {-1, 0}^3
+    candidates = vectors[:, :, None, :] + corners  # (n, 3, 8, 3)
+    cart = torch.bmm(candidates.reshape(len(group), -1, 3), lattice)
+    lengths = cart.norm(dim=-1)  # nan rows stay nan
+    return torch.nan_to_num(lengths, nan=float("inf")).min(dim=1).values
 
 
-def _nearest_sq_corners(delta: torch.Tensor, lattice: torch.Tensor) -> torch.Tensor:
-    """Like :func:`_nearest_sq_rounded`, but the minimum over the 8 corners of the cell around the rounded
-    difference.
-
-    Exact for every vector shorter than the smallest interplanar spacing h: with rounded coordinates
-    |d_k| <= 1/2 and the nearest image d + n with |d_k + n_k| <= |v| / h_k < 1, each n_k is 0 or
-    -sign(d_k).
-    """
-    delta = delta - torch.round(delta)
-    sign = torch.where(delta >= 0, -1.0, 1.0).to(delta.dtype)
-    corners = _CORNERS.to(device=delta.device, dtype=delta.dtype)
-    shifted = delta[..., None, :] + sign[..., None, :] * corners  # (p, K, W, 8, 3)
-    return _squared_lengths(shifted, lattice).min(dim=-1).values
-
-
-def smallest_spacing(lattice: torch.Tensor) -> torch.Tensor:
-    """(n,) smallest interplanar spacing in Å (volume over the largest face area) of lattices (n, 3, 3)."""
-    a, b, c = lattice.unbind(dim=1)
-    volume = torch.linalg.det(lattice).abs()
-    faces = torch.stack(
-        [
-            torch.linalg.cross(b, c).norm(dim=-1),
-            torch.linalg.cross(c, a).norm(dim=-1),
-            torch.linalg.cross(a, b).norm(dim=-1),
-        ],
-        dim=1,
-    )
-    return volume / faces.max(dim=1).values
-
-
-def candidate_schedule(attempts: int) -> list[int]:
-    """Candidates per round for one site: 1, 4, 16, ... summing to ``attempts``. Most sites pass with the
-    first; the few crowded ones get several candidates at once instead of many small rounds."""
-    rounds, left, k = [], attempts, 1
+def candidate_schedule(attempts: int, first: int) -> list[int]:
+    """Candidates per round for one site: ``first``, then 4 times as many, ... summing to ``attempts``
+    (at least one round). Most sites are placed from the first round; the crowded ones get many
+    candidates at once instead of many small rounds."""
+    rounds, left, k = [], max(attempts, 1), max(first, 1)
     while left > 0:
         rounds.append(min(k, left))
         left -= rounds[-1]
@@ -98,73 +63,138 @@ def place_sites(
     c: Composition,
     atoms: AtomMap,
     lattice: torch.Tensor,
-    min_distance_scale: float,
+    min_distance: torch.Tensor,
+    target_distance: torch.Tensor,
     attempts: int,
     generator: torch.Generator,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, int]:
-    """Draw the free coordinates site by site so that no two atoms come closer than the minimum distance.
+    max_expansion: float = MAX_EXPANSION,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, torch.Tensor]:
+    """Draw the free coordinates so that no two atoms come closer than their minimum distance.
 
-    For site s of every crystal at once, candidate free parameters (uniform in [0, 1)) are drawn, each
-    candidate's orbit is built, and the first candidate whose first atom keeps ``min_distance_scale`` x
-    (r_i + r_j) from every atom of sites 0..s-1 and from the other atoms of its own orbit is kept. By
-    symmetry the first atom stands for the whole orbit: the operations of the group map the placed atoms
-    (whole orbits) onto themselves. Crystals without a passing candidate try again with more candidates
-    (:func:`candidate_schedule`, ``attempts`` in all; one for a site without free parameters). Where that
-    fails too, the cell is expanded uniformly by ``EXPANSION`` in length and the site tried again, up to
-    ``MAX_EXPANSIONS`` times: expansion keeps every earlier site valid (all distances grow) and is what a
-    crowded draw of the packing fraction needs. With ``min_distance_scale`` 0 the first candidate is kept.
+    Three steps, each vectorised over the crystals:
 
-    Distances are nearest-image distances, exact below the cell's smallest interplanar spacing h (see
-    :func:`_nearest_sq_rounded` and :func:`_nearest_sq_corners`); a cell is expanded until h exceeds its
-    largest threshold, so that an atom's own lattice translations are never too close.
+    1. *Placement*, site by site in slot order (fixed and line positions first, see
+       :meth:`Composition.by_freedom`), at ``PLACEMENT_FRACTION`` of the minimum distances. For site s of
+       every crystal at once, candidate free parameters (uniform in [0, 1)) are drawn and each
+       candidate's orbit is built. A candidate's *clearance* is the smallest ratio, over the atoms of
+       sites 0..s-1 and the other atoms of its own orbit, of distance to the pair's threshold; by
+       symmetry the orbit's first atom stands for the whole orbit. Of the candidates with clearance >= 1,
+       the one with the largest clearance is kept (best-candidate placement: atoms spread out instead of
+       clumping). Where no candidate of a round clears, the next round draws more
+       (:func:`candidate_schedule`, ``attempts`` in all; one for a site without free parameters), and
+       where none of them clears, the cell is expanded uniformly just enough for the best candidate
+       (``EXPANSION_MARGIN`` above); expansion keeps every earlier site valid.
+    2. *Pushing apart* (:func:`~xrdsynth.sampler._relax.relax`): the atoms move along their sites' free
+       parameters until every pair reaches its ``target_distance`` (the fitted minimum distance), in up
+       to ``RELAX_ROUNDS`` rounds of ``RELAX_ITERATIONS`` steps, the later rounds only for crystals that
+       still have a pair closer than its ``min_distance``.
+    3. *Check*: every pair is measured exactly (:func:`~xrdsynth.sampler._relax.clearance`); a crystal
+       with a pair still closer than its ``min_distance`` is expanded uniformly just enough.
+
+    A crystal whose cell would grow beyond ``max_expansion`` in length over the drawn one is given up
+    (``placed`` False: it needs a new geometry). Cells are expanded up front until the smallest
+    interplanar spacing h exceeds the largest threshold and the shortest centring translation the largest
+    threshold of an element with itself, so that an atom's own translations are never too close and a
+    distance below its threshold is always measured exactly. Where every minimum distance is 0 the first
+    candidate is kept and nothing moves.
+
+    Args:
+        t: device tables; c: the compositions; atoms: their atom slots.
+        lattice: (n, 3, 3) the drawn lattices, Å.
+        min_distance: (119, 119) Å the distances no pair may come below (hard).
+        target_distance: (119, 119) Å the distances pairs are pushed toward (>= ``min_distance``).
+        attempts: candidates per site in the placement.
+        generator: random generator.
+        max_expansion: the largest growth in length over the drawn cell (``MAX_EXPANSION`` by default).
 
     Returns:
         xyz: (n, N, 3) fractional coordinates in [0, 1) of every atom slot (0 for padding and failures).
         lattice: (n, 3, 3) the lattices, expanded where needed.
         placed: (n,) bool, False where some site found no place (the crystal needs a new geometry).
         draws: number of candidate draws (crystal x site x candidate), for the redraw statistics.
-        expansions: number of cell expansions made.
+        expansions: (n,) int64 cell expansions made per crystal.
     """
     n = c.group.shape[0]
     dtype, device = lattice.dtype, lattice.device
     xyz = torch.zeros((n, atoms.mask.shape[1], 3), dtype=dtype, device=device)
-    radius_site = t.radius[c.number]  # (n, S)
-    radius_atom = radius_site.gather(1, atoms.site)  # (n, N)
-    largest = min_distance_scale * 2.0 * (radius_site * c.valid).max(dim=1).values
-    # Expand thin cells up front until the smallest spacing exceeds the largest threshold (by a margin).
-    thin = smallest_spacing(lattice) <= largest
-    factor = torch.where(thin, 1.02 * largest / smallest_spacing(lattice), torch.ones_like(largest))
-    lattice = lattice * factor[:, None, None]
+    table = PLACEMENT_FRACTION * min_distance
+    number_atom = c.number.gather(1, atoms.site) * atoms.mask  # (n, N) atomic number of each atom slot
+    pairs = min_distance[c.number[:, :, None], c.number[:, None, :]]  # (n, S, S)
+    pairs = pairs * (c.valid[:, :, None] & c.valid[:, None, :])
+    largest = pairs.flatten(1).max(dim=1).values  # (n,) the crystal's largest pair threshold
+    # Expand thin cells up front until the smallest spacing exceeds the largest threshold, and the
+    # shortest centring translation (which maps every atom onto an atom of its element, wherever it is)
+    # the largest threshold of an element with itself (by a margin).
+    same = torch.diagonal(pairs, dim1=1, dim2=2).max(dim=1).values  # (n,)
+    centring = shortest_centring(t, c.group, lattice)
+    factor = torch.maximum(largest / smallest_spacing(lattice), same / centring)
+    factor = torch.where(factor >= 1.0, 1.02 * factor, torch.ones_like(factor))
+    lattice = lattice * factor.to(dtype)[:, None, None]
+    growth = torch.ones(n, dtype=torch.float64, device=device)  # expansion in length since the draw
     placed = torch.ones(n, dtype=torch.bool, device=device)
-    draws = expansions = 0
-    schedule = candidate_schedule(attempts)
+    draws = 0
+    expansions = torch.zeros(n, dtype=torch.int64, device=device)
+    schedule = candidate_schedule(attempts, FIRST_CANDIDATES)
     slots = torch.arange(1, MAX_SITES + 1, device=device)
     last_site = int((c.valid * slots).max()) if n else 0
     for s in range(last_site):
         rows = torch.nonzero(c.valid[:, s] & placed).squeeze(1)
-        for expansion in range(MAX_EXPANSIONS + 1):
-            if rows.numel() == 0:
-                break
-            if expansion:
-                lattice[rows] *= EXPANSION
-                expansions += rows.numel()
-            rows, used = _place_site(
-                t,
-                c,
-                atoms,
-                s,
-                rows,
-                xyz,
-                lattice,
-                radius_site,
-                radius_atom,
-                largest,
-                min_distance_scale,
-                schedule,
-                generator,
-            )
-            draws += used
-        placed[rows] = False
+        if rows.numel() == 0:
+            continue
+        stretch, used = _place_site(
+            t, c, atoms, s, rows, xyz, lattice, table, number_atom, schedule, generator
+        )
+        draws += used
+        grow = stretch > 1.0
+        if bool(grow.any()):
+            too_much = grow & (growth[rows] * stretch > max_expansion)
+            placed[rows[too_much]] = False
+            ok = grow & ~too_much
+            lattice[rows[ok]] *= stretch[ok].to(dtype)[:, None, None]
+            growth[rows[ok]] *= stretch[ok]
+            expansions[rows[ok]] += 1
+    rows = torch.nonzero(placed).squeeze(1)
+    if rows.numel() == 0:
+        return xyz, lattice, placed, draws, expansions
+    # Push the atoms apart to the full minimum distances, then check every pair exactly.
+    site = atoms.site[rows]
+    group = (c.group[rows] - 1)[:, None].expand_as(site)
+    position = c.position[rows].gather(1, site)
+    mask = atoms.mask[rows]
+    slot = torch.arange(site.shape[1], device=device)[None, :]
+    op = t.op_start[group, position] + slot - atoms.start[rows].gather(1, site)
+    op = torch.where(mask, op, torch.zeros_like(op))
+    frozen = certificate_sites(t, c.take(rows))
+    sites = Sites(
+        mask=mask,
+        numbers=number_atom[rows],
+        site=site,
+        first=atoms.start[rows],
+        valid=c.valid[rows],
+        # The certifying sites stay where they were drawn (W = 0: relax never moves them).
+        jacobian=atom_jacobians(t.rotations[op], t.basis[group, position], mask & ~frozen.gather(1, site)),
+        frozen=frozen,
+    )
+    x, cell = xyz[rows], lattice[rows]
+    if RELAX_ROUNDS:
+        x = relax(x, cell, sites, target_distance, RELAX_ITERATIONS)
+    ratio = clearance(x, cell, sites, min_distance)
+    for _ in range(RELAX_ROUNDS - 1):
+        tight = torch.nonzero(ratio < 1.0).squeeze(1)
+        if tight.numel() == 0:
+            break
+        part = sites.take(tight)
+        x[tight] = relax(x[tight], cell[tight], part, target_distance, RELAX_ITERATIONS)
+        ratio[tight] = clearance(x[tight], cell[tight], part, min_distance)
+    # What the pushes did not resolve, a uniform expansion does (every distance grows by its factor).
+    stretch = torch.where(ratio < 1.0, EXPANSION_MARGIN / ratio.clamp(min=1e-9), torch.ones_like(ratio))
+    stretch = stretch.to(torch.float64)
+    too_much = growth[rows] * stretch > max_expansion
+    placed[rows[too_much]] = False
+    grow = (stretch > 1.0) & ~too_much
+    xyz[rows] = x
+    lattice[rows[grow]] = cell[grow] * stretch[grow].to(dtype)[:, None, None]
+    expansions[rows[grow]] += 1
     return xyz, lattice, placed, draws, expansions
 
 
@@ -176,15 +206,18 @@ def _place_site(
     rows: torch.Tensor,
     xyz: torch.Tensor,
     lattice: torch.Tensor,
-    radius_site: torch.Tensor,
-    radius_atom: torch.Tensor,
-    largest: torch.Tensor,
-    min_distance_scale: float,
+    table: torch.Tensor,
+    number_atom: torch.Tensor,
     schedule: list[int],
     generator: torch.Generator,
 ) -> tuple[torch.Tensor, int]:
-    """Place site ``s`` of crystals ``rows`` (writes ``xyz`` in place); returns the rows that found no
-    candidate and the number of candidates drawn."""
+    """Place site ``s`` of crystals ``rows`` (writes ``xyz`` in place).
+
+    Returns:
+        stretch: (p,) float64 length factor by which each crystal's cell must grow for its site to clear
+            (1 where a candidate cleared; inf where the best candidate has an atom on top of another).
+        used: the number of candidates drawn.
+    """
     device, dtype = xyz.device, xyz.dtype
     # Everything about site s of these crystals that does not depend on the candidate.
     gs, position = c.group[rows] - 1, c.position[rows, s]
@@ -199,20 +232,23 @@ def _place_site(
     start = atoms.start[rows, s]
     w = int(start.max())
     previous = xyz[rows, :w]  # (p, w, 3) atoms of sites 0..s-1
-    r = radius_site[rows, s]
-    limit_previous = (min_distance_scale * (radius_atom[rows, :w] + r[:, None])) ** 2
-    # Slots beyond a crystal's own earlier atoms get a negative limit, which every distance passes.
-    limit_previous = torch.where(
-        torch.arange(w, device=device)[None, :] < start[:, None], limit_previous, -1.0
-    )
-    limit_own = torch.where(in_orbit[:, 1:], ((min_distance_scale * 2.0) * r[:, None]) ** 2, -1.0)
+    z = c.number[rows, s]
+    # Inverse squared thresholds; 0 for slots that do not count (padding, atoms of later sites, pairs
+    # without a minimum), whose ratio d² / threshold² is then taken as infinite, never the smallest.
+    earlier = torch.arange(w, device=device)[None, :] < start[:, None]
+    threshold_previous = table[number_atom[rows, :w], z[:, None]]
+    inverse_previous = torch.where(earlier & (threshold_previous > 0), threshold_previous**-2, 0.0)
+    threshold_own = table[z, z][:, None].expand(-1, m - 1)
+    inverse_own = torch.where(in_orbit[:, 1:] & (threshold_own > 0), threshold_own**-2, 0.0)
+    inverse = torch.cat([inverse_previous, inverse_own], dim=1)  # (p, w + m - 1)
     cell = lattice[rows]
-    # Rounding decides distances below h/2 (h the smallest spacing); above, the corners are searched.
-    small = largest[rows] >= 0.5 * smallest_spacing(cell)
-    index = torch.arange(rows.numel(), device=device)  # rows still looking, as positions in the above
+    p = rows.numel()
+    best_clearance = torch.full((p,), -1.0, dtype=dtype, device=device)  # squared, of the best so far
+    best_orbit = torch.zeros((p, m, 3), dtype=dtype, device=device)
+    index = torch.arange(p, device=device)  # rows still looking, as positions in the above
     used = 0
     for k in [1] if all_fixed else schedule:
-        full = index.numel() == rows.numel()
+        full = index.numel() == p
 
         def pick(x: torch.Tensor, full: bool = full, index: torch.Tensor = index) -> torch.Tensor:
             return x if full else x[index]
@@ -226,25 +262,32 @@ def _place_site(
         here = orbit[:, :, :1, :]
         delta_previous = pick(previous)[:, None] - here  # (q, k, w, 3)
         delta_own = orbit[:, :, 1:, :] - here  # (q, k, m - 1, 3)
-        cell_q, small_q = pick(cell), pick(small)
-        d2_previous = _nearest_sq_rounded(delta_previous, cell_q)
-        d2_own = _nearest_sq_rounded(delta_own, cell_q)
-        if bool(small_q.any()):
-            i = torch.nonzero(small_q).squeeze(1)
-            d2_previous[i] = _nearest_sq_corners(delta_previous[i], cell_q[i])
-            d2_own[i] = _nearest_sq_corners(delta_own[i], cell_q[i])
-        ok = (d2_previous >= pick(limit_previous)[:, None]).all(dim=2)
-        ok &= (d2_own >= pick(limit_own)[:, None]).all(dim=2)  # (q, k)
+        cell_q = pick(cell)
+        d2_previous = nearest_images(delta_previous, cell_q)[0]
+        d2_own = nearest_images(delta_own, cell_q)[0]
+        # Squared clearance of each candidate: the smallest d² / threshold² (inf when nothing counts).
+        inverse_q = pick(inverse)[:, None]
+        ratio = torch.cat([d2_previous, d2_own], dim=2) * inverse_q
+        ratio = torch.where(inverse_q > 0, ratio, math.inf)
+        clearance = (
+            ratio.amin(dim=2) if ratio.shape[2] else torch.full((q, k), math.inf, dtype=dtype, device=device)
+        )
         used += q * k
-        found = ok.any(dim=1)
-        done = torch.nonzero(found).squeeze(1)
-        if done.numel():
-            choice = torch.argmax(ok[done].to(torch.int8), dim=1)
-            chosen = orbit[done, choice]  # (d, m, 3)
-            keep = in_orbit[index[done]]
-            target = start[index[done]][:, None] + orbit_slot[None, :]
-            xyz[rows[index[done]][:, None].expand(-1, m)[keep], target[keep]] = chosen[keep]
-        index = index[~found]
+        value, choice = clearance.max(dim=1)
+        better = value > best_clearance[index]
+        best_clearance[index] = torch.where(better, value, best_clearance[index])
+        best_orbit[index] = torch.where(
+            better[:, None, None], orbit[torch.arange(q, device=device), choice], best_orbit[index]
+        )
+        index = index[best_clearance[index] < 1.0]
         if index.numel() == 0:
             break
-    return rows[index], used
+    keep = in_orbit
+    target = start[:, None] + orbit_slot[None, :]
+    xyz[rows[:, None].expand(-1, m)[keep], target[keep]] = best_orbit[keep]
+    stretch = torch.where(
+        best_clearance >= 1.0,
+        torch.ones_like(best_clearance),
+        EXPANSION_MARGIN / best_clearance.clamp(min=0.0).sqrt(),
+    )
+    return stretch.to(torch.float64), used

@@ -4,29 +4,44 @@ Real collections are uneven: amcsd-dev has thousands of crystals in a few groups
 others. Every conditional distribution is therefore a blend of its own counts with the next coarser level
 (additive smoothing toward a prior, weighted by a number of pseudo-observations):
 
-- elements given the space group  <- elements given the crystal system  <- all elements (plus a small floor
-  over Z = 1..94, so that any element can appear and at least ``MAX_ELEMENTS`` have positive probability);
-- Wyckoff letters given the group  <- a prior that spreads the overall frequency of positions with 0, 1, 2
-  and 3 free parameters evenly over the group's positions of that kind;
+- element sets (which elements occur together) given the crystal system  <- element sets of all systems;
+  for statistics without element sets (version 1), elements one by one: given the space group  <- given
+  the crystal system  <- all elements (plus a small floor over Z = 1..94, so that any element can appear
+  and at least ``MAX_ELEMENTS`` have positive probability);
+- Wyckoff letters given the group and whether the site holds an anion  <- Wyckoff letters given the group
+  <- a prior that spreads the overall frequency of positions with 0, 1, 2 and 3 free parameters evenly
+  over the group's positions of that kind;
 - sites per element given the element  <- sites per element over all elements.
+
+It also turns the fitted volumes and distances into the sampler's lookup tables (element volumes, the
+volume residual's quantiles, minimum distance per pair of atomic numbers), with the fallbacks for elements
+and pairs the statistics do not cover.
 """
 
 from __future__ import annotations
+
+from statistics import NormalDist
 
 import numpy as np
 import numpy.typing as npt
 
 from .._elements import atomic_number
 from ..symmetry import CRYSTAL_SYSTEMS, crystal_system
-from ._statistics import MAX_SITES_PER_ELEMENT, SamplerStatistics
+from ._radii import atomic_volumes, covalent_radii
+from ._statistics import MAX_ELEMENTS, MAX_SITES_PER_ELEMENT, VOLUME_QUANTILE_LEVELS, SamplerStatistics
 from ._tables import MAX_POSITIONS, WyckoffTables
 
 __all__ = [
     "element_probabilities",
+    "element_set_table",
+    "element_volume_table",
+    "min_distance_table",
     "num_elements_probabilities",
     "sites_per_element_probabilities",
     "space_group_probabilities",
+    "volume_residual_table",
     "wyckoff_probabilities",
+    "wyckoff_probabilities_by_class",
 ]
 
 ELEMENT_SMOOTHING = 20.0  # pseudo-observations of the coarser level (crystal system, then all groups)
@@ -130,3 +145,115 @@ def wyckoff_probabilities(stats: SamplerStatistics, tables: WyckoffTables) -> np
             own.sum() + WYCKOFF_SMOOTHING
         )
     return probabilities
+
+
+def wyckoff_probabilities_by_class(
+    stats: SamplerStatistics, tables: WyckoffTables
+) -> npt.NDArray[np.float64]:
+    """(2, 230, MAX_POSITIONS) float64: :func:`wyckoff_probabilities` for a site of a non-anion (0) and of
+    an anion (1, :data:`ANIONS`): each class's own letter counts smoothed (``WYCKOFF_SMOOTHING``
+    pseudo-observations) toward the group's probabilities reweighted by the class's share of the sites
+    with as many free parameters over all groups. Both are the group's probabilities for statistics
+    without anion counts (version 1)."""
+    overall = wyckoff_probabilities(stats, tables)
+    if not stats.anion_wyckoff_counts:
+        return np.stack([overall, overall])
+    counts = np.zeros((2, 230, MAX_POSITIONS), dtype=np.float64)
+    for k, source in ((0, stats.wyckoff_counts), (1, stats.anion_wyckoff_counts)):
+        for group, letters in source.items():
+            rows = tables.positions_of(group)
+            local = {str(tables.letter[q]): i for i, q in enumerate(rows)}
+            for letter, n in letters.items():
+                if letter in local:
+                    counts[k, group - 1, local[letter]] += n
+    counts[0] = np.maximum(counts[0] - counts[1], 0.0)  # all sites minus the anions' ones
+    # Each class's preference for positions with 0, 1, 2, 3 free parameters over all groups (anions sit
+    # on general positions more often) reweights the group's probabilities into the class's prior, so
+    # that groups with few data keep the preference too.
+    dof = np.zeros((230, MAX_POSITIONS), dtype=np.int64)
+    for group in range(1, 231):
+        rows = tables.positions_of(group)
+        dof[group - 1, : len(rows)] = tables.dof[rows.start : rows.stop]
+    share = np.stack([np.bincount(dof.ravel(), weights=counts[k].ravel(), minlength=4) + 1.0 for k in (0, 1)])
+    preference = share / share.sum(axis=0, keepdims=True)  # (2, 4) class share of the sites of each dof
+    prior = _normalise(overall[None] * preference[:, dof])
+    return (counts + WYCKOFF_SMOOTHING * prior) / (counts.sum(axis=2, keepdims=True) + WYCKOFF_SMOOTHING)
+
+
+def element_volume_table(stats: SamplerStatistics) -> npt.NDArray[np.float64]:
+    """(119,) float64 volume in Å³ that each element (column Z) brings to a cell, before the residual.
+
+    The fitted effective volumes, and ``volume_prior_factor`` x the covalent-sphere volume for elements
+    the fit did not see; for statistics without effective volumes (version 1), the covalent-sphere volumes
+    themselves (the packing fraction is then in :func:`volume_residual_table`).
+    """
+    if not stats.element_volumes:
+        return atomic_volumes().copy()
+    table = stats.volume_prior_factor * atomic_volumes()
+    for symbol, volume in stats.element_volumes.items():
+        table[atomic_number(symbol)] = volume
+    return table
+
+
+def volume_residual_table(stats: SamplerStatistics) -> npt.NDArray[np.float64]:
+    """(Q,) float64 quantiles of the log volume residual at :data:`VOLUME_QUANTILE_LEVELS`.
+
+    The fitted quantiles plus ``volume_shift``; for statistics without effective volumes (version 1),
+    those of minus the log packing fraction, a normal with the fitted mean and standard deviation,
+    truncated at ±2.5 sigma.
+    """
+    if stats.element_volumes:
+        return np.asarray(stats.volume_residual_quantiles, dtype=np.float64) + stats.volume_shift
+    z = np.array([NormalDist().inv_cdf(p) for p in VOLUME_QUANTILE_LEVELS]).clip(-2.5, 2.5)
+    return -stats.packing_fraction_log_mean + stats.packing_fraction_log_std * z
+
+
+def min_distance_table(stats: SamplerStatistics) -> npt.NDArray[np.float64]:
+    """(119, 119) float64 symmetric minimum distance in Å of every pair of atomic numbers.
+
+    The fitted distance of each pair in ``min_distances``, ``min_distance_radii_scale`` x (r_a + r_b) for
+    the others (every pair in version-1 statistics, whose scale is 0.5).
+    """
+    radii = covalent_radii()
+    table = stats.min_distance_radii_scale * (radii[:, None] + radii[None, :])
+    for key, distance in stats.min_distances.items():
+        a, b = (atomic_number(symbol) for symbol in key.split("-"))
+        table[a, b] = table[b, a] = distance
+    table[0, :] = table[:, 0] = 0.0  # padding
+    return table
+
+
+def element_set_table(
+    stats: SamplerStatistics,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """The element sets to draw compositions from, and their probability per crystal system.
+
+    Each crystal system's counts are smoothed toward the sets of all systems (``ELEMENT_SMOOTHING``
+    pseudo-observations), so that a system with few structures still draws varied chemistry. Sets with an
+    element beyond ``MAX_SAMPLED_Z`` or more than ``MAX_ELEMENTS`` elements are left out.
+
+    Returns:
+        sets: (K, MAX_ELEMENTS) int64 atomic numbers of each set, ascending, padded with 0.
+        probability: (len(CRYSTAL_SYSTEMS), K) float64, row k for ``CRYSTAL_SYSTEMS[k]``.
+        Both are empty (K = 0) when the statistics hold no element sets, or no set of two or more
+        elements (which groups certified by a pair of orbits need); the sampler then draws the elements
+        one by one (:func:`element_probabilities`).
+    """
+    keys = sorted({key for sets in stats.element_set_counts.values() for key in sets})
+    rows, kept = [], []
+    for key in keys:
+        numbers = sorted(atomic_number(symbol) for symbol in key.split())
+        if len(numbers) <= MAX_ELEMENTS and numbers[-1] <= MAX_SAMPLED_Z:
+            rows.append(numbers + [0] * (MAX_ELEMENTS - len(numbers)))
+            kept.append(key)
+    if not any(row[1] for row in rows):
+        return np.zeros((0, MAX_ELEMENTS), dtype=np.int64), np.zeros((len(CRYSTAL_SYSTEMS), 0))
+    counts = np.zeros((len(CRYSTAL_SYSTEMS), len(kept)), dtype=np.float64)
+    for k, system in enumerate(CRYSTAL_SYSTEMS):
+        sets = stats.element_set_counts.get(system, {})
+        counts[k] = [sets.get(key, 0) for key in kept]
+    overall = _normalise(counts.sum(axis=0))
+    probability = (counts + ELEMENT_SMOOTHING * overall) / (
+        counts.sum(axis=1, keepdims=True) + ELEMENT_SMOOTHING
+    )
+    return np.array(rows, dtype=np.int64), probability

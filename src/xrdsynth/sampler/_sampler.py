@@ -6,73 +6,31 @@ import dataclasses
 import math
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import torch
 
 from .._threads import check_num_threads, in_own_threads
 from ..structure import Crystal, CrystalBatch
 from ..symmetry import space_group_number
 from ._core import Composition, DeviceTables, build_device_tables, certify, draw_composition, expand_atoms
+from ._counters import SamplerCounters, add_by_group
 from ._lattices import draw_lattices, draw_volumes
-from ._placement import place_sites
-from ._probabilities import space_group_probabilities
-from ._statistics import SamplerStatistics, default_statistics
+from ._placement import MAX_EXPANSION, place_sites
+from ._probabilities import min_distance_table, space_group_probabilities
+from ._statistics import NAMED_STATISTICS, SamplerStatistics, named_statistics
 from ._tables import load_tables
 
-__all__ = ["SamplerCounters", "SpaceGroupSampler"]
+__all__ = ["SpaceGroupSampler"]
 
-GEOMETRY_ROUNDS = 3  # rounds of (lattice, coordinates) drafts for a composition before it is redrawn
+GEOMETRY_ROUNDS = 2  # rounds of (lattice, coordinates) drafts for a composition before it is redrawn
 COMPOSITION_ROUNDS = 20  # compositions tried per crystal before giving up (never reached in practice)
-MAX_REPLICAS = 16  # drafts per failed crystal in one round: 1, then 4, then 16
-VERIFY_ROUNDS = 10  # redraws of a crystal whose spglib group is not its label (verify_symprec)
-
-
-@dataclass(frozen=True)
-class SamplerCounters:
-    """How much drawing it took to produce the crystals so far (since construction or :meth:`reset`).
-
-    Attributes:
-        crystals: crystals returned.
-        compositions: compositions drawn (>= crystals; the excess was discarded because some site could not
-            be placed at the minimum distance in any of its geometries).
-        forced_certificates: compositions redrawn in the forced form because the free draw did not certify
-            its space group (see :mod:`xrdsynth.sampler._tables`).
-        geometries: (lattice, coordinates) drafts made for compositions.
-        site_draws: free-coordinate draws of Wyckoff sites (first draws and redraws).
-        expansions: cell expansions by 5% in length because a site found no place.
-        sites: Wyckoff sites in the crystals returned.
-        symmetry_rejections: crystals redrawn because spglib found more symmetry than their label
-            (only with ``verify_symprec``).
-    """
-
-    crystals: int = 0
-    compositions: int = 0
-    forced_certificates: int = 0
-    geometries: int = 0
-    site_draws: int = 0
-    expansions: int = 0
-    sites: int = 0
-    symmetry_rejections: int = 0
-
-    def summary(self) -> str:
-        """One line with the redraw rates."""
-        if self.crystals == 0:
-            return "no crystals sampled yet"
-        return (
-            f"{self.crystals} crystals: {self.geometries / self.crystals:.3f} geometries and "
-            f"{self.compositions / self.crystals:.3f} compositions per crystal, "
-            f"{self.site_draws / max(self.sites, 1):.3f} coordinate draws per site, "
-            f"{self.expansions / self.crystals:.3f} cell expansions per crystal, "
-            f"{self.forced_certificates / self.crystals:.2%} compositions forced to certify their group"
-            + (
-                f", {self.symmetry_rejections} crystals redrawn after the spglib check"
-                if self.symmetry_rejections
-                else ""
-            )
-        )
+MAX_REPLICAS = 2  # drafts per failed crystal in one round: 1, then 2 (more cost more than they save)
+EXPANSION_GROWTH = 1.15  # the growth allowed over the drawn cell rises by this factor per late round
+VERIFY_ROUNDS = 30  # redraws of a crystal whose spglib group is not its label (verify_symprec)
 
 
 def _check_range(name: str, value: Any) -> tuple[float, float]:
@@ -89,14 +47,18 @@ class SpaceGroupSampler:
     """Random crystals of given space groups, drawn from statistics of real crystals, as batches in torch.
 
     For each crystal: a space group (uniformly among ``space_groups``, or as often as in the statistics);
-    a number of distinct elements and the elements, given the group (smoothed toward its crystal system);
-    how many Wyckoff sites each element occupies, given the element; which Wyckoff positions, from the
-    frequencies of the group's letters (a position without free parameters at most once per crystal,
-    never more than ``max_atoms`` atoms per cell); the cell volume as the sum of covalent-sphere volumes
-    divided by a packing fraction from a fitted log-normal; the cell shape from a Gaussian fitted per
-    lattice system, with the system's constraints exact; free coordinates uniform, placed site by site so
-    that no two atoms come closer than ``min_distance_scale`` x (sum of covalent radii); B uniform in
-    ``b_iso_range`` per site. Occupancies are 1 and charges 0.
+    a real element set of the group's crystal system (smoothed toward all systems); how many Wyckoff sites
+    each element occupies, given the element; which Wyckoff positions, from the frequencies of the group's
+    letters for anion and for other sites (a position without free parameters at most once per crystal,
+    never more than ``max_atoms`` atoms per cell); the cell volume as the sum of the atoms' fitted
+    effective volumes times a residual drawn from its fitted distribution; the cell shape from a Gaussian
+    fitted per lattice system, with the system's constraints exact, no edge shorter than the fitted
+    shortest edge and no near-flat cell; free coordinates placed site by site, then pushed apart along
+    each site's free parameters toward every pair's fitted distance, never closer than the fraction
+    ``min_distance_floor`` of it (checked exactly; the cell grows just enough where needed, and the
+    crystal gets a new geometry beyond 1.3 times its length); B uniform in ``b_iso_range`` per site.
+    Occupancies are 1 and charges 0. ``counters`` reports the redraws, overall and per space group.
+    docs/sampler.md describes the steps and compares the crystals with real ones.
 
     Labels are exact by construction: every crystal carries a *certificate* that its symmetry is exactly the
     group, one element alone on one orbit whose symmetry is exactly the group, or two elements alone on
@@ -112,25 +74,29 @@ class SpaceGroupSampler:
         space_groups: allowed groups, an iterable of numbers 1..230 or Hermann–Mauguin symbols of the
             default settings ("Pnma", "P2_1/c"; see :class:`~xrdsynth.symmetry.SpaceGroup`); None for all
             230.
-        statistics: ``"default"`` (shipped, fitted on amcsd-dev), a path to a file written by
+        statistics: ``"default"`` (shipped, fitted on amcsd-dev), ``"default-v1"`` (the statistics shipped
+            before fitted volumes and distances, to compare with), a path to a file written by
             :meth:`SamplerStatistics.save`, or a :class:`SamplerStatistics`.
         seed: int, a ``torch.Generator`` on ``device`` (used as is), or None for a non-reproducible stream.
         device: where the tables live and the crystals are made.
         dtype: floating-point dtype of the output batch (lattice, coordinates, B).
         max_atoms: largest number of atoms per conventional cell.
-        min_distance_scale: two atoms i, j are at least this times (r_i + r_j) apart (covalent radii);
-            0 switches the check off. The default 0.5 is PyXtal's default tolerance for atomic crystals;
-            in amcsd-dev, 1% of the ordered structures have a nearest-neighbour distance below 0.62 x the
-            radii sum. Larger values cost more redraws and cell expansions (``counters``).
+        min_distance_scale: factor on the statistics' pair distances (:meth:`SamplerStatistics.min_distance`:
+            fitted per pair, a low quantile of the pair's shortest distance in real structures; the radii
+            rule for pairs not seen). Atoms of elements A and B are pushed apart toward this times the
+            pair distance and never come closer than the statistics' ``min_distance_floor`` (0.85 for the
+            default statistics) times that (:meth:`min_distance_table`); 0 switches both off. Larger
+            values cost more redraws and cell expansions (``counters``).
         b_iso_range: (low, high) Å² of the uniform isotropic displacement parameter B per site.
         space_group_weights: ``"uniform"``, ``"statistics"`` (see above), or one non-negative weight per
             entry of ``space_groups`` (e.g. tempered statistics; normalised to probabilities).
-        max_attempts: coordinate draws per site before its cell is expanded by 5% (at most 6 times, then
-            the crystal gets a new lattice).
+        max_attempts: candidate coordinates drawn for a site in the placement before its cell is grown.
         verify_symprec: None (default), or a tolerance in Å: every crystal is then checked with spglib at
-            that tolerance, and the rare ones whose symmetry is higher than their label (about 2 in 10,000
-            at 1e-3 Å, free coordinates that happen to lie near a special value) are redrawn, so that every
-            label is exactly spglib's group. Costs a spglib call per crystal on the CPU (a copy from the GPU).
+            that tolerance, and the ones whose symmetry is higher than their label are redrawn, so that
+            every label is exactly spglib's group (``counters.symmetry_rejections`` counts them). The
+            certificates alone keep the labels exact for generic coordinates, and the certifying sites are
+            never pushed, so the check only catches the rare free draw that lands within the tolerance of
+            a special value (about 2 in 10,000); it costs a spglib call per crystal on the CPU (~1 ms).
         num_threads: torch intra-op threads during :meth:`sample` on the CPU (restored afterwards). The
             work is many small tensor operations: one thread (default) is the fastest per core and does not
             slow down next to a busy process; scale with processes (data-loader workers). None keeps
@@ -145,7 +111,7 @@ class SpaceGroupSampler:
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float64,
         max_atoms: int = 100,
-        min_distance_scale: float = 0.5,
+        min_distance_scale: float = 1.0,
         b_iso_range: tuple[float, float] = (0.5, 1.5),
         space_group_weights: str | Sequence[float] = "uniform",
         max_attempts: int = 10,
@@ -166,13 +132,19 @@ class SpaceGroupSampler:
         if not self.space_groups:
             raise ValueError("space_groups must not be empty (None means all 230)")
         if not isinstance(statistics, (str, os.PathLike, SamplerStatistics)):
-            raise ValueError(f"statistics must be 'default', a path or SamplerStatistics, got {statistics!r}")
+            raise ValueError(
+                f"statistics must be one of {sorted(NAMED_STATISTICS)}, a path or SamplerStatistics, "
+                f"got {statistics!r}"
+            )
         if (
             not isinstance(statistics, SamplerStatistics)
-            and statistics != "default"
+            and statistics not in NAMED_STATISTICS
             and not Path(statistics).is_file()
         ):
-            raise ValueError(f"statistics file {os.fspath(statistics)!r} does not exist")
+            raise ValueError(
+                f"statistics file {os.fspath(statistics)!r} does not exist (shipped statistics by name: "
+                f"{sorted(NAMED_STATISTICS)})"
+            )
         self.statistics = statistics
         if (seed is not None and not isinstance(seed, (int, torch.Generator))) or isinstance(seed, bool):
             raise ValueError(f"seed must be an int, a torch.Generator or None, got {seed!r}")
@@ -225,6 +197,8 @@ class SpaceGroupSampler:
         self._generator: torch.Generator | None = seed if isinstance(seed, torch.Generator) else None
         self._tables: DeviceTables | None = None
         self._group_probability: torch.Tensor | None = None
+        self._min_distance: torch.Tensor | None = None
+        self._target_distance: torch.Tensor | None = None
         self._counters = SamplerCounters()
 
     # -----------------------------------------------------------------------------------------------------
@@ -258,7 +232,9 @@ class SpaceGroupSampler:
         # Tables are rebuilt on use (cheap, cached per process); the random stream travels as its state so
         # that a copy continues exactly where the original was.
         state = {
-            k: v for k, v in self.__dict__.items() if k not in ("_tables", "_group_probability", "_generator")
+            k: v
+            for k, v in self.__dict__.items()
+            if k not in ("_tables", "_group_probability", "_generator", "_min_distance", "_target_distance")
         }
         if isinstance(state.get("seed"), torch.Generator):
             state["seed"] = None
@@ -270,6 +246,8 @@ class SpaceGroupSampler:
         self.__dict__.update(state)
         self._tables = None
         self._group_probability = None
+        self._min_distance = None
+        self._target_distance = None
         self._generator = None
         if generator_state is not None:
             self._generator = torch.Generator(device=self.device)
@@ -302,9 +280,21 @@ class SpaceGroupSampler:
         """The statistics object the sampler draws from (loads the file on first call)."""
         if isinstance(self.statistics, SamplerStatistics):
             return self.statistics
-        if self.statistics == "default":
-            return default_statistics()
+        if isinstance(self.statistics, str) and self.statistics in NAMED_STATISTICS:
+            return named_statistics(self.statistics)
         return SamplerStatistics.load(self.statistics)
+
+    def min_distance_table(self) -> npt.NDArray[np.float64]:
+        """(119, 119) float64 symmetric: the minimum distance in Å the sampler keeps between atoms of
+        atomic numbers i and j, ``min_distance_scale`` x the statistics' ``min_distance_floor`` x their
+        pair distance; row and column 0 are padding. Pairs are pushed toward the pair distance itself
+        (:meth:`target_distance_table`) where the crystal leaves room."""
+        return self.target_distance_table() * self.resolved_statistics().min_distance_floor
+
+    def target_distance_table(self) -> npt.NDArray[np.float64]:
+        """(119, 119) float64: the distance in Å the sampler pushes each pair toward, ``min_distance_scale``
+        x the statistics' pair distance (:meth:`SamplerStatistics.min_distance`)."""
+        return min_distance_table(self.resolved_statistics()) * self.min_distance_scale
 
     def _device_tables(self) -> DeviceTables:
         if self._tables is None:
@@ -319,6 +309,10 @@ class SpaceGroupSampler:
                 self.resolved_statistics(), self.space_groups, self.space_group_weights
             )
             self._group_probability = torch.tensor(probability, dtype=torch.float64, device=self.device)
+            self._min_distance = torch.tensor(self.min_distance_table(), dtype=self.dtype, device=self.device)
+            self._target_distance = torch.tensor(
+                self.target_distance_table(), dtype=self.dtype, device=self.device
+            )
             self._tables = tables
         return self._tables
 
@@ -388,10 +382,12 @@ class SpaceGroupSampler:
         crystals = batch.to_crystals()
         bad = [i for i, c in enumerate(crystals) if _spglib_number(c, symprec) != c.space_group]
         rejected = 0
+        rejected_groups: list[int] = []
         for _ in range(VERIFY_ROUNDS):
             if not bad:
                 break
             rejected += len(bad)
+            rejected_groups += [crystals[i].space_group for i in bad]
             redrawn = self._sample_groups(t, batch.space_group[bad], gen).to_crystals()
             still = []
             for i, crystal in zip(bad, redrawn, strict=True):
@@ -406,10 +402,21 @@ class SpaceGroupSampler:
                     f"redraws at verify_symprec={symprec} Å; use a smaller tolerance"
                 )
         # Redrawn crystals were counted by _sample_groups; only the returned ones count as crystals.
+        counters = self._counters
         self._counters = dataclasses.replace(
-            self._counters,
-            crystals=self._counters.crystals - rejected,
-            symmetry_rejections=self._counters.symmetry_rejections + rejected,
+            counters,
+            crystals=counters.crystals - rejected,
+            symmetry_rejections=counters.symmetry_rejections + rejected,
+            crystals_by_group=add_by_group(
+                counters.crystals_by_group, -torch.bincount(torch.tensor(rejected_groups), minlength=231)
+            )
+            if rejected
+            else counters.crystals_by_group,
+            rejections_by_group=add_by_group(
+                counters.rejections_by_group, torch.bincount(torch.tensor(rejected_groups), minlength=231)
+            )
+            if rejected
+            else counters.rejections_by_group,
         )
         if not rejected:
             return batch
@@ -430,7 +437,7 @@ class SpaceGroupSampler:
             compositions=self._counters.compositions + len(groups),
             forced_certificates=self._counters.forced_certificates + missing.numel(),
         )
-        return c
+        return c.by_freedom(t)
 
     def _sample_groups(self, t: DeviceTables, groups: torch.Tensor, gen: torch.Generator) -> CrystalBatch:
         n = groups.shape[0]
@@ -443,30 +450,43 @@ class SpaceGroupSampler:
         mask_out = torch.zeros((n, width), dtype=torch.bool, device=device)
 
         composition = self._compositions(t, groups, gen)
+        # The volume is drawn with the composition and kept through its geometry redraws: redrawing it
+        # with them would favour the larger volumes (they fail less) over what the statistics say.
+        target = draw_volumes(t, composition, gen, dtype)
         pending = torch.arange(n, device=device)
         low, high = self.b_iso_range
-        geometries = site_draws = sites = expansions = 0
+        geometries = site_draws = sites = 0
+        geometries_by_group = torch.zeros(231, dtype=torch.int64, device=device)
+        expansions_by_group = torch.zeros(231, dtype=torch.int64, device=device)
         replicas = 1
         for round_ in range(GEOMETRY_ROUNDS * COMPOSITION_ROUNDS):
             if round_ and round_ % GEOMETRY_ROUNDS == 0:
                 fresh = self._compositions(t, groups[pending], gen)
                 composition = composition.put(pending, fresh)
+                target[pending] = draw_volumes(t, fresh, gen, dtype)
                 replicas = 1
             # A crystal that failed gets several geometries at once (the first that works is kept): fewer
             # rounds over the few hard crystals, whose per-round cost is mostly fixed overhead.
-            c = composition.take(pending.repeat_interleave(replicas))
+            rows_now = pending.repeat_interleave(replicas)
+            c = composition.take(rows_now)
             atoms = expand_atoms(t, c)
-            volume = draw_volumes(t, c, gen, dtype)
+            volume = target[rows_now]
             lattice = draw_lattices(t, c.group, volume, gen)
+            # From the fifth composition on, each round allows a little more growth: a volume far too small
+            # for every composition drawn (statistics fitted on a few structures, a calibration step too
+            # far) then still ends in a crystal instead of an error; the usual crystals never get there.
+            allowed = MAX_EXPANSION * EXPANSION_GROWTH ** max(0, round_ // GEOMETRY_ROUNDS - 4)
             xyz, lattice, placed, draws, expanded = place_sites(
-                t, c, atoms, lattice, self.min_distance_scale, self.max_attempts, gen
+                t, c, atoms, lattice, self._min_distance, self._target_distance, self.max_attempts, gen,
+                max_expansion=allowed,
             )
             b_site = low + (high - low) * torch.rand(
                 c.number.shape, dtype=dtype, device=device, generator=gen
             )
             geometries += len(c.group)
             site_draws += draws
-            expansions += expanded
+            geometries_by_group += torch.bincount(c.group, minlength=231)
+            expansions_by_group += torch.bincount(c.group, weights=expanded, minlength=231).to(torch.int64)
             success = placed.view(-1, replicas)
             found = success.any(dim=1)
             chosen = torch.arange(len(pending), device=device) * replicas + torch.argmax(
@@ -494,13 +514,17 @@ class SpaceGroupSampler:
                 f"{self.min_distance_scale} after {GEOMETRY_ROUNDS * COMPOSITION_ROUNDS} attempts; "
                 "lower min_distance_scale"
             )
+        counters = self._counters
         self._counters = dataclasses.replace(
-            self._counters,
-            crystals=self._counters.crystals + n,
-            geometries=self._counters.geometries + geometries,
-            site_draws=self._counters.site_draws + site_draws,
-            expansions=self._counters.expansions + expansions,
-            sites=self._counters.sites + sites,
+            counters,
+            crystals=counters.crystals + n,
+            geometries=counters.geometries + geometries,
+            site_draws=counters.site_draws + site_draws,
+            expansions=counters.expansions + int(expansions_by_group.sum()),
+            sites=counters.sites + sites,
+            crystals_by_group=add_by_group(counters.crystals_by_group, torch.bincount(groups, minlength=231)),
+            geometries_by_group=add_by_group(counters.geometries_by_group, geometries_by_group),
+            expansions_by_group=add_by_group(counters.expansions_by_group, expansions_by_group),
         )
         used = max(int(mask_out.sum(dim=1).max()), 1)
         mask = mask_out[:, :used]

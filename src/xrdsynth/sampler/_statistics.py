@@ -1,19 +1,6 @@
-"""Statistics of real crystals that the sampler draws from: fit them from any CIF collection, save, load.
-
-What is counted, per crystal, in the setting spglib finds (symprec ``FIT_SYMPREC``):
-
-- its space group;
-- its elements (one per Wyckoff site: the element with the largest occupancy there, so mixed and partially
-  occupied sites count as their main element), and how many distinct elements it has;
-- per element, how many Wyckoff sites it occupies;
-- per space group, how often each Wyckoff letter is occupied;
-- its packing fraction, sum over atoms of occupancy x (4/3) pi r^3 (covalent radii, :mod:`._radii`)
-  divided by the cell volume;
-- the shape of its standardised conventional cell: log length ratios and free angles per lattice system.
-
-Everything is stored as plain counts (and a mean/covariance per lattice system), so the JSON file is easy to
-read and to merge; the smoothing that turns counts into sampling probabilities lives in
-:mod:`._probabilities` and is applied by the sampler.
+"""Statistics of real crystals that the sampler draws from: the record (:class:`SamplerStatistics`), its JSON
+file format, validation and loading (the shipped and named statistics). What is counted, and how it is
+fitted from any CIF collection, is in :mod:`._fit`.
 """
 
 from __future__ import annotations
@@ -22,7 +9,7 @@ import functools
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -30,33 +17,73 @@ from typing import Any
 
 import numpy as np
 
-from .._elements import element_symbol
-from .._errors import CIFError
+from .._elements import atomic_number, element_symbol
 from .._lattice import parameters_from_lattice
-from .._math import periodic_distances
-from .._spglib import symmetry_dataset
-from ..structure import Crystal
-from ..symmetry import lattice_system
-from ._radii import atomic_volumes, covalent_radii
+from ..symmetry import CRYSTAL_SYSTEMS
+from ._radii import covalent_radii
 
 __all__ = [
+    "ANIONS",
     "DEFAULT_STATISTICS_FILE",
     "FIT_SYMPREC",
     "LATTICE_VARIABLES",
     "MAX_ELEMENTS",
     "MAX_SITES_PER_ELEMENT",
+    "MIN_CELL_EDGE_QUANTILE",
+    "MIN_DISTANCE_FLOOR",
+    "MIN_DISTANCE_QUANTILE",
+    "MIN_PAIR_STRUCTURES",
+    "NAMED_STATISTICS",
+    "V1_MIN_DISTANCE_RADII_SCALE",
+    "VOLUME_QUANTILE_LEVELS",
     "SamplerStatistics",
     "default_statistics",
-    "fit_statistics",
     "lattice_variables",
+    "named_statistics",
+    "pair_key",
 ]
 
 FORMAT = "xrdsynth-sampler-statistics"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 DEFAULT_STATISTICS_FILE = "default_statistics.json"
+#: Statistics shipped with the package, by name: ``"default"`` (the current fit) and ``"default-v1"`` (the
+#: version-1 statistics shipped before effective volumes and pair distances, kept to compare with).
+NAMED_STATISTICS = {"default": DEFAULT_STATISTICS_FILE, "default-v1": "default_statistics_v1.json"}
 FIT_SYMPREC = 1e-2  # Å; published coordinates often have 3-4 decimals, too coarse for 1e-3
 MAX_ELEMENTS = 8  # distinct elements per crystal; larger counts are pooled into the last bin
 MAX_SITES_PER_ELEMENT = 12  # Wyckoff sites per element; larger counts are pooled into the last bin
+#: Atomic numbers counted as anions (N, O, F, S, Cl, Se, Br, Te, I): Wyckoff letters are counted for them
+#: apart, and pairs of two non-anions are cation pairs for the sampler's minimum distances.
+ANIONS = frozenset({7, 8, 9, 16, 17, 34, 35, 52, 53})
+#: A pair's distance is this quantile of its per-structure shortest distances: in 15 % of the structures
+#: holding both elements (fully occupied sites only), the pair comes closer than it. The sampler pushes pairs
+#: toward it and enforces ``MIN_DISTANCE_FLOOR`` of it. The 15 % quantile (not a lower one) because bonds
+#: (cation-anion pairs) have narrow distributions, where 5 % and 15 % differ by a few hundredths of an Å,
+#: while like-ion pairs (O-O, cation-cation) spread widely: at 5 %, sampled O-O and cation-cation contacts
+#: came out ~0.4 Å shorter than real ones (median) and the shortest distance of a crystal had a KS distance
+#: of 0.18 to the real one; at 15 % it is 0.13 (docs/sampler.md). The lowest few percent are mostly disorder
+#: written as full occupancy, X-ray hydrogen positions, errors.
+MIN_DISTANCE_QUANTILE = 0.15
+#: The sampler never lets a pair come closer than this fraction of its distance (it pushes pairs toward the
+#: full distance where the crystal leaves room). Random coordinates pushed apart cannot reach the order
+#: that lets real crystals keep every pair beyond its quantile at their density.
+MIN_DISTANCE_FLOOR = 0.85
+#: Pairs seen in fewer structures fall back to the radii rule (at most their shortest observed distance).
+MIN_PAIR_STRUCTURES = 5
+#: The shortest allowed cell edge is this quantile of the shortest edge of the standardised cells.
+MIN_CELL_EDGE_QUANTILE = 0.001
+#: Probability levels at which the volume residual's quantiles are stored (the sampler interpolates
+#: between them, so residuals beyond the 1st and 99th percentiles are not drawn).
+VOLUME_QUANTILE_LEVELS = tuple(float(x) for x in np.linspace(0.01, 0.99, 50))
+#: Weight of the prior (covalent-sphere volume x a common factor) in the element-volume fit, in structures.
+VOLUME_RIDGE = 1.0
+#: Smallest effective volume relative to the prior (keeps every fitted volume positive).
+MIN_VOLUME_FRACTION = 0.1
+#: Occupancy from which an atom counts as fully occupied (for distances).
+FULL_OCCUPANCY = 0.99
+#: The minimum distance of version-1 statistics: this times the sum of covalent radii.
+V1_MIN_DISTANCE_RADII_SCALE = 0.5
 
 #: Variables describing the cell shape of each lattice system (lengths as log ratios, angles in degrees).
 LATTICE_VARIABLES: dict[str, tuple[str, ...]] = {
@@ -124,12 +151,39 @@ class SamplerStatistics:
         num_elements_counts: (MAX_ELEMENTS,) crystals with 1, 2, ... distinct elements (last bin: more).
         element_counts: space group -> element -> number of crystals of that group containing it.
         sites_per_element_counts: element -> (MAX_SITES_PER_ELEMENT,) how often it occupies 1, 2, ... sites.
+        element_set_counts: crystal system -> element set (symbols in order of atomic number, separated by
+            spaces, e.g. ``"O Mg Si"``) -> number of crystals with exactly these elements; empty in
+            version-1 statistics (the sampler then draws the elements one by one from ``element_counts``).
         wyckoff_counts: space group -> Wyckoff letter -> number of occupied sites with that letter.
+        anion_wyckoff_counts: the same for the sites whose main element is an anion (:data:`ANIONS`);
+            empty in version-1 statistics (the sampler then draws every element's positions alike).
         packing_fraction_log_mean, packing_fraction_log_std: mean and standard deviation of the natural
-            log of the packing fraction (sum of atomic volumes / cell volume).
+            log of the packing fraction (sum of covalent-sphere volumes / cell volume); the sampler uses
+            them only when ``element_volumes`` is empty (version-1 statistics).
         lattice: lattice system -> :class:`LatticeShape`.
         summary: quantiles for documentation (volume per atom, atoms per cell, packing fraction,
-            nearest-neighbour distance over the sum of covalent radii); not used for sampling.
+            nearest-neighbour distance over the sum of covalent radii, shortest edge, ...); not used for
+            sampling.
+        element_volumes: element -> effective volume in Å³ per atom (:func:`fit_element_volumes`), for the
+            elements of the collection; empty in version-1 statistics.
+        volume_prior_factor: effective volume of an element absent from ``element_volumes``, as a multiple
+            of its covalent-sphere volume (the fit's prior).
+        volume_residual_quantiles: quantiles of log(V / sum_Z n_Z v_Z) over the collection at the levels
+            :data:`VOLUME_QUANTILE_LEVELS` (what the element volumes do not explain: packing, hydrogen left
+            out of the structure, open frameworks); empty exactly when ``element_volumes`` is.
+        volume_shift: added to the log volume residual when sampling (0 unless calibrated with
+            :func:`~xrdsynth.sampler.calibrate_volume_shift`: random arrangements need more room than
+            ordered ones, so the sampler's crowded cells grow and the sampled volumes come out larger
+            than the statistics' unless the drawn ones are a little smaller).
+        min_distances: ``"A-B"`` (symbols in order of atomic number, :func:`pair_key`) -> the pair's
+            minimum distance in Å (:func:`resolve_min_distances`).
+        min_distance_structures: ``"A-B"`` -> number of structures the pair's distance was measured in.
+        min_distance_radii_scale: a pair absent from ``min_distances`` gets this times the sum of the two
+            covalent radii.
+        min_distance_quantile: the quantile the pair distances were fitted at (None: not fitted).
+        min_distance_floor: the sampler pushes pairs toward their distance and never lets them come
+            closer than this fraction of it (1.0 in version-1 statistics).
+        min_cell_edge: shortest allowed edge of a conventional cell in Å (0: no floor).
     """
 
     source: str
@@ -144,6 +198,28 @@ class SamplerStatistics:
     packing_fraction_log_std: float
     lattice: Mapping[str, LatticeShape]
     summary: Mapping[str, Any] = field(default_factory=dict)
+    element_set_counts: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    anion_wyckoff_counts: Mapping[int, Mapping[str, int]] = field(default_factory=dict)
+    element_volumes: Mapping[str, float] = field(default_factory=dict)
+    volume_prior_factor: float = 1.0
+    volume_residual_quantiles: tuple[float, ...] = ()
+    volume_shift: float = 0.0
+    min_distances: Mapping[str, float] = field(default_factory=dict)
+    min_distance_structures: Mapping[str, int] = field(default_factory=dict)
+    min_distance_radii_scale: float = V1_MIN_DISTANCE_RADII_SCALE
+    min_distance_quantile: float | None = None
+    min_distance_floor: float = 1.0
+    min_cell_edge: float = 0.0
+
+    def min_distance(self, a: str | int, b: str | int) -> float:
+        """The minimum distance in Å the sampler keeps between elements ``a`` and ``b`` (symbols or atomic
+        numbers): the fitted value of the pair, else ``min_distance_radii_scale`` x (r_a + r_b)."""
+        za, zb = (atomic_number(x) if isinstance(x, str) else int(x) for x in (a, b))
+        key = pair_key(za, zb)
+        if key in self.min_distances:
+            return float(self.min_distances[key])
+        radii = covalent_radii()
+        return float(self.min_distance_radii_scale * (radii[za] + radii[zb]))
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the statistics as one human-readable JSON file."""
@@ -195,6 +271,23 @@ class SamplerStatistics:
                 }
                 for system, shape in self.lattice.items()
             },
+            "element_set_counts": {
+                system: dict(sorted(c.items(), key=lambda item: (-item[1], item[0])))
+                for system, c in self.element_set_counts.items()
+            },
+            "anion_wyckoff_counts": {
+                str(g): dict(sorted(c.items())) for g, c in sorted(self.anion_wyckoff_counts.items())
+            },
+            "element_volumes": dict(sorted(self.element_volumes.items())),
+            "volume_prior_factor": self.volume_prior_factor,
+            "volume_residual_quantiles": list(self.volume_residual_quantiles),
+            "volume_shift": self.volume_shift,
+            "min_distances": dict(_by_pair(self.min_distances)),
+            "min_distance_structures": dict(_by_pair(self.min_distance_structures)),
+            "min_distance_radii_scale": self.min_distance_radii_scale,
+            "min_distance_quantile": self.min_distance_quantile,
+            "min_distance_floor": self.min_distance_floor,
+            "min_cell_edge": self.min_cell_edge,
             "summary": dict(self.summary),
         }
 
@@ -203,8 +296,11 @@ class SamplerStatistics:
         """Statistics from the content of a statistics file; ValueError names what is wrong."""
         if not isinstance(data, Mapping) or data.get("format") != FORMAT:
             raise ValueError(f"{source}: not an xrdsynth sampler statistics file (format != {FORMAT!r})")
-        if data.get("version") != VERSION:
-            raise ValueError(f"{source}: statistics version {data.get('version')!r}, expected {VERSION}")
+        version = data.get("version")
+        if version not in READABLE_VERSIONS:
+            raise ValueError(
+                f"{source}: statistics version {version!r}, expected one of {list(READABLE_VERSIONS)}"
+            )
         try:
             lattice = {
                 system: LatticeShape(
@@ -234,6 +330,7 @@ class SamplerStatistics:
                 packing_fraction_log_std=float(data["packing_fraction_log_std"]),
                 lattice=lattice,
                 summary=dict(data.get("summary", {})),
+                **(_fields_of_version_2(data) if version >= 2 else {}),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"{source}: malformed statistics ({type(exc).__name__}: {exc})") from None
@@ -245,7 +342,13 @@ def _validate(stats: SamplerStatistics, source: str) -> None:
     if len(stats.num_elements_counts) != MAX_ELEMENTS:
         raise ValueError(f"{source}: num_elements_counts must have {MAX_ELEMENTS} bins")
     if any(
-        not 1 <= g <= 230 for g in (*stats.space_group_counts, *stats.element_counts, *stats.wyckoff_counts)
+        not 1 <= g <= 230
+        for g in (
+            *stats.space_group_counts,
+            *stats.element_counts,
+            *stats.wyckoff_counts,
+            *stats.anion_wyckoff_counts,
+        )
     ):
         raise ValueError(f"{source}: space-group keys must be in 1..230")
     if any(len(v) != MAX_SITES_PER_ELEMENT for v in stats.sites_per_element_counts.values()):
@@ -261,216 +364,107 @@ def _validate(stats: SamplerStatistics, source: str) -> None:
         raise ValueError(f"{source}: packing fraction parameters must be finite with a positive std")
     if stats.num_structures < 1 or sum(stats.num_elements_counts) < 1:
         raise ValueError(f"{source}: statistics of no structures")
+    for system, sets in stats.element_set_counts.items():
+        if system not in CRYSTAL_SYSTEMS:
+            raise ValueError(f"{source}: element_set_counts has an unknown crystal system {system!r}")
+        for key, count in sets.items():
+            symbols = key.split()
+            if not symbols or count < 0:
+                raise ValueError(f"{source}: bad element set {key!r}: {count}")
+            for symbol in symbols:
+                atomic_number(symbol)
+    for symbol, volume in stats.element_volumes.items():
+        atomic_number(symbol)
+        if not (math.isfinite(volume) and volume > 0):
+            raise ValueError(f"{source}: element volume of {symbol} must be finite and > 0, got {volume}")
+    quantiles = np.asarray(stats.volume_residual_quantiles, dtype=np.float64)
+    if stats.element_volumes and (
+        len(quantiles) != len(VOLUME_QUANTILE_LEVELS)
+        or not np.all(np.isfinite(quantiles))
+        or np.any(np.diff(quantiles) < 0)
+    ):
+        raise ValueError(
+            f"{source}: volume_residual_quantiles must be {len(VOLUME_QUANTILE_LEVELS)} finite, "
+            "non-decreasing numbers when element_volumes are given"
+        )
+    if not stats.element_volumes and len(quantiles):
+        raise ValueError(f"{source}: volume_residual_quantiles without element_volumes")
+    if not (math.isfinite(stats.volume_shift) and abs(stats.volume_shift) < 2.0):
+        raise ValueError(f"{source}: volume_shift must be finite and within ±2")
+    if not (math.isfinite(stats.volume_prior_factor) and stats.volume_prior_factor > 0):
+        raise ValueError(f"{source}: volume_prior_factor must be finite and > 0")
+    for key, distance in stats.min_distances.items():
+        _parse_pair_key(key, source)
+        if not (math.isfinite(distance) and distance >= 0):
+            raise ValueError(f"{source}: min_distances[{key!r}] must be finite and >= 0, got {distance}")
+    if not 0.0 < stats.min_distance_floor <= 1.0:
+        raise ValueError(f"{source}: min_distance_floor must be in (0, 1]")
+    if not 0.0 <= stats.min_distance_radii_scale < 2.0:
+        raise ValueError(f"{source}: min_distance_radii_scale must be in [0, 2)")
+    if not (math.isfinite(stats.min_cell_edge) and 0.0 <= stats.min_cell_edge < 10.0):
+        raise ValueError(f"{source}: min_cell_edge must be in [0, 10) Å")
+
+
+def _fields_of_version_2(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields that version 2 added, from a file's content."""
+    quantile = data.get("min_distance_quantile")
+    return {
+        "element_set_counts": {
+            str(system): {str(k): int(v) for k, v in c.items()}
+            for system, c in data["element_set_counts"].items()
+        },
+        "anion_wyckoff_counts": {
+            int(g): {str(w): int(n) for w, n in c.items()} for g, c in data["anion_wyckoff_counts"].items()
+        },
+        "element_volumes": {str(k): float(v) for k, v in data["element_volumes"].items()},
+        "volume_prior_factor": float(data["volume_prior_factor"]),
+        "volume_residual_quantiles": tuple(float(v) for v in data["volume_residual_quantiles"]),
+        "volume_shift": float(data["volume_shift"]),
+        "min_distances": {str(k): float(v) for k, v in data["min_distances"].items()},
+        "min_distance_structures": {str(k): int(v) for k, v in data["min_distance_structures"].items()},
+        "min_distance_radii_scale": float(data["min_distance_radii_scale"]),
+        "min_distance_quantile": None if quantile is None else float(quantile),
+        "min_distance_floor": float(data["min_distance_floor"]),
+        "min_cell_edge": float(data["min_cell_edge"]),
+    }
+
+
+def pair_key(a: int, b: int) -> str:
+    """``"A-B"``: the symbols of atomic numbers ``a`` and ``b``, the lighter element first (``"O-Si"``)."""
+    low, high = sorted((int(a), int(b)))
+    return f"{element_symbol(low)}-{element_symbol(high)}"
+
+
+def _parse_pair_key(key: str, source: str) -> tuple[int, int]:
+    try:
+        a, b = (atomic_number(x) for x in key.split("-"))
+    except ValueError:
+        raise ValueError(f"{source}: {key!r} is not a pair of element symbols 'A-B'") from None
+    return a, b
+
+
+def _by_pair(mapping: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Items of a mapping keyed by pair, in order of the atomic numbers."""
+    return sorted(mapping.items(), key=lambda item: _parse_pair_key(item[0], "<statistics>"))
+
+
+def default_statistics() -> SamplerStatistics:
+    """The statistics shipped with the package (fitted on amcsd-dev; see PROVENANCE.md next to the file)."""
+    return named_statistics("default")
 
 
 @functools.cache
-def default_statistics() -> SamplerStatistics:
-    """The statistics shipped with the package (fitted on amcsd-dev; see PROVENANCE.md next to the file)."""
-    with resources.as_file(resources.files(__package__).joinpath(DEFAULT_STATISTICS_FILE)) as path:
-        return SamplerStatistics.load(path)
+def named_statistics(name: str) -> SamplerStatistics:
+    """Statistics shipped with the package, by name (:data:`NAMED_STATISTICS`).
 
-
-# ---------------------------------------------------------------------------------------------------------
-# Fitting
-
-
-@dataclass
-class _Counts:
-    space_group: dict[int, int] = field(default_factory=dict)
-    num_elements: list[int] = field(default_factory=lambda: [0] * MAX_ELEMENTS)
-    elements: dict[int, dict[str, int]] = field(default_factory=dict)
-    sites_per_element: dict[str, list[int]] = field(default_factory=dict)
-    wyckoff: dict[int, dict[str, int]] = field(default_factory=dict)
-    log_packing: list[float] = field(default_factory=list)
-    shapes: dict[str, list[list[float]]] = field(default_factory=lambda: {s: [] for s in LATTICE_VARIABLES})
-    volume_per_atom: list[float] = field(default_factory=list)
-    atoms_per_cell: list[int] = field(default_factory=list)
-    nn_ratio: list[float] = field(default_factory=list)
-    used: int = 0
-    skipped: int = 0
-
-
-def _add_crystal(counts: _Counts, crystal: Crystal) -> bool:
-    """Count one crystal; False when spglib cannot analyse it."""
-    # Atoms at one place (mixed or split sites) form one symmetry site, as in Crystal.detect_space_group.
-    site_of, sites, types = crystal._symmetry_sites(FIT_SYMPREC)
-    data = symmetry_dataset(crystal.lattice, crystal.frac_coords[sites], types, FIT_SYMPREC)
-    if data is None:
-        return False
-    number = int(data.number)
-    # Main element of each symmetry site (largest total occupancy over the atoms at that place).
-    main_element = []
-    for s in range(len(sites)):
-        atoms = np.nonzero(site_of == s)[0]
-        weights: dict[int, float] = {}
-        for i in atoms:
-            weights[int(crystal.numbers[i])] = (
-                weights.get(int(crystal.numbers[i]), 0.0) + crystal.occupancies[i]
-            )
-        main_element.append(max(weights, key=lambda z: weights[z]))
-    orbits = dict.fromkeys(int(i) for i in data.equivalent_atoms)  # one representative per orbit
-    sites_of_element: dict[int, int] = {}
-    for rep in orbits:
-        z = main_element[rep]
-        sites_of_element[z] = sites_of_element.get(z, 0) + 1
-        letters = counts.wyckoff.setdefault(number, {})
-        letters[str(data.wyckoffs[rep])] = letters.get(str(data.wyckoffs[rep]), 0) + 1
-
-    counts.space_group[number] = counts.space_group.get(number, 0) + 1
-    counts.num_elements[min(len(sites_of_element), MAX_ELEMENTS) - 1] += 1
-    per_group = counts.elements.setdefault(number, {})
-    for z, n_sites in sites_of_element.items():
-        symbol = element_symbol(z)
-        per_group[symbol] = per_group.get(symbol, 0) + 1
-        histogram = counts.sites_per_element.setdefault(symbol, [0] * MAX_SITES_PER_ELEMENT)
-        histogram[min(n_sites, MAX_SITES_PER_ELEMENT) - 1] += 1
-
-    volume = crystal.volume
-    atom_volume = float(np.sum(crystal.occupancies * atomic_volumes()[crystal.numbers]))
-    counts.log_packing.append(math.log(atom_volume / volume))
-    system = lattice_system(number)
-    counts.shapes[system].append(lattice_variables(system, np.asarray(data.std_lattice)))
-    n_atoms = float(np.sum(crystal.occupancies))
-    counts.volume_per_atom.append(volume / n_atoms)
-    counts.atoms_per_cell.append(crystal.num_atoms)
-    if np.all(crystal.occupancies == 1.0) and crystal.num_atoms > 1:
-        counts.nn_ratio.append(_min_distance_ratio(crystal))
-    return True
-
-
-def _min_distance_ratio(crystal: Crystal) -> float:
-    """Smallest interatomic distance divided by the sum of the two covalent radii (periodic)."""
-    radii = covalent_radii()[crystal.numbers]
-    d = periodic_distances(crystal.frac_coords, crystal.frac_coords, crystal.lattice)
-    np.fill_diagonal(d, np.inf)
-    return float(np.min(d / (radii[:, None] + radii[None, :])))
-
-
-def _sources(items: Iterable[Crystal | str | os.PathLike[str]]) -> list[Crystal | Path]:
-    """Crystal objects and CIF files, folders expanded (searched recursively), in order."""
-    sources: list[Crystal | Path] = []
-    for item in items:
-        if isinstance(item, Crystal):
-            sources.append(item)
-            continue
-        path = Path(item)
-        if path.is_dir():
-            files = sorted([*path.rglob("*.cif"), *path.rglob("*.cif.gz")])
-            if not files:
-                raise ValueError(f"no .cif files under {str(path)!r}")
-            sources.extend(files)
-        elif path.is_file():
-            sources.append(path)
-        else:
-            raise ValueError(f"{str(path)!r} is neither a Crystal, a CIF file nor a folder")
-    return sources
-
-
-def _crystals(sources: Iterable[Crystal | Path], counts: _Counts) -> Iterable[Crystal]:
-    """The crystals of :func:`_sources`, files read one by one."""
-    for source in sources:
-        if isinstance(source, Crystal):
-            yield source
-            continue
-        try:
-            yield Crystal.from_cif(source)
-        except (CIFError, OSError):
-            # A collection of thousands of files always has a few broken ones; they are counted in
-            # num_skipped (stored in the statistics) rather than stopping the fit.
-            counts.skipped += 1
-
-
-def fit_statistics(
-    paths_or_crystals: Iterable[Crystal | str | os.PathLike[str]] | str | os.PathLike[str],
-    source: str | None = None,
-    *,
-    progress: bool = True,
-) -> SamplerStatistics:
-    """Fit sampler statistics on a collection of crystal structures.
-
-    Args:
-        paths_or_crystals: a folder of CIF files (searched recursively for ``*.cif`` and ``*.cif.gz``), a
-            CIF file, or an iterable mixing :class:`~xrdsynth.Crystal` objects, files and folders.
-        source: description stored in the result (default: the paths given, or "N crystals").
-        progress: show a tqdm progress bar over the structures (thousands of files take minutes).
-
-    Returns:
-        The fitted statistics. Files that cannot be read and structures spglib cannot analyse (at
-        symprec ``FIT_SYMPREC``) are skipped and counted in ``num_skipped``.
+    ``"default"`` is the current fit on amcsd-dev; ``"default-v1"`` the version-1 statistics shipped
+    before effective volumes and pair distances (covalent-sphere volumes over a log-normal packing
+    fraction, 0.5 x the radii sum as minimum distance, no edge floor), kept so that the two can be compared.
 
     Raises:
-        ValueError: a path does not exist, or no structure could be used.
+        ValueError: an unknown name.
     """
-    from tqdm.auto import tqdm
-
-    if isinstance(paths_or_crystals, (str, os.PathLike, Crystal)):
-        items: list[Any] = [paths_or_crystals]
-    else:
-        items = list(paths_or_crystals)
-    if source is None:
-        paths = [os.fspath(p) for p in items if not isinstance(p, Crystal)]
-        source = ", ".join(paths) if paths else f"{len(items)} crystals"
-    sources = _sources(items)
-    counts = _Counts()
-    bar = tqdm(sources, unit="structure", desc="fit_statistics", disable=not progress)
-    for crystal in _crystals(bar, counts):
-        if _add_crystal(counts, crystal):
-            counts.used += 1
-        else:
-            counts.skipped += 1
-    bar.close()
-    if counts.used == 0:
-        raise ValueError(f"no usable structure in {source}")
-    log_packing = np.array(counts.log_packing)
-    return SamplerStatistics(
-        source=source,
-        num_structures=counts.used,
-        num_skipped=counts.skipped,
-        space_group_counts=dict(sorted(counts.space_group.items())),
-        num_elements_counts=tuple(counts.num_elements),
-        element_counts={g: dict(sorted(c.items())) for g, c in sorted(counts.elements.items())},
-        sites_per_element_counts={k: tuple(v) for k, v in sorted(counts.sites_per_element.items())},
-        wyckoff_counts={g: dict(sorted(c.items())) for g, c in sorted(counts.wyckoff.items())},
-        packing_fraction_log_mean=float(log_packing.mean()),
-        packing_fraction_log_std=float(max(log_packing.std(), 1e-3)),
-        lattice={system: _fit_shape(system, rows) for system, rows in counts.shapes.items()},
-        summary=_summary(counts),
-    )
-
-
-def _fit_shape(system: str, rows: list[list[float]]) -> LatticeShape:
-    names = LATTICE_VARIABLES[system]
-    k = len(names)
-    if len(rows) < max(_MIN_CELLS_PER_SYSTEM, k + 2):
-        return LatticeShape(
-            names,
-            tuple(_FALLBACK_MEAN[n] for n in names),
-            tuple(
-                tuple(_FALLBACK_STD[n] ** 2 if i == j else 0.0 for j, n in enumerate(names)) for i in range(k)
-            ),
-            0,
-        )
-    x = np.array(rows, dtype=np.float64).reshape(len(rows), k)
-    cov = np.atleast_2d(np.cov(x, rowvar=False)) if k else np.zeros((0, 0))
-    return LatticeShape(
-        names,
-        tuple(float(v) for v in x.mean(axis=0)),
-        tuple(tuple(float(v) for v in row) for row in cov),
-        len(x),
-    )
-
-
-def _quantiles(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {}
-    q = np.quantile(np.asarray(values, dtype=np.float64), [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99])
-    return {f"q{p:02d}": round(float(v), 4) for p, v in zip((1, 5, 25, 50, 75, 95, 99), q, strict=True)}
-
-
-def _summary(counts: _Counts) -> dict[str, Any]:
-    return {
-        "volume_per_atom_A3": _quantiles(counts.volume_per_atom),
-        "atoms_per_cell": _quantiles([float(n) for n in counts.atoms_per_cell]),
-        "packing_fraction": _quantiles([math.exp(v) for v in counts.log_packing]),
-        "nearest_neighbour_over_radii_sum_ordered": _quantiles(counts.nn_ratio),
-    }
+    if name not in NAMED_STATISTICS:
+        raise ValueError(f"unknown statistics name {name!r}; shipped: {sorted(NAMED_STATISTICS)}")
+    with resources.as_file(resources.files(__package__).joinpath(NAMED_STATISTICS[name])) as path:
+        return SamplerStatistics.load(path)

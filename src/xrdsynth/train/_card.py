@@ -24,7 +24,7 @@ def model_card(
         "name": Path(config.out).name,
         "task": "space-group classification (230 classes) of powder X-ray diffraction patterns",
         "training_data": (
-            "synthetic crystals only: xrdsynth.SpaceGroupSampler with the default statistics "
+            f"synthetic crystals only: xrdsynth.SpaceGroupSampler with the {config.statistics!r} statistics "
             f"({config.space_group_weights} space-group weights), simulated on the fly by "
             "xrdsynth.PowderSimulator; every pattern new"
         ),

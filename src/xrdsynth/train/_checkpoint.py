@@ -23,10 +23,13 @@ RESUME_MAY_DIFFER = frozenset(
      "eval_every", "log_every"}
 )  # fmt: skip
 
-
 # Settings added after runs were already written: a stored configuration without one was made by a version
 # that behaved as this value does, so it resumes with it (and only with it).
-ABSENT_MEANS: dict[str, Any] = {"smoothing_fwhm_deg": 0.0, "preset_overrides": {}}
+ABSENT_MEANS: dict[str, Any] = {
+    "statistics": "default-v1",
+    "smoothing_fwhm_deg": 0.0,
+    "preset_overrides": {},
+}
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:

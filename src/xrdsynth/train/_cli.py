@@ -9,6 +9,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from ..sampler import NAMED_STATISTICS
 from ..transforms import PRESETS
 from ._config import PRECISIONS, SPACE_GROUP_WEIGHTS, TrainConfig
 from ._loop import train
@@ -110,6 +111,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         choices=SPACE_GROUP_WEIGHTS,
         default=defaults.space_group_weights,
         help="how often each space group is drawn: equally, as in the sampler statistics, or tempered"
+        + default,
+    )
+    parser.add_argument(
+        "--statistics",
+        choices=tuple(NAMED_STATISTICS),
+        default=defaults.statistics,
+        help="sampler statistics: fitted volumes and distances ('default') or the earlier ones ('default-v1')"
         + default,
     )
     parser.add_argument(

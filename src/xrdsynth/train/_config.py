@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from .._base import DEFAULT_TWO_THETA
+from ..sampler import NAMED_STATISTICS
 from ..simulate import resolve_wavelength
 from ..transforms import PRESETS, laboratory_cu_transforms
 
@@ -54,6 +55,9 @@ class TrainConfig:
             "tempered" (statistics to the power ``tempering``: common groups more often, rare ones still
             seen).
         tempering: exponent of the "tempered" weights.
+        statistics: the sampler statistics, a name in :data:`xrdsynth.sampler.NAMED_STATISTICS`
+            ("default": fitted volumes and distances; "default-v1": the statistics of the shipped
+            classifier's training, crystals with larger cells and shorter distances).
         preset: the recipe of the training patterns, a name in :data:`xrdsynth.transforms.PRESETS`
             ("laboratory-cu": Kα doublet, instrument function, sizes from 15 nm to 2 µm, strain, texture,
             shifts, impurity, backgrounds, counting noise, partial scans; "clean": Kα1 Gaussian peaks).
@@ -98,6 +102,7 @@ class TrainConfig:
     threads: int = 0
     space_group_weights: str = "uniform"
     tempering: float = 0.5
+    statistics: str = "default"
     preset: str = "laboratory-cu"
     preset_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     clean_fraction: float = 0.0
@@ -138,6 +143,10 @@ class TrainConfig:
             raise ValueError(f"smoothing_fwhm_deg must be >= 0, got {self.smoothing_fwhm_deg}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.statistics not in NAMED_STATISTICS:
+            raise ValueError(
+                f"statistics must be one of {', '.join(NAMED_STATISTICS)}, got {self.statistics!r}"
+            )
         if self.workers < 0:
             raise ValueError(f"workers must be >= 0, got {self.workers}")
         if self.space_group_weights not in SPACE_GROUP_WEIGHTS:

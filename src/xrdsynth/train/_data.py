@@ -12,7 +12,7 @@ from torch import nn
 
 from .._base import NUM_SPACE_GROUPS
 from ..data import SyntheticPowderDataset
-from ..sampler import SpaceGroupSampler, default_statistics
+from ..sampler import SpaceGroupSampler, named_statistics
 from ..structure import CrystalBatch
 from ..transforms import preset
 from ._config import TrainConfig
@@ -51,7 +51,7 @@ def space_group_weights(config: TrainConfig) -> str | list[float]:
     """The sampler's ``space_group_weights`` for ``config``: a name, or one weight per group 1..230."""
     if config.space_group_weights != "tempered":
         return config.space_group_weights
-    counts = default_statistics().space_group_counts
+    counts = named_statistics(config.statistics).space_group_counts
     # +1: every group keeps a chance, however rare in the statistics.
     return [(counts.get(g, 0) + 1.0) ** config.tempering for g in range(1, NUM_SPACE_GROUPS + 1)]
 
@@ -60,6 +60,7 @@ def build_data(config: TrainConfig, device: torch.device) -> tuple[SpaceGroupSam
     """The sampler and the simulator (a preset, or a mixture with the clean preset) of a training recipe,
     on ``device``. Patterns come out linear, maximum 1: the classifier's preprocessing does the rest."""
     sampler = SpaceGroupSampler(
+        statistics=config.statistics,
         seed=config.seed,
         device=device,
         max_atoms=config.max_atoms,
