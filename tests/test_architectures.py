@@ -44,7 +44,7 @@ FINGERPRINTS = {
 SHIPPED = {
     "xrdsynth-resnet-cu": (
         "resnet10",
-        "092a14d5b0033467456e6cffa40a3c805ae00cceee7fbbf64f378f8d161cfadb",
+        "0a6c4bca7b9f0cda165aa4349de1c52cede735157a68e418c9b85d2f13ec57b9",
         "a7d83e7ef44cd629",
     ),
 }
