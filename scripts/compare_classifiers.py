@@ -1,0 +1,87 @@
+"""Two classifiers on the same patterns, paired: which patterns only one of them gets right, and whether that
+difference is more than chance (exact two-sided McNemar test).
+
+    python scripts/compare_classifiers.py MODEL_A MODEL_B --rruff ../shared/data/rruff-dev
+        [--amcsd ../shared/data/amcsd-dev] [--cache /tmp/amcsd.pkl]
+
+MODEL_A and MODEL_B are shipped names or folders (a run's ``model/`` folder, a snapshot). On rruff-dev both
+read the same measured patterns; on amcsd-dev (one structure per mineral, clean Cu Kα1, 20–100 nm, as in
+``scripts/evaluate_classifier.py``) both read the same simulated patterns, made once on MODEL_A's grid (the
+two models must share their input spec). For each set the script prints both top-1 accuracies, the number of
+patterns right for only one of them, and the McNemar p-value: on 449 patterns a difference of a few points
+can be chance, and the paired test is much sharper than comparing the two accuracies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from math import comb
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from xrdsynth.models import Classifier, load_pretrained
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from evaluate_classifier import amcsd_crystals, one_per_mineral, rruff_patterns, simulate_on_grid
+
+
+def mcnemar_p(only_a: int, only_b: int) -> float:
+    """Exact two-sided McNemar p-value: the probability, if both were equally good, of a split of the
+    discordant patterns at least as uneven as (only_a, only_b)."""
+    n, k = only_a + only_b, min(only_a, only_b)
+    if n == 0:
+        return 1.0
+    return min(1.0, 2.0 * sum(comb(n, i) for i in range(k + 1)) / 2**n)
+
+
+def paired(name: str, right_a: np.ndarray, right_b: np.ndarray) -> None:
+    only_a, only_b = int(np.sum(right_a & ~right_b)), int(np.sum(right_b & ~right_a))
+    print(
+        f"{name}: A {right_a.mean():.1%}, B {right_b.mean():.1%} of {len(right_a)}; right only for A "
+        f"{only_a}, only for B {only_b}; McNemar p = {mcnemar_p(only_a, only_b):.2g}"
+    )
+
+
+def answers_on_grid(classifier: Classifier, patterns: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        return classifier.probabilities_on_grid(patterns).argmax(dim=1).numpy() + 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("model_a", help="shipped name or folder")
+    parser.add_argument("model_b", help="shipped name or folder")
+    parser.add_argument("--rruff", type=Path, default=None, help="rruff-dev folder (with rruff-dev.npz)")
+    parser.add_argument("--amcsd", type=Path, default=None, help="amcsd-dev folder (with index.csv)")
+    parser.add_argument("--cache", type=Path, default=None, help="pickle cache of the amcsd-dev crystals")
+    parser.add_argument("--seed", type=int, default=20261124, help="of the simulated crystallite sizes")
+    args = parser.parse_args(argv)
+    if args.rruff is None and args.amcsd is None:
+        parser.error("give --rruff, --amcsd or both")
+    a, b = load_pretrained(args.model_a), load_pretrained(args.model_b)
+    if a.spec != b.spec:
+        parser.error("the two models read different inputs (their input specs differ)")
+    if args.rruff is not None:
+        two_theta, intensity, labels = rruff_patterns(args.rruff)
+        right_a = a.predict_proba(two_theta, intensity, wavelength="CuKa1").argmax(axis=1) + 1 == labels
+        right_b = b.predict_proba(two_theta, intensity, wavelength="CuKa1").argmax(axis=1) + 1 == labels
+        paired("rruff-dev", right_a, right_b)
+    if args.amcsd is not None:
+        crystals, labels, ids = amcsd_crystals(args.amcsd, args.cache)
+        unique = one_per_mineral(args.amcsd, ids)
+        patterns = simulate_on_grid(a, [crystals[i] for i in unique], args.seed)
+        paired(
+            "amcsd-dev, one structure per mineral",
+            answers_on_grid(a, patterns) == labels[unique],
+            answers_on_grid(b, patterns) == labels[unique],
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
