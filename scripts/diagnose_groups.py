@@ -61,23 +61,13 @@ def recall_row(answers: np.ndarray, labels: np.ndarray, group: int, most: int = 
 def synthetic_answers(
     classifier: Classifier, groups: list[int], per_group: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Answers and labels for ``per_group`` clean synthetic crystals of each group."""
-    spec = classifier.spec
-    simulator = xs.PowderSimulator(
-        two_theta=(spec.two_theta_min, spec.two_theta_max, spec.num_points),
-        wavelength=spec.wavelength,
-        crystallite_size_nm=(20.0, 100.0),
-        seed=SYNTHETIC_SEED,
-    )
-    sampler = xs.SpaceGroupSampler(space_groups=groups, seed=SYNTHETIC_SEED)
-    answers, labels = [], []
-    for _ in range(0, per_group * len(groups), 256):
-        batch = sampler.sample(256)
-        with torch.no_grad():
-            probability = classifier.probabilities_on_grid(simulator(batch))
-        answers.append(probability.argmax(dim=1).numpy() + 1)
-        labels.append(batch.space_group.numpy())
-    return np.concatenate(answers), np.concatenate(labels)
+    """Answers and labels for about ``per_group`` clean synthetic crystals of each group (drawn uniformly over
+    ``groups``), simulated as the amcsd-dev structures are."""
+    batch = xs.SpaceGroupSampler(space_groups=groups, seed=SYNTHETIC_SEED).sample(per_group * len(groups))
+    patterns = simulate_on_grid(classifier, batch.to_crystals(), seed=SYNTHETIC_SEED)
+    with torch.no_grad():
+        answers = classifier.probabilities_on_grid(patterns).argmax(dim=1).numpy() + 1
+    return answers, batch.space_group.numpy()
 
 
 def main(argv: list[str] | None = None) -> int:
