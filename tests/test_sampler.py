@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from conftest import CIF_DIR
-from xrdsynth import CrystalBatch
+from xrdsynth import Crystal, CrystalBatch
 from xrdsynth.sampler import (
     SamplerStatistics,
     SpaceGroupSampler,
@@ -409,28 +409,15 @@ def test_fit_save_load_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert len(batch) == 8
 
 
-def test_fit_accepts_crystals_and_counts_sites() -> None:
-    from xrdsynth import Crystal
+def _rock_salt(a: float = 5.64) -> Crystal:
+    """NaCl in its conventional cell (Fm-3m, 4 Na + 4 Cl), edge ``a`` in Å."""
+    na = [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]
+    cl = [[0.5, 0.5, 0.5], [0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5]]
+    return Crystal.from_parameters(a, a, a, 90, 90, 90, na + cl, ["Na"] * 4 + ["Cl"] * 4)
 
-    rocksalt = Crystal.from_parameters(
-        5.64,
-        5.64,
-        5.64,
-        90,
-        90,
-        90,
-        [
-            [0, 0, 0],
-            [0, 0.5, 0.5],
-            [0.5, 0, 0.5],
-            [0.5, 0.5, 0],
-            [0.5, 0.5, 0.5],
-            [0.5, 0, 0],
-            [0, 0.5, 0],
-            [0, 0, 0.5],
-        ],
-        ["Na"] * 4 + ["Cl"] * 4,
-    )
+
+def test_fit_accepts_crystals_and_counts_sites() -> None:
+    rocksalt = _rock_salt()
     stats = fit_statistics([rocksalt, rocksalt], progress=False)
     assert stats.space_group_counts == {225: 2}
     assert stats.element_counts[225] == {"Cl": 2, "Na": 2}
@@ -666,29 +653,10 @@ def test_bad_verify_symprec_raises(value) -> None:
 
 
 def test_shortest_pair_distances_of_rock_salt() -> None:
-    from xrdsynth import Crystal
     from xrdsynth.sampler import shortest_pair_distances
 
     a = 5.64
-    rocksalt = Crystal.from_parameters(
-        a,
-        a,
-        a,
-        90,
-        90,
-        90,
-        [
-            [0, 0, 0],
-            [0, 0.5, 0.5],
-            [0.5, 0, 0.5],
-            [0.5, 0.5, 0],
-            [0.5, 0.5, 0.5],
-            [0.5, 0, 0],
-            [0, 0.5, 0],
-            [0, 0, 0.5],
-        ],
-        ["Na"] * 4 + ["Cl"] * 4,
-    )
+    rocksalt = _rock_salt(a)
     distances = shortest_pair_distances(rocksalt)
     assert distances[(11, 17)] == pytest.approx(a / 2)
     assert distances[(11, 11)] == pytest.approx(a / np.sqrt(2))
