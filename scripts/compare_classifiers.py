@@ -20,12 +20,17 @@ from math import comb
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from xrdsynth.models import Classifier, load_pretrained
+from xrdsynth.models import load_pretrained
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from evaluate_classifier import amcsd_crystals, one_per_mineral, rruff_patterns, simulate_on_grid
+from evaluate_classifier import (
+    amcsd_crystals,
+    answers_on_grid,
+    one_per_mineral,
+    rruff_patterns,
+    simulate_on_grid,
+)
 
 
 def mcnemar_p(only_a: int, only_b: int) -> float:
@@ -43,11 +48,6 @@ def paired(name: str, right_a: np.ndarray, right_b: np.ndarray) -> None:
         f"{name}: A {right_a.mean():.1%}, B {right_b.mean():.1%} of {len(right_a)}; right only for A "
         f"{only_a}, only for B {only_b}; McNemar p = {mcnemar_p(only_a, only_b):.2g}"
     )
-
-
-def answers_on_grid(classifier: Classifier, patterns: torch.Tensor) -> np.ndarray:
-    with torch.no_grad():
-        return classifier.probabilities_on_grid(patterns).argmax(dim=1).numpy() + 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,7 @@ from xrdsynth.symmetry import SpaceGroup
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from evaluate_classifier import (
     amcsd_crystals,
+    answers_on_grid,
     one_per_mineral,
     robustness_conditions,
     rruff_patterns,
@@ -65,9 +66,7 @@ def synthetic_answers(
     ``groups``), simulated as the amcsd-dev structures are."""
     batch = xs.SpaceGroupSampler(space_groups=groups, seed=SYNTHETIC_SEED).sample(per_group * len(groups))
     patterns = simulate_on_grid(classifier, batch.to_crystals(), seed=SYNTHETIC_SEED)
-    with torch.no_grad():
-        answers = classifier.probabilities_on_grid(patterns).argmax(dim=1).numpy() + 1
-    return answers, batch.space_group.numpy()
+    return answers_on_grid(classifier, patterns), batch.space_group.numpy()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,21 +99,19 @@ def main(argv: list[str] | None = None) -> int:
         chosen = [crystals[i] for i in unique if labels[i] in groups]
         chosen_labels = np.array([labels[i] for i in unique if labels[i] in groups])
         patterns = simulate_on_grid(classifier, chosen, seed=20261124)
-        answers = classifier.probabilities_on_grid(patterns).argmax(dim=1).numpy() + 1
+        answers = answers_on_grid(classifier, patterns)
         columns.append("amcsd-dev, one per mineral (clean)")
         for g in groups:
             cells[g].append(recall_row(answers, chosen_labels, g))
         spec = classifier.spec
         grid = (spec.two_theta_min, spec.two_theta_max, spec.num_points)
         laboratory = robustness_conditions(grid, seed=20261124)["laboratory-cu (all)"]
-        answers = []
-        for i in range(0, len(chosen), 128):
-            with torch.no_grad():
-                probability = classifier.probabilities_on_grid(laboratory(chosen[i : i + 128]))
-            answers.append(probability.argmax(dim=1).numpy() + 1)
+        with torch.no_grad():
+            patterns = torch.cat([laboratory(chosen[i : i + 128]) for i in range(0, len(chosen), 128)])
+        answers = answers_on_grid(classifier, patterns)
         columns.append("amcsd-dev, one per mineral (laboratory preset)")
         for g in groups:
-            cells[g].append(recall_row(np.concatenate(answers), chosen_labels, g))
+            cells[g].append(recall_row(answers, chosen_labels, g))
     if args.synthetic > 0:
         answers, labels = synthetic_answers(classifier, groups, args.synthetic)
         columns.append("synthetic (clean)")

@@ -148,6 +148,12 @@ def simulate_on_grid(
     return torch.cat([sim(crystals[i : i + batch]) for i in starts])
 
 
+def answers_on_grid(classifier: Classifier, patterns: torch.Tensor) -> np.ndarray:
+    """(N,) the group (1..230) the classifier puts first for each of ``patterns`` (N, P) on its grid."""
+    with torch.no_grad():
+        return classifier.probabilities_on_grid(patterns).argmax(dim=1).numpy() + 1
+
+
 def one_per_mineral(folder: Path, ids: list[str]) -> np.ndarray:
     """Indices into ``ids`` that keep the first structure (lowest AMCSD id) of each mineral name."""
     with open(folder / "index.csv", encoding="utf-8") as handle:
