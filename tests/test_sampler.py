@@ -26,6 +26,7 @@ from xrdsynth.sampler import (
     named_statistics,
 )
 from xrdsynth.sampler._core import certificate_sites, certify, draw_composition
+from xrdsynth.sampler._placement import special_candidates
 from xrdsynth.sampler._radii import covalent_radii
 from xrdsynth.sampler._relax import Sites, atom_jacobians, clearance, nearest_images, relax, smallest_spacing
 from xrdsynth.sampler._statistics import MIN_DISTANCE_QUANTILE
@@ -210,6 +211,33 @@ def test_labels_exact_where_pushes_balance_without_a_spglib_check() -> None:
             if found != group:
                 wrong.append((group, found))
     assert not wrong, f"spglib finds more symmetry than the label: {wrong}"
+
+
+def test_certifying_sites_keep_clear_of_special_values_at_the_spglib_tolerance() -> None:
+    """P23 with seed 0: best-candidate placement used to put a certifying 12j orbit within 10⁻⁴ Å of a more
+    symmetric arrangement (x = -z, or a coordinate at 1/2) in 3 of these 1,000 crystals, which spglib at
+    1e-3 Å reads as P-43m or Pm-3; candidates that close to a special value are never kept now."""
+    sampler = SpaceGroupSampler(seed=0)
+    found = [c.detect_space_group(symprec=1e-3) for c in sampler.sample(1000, space_group=195).to_crystals()]
+    assert found.count(195) == 1000, sorted(set(found) - {195})
+
+
+def test_special_candidates_flag_near_relations_of_the_free_coordinates_only() -> None:
+    cubic = 5.0 * torch.eye(3, dtype=torch.float64)[None]
+    general = torch.eye(3, dtype=torch.float64)[None]  # x, y, z free
+    first = torch.tensor(
+        [[[0.29, 0.29 + 5e-5, 0.67], [0.29, 0.41, 0.5 - 1e-4], [0.29, 0.41, 0.67], [0.2501, 0.41, 0.67]]],
+        dtype=torch.float64,
+    )
+    assert special_candidates(first, general, cubic).tolist() == [[True, True, False, True]]
+    # (x, 0, 1/2): y and z are the site's own special values; only x can come near one.
+    line = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]], dtype=torch.float64)
+    on_line = torch.tensor([[[0.2, 0.0, 0.5], [0.25 + 1e-5, 0.0, 0.5]]], dtype=torch.float64)
+    assert special_candidates(on_line, line, cubic).tolist() == [[False, True]]
+    # The margin is in Å: 3e-4 off in fractions is 1.5e-3 Å in a 5 Å cell, 0.03 Å in a 100 Å one.
+    off = torch.tensor([[[0.29, 0.29 + 3e-4, 0.67]]], dtype=torch.float64)
+    assert special_candidates(off, general, cubic).item()
+    assert not special_candidates(off, general, 20 * cubic).item()
 
 
 def test_certificate_sites_are_one_faithful_site_or_one_pair() -> None:

@@ -19,9 +19,11 @@ __all__ = [
     "PLACEMENT_FRACTION",
     "RELAX_ITERATIONS",
     "RELAX_ROUNDS",
+    "SPECIAL_MARGIN",
     "candidate_schedule",
     "place_sites",
     "shortest_centring",
+    "special_candidates",
 ]
 
 FIRST_CANDIDATES = 4  # candidates in the first round of a site (the best one that clears is kept)
@@ -30,6 +32,22 @@ MAX_EXPANSION = 1.3  # a cell may grow to at most 1.3 x its drawn length (2.2 x 
 PLACEMENT_FRACTION = 0.8  # sites are first placed at this fraction of the minimum distances ...
 RELAX_ROUNDS = 2  # ... then pushed apart (_relax.relax) in up to this many rounds (new neighbour lists)
 RELAX_ITERATIONS = 15  # of at most this many steps each
+# A certifying site's first atom is kept at least this far (Å) from the special values of its free
+# coordinates (see special_candidates), so that spglib at 1e-3 Å sees no extra symmetry.
+SPECIAL_MARGIN = 2e-3
+# The relations h . x = r (mod 1) a higher symmetry imposes on a general position's coordinates x: rows h of
+# R' - R for two point operations of one lattice (signed permutations; the hexagonal ones), offsets r on
+# the grid of 1/24 (1/2, 1/3, 1/4, 1/6, 1/8 and 1/12 of the cell: centrings, screws, glides, origins).
+SPECIAL_ROWS = torch.tensor(
+    [
+        *([1, 0, 0], [0, 1, 0], [0, 0, 1], [2, 0, 0], [0, 2, 0], [0, 0, 2]),
+        *([1, 1, 0], [1, -1, 0], [1, 0, 1], [1, 0, -1], [0, 1, 1], [0, 1, -1]),
+        *([1, 1, 1], [1, 1, -1], [1, -1, 1], [-1, 1, 1]),
+        *([1, 2, 0], [2, 1, 0], [1, -2, 0], [2, -1, 0]),
+    ],
+    dtype=torch.float64,
+)
+SPECIAL_GRID = 24
 
 
 
@@ -44,6 +62,32 @@ def shortest_centring(t: DeviceTables, group: torch.Tensor, lattice: torch.Tenso
     cart = torch.bmm(candidates.reshape(len(group), -1, 3), lattice)
     lengths = cart.norm(dim=-1)  # nan rows stay nan
     return torch.nan_to_num(lengths, nan=float("inf")).min(dim=1).values
+
+
+def special_candidates(
+    first: torch.Tensor, basis: torch.Tensor, lattice: torch.Tensor, margin: float = SPECIAL_MARGIN
+) -> torch.Tensor:
+    """(q, k) bool: candidate first atoms that lie within ``margin`` Å of a special value of their free
+    coordinates, where a supergroup's operation could map the orbit onto itself.
+
+    Labels are exact for generic coordinates, but spglib finds symmetry within a tolerance: a certifying
+    orbit drawn 10⁻⁴ Å from x = y or z = 1/2 is read as the higher group. Best-candidate placement makes
+    this more likely than chance, since the orbit that spreads its atoms furthest apart is often the more
+    symmetric one. Each relation h . x = r (``SPECIAL_ROWS``, r a multiple of 1/24) that the site's free
+    directions can change counts when h . x is within ``margin`` / (shortest cell edge) of it; relations the
+    free directions cannot change are the site's own special values and never count.
+
+    Args:
+        first: (q, k, 3) fractional coordinates of candidate first atoms.
+        basis: (q, 3, 3) the site's free directions (rows; zero beyond its degrees of freedom).
+        lattice: (q, 3, 3) Å.
+    """
+    rows = SPECIAL_ROWS.to(device=first.device, dtype=first.dtype)
+    moves = (basis @ rows.T).abs().amax(dim=1) > 1e-9  # (q, R) the free directions change h . x
+    value = (first @ rows.T) * SPECIAL_GRID  # (q, k, R) in units of the grid
+    distance = (value - value.round()).abs() / SPECIAL_GRID
+    tolerance = margin / lattice.norm(dim=-1).amin(dim=-1)  # (q,) fractional
+    return ((distance < tolerance[:, None, None]) & moves[:, None, :]).any(dim=-1)
 
 
 def candidate_schedule(attempts: int, first: int) -> list[int]:
@@ -135,6 +179,7 @@ def place_sites(
     draws = 0
     expansions = torch.zeros(n, dtype=torch.int64, device=device)
     schedule = candidate_schedule(attempts, FIRST_CANDIDATES)
+    certifying = certificate_sites(t, c)  # (n, S)
     slots = torch.arange(1, MAX_SITES + 1, device=device)
     last_site = int((c.valid * slots).max()) if n else 0
     for s in range(last_site):
@@ -142,7 +187,7 @@ def place_sites(
         if rows.numel() == 0:
             continue
         stretch, used = _place_site(
-            t, c, atoms, s, rows, xyz, lattice, table, number_atom, schedule, generator
+            t, c, atoms, s, rows, xyz, lattice, table, number_atom, schedule, generator, certifying[rows, s]
         )
         draws += used
         grow = stretch > 1.0
@@ -164,7 +209,7 @@ def place_sites(
     slot = torch.arange(site.shape[1], device=device)[None, :]
     op = t.op_start[group, position] + slot - atoms.start[rows].gather(1, site)
     op = torch.where(mask, op, torch.zeros_like(op))
-    frozen = certificate_sites(t, c.take(rows))
+    frozen = certifying[rows]
     sites = Sites(
         mask=mask,
         numbers=number_atom[rows],
@@ -210,8 +255,11 @@ def _place_site(
     number_atom: torch.Tensor,
     schedule: list[int],
     generator: torch.Generator,
+    certifying: torch.Tensor,
 ) -> tuple[torch.Tensor, int]:
-    """Place site ``s`` of crystals ``rows`` (writes ``xyz`` in place).
+    """Place site ``s`` of crystals ``rows`` (writes ``xyz`` in place). Where the site certifies the group
+    (``certifying``, (p,) bool), candidates near a special value (:func:`special_candidates`) are never
+    kept; a crystal whose candidates all are gets a new geometry.
 
     Returns:
         stretch: (p,) float64 length factor by which each crystal's cell must grow for its site to clear
@@ -243,6 +291,7 @@ def _place_site(
     inverse = torch.cat([inverse_previous, inverse_own], dim=1)  # (p, w + m - 1)
     cell = lattice[rows]
     p = rows.numel()
+    check_special = not all_fixed and bool(certifying.any())
     best_clearance = torch.full((p,), -1.0, dtype=dtype, device=device)  # squared, of the best so far
     best_orbit = torch.zeros((p, m, 3), dtype=dtype, device=device)
     index = torch.arange(p, device=device)  # rows still looking, as positions in the above
@@ -273,6 +322,9 @@ def _place_site(
             ratio.amin(dim=2) if ratio.shape[2] else torch.full((q, k), math.inf, dtype=dtype, device=device)
         )
         used += q * k
+        if check_special:
+            special = special_candidates(first, pick(basis), cell_q) & pick(certifying)[:, None]
+            clearance = torch.where(special, -1.0, clearance)
         value, choice = clearance.max(dim=1)
         better = value > best_clearance[index]
         best_clearance[index] = torch.where(better, value, best_clearance[index])
