@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 
 import xrdsynth as xs
 from xrdsynth.data import LABELS, ShardDataset, StructureDataset, SyntheticPowderDataset, write_shards
+from xrdsynth.data._common import STREAM_SYNTHETIC, batch_generator
 from xrdsynth.symmetry import CRYSTAL_SYSTEMS, crystal_system
 
 CIF_DIR = Path(__file__).parent / "data" / "cifs"
@@ -193,6 +194,28 @@ def test_synthetic_pickles(sampler, simulator) -> None:
     assert repr(copy) == repr(ds)
 
 
+def test_synthetic_crystal_reuse_renders_each_crystal_several_times(sampler) -> None:
+    """crystal_reuse=3, batch 7: crystals 0 0 0 1 1 1 2, the first three of the batch's own sampler draw,
+    each simulated with its own instrument draws (here crystallite sizes)."""
+    sim = xs.PowderSimulator(two_theta=(10.0, 60.0, 500), crystallite_size_nm=(10.0, 200.0))
+    plain = synthetic(sampler, sim, batch_size=7)
+    reused = synthetic(sampler, sim, batch_size=7, crystal_reuse=3)
+    crystals = reused.crystal_batch(2)
+    assert len(crystals) == 7
+    own = sampler.sample(3, generator=batch_generator(sampler.device, 0, STREAM_SYNTHETIC, 2, 0))
+    for row, source in enumerate([0, 0, 0, 1, 1, 1, 2]):
+        assert torch.equal(crystals.lattice[row], own.lattice[source])
+        assert torch.equal(crystals.frac_coords[row], own.frac_coords[source])
+        assert torch.equal(crystals.numbers[row], own.numbers[source])
+    patterns, labels = reused.batch(2)
+    assert labels["space_group"].tolist() == [g - 1 for g in crystals.space_group.tolist()]
+    for a, b in ((0, 1), (1, 2), (3, 4)):
+        assert not torch.allclose(patterns[a], patterns[b])  # the same crystal with other sizes
+    # crystal_reuse=1 is the stream as it always was.
+    assert_batches_equal([plain.batch(1)], [synthetic(sampler, sim, batch_size=7, crystal_reuse=1).batch(1)])
+    assert "crystal_reuse=3" in repr(reused)
+
+
 def test_synthetic_repr(sampler, simulator) -> None:
     text = repr(synthetic(sampler, simulator, start_batch=2, rank=0, world_size=2))
     for part in ("SyntheticPowderDataset(", "batch_size=3", "num_batches=6", "seed=0", "start_batch=2",
@@ -213,6 +236,9 @@ def test_synthetic_repr(sampler, simulator) -> None:
         ({"start_batch": 7}, "start_batch"),
         ({"rank": 0}, "both rank and world_size"),
         ({"rank": 2, "world_size": 2}, "rank"),
+        ({"crystal_reuse": 0}, "crystal_reuse"),
+        ({"crystal_reuse": True}, "crystal_reuse"),
+        ({"crystal_reuse": 4}, "more than batch_size"),
     ],
 )
 def test_synthetic_bad_arguments(sampler, simulator, kwargs, message) -> None:

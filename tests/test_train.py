@@ -57,8 +57,9 @@ def test_training_writes_a_loadable_classifier_and_its_metrics(tmp_path):
     torch.testing.assert_close(loaded(x), classifier(x))
 
 
-def test_resuming_with_the_same_total_reproduces_the_run(tmp_path):
-    base = {**TINY, "steps": 6, "checkpoint_every": 2, "eval_every": 6}
+@pytest.mark.parametrize("crystal_reuse", [1, 4])
+def test_resuming_with_the_same_total_reproduces_the_run(tmp_path, crystal_reuse):
+    base = {**TINY, "steps": 6, "checkpoint_every": 2, "eval_every": 6, "crystal_reuse": crystal_reuse}
     whole = train(TrainConfig(out=str(tmp_path / "whole"), **base), progress=False)
     # Interrupt the second run after 4 of its 6 steps by letting a callback raise.
     config = TrainConfig(out=str(tmp_path / "parts"), **base)
@@ -103,8 +104,9 @@ def test_a_run_stopped_before_its_first_checkpoint_keeps_its_settings(tmp_path):
 
 
 def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp_path):
-    """A checkpoint whose stored settings lack ``smoothing_fwhm_deg`` (written before it existed) resumes
-    with 0 (no smoothing, as it was trained) and is refused with any other value."""
+    """A checkpoint whose stored settings lack ``smoothing_fwhm_deg`` and ``crystal_reuse`` (written before
+    they existed) resumes with 0 (no smoothing) and 1 (a crystal per pattern), as it was trained, and is
+    refused with any other value."""
     base = {**TINY, "steps": 4, "checkpoint_every": 2, "eval_every": 4}
     out = tmp_path / "run"
     config = TrainConfig(out=str(out), **base)
@@ -112,11 +114,13 @@ def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp
         train(config, progress=False, _stop_after=2)
     state = torch.load(out / "checkpoint.pt", weights_only=True)
     stored = json.loads(state["config"])
-    del stored["smoothing_fwhm_deg"]
+    del stored["smoothing_fwhm_deg"], stored["crystal_reuse"]
     state["config"] = json.dumps(stored)
     torch.save(state, out / "checkpoint.pt")
     with pytest.raises(ValueError, match=r"smoothing_fwhm_deg: stored 0.0, now 0.2"):
         train(TrainConfig(out=str(out), **{**base, "smoothing_fwhm_deg": 0.2}), progress=False)
+    with pytest.raises(ValueError, match=r"crystal_reuse: stored 1, now 2"):
+        train(TrainConfig(out=str(out), **{**base, "crystal_reuse": 2}), progress=False)
     assert train(config, progress=False).card["steps"] == 4
 
 
@@ -153,6 +157,7 @@ def test_command_line_arguments_make_the_config():
     texture = ["--preset-overrides", '{"PreferredOrientation": {"r": [0.35, 1.8], "p": 0.8}}']
     config = config_from_args(build_parser().parse_args(texture))
     assert config.preset_overrides == {"PreferredOrientation": {"r": [0.35, 1.8], "p": 0.8}}
+    assert config_from_args(build_parser().parse_args(["--crystal-reuse", "4"])).crystal_reuse == 4
 
 
 def test_preset_overrides_reach_the_training_patterns():
@@ -184,6 +189,8 @@ def test_preset_overrides_reach_the_training_patterns():
         ({"wavelength": "MoKa1"}, "Cu"),
         ({"snapshot_every": 5, "checkpoint_every": 2}, "multiple"),
         ({"workers": -1}, "workers"),
+        ({"crystal_reuse": 0}, "crystal_reuse"),
+        ({"crystal_reuse": 9}, r"crystal_reuse must be between 1 and batch_size \(8\)"),
         ({"precision": "float16"}, "precision must be one of float32, bfloat16"),
     ],
 )

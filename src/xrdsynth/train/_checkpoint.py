@@ -29,6 +29,7 @@ ABSENT_MEANS: dict[str, Any] = {
     "statistics": "default-v1",
     "smoothing_fwhm_deg": 0.0,
     "preset_overrides": {},
+    "crystal_reuse": 1,
 }
 
 

@@ -38,6 +38,7 @@ _OPTION_HELP = {
     "snapshot_every": "steps between models kept in snapshots/ (a multiple of --checkpoint-every), 0: none",
     "workers": "DataLoader processes that make the data while the model trains (results do not change)",
     "tempering": "exponent of the 'tempered' space-group weights",
+    "crystal_reuse": "patterns made from each sampled crystal of a batch, each with its own instrument draws",
 }
 
 
@@ -88,7 +89,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="the network reads the square root of the normalised pattern" + default,
     )
     for name in ("steps", "batch_size", "warmup_steps", "seed", "threads", "max_atoms", "checkpoint_every",
-                 "snapshot_every", "eval_every", "eval_patterns", "log_every", "workers"):  # fmt: skip
+                 "snapshot_every", "eval_every", "eval_patterns", "log_every", "workers",
+                 "crystal_reuse"):  # fmt: skip
         parser.add_argument(
             "--" + name.replace("_", "-"),
             type=int,

@@ -65,6 +65,10 @@ class TrainConfig:
             ``{"PreferredOrientation": {"r": [0.35, 1.8], "p": 0.8}}`` (see
             :func:`xrdsynth.transforms.laboratory_cu_transforms`); the clean batches are not affected.
         clean_fraction: fraction of batches made with the "clean" preset instead.
+        crystal_reuse: patterns made from each sampled crystal of a batch, each with its own draws of
+            the preset's effects (:class:`~xrdsynth.data.SyntheticPowderDataset`): a batch of 128 with 4
+            holds 32 crystals. Sampling realistic crystals costs more CPU than simulating them, so this
+            trades crystals per pattern for patterns per second.
         init_from: a saved model folder or shipped model name whose weights start the run (same
             architecture and grid); None starts from random weights.
         max_atoms: largest cell the sampler makes.
@@ -106,6 +110,7 @@ class TrainConfig:
     preset: str = "laboratory-cu"
     preset_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     clean_fraction: float = 0.0
+    crystal_reuse: int = 1
     init_from: str | None = None
     max_atoms: int = 100
     compile: bool = False
@@ -146,6 +151,11 @@ class TrainConfig:
         if self.statistics not in NAMED_STATISTICS:
             raise ValueError(
                 f"statistics must be one of {', '.join(NAMED_STATISTICS)}, got {self.statistics!r}"
+            )
+        if not 1 <= self.crystal_reuse <= self.batch_size:
+            raise ValueError(
+                f"crystal_reuse must be between 1 and batch_size ({self.batch_size}), "
+                f"got {self.crystal_reuse}"
             )
         if self.workers < 0:
             raise ValueError(f"workers must be >= 0, got {self.workers}")

@@ -140,6 +140,7 @@ def _train(
         rank=rank,
         world_size=world_size,
         start_batch=step * world_size,
+        crystal_reuse=config.crystal_reuse,
     )
     validation = validation_set(config, device) if rank == 0 else None
     metrics = Metrics(out) if rank == 0 else None
