@@ -175,3 +175,13 @@ def test_gpu_training_script_sizes_its_run_to_the_budget(tmp_path: Path) -> None
     assert model.card["samples_seen"] == summary["patterns"]
     with pytest.raises(SystemExit):  # a second run into the same folder is refused
         load_script(ROOT / "scripts" / "train_on_gpu.py").main(["--out", str(out), "--smoke"])
+
+
+def test_train_loop_rate_leaves_out_the_first_steps(tmp_path: Path) -> None:
+    """Patterns/s of a run from its metrics.csv: from the first row at or after --skip to the last."""
+    loop = load_script(ROOT / "benchmarks" / "train_loop.py")
+    rows = ["step,samples,elapsed_s", "10,1280,30.0", "20,2560,35.0", "30,3840,40.0", "40,5120,45.0"]
+    (tmp_path / "metrics.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert loop.loop_rate(tmp_path, skip=20) == pytest.approx(2560 / 10.0)
+    with pytest.raises(ValueError, match="fewer than two metric rows"):
+        loop.loop_rate(tmp_path, skip=40)
