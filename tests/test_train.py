@@ -190,6 +190,7 @@ def test_preset_overrides_reach_the_training_patterns():
         ({"snapshot_every": 5, "checkpoint_every": 2}, "multiple"),
         ({"workers": -1}, "workers"),
         ({"crystal_reuse": 0}, "crystal_reuse"),
+        ({"crystal_reuse": 2.0}, "crystal_reuse"),
         ({"crystal_reuse": 9}, r"crystal_reuse must be between 1 and batch_size \(8\)"),
         ({"precision": "float16"}, "precision must be one of float32, bfloat16"),
     ],

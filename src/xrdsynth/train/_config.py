@@ -152,7 +152,8 @@ class TrainConfig:
             raise ValueError(
                 f"statistics must be one of {', '.join(NAMED_STATISTICS)}, got {self.statistics!r}"
             )
-        if not 1 <= self.crystal_reuse <= self.batch_size:
+        reuse = self.crystal_reuse
+        if isinstance(reuse, bool) or not isinstance(reuse, int) or not 1 <= reuse <= self.batch_size:
             raise ValueError(
                 f"crystal_reuse must be between 1 and batch_size ({self.batch_size}), "
                 f"got {self.crystal_reuse}"
