@@ -23,6 +23,7 @@ from xrdsynth.models import (
     resample_pattern,
     save_pretrained,
 )
+from xrdsynth.simulate import WAVELENGTHS
 from xrdsynth.symmetry import CRYSTAL_SYSTEMS, SpaceGroup, crystal_system
 
 SMALL = {
@@ -306,3 +307,19 @@ def test_input_spec_rejects_nonsense():
         InputSpec(5.0, 90.0, 3)
     with pytest.raises(ValueError):
         InputSpec(5.0, 90.0, 100, wavelength=0.0)
+
+
+def test_resampling_converts_intensities_to_the_models_wavelength():
+    """Quartz simulated at Mo Kα1 over the d range of a 5–90° Cu scan, resampled to the Cu grid, against the
+    same crystal simulated at Cu Kα1 (an independent reference: the simulator's own Lorentz–polarisation at
+    each wavelength). Widths from the crystallite size map exactly through d, so the heights must agree."""
+    spec = InputSpec(5.0, 90.0, 4251, wavelength=WAVELENGTHS["CuKa1"])
+    mo = WAVELENGTHS["MoKa1"]
+    sines = [mo / spec.wavelength * math.sin(math.radians(t) / 2) for t in (5.0, 90.0)]
+    x = np.linspace(*(2.0 * math.degrees(math.asin(s)) for s in sines), 20001)
+    quartz = xs.Crystal.from_cif(xrdsynth.examples.cif_path("quartz"))
+    at_mo = xs.PowderSimulator(two_theta=x, wavelength="MoKa1", crystallite_size_nm=50.0)([quartz])[0]
+    at_cu = xs.PowderSimulator(two_theta=spec.grid, wavelength="CuKa1", crystallite_size_nm=50.0)([quartz])[0]
+    out = resample_pattern(x, at_mo.double().numpy(), mo, spec)[0]
+    reference = at_cu.double().numpy()
+    assert np.abs(out / out.max() - reference / reference.max()).max() < 0.005

@@ -73,11 +73,14 @@ def test_the_shipped_model_classifies_real_structures_far_above_chance(classifie
     assert accuracy >= FIXTURE_TOP5_FLOOR  # chance: 5/230 = 2%
 
 
-def test_shipped_predictions_do_not_depend_on_the_measured_grid(classifier) -> None:
+@pytest.mark.parametrize("name", ["rutile", "quartz"])
+def test_shipped_predictions_do_not_depend_on_the_measured_grid(classifier, name) -> None:
     """The same crystal simulated over the same d range on two different grids and wavelengths gives nearly
     the same answer. (The same d range: a Mo scan reaching further in d shows other reflections, and then the
-    classifier rightly sees another pattern.)"""
-    crystal = xs.Crystal.from_cif(xrdsynth.examples.cif_path("rutile"))
+    classifier rightly sees another pattern.) Resampling converts the Mo intensities to Cu's polarisation;
+    without that, quartz's two answers were 0.069 apart in total variation (now 0.010; rutile 0.030 and
+    0.019, with the weights shipped on 2026-12-02)."""
+    crystal = xs.Crystal.from_cif(xrdsynth.examples.cif_path(name))
     cu = xs.PowderSimulator(two_theta=(10.0, 80.0, 3501), crystallite_size_nm=60.0)
     d_max, d_min = (float(cu.wavelength) / (2.0 * np.sin(np.radians(t / 2.0))) for t in (10.0, 80.0))
     lam_mo = xs.PowderSimulator(two_theta=(4.0, 36.0, 11), wavelength="MoKa1").wavelength
@@ -86,7 +89,7 @@ def test_shipped_predictions_do_not_depend_on_the_measured_grid(classifier) -> N
     p_cu = classifier.predict_proba(cu.two_theta.numpy(), cu([crystal])[0].numpy(), wavelength="CuKa1")[0]
     p_mo = classifier.predict_proba(mo.two_theta.numpy(), mo([crystal])[0].numpy(), wavelength="MoKa1")[0]
     assert np.argmax(p_cu) == np.argmax(p_mo)
-    assert 0.5 * np.abs(p_cu - p_mo).sum() < 0.3  # total-variation distance
+    assert 0.5 * np.abs(p_cu - p_mo).sum() < 0.05  # total-variation distance
     torch.testing.assert_close(torch.tensor(p_cu.sum()), torch.tensor(1.0, dtype=torch.float64))
 
 
