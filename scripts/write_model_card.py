@@ -180,7 +180,8 @@ def main() -> None:
         f"{card['task'][0].upper()}{card['task'][1:]}. Input: a powder pattern on any 2θ grid and at any",
         "wavelength; it is converted through d-spacing to the model's grid "
         f"({spec['two_theta_min']:g}–{spec['two_theta_max']:g}° 2θ, {spec['num_points']} points, at "
-        f"{spec['wavelength']:g} Å), averaged onto the grid cells, clipped at 0"
+        f"{spec['wavelength']:g} Å; at another wavelength its intensities are scaled by the ratio of the "
+        "polarisation factors), averaged onto the grid cells, clipped at 0"
         + (
             f", its background removed (morphological opening of {spec['background_window_deg']:g}°)"
             if spec.get("background_window_deg")
