@@ -40,6 +40,7 @@ from evaluate_classifier import (
     amcsd_crystals,
     answers_on_grid,
     one_per_mineral,
+    render,
     robustness_conditions,
     rruff_patterns,
     simulate_on_grid,
@@ -106,9 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = classifier.spec
         grid = (spec.two_theta_min, spec.two_theta_max, spec.num_points)
         laboratory = robustness_conditions(grid, seed=20261124)["laboratory-cu (all)"]
-        with torch.no_grad():
-            patterns = torch.cat([laboratory(chosen[i : i + 128]) for i in range(0, len(chosen), 128)])
-        answers = answers_on_grid(classifier, patterns)
+        answers = answers_on_grid(classifier, render(laboratory, chosen))
         columns.append("amcsd-dev, one per mineral (laboratory preset)")
         for g in groups:
             cells[g].append(recall_row(answers, chosen_labels, g))

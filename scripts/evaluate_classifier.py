@@ -144,8 +144,17 @@ def simulate_on_grid(
         crystallite_size_nm=(20.0, 100.0),
         seed=seed,
     )
-    starts = tqdm(range(0, len(crystals), batch), desc="simulate amcsd-dev", unit="batch")
-    return torch.cat([sim(crystals[i : i + batch]) for i in starts])
+    return render(sim, crystals, batch, desc="simulate amcsd-dev")
+
+
+def render(
+    condition: torch.nn.Module, crystals: list[xs.Crystal], batch: int = 128, desc: str | None = None
+) -> torch.Tensor:
+    """(N, P) patterns of ``crystals`` from a simulator or an augmented one (one of
+    :func:`robustness_conditions`), called on batches of ``batch`` crystals in order."""
+    starts = tqdm(range(0, len(crystals), batch), desc=desc, unit="batch", disable=desc is None)
+    with torch.no_grad():
+        return torch.cat([condition(crystals[i : i + batch]) for i in starts])
 
 
 def answers_on_grid(classifier: Classifier, patterns: torch.Tensor) -> np.ndarray:

@@ -22,6 +22,7 @@ from evaluate_classifier import (
     amcsd_crystals,
     answers_on_grid,
     one_per_mineral,
+    render,
     robustness_conditions,
     rruff_patterns,
 )
@@ -76,9 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         chosen, truth = [crystals[i] for i in keep], groups[keep]
         conditions = robustness_conditions(spec.grid, 20261124)
         for name in ("clean", "+ KAlphaDoublet"):
-            with torch.no_grad():
-                batches = [conditions[name](chosen[i : i + 128]) for i in range(0, len(chosen), 128)]
-            patterns = torch.cat(batches)
+            patterns = render(conditions[name], chosen)
             plain = np.mean(answers_on_grid(classifier, patterns) == truth)
             stripped_patterns = strip_kalpha2(patterns, spec.two_theta, 0.5)
             stripped = np.mean(answers_on_grid(classifier, stripped_patterns) == truth)
