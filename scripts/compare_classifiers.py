@@ -7,9 +7,10 @@ difference is more than chance (exact two-sided McNemar test).
 MODEL_A and MODEL_B are shipped names or folders (a run's ``model/`` folder, a snapshot). On rruff-dev both
 read the same measured patterns; on amcsd-dev (one structure per mineral, clean Cu Kα1, 20–100 nm, as in
 ``scripts/evaluate_classifier.py``) both read the same simulated patterns, made once on MODEL_A's grid (the
-two models must share their input spec). For each set the script prints both top-1 accuracies, the number of
-patterns right for only one of them, and the McNemar p-value: on 449 patterns a difference of a few points
-can be chance, and the paired test is much sharper than comparing the two accuracies.
+two models must share their grid and wavelength; their preprocessing, e.g. ``log_d_points``, may differ).
+For each set the script prints both top-1 accuracies, the number of patterns right for only one of them,
+and the McNemar p-value: on 449 patterns a difference of a few points can be chance, and the paired test is
+much sharper than comparing the two accuracies.
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.rruff is None and args.amcsd is None:
         parser.error("give --rruff, --amcsd or both")
     a, b = load_pretrained(args.model_a), load_pretrained(args.model_b)
-    if a.spec != b.spec:
-        parser.error("the two models read different inputs (their input specs differ)")
+    if a.spec.grid != b.spec.grid or a.spec.wavelength != b.spec.wavelength:
+        parser.error("the two models read patterns on different grids or wavelengths")
     if args.rruff is not None:
         two_theta, intensity, labels = rruff_patterns(args.rruff)
         right_a = a.predict_proba(two_theta, intensity, wavelength="CuKa1").argmax(axis=1) + 1 == labels

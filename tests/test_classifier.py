@@ -14,6 +14,7 @@ import torch
 import xrdsynth as xs
 from xrdsynth.io import MeasuredPattern
 from xrdsynth.models import Classifier, InputSpec, load_pretrained, preprocess, save_pretrained
+from xrdsynth.simulate import WAVELENGTHS
 from xrdsynth.symmetry import ENANTIOMORPHIC_PAIRS, SpaceGroup, enantiomorph
 
 
@@ -210,3 +211,80 @@ def test_older_cards_without_a_background_window_still_load(tmp_path) -> None:
     loaded = load_pretrained(folder)
     assert loaded.spec.background_window_deg == 0.0 and loaded.temperature == 1.0 and loaded.threshold is None
     assert xs.models.available_models()  # the shipped model is still there
+
+
+# ------------------------------------------------------------------------------------------- ln d input
+def _doublets(grid_deg: torch.Tensor, d_spacings: tuple[float, ...], fwhm: float = 0.03) -> torch.Tensor:
+    """(1, P) Cu Kα1 + Kα2 (half height) Gaussian lines of the given d-spacings on a 2θ grid."""
+    sigma = fwhm / 2.3548
+    out = torch.zeros_like(grid_deg)
+    for lam, height in ((WAVELENGTHS["CuKa1"], 1.0), (WAVELENGTHS["CuKa2"], 0.5)):
+        for d in d_spacings:
+            centre = 2.0 * math.degrees(math.asin(lam / (2.0 * d)))
+            out = out + height * torch.exp(-0.5 * ((grid_deg - centre) / sigma) ** 2)
+    return out[None]
+
+
+def test_log_d_input_turns_a_scaled_cell_and_the_kalpha2_line_into_translations(tmp_path) -> None:
+    """On the ln d grid of ``log_d_points`` a pattern whose d-spacings are all 2 % larger is the same pattern
+    moved by ln(1.02) / Δ(ln d) points, and every Kα2 line sits the same number of points from its Kα1 line,
+    at low and high angle alike (on the 2θ grid neither holds); the setting travels with the card."""
+    spec = InputSpec(10.0, 100.0, 9001, log_d_points=6000)
+    grid = torch.as_tensor(spec.two_theta)
+    d_spacings = (4.1, 3.2, 2.45, 1.71, 1.33, 1.12)
+    base = preprocess(_doublets(grid, d_spacings), spec)[0].numpy()
+    scaled = preprocess(_doublets(grid, tuple(1.02 * d for d in d_spacings)), spec)[0].numpy()
+    assert base.shape == (6000,)
+    u = np.log(np.sin(np.radians(spec.network_two_theta / 2.0)))
+    step = float(np.diff(u).mean())
+    assert np.allclose(np.diff(u), step, rtol=1e-6, atol=0.0)
+    # Larger d, smaller 2θ: the scaled pattern comes `shift` points earlier.
+    shift = round(math.log(1.02) / step)
+    overlap = float((base[shift:] * scaled[:-shift]).sum() / np.sqrt((base**2).sum() * (scaled**2).sum()))
+    two_theta_spec = InputSpec(10.0, 100.0, 9001)
+    on_two_theta = preprocess(_doublets(grid, tuple(1.02 * d for d in d_spacings)), two_theta_spec)
+    plain = preprocess(_doublets(grid, d_spacings), two_theta_spec)[0].numpy()
+    best_2theta = max(
+        float((plain[k:] * on_two_theta[0].numpy()[: plain.size - k]).sum()) for k in range(0, 400, 2)
+    ) / float((plain**2).sum())
+    assert overlap > 0.9 > 0.5 > best_2theta
+    # The Kα2 line: the same number of points after its Kα1 line at 4.1 Å (21.7°) and 1.12 Å (87°).
+    expected = math.log(WAVELENGTHS["CuKa2"] / WAVELENGTHS["CuKa1"]) / step
+    for d in (4.1, 1.12):
+        centre = 2.0 * math.degrees(math.asin(WAVELENGTHS["CuKa1"] / (2.0 * d)))
+        k1 = int(np.argmin(np.abs(spec.network_two_theta - centre)))
+        k1 += int(np.argmax(base[k1 - 2 : k1 + 3])) - 2
+        after = base[k1 + round(expected / 2) : k1 + round(2 * expected)]
+        k2 = k1 + round(expected / 2) + int(np.argmax(after))
+        assert abs((k2 - k1) - expected) <= 1.0
+    loaded = load_pretrained(
+        save_pretrained(Classifier.from_architecture("resnet10", spec, width=8), tmp_path / "logd")
+    )
+    assert loaded.spec.log_d_points == 6000 and "log_d_points=6000" in repr(loaded)
+    logits = loaded(_doublets(grid, d_spacings).float())
+    assert logits.shape == (1, 230) and torch.isfinite(logits).all()
+    for bad in (8, 100.5, True):
+        with pytest.raises(ValueError, match="log_d_points"):
+            InputSpec(10.0, 100.0, 9001, log_d_points=bad)
+    with pytest.raises(ValueError, match="two_theta_min > 0"):
+        InputSpec(0.0, 100.0, 9001, log_d_points=100)
+
+
+def test_log_d_resampling_keeps_areas_and_never_leaves_the_pattern_range() -> None:
+    """Cell means: a constant stays that constant, a peak narrower than the output cells at high angle
+    keeps its area (it is averaged, not missed between points), and a pattern of zeros with sparse peaks
+    comes out >= 0 everywhere (rounding must not make the network's square root NaN)."""
+    from xrdsynth.models._resample import log_d_two_theta, resample_to_log_d
+
+    grid = torch.linspace(5.0, 90.0, 8501, dtype=torch.float64)
+    constant = resample_to_log_d(torch.full((2, 8501), 3.0, dtype=torch.float64), grid, 900)
+    assert constant.shape == (2, 900) and float((constant - 3.0).abs().max()) < 1e-9
+    narrow = torch.exp(-0.5 * ((grid - 85.0) / 0.01) ** 2)[None]
+    out = resample_to_log_d(narrow, grid, 900)[0].numpy()
+    centres = log_d_two_theta(5.0, 90.0, 900)
+    edges = np.concatenate([[5.0], 0.5 * (centres[1:] + centres[:-1]), [90.0]])
+    assert np.diff(centres)[-1] > 0.25  # cells far wider than the 0.024° peak
+    assert float((out * np.diff(edges)).sum()) == pytest.approx(float(narrow.sum()) * 0.01, rel=0.02)
+    sparse = torch.zeros(16, 8501)
+    sparse[:, ::97] = torch.rand(16, 88)
+    assert float(resample_to_log_d(sparse, grid.float(), 4000).min()) >= 0.0

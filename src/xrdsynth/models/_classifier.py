@@ -21,7 +21,7 @@ from ..simulate import resolve_wavelength
 from ..symmetry import CRYSTAL_SYSTEMS, SpaceGroup, crystal_system, enantiomorph
 from ..transforms import remove_background, smooth_gaussian
 from ._architectures import build_model
-from ._resample import as_float_array, resample_pattern
+from ._resample import as_float_array, log_d_two_theta, resample_pattern, resample_to_log_d
 
 __all__ = ["Classifier", "InputSpec", "Prediction"]
 
@@ -50,6 +50,10 @@ class InputSpec:
         smoothing_fwhm_deg: FWHM in degrees 2θ of a Gaussian the pattern is convolved with after the
             background removal (:func:`xrdsynth.transforms.smooth_gaussian`), so that narrow instrument
             peaks and broad crystallite-size peaks look more alike to the network; 0 for none.
+        log_d_points: when > 0, the network reads the pattern resampled onto this many points equally spaced
+            in ln d over the same range (their 2θ: :attr:`network_two_theta`; after the background removal
+            and smoothing, before the normalisation), where a scaled cell and the Kα2 line are translations; 0: it reads
+            the 2θ grid itself.
     """
 
     two_theta_min: float = DEFAULT_TWO_THETA[0]
@@ -59,6 +63,7 @@ class InputSpec:
     sqrt_scale: bool = False
     background_window_deg: float = 0.0
     smoothing_fwhm_deg: float = 0.0
+    log_d_points: int = 0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.two_theta_min < self.two_theta_max < 180.0:
@@ -71,11 +76,25 @@ class InputSpec:
             raise ValueError(f"background_window_deg must be >= 0, got {self.background_window_deg}")
         if not (math.isfinite(self.smoothing_fwhm_deg) and self.smoothing_fwhm_deg >= 0):
             raise ValueError(f"smoothing_fwhm_deg must be >= 0, got {self.smoothing_fwhm_deg}")
+        if isinstance(self.log_d_points, bool) or int(self.log_d_points) != self.log_d_points or not (
+            self.log_d_points == 0 or self.log_d_points >= 16
+        ):
+            raise ValueError(f"log_d_points must be 0 or an int >= 16, got {self.log_d_points}")
+        if self.log_d_points and self.two_theta_min <= 0:
+            raise ValueError("log_d_points needs two_theta_min > 0 (d is infinite at 2θ = 0)")
 
     @property
     def two_theta(self) -> npt.NDArray[np.float64]:
         """(P,) float64 grid in degrees."""
         return np.linspace(self.two_theta_min, self.two_theta_max, int(self.num_points))
+
+    @property
+    def network_two_theta(self) -> npt.NDArray[np.float64]:
+        """(Q,) float64 2θ in degrees of the points the network reads: :attr:`two_theta`, or the ln d grid
+        of ``log_d_points``."""
+        if self.log_d_points:
+            return log_d_two_theta(self.two_theta_min, self.two_theta_max, int(self.log_d_points))
+        return self.two_theta
 
     @property
     def grid(self) -> tuple[float, float, int]:
@@ -100,6 +119,7 @@ class InputSpec:
             "sqrt_scale": bool(self.sqrt_scale),
             "background_window_deg": float(self.background_window_deg),
             "smoothing_fwhm_deg": float(self.smoothing_fwhm_deg),
+            "log_d_points": int(self.log_d_points),
         }
 
 
@@ -190,7 +210,8 @@ class Prediction:
 def preprocess(patterns: torch.Tensor, spec: InputSpec) -> torch.Tensor:
     """(B, P) linear-scale patterns on the grid of ``spec`` -> what the network reads: clipped at 0, the
     background removed (when ``spec.background_window_deg`` > 0), smoothed (when ``spec.smoothing_fwhm_deg``
-    > 0), divided by the maximum, optionally √.
+    > 0), resampled to ln d (when ``spec.log_d_points`` > 0: (B, Q) out), divided by the maximum, optionally
+    √.
 
     Training data and measured patterns take this same path (it is the first step of
     :meth:`Classifier.forward`).
@@ -201,6 +222,8 @@ def preprocess(patterns: torch.Tensor, spec: InputSpec) -> torch.Tensor:
         patterns = remove_background(patterns, grid, spec.background_window_deg)
     if spec.smoothing_fwhm_deg > 0:
         patterns = smooth_gaussian(patterns, grid, spec.smoothing_fwhm_deg)
+    if spec.log_d_points:
+        patterns = resample_to_log_d(patterns, grid, int(spec.log_d_points))
     peak = patterns.amax(dim=-1, keepdim=True)
     patterns = patterns / torch.where(peak > 0, peak, torch.ones_like(peak))
     return patterns.sqrt() if spec.sqrt_scale else patterns
@@ -275,6 +298,7 @@ class Classifier(nn.Module):
             f"({s.num_points} points) at {s.wavelength:g} Å, sqrt_scale={s.sqrt_scale}, "
             f"background_window_deg={s.background_window_deg:g}, "
             + (f"smoothing_fwhm_deg={s.smoothing_fwhm_deg:g}, " if s.smoothing_fwhm_deg > 0 else "")
+            + (f"log_d_points={s.log_d_points}, " if s.log_d_points else "")
             + f"temperature={self.temperature:g}"
         )
 

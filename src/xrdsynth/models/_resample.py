@@ -18,7 +18,7 @@ import torch
 if TYPE_CHECKING:
     from ._classifier import InputSpec
 
-__all__ = ["as_float_array", "resample_pattern", "resampling_matrix"]
+__all__ = ["as_float_array", "log_d_two_theta", "resample_pattern", "resample_to_log_d", "resampling_matrix"]
 
 _RAD = math.pi / 180.0
 
@@ -143,3 +143,72 @@ def resample_pattern(
         polarisation = (1.0 + np.cos(x2 * _RAD) ** 2) / (1.0 + np.cos(x[inside] * _RAD) ** 2)
         matrix = scipy.sparse.diags(polarisation) @ matrix
     return np.asarray(y2 @ matrix)
+
+
+def log_d_two_theta(two_theta_min: float, two_theta_max: float, num_points: int) -> npt.NDArray[np.float64]:
+    """(num_points,) 2θ in degrees, increasing from ``two_theta_min`` to ``two_theta_max``, equally spaced in
+    ln d (equivalently in ln sin θ, at any wavelength): the points a ``log_d_points`` network reads.
+
+    On this axis a change of all d-spacings by one factor (a cell scaled isotropically, a cubic lattice
+    parameter) moves the whole pattern without changing its shape, and the Kα2 line sits at one fixed offset
+    ln(λKα2 / λKα1) from its Kα1 line: both become translations, which a convolutional network handles
+    alike everywhere along the pattern.
+    """
+    if not 0.0 < two_theta_min < two_theta_max < 180.0:
+        raise ValueError(
+            f"need 0 < two_theta_min < two_theta_max < 180, got {two_theta_min}, {two_theta_max}"
+        )
+    if int(num_points) < 2:
+        raise ValueError(f"num_points must be >= 2, got {num_points}")
+    ends = np.log(np.sin(np.array([two_theta_min, two_theta_max]) * _RAD / 2.0))
+    u = np.linspace(ends[0], ends[1], int(num_points))
+    grid = 2.0 * np.arcsin(np.exp(u)) / _RAD
+    grid[0], grid[-1] = two_theta_min, two_theta_max  # exact ends despite rounding
+    return grid
+
+
+def resample_to_log_d(patterns: torch.Tensor, two_theta: torch.Tensor, num_points: int) -> torch.Tensor:
+    """(B, P) patterns on an equally spaced 2θ grid -> (B, num_points) on the grid of
+    :func:`log_d_two_theta` over the same range: each output point is the mean of the linearly interpolated
+    pattern over its cell (the cells are bounded by the midpoints, in ln d, between output points), so
+    narrow peaks are neither lost nor aliased where the output is coarser than the input (high angles), and
+    the pattern is interpolated where it is finer (low angles). A constant stays that constant.
+
+    Args:
+        patterns: (B, P) intensities, any scale.
+        two_theta: (P,) the equally spaced input grid, degrees (0 < 2θ < 180).
+        num_points: Q, points of the output.
+
+    Returns:
+        (B, Q) in the patterns' dtype and device.
+    """
+    if patterns.ndim != 2 or two_theta.ndim != 1 or patterns.shape[1] != two_theta.shape[0]:
+        raise ValueError(
+            f"need (B, P) patterns and a (P,) grid, got {tuple(patterns.shape)} and {tuple(two_theta.shape)}"
+        )
+    x = two_theta.detach().double().cpu().numpy()
+    first, last, points = float(x[0]), float(x[-1]), x.size
+    step = (last - first) / (points - 1)
+    centres = log_d_two_theta(first, last, num_points)
+    u = np.log(np.sin(centres * _RAD / 2.0))
+    mid = 2.0 * np.arcsin(np.exp(0.5 * (u[1:] + u[:-1]))) / _RAD
+    edges = np.clip(np.concatenate([[first], mid, [last]]), first, last)
+    # Each edge in input steps: segment j and fraction t within it.
+    position = (edges - first) / step
+    j = np.clip(np.floor(position).astype(np.int64), 0, points - 2)
+    t = position - j
+    device = patterns.device
+    y = patterns.to(torch.float64)
+    # The exact integral of the linear interpolant from the first point, in units of steps: C at the nodes,
+    # plus the part of segment j up to t: y_j t + (y_j+1 - y_j) t² / 2.
+    nodes = torch.cat([y.new_zeros(y.shape[0], 1), torch.cumsum(0.5 * (y[:, 1:] + y[:, :-1]), dim=1)], dim=1)
+    jj = torch.as_tensor(j, device=device)
+    tt = torch.as_tensor(t, dtype=torch.float64, device=device)
+    left, right = y[:, jj], y[:, jj + 1]
+    integral = nodes[:, jj] + left * tt + (right - left) * tt.square() / 2.0
+    width = torch.as_tensor(np.diff(position), dtype=torch.float64, device=device)
+    mean = (integral[:, 1:] - integral[:, :-1]) / width
+    # A mean lies within the pattern's range; rounding in the difference must not take a 0 below it (the
+    # square root of the network's input would be NaN).
+    mean = torch.minimum(torch.maximum(mean, y.amin(dim=1, keepdim=True)), y.amax(dim=1, keepdim=True))
+    return mean.to(patterns.dtype)

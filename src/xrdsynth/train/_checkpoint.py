@@ -30,6 +30,7 @@ ABSENT_MEANS: dict[str, Any] = {
     "smoothing_fwhm_deg": 0.0,
     "preset_overrides": {},
     "crystal_reuse": 1,
+    "log_d_points": 0,
 }
 
 

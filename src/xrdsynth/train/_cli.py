@@ -39,6 +39,7 @@ _OPTION_HELP = {
     "workers": "DataLoader processes that make the data while the model trains (results do not change)",
     "tempering": "exponent of the 'tempered' space-group weights",
     "crystal_reuse": "patterns made from each sampled crystal of a batch, each with its own instrument draws",
+    "log_d_points": "the network reads this many points equally spaced in ln d (0: the 2θ grid itself)",
 }
 
 
@@ -90,7 +91,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     )
     for name in ("steps", "batch_size", "warmup_steps", "seed", "threads", "max_atoms", "checkpoint_every",
                  "snapshot_every", "eval_every", "eval_patterns", "log_every", "workers",
-                 "crystal_reuse"):  # fmt: skip
+                 "crystal_reuse", "log_d_points"):  # fmt: skip
         parser.add_argument(
             "--" + name.replace("_", "-"),
             type=int,

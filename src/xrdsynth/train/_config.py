@@ -42,6 +42,8 @@ class TrainConfig:
             morphological opening of this width in degrees (0: none); measured patterns get the same.
         smoothing_fwhm_deg: then convolved with a Gaussian of this FWHM in degrees (0: none), measured
             patterns too (:attr:`xrdsynth.models.InputSpec.smoothing_fwhm_deg`).
+        log_d_points: the network reads the pattern resampled onto this many points equally spaced in ln d
+            (:attr:`xrdsynth.models.InputSpec.log_d_points`; 0: the 2θ grid itself).
         steps: optimiser steps in total (per rank, each on ``batch_size`` new patterns).
         batch_size: patterns per step and rank.
         lr: peak learning rate (AdamW).
@@ -95,6 +97,7 @@ class TrainConfig:
     sqrt_scale: bool = True
     background_window_deg: float = 3.0
     smoothing_fwhm_deg: float = 0.0
+    log_d_points: int = 0
     steps: int = 1000
     batch_size: int = 128
     lr: float = 2e-3
@@ -146,6 +149,9 @@ class TrainConfig:
             raise ValueError(f"background_window_deg must be >= 0, got {self.background_window_deg}")
         if not (math.isfinite(self.smoothing_fwhm_deg) and self.smoothing_fwhm_deg >= 0):
             raise ValueError(f"smoothing_fwhm_deg must be >= 0, got {self.smoothing_fwhm_deg}")
+        points = self.log_d_points
+        if isinstance(points, bool) or not isinstance(points, int) or not (points == 0 or points >= 16):
+            raise ValueError(f"log_d_points must be 0 or an int >= 16, got {self.log_d_points}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.statistics not in NAMED_STATISTICS:

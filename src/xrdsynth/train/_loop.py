@@ -106,6 +106,7 @@ def _train(
         sqrt_scale=config.sqrt_scale,
         background_window_deg=config.background_window_deg,
         smoothing_fwhm_deg=config.smoothing_fwhm_deg,
+        log_d_points=config.log_d_points,
     )
     torch.manual_seed(config.seed)  # the model initialisation only; data use their own generators
     classifier = Classifier.from_architecture(
