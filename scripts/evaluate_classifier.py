@@ -198,6 +198,8 @@ def robustness_conditions(grid: tuple[float, float, int], seed: int) -> dict[str
     widths = (InstrumentFunction, CrystalliteSize, Microstrain)
     conditions: dict[str, torch.nn.Module] = {"clean": AugmentedSimulator(gaussian())}
     for transform in laboratory_cu_transforms():
+        if getattr(transform, "p", 1.0) == 0.0:  # an effect the preset carries switched off
+            continue
         sim = voigt() if isinstance(transform, widths) else gaussian()
         conditions[f"+ {type(transform).__name__}"] = AugmentedSimulator(sim, [transform])
     conditions["laboratory-cu (all)"] = AugmentedSimulator(voigt(), laboratory_cu_transforms())

@@ -134,6 +134,60 @@ def test_texture_along_c_strengthens_00l_of_rutile() -> None:
     assert textured[at] > 2.0 * plain[at]
 
 
+def _peak_heights(patterns: torch.Tensor, grid: torch.Tensor, angles: list[float]) -> np.ndarray:
+    """(B, K) pattern values at the grid points nearest to ``angles``."""
+    at = [int(torch.argmin((grid - a).abs())) for a in angles]
+    return patterns[:, at].numpy()
+
+
+def test_particle_statistics_scatter_peaks_by_sigma_and_keep_the_mean() -> None:
+    """Each reflection gets its own log-normal factor: the log ratio of two rutile peaks spreads by σ√2;
+    averaged over many patterns each peak keeps its ideal height (mean factor 1); Kα1 and Kα2 of one
+    reflection share their factor (the Kα2/Kα1 height ratio stays 0.5); σ = 0 and p = 0 change nothing."""
+    rutile = xs.Crystal.from_cif(cif_path("rutile"))
+    grid = (20.0, 60.0, 4001)
+    sim = PowderSimulator(grid, crystallite_size_nm=200.0, dtype=torch.float64, seed=3)
+    x = sim.two_theta
+    clean = sim.profiles([rutile])
+    # (110), (101), (211) of rutile: isolated peaks near 27.4°, 36.1° and 54.3°.
+    angles = [float(x[int(torch.argmax(torch.where((x > lo) & (x < hi), clean[0], 0.0)))]) for lo, hi in
+              ((26.5, 28.5), (35.5, 36.8), (53.5, 55.0))]  # fmt: skip
+    n = 400
+    sigma = torch.full((n,), 0.3, dtype=torch.float64)
+    heights = _peak_heights(sim.profiles([rutile] * n, parameters=PatternParameters(grain_scatter=sigma)), x,
+                            angles)  # fmt: skip
+    assert np.log(heights[:, 1] / heights[:, 2]).std() == pytest.approx(0.3 * math.sqrt(2.0), rel=0.15)
+    np.testing.assert_allclose(heights.mean(axis=0), _peak_heights(clean, x, angles)[0], rtol=0.08)
+    # Kα1 + Kα2 (half) with 500 nm crystallites: the (211) Kα2 line stands 0.15° above Kα1, clear of it.
+    lines = PatternParameters(
+        grain_scatter=sigma[:8], extra_lines=((1.544414, torch.full((8,), 0.5, dtype=torch.float64)),)
+    )
+    narrow = PowderSimulator(grid, crystallite_size_nm=500.0, dtype=torch.float64, seed=5)
+    both = narrow.profiles([rutile] * 8, parameters=lines)
+    k1 = both[:, (x > angles[2] - 0.07) & (x < angles[2] + 0.07)].sum(dim=1)
+    k2 = both[:, (x > angles[2] + 0.08) & (x < angles[2] + 0.22)].sum(dim=1)
+    assert float(k1.max() / k1.min()) > 1.2  # the factors differ from pattern to pattern ...
+    torch.testing.assert_close(k2 / k1, torch.full_like(k1, float(k2[0] / k1[0])), rtol=0.02, atol=0.0)
+    assert 0.4 < float(k2[0] / k1[0]) < 0.6  # ... and the doublet keeps its ratio
+    zero = PatternParameters(grain_scatter=torch.zeros(3, dtype=torch.float64))
+    torch.testing.assert_close(sim([rutile] * 3, parameters=zero), sim([rutile] * 3), atol=1e-12, rtol=0)
+    assert T.ParticleStatistics(p=0.0).draw(5, generator()) == PatternParameters()
+    drawn = T.ParticleStatistics(sigma=(0.1, 0.2), p=1.0).draw(64, generator())
+    assert float(drawn.grain_scatter.min()) >= 0.1 and float(drawn.grain_scatter.max()) <= 0.2
+    with pytest.raises(ValueError, match="grain_scatter must be >= 0"):
+        sim([rutile], parameters=PatternParameters(grain_scatter=torch.tensor([-0.1], dtype=torch.float64)))
+
+
+def test_the_default_preset_carries_particle_statistics_switched_off() -> None:
+    """In laboratory-cu the effect is present with p = 0 (patterns as before it existed) and is switched on
+    by an override."""
+    (off,) = [t for t in T.laboratory_cu_transforms() if isinstance(t, T.ParticleStatistics)]
+    assert off.p == 0.0
+    on = T.laboratory_cu_transforms({"ParticleStatistics": {"p": 0.5, "sigma": [0.1, 0.4]}})
+    (switched,) = [t for t in on if isinstance(t, T.ParticleStatistics)]
+    assert switched.p == 0.5 and switched.sigma == (0.1, 0.4)
+
+
 @pytest.mark.parametrize(
     ("make", "match"),
     [
@@ -148,6 +202,8 @@ def test_texture_along_c_strengthens_00l_of_rutile() -> None:
         (lambda: T.PoissonNoise(counts=(0.0, 10.0)), "counts"),
         (lambda: T.Clip(level=(0.0, 0.5)), "level"),
         (lambda: T.Background(order=0), "order"),
+        (lambda: T.ParticleStatistics(sigma=(-0.1, 0.2)), "sigma"),
+        (lambda: T.ParticleStatistics(sigma=(0.1, 5.0)), "not a powder"),
     ],
 )
 def test_bad_settings_are_refused(make, match) -> None:

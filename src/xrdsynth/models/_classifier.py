@@ -52,8 +52,8 @@ class InputSpec:
             peaks and broad crystallite-size peaks look more alike to the network; 0 for none.
         log_d_points: when > 0, the network reads the pattern resampled onto this many points equally spaced
             in ln d over the same range (their 2θ: :attr:`network_two_theta`; after the background removal
-            and smoothing, before the normalisation), where a scaled cell and the Kα2 line are translations; 0: it reads
-            the 2θ grid itself.
+            and smoothing, before the normalisation), where a scaled cell and the Kα2 line are translations;
+            0: it reads the 2θ grid itself.
     """
 
     two_theta_min: float = DEFAULT_TWO_THETA[0]

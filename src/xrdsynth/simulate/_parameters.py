@@ -34,6 +34,9 @@ class PatternParameters:
             vector (needs ``march_dollase``, given here or by the simulator).
         axial_divergence: (B,) (S + H)/L of a Bragg–Brentano instrument (sample and detector heights over the
             radius): the asymmetric low-angle tail of axial divergence (0 for none).
+        grain_scatter: (B,) σ of the natural logarithm of a factor drawn for every reflection (mean 1) by
+            which its intensity is multiplied: the intensity errors of a powder with too few crystallites in
+            diffracting position (particle statistics, a coarse or little-ground sample); 0 for none.
         extra_lines: further wavelength lines added to the simulator's own, each ``(wavelength in Å,
             (B,) intensity relative to the principal line)``, e.g. the Kα2 line of a Kα1 simulator.
     """
@@ -47,6 +50,7 @@ class PatternParameters:
     march_dollase: torch.Tensor | None = None
     orientation_hkl: torch.Tensor | None = None
     axial_divergence: torch.Tensor | None = None
+    grain_scatter: torch.Tensor | None = None
     extra_lines: tuple[tuple[float, torch.Tensor], ...] = ()
 
     def updated(self, other: PatternParameters) -> PatternParameters:
@@ -80,8 +84,10 @@ class PatternParameters:
                 raise ValueError(f"extra line weights must be a tensor of shape ({batch_size},)")
             if not bool(torch.isfinite(weight).all()) or bool((weight < 0).any()):
                 raise ValueError("extra line weights must be finite and >= 0")
-        if self.axial_divergence is not None and bool((self.axial_divergence < 0).any()):
-            raise ValueError("parameters.axial_divergence must be >= 0")
+        for name in ("axial_divergence", "grain_scatter"):
+            value = getattr(self, name)
+            if value is not None and bool((value < 0).any()):
+                raise ValueError(f"parameters.{name} must be >= 0")
         for name in ("crystallite_size_nm", "march_dollase"):
             value = getattr(self, name)
             if value is not None and bool((value <= 0).any()):

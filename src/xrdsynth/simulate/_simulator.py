@@ -532,6 +532,21 @@ class PowderSimulator(torch.nn.Module):
     ) -> torch.Tensor:
         return F.peak_shift(two_theta, crystal, zero, displacement, self.goniometer_radius_mm)
 
+    def _grain_factors(
+        self,
+        crystal: torch.Tensor,
+        sigma: torch.Tensor,
+        texture: torch.Tensor | None,
+        gen: torch.Generator,
+    ) -> torch.Tensor:
+        """(R,) per-reflection intensity factors exp(σ z − σ²/2), z standard normal (mean 1: the expected
+        pattern is unchanged), times the texture factors when given. One factor per reflection (a Laue
+        orbit), shared by all its wavelength lines: the same grains diffract Kα1 and Kα2."""
+        s = sigma.to(device=self.device, dtype=self.dtype)[crystal]
+        z = torch.randn(crystal.shape, generator=gen, device=self.device, dtype=self.dtype)
+        factor = torch.exp(s * z - 0.5 * s.square())
+        return factor if texture is None else texture * factor
+
     def _render_unnormalised(
         self,
         batch: CrystalBatch,
@@ -586,6 +601,8 @@ class PowderSimulator(torch.nn.Module):
             po = self._texture(
                 batch, reflections, r, gen, None if axes is None else axes.to(self.device, dtype)
             )
+        if given.grain_scatter is not None:
+            po = self._grain_factors(reflections.crystal, given.grain_scatter, po, gen)
         position, area, pattern = [], [], []
         lines = F.sticks(
             reflections, g2, f2, po, self.radiation, self.monochromator_two_theta, extra, dtype, self.compile

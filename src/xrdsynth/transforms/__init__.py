@@ -1,12 +1,12 @@
 """Sample and instrument effects as small seeded transforms, and named presets built from them.
 
 Two kinds, split where the physics splits: :class:`ReflectionTransform` effects act on reflections before
-rendering (Kα2 and Kβ lines, instrument function, crystallite size, microstrain, preferred orientation, zero
-shift, specimen displacement) and return per-pattern :class:`~xrdsynth.simulate.PatternParameters` that the
-simulator applies; :class:`PatternTransform` effects act on rendered (B, P) patterns (impurity phase,
-backgrounds, amorphous hump, air scatter, counting noise, read-out noise, saturation, background subtraction
-as in processed database patterns, scan range). Each draws its parameters for a batch from documented ranges
-with an explicit generator, then applies them.
+rendering (Kα2 and Kβ lines, instrument function, crystallite size, microstrain, preferred orientation,
+particle statistics, zero shift, specimen displacement) and return per-pattern
+:class:`~xrdsynth.simulate.PatternParameters` that the simulator applies; :class:`PatternTransform` effects
+act on rendered (B, P) patterns (impurity phase, backgrounds, amorphous hump, air scatter, counting noise,
+read-out noise, saturation, background subtraction as in processed database patterns, scan range). Each
+draws its parameters for a batch from documented ranges with an explicit generator, then applies them.
 
 :func:`preset` builds the named recipes (``"clean"``, ``"laboratory-cu"``) that training, datasets and users
 share, as an :class:`AugmentedSimulator`. :func:`remove_background` and :func:`smooth_gaussian` are the
@@ -34,6 +34,7 @@ from ._reflection import (
     KAlphaDoublet,
     KBetaResidue,
     Microstrain,
+    ParticleStatistics,
     PreferredOrientation,
     SpecimenDisplacement,
     ZeroShift,
@@ -54,6 +55,7 @@ __all__ = [
     "KAlphaDoublet",
     "KBetaResidue",
     "Microstrain",
+    "ParticleStatistics",
     "PatternTransform",
     "PoissonNoise",
     "PreferredOrientation",

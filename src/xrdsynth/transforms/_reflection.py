@@ -21,6 +21,7 @@ __all__ = [
     "KAlphaDoublet",
     "KBetaResidue",
     "Microstrain",
+    "ParticleStatistics",
     "PreferredOrientation",
     "SpecimenDisplacement",
     "ZeroShift",
@@ -201,6 +202,39 @@ class PreferredOrientation(ReflectionTransform):
         )
         axes = torch.tensor(self.directions, dtype=dtype, device=generator.device)[choice]
         return PatternParameters(march_dollase=r, orientation_hkl=axes)
+
+
+class ParticleStatistics(ReflectionTransform):
+    """Intensity errors of a powder with too few crystallites in diffracting position (particle statistics).
+
+    A flat sample of a coarse or little-ground powder (often a mineral scraped from a specimen) puts only a
+    few grains in reflecting position for each reflection, so each peak's intensity departs from the ideal
+    powder average by a random factor, independently from one reflection to the next. The simulator
+    multiplies every reflection's intensity by exp(σ z − σ²/2), z standard normal, one draw per reflection
+    (shared by its Kα1 and Kα2 lines; mean 1, so the average pattern is unchanged); σ is drawn per pattern,
+    uniform in ``sigma``. σ = 0.3 means a typical peak is off by about 30 %.
+
+    Args:
+        sigma: (low, high) standard deviation of the natural log of the factor.
+        p: probability that a pattern has such errors (the others get σ = 0). With p = 0 nothing is drawn,
+            so a chain that carries the effect switched off gives the same patterns as one without it.
+    """
+
+    def __init__(self, sigma: float | tuple[float, float] = (0.05, 0.5), p: float = 1.0) -> None:
+        super().__init__()
+        self.sigma = check_range("sigma", sigma, 0.0)
+        if self.sigma[1] > 3.0:
+            raise ValueError(f"sigma above 3 (factors spread over e^±9) is not a powder: {sigma!r}")
+        self.p = check_probability(p)
+
+    def extra_repr(self) -> str:
+        return f"sigma={self.sigma}, p={self.p}"
+
+    def draw(self, batch_size: int, generator: torch.Generator, dtype: torch.dtype = torch.float32):
+        if self.p == 0.0:
+            return PatternParameters()
+        sigma = uniform(self.sigma, batch_size, generator, dtype) * applied(self.p, batch_size, generator)
+        return PatternParameters(grain_scatter=sigma)
 
 
 class ZeroShift(ReflectionTransform):
