@@ -9,6 +9,8 @@
 #   scripts/compare_recipe.sh uniform --space-group-weights uniform
 #   scripts/compare_recipe.sh curriculum-clean --clean-fraction 1.0 --steps 600
 #   scripts/compare_recipe.sh curriculum-lab --init-from runs/recipe-curriculum-clean/model --steps 600 --warmup-steps 50
+#   scripts/compare_recipe.sh base2000 --steps 2000 --crystal-reuse 4
+#   scripts/compare_recipe.sh logd --steps 2000 --crystal-reuse 4 --log-d-points 4251
 #
 # then: python scripts/evaluate_classifier.py --model runs/recipe-NAME/model --amcsd ../shared/data/amcsd-dev \
 #           --rruff ../shared/data/rruff-dev
