@@ -101,8 +101,8 @@ _LABORATORY_CU: tuple[tuple[type[ReflectionTransform | PatternTransform], dict[s
     (CrystalliteSize, {"size_nm": (30.0, 3000.0)}),
     (Microstrain, {"strain": (0.0, 1e-3), "p": 0.5}),
     (PreferredOrientation, {"r": (0.5, 1.5), "p": 0.5}),
-    # Off (p = 0: nothing drawn, the preset's patterns as before it existed) until training with it is
-    # measured to help on measured patterns; switch on with overrides={"ParticleStatistics": {"p": ...}}.
+    # Off (p = 0: nothing drawn, the preset's patterns as before it existed): training with it did not
+    # change rruff-dev accuracy (docs/training.md); switch on with overrides={"ParticleStatistics": {...}}.
     (ParticleStatistics, {"sigma": (0.05, 0.5), "p": 0.0}),
     (ZeroShift, {"shift": (-0.06, 0.06)}),
     (SpecimenDisplacement, {"displacement_mm": (-0.15, 0.15)}),
