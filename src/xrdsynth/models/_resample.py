@@ -8,6 +8,7 @@ patterns in one product, ``intensity @ W``: about one pass over the data instead
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -167,6 +168,24 @@ def log_d_two_theta(two_theta_min: float, two_theta_max: float, num_points: int)
     return grid
 
 
+@lru_cache(maxsize=8)
+def _log_d_cells(
+    first: float, last: float, points: int, num_points: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The cells of :func:`log_d_two_theta` over an equally spaced grid of ``points`` from ``first`` to
+    ``last`` degrees, in input steps: for each of the Q + 1 edges the segment j and the fraction t within it,
+    and the Q cell widths. Cached: a network reading ln d resamples every batch onto the same cells."""
+    if not 0.0 < first < last < 180.0 or points < 2:
+        raise ValueError(f"need an increasing grid within (0, 180) degrees, got {first}..{last} ({points})")
+    ends = np.log(np.sin(np.array([first, last]) * _RAD / 2.0))
+    u = np.linspace(ends[0], ends[1], int(num_points))
+    mid = 2.0 * np.arcsin(np.exp(0.5 * (u[1:] + u[:-1]))) / _RAD
+    edges = np.clip(np.concatenate([[first], mid, [last]]), first, last)
+    position = (edges - first) / ((last - first) / (points - 1))
+    j = np.clip(np.floor(position).astype(np.int64), 0, points - 2)
+    return j, position - j, np.diff(position)
+
+
 def resample_to_log_d(patterns: torch.Tensor, two_theta: torch.Tensor, num_points: int) -> torch.Tensor:
     """(B, P) patterns on an equally spaced 2θ grid -> (B, num_points) on the grid of
     :func:`log_d_two_theta` over the same range: each output point is the mean of the linearly interpolated
@@ -186,17 +205,7 @@ def resample_to_log_d(patterns: torch.Tensor, two_theta: torch.Tensor, num_point
         raise ValueError(
             f"need (B, P) patterns and a (P,) grid, got {tuple(patterns.shape)} and {tuple(two_theta.shape)}"
         )
-    x = two_theta.detach().double().cpu().numpy()
-    first, last, points = float(x[0]), float(x[-1]), x.size
-    step = (last - first) / (points - 1)
-    centres = log_d_two_theta(first, last, num_points)
-    u = np.log(np.sin(centres * _RAD / 2.0))
-    mid = 2.0 * np.arcsin(np.exp(0.5 * (u[1:] + u[:-1]))) / _RAD
-    edges = np.clip(np.concatenate([[first], mid, [last]]), first, last)
-    # Each edge in input steps: segment j and fraction t within it.
-    position = (edges - first) / step
-    j = np.clip(np.floor(position).astype(np.int64), 0, points - 2)
-    t = position - j
+    j, t, cell_width = _log_d_cells(float(two_theta[0]), float(two_theta[-1]), two_theta.shape[0], num_points)
     device = patterns.device
     y = patterns.to(torch.float64)
     # The exact integral of the linear interpolant from the first point, in units of steps: C at the nodes,
@@ -206,7 +215,7 @@ def resample_to_log_d(patterns: torch.Tensor, two_theta: torch.Tensor, num_point
     tt = torch.as_tensor(t, dtype=torch.float64, device=device)
     left, right = y[:, jj], y[:, jj + 1]
     integral = nodes[:, jj] + left * tt + (right - left) * tt.square() / 2.0
-    width = torch.as_tensor(np.diff(position), dtype=torch.float64, device=device)
+    width = torch.as_tensor(cell_width, dtype=torch.float64, device=device)
     mean = (integral[:, 1:] - integral[:, :-1]) / width
     # A mean lies within the pattern's range; rounding in the difference must not take a 0 below it (the
     # square root of the network's input would be NaN).
