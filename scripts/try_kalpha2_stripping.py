@@ -29,25 +29,13 @@ from evaluate_classifier import (
 
 from xrdsynth.models import load_pretrained, resample_pattern
 from xrdsynth.simulate import WAVELENGTHS
+from xrdsynth.transforms import strip_kalpha2
 
 
-def strip_kalpha2(
-    patterns: torch.Tensor, two_theta: np.ndarray, ratio: float, steps: int = 12
-) -> torch.Tensor:
-    """(B, P) Cu Kα patterns on the equally spaced grid ``two_theta`` (degrees) -> the Kα1 part, >= 0."""
+def strip(patterns: torch.Tensor, two_theta: np.ndarray, ratio: float) -> torch.Tensor:
+    """(B, P) Cu Kα patterns on the grid ``two_theta`` (degrees) -> their Kα1 part (:func:`strip_kalpha2`)."""
     grid = torch.as_tensor(two_theta, dtype=patterns.dtype)
-    theta = torch.deg2rad(grid) / 2
-    source = 2 * torch.rad2deg(torch.asin(torch.sin(theta) * WAVELENGTHS["CuKa1"] / WAVELENGTHS["CuKa2"]))
-    position = ((source - grid[0]) / (grid[1] - grid[0])).clamp(0, len(grid) - 1)
-    low = position.floor().long()
-    high = (low + 1).clamp(max=len(grid) - 1)
-    weight = position - low
-    inside = (source >= grid[0]).to(patterns.dtype)
-    kalpha1 = patterns.clone()
-    for _ in range(steps):
-        shifted = (kalpha1[:, low] * (1 - weight) + kalpha1[:, high] * weight) * inside
-        kalpha1 = patterns - ratio * shifted
-    return kalpha1.clamp_min(0.0)
+    return strip_kalpha2(patterns, grid, WAVELENGTHS["CuKa1"], WAVELENGTHS["CuKa2"], ratio)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     grid = torch.as_tensor(measured, dtype=torch.float32)
     print(f"rruff-dev top-1 without stripping: {np.mean(answers_on_grid(classifier, grid) == labels):.1%}")
     for ratio in args.ratios:
-        answers = answers_on_grid(classifier, strip_kalpha2(grid, spec.two_theta, ratio))
+        answers = answers_on_grid(classifier, strip(grid, spec.two_theta, ratio))
         print(f"rruff-dev top-1 stripped at r = {ratio}: {np.mean(answers == labels):.1%}")
     if args.amcsd is not None:
         crystals, groups, ids = amcsd_crystals(args.amcsd, args.cache)
@@ -79,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("clean", "+ KAlphaDoublet"):
             patterns = render(conditions[name], chosen)
             plain = np.mean(answers_on_grid(classifier, patterns) == truth)
-            stripped_patterns = strip_kalpha2(patterns, spec.two_theta, 0.5)
+            stripped_patterns = strip(patterns, spec.two_theta, 0.5)
             stripped = np.mean(answers_on_grid(classifier, stripped_patterns) == truth)
             print(f"{len(chosen)} minerals, {name}: top-1 {plain:.1%}, stripped at r = 0.5 {stripped:.1%}")
     return 0

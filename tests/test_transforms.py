@@ -12,7 +12,7 @@ import torch
 import xrdsynth as xs
 import xrdsynth.transforms as T
 from xrdsynth.examples import cif_path
-from xrdsynth.simulate import PatternParameters, PowderSimulator
+from xrdsynth.simulate import WAVELENGTHS, PatternParameters, PowderSimulator
 
 GRID = (10.0, 80.0, 1401)
 
@@ -346,6 +346,99 @@ def test_smooth_gaussian_is_batch_consistent_and_refuses_bad_input() -> None:
             T.smooth_gaussian(patterns, grid, bad)
     with pytest.raises(ValueError, match="grid"):
         T.smooth_gaussian(patterns, grid[:-1], 0.3)
+
+
+# ------------------------------------------------------------------------------- Kα2 stripping, re-rendering
+FINE_GRID = (10.0, 80.0, 7001)  # 0.01° steps: narrow peaks are sampled finely enough to interpolate
+
+
+def test_strip_kalpha2_recovers_the_kalpha1_pattern_of_the_doublet_simulator(crystals) -> None:
+    """The simulator's own Cu Kα doublet, stripped at the doublet's ratio, is its Kα1 pattern (the
+    reference: the same crystals simulated with Kα1 alone)."""
+    ka1 = PowderSimulator(FINE_GRID, crystallite_size_nm=60.0, dtype=torch.float64)(crystals)
+    doublet = PowderSimulator(FINE_GRID, wavelength="CuKa", crystallite_size_nm=60.0, dtype=torch.float64)(
+        crystals
+    )
+    grid = torch.linspace(*FINE_GRID[:2], FINE_GRID[2], dtype=torch.float64)
+    stripped = T.strip_kalpha2(doublet, grid, WAVELENGTHS["CuKa1"], WAVELENGTHS["CuKa2"], 0.5)
+    # Both simulations have maximum 1: compare on the Kα1 pattern's scale.
+    stripped = stripped / stripped.amax(dim=1, keepdim=True)
+    assert float((stripped - ka1).abs().max()) < 0.005
+    assert float((doublet - ka1).abs().max()) > 0.2  # the doublet itself is far from it
+    assert torch.equal(T.strip_kalpha2(doublet, grid, 1.5406, 1.5444, 0.0), doublet)
+    with pytest.raises(ValueError, match="ratio"):
+        T.strip_kalpha2(doublet, grid, 1.5406, 1.5444, 1.0)
+    with pytest.raises(ValueError, match="kalpha1 < kalpha2"):
+        T.strip_kalpha2(doublet, grid, 1.5444, 1.5406)
+
+
+def rerender_grid() -> torch.Tensor:
+    return torch.linspace(5.0, 90.0, 8501, dtype=torch.float64)
+
+
+def gaussian_peak(grid: torch.Tensor, centre: float, fwhm: float, height: float) -> torch.Tensor:
+    return height * torch.exp(-4 * math.log(2) * ((grid - centre) / fwhm) ** 2)
+
+
+def test_rerender_peaks_keeps_positions_and_heights_with_the_scherrer_width() -> None:
+    """Two narrow peaks come out at their positions (to a grid step) and heights (to 1 %), as Gaussians of
+    FWHM K λ / (L cos θ) (closed form), K = 0.9, L = 40 nm."""
+    grid = rerender_grid()
+    pattern = gaussian_peak(grid, 28.4, 0.06, 1.0) + gaussian_peak(grid, 71.2, 0.08, 0.4)
+    out = T.rerender_peaks(pattern[None], grid, 1.540593, 40.0, presmooth_fwhm_deg=0.0)[0]
+    for centre, height in ((28.4, 1.0), (71.2, 0.4)):
+        near = (grid - centre).abs() < 1.0
+        top = int(torch.argmax(torch.where(near, out, 0.0)))
+        assert abs(float(grid[top]) - centre) <= 0.01 + 1e-9
+        assert float(out[top]) == pytest.approx(height, rel=0.01)
+        fwhm = math.degrees(0.9 * 1.540593 / (400.0 * math.cos(math.radians(centre / 2))))
+        above = grid[near & (out > float(out[top]) / 2)]
+        assert float(above[-1] - above[0]) == pytest.approx(fwhm, abs=0.02)
+
+
+def test_rerender_peaks_drops_the_noise_and_peaks_under_it() -> None:
+    """On a background-free pattern with Gaussian counting-like noise of σ = 0.005: a peak of 40 σ stays,
+    one of 1 σ and the noise itself are gone (the default 4 σ threshold after 0.06° smoothing)."""
+    grid = rerender_grid()
+    g = torch.Generator().manual_seed(0)
+    noise = 0.005 * torch.randn(grid.shape, generator=g, dtype=torch.float64)
+    pattern = gaussian_peak(grid, 33.0, 0.08, 1.0) + gaussian_peak(grid, 55.0, 0.08, 0.005) + noise
+    out = T.rerender_peaks(T.remove_background(pattern[None], grid, 3.0), grid, 1.540593)[0]
+    assert float(out[(grid - 33.0).abs() < 0.2].max()) > 0.5
+    assert float(out[(grid - 55.0).abs() < 0.5].max()) == 0.0
+    assert float(out[(grid - 33.0).abs() > 1.0].max()) == 0.0
+
+
+def test_rerender_peaks_makes_a_doublet_and_its_kalpha1_pattern_alike(crystals) -> None:
+    """Narrow (300 nm) peaks: with the Kα2 line stripped, the re-drawn doublet pattern is much closer to the
+    re-drawn Kα1 pattern (cosine similarity) than the two patterns themselves are."""
+    settings = dict(crystallite_size_nm=300.0, dtype=torch.float64)
+    ka1 = PowderSimulator(FINE_GRID, **settings)(crystals)
+    doublet = PowderSimulator(FINE_GRID, wavelength="CuKa", **settings)(crystals)
+    grid = torch.linspace(*FINE_GRID[:2], FINE_GRID[2], dtype=torch.float64)
+
+    def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1))
+
+    redrawn = [T.rerender_peaks(p, grid, 1.540593, 50.0, kalpha2_wavelength=1.544414) for p in (ka1, doublet)]
+    assert bool((cosine(*redrawn) > 0.96).all())
+    assert bool((cosine(*redrawn) > cosine(ka1, doublet) + 0.05).all())
+
+
+def test_rerender_peaks_is_batch_consistent_and_refuses_bad_input() -> None:
+    patterns, grid = flat_patterns(points=800)
+    together = T.rerender_peaks(patterns, grid, 1.54, 50.0, kalpha2_wavelength=1.5444)
+    for k in range(len(patterns)):
+        single = T.rerender_peaks(patterns[k : k + 1], grid, 1.54, 50.0, kalpha2_wavelength=1.5444)
+        torch.testing.assert_close(single[0], together[k])
+    assert torch.equal(T.rerender_peaks(torch.zeros(2, 800), grid.float(), 1.54), torch.zeros(2, 800))
+    for bad in (0.0, -5.0, float("nan")):
+        with pytest.raises(ValueError, match="size_nm"):
+            T.rerender_peaks(patterns, grid, 1.54, bad)
+    with pytest.raises(ValueError, match="min_relative"):
+        T.rerender_peaks(patterns, grid, 1.54, 50.0, min_relative=1.5)
+    with pytest.raises(ValueError, match="grid"):
+        T.rerender_peaks(patterns, grid[:-1], 1.54)
 
 
 # ------------------------------------------------------------------------------------------------- presets

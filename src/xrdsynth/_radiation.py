@@ -21,6 +21,7 @@ import numpy.typing as npt
 import torch
 
 __all__ = [
+    "KALPHA2_OF_KALPHA1",
     "KALPHA2_RATIO",
     "WAVELENGTHS",
     "Radiation",
@@ -46,6 +47,9 @@ _K_ALPHA = {
 
 #: Intensity of Kα2 relative to Kα1 in the doublet (2:1 from the 2p3/2 : 2p1/2 occupation).
 KALPHA2_RATIO = 0.5
+
+#: The Kα2 wavelength of each tube's Kα1 (Å, rounded to 1e-6 Å), for stripping the Kα2 line.
+KALPHA2_OF_KALPHA1: dict[float, float] = {ka1: ka2 for ka1, ka2 in _K_ALPHA.values()}
 
 #: Every named single line, e.g. ``WAVELENGTHS["CuKa1"] == 1.540593`` (Å).
 WAVELENGTHS: dict[str, float] = {}

@@ -15,11 +15,11 @@ import torch
 from torch import nn
 
 from .._base import DEFAULT_TWO_THETA, NUM_SPACE_GROUPS
-from .._radiation import WAVELENGTHS, two_theta_at_wavelength
+from .._radiation import KALPHA2_OF_KALPHA1, WAVELENGTHS, two_theta_at_wavelength
 from ..io import MeasuredPattern
 from ..simulate import resolve_wavelength
 from ..symmetry import CRYSTAL_SYSTEMS, SpaceGroup, crystal_system, enantiomorph
-from ..transforms import remove_background, smooth_gaussian
+from ..transforms import remove_background, rerender_peaks, smooth_gaussian
 from ._architectures import build_model
 from ._resample import as_float_array, log_d_two_theta, resample_pattern, resample_to_log_d
 
@@ -54,6 +54,10 @@ class InputSpec:
             in ln d over the same range (their 2θ: :attr:`network_two_theta`; after the background removal
             and smoothing, before the normalisation), where a scaled cell and the Kα2 line are translations;
             0: it reads the 2θ grid itself.
+        rerender_size_nm: when > 0, the network reads the pattern's peaks drawn again after the background
+            removal (:func:`xrdsynth.transforms.rerender_peaks`): the Kα2 line stripped (when the wavelength
+            is a tube's Kα1), the peaks found above the noise, and each drawn at its position and height as a
+            Gaussian of the Scherrer width of crystallites of this size in nm; 0: it reads the pattern itself.
     """
 
     two_theta_min: float = DEFAULT_TWO_THETA[0]
@@ -64,6 +68,7 @@ class InputSpec:
     background_window_deg: float = 0.0
     smoothing_fwhm_deg: float = 0.0
     log_d_points: int = 0
+    rerender_size_nm: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.two_theta_min < self.two_theta_max < 180.0:
@@ -80,6 +85,8 @@ class InputSpec:
             self.log_d_points == 0 or self.log_d_points >= 16
         ):
             raise ValueError(f"log_d_points must be 0 or an int >= 16, got {self.log_d_points}")
+        if not (math.isfinite(self.rerender_size_nm) and self.rerender_size_nm >= 0):
+            raise ValueError(f"rerender_size_nm must be >= 0, got {self.rerender_size_nm}")
         if self.log_d_points and self.two_theta_min <= 0:
             raise ValueError("log_d_points needs two_theta_min > 0 (d is infinite at 2θ = 0)")
 
@@ -120,6 +127,7 @@ class InputSpec:
             "background_window_deg": float(self.background_window_deg),
             "smoothing_fwhm_deg": float(self.smoothing_fwhm_deg),
             "log_d_points": int(self.log_d_points),
+            "rerender_size_nm": float(self.rerender_size_nm),
         }
 
 
@@ -210,8 +218,8 @@ class Prediction:
 def preprocess(patterns: torch.Tensor, spec: InputSpec) -> torch.Tensor:
     """(B, P) linear-scale patterns on the grid of ``spec`` -> what the network reads: clipped at 0, the
     background removed (when ``spec.background_window_deg`` > 0), smoothed (when ``spec.smoothing_fwhm_deg``
-    > 0), resampled to ln d (when ``spec.log_d_points`` > 0: (B, Q) out), divided by the maximum, optionally
-    √.
+    > 0), its peaks re-drawn (when ``spec.rerender_size_nm`` > 0), resampled to ln d (when
+    ``spec.log_d_points`` > 0: (B, Q) out), divided by the maximum, optionally √.
 
     Training data and measured patterns take this same path (it is the first step of
     :meth:`Classifier.forward`).
@@ -222,6 +230,14 @@ def preprocess(patterns: torch.Tensor, spec: InputSpec) -> torch.Tensor:
         patterns = remove_background(patterns, grid, spec.background_window_deg)
     if spec.smoothing_fwhm_deg > 0:
         patterns = smooth_gaussian(patterns, grid, spec.smoothing_fwhm_deg)
+    if spec.rerender_size_nm > 0:
+        patterns = rerender_peaks(
+            patterns,
+            grid,
+            spec.wavelength,
+            spec.rerender_size_nm,
+            kalpha2_wavelength=KALPHA2_OF_KALPHA1.get(round(spec.wavelength, 6)),
+        )
     if spec.log_d_points:
         patterns = resample_to_log_d(patterns, grid, int(spec.log_d_points))
     peak = patterns.amax(dim=-1, keepdim=True)
@@ -299,6 +315,7 @@ class Classifier(nn.Module):
             f"background_window_deg={s.background_window_deg:g}, "
             + (f"smoothing_fwhm_deg={s.smoothing_fwhm_deg:g}, " if s.smoothing_fwhm_deg > 0 else "")
             + (f"log_d_points={s.log_d_points}, " if s.log_d_points else "")
+            + (f"rerender_size_nm={s.rerender_size_nm:g}, " if s.rerender_size_nm > 0 else "")
             + f"temperature={self.temperature:g}"
         )
 

@@ -31,6 +31,7 @@ ABSENT_MEANS: dict[str, Any] = {
     "preset_overrides": {},
     "crystal_reuse": 1,
     "log_d_points": 0,
+    "rerender_size_nm": 0.0,
 }
 
 

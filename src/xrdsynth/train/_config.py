@@ -44,6 +44,9 @@ class TrainConfig:
             patterns too (:attr:`xrdsynth.models.InputSpec.smoothing_fwhm_deg`).
         log_d_points: the network reads the pattern resampled onto this many points equally spaced in ln d
             (:attr:`xrdsynth.models.InputSpec.log_d_points`; 0: the 2θ grid itself).
+        rerender_size_nm: the network reads the pattern's peaks drawn again as Gaussians of the Scherrer
+            width of this crystallite size in nm, Kα2 stripped
+            (:attr:`xrdsynth.models.InputSpec.rerender_size_nm`; 0: the pattern itself).
         steps: optimiser steps in total (per rank, each on ``batch_size`` new patterns).
         batch_size: patterns per step and rank.
         lr: peak learning rate (AdamW).
@@ -98,6 +101,7 @@ class TrainConfig:
     background_window_deg: float = 3.0
     smoothing_fwhm_deg: float = 0.0
     log_d_points: int = 0
+    rerender_size_nm: float = 0.0
     steps: int = 1000
     batch_size: int = 128
     lr: float = 2e-3
@@ -149,6 +153,8 @@ class TrainConfig:
             raise ValueError(f"background_window_deg must be >= 0, got {self.background_window_deg}")
         if not (math.isfinite(self.smoothing_fwhm_deg) and self.smoothing_fwhm_deg >= 0):
             raise ValueError(f"smoothing_fwhm_deg must be >= 0, got {self.smoothing_fwhm_deg}")
+        if not (math.isfinite(self.rerender_size_nm) and self.rerender_size_nm >= 0):
+            raise ValueError(f"rerender_size_nm must be >= 0, got {self.rerender_size_nm}")
         points = self.log_d_points
         if isinstance(points, bool) or not isinstance(points, int) or not (points == 0 or points >= 16):
             raise ValueError(f"log_d_points must be 0 or an int >= 16, got {self.log_d_points}")

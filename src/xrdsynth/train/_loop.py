@@ -107,6 +107,7 @@ def _train(
         background_window_deg=config.background_window_deg,
         smoothing_fwhm_deg=config.smoothing_fwhm_deg,
         log_d_points=config.log_d_points,
+        rerender_size_nm=config.rerender_size_nm,
     )
     torch.manual_seed(config.seed)  # the model initialisation only; data use their own generators
     classifier = Classifier.from_architecture(

@@ -9,8 +9,9 @@ read-out noise, saturation, background subtraction as in processed database patt
 draws its parameters for a batch from documented ranges with an explicit generator, then applies them.
 
 :func:`preset` builds the named recipes (``"clean"``, ``"laboratory-cu"``) that training, datasets and users
-share, as an :class:`AugmentedSimulator`. :func:`remove_background` and :func:`smooth_gaussian` are the
-background subtraction and smoothing the classifiers apply to simulated and measured patterns alike.
+share, as an :class:`AugmentedSimulator`. :func:`remove_background`, :func:`smooth_gaussian` and
+:func:`rerender_peaks` (with :func:`strip_kalpha2`) are the background subtraction, smoothing and peak
+re-rendering the classifiers can apply to simulated and measured patterns alike.
 """
 
 from ._background import remove_background, smooth_gaussian
@@ -26,6 +27,7 @@ from ._pattern import (
     ScanRange,
     SubtractBackground,
 )
+from ._peaks import rerender_peaks, strip_kalpha2
 from ._presets import PRESETS, AugmentedSimulator, laboratory_cu_transforms, preset
 from ._reflection import (
     AxialDivergence,
@@ -69,5 +71,7 @@ __all__ = [
     "make_generator",
     "preset",
     "remove_background",
+    "rerender_peaks",
     "smooth_gaussian",
+    "strip_kalpha2",
 ]
