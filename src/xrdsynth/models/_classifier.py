@@ -19,7 +19,7 @@ from .._radiation import KALPHA2_OF_KALPHA1, WAVELENGTHS, two_theta_at_wavelengt
 from ..io import MeasuredPattern
 from ..simulate import resolve_wavelength
 from ..symmetry import CRYSTAL_SYSTEMS, SpaceGroup, crystal_system, enantiomorph
-from ..transforms import remove_background, rerender_peaks, smooth_gaussian
+from ..transforms import remove_background, rerender_peaks, smooth_gaussian, strip_kalpha2
 from ._architectures import build_model
 from ._resample import as_float_array, log_d_two_theta, resample_pattern, resample_to_log_d
 
@@ -47,6 +47,9 @@ class InputSpec:
         sqrt_scale: the network reads the square root of the max-normalised pattern.
         background_window_deg: width in degrees 2θ of the background removal applied before scaling
             (:func:`xrdsynth.transforms.remove_background`); 0 for none.
+        kalpha2_strip_ratio: when > 0, the Kα2 line is removed after the background removal
+            (:func:`xrdsynth.transforms.strip_kalpha2`, Rachinger's correction with this Kα2/Kα1 intensity
+            ratio; the wavelength must be a tube's Kα1); 0: the pattern keeps it.
         smoothing_fwhm_deg: FWHM in degrees 2θ of a Gaussian the pattern is convolved with after the
             background removal (:func:`xrdsynth.transforms.smooth_gaussian`), so that narrow instrument
             peaks and broad crystallite-size peaks look more alike to the network; 0 for none.
@@ -69,6 +72,7 @@ class InputSpec:
     smoothing_fwhm_deg: float = 0.0
     log_d_points: int = 0
     rerender_size_nm: float = 0.0
+    kalpha2_strip_ratio: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.two_theta_min < self.two_theta_max < 180.0:
@@ -87,6 +91,12 @@ class InputSpec:
             raise ValueError(f"log_d_points must be 0 or an int >= 16, got {self.log_d_points}")
         if not (math.isfinite(self.rerender_size_nm) and self.rerender_size_nm >= 0):
             raise ValueError(f"rerender_size_nm must be >= 0, got {self.rerender_size_nm}")
+        if not 0.0 <= self.kalpha2_strip_ratio < 1.0:
+            raise ValueError(f"kalpha2_strip_ratio must be in [0, 1), got {self.kalpha2_strip_ratio}")
+        if self.kalpha2_strip_ratio and round(self.wavelength, 6) not in KALPHA2_OF_KALPHA1:
+            raise ValueError(f"kalpha2_strip_ratio needs a tube's Kα1 wavelength, got {self.wavelength} Å")
+        if self.kalpha2_strip_ratio and self.rerender_size_nm:
+            raise ValueError("rerender_size_nm strips the Kα2 line itself; leave kalpha2_strip_ratio at 0")
         if self.log_d_points and self.two_theta_min <= 0:
             raise ValueError("log_d_points needs two_theta_min > 0 (d is infinite at 2θ = 0)")
 
@@ -128,6 +138,7 @@ class InputSpec:
             "smoothing_fwhm_deg": float(self.smoothing_fwhm_deg),
             "log_d_points": int(self.log_d_points),
             "rerender_size_nm": float(self.rerender_size_nm),
+            "kalpha2_strip_ratio": float(self.kalpha2_strip_ratio),
         }
 
 
@@ -217,7 +228,8 @@ class Prediction:
 
 def preprocess(patterns: torch.Tensor, spec: InputSpec) -> torch.Tensor:
     """(B, P) linear-scale patterns on the grid of ``spec`` -> what the network reads: clipped at 0, the
-    background removed (when ``spec.background_window_deg`` > 0), smoothed (when ``spec.smoothing_fwhm_deg``
+    background removed (when ``spec.background_window_deg`` > 0), Kα2 stripped (when
+    ``spec.kalpha2_strip_ratio`` > 0), smoothed (when ``spec.smoothing_fwhm_deg``
     > 0), its peaks re-drawn (when ``spec.rerender_size_nm`` > 0), resampled to ln d (when
     ``spec.log_d_points`` > 0: (B, Q) out), divided by the maximum, optionally √.
 
@@ -228,6 +240,9 @@ def preprocess(patterns: torch.Tensor, spec: InputSpec) -> torch.Tensor:
     grid = torch.as_tensor(spec.two_theta, dtype=patterns.dtype, device=patterns.device)
     if spec.background_window_deg > 0:
         patterns = remove_background(patterns, grid, spec.background_window_deg)
+    if spec.kalpha2_strip_ratio > 0:
+        kalpha2 = KALPHA2_OF_KALPHA1[round(spec.wavelength, 6)]
+        patterns = strip_kalpha2(patterns, grid, spec.wavelength, kalpha2, spec.kalpha2_strip_ratio)
     if spec.smoothing_fwhm_deg > 0:
         patterns = smooth_gaussian(patterns, grid, spec.smoothing_fwhm_deg)
     if spec.rerender_size_nm > 0:
@@ -316,6 +331,7 @@ class Classifier(nn.Module):
             + (f"smoothing_fwhm_deg={s.smoothing_fwhm_deg:g}, " if s.smoothing_fwhm_deg > 0 else "")
             + (f"log_d_points={s.log_d_points}, " if s.log_d_points else "")
             + (f"rerender_size_nm={s.rerender_size_nm:g}, " if s.rerender_size_nm > 0 else "")
+            + (f"kalpha2_strip_ratio={s.kalpha2_strip_ratio:g}, " if s.kalpha2_strip_ratio > 0 else "")
             + f"temperature={self.temperature:g}"
         )
 

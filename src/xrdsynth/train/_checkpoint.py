@@ -32,6 +32,7 @@ ABSENT_MEANS: dict[str, Any] = {
     "crystal_reuse": 1,
     "log_d_points": 0,
     "rerender_size_nm": 0.0,
+    "kalpha2_strip_ratio": 0.0,
 }
 
 

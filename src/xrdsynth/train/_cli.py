@@ -40,6 +40,7 @@ _OPTION_HELP = {
     "tempering": "exponent of the 'tempered' space-group weights",
     "crystal_reuse": "patterns made from each sampled crystal of a batch, each with its own instrument draws",
     "log_d_points": "the network reads this many points equally spaced in ln d (0: the 2θ grid itself)",
+    "kalpha2_strip_ratio": "the Kα2 line is stripped at this Kα2/Kα1 ratio before the network (0: kept)",
     "rerender_size_nm": "the network reads the peaks drawn again with the Scherrer width of this size in nm, "
     "Kα2 stripped (0: the pattern itself)",
 }
@@ -102,7 +103,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
             help=_OPTION_HELP[name] + default,
         )
     for name in ("lr", "weight_decay", "label_smoothing", "clean_fraction", "tempering",
-                 "background_window_deg", "smoothing_fwhm_deg", "rerender_size_nm"):  # fmt: skip
+                 "background_window_deg", "smoothing_fwhm_deg", "rerender_size_nm",
+                 "kalpha2_strip_ratio"):  # fmt: skip
         parser.add_argument(
             "--" + name.replace("_", "-"),
             type=float,

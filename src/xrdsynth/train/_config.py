@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from .._base import DEFAULT_TWO_THETA
+from .._radiation import KALPHA2_OF_KALPHA1
 from ..sampler import NAMED_STATISTICS
 from ..simulate import resolve_wavelength
 from ..transforms import PRESETS, laboratory_cu_transforms
@@ -44,6 +45,8 @@ class TrainConfig:
             patterns too (:attr:`xrdsynth.models.InputSpec.smoothing_fwhm_deg`).
         log_d_points: the network reads the pattern resampled onto this many points equally spaced in ln d
             (:attr:`xrdsynth.models.InputSpec.log_d_points`; 0: the 2θ grid itself).
+        kalpha2_strip_ratio: the Kα2 line is stripped at this intensity ratio before the network, measured
+            patterns too (:attr:`xrdsynth.models.InputSpec.kalpha2_strip_ratio`; 0: kept).
         rerender_size_nm: the network reads the pattern's peaks drawn again as Gaussians of the Scherrer
             width of this crystallite size in nm, Kα2 stripped
             (:attr:`xrdsynth.models.InputSpec.rerender_size_nm`; 0: the pattern itself).
@@ -102,6 +105,7 @@ class TrainConfig:
     smoothing_fwhm_deg: float = 0.0
     log_d_points: int = 0
     rerender_size_nm: float = 0.0
+    kalpha2_strip_ratio: float = 0.0
     steps: int = 1000
     batch_size: int = 128
     lr: float = 2e-3
@@ -155,6 +159,13 @@ class TrainConfig:
             raise ValueError(f"smoothing_fwhm_deg must be >= 0, got {self.smoothing_fwhm_deg}")
         if not (math.isfinite(self.rerender_size_nm) and self.rerender_size_nm >= 0):
             raise ValueError(f"rerender_size_nm must be >= 0, got {self.rerender_size_nm}")
+        if not 0.0 <= self.kalpha2_strip_ratio < 1.0:
+            raise ValueError(f"kalpha2_strip_ratio must be in [0, 1), got {self.kalpha2_strip_ratio}")
+        kalpha1 = round(resolve_wavelength(self.wavelength).wavelength, 6)
+        if self.kalpha2_strip_ratio and kalpha1 not in KALPHA2_OF_KALPHA1:
+            raise ValueError(f"kalpha2_strip_ratio needs a tube's Kα1 wavelength, got {self.wavelength!r}")
+        if self.kalpha2_strip_ratio and self.rerender_size_nm:
+            raise ValueError("rerender_size_nm strips the Kα2 line itself; leave kalpha2_strip_ratio at 0")
         points = self.log_d_points
         if isinstance(points, bool) or not isinstance(points, int) or not (points == 0 or points >= 16):
             raise ValueError(f"log_d_points must be 0 or an int >= 16, got {self.log_d_points}")

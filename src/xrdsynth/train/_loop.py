@@ -108,6 +108,7 @@ def _train(
         smoothing_fwhm_deg=config.smoothing_fwhm_deg,
         log_d_points=config.log_d_points,
         rerender_size_nm=config.rerender_size_nm,
+        kalpha2_strip_ratio=config.kalpha2_strip_ratio,
     )
     torch.manual_seed(config.seed)  # the model initialisation only; data use their own generators
     classifier = Classifier.from_architecture(
