@@ -398,6 +398,17 @@ def test_classify_json_is_one_document_with_a_list_per_file(capsys, tiny_model, 
     assert [e["file"] for e in document] == [str(xy), str(measured)]
     assert all(e["wavelength"] == 1.5406 and e["wavelength_from"] == "--wavelength" for e in document)
 
+    # --precision float32 gives probabilities of plain float32 arithmetic: the same ranking, nearly the
+    # same numbers as the default ("auto": bfloat16 on CPUs with bfloat16 instructions).
+    code, out, _ = run(capsys, "classify", xy, "--model", tiny_model, "--json", "--precision", "float32")
+    assert code == 0
+    exact = json.loads(out)[0]["space_groups"]
+    code, out, _ = run(capsys, "classify", xy, "--model", tiny_model, "--json", "--precision", "bfloat16")
+    assert code == 0
+    fast = json.loads(out)[0]["space_groups"]
+    assert abs(exact[0]["probability"] - fast[0]["probability"]) < 0.05
+    assert run(capsys, "classify", xy, "--model", tiny_model, "--precision", "half")[0] != 0
+
 
 def test_classify_plots_one_png_per_file(capsys, tiny_model, tmp_path) -> None:
     files = [examples.measured_path("PbSO4"), examples.measured_path("CdS")]

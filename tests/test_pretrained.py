@@ -73,6 +73,37 @@ def test_the_shipped_model_classifies_real_structures_far_above_chance(classifie
     assert accuracy >= FIXTURE_TOP5_FLOOR  # chance: 5/230 = 2%
 
 
+def test_bfloat16_inference_gives_the_float32_answers(classifier) -> None:
+    """precision="bfloat16" runs the network under autocast (2x faster on CPUs with bfloat16 instructions,
+    which "auto" picks); the answers on real structures stay those of float32 arithmetic, "float32" is the
+    plain forward pass, and the setting is checked and travels through load_pretrained."""
+    crystals = [xs.Crystal.from_cif(p) for p in FIXTURE_CIFS]
+    spec = classifier.spec
+    sim = xs.PowderSimulator(
+        two_theta=(spec.two_theta_min, spec.two_theta_max, spec.num_points),
+        wavelength=spec.wavelength,
+        crystallite_size_nm=(20.0, 100.0),
+        seed=1,
+    )
+    patterns = sim(crystals)
+    exact = load_pretrained(precision="float32")
+    assert exact.precision == "float32" and exact.inference_dtype == torch.float32
+    p32 = exact.probabilities_on_grid(patterns, calibrated=False)
+    with torch.no_grad():
+        torch.testing.assert_close(p32, torch.softmax(exact(patterns), dim=-1))
+    fast = load_pretrained(precision="bfloat16")
+    assert fast.inference_dtype == torch.bfloat16
+    p16 = fast.probabilities_on_grid(patterns, calibrated=False)
+    assert p16.dtype == torch.float32 and torch.allclose(p16.sum(dim=1), torch.ones(len(crystals)))
+    assert float((p16 - p32).abs().max()) < 0.05  # bfloat16 keeps 8 bits of mantissa
+    assert float((p16.argmax(dim=1) == p32.argmax(dim=1)).float().mean()) >= 0.9
+    assert classifier.precision == "auto"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        classifier.precision = "float16"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        load_pretrained(precision="half")
+
+
 @pytest.mark.parametrize("name", ["rutile", "quartz"])
 def test_shipped_predictions_do_not_depend_on_the_measured_grid(classifier, name) -> None:
     """The same crystal simulated over the same d range on two different grids and wavelengths gives nearly

@@ -301,7 +301,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
             f"the default model {DEFAULT_MODEL!r} is not shipped with this installation; give --model FOLDER "
             "(e.g. RUN/model written by 'xrdsynth train')"
         )
-    classifier = load_pretrained(args.model, device=args.device)
+    classifier = load_pretrained(args.model, device=args.device, precision=args.precision)
     model_name = _model_name(args.model, classifier)
     results = []
     for path, pattern, (lam, origin) in zip(args.files, patterns, wavelengths, strict=True):

@@ -328,6 +328,10 @@ def build_parser(
         help="bar chart of the prediction (several files: OUT-<file stem>.png each)",
     )  # fmt: skip
     classify.add_argument("--device", default="cpu", help="where to run the model (default: cpu)")
+    classify.add_argument(
+        "--precision", choices=("auto", "float32", "bfloat16"), default="auto",
+        help="the network's arithmetic (default: auto, bfloat16 where the device computes it natively)",
+    )  # fmt: skip
     classify.set_defaults(run=run["classify"])
 
     convert = add(

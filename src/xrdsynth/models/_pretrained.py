@@ -248,7 +248,7 @@ def save_pretrained(classifier: Classifier, directory: str | os.PathLike[str]) -
 
 
 def load_pretrained(
-    name: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu"
+    name: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu", precision: str = "auto"
 ) -> Classifier:
     """A classifier in eval mode, from the package (by name) or from a folder written by save_pretrained:
     ``PretrainedBundle.from_folder(...).get_model(device)``.
@@ -256,6 +256,8 @@ def load_pretrained(
     Args:
         name: None for :data:`DEFAULT_MODEL`, a name from :func:`available_models`, or a folder path.
         device: where the network is placed.
+        precision: the network's arithmetic at inference, "auto" (bfloat16 where ``device`` computes it
+            natively, else float32), "float32" or "bfloat16"; see :class:`Classifier`.
 
     Raises:
         ValueError: an unknown name, a folder without the two files, a checksum that does not match, or
@@ -273,4 +275,6 @@ def load_pretrained(
                 f"no classifier {os.fspath(name)!r}: not a folder with {_CARD} and {_WEIGHTS}, and not a "
                 f"shipped model (shipped: {shipped})"
             )
-    return PretrainedBundle.from_folder(folder).get_model(device)
+    classifier = PretrainedBundle.from_folder(folder).get_model(device)
+    classifier.precision = precision
+    return classifier
