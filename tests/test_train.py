@@ -318,3 +318,22 @@ def test_init_from_copies_weights_and_refuses_another_architecture(tmp_path) -> 
     with pytest.raises(ValueError, match="init_from"):
         train(TrainConfig(out=str(tmp_path / "c"), steps=1, init_from=str(tmp_path / "a" / "model"), **wider),
               progress=False)  # fmt: skip
+
+
+def test_a_resnet10_starts_a_resnet18_that_computes_the_same_and_not_the_reverse(tmp_path) -> None:
+    """Function-preserving deepening: the added blocks start as the identity, so before any update the
+    resnet18 gives the donor's logits; a shallower run cannot take a deeper donor."""
+    config = TrainConfig(out=str(tmp_path / "a"), steps=2, checkpoint_every=2, eval_every=2, **TINY)
+    donor = train(config, progress=False)
+    deep = {**TINY, "architecture": "resnet18", "warmup_steps": 1}
+    config = TrainConfig(out=str(tmp_path / "b"), steps=1, checkpoint_every=1, eval_every=1, lr=0.0,
+                         init_from=str(tmp_path / "a" / "model"), **deep)  # fmt: skip
+    deeper = train(config, progress=False)
+    assert deeper.architecture == "resnet18"
+    assert sum(p.numel() for p in deeper.parameters()) > 1.5 * sum(p.numel() for p in donor.parameters())
+    patterns = torch.rand(6, donor.spec.num_points)
+    with torch.no_grad():
+        torch.testing.assert_close(deeper.eval()(patterns), donor.eval()(patterns), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="init_from"):
+        train(TrainConfig(out=str(tmp_path / "c"), steps=1, init_from=str(tmp_path / "b" / "model"), **TINY),
+              progress=False)  # fmt: skip

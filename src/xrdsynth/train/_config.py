@@ -78,7 +78,9 @@ class TrainConfig:
             holds 32 crystals. Sampling realistic crystals costs more CPU than simulating them, so this
             trades crystals per pattern for patterns per second.
         init_from: a saved model folder or shipped model name whose weights start the run (same
-            architecture and grid); None starts from random weights.
+            architecture and grid, or a shallower basic-block ResNet of the same width, e.g. a resnet10
+            starting a resnet18, whose added blocks start as the identity); None starts from random
+            weights.
         max_atoms: largest cell the sampler makes.
         compile: fuse the simulator's rendering with torch.compile.
         precision: arithmetic of the network's forward pass: "float32", or "bfloat16" (mixed precision:

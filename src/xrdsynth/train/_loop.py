@@ -247,14 +247,31 @@ def _one_thread(worker_id: int) -> None:
     torch.set_num_threads(1)
 
 
+# Basic-block ResNets by their blocks per stage: a donor of one can start a run of a deeper one.
+_RESNET_DEPTHS = {"resnet10": (1, 1, 1, 1), "resnet18": (2, 2, 2, 2)}
+
+
 def _initialise_from(classifier: Classifier, source: str) -> None:
-    """Copy the weights of a saved or shipped classifier into ``classifier`` (same architecture and grid)."""
+    """Copy the weights of a saved or shipped classifier into ``classifier`` (same architecture and grid).
+
+    A basic-block ResNet may also start a deeper one of the same width, stem and kernel (``resnet10`` ->
+    ``resnet18``): its blocks fill the first blocks of each stage and the added blocks keep their
+    zero-initialised last norm, so they start as the identity and the deeper network computes exactly what
+    the donor did (function-preserving deepening, as in Net2Net's Net2DeeperNet).
+    """
     donor = load_pretrained(source)
 
     def network(c: Classifier) -> tuple[str, dict[str, Any]]:
         return c.architecture, {**c.architecture_kwargs, "num_classes": NUM_SPACE_GROUPS}
 
-    if network(donor) != network(classifier):
+    (donor_name, donor_kwargs), (name, kwargs) = network(donor), network(classifier)
+    deepening = (
+        donor_name in _RESNET_DEPTHS
+        and name in _RESNET_DEPTHS
+        and donor_kwargs == kwargs
+        and all(a <= b for a, b in zip(_RESNET_DEPTHS[donor_name], _RESNET_DEPTHS[name], strict=True))
+    )
+    if network(donor) != network(classifier) and not deepening:
         raise ValueError(
             f"init_from {source!r} is a {donor.architecture} {donor.architecture_kwargs}, "
             f"not the run's {classifier.architecture} {classifier.architecture_kwargs}"
@@ -263,4 +280,14 @@ def _initialise_from(classifier: Classifier, source: str) -> None:
         raise ValueError(
             f"init_from {source!r} reads {donor.spec.num_points} points, the run {classifier.spec.num_points}"
         )
-    classifier.model.load_state_dict(donor.model.state_dict())
+    missing, unexpected = classifier.model.load_state_dict(donor.model.state_dict(), strict=False)
+    # Only whole added blocks may be missing: stages.<stage>.<block beyond the donor's depth>.*
+    depths = _RESNET_DEPTHS.get(donor_name, ())
+
+    def added_block(key: str) -> bool:
+        parts = key.split(".")
+        return deepening and parts[0] == "stages" and int(parts[2]) >= depths[int(parts[1])]
+
+    misfits = list(unexpected) + [k for k in missing if not added_block(k)]
+    if misfits:
+        raise ValueError(f"init_from {source!r}: weights that do not fit the run's network: {misfits}")
