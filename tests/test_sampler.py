@@ -7,6 +7,7 @@ edge, the symmetry package's derivation for the shipped Wyckoff tables.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import pickle
 from pathlib import Path
@@ -450,8 +451,34 @@ def test_fit_accepts_crystals_and_counts_sites() -> None:
     assert stats.space_group_counts == {225: 2}
     assert stats.element_counts[225] == {"Cl": 2, "Na": 2}
     assert stats.sites_per_element_counts["Na"][0] == 2
+    assert stats.sites_by_system_counts == {"cubic": {"Cl": (2,) + (0,) * 11, "Na": (2,) + (0,) * 11}}
     assert stats.wyckoff_counts[225] == {"a": 2, "b": 2}
     assert stats.num_elements_counts[1] == 2
+
+
+def test_sites_per_element_follow_the_crystal_system() -> None:
+    # Real low-symmetry crystals spread each element over more sites than cubic ones do (about 3 O sites
+    # per monoclinic or triclinic mineral in amcsd-dev against 1 in a cubic one); the sampler must too,
+    # or its monoclinic cells come out with a third of the atoms and half the volume of real ones.
+    stats = default_statistics()
+    for system in ("triclinic", "monoclinic", "cubic"):
+        assert sum(map(sum, stats.sites_by_system_counts[system].values())) > 100
+
+    def mean_sites(system: str, element: str) -> float:
+        histogram = np.asarray(stats.sites_by_system_counts[system][element], dtype=np.float64)
+        return float(histogram @ np.arange(1, len(histogram) + 1) / histogram.sum())
+
+    assert mean_sites("monoclinic", "O") > 2 * mean_sites("cubic", "O")
+    sampler = SpaceGroupSampler(seed=3)
+    oxygen_sites = {}
+    for group in (14, 225):  # P2_1/c and Fm-3m
+        crystals = sampler.sample(300, space_group=group).to_crystals()
+        sites = [sum(int(c.numbers[s.atoms[0]]) == 8 for s in c.wyckoff_sites()) for c in crystals]
+        oxygen_sites[group] = np.mean([n for n in sites if n > 0])
+    assert oxygen_sites[14] > 2 * oxygen_sites[225]
+    # Old statistics files without the split still load and sample alike for every system.
+    old = dataclasses.replace(stats, sites_by_system_counts={})
+    assert len(SpaceGroupSampler(statistics=old, seed=0).sample(4, space_group=14)) == 4
 
 
 def test_default_statistics_are_shipped_and_sane() -> None:

@@ -72,7 +72,7 @@ class DeviceTables:
         element_set_probability: (7, K) float64 per crystal system (index into ``CRYSTAL_SYSTEMS``).
         crystal_system: (230,) int64 index into ``CRYSTAL_SYSTEMS``.
         element_probability: (230, 119) float64; num_elements_probability: (E,) float64;
-        sites_probability: (119, K) float64 sites per element.
+        sites_probability: (7, 119, K) float64 sites per element given the crystal system.
         element_volume: (119,) float Å³ each atom of element Z brings to the cell.
         volume_residual: (Q,) float quantiles of the log volume residual at evenly spaced probability
             levels (``VOLUME_QUANTILE_LEVELS``).
@@ -314,7 +314,9 @@ def draw_composition(
         numbers = torch.multinomial(
             t.element_probability[g], MAX_ELEMENTS, replacement=False, generator=generator
         )
-    sites = _categorical(t.sites_probability[numbers.reshape(-1)], generator).reshape(n, MAX_ELEMENTS) + 1
+    system = t.crystal_system[g][:, None].expand(-1, MAX_ELEMENTS)
+    sites = _categorical(t.sites_probability[system, numbers].reshape(n * MAX_ELEMENTS, -1), generator)
+    sites = sites.reshape(n, MAX_ELEMENTS) + 1
     slot = torch.arange(MAX_ELEMENTS, device=device)
     sites = torch.where(slot < num_elements[:, None], sites, torch.zeros_like(sites))
     # The witness elements occupy exactly one site each.

@@ -95,6 +95,7 @@ class _Counts:
     elements: dict[int, dict[str, int]] = field(default_factory=dict)
     element_sets: dict[str, dict[str, int]] = field(default_factory=dict)
     sites_per_element: dict[str, list[int]] = field(default_factory=dict)
+    sites_by_system: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     wyckoff: dict[int, dict[str, int]] = field(default_factory=dict)
     anion_wyckoff: dict[int, dict[str, int]] = field(default_factory=dict)
     log_packing: list[float] = field(default_factory=list)
@@ -151,6 +152,9 @@ def _add_crystal(counts: _Counts, crystal: Crystal) -> bool:
         symbol = element_symbol(z)
         per_group[symbol] = per_group.get(symbol, 0) + 1
         histogram = counts.sites_per_element.setdefault(symbol, [0] * MAX_SITES_PER_ELEMENT)
+        histogram[min(n_sites, MAX_SITES_PER_ELEMENT) - 1] += 1
+        by_system = counts.sites_by_system.setdefault(crystal_system(number), {})
+        histogram = by_system.setdefault(symbol, [0] * MAX_SITES_PER_ELEMENT)
         histogram[min(n_sites, MAX_SITES_PER_ELEMENT) - 1] += 1
 
     volume = crystal.volume
@@ -409,6 +413,11 @@ def fit_statistics(
         num_elements_counts=tuple(counts.num_elements),
         element_counts={g: dict(sorted(c.items())) for g, c in sorted(counts.elements.items())},
         sites_per_element_counts={k: tuple(v) for k, v in sorted(counts.sites_per_element.items())},
+        sites_by_system_counts={
+            system: {k: tuple(v) for k, v in sorted(counts.sites_by_system[system].items())}
+            for system in CRYSTAL_SYSTEMS
+            if system in counts.sites_by_system
+        },
         element_set_counts={
             s: dict(counts.element_sets[s]) for s in CRYSTAL_SYSTEMS if s in counts.element_sets
         },

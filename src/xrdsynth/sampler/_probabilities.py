@@ -11,7 +11,8 @@ others. Every conditional distribution is therefore a blend of its own counts wi
 - Wyckoff letters given the group and whether the site holds an anion  <- Wyckoff letters given the group
   <- a prior that spreads the overall frequency of positions with 0, 1, 2 and 3 free parameters evenly
   over the group's positions of that kind;
-- sites per element given the element  <- sites per element over all elements.
+- sites per element given the element and the crystal system  <- given the element, reweighted by how
+  the crystal system shifts the sites of all elements together  <- sites per element over all elements.
 
 It also turns the fitted volumes and distances into the sampler's lookup tables (element volumes, the
 volume residual's quantiles, minimum distance per pair of atomic numbers), with the fallbacks for elements
@@ -111,14 +112,34 @@ def num_elements_probabilities(stats: SamplerStatistics) -> npt.NDArray[np.float
 
 
 def sites_per_element_probabilities(stats: SamplerStatistics) -> npt.NDArray[np.float64]:
-    """(119, MAX_SITES_PER_ELEMENT) float64: row Z: probability that element Z occupies 1, 2, ... sites."""
+    """(7, 119, MAX_SITES_PER_ELEMENT) float64: [s, Z] is the probability that element Z occupies 1, 2, ...
+    sites in a crystal of system ``CRYSTAL_SYSTEMS[s]``.
+
+    The system's own counts of the element are smoothed toward the element's counts over all systems
+    times the system's shift of all elements (the system's pooled histogram over the pooled histogram of
+    all systems): lower symmetry spreads every element over more sites, also the elements the system has
+    few counts of. Statistics without ``sites_by_system_counts`` give the same table for every system.
+    """
     counts = np.zeros((119, MAX_SITES_PER_ELEMENT), dtype=np.float64)
     for symbol, histogram in stats.sites_per_element_counts.items():
         counts[atomic_number(symbol)] += np.asarray(histogram, dtype=np.float64)
     overall = _normalise(counts.sum(axis=0) + 1e-3)
-    return _normalise(
+    element = _normalise(
         (counts + SITES_SMOOTHING * overall) / (counts.sum(axis=1, keepdims=True) + SITES_SMOOTHING)
     )
+    table = np.broadcast_to(element, (len(CRYSTAL_SYSTEMS), *element.shape)).copy()
+    for s, system in enumerate(CRYSTAL_SYSTEMS):
+        by_element = stats.sites_by_system_counts.get(system)
+        if not by_element:
+            continue
+        own = np.zeros_like(counts)
+        for symbol, histogram in by_element.items():
+            own[atomic_number(symbol)] += np.asarray(histogram, dtype=np.float64)
+        pooled = own.sum(axis=0)
+        shift = _normalise(pooled + SITES_SMOOTHING * overall) / overall
+        prior = _normalise(element * shift)
+        table[s] = (own + SITES_SMOOTHING * prior) / (own.sum(axis=1, keepdims=True) + SITES_SMOOTHING)
+    return _normalise(table)
 
 
 def wyckoff_probabilities(stats: SamplerStatistics, tables: WyckoffTables) -> npt.NDArray[np.float64]:

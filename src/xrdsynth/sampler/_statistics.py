@@ -151,6 +151,10 @@ class SamplerStatistics:
         num_elements_counts: (MAX_ELEMENTS,) crystals with 1, 2, ... distinct elements (last bin: more).
         element_counts: space group -> element -> number of crystals of that group containing it.
         sites_per_element_counts: element -> (MAX_SITES_PER_ELEMENT,) how often it occupies 1, 2, ... sites.
+        sites_by_system_counts: crystal system -> element -> (MAX_SITES_PER_ELEMENT,) the same counts split
+            by crystal system (they sum to ``sites_per_element_counts``): low symmetry needs more sites
+            for the same formula (a triclinic silicate has several O sites where a cubic oxide has one).
+            Empty in statistics fitted before it existed (the sampler then ignores the system).
         element_set_counts: crystal system -> element set (symbols in order of atomic number, separated by
             spaces, e.g. ``"O Mg Si"``) -> number of crystals with exactly these elements; empty in
             version-1 statistics (the sampler then draws the elements one by one from ``element_counts``).
@@ -210,6 +214,7 @@ class SamplerStatistics:
     min_distance_quantile: float | None = None
     min_distance_floor: float = 1.0
     min_cell_edge: float = 0.0
+    sites_by_system_counts: Mapping[str, Mapping[str, tuple[int, ...]]] = field(default_factory=dict)
 
     def min_distance(self, a: str | int, b: str | int) -> float:
         """The minimum distance in Å the sampler keeps between elements ``a`` and ``b`` (symbols or atomic
@@ -288,6 +293,10 @@ class SamplerStatistics:
             "min_distance_quantile": self.min_distance_quantile,
             "min_distance_floor": self.min_distance_floor,
             "min_cell_edge": self.min_cell_edge,
+            "sites_by_system_counts": {
+                system: {k: list(v) for k, v in sorted(c.items())}
+                for system, c in self.sites_by_system_counts.items()
+            },
             "summary": dict(self.summary),
         }
 
@@ -353,6 +362,12 @@ def _validate(stats: SamplerStatistics, source: str) -> None:
         raise ValueError(f"{source}: space-group keys must be in 1..230")
     if any(len(v) != MAX_SITES_PER_ELEMENT for v in stats.sites_per_element_counts.values()):
         raise ValueError(f"{source}: sites_per_element_counts must have {MAX_SITES_PER_ELEMENT} bins")
+    if not set(stats.sites_by_system_counts) <= set(CRYSTAL_SYSTEMS):
+        raise ValueError(f"{source}: sites_by_system_counts must be keyed by crystal systems {CRYSTAL_SYSTEMS}")
+    if any(
+        len(v) != MAX_SITES_PER_ELEMENT for c in stats.sites_by_system_counts.values() for v in c.values()
+    ):
+        raise ValueError(f"{source}: sites_by_system_counts must have {MAX_SITES_PER_ELEMENT} bins")
     if set(stats.lattice) != set(LATTICE_VARIABLES):
         raise ValueError(f"{source}: lattice must describe the systems {sorted(LATTICE_VARIABLES)}")
     for system, shape in stats.lattice.items():
@@ -426,6 +441,11 @@ def _fields_of_version_2(data: Mapping[str, Any]) -> dict[str, Any]:
         "min_distance_quantile": None if quantile is None else float(quantile),
         "min_distance_floor": float(data["min_distance_floor"]),
         "min_cell_edge": float(data["min_cell_edge"]),
+        # Added within version 2: absent from the files written before.
+        "sites_by_system_counts": {
+            str(system): {str(k): tuple(int(n) for n in v) for k, v in c.items()}
+            for system, c in data.get("sites_by_system_counts", {}).items()
+        },
     }
 
 
