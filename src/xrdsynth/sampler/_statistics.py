@@ -363,7 +363,7 @@ def _validate(stats: SamplerStatistics, source: str) -> None:
     if any(len(v) != MAX_SITES_PER_ELEMENT for v in stats.sites_per_element_counts.values()):
         raise ValueError(f"{source}: sites_per_element_counts must have {MAX_SITES_PER_ELEMENT} bins")
     if not set(stats.sites_by_system_counts) <= set(CRYSTAL_SYSTEMS):
-        raise ValueError(f"{source}: sites_by_system_counts must be keyed by crystal systems {CRYSTAL_SYSTEMS}")
+        raise ValueError(f"{source}: sites_by_system_counts must be keyed by crystal systems")
     if any(
         len(v) != MAX_SITES_PER_ELEMENT for c in stats.sites_by_system_counts.values() for v in c.values()
     ):
