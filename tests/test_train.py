@@ -16,7 +16,15 @@ import torch
 
 import xrdsynth as xs
 from xrdsynth.models import Classifier, load_pretrained
-from xrdsynth.train import TrainConfig, build_parser, config_from_args, describe_hardware, train
+from xrdsynth.train import (
+    TrainConfig,
+    build_data,
+    build_parser,
+    config_from_args,
+    describe_hardware,
+    train,
+    views_divergence,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -213,6 +221,13 @@ def test_preset_overrides_reach_the_training_patterns():
         ({"kalpha2_strip_ratio": 0.5, "wavelength": 1.5, "preset": "clean"}, "Kα1"),
         ({"kalpha2_strip_ratio": 0.5, "rerender_size_nm": 50.0}, "strips the Kα2 line itself"),
         ({"rerender_size_nm": float("nan")}, "rerender_size_nm"),
+        ({"consistency": -1.0, "crystal_reuse": 4}, "consistency must be >= 0"),
+        ({"consistency": float("nan"), "crystal_reuse": 4}, "consistency must be >= 0"),
+        ({"consistency": 1.0}, "needs crystal_reuse >= 2 dividing batch_size"),
+        ({"consistency": 1.0, "crystal_reuse": 3}, "crystal_reuse=3, batch_size=8"),
+        ({"clean_views": True}, "clean_views .* needs crystal_reuse >= 2"),
+        ({"clean_views": True, "crystal_reuse": 4, "clean_fraction": 0.2}, "clean_fraction=0.2"),
+        ({"clean_views": True, "crystal_reuse": 4, "preset": "clean"}, "preset='clean'"),
     ],
 )
 def test_bad_configs_raise(change, message):
@@ -337,3 +352,62 @@ def test_a_resnet10_starts_a_resnet18_that_computes_the_same_and_not_the_reverse
     with pytest.raises(ValueError, match="init_from"):
         train(TrainConfig(out=str(tmp_path / "c"), steps=1, init_from=str(tmp_path / "b" / "model"), **TINY),
               progress=False)  # fmt: skip
+
+
+def test_views_divergence_is_the_jensen_shannon_divergence_of_each_crystals_views() -> None:
+    logits = torch.randn(3, 230, dtype=torch.float64)
+    # Identical views: nothing to penalise, whatever the predictions.
+    assert views_divergence(logits.repeat_interleave(4, dim=0), 4).item() == pytest.approx(0.0, abs=1e-6)
+    # Two certain views that disagree: ln 2, the largest divergence of two distributions.
+    certain = torch.full((2, 230), -50.0)
+    certain[0, 0] = certain[1, 1] = 50.0
+    assert views_divergence(certain, 2).item() == pytest.approx(math.log(2), rel=1e-6)
+    # Against the definition for two views, with scipy's independent Jensen-Shannon distance.
+    from scipy.spatial.distance import jensenshannon
+
+    pair = torch.randn(2, 230, dtype=torch.float64)
+    p, q = torch.softmax(pair, dim=-1).numpy()
+    assert views_divergence(pair, 2).item() == pytest.approx(jensenshannon(p, q) ** 2, rel=1e-4)
+
+
+def test_consistency_changes_the_run_and_resumes_exactly(tmp_path) -> None:
+    base = {**TINY, "steps": 4, "checkpoint_every": 2, "eval_every": 4, "crystal_reuse": 4, "seed": 3}
+    plain = train(TrainConfig(out=str(tmp_path / "plain"), **base), progress=False)
+    consistent = train(TrainConfig(out=str(tmp_path / "c"), **base, consistency=5.0), progress=False)
+    weights = dict(plain.model.named_parameters())
+    assert any(not torch.equal(weights[k], v) for k, v in consistent.model.named_parameters())
+    stopped = tmp_path / "stopped"
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(out=str(stopped), **base, consistency=5.0), progress=False, _stop_after=2)
+    resumed = train(TrainConfig(out=str(stopped), **base, consistency=5.0), progress=False)
+    pairs = zip(consistent.model.named_parameters(), resumed.model.named_parameters(), strict=True)
+    for (_, a), (_, b) in pairs:
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"consistency: stored 5\.0, now 0\.0"):
+        train(TrainConfig(out=str(stopped), **base), progress=False)
+
+
+def test_clean_views_make_the_first_pattern_of_each_crystal_clean() -> None:
+    from xrdsynth.train import ViewMixture
+
+    class Marker(torch.nn.Module):
+        """A stand-in simulator: each pattern holds its crystal's space group, times ``factor``."""
+
+        def __init__(self, factor: float) -> None:
+            super().__init__()
+            self.factor = factor
+            self.two_theta = torch.linspace(10, 70, 5)
+
+        def forward(self, batch, generator=None):
+            return self.factor * batch.space_group.double()[:, None].expand(-1, 5)
+
+    crystals = xs.SpaceGroupSampler(seed=0).sample(8)
+    patterns = ViewMixture(Marker(1.0), Marker(-1.0), views=4)(crystals, torch.Generator())
+    groups = crystals.space_group.double()
+    sign = torch.tensor([1.0, -1, -1, -1, 1, -1, -1, -1], dtype=torch.float64)
+    torch.testing.assert_close(patterns[:, 0], sign * groups)
+    # The training data of a config with clean_views: the clean preset first, the laboratory one after.
+    config = TrainConfig(**{**TINY, "crystal_reuse": 4, "clean_views": True})
+    _, simulator = build_data(config, torch.device("cpu"))
+    assert isinstance(simulator, ViewMixture) and simulator.views == 4
+    assert "KAlphaDoublet" not in repr(simulator.clean) and "KAlphaDoublet" in repr(simulator.laboratory)

@@ -25,17 +25,19 @@ checkpoint, continuing the data stream where it stopped.
 
 from ._cli import build_parser, config_from_args, main
 from ._config import PRECISIONS, TrainConfig
-from ._data import build_data
+from ._data import ViewMixture, build_data
 from ._hardware import describe_hardware
-from ._loop import train
+from ._loop import train, views_divergence
 
 __all__ = [
     "PRECISIONS",
     "TrainConfig",
+    "ViewMixture",
     "build_data",
     "build_parser",
     "config_from_args",
     "describe_hardware",
     "main",
     "train",
+    "views_divergence",
 ]

@@ -33,6 +33,8 @@ ABSENT_MEANS: dict[str, Any] = {
     "log_d_points": 0,
     "rerender_size_nm": 0.0,
     "kalpha2_strip_ratio": 0.0,
+    "consistency": 0.0,
+    "clean_views": False,
 }
 
 

@@ -39,6 +39,8 @@ _OPTION_HELP = {
     "workers": "DataLoader processes that make the data while the model trains (results do not change)",
     "tempering": "exponent of the 'tempered' space-group weights",
     "crystal_reuse": "patterns made from each sampled crystal of a batch, each with its own instrument draws",
+    "consistency": "weight of the Jensen-Shannon consistency among the patterns of one crystal (0: none; "
+    "needs --crystal-reuse >= 2)",
     "log_d_points": "the network reads this many points equally spaced in ln d (0: the 2θ grid itself)",
     "kalpha2_strip_ratio": "the Kα2 line is stripped at this Kα2/Kα1 ratio before the network (0: kept)",
     "rerender_size_nm": "the network reads the peaks drawn again with the Scherrer width of this size in nm, "
@@ -92,6 +94,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         default=defaults.sqrt_scale,
         help="the network reads the square root of the normalised pattern" + default,
     )
+    parser.add_argument(
+        "--clean-views",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.clean_views,
+        help="the first pattern of each crystal clean, the others with --preset (needs --crystal-reuse >= 2 "
+        "and --clean-fraction 0)" + default,
+    )
     for name in ("steps", "batch_size", "warmup_steps", "seed", "threads", "max_atoms", "checkpoint_every",
                  "snapshot_every", "eval_every", "eval_patterns", "log_every", "workers",
                  "crystal_reuse", "log_d_points"):  # fmt: skip
@@ -104,7 +113,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         )
     for name in ("lr", "weight_decay", "label_smoothing", "clean_fraction", "tempering",
                  "background_window_deg", "smoothing_fwhm_deg", "rerender_size_nm",
-                 "kalpha2_strip_ratio"):  # fmt: skip
+                 "kalpha2_strip_ratio", "consistency"):  # fmt: skip
         parser.add_argument(
             "--" + name.replace("_", "-"),
             type=float,

@@ -73,10 +73,18 @@ class TrainConfig:
             ``{"PreferredOrientation": {"r": [0.35, 1.8], "p": 0.8}}`` (see
             :func:`xrdsynth.transforms.laboratory_cu_transforms`); the clean batches are not affected.
         clean_fraction: fraction of batches made with the "clean" preset instead.
+        clean_views: with ``crystal_reuse`` r >= 2, the first of the r patterns of every crystal is made
+            with the "clean" preset and the others with ``preset`` (instead of whole clean batches,
+            ``clean_fraction`` must be 0): each crystal is seen clean and with laboratory effects in one
+            batch, for ``consistency``.
         crystal_reuse: patterns made from each sampled crystal of a batch, each with its own draws of
             the preset's effects (:class:`~xrdsynth.data.SyntheticPowderDataset`): a batch of 128 with 4
             holds 32 crystals. Sampling realistic crystals costs more CPU than simulating them, so this
             trades crystals per pattern for patterns per second.
+        consistency: weight of a consistency term added to the loss (0: none; needs ``crystal_reuse`` >= 2
+            dividing ``batch_size``): the Jensen-Shannon divergence among the predictions for the patterns
+            of one crystal, which differ only in their laboratory effects, so that the network learns to
+            answer alike whatever the instrument and sample add (as AugMix does for images).
         init_from: a saved model folder or shipped model name whose weights start the run (same
             architecture and grid, or a shallower basic-block ResNet of the same width, e.g. a resnet10
             starting a resnet18, whose added blocks start as the identity); None starts from random
@@ -123,7 +131,9 @@ class TrainConfig:
     preset: str = "laboratory-cu"
     preset_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     clean_fraction: float = 0.0
+    clean_views: bool = False
     crystal_reuse: int = 1
+    consistency: float = 0.0
     init_from: str | None = None
     max_atoms: int = 100
     compile: bool = False
@@ -182,6 +192,19 @@ class TrainConfig:
             raise ValueError(
                 f"crystal_reuse must be between 1 and batch_size ({self.batch_size}), "
                 f"got {self.crystal_reuse}"
+            )
+        if not (math.isfinite(self.consistency) and self.consistency >= 0):
+            raise ValueError(f"consistency must be >= 0, got {self.consistency}")
+        if self.consistency and (reuse < 2 or self.batch_size % reuse):
+            raise ValueError(
+                "consistency compares the patterns of one crystal: it needs crystal_reuse >= 2 dividing "
+                f"batch_size, got crystal_reuse={reuse}, batch_size={self.batch_size}"
+            )
+        if self.clean_views and (reuse < 2 or self.clean_fraction or self.preset == "clean"):
+            raise ValueError(
+                "clean_views makes the first pattern of each crystal clean: it needs crystal_reuse >= 2, "
+                f"clean_fraction 0 and a laboratory preset, got crystal_reuse={reuse}, "
+                f"clean_fraction={self.clean_fraction}, preset={self.preset!r}"
             )
         if self.workers < 0:
             raise ValueError(f"workers must be >= 0, got {self.workers}")

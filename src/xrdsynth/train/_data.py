@@ -17,7 +17,7 @@ from ..structure import CrystalBatch
 from ..transforms import preset
 from ._config import TrainConfig
 
-__all__ = ["VALIDATION_SEED_OFFSET", "SimulatorMixture", "build_data", "validation_set"]
+__all__ = ["VALIDATION_SEED_OFFSET", "SimulatorMixture", "ViewMixture", "build_data", "validation_set"]
 
 # Validation data comes from a stream whose seed cannot collide with a training seed.
 VALIDATION_SEED_OFFSET = 1_000_003
@@ -45,6 +45,48 @@ class SimulatorMixture(nn.Module):
         u = float(torch.rand(1, generator=gen, device=gen.device, dtype=torch.float64))
         choice = int(torch.searchsorted(self._weights.cumsum(0).cpu() / self._weights.sum().cpu(), u))
         return self.simulators[min(choice, len(self.simulators) - 1)](batch, generator=gen)
+
+
+class ViewMixture(nn.Module):
+    """The first of every ``views`` consecutive crystals of a batch from the clean simulator, the others from
+    the laboratory one (same grid).
+
+    With ``crystal_reuse`` = ``views`` the consecutive rows are one sampled crystal, so every crystal is seen
+    clean and under laboratory effects in the same batch, which is what a consistency term between its
+    patterns needs to teach the network to answer the same for both.
+    """
+
+    def __init__(self, clean: nn.Module, laboratory: nn.Module, views: int) -> None:
+        super().__init__()
+        if views < 2:
+            raise ValueError(f"views must be >= 2, got {views}")
+        self.clean, self.laboratory, self.views = clean, laboratory, int(views)
+
+    @property
+    def device(self) -> torch.device:
+        return self.clean.device
+
+    @property
+    def two_theta(self) -> torch.Tensor:
+        return self.clean.two_theta
+
+    def forward(self, batch: CrystalBatch, generator: torch.Generator | None = None) -> torch.Tensor:
+        gen = self.clean.generator() if generator is None else generator
+        first = torch.arange(len(batch), device=batch.device) % self.views == 0
+        patterns: torch.Tensor | None = None
+        for simulator, rows in ((self.clean, first), (self.laboratory, ~first)):
+            index = torch.nonzero(rows).squeeze(1)
+            if index.numel() == 0:
+                continue
+            part = CrystalBatch(
+                **{f.name: getattr(batch, f.name).index_select(0, index) for f in dataclasses.fields(batch)}
+            )
+            made = simulator(part, generator=gen)
+            if patterns is None:
+                patterns = made.new_zeros((len(batch), made.shape[1]))
+            patterns[index.to(made.device)] = made
+        assert patterns is not None  # a batch has at least one row
+        return patterns
 
 
 def space_group_weights(config: TrainConfig) -> str | list[float]:
@@ -75,6 +117,8 @@ def build_data(config: TrainConfig, device: torch.device) -> tuple[SpaceGroupSam
         **(clean_settings if config.preset == "clean" else settings),
         overrides=config.preset_overrides or None,
     )
+    if config.clean_views:
+        return sampler, ViewMixture(preset("clean", **clean_settings), main, config.crystal_reuse)
     if config.clean_fraction == 0.0:
         return sampler, main
     clean = preset("clean", **clean_settings)

@@ -38,6 +38,18 @@ _LR_FLOOR_FRACTION = 0.02
 _GRADIENT_CLIP_NORM = 5.0
 
 
+def views_divergence(logits: torch.Tensor, views: int) -> torch.Tensor:
+    """Mean Jensen-Shannon divergence among consecutive groups of ``views`` rows of (B, C) ``logits``.
+
+    Each group holds the patterns of one crystal (``crystal_reuse``): the divergence of the group is the mean
+    over its views of KL(p_v || p̄), with p̄ the mean of their probabilities; 0 when all views agree, at
+    most ln(views). Gradients flow into every view.
+    """
+    log_p = F.log_softmax(logits.float(), dim=-1).reshape(-1, views, logits.shape[-1])
+    log_mean = torch.logsumexp(log_p, dim=1, keepdim=True) - math.log(views)
+    return (log_p.exp() * (log_p - log_mean)).sum(dim=-1).mean()
+
+
 def _learning_rate(config: TrainConfig, step: int) -> float:
     """Linear warm-up to ``config.lr`` over ``warmup_steps``, then a cosine decay to ``_LR_FLOOR_FRACTION``
     of it at ``config.steps``."""
@@ -177,6 +189,8 @@ def _train(
         # The loss in float32 whatever the forward pass's precision (logits are bfloat16 under autocast).
         logits = logits.float()
         loss = F.cross_entropy(logits, target, label_smoothing=config.label_smoothing)
+        if config.consistency:
+            loss = loss + config.consistency * views_divergence(logits, config.crystal_reuse)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(classifier.parameters(), _GRADIENT_CLIP_NORM)
