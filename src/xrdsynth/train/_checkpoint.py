@@ -35,6 +35,7 @@ ABSENT_MEANS: dict[str, Any] = {
     "kalpha2_strip_ratio": 0.0,
     "consistency": 0.0,
     "clean_views": False,
+    "consistency_anchor": "mean",
 }
 
 

@@ -95,6 +95,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="the network reads the square root of the normalised pattern" + default,
     )
     parser.add_argument(
+        "--consistency-anchor",
+        choices=("mean", "clean"),
+        default=defaults.consistency_anchor,
+        help="what --consistency pulls the predictions of a crystal's patterns toward: their mean "
+        "(Jensen-Shannon), or the clean pattern's (with --clean-views)" + default,
+    )
+    parser.add_argument(
         "--clean-views",
         action=argparse.BooleanOptionalAction,
         default=defaults.clean_views,

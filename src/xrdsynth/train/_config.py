@@ -85,6 +85,9 @@ class TrainConfig:
             dividing ``batch_size``): the Jensen-Shannon divergence among the predictions for the patterns
             of one crystal, which differ only in their laboratory effects, so that the network learns to
             answer alike whatever the instrument and sample add (as AugMix does for images).
+        consistency_anchor: "mean" (the Jensen-Shannon divergence among all patterns of a crystal) or
+            "clean" (needs ``clean_views``: the laboratory patterns' predictions are pulled toward the clean
+            pattern's, which is left alone, as a teacher's).
         init_from: a saved model folder or shipped model name whose weights start the run (same
             architecture and grid, or a shallower basic-block ResNet of the same width, e.g. a resnet10
             starting a resnet18, whose added blocks start as the identity); None starts from random
@@ -134,6 +137,7 @@ class TrainConfig:
     clean_views: bool = False
     crystal_reuse: int = 1
     consistency: float = 0.0
+    consistency_anchor: str = "mean"
     init_from: str | None = None
     max_atoms: int = 100
     compile: bool = False
@@ -200,6 +204,10 @@ class TrainConfig:
                 "consistency compares the patterns of one crystal: it needs crystal_reuse >= 2 dividing "
                 f"batch_size, got crystal_reuse={reuse}, batch_size={self.batch_size}"
             )
+        if self.consistency_anchor not in ("mean", "clean"):
+            raise ValueError(f"consistency_anchor must be 'mean' or 'clean', got {self.consistency_anchor!r}")
+        if self.consistency_anchor == "clean" and not self.clean_views:
+            raise ValueError("consistency_anchor 'clean' needs clean_views")
         if self.clean_views and (reuse < 2 or self.clean_fraction or self.preset == "clean"):
             raise ValueError(
                 "clean_views makes the first pattern of each crystal clean: it needs crystal_reuse >= 2, "
