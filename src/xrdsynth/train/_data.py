@@ -64,13 +64,17 @@ class ViewMixture(nn.Module):
 
     @property
     def device(self) -> torch.device:
+        """The device of the simulators."""
         return self.clean.device
 
     @property
     def two_theta(self) -> torch.Tensor:
+        """(P,) the 2θ grid in degrees, shared by both simulators."""
         return self.clean.two_theta
 
     def forward(self, batch: CrystalBatch, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(B, P) patterns of ``batch``: rows 0, views, 2 views, ... clean, the others laboratory (the clean
+        rows are drawn first from ``generator``, then the laboratory ones)."""
         gen = self.clean.generator() if generator is None else generator
         first = torch.arange(len(batch), device=batch.device) % self.views == 0
         patterns: torch.Tensor | None = None
