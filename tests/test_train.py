@@ -381,6 +381,8 @@ def test_views_divergence_is_the_jensen_shannon_divergence_of_each_crystals_view
     assert logits.grad is not None and torch.all(logits.grad[0] == 0) and torch.any(logits.grad[1] != 0)
     with pytest.raises(ValueError, match="anchor"):
         views_divergence(logits, 3, anchor="last")
+    with pytest.raises(ValueError, match="whole groups of views=2"):
+        views_divergence(logits, 2)
 
 
 def test_consistency_changes_the_run_and_resumes_exactly(tmp_path) -> None:

@@ -84,7 +84,8 @@ class TrainConfig:
         consistency: weight of a consistency term added to the loss (0: none; needs ``crystal_reuse`` >= 2
             dividing ``batch_size``): the Jensen-Shannon divergence among the predictions for the patterns
             of one crystal, which differ only in their laboratory effects, so that the network learns to
-            answer alike whatever the instrument and sample add (as AugMix does for images).
+            answer alike whatever the instrument and sample add (as AugMix does for images). The loss in
+            metrics.csv includes the term.
         consistency_anchor: "mean" (the Jensen-Shannon divergence among all patterns of a crystal) or
             "clean" (needs ``clean_views``: the laboratory patterns' predictions are pulled toward the clean
             pattern's, which is left alone, as a teacher's).

@@ -48,6 +48,9 @@ def views_divergence(logits: torch.Tensor, views: int, anchor: str = "mean") -> 
     other views of KL(p_1 || p_v), with no gradient into p_1, so the clean answer is not pulled toward the
     laboratory ones.
     """
+    if views < 1 or logits.ndim != 2 or logits.shape[0] % views:
+        shape = tuple(logits.shape)
+        raise ValueError(f"logits (B, C) must hold whole groups of views={views} rows, got {shape}")
     log_p = F.log_softmax(logits.float(), dim=-1).reshape(-1, views, logits.shape[-1])
     if anchor == "first":
         teacher = log_p[:, :1].detach()
