@@ -89,6 +89,14 @@ def test_a_batch_of_one_equals_the_same_crystal_in_a_larger_batch(crystals: list
     assert torch.equal(alone.lattice[0], together.lattice[0])
 
 
+def test_take_selects_reorders_and_repeats_crystals(crystals: list[xs.Crystal], device: str) -> None:
+    batch = xs.CrystalBatch.from_crystals(crystals, device=device)
+    taken = batch.take(torch.tensor([3, 0, 0]))
+    assert len(taken) == 3 and taken.device == batch.device and taken.dtype == batch.dtype
+    for back, original in zip(taken.to_crystals(), [crystals[3], crystals[0], crystals[0]], strict=True):
+        assert back.allclose(original, atol=1e-12)
+
+
 def test_bad_batches_raise_value_errors(crystals: list[xs.Crystal]) -> None:
     with pytest.raises(ValueError, match="at least one crystal"):
         xs.CrystalBatch.from_crystals([])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -259,7 +258,4 @@ class SyntheticPowderDataset(IterableDataset[Batch]):
 
 def _repeat_rows(crystals: CrystalBatch, times: int, size: int) -> CrystalBatch:
     """The first ``size`` rows of ``crystals`` with each crystal repeated ``times`` times in a row."""
-    rows = torch.arange(size, device=crystals.device) // times
-    return CrystalBatch(
-        **{f.name: getattr(crystals, f.name).index_select(0, rows) for f in dataclasses.fields(crystals)}
-    )
+    return crystals.take(torch.arange(size, device=crystals.device) // times)

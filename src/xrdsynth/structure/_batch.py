@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import numpy.typing as npt
@@ -163,6 +163,12 @@ class CrystalBatch:
         }
         others = {name: getattr(self, name).to(device=device) for name in ("numbers", "mask", "space_group")}
         return CrystalBatch(**floats, **others)
+
+    def take(self, rows: torch.Tensor) -> CrystalBatch:
+        """A new batch of the crystals at ``rows`` ((K,) int64 indices on any device, in any order, repeats
+        allowed), on this batch's device; padding stays as wide as this batch's."""
+        rows = rows.to(self.device)
+        return CrystalBatch(**{f.name: getattr(self, f.name).index_select(0, rows) for f in fields(self)})
 
     def __len__(self) -> int:
         return int(self.lattice.shape[0])

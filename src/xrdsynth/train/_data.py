@@ -82,10 +82,7 @@ class ViewMixture(nn.Module):
             index = torch.nonzero(rows).squeeze(1)
             if index.numel() == 0:
                 continue
-            part = CrystalBatch(
-                **{f.name: getattr(batch, f.name).index_select(0, index) for f in dataclasses.fields(batch)}
-            )
-            made = simulator(part, generator=gen)
+            made = simulator(batch.take(index), generator=gen)
             if patterns is None:
                 patterns = made.new_zeros((len(batch), made.shape[1]))
             patterns[index.to(made.device)] = made
