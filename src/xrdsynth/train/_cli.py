@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from ..sampler import NAMED_STATISTICS
 from ..transforms import PRESETS
-from ._config import PRECISIONS, SPACE_GROUP_WEIGHTS, TrainConfig
+from ._config import CONSISTENCY_ANCHORS, PRECISIONS, SPACE_GROUP_WEIGHTS, TrainConfig
 from ._loop import train
 
 __all__ = ["build_parser", "config_from_args", "main"]
@@ -96,7 +96,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     )
     parser.add_argument(
         "--consistency-anchor",
-        choices=("mean", "clean"),
+        choices=CONSISTENCY_ANCHORS,
         default=defaults.consistency_anchor,
         help="what --consistency pulls the predictions of a crystal's patterns toward: their mean "
         "(Jensen-Shannon), or the clean pattern's (with --clean-views)" + default,

@@ -15,7 +15,7 @@ from ..sampler import NAMED_STATISTICS
 from ..simulate import resolve_wavelength
 from ..transforms import PRESETS, laboratory_cu_transforms
 
-__all__ = ["PRECISIONS", "SPACE_GROUP_WEIGHTS", "TrainConfig"]
+__all__ = ["CONSISTENCY_ANCHORS", "PRECISIONS", "SPACE_GROUP_WEIGHTS", "TrainConfig"]
 
 #: The 2θ grid networks are trained on by default: the range of the simulator's default grid at half its
 #: resolution (0.02°, still several points across the narrowest laboratory peaks), which halves the cost of
@@ -24,6 +24,8 @@ TRAINING_TWO_THETA = (DEFAULT_TWO_THETA[0], DEFAULT_TWO_THETA[1], (DEFAULT_TWO_T
 
 #: How often each space group is drawn (see :attr:`TrainConfig.space_group_weights`).
 SPACE_GROUP_WEIGHTS = ("uniform", "statistics", "tempered")
+# What the consistency term pulls the predictions of one crystal's patterns toward (see views_divergence).
+CONSISTENCY_ANCHORS = ("mean", "clean")
 #: The network's arithmetic in training (see :attr:`TrainConfig.precision`): name -> autocast dtype.
 PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
 
@@ -205,8 +207,11 @@ class TrainConfig:
                 "consistency compares the patterns of one crystal: it needs crystal_reuse >= 2 dividing "
                 f"batch_size, got crystal_reuse={reuse}, batch_size={self.batch_size}"
             )
-        if self.consistency_anchor not in ("mean", "clean"):
-            raise ValueError(f"consistency_anchor must be 'mean' or 'clean', got {self.consistency_anchor!r}")
+        if self.consistency_anchor not in CONSISTENCY_ANCHORS:
+            raise ValueError(
+                f"consistency_anchor must be one of {', '.join(CONSISTENCY_ANCHORS)}, "
+                f"got {self.consistency_anchor!r}"
+            )
         if self.consistency_anchor == "clean" and not self.clean_views:
             raise ValueError("consistency_anchor 'clean' needs clean_views")
         if self.clean_views and (reuse < 2 or self.clean_fraction or self.preset == "clean"):

@@ -44,7 +44,7 @@ def views_divergence(logits: torch.Tensor, views: int, anchor: str = "mean") -> 
     Each group holds the patterns of one crystal (``crystal_reuse``). With ``anchor="mean"`` the divergence of
     a group is its Jensen-Shannon divergence, the mean over its views of KL(p_v || p̄) with p̄ the mean of
     their probabilities (0 when all views agree, at most ln(views)); gradients flow into every view. With
-    ``anchor="first"`` the first view (the clean pattern of ``clean_views``) is the teacher: the mean over the
+    ``anchor="clean"`` the first view (the clean pattern of ``clean_views``) is the teacher: the mean over the
     other views of KL(p_1 || p_v), with no gradient into p_1, so the clean answer is not pulled toward the
     laboratory ones.
     """
@@ -52,11 +52,11 @@ def views_divergence(logits: torch.Tensor, views: int, anchor: str = "mean") -> 
         shape = tuple(logits.shape)
         raise ValueError(f"logits (B, C) must hold whole groups of views={views} rows, got {shape}")
     log_p = F.log_softmax(logits.float(), dim=-1).reshape(-1, views, logits.shape[-1])
-    if anchor == "first":
+    if anchor == "clean":
         teacher = log_p[:, :1].detach()
         return (teacher.exp() * (teacher - log_p[:, 1:])).sum(dim=-1).mean()
     if anchor != "mean":
-        raise ValueError(f"anchor must be 'mean' or 'first', got {anchor!r}")
+        raise ValueError(f"anchor must be 'mean' or 'clean', got {anchor!r}")
     log_mean = torch.logsumexp(log_p, dim=1, keepdim=True) - math.log(views)
     return (log_p.exp() * (log_p - log_mean)).sum(dim=-1).mean()
 
@@ -201,8 +201,8 @@ def _train(
         logits = logits.float()
         loss = F.cross_entropy(logits, target, label_smoothing=config.label_smoothing)
         if config.consistency:
-            anchor = "first" if config.consistency_anchor == "clean" else "mean"
-            loss = loss + config.consistency * views_divergence(logits, config.crystal_reuse, anchor)
+            divergence = views_divergence(logits, config.crystal_reuse, config.consistency_anchor)
+            loss = loss + config.consistency * divergence
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(classifier.parameters(), _GRADIENT_CLIP_NORM)
