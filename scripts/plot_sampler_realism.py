@@ -279,13 +279,16 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("| crystal system | real: n, median | " + " | ".join(f"{n}: median, KS" for n in names) + " |")
     print("|" + " --- |" * (2 + len(names)))
-    real_system = np.array([crystal_system(int(g)) for g in real["space_group"]])
+    def systems(groups: np.ndarray) -> np.ndarray:
+        return np.array([crystal_system(int(g)) for g in groups])
+
+    real_system = systems(real["space_group"])
+    sampled_system = {name: systems(results[name]["space_group"]) for name in names}
     for system in CRYSTAL_SYSTEMS:
         mine = real["atoms_per_cell"][real_system == system]
         cells = [f"{len(mine)}, {np.median(mine):.0f}"]
         for name in names:
-            groups = results[name]["space_group"]
-            theirs = results[name]["atoms_per_cell"][[crystal_system(int(g)) == system for g in groups]]
+            theirs = results[name]["atoms_per_cell"][sampled_system[name] == system]
             cells.append(f"{np.median(theirs):.0f}, {ks_distance(mine, theirs):.3f}" if len(theirs) else "-")
         print(f"| {system} | " + " | ".join(cells) + " |")
     print()
