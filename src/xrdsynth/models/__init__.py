@@ -13,12 +13,14 @@ and model card; :func:`save_pretrained` writes it as ``weights.pt`` + ``card.jso
 :class:`PretrainedBundle` is the frozen record of such a folder (weights path and sha256, architecture,
 input spec, calibration, card) whose ``get_model()`` loads it with ``weights_only=True``;
 :func:`pretrained_bundles` lists the shipped ones and :func:`load_pretrained` loads one by name or folder.
+:func:`average_classifiers` averages the weights of snapshots of one run (stochastic weight averaging).
 
 >>> bundle = xs.models.pretrained_bundles()[xs.models.DEFAULT_MODEL]
 >>> clf = bundle.get_model()                                # the same as load_pretrained()
 """
 
 from ._architectures import ARCHITECTURES, ConvNeXt1d, Park2017, ResNet1d, build_model
+from ._averaging import average_classifiers
 from ._classifier import Classifier, InputSpec, Prediction, preprocess
 from ._pretrained import (
     DEFAULT_MODEL,
@@ -41,6 +43,7 @@ __all__ = [
     "PretrainedBundle",
     "ResNet1d",
     "available_models",
+    "average_classifiers",
     "build_model",
     "load_pretrained",
     "preprocess",

@@ -1,0 +1,113 @@
+"""Weight averaging of classifiers (models.average_classifiers) and the script that averages a run's
+snapshots."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from xrdsynth.models import Classifier, InputSpec, average_classifiers, load_pretrained, save_pretrained
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = InputSpec(10.0, 70.0, 400, wavelength=1.540593, sqrt_scale=True)
+
+
+def classifier(seed: int, steps: int | None = None, width: int = 8, spec: InputSpec = SPEC) -> Classifier:
+    torch.manual_seed(seed)
+    card = {"name": f"seed-{seed}"} if steps is None else {"name": f"seed-{seed}", "steps": steps}
+    return Classifier.from_architecture("resnet10", spec, width=width, card=card).eval()
+
+
+def average_snapshots(run: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    """scripts/average_snapshots.py RUN --out OUT, as a user runs it."""
+    script = ROOT / "scripts" / "average_snapshots.py"
+    command = [sys.executable, str(script), str(run), "--out", str(out)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_parameters_are_the_mean_and_the_inputs_are_left_alone() -> None:
+    members = [classifier(seed) for seed in (0, 1, 2)]
+    before = [{k: v.clone() for k, v in c.model.state_dict().items()} for c in members]
+    averaged = average_classifiers(members)
+    for name, value in averaged.model.state_dict().items():
+        expected = sum(state[name].double() for state in before) / 3
+        torch.testing.assert_close(value.double(), expected, rtol=0, atol=1e-6)
+    for c, state in zip(members, before, strict=True):
+        for name, value in c.model.state_dict().items():
+            assert torch.equal(value, state[name])
+    assert not averaged.training
+
+
+def test_copies_of_one_network_average_to_the_same_answers() -> None:
+    one = classifier(0)
+    patterns = torch.rand(4, SPEC.num_points)
+    with torch.no_grad():
+        expected = one(patterns)
+        torch.testing.assert_close(average_classifiers([one])(patterns), expected)
+        three = average_classifiers([one, one, one])
+        torch.testing.assert_close(three(patterns), expected, rtol=0, atol=1e-5)
+
+
+def test_the_card_says_what_was_averaged_and_survives_saving(tmp_path) -> None:
+    members = [classifier(0, steps=1000), classifier(1, steps=2000)]
+    members[1].temperature = 1.7
+    averaged = average_classifiers(members)
+    assert averaged.card["name"] == "seed-1"  # the latest snapshot's card
+    assert averaged.card["weight_average"] == {"networks": 2, "steps": [1000, 2000]}
+    assert averaged.temperature == 1.7
+    assert "weight_average" not in members[1].card
+    loaded = load_pretrained(save_pretrained(averaged, tmp_path / "avg"), precision="float32")
+    patterns = torch.rand(2, SPEC.num_points)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(patterns), averaged(patterns))
+    assert loaded.card["weight_average"]["networks"] == 2
+
+
+@pytest.mark.parametrize(
+    ("other", "match"),
+    [
+        (lambda: classifier(1, width=12), "architecture_kwargs"),
+        (lambda: classifier(1, spec=InputSpec(10.0, 70.0, 400, wavelength=1.540593)), "spec"),
+    ],
+    ids=["width", "input"],
+)
+def test_different_networks_are_refused(other, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        average_classifiers([classifier(0), other()])
+
+
+def test_nothing_to_average_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        average_classifiers([])
+
+
+def test_the_script_averages_the_second_half_of_a_run(tmp_path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"steps": 400}))
+    members = {step: classifier(step, steps=step) for step in (100, 200, 300, 400)}
+    for step, c in members.items():
+        save_pretrained(c, run / "snapshots" / f"step-{step:07d}")
+    save_pretrained(members[400], run / "model")  # the final model coincides with the last snapshot
+    result = average_snapshots(run, tmp_path / "a")
+    assert result.returncode == 0, result.stderr
+    assert "averaged 3 networks (steps 200, 300, 400)" in result.stdout
+    written = load_pretrained(tmp_path / "a", precision="float32")
+    expected = average_classifiers([members[200], members[300], members[400]])
+    for name, value in written.model.state_dict().items():
+        torch.testing.assert_close(value, expected.model.state_dict()[name], rtol=0, atol=1e-6)
+    assert written.card["weight_average"]["steps"] == [200, 300, 400]
+
+
+def test_the_script_says_when_there_is_nothing_to_average(tmp_path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"steps": 400}))
+    result = average_snapshots(run, tmp_path / "a")
+    assert result.returncode != 0
+    assert "no snapshot" in result.stderr
