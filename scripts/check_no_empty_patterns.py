@@ -1,6 +1,7 @@
 """Sample and simulate patterns as training does, and count the unusable ones (all zero or not finite).
 
     python scripts/check_no_empty_patterns.py [--patterns 1000000] [--batch-size 128] [--seed 0]
+        [--first-batch 0]
 
 The sampler and the simulators are those of ``xrdsynth.train`` with its default configuration
 (``TrainConfig()``: 5-90° on 4,251 points, Cu Kα1, half the batches as laboratory scans, some of them
@@ -9,6 +10,10 @@ unusable. The script checks every pattern it is given, and prints the dataset's 
 sampler's redraws (geometries, cell expansions, per space group). Exits with status 1 when any pattern
 handed out is all zero or not finite. Patterns per second are printed too; on a shared machine they say
 little.
+
+Every batch is made from (seed, batch index) alone, so a long check can be split into parts that run at
+different times or side by side: ``--first-batch F --patterns N`` checks batches F, F + 1, ... of the same
+stream (N / batch size of them), exactly the batches a single run over all of them would check.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patterns", type=int, default=1_000_000, help="patterns to check (default 1e6)")
     parser.add_argument("--batch-size", type=int, default=TrainConfig().batch_size)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--first-batch", type=int, default=0, help="first batch index of the stream to check")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--report-every", type=int, default=100, help="batches between progress lines")
@@ -39,7 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     sampler, simulator = build_data(config, torch.device(args.device))
     batches = -(-args.patterns // args.batch_size)
     dataset = SyntheticPowderDataset(
-        sampler, simulator, batch_size=args.batch_size, num_batches=batches, seed=args.seed
+        sampler,
+        simulator,
+        batch_size=args.batch_size,
+        num_batches=args.first_batch + batches,
+        seed=args.seed,
+        start_batch=args.first_batch,
     )
     zero = nonfinite = checked = 0
     start = time.perf_counter()
@@ -55,9 +66,9 @@ def main(argv: list[str] | None = None) -> int:
             )
     elapsed = time.perf_counter() - start
     print(
-        f"checked {checked} patterns ({batches} batches of {args.batch_size}, default training "
-        f"configuration, "
-        f"seed {args.seed}) in {elapsed:.0f} s ({checked / elapsed:.0f} patterns/s)"
+        f"checked {checked} patterns (batches {args.first_batch} to {args.first_batch + batches - 1} of "
+        f"{args.batch_size}, default training configuration, seed {args.seed}) in {elapsed:.0f} s "
+        f"({checked / elapsed:.0f} patterns/s)"
     )
     print(f"patterns handed out all zero: {zero}; not finite: {nonfinite}")
     print(f"crystals redrawn by the dataset because their pattern was unusable: {dataset.pattern_redraws}")

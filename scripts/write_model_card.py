@@ -160,6 +160,12 @@ def main() -> None:
             if recipe.get("preset_overrides")
             else ""
         )
+        + (
+            f"; a consistency term ({recipe['consistency']:g} x the Jensen-Shannon divergence among the "
+            f"{recipe.get('crystal_reuse', 1)} patterns of each crystal)"
+            if recipe.get("consistency")
+            else ""
+        )
         + f"; space groups {recipe['space_group_weights']}"
         + (f" (exponent {recipe['tempering']:g})" if recipe["space_group_weights"] == "tempered" else "")
         + " (see {doc}`training` and {doc}`transforms`)"
@@ -216,6 +222,13 @@ def main() -> None:
                 if len(chain) > 1
                 else "."
             )
+        )
+    average = card.get("weight_average")
+    if average:
+        steps = ", ".join(f"{s:,}" for s in average["steps"] if s is not None)
+        lines.append(
+            f"- **Weights**: the mean of {average['networks']} networks of this run (steps {steps}; "
+            "stochastic weight averaging by `scripts/average_snapshots.py`)."
         )
     lines += [
         f"- **Seed**: {card['seed']}; **patterns seen** in this run: {card['samples_seen']:,}, "
