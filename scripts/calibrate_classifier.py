@@ -238,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         meta["card"]["calibration"] = {k: v for k, v in result.items() if k != "coverage_curve"}
         meta["card"]["calibration"]["fitted_on"] = "rruff-dev (449 measured RRUFF patterns)"
+        meta["card"]["calibration"]["prior_correction"] = not args.no_prior_correction
         card_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         print(f"calibration written to {card_path}")
     return 0

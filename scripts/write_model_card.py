@@ -98,6 +98,17 @@ def calibration_lines(calibration: dict) -> list[str]:
         f"{calibration['ece_before']:.3f} before, {calibration['ece_after_cross_validated']:.3f} after",
         "(two-fold cross-validated: the temperature fitted on one half of rruff-dev, the error measured on",
         "the other).",
+    ]
+    prior = calibration.get("prior_correction")
+    if prior is not None:
+        lines.append(
+            "The logits carry the prior correction of the training recipe (space groups as often as in "
+            "minerals, `scripts/calibrate_classifier.py`)."
+            if prior
+            else "No prior correction: the probabilities keep the training recipe's space-group weights "
+            "(with this network the correction toward mineral frequencies lowered rruff-dev top-1)."
+        )
+    lines += [
         "",
         "![Reliability diagram and accuracy against coverage on rruff-dev](_static/calibration.png)",
         "",

@@ -44,13 +44,13 @@ FINGERPRINTS = {
 SHIPPED = {
     "xrdsynth-resnet-cu": (
         "resnet10",
-        "181fb1801622039c1b11eb2a81b2b6cbe24821e56474104acc6d496085f4f8c4",
+        "3aba7009349600876b008562bb5105e3aa3ce0a7ae2b3b2fa5fcffc42d5d67fb",
         "a7d83e7ef44cd629",
     ),
 }
 # Probe patterns (peak positions in degrees 2θ, relative heights) on the shipped model's grid, and the
-# group its network ranks first for each (recorded from the shipped weights, 2026-12-02; retrained weights
-# record theirs).
+# group its network ranks first for each (recorded from the shipped weights, 2026-12-02, unchanged with the
+# weights of 2026-12-03; retrained weights record theirs).
 PROBES = {
     "six peaks": ((20.0, 30.0, 40.0, 50.0, 60.0, 70.0), (1.0, 0.5, 0.8, 0.3, 0.2, 0.1), 227),
     "five peaks": ((25.3, 36.1, 44.0, 54.3, 56.6), (1.0, 0.6, 0.4, 0.5, 0.2), 194),
