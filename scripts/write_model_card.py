@@ -106,7 +106,7 @@ def calibration_lines(calibration: dict) -> list[str]:
             "minerals, `scripts/calibrate_classifier.py`)."
             if prior
             else "No prior correction: the probabilities keep the training recipe's space-group weights "
-            "(with this network the correction toward mineral frequencies lowered rruff-dev top-1)."
+            "(`scripts/calibrate_classifier.py --no-prior-correction`; {doc}`training` says why)."
         )
     lines += [
         "",
