@@ -109,8 +109,9 @@ def test_shipped_predictions_do_not_depend_on_the_measured_grid(classifier, name
     """The same crystal simulated over the same d range on two different grids and wavelengths gives nearly
     the same answer. (The same d range: a Mo scan reaching further in d shows other reflections, and then the
     classifier rightly sees another pattern.) Resampling converts the Mo intensities to Cu's polarisation;
-    without that, quartz's two answers were 0.069 apart in total variation (now 0.010; rutile 0.030 and
-    0.019, with the weights shipped on 2026-12-02)."""
+    without that, quartz's two answers were 0.069 apart in total variation (0.010 with the weights shipped on
+    2026-12-02, 0.023 with those of 2026-12-03; rutile 0.024, whose first three groups are within 0.02 of
+    each other, so that the first answer itself may swap between near-equal groups)."""
     crystal = xs.Crystal.from_cif(xrdsynth.examples.cif_path(name))
     cu = xs.PowderSimulator(two_theta=(10.0, 80.0, 3501), crystallite_size_nm=60.0)
     d_max, d_min = (float(cu.wavelength) / (2.0 * np.sin(np.radians(t / 2.0))) for t in (10.0, 80.0))
@@ -119,7 +120,8 @@ def test_shipped_predictions_do_not_depend_on_the_measured_grid(classifier, name
     mo = xs.PowderSimulator(two_theta=(*mo_range, 6401), wavelength="MoKa1", crystallite_size_nm=60.0)
     p_cu = classifier.predict_proba(cu.two_theta.numpy(), cu([crystal])[0].numpy(), wavelength="CuKa1")[0]
     p_mo = classifier.predict_proba(mo.two_theta.numpy(), mo([crystal])[0].numpy(), wavelength="MoKa1")[0]
-    assert np.argmax(p_cu) == np.argmax(p_mo)
+    # Each grid's first answer is (nearly) as probable on the other grid as that grid's own first answer.
+    assert p_cu[np.argmax(p_mo)] >= p_cu.max() - 0.02 and p_mo[np.argmax(p_cu)] >= p_mo.max() - 0.02
     assert 0.5 * np.abs(p_cu - p_mo).sum() < 0.05  # total-variation distance
     torch.testing.assert_close(torch.tensor(p_cu.sum()), torch.tensor(1.0, dtype=torch.float64))
 
