@@ -25,13 +25,14 @@ from pathlib import Path
 from xrdsynth.models import DEFAULT_MODEL, load_pretrained
 
 ROOT = Path(__file__).resolve().parents[1]
+PRETRAINED = ROOT / "src" / "xrdsynth" / "models" / "pretrained"  # the shipped models, one folder each
 
 
 def initialised_from(model: str, label: str | None) -> dict:
     """The record of the start model kept in a continued model's card (see the module docstring)."""
     folder = Path(model)
     if not (folder / "card.json").is_file():
-        folder = ROOT / "src" / "xrdsynth" / "models" / "pretrained" / model
+        folder = PRETRAINED / model
     load_pretrained(folder)  # raises if it is not a valid model
     meta = json.loads((folder / "card.json").read_text(encoding="utf-8"))
     card = meta["card"]
@@ -58,7 +59,7 @@ def main() -> None:
     if args.initialised_from is not None:
         # Read before the copy below, which may replace it (the usual case: a shipped name continued).
         start = initialised_from(args.initialised_from, args.initialised_from_label)
-    target = ROOT / "src" / "xrdsynth" / "models" / "pretrained" / args.name
+    target = PRETRAINED / args.name
     target.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(args.folder / "weights.pt", target / "weights.pt")
     meta = json.loads((args.folder / "card.json").read_text(encoding="utf-8"))

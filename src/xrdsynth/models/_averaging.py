@@ -35,7 +35,8 @@ def average_classifiers(classifiers: Sequence[Classifier]) -> Classifier:
         classifiers: one or more classifiers (a single one is copied unchanged).
 
     Raises:
-        ValueError: no classifier, or classifiers of different architectures, shapes or inputs.
+        ValueError: no classifier, classifiers of different architectures or inputs, or integer buffers
+            that differ.
     """
     if len(classifiers) == 0:
         raise ValueError("average_classifiers needs at least one classifier")
@@ -50,9 +51,8 @@ def average_classifiers(classifiers: Sequence[Classifier]) -> Classifier:
     states = [{name: t.detach().cpu() for name, t in c.model.state_dict().items()} for c in classifiers]
     averaged: dict[str, torch.Tensor] = {}
     for name, reference in states[0].items():
+        # Equal architecture and keyword arguments (checked above) give equal shapes.
         tensors = [s[name] for s in states]
-        if any(t.shape != reference.shape for t in tensors):
-            raise ValueError(f"parameter {name!r} has different shapes: {[tuple(t.shape) for t in tensors]}")
         if reference.is_floating_point():
             # Summed in float64 so that the mean of many snapshots does not depend on their order.
             total = torch.stack([t.to(torch.float64) for t in tensors]).sum(dim=0)
