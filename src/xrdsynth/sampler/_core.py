@@ -80,6 +80,8 @@ class DeviceTables:
         min_cell_edge: shortest allowed edge of the conventional cell in Å.
         lattice_system: (230,) int64 index into ``LATTICE_SYSTEMS``.
         shape_mean, shape_chol: per lattice system, (k,) and (k, k) float64 Gaussian of the shape variables.
+        shape_samples: per lattice system, (m, k) float64 fitted cells' shape variables ((0, k): none, the
+            Gaussian is drawn from).
         max_atoms: the cap these tables were built for.
     """
 
@@ -111,6 +113,7 @@ class DeviceTables:
     lattice_system: torch.Tensor
     shape_mean: tuple[torch.Tensor, ...]
     shape_chol: tuple[torch.Tensor, ...]
+    shape_samples: tuple[torch.Tensor, ...]
     max_atoms: int
 
 
@@ -157,7 +160,7 @@ def build_device_tables(
 
     systems = [LATTICE_SYSTEMS.index(lattice_system(g)) for g in range(1, 231)]
     sets, set_probability = element_set_table(stats)
-    means, chols = [], []
+    means, chols, samples = [], [], []
     for system in LATTICE_SYSTEMS:
         shape = stats.lattice[system]
         k = len(LATTICE_VARIABLES[system])
@@ -166,6 +169,8 @@ def build_device_tables(
         chol = np.linalg.cholesky(cov + 1e-9 * np.eye(k)) if k else np.zeros((0, 0))
         means.append(torch.tensor(np.asarray(shape.mean, dtype=np.float64), device=device))
         chols.append(torch.tensor(chol, device=device))
+        rows = np.asarray(shape.samples, dtype=np.float64).reshape(len(shape.samples), k)
+        samples.append(torch.tensor(rows, device=device))
 
     def f(x: np.ndarray) -> torch.Tensor:
         return torch.tensor(x, dtype=dtype, device=device)
@@ -208,6 +213,7 @@ def build_device_tables(
         lattice_system=i(np.array(systems)),
         shape_mean=tuple(means),
         shape_chol=tuple(chols),
+        shape_samples=tuple(samples),
         max_atoms=max_atoms,
     )
 

@@ -444,6 +444,12 @@ def fit_statistics(
     )
 
 
+#: Fewest fitted cells of a lattice system for which the statistics keep the cells themselves (the sampler
+#: then draws from a kernel density over them); with fewer (amcsd-dev has 52 triclinic cells), a kernel
+#: would return little more than those cells, and the Gaussian is drawn from instead.
+KERNEL_MIN_CELLS = 200
+
+
 def _fit_shape(system: str, rows: list[list[float]]) -> LatticeShape:
     names = LATTICE_VARIABLES[system]
     k = len(names)
@@ -463,7 +469,16 @@ def _fit_shape(system: str, rows: list[list[float]]) -> LatticeShape:
         tuple(float(v) for v in x.mean(axis=0)),
         tuple(tuple(float(v) for v in row) for row in cov),
         len(x),
+        _kernel_cells(x),
     )
+
+
+def _kernel_cells(x: np.ndarray) -> tuple[tuple[float, ...], ...]:
+    """The fitted cells (m, k) kept for the sampler's kernel density (4 decimals: 0.01 % in a length ratio,
+    1e-4 degree), or none where they are too few to stand for the system's cells."""
+    if x.shape[1] == 0 or x.shape[0] < KERNEL_MIN_CELLS:
+        return ()
+    return tuple(tuple(round(float(v), 4) for v in row) for row in x)
 
 
 def _quantiles(values: list[float] | np.ndarray) -> dict[str, float]:

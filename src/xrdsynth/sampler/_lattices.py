@@ -14,6 +14,8 @@ from ._statistics import LATTICE_VARIABLES
 
 __all__ = [
     "ANGLE_RANGE",
+    "KERNEL_ANGLE_RANGE",
+    "KERNEL_WIDTH",
     "MAX_LENGTH_RATIO",
     "MIN_CELL_FLATNESS",
     "SHAPE_REJECTION_ROUNDS",
@@ -23,10 +25,18 @@ __all__ = [
 
 # Sane cell shapes: angles of free cells, and length ratios, stay inside these bounds.
 ANGLE_RANGE = {"triclinic": (60.0, 120.0), "monoclinic": (90.0, 125.0)}
+# Draws from the kernel density start from real cells (amcsd-dev's standard monoclinic settings reach
+# beta = 135°, a tenth of them beyond 125°): their bounds only keep the noise from leaving sane shapes.
+KERNEL_ANGLE_RANGE = {"triclinic": (50.0, 130.0), "monoclinic": (90.0, 150.0)}
 MAX_LENGTH_RATIO = 5.0
 # Smallest accepted 1 - cos²α - cos²β - cos²γ + 2 cosα cosβ cosγ = (V / abc)²: rejects very flat cells.
 MIN_CELL_FLATNESS = 0.1
 SHAPE_REJECTION_ROUNDS = 10
+# Cell shapes are drawn from a kernel density over the fitted cells: a random fitted cell plus Gaussian
+# noise of this fraction of the fitted covariance's square root (about 1.2° in monoclinic beta and 5 % in a
+# length ratio for amcsd-dev): narrow enough to keep the correlations a Gaussian loses (a pseudo-orthorhombic
+# monoclinic cell stays one), wide enough that no sampled cell repeats a real one.
+KERNEL_WIDTH = 0.1
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -38,11 +48,14 @@ def draw_lattices(
 ) -> torch.Tensor:
     """(n, 3, 3) lattices (rows a, b, c in Å, lower triangular) of the groups' lattice systems.
 
-    The shape (length ratios, free angles) comes from the fitted Gaussian of the lattice system, redrawn
-    while outside the sane bounds (``ANGLE_RANGE``, ``MAX_LENGTH_RATIO``, ``MIN_CELL_FLATNESS``); the scale
-    gives the cell ``volume`` (n,) Å³, or more where the shortest edge would be below ``t.min_cell_edge``
-    (the cell is then scaled up until it is not). The system's constraints hold by construction: equal
-    lengths are the same number, fixed angles use exact cosines (0 for 90°, -1/2 for 120°).
+    The shape (length ratios, free angles) comes from the kernel density over the fitted cells of the
+    lattice system (a random fitted cell plus Gaussian noise, ``KERNEL_WIDTH`` times the fitted covariance's
+    square root), or from the fitted Gaussian where the statistics keep no cells, redrawn while outside the
+    sane bounds (``ANGLE_RANGE``, for kernel draws ``KERNEL_ANGLE_RANGE``; ``MAX_LENGTH_RATIO``,
+    ``MIN_CELL_FLATNESS``); the scale gives the cell ``volume`` (n,) Å³, or more where the shortest edge
+    would be below ``t.min_cell_edge`` (the cell is then scaled up until it is not). The system's
+    constraints hold by construction: equal lengths are the same number, fixed angles use exact cosines (0
+    for 90°, -1/2 for 120°).
     """
     n = group.shape[0]
     dtype, device = volume.dtype, volume.device
@@ -55,7 +68,9 @@ def draw_lattices(
         if rows.numel() == 0:
             continue
         variables = LATTICE_VARIABLES[name]
-        values = _draw_shape(t.shape_mean[k], t.shape_chol[k], name, variables, rows.numel(), generator)
+        values = _draw_shape(
+            t.shape_mean[k], t.shape_chol[k], t.shape_samples[k], name, variables, rows.numel(), generator
+        )
         shape = dict(zip(variables, values.unbind(dim=1), strict=True))
         b_over_a = shape["log_b_over_a"].exp() if "log_b_over_a" in shape else None
         c_over_a = shape["log_c_over_a"].exp() if "log_c_over_a" in shape else None
@@ -97,26 +112,37 @@ def draw_lattices(
 def _draw_shape(
     mean: torch.Tensor,
     chol: torch.Tensor,
+    samples: torch.Tensor,
     system: str,
     variables: tuple[str, ...],
     n: int,
     generator: torch.Generator,
 ) -> torch.Tensor:
-    """(n, k) float64 shape variables from the Gaussian, redrawn where outside the sane bounds."""
+    """(n, k) float64 shape variables from the kernel density over ``samples`` (m, k), or from the Gaussian
+    where m = 0, redrawn where outside the sane bounds."""
     k = len(variables)
     if k == 0:
         return torch.zeros((n, 0), dtype=torch.float64, device=mean.device)
-    draw = torch.randn((n, k), dtype=torch.float64, device=mean.device, generator=generator) @ chol.T + mean
+
+    def draw_n() -> torch.Tensor:
+        noise = torch.randn((n, k), dtype=torch.float64, device=mean.device, generator=generator) @ chol.T
+        if samples.shape[0] == 0:
+            return noise + mean
+        pick = torch.randint(samples.shape[0], (n,), device=mean.device, generator=generator)
+        values = samples[pick] + KERNEL_WIDTH * noise
+        if system == "monoclinic":  # beta and 180° - beta are one cell: reflect what the noise took below 90°
+            values[:, 2] = 90.0 + (values[:, 2] - 90.0).abs()
+        return values
+
+    angles = KERNEL_ANGLE_RANGE if samples.shape[0] else ANGLE_RANGE
+    draw = draw_n()
     for _ in range(SHAPE_REJECTION_ROUNDS):
-        bad = ~_shape_ok(draw, system, variables)
+        bad = ~_shape_ok(draw, system, variables, angles)
         if not bool(bad.any()):
             return draw
-        fresh = (
-            torch.randn((n, k), dtype=torch.float64, device=mean.device, generator=generator) @ chol.T + mean
-        )
-        draw = torch.where(bad[:, None], fresh, draw)
+        draw = torch.where(bad[:, None], draw_n(), draw)
     # The rare rows still outside the bounds after all rounds take the (clamped) mean shape.
-    bad = ~_shape_ok(draw, system, variables)
+    bad = ~_shape_ok(draw, system, variables, angles)
     return torch.where(bad[:, None], _clamped_mean(mean, system, variables).expand(n, -1), draw)
 
 
@@ -128,14 +154,19 @@ def _clamped_mean(mean: torch.Tensor, system: str, variables: tuple[str, ...]) -
             out[j] = out[j].clamp(-math.log(MAX_LENGTH_RATIO), math.log(MAX_LENGTH_RATIO))
         else:
             out[j] = out[j].clamp(low, high)
-    if system == "triclinic" and not bool(_shape_ok(out[None], system, variables)[0]):
+    if system == "triclinic" and not bool(_shape_ok(out[None], system, variables, ANGLE_RANGE)[0]):
         out[2:] = torch.tensor([90.0, 90.0, 90.0], dtype=out.dtype, device=out.device)
     return out
 
 
-def _shape_ok(values: torch.Tensor, system: str, variables: tuple[str, ...]) -> torch.Tensor:
+def _shape_ok(
+    values: torch.Tensor,
+    system: str,
+    variables: tuple[str, ...],
+    angle_range: dict[str, tuple[float, float]],
+) -> torch.Tensor:
     ok = torch.ones(values.shape[0], dtype=torch.bool, device=values.device)
-    low, high = ANGLE_RANGE.get(system, (0.0, 180.0))
+    low, high = angle_range.get(system, (0.0, 180.0))
     limit = math.log(MAX_LENGTH_RATIO)
     for j, name in enumerate(variables):
         v = values[:, j]
