@@ -123,9 +123,10 @@ def lattice_variables(system: str, lattice: np.ndarray) -> list[float]:
 class LatticeShape:
     """The cell shapes of one lattice system: the fitted cells' shape variables, and their Gaussian.
 
-    Where ``samples`` holds the fitted cells, the sampler draws a random one of them plus Gaussian noise of
-    ``KERNEL_WIDTH`` times the covariance (a kernel density estimate); without samples (statistics saved
-    before they were kept, or too few cells) it draws from the Gaussian. The kernel keeps what a Gaussian
+    Where ``samples`` holds the fitted cells, the sampler draws a random one of them plus Gaussian noise
+    whose covariance is ``KERNEL_WIDTH``² (0.01) times ``cov`` (a kernel density estimate); without samples
+    (statistics saved before they were kept, or fewer than ``KERNEL_MIN_CELLS`` cells) it draws from the
+    Gaussian. The kernel keeps what a Gaussian
     loses: real monoclinic cells whose standard setting has beta far from 90° often have another cell
     choice with beta within a few degrees of 90° (pseudo-orthorhombic; P2₁/n settings of P2₁/c), a quarter
     of them in amcsd-dev against a tenth of Gaussian draws.
