@@ -230,11 +230,31 @@ def test_preset_overrides_reach_the_training_patterns():
         ({"consistency_anchor": "clean", "crystal_reuse": 4}, "needs clean_views"),
         ({"clean_views": True, "crystal_reuse": 4, "clean_fraction": 0.2}, "clean_fraction=0.2"),
         ({"clean_views": True, "crystal_reuse": 4, "preset": "clean"}, "preset='clean'"),
+        ({"statistics": "no/such/statistics.json"}, "statistics must be one of .* the path .*no such file"),
     ],
 )
 def test_bad_configs_raise(change, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**{**TINY, **change})
+
+
+def test_training_data_can_come_from_a_statistics_file(tmp_path) -> None:
+    # Statistics fitted on one's own collection (here: the default ones, with every structure in Fm-3m):
+    # the crystals and the tempered space-group weights both follow the file.
+    import dataclasses
+
+    from xrdsynth.sampler import default_statistics
+
+    path = tmp_path / "mine.json"
+    dataclasses.replace(default_statistics(), space_group_counts={225: 5000}).save(path)
+    config = TrainConfig(**{**TINY, "statistics": str(path), "space_group_weights": "tempered"})
+    sampler, _ = build_data(config, torch.device("cpu"))
+    groups = sampler.sample(300).space_group
+    # Weights sqrt(5001) for Fm-3m against 1 for each other group: about 24 % Fm-3m, 0.3 % any other.
+    assert int((groups == 225).sum()) > 45
+    assert int(torch.bincount(groups, minlength=231)[torch.arange(231) != 225].max()) < 10
+    args = build_parser().parse_args(["--statistics", str(path)])
+    assert config_from_args(args).statistics == str(path)
 
 
 def test_bfloat16_mixed_precision_trains_the_same_network_in_float32_weights(tmp_path) -> None:

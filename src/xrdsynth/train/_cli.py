@@ -138,9 +138,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     )
     parser.add_argument(
         "--statistics",
-        choices=tuple(NAMED_STATISTICS),
         default=defaults.statistics,
-        help="sampler statistics: fitted volumes and distances ('default') or the earlier ones ('default-v1')"
+        metavar="NAME_OR_FILE",
+        help=f"sampler statistics: a name ({', '.join(NAMED_STATISTICS)}) or a statistics JSON file"
         + default,
     )
     parser.add_argument(

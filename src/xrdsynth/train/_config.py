@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -67,7 +68,9 @@ class TrainConfig:
         tempering: exponent of the "tempered" weights.
         statistics: the sampler statistics, a name in :data:`xrdsynth.sampler.NAMED_STATISTICS`
             ("default": fitted volumes and distances; "default-v1": the statistics of the shipped
-            classifier's training, crystals with larger cells and shorter distances).
+            classifier's training, crystals with larger cells and shorter distances), or the path of a
+            statistics file (:meth:`xrdsynth.sampler.SamplerStatistics.save`, e.g. fitted on your own
+            collection); the path is stored as given, so a resumed run must see the same file.
         preset: the recipe of the training patterns, a name in :data:`xrdsynth.transforms.PRESETS`
             ("laboratory-cu": Kα doublet, instrument function, sizes from 15 nm to 2 µm, strain, texture,
             shifts, impurity, backgrounds, counting noise, partial scans; "clean": Kα1 Gaussian peaks).
@@ -190,9 +193,10 @@ class TrainConfig:
             raise ValueError(f"log_d_points must be 0 or an int >= 16, got {self.log_d_points}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if self.statistics not in NAMED_STATISTICS:
+        if self.statistics not in NAMED_STATISTICS and not Path(self.statistics).is_file():
             raise ValueError(
-                f"statistics must be one of {', '.join(NAMED_STATISTICS)}, got {self.statistics!r}"
+                f"statistics must be one of {', '.join(NAMED_STATISTICS)} or the path of a statistics "
+                f"file, got {self.statistics!r} (no such file)"
             )
         reuse = self.crystal_reuse
         if isinstance(reuse, bool) or not isinstance(reuse, int) or not 1 <= reuse <= self.batch_size:
