@@ -8,6 +8,8 @@ edge, the symmetry package's derivation for the shipped Wyckoff tables.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib.util
 import itertools
 import pickle
 from pathlib import Path
@@ -510,23 +512,18 @@ def _monoclinic_angle(lattice: np.ndarray) -> float:
 
 def _most_orthogonal_angle(lattice: np.ndarray) -> float:
     """|90° - angle| of the most nearly orthogonal basis of the plane of a monoclinic cell's two oblique
-    edges (2D Gauss reduction): near 0 for a pseudo-orthorhombic cell in whatever setting it is written."""
-    v = [np.asarray(x, dtype=np.float64) for x in lattice]
-    pairs = [(1, 2), (0, 2), (0, 1)]
-    def cosine(pair: tuple[int, int]) -> float:
-        x, y = v[pair[0]], v[pair[1]]
-        return abs(float(x @ y)) / float(np.linalg.norm(x) * np.linalg.norm(y))
+    edges: the realism report's measure (scripts/plot_sampler_realism.py), small for a pseudo-orthorhombic
+    cell in whatever setting it is written."""
+    return _realism_script().most_orthogonal_deviation(lattice)
 
-    i, j = max(pairs, key=cosine)
-    x, y = v[i], v[j]
-    for _ in range(100):
-        if x @ x > y @ y:
-            x, y = y, x
-        m = np.round((x @ y) / (x @ x))
-        if m == 0:
-            break
-        y = y - m * x
-    return float(np.degrees(np.arcsin(abs(x @ y) / np.linalg.norm(x) / np.linalg.norm(y))))
+
+@functools.cache
+def _realism_script():
+    path = Path(__file__).resolve().parents[1] / "scripts" / "plot_sampler_realism.py"
+    spec = importlib.util.spec_from_file_location("plot_sampler_realism", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_cell_shapes_follow_the_fitted_cells_not_only_their_gaussian() -> None:
