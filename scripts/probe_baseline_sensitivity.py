@@ -72,17 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     crystals, labels, ids = amcsd_crystals(args.amcsd, args.cache)
     keep = one_per_mineral(args.amcsd, ids)
     crystals, labels = [crystals[i] for i in keep], labels[keep]
-    first = load_pretrained(args.model[0])
-    spec = first.spec
-    clean = simulate_on_grid(first, crystals, args.seed)
+    classifiers = {name: load_pretrained(name) for name in args.model}
+    spec = classifiers[args.model[0]].spec
+    clean = simulate_on_grid(classifiers[args.model[0]], crystals, args.seed)
     two_theta = torch.as_tensor(spec.two_theta, dtype=clean.dtype)
     patterns = conditions(clean, two_theta, args.seed)
     print(f"{len(crystals)} structures, one per mineral; top-1 (answers equal to the clean ones)")
     print("| condition | " + " | ".join(args.model) + " |")
     print("|" + " --- |" * (1 + len(args.model)))
     answers = {}
-    for name in args.model:
-        classifier = load_pretrained(name)
+    for name, classifier in classifiers.items():
         grid = classifier.spec
         if (grid.two_theta_min, grid.two_theta_max, grid.num_points) != (
             spec.two_theta_min, spec.two_theta_max, spec.num_points

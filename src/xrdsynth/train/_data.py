@@ -12,7 +12,7 @@ from torch import nn
 
 from .._base import NUM_SPACE_GROUPS
 from ..data import SyntheticPowderDataset
-from ..sampler import NAMED_STATISTICS, SamplerStatistics, SpaceGroupSampler, named_statistics
+from ..sampler import SpaceGroupSampler
 from ..structure import CrystalBatch
 from ..transforms import preset
 from ._config import TrainConfig
@@ -94,10 +94,8 @@ def space_group_weights(config: TrainConfig) -> str | list[float]:
     """The sampler's ``space_group_weights`` for ``config``: a name, or one weight per group 1..230."""
     if config.space_group_weights != "tempered":
         return config.space_group_weights
-    if config.statistics in NAMED_STATISTICS:
-        counts = named_statistics(config.statistics).space_group_counts
-    else:
-        counts = SamplerStatistics.load(config.statistics).space_group_counts
+    # A name or a file, resolved as the sampler resolves it (a sampler constructs without I/O).
+    counts = SpaceGroupSampler(statistics=config.statistics).resolved_statistics().space_group_counts
     # +1: every group keeps a chance, however rare in the statistics.
     return [(counts.get(g, 0) + 1.0) ** config.tempering for g in range(1, NUM_SPACE_GROUPS + 1)]
 
