@@ -2,7 +2,7 @@
 difference is more than chance (exact two-sided McNemar test).
 
     python scripts/compare_classifiers.py MODEL_A MODEL_B --rruff ../shared/data/rruff-dev
-        [--amcsd ../shared/data/amcsd-dev] [--cache /tmp/amcsd.pkl]
+        [--amcsd ../shared/data/amcsd-dev] [--cache /tmp/amcsd.pkl] [--mineral-half 0|1]
 
 MODEL_A and MODEL_B are shipped names or folders (a run's ``model/`` folder, a snapshot). On rruff-dev both
 read the same measured patterns; on amcsd-dev (one structure per mineral, clean Cu Kα1, 20–100 nm, as in
@@ -11,12 +11,18 @@ two models must share their grid and wavelength; their preprocessing, e.g. ``log
 For each set the script prints both top-1 accuracies, the number of patterns right for only one of them,
 and the McNemar p-value: on 449 patterns a difference of a few points can be chance, and the paired test is
 much sharper than comparing the two accuracies.
+
+``--mineral-half K`` keeps only the minerals whose name (lower case) has a CRC-32 checksum with remainder K
+modulo 2: half of the minerals, chosen independently of anything else, for comparisons in which the other
+half lent something to the training (e.g. its cells, see docs/sampler.md, "Cell shapes by space group").
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
+import zlib
 from math import comb
 from pathlib import Path
 
@@ -51,6 +57,13 @@ def paired(name: str, right_a: np.ndarray, right_b: np.ndarray) -> None:
     )
 
 
+def mineral_halves(folder: Path, ids: list[str]) -> np.ndarray:
+    """(len(ids),) 0 or 1 per amcsd-dev entry: the CRC-32 of its mineral name in lower case, modulo 2."""
+    with open(folder / "index.csv", encoding="utf-8") as handle:
+        mineral = {row["amcsd_id"]: row["mineral"] for row in csv.DictReader(handle)}
+    return np.array([zlib.crc32(mineral[i].lower().encode()) % 2 for i in ids], dtype=np.int64)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -61,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--amcsd", type=Path, default=None, help="amcsd-dev folder (with index.csv)")
     parser.add_argument("--cache", type=Path, default=None, help="pickle cache of the amcsd-dev crystals")
     parser.add_argument("--seed", type=int, default=20261124, help="of the simulated crystallite sizes")
+    parser.add_argument("--mineral-half", type=int, choices=(0, 1), default=None, help="amcsd-dev half")
     args = parser.parse_args(argv)
     if args.rruff is None and args.amcsd is None:
         parser.error("give --rruff, --amcsd or both")
@@ -75,9 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.amcsd is not None:
         crystals, labels, ids = amcsd_crystals(args.amcsd, args.cache)
         unique = one_per_mineral(args.amcsd, ids)
+        if args.mineral_half is not None:
+            unique = unique[mineral_halves(args.amcsd, [ids[i] for i in unique]) == args.mineral_half]
         patterns = simulate_on_grid(a, [crystals[i] for i in unique], args.seed)
         paired(
-            "amcsd-dev, one structure per mineral",
+            "amcsd-dev, one structure per mineral"
+            + ("" if args.mineral_half is None else f", half {args.mineral_half}"),
             answers_on_grid(a, patterns) == labels[unique],
             answers_on_grid(b, patterns) == labels[unique],
         )

@@ -2,11 +2,13 @@
 
     python scripts/probe_cell_gap.py ../shared/data/amcsd-dev [--cache /tmp/amcsd.pkl]
         [--model xrdsynth-resnet-cu] [--groups 14 15 12] [--jitter 0.01 0.03 0.1] [--seed 4]
+        [--statistics default]
 
 For each space group, every amcsd-dev structure of that group (at most 100 atoms, standardised by spglib,
 all sites fully occupied by their main element) and as many crystals of ``SpaceGroupSampler(seed)`` for the
-group, simulated clean as in ``evaluate_classifier.py`` (Gaussian peaks, Scherrer 20-100 nm, Cu Kα1) on the
-model's grid. Top-1 of the model (with its stored calibration) on:
+group (with ``--statistics``, a shipped name or a statistics file), simulated clean as in
+``evaluate_classifier.py`` (Gaussian peaks, Scherrer 20-100 nm, Cu Kα1) on the model's grid. Top-1 of
+the model (with its stored calibration) on:
 
 - the real structures, and the sampled crystals;
 - the sampled crystals' atoms (fractional coordinates, elements) on the cells of the real structures, scaled
@@ -93,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jitter", type=float, nargs="*", default=[0.01, 0.03, 0.1])
     parser.add_argument("--seed", type=int, default=4)
     parser.add_argument("--max-atoms", type=int, default=100)
+    parser.add_argument("--statistics", default="default", help="the sampler's statistics: name or file")
     args = parser.parse_args(argv)
     classifier = load_pretrained(args.model)
     crystals, labels, _ = amcsd_crystals(args.amcsd, args.cache)
@@ -116,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         if not own:
             print(f"space group {group}: no real structure")
             continue
-        sampler = xs.SpaceGroupSampler(seed=args.seed, space_groups=[group])
+        sampler = xs.SpaceGroupSampler(statistics=args.statistics, seed=args.seed, space_groups=[group])
         sampled = sampler.sample(len(own)).to_crystals()
         rows = {
             "real": top1(own, group),

@@ -30,6 +30,8 @@ from xrdsynth.sampler import (
     named_statistics,
 )
 from xrdsynth.sampler._core import certificate_sites, certify, draw_composition
+from xrdsynth.sampler._fit import GROUP_KERNEL_MIN_CELLS
+from xrdsynth.sampler._lattices import KERNEL_ANGLE_RANGE
 from xrdsynth.sampler._placement import special_candidates
 from xrdsynth.sampler._radii import covalent_radii
 from xrdsynth.sampler._relax import Sites, atom_jacobians, clearance, nearest_images, relax, smallest_spacing
@@ -295,10 +297,13 @@ def test_lattice_constraints_exact(group: int, system: str) -> None:
             assert b == pytest.approx(a, rel=1e-12)
         if system == "cubic":
             assert c == pytest.approx(a, rel=1e-12)
+        # P-1 and P2_1/c draw from the kernel over their own fitted cells, whose bounds are wider than the
+        # Gaussian's (real standard monoclinic cells reach beta = 135°).
         if system == "monoclinic":
-            assert 90.0 <= beta <= 125.0
+            assert KERNEL_ANGLE_RANGE["monoclinic"][0] <= beta <= KERNEL_ANGLE_RANGE["monoclinic"][1]
         if system == "triclinic":
-            assert all(60.0 <= x <= 120.0 for x in angles.values())
+            low, high = KERNEL_ANGLE_RANGE["triclinic"]
+            assert all(low <= x <= high for x in angles.values())
 
 
 @pytest.mark.parametrize(("scale", "statistics"), [(1.0, "default"), (0.7, "default"), (1.0, "default-v1")])
@@ -550,16 +555,63 @@ def test_cell_shapes_follow_the_fitted_cells_not_only_their_gaussian() -> None:
     gaussian_only = dataclasses.replace(
         stats,
         lattice={s: dataclasses.replace(shape, samples=()) for s, shape in stats.lattice.items()},
+        cells_by_group={},
     )
     gaussian, _ = shares(gaussian_only)
     assert real > 0.2 and kernel > 0.75 * real and gaussian < 0.6 * real
     # One fitted cell: every draw is that cell up to the kernel's width (0.1 of the Gaussian's spread).
     one = dataclasses.replace(stats.lattice["monoclinic"], samples=((0.2, 0.1, 100.0),) * 3, count=3)
-    narrow = dataclasses.replace(stats, lattice={**stats.lattice, "monoclinic": one})
+    narrow = dataclasses.replace(stats, lattice={**stats.lattice, "monoclinic": one}, cells_by_group={})
     spread = float(np.sqrt(one.cov[2][2]))
     _, width = shares(narrow)
     _, wide = shares(gaussian_only)
     assert width < 0.2 * spread < 0.3 * wide
+
+
+def test_groups_with_enough_cells_draw_from_their_own() -> None:
+    # The standard setting ties the symmetry elements to the axes, and real crystals of a group share how
+    # their cells sit relative to them: the c glide of P2_1/c runs along the longest edge in most real
+    # P2_1/c structures, far less often in cells drawn from all monoclinic cells.
+    stats = default_statistics()
+    assert 14 in stats.cells_by_group and 2 in stats.cells_by_group
+    for group, rows in stats.cells_by_group.items():
+        assert GROUP_KERNEL_MIN_CELLS <= len(rows) <= stats.space_group_counts[group], group
+
+    def c_longest(lattices) -> float:
+        return float(np.mean([np.argmax(np.linalg.norm(np.asarray(cell), axis=1)) == 2 for cell in lattices]))
+
+    real = np.mean([np.argmax([1.0, np.exp(b), np.exp(c)]) == 2 for b, c, _ in stats.cells_by_group[14]])
+    own = c_longest(SpaceGroupSampler(seed=2).sample(300, space_group=14).lattice)
+    pooled_stats = dataclasses.replace(stats, cells_by_group={})
+    pooled = c_longest(SpaceGroupSampler(statistics=pooled_stats, seed=2).sample(300, space_group=14).lattice)
+    assert real > 0.55 and abs(own - real) < 0.1 and pooled < real - 0.15
+
+    # One cell for P2_1/c: its crystals take that shape (up to the kernel's width); P2/c, without cells of
+    # its own, draws from all monoclinic cells, exactly as statistics without cells_by_group do.
+    single = dataclasses.replace(stats, cells_by_group={14: ((0.5, 0.3, 115.0),) * 3})
+    lattices = SpaceGroupSampler(statistics=single, seed=3).sample(50, space_group=14).lattice.numpy()
+    lengths = np.linalg.norm(lattices, axis=2)
+    np.testing.assert_allclose(np.median(np.log(lengths[:, 1] / lengths[:, 0])), 0.5, atol=0.03)
+    np.testing.assert_allclose(np.median([_monoclinic_angle(cell) for cell in lattices]), 115.0, atol=0.5)
+    a = SpaceGroupSampler(statistics=single, seed=3).sample(20, space_group=13)
+    b = SpaceGroupSampler(statistics=pooled_stats, seed=3).sample(20, space_group=13)
+    torch.testing.assert_close(a.lattice, b.lattice, rtol=0, atol=0)
+    torch.testing.assert_close(a.frac_coords, b.frac_coords, rtol=0, atol=0)
+
+
+def test_cells_by_group_are_saved_and_checked(tmp_path: Path) -> None:
+    stats = dataclasses.replace(default_statistics(), cells_by_group={14: ((0.5, 0.3, 115.0),) * 20})
+    stats.save(tmp_path / "s.json")
+    assert SamplerStatistics.load(tmp_path / "s.json").cells_by_group == stats.cells_by_group
+    data = stats.to_dict()
+    for bad, match in (
+        ({"231": [[0.5, 0.3, 115.0]]}, "1..230"),
+        ({"14": [[0.5, 0.3]]}, "shape variables"),
+        ({"225": [[0.5]]}, "shape variables"),  # cubic cells have no shape
+        ({"14": [[0.5, float("nan"), 115.0]]}, "finite"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            SamplerStatistics.from_dict({**data, "cells_by_group": bad})
 
 
 def _unit_monoclinic(log_b_over_a: float, log_c_over_a: float, beta: float) -> np.ndarray:

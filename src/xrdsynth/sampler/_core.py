@@ -80,6 +80,8 @@ class DeviceTables:
         min_cell_edge: shortest allowed edge of the conventional cell in Å.
         lattice_system: (230,) int64 index into ``LATTICE_SYSTEMS``.
         shape_mean, shape_chol: per lattice system, (k,) and (k, k) float64 Gaussian of the shape variables.
+        group_shape_samples: per space group (index g - 1), (m, k) float64 the group's own fitted cells'
+            shape variables ((0, k): none, the group draws from its lattice system's).
         shape_samples: per lattice system, (m, k) float64 fitted cells' shape variables ((0, k): none, the
             Gaussian is drawn from).
         max_atoms: the cap these tables were built for.
@@ -114,6 +116,7 @@ class DeviceTables:
     shape_mean: tuple[torch.Tensor, ...]
     shape_chol: tuple[torch.Tensor, ...]
     shape_samples: tuple[torch.Tensor, ...]
+    group_shape_samples: tuple[torch.Tensor, ...]
     max_atoms: int
 
 
@@ -171,6 +174,12 @@ def build_device_tables(
         chols.append(torch.tensor(chol, device=device))
         rows = np.asarray(shape.samples, dtype=np.float64).reshape(len(shape.samples), k)
         samples.append(torch.tensor(rows, device=device))
+    group_samples = []
+    for g in range(1, 231):
+        k = len(LATTICE_VARIABLES[lattice_system(g)])
+        own = stats.cells_by_group.get(g, ())
+        rows = np.asarray(own, dtype=np.float64).reshape(len(own), k)
+        group_samples.append(torch.tensor(rows, device=device))
 
     def f(x: np.ndarray) -> torch.Tensor:
         return torch.tensor(x, dtype=dtype, device=device)
@@ -214,6 +223,7 @@ def build_device_tables(
         shape_mean=tuple(means),
         shape_chol=tuple(chols),
         shape_samples=tuple(samples),
+        group_shape_samples=tuple(group_samples),
         max_atoms=max_atoms,
     )
 

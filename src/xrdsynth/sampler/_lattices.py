@@ -49,13 +49,14 @@ def draw_lattices(
     """(n, 3, 3) lattices (rows a, b, c in Å, lower triangular) of the groups' lattice systems.
 
     The shape (length ratios, free angles) comes from the kernel density over the fitted cells of the
-    lattice system (a random fitted cell plus Gaussian noise, ``KERNEL_WIDTH`` times the fitted covariance's
-    square root), or from the fitted Gaussian where the statistics keep no cells, redrawn while outside the
-    sane bounds (``ANGLE_RANGE``, for kernel draws ``KERNEL_ANGLE_RANGE``; ``MAX_LENGTH_RATIO``,
-    ``MIN_CELL_FLATNESS``); the scale gives the cell ``volume`` (n,) Å³, or more where the shortest edge
-    would be below ``t.min_cell_edge`` (the cell is then scaled up until it is not). The system's
-    constraints hold by construction: equal lengths are the same number, fixed angles use exact cosines (0
-    for 90°, -1/2 for 120°).
+    crystal's space group where the statistics keep them (``cells_by_group``), else over those of its
+    lattice system (a random fitted cell plus Gaussian noise, ``KERNEL_WIDTH`` times the system's fitted
+    covariance's square root), or from the fitted Gaussian where the statistics keep no cells, redrawn
+    while outside the sane bounds (``ANGLE_RANGE``, for kernel draws ``KERNEL_ANGLE_RANGE``;
+    ``MAX_LENGTH_RATIO``, ``MIN_CELL_FLATNESS``); the scale gives the cell ``volume`` (n,) Å³, or more
+    where the shortest edge would be below ``t.min_cell_edge`` (the cell is then scaled up until it is
+    not). The system's constraints hold by construction: equal lengths are the same number, fixed angles
+    use exact cosines (0 for 90°, -1/2 for 120°).
     """
     n = group.shape[0]
     dtype, device = volume.dtype, volume.device
@@ -68,9 +69,7 @@ def draw_lattices(
         if rows.numel() == 0:
             continue
         variables = LATTICE_VARIABLES[name]
-        values = _draw_shape(
-            t.shape_mean[k], t.shape_chol[k], t.shape_samples[k], name, variables, rows.numel(), generator
-        )
+        values = _draw_shapes(t, k, group[rows], generator)
         shape = dict(zip(variables, values.unbind(dim=1), strict=True))
         b_over_a = shape["log_b_over_a"].exp() if "log_b_over_a" in shape else None
         c_over_a = shape["log_c_over_a"].exp() if "log_c_over_a" in shape else None
@@ -107,6 +106,29 @@ def draw_lattices(
     shortest = torch.minimum(torch.minimum(one, b), c)  # edge lengths of the unit cell are 1, b, c
     scale = torch.maximum(scale, t.min_cell_edge / shortest)
     return (unit * scale[:, None, None]).to(dtype)
+
+
+def _draw_shapes(t: DeviceTables, k: int, group: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """(n, k) shape variables for crystals of ``group`` (n,), all of lattice system ``k``: each group with
+    its own fitted cells (``t.group_shape_samples``) from the kernel over those, the others from the
+    system's (``t.shape_samples``). Without any group's own cells, exactly one :func:`_draw_shape` call."""
+    name = LATTICE_SYSTEMS[k]
+    variables = LATTICE_VARIABLES[name]
+    mean, chol = t.shape_mean[k], t.shape_chol[k]
+    own = [g for g in torch.unique(group).tolist() if t.group_shape_samples[g - 1].shape[0] > 0]
+    if not own:
+        return _draw_shape(mean, chol, t.shape_samples[k], name, variables, group.numel(), generator)
+    values = torch.empty((group.numel(), len(variables)), dtype=torch.float64, device=group.device)
+    rest = torch.ones(group.numel(), dtype=torch.bool, device=group.device)
+    for g in own:  # ascending, so a seeded draw does not depend on the order of the crystals
+        rows = group == g
+        rest &= ~rows
+        samples = t.group_shape_samples[g - 1]
+        values[rows] = _draw_shape(mean, chol, samples, name, variables, int(rows.sum()), generator)
+    if bool(rest.any()):
+        pooled = t.shape_samples[k]
+        values[rest] = _draw_shape(mean, chol, pooled, name, variables, int(rest.sum()), generator)
+    return values
 
 
 def _draw_shape(
