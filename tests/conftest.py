@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
 
 CIF_DIR = Path(__file__).parent / "data" / "cifs"
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 FIXTURE_CIFS = sorted(CIF_DIR.glob("*.cif"))
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -17,3 +21,17 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 def device(request: pytest.FixtureRequest) -> str:
     """Every available device, so the same test body runs on CPU and, where present, on a GPU."""
     return request.param
+
+
+def load_script(name: str) -> ModuleType:
+    """The module of ``scripts/<name>.py``, loaded with scripts/ on the path for the time of the import (the
+    scripts import their shared helpers, e.g. evaluate_classifier, as top-level modules)."""
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    return module

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+from conftest import load_script
 
 
 def _script():
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        path = SCRIPTS / "compare_classifiers.py"
-        spec = importlib.util.spec_from_file_location("compare_classifiers", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(SCRIPTS))
-    return module
+    return load_script("compare_classifiers")
 
 
 def test_mcnemar_p_is_the_exact_binomial_tail():

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import torch
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+from conftest import load_script
 
 
 def _probe():
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        path = SCRIPTS / "probe_baseline_sensitivity.py"
-        spec = importlib.util.spec_from_file_location("probe_baseline_sensitivity", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(SCRIPTS))
-    return module
+    return load_script("probe_baseline_sensitivity")
 
 
 def test_conditions_add_one_effect_to_the_same_patterns():
