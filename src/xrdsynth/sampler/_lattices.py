@@ -120,7 +120,7 @@ def _draw_shapes(t: DeviceTables, k: int, group: torch.Tensor, generator: torch.
         return _draw_shape(mean, chol, t.shape_samples[k], name, variables, group.numel(), generator)
     values = torch.empty((group.numel(), len(variables)), dtype=torch.float64, device=group.device)
     rest = torch.ones(group.numel(), dtype=torch.bool, device=group.device)
-    for g in own:  # ascending, so a seeded draw does not depend on the order of the crystals
+    for g in own:  # in ascending group order: one fixed sequence of draws for a given batch
         rows = group == g
         rest &= ~rows
         samples = t.group_shape_samples[g - 1]
