@@ -22,6 +22,7 @@ from xrdsynth.train import (
     build_parser,
     config_from_args,
     describe_hardware,
+    statistics_fingerprint,
     train,
     views_divergence,
 )
@@ -446,3 +447,25 @@ def test_clean_views_make_the_first_pattern_of_each_crystal_clean() -> None:
     _, simulator = build_data(config, torch.device("cpu"))
     assert isinstance(simulator, ViewMixture) and simulator.views == 4
     assert "KAlphaDoublet" not in repr(simulator.clean) and "KAlphaDoublet" in repr(simulator.laboratory)
+
+
+def test_a_run_whose_statistics_changed_is_not_resumed(tmp_path) -> None:
+    # A shipped name follows the installed xrdsynth and a file can be rewritten: a run resumed on other
+    # statistics would continue on other crystals, so the checkpoint keeps their fingerprint.
+    import dataclasses
+
+    from xrdsynth.sampler import default_statistics
+
+    path = tmp_path / "mine.json"
+    default_statistics().save(path)
+    base = {**TINY, "steps": 4, "checkpoint_every": 2, "eval_every": 4, "statistics": str(path)}
+    out = str(tmp_path / "run")
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(out=out, **base), progress=False, _stop_after=2)
+    stored = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["statistics_sha256"]
+    assert stored == statistics_fingerprint(str(path)) != statistics_fingerprint("default-v1")
+    dataclasses.replace(default_statistics(), volume_shift=-0.3).save(path)
+    with pytest.raises(ValueError, match=r"statistics '.*mine.json': content changed since the checkpoint"):
+        train(TrainConfig(out=out, **base), progress=False)
+    default_statistics().save(path)  # the same content again: resumes
+    assert train(TrainConfig(out=out, **base), progress=False).card["steps"] == 4

@@ -15,7 +15,8 @@ The run folder receives ``config.json``, ``metrics.csv`` (and TensorBoard events
 installed), ``checkpoint.pt`` (model, optimiser, schedule, step; written atomically every
 ``checkpoint_every`` steps) and ``model/`` (the :class:`~xrdsynth.models.Classifier` written by
 :func:`~xrdsynth.models.save_pretrained`, with its card). Running again with the same folder resumes from the
-checkpoint, continuing the data stream where it stopped.
+checkpoint, continuing the data stream where it stopped; a folder whose settings, number of processes or
+statistics (their content, :func:`statistics_fingerprint`) differ is refused.
 """
 
 # The implementation lives in private modules, one concept each: _config (TrainConfig), _data (sampler,
@@ -23,6 +24,7 @@ checkpoint, continuing the data stream where it stopped.
 # (metrics.csv, validation scores), _card and _hardware (the model card, the device in words), _cli (the
 # command line; __main__ runs it).
 
+from ._checkpoint import statistics_fingerprint
 from ._cli import build_parser, config_from_args, main
 from ._config import PRECISIONS, TrainConfig
 from ._data import ViewMixture, build_data
@@ -38,6 +40,7 @@ __all__ = [
     "config_from_args",
     "describe_hardware",
     "main",
+    "statistics_fingerprint",
     "train",
     "views_divergence",
 ]

@@ -4,6 +4,7 @@ with."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import tempfile
@@ -14,7 +15,7 @@ import torch
 
 from ._config import TrainConfig
 
-__all__ = ["ABSENT_MEANS", "RESUME_MAY_DIFFER", "atomic_torch_save", "check_resume"]
+__all__ = ["ABSENT_MEANS", "RESUME_MAY_DIFFER", "atomic_torch_save", "check_resume", "statistics_fingerprint"]
 
 # Settings that may change when a run is resumed: where and how fast it runs, and how often it reports.
 # Every other TrainConfig field changes the trained model, so a resumed run must keep it.
@@ -50,13 +51,27 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def statistics_fingerprint(statistics: str) -> str:
+    """SHA-256 of the content of the sampler statistics a run draws from (a shipped name or a file).
+
+    A name stands for whatever the installed xrdsynth ships under it, and a file can be rewritten: the
+    checkpoint keeps this fingerprint so that a run resumed after either changed is refused instead of
+    continuing on other crystals."""
+    from ..sampler import SpaceGroupSampler
+
+    content = SpaceGroupSampler(statistics=statistics).resolved_statistics().to_dict()
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode("utf-8")).hexdigest()
+
+
 def check_resume(config: TrainConfig, out: Path, world_size: int) -> None:
     """Refuse to resume a run folder whose stored settings differ from ``config``.
 
     The stored settings are the checkpoint's (what would be resumed), else ``config.json`` (a run stopped
     before its first checkpoint). Every TrainConfig field must match except ``RESUME_MAY_DIFFER`` (a field the
     stored settings lack counts as its ``ABSENT_MEANS`` value, where it has one), and
-    a checkpoint must come from as many processes as there are now (the data stream depends on both).
+    a checkpoint must come from as many processes as there are now (the data stream depends on both), and
+    the statistics must have the content the checkpoint was made with (:func:`statistics_fingerprint`;
+    checkpoints written before it was stored are not checked).
 
     Raises:
         ValueError: listing every field that differs, one per line.
@@ -84,6 +99,14 @@ def check_resume(config: TrainConfig, out: Path, world_size: int) -> None:
         processes = int(state["samples"]) // (int(state["step"]) * stored["batch_size"])
         if processes != world_size:
             lines.append(f"  processes (WORLD_SIZE): stored {processes}, now {world_size}")
+    if state is not None and "statistics_sha256" in state:
+        now_sha = statistics_fingerprint(config.statistics)
+        if state["statistics_sha256"] != now_sha:
+            lines.append(
+                f"  statistics {config.statistics!r}: content changed since the checkpoint (sha256 "
+                f"{state['statistics_sha256'][:12]}..., now {now_sha[:12]}...; a shipped name follows the "
+                "installed xrdsynth: train on a saved copy of the statistics to pin them)"
+            )
     if lines:
         raise ValueError(
             f"{where} belongs to a run with other settings; resume it with the same settings (only "

@@ -21,7 +21,7 @@ from ..data import SyntheticPowderDataset
 from ..models import Classifier, InputSpec, load_pretrained, save_pretrained
 from ..simulate import resolve_wavelength
 from ._card import model_card
-from ._checkpoint import atomic_torch_save, check_resume
+from ._checkpoint import atomic_torch_save, check_resume, statistics_fingerprint
 from ._config import PRECISIONS, TrainConfig
 from ._data import build_data, validation_set
 from ._hardware import resolve_device
@@ -141,6 +141,7 @@ def _train(
         _initialise_from(classifier, config.init_from)
     optimizer = torch.optim.AdamW(classifier.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     step, samples, elapsed = 0, 0, 0.0
+    statistics_sha256 = statistics_fingerprint(config.statistics)  # stored with every checkpoint
     checkpoint_path = out / "checkpoint.pt"
     if checkpoint_path.exists():
         state = torch.load(checkpoint_path, map_location=device, weights_only=True)
@@ -248,6 +249,7 @@ def _train(
                         "samples": samples,
                         "elapsed_s": elapsed,
                         "config": json.dumps(config.to_dict()),
+                        "statistics_sha256": statistics_sha256,
                     },
                     checkpoint_path,
                 )
