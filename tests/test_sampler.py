@@ -875,3 +875,20 @@ def test_num_threads_gives_the_same_crystals_and_restores_torch() -> None:
     assert torch.equal(own.numbers, shared.numbers)
     assert torch.allclose(own.lattice, shared.lattice, rtol=1e-12, atol=0)
     assert torch.allclose(own.frac_coords, shared.frac_coords, rtol=0, atol=1e-12)
+
+
+def test_fit_keeps_the_cells_of_groups_with_enough_of_them() -> None:
+    def rutile(c: float) -> Crystal:
+        u = 0.305
+        coords = [[0, 0, 0], [0.5, 0.5, 0.5], [u, u, 0], [-u, -u, 0]]
+        coords += [[0.5 + u, 0.5 - u, 0.5], [0.5 - u, 0.5 + u, 0.5]]
+        return Crystal.from_parameters(4.594, 4.594, c, 90, 90, 90, coords, ["Ti", "Ti", "O", "O", "O", "O"])
+
+    c_values = np.linspace(2.8, 3.2, GROUP_KERNEL_MIN_CELLS)
+    stats = fit_statistics([rutile(c) for c in c_values], progress=False)
+    assert list(stats.cells_by_group) == [136]
+    np.testing.assert_allclose(
+        sorted(row[0] for row in stats.cells_by_group[136]), np.log(c_values / 4.594), atol=1e-4
+    )
+    fewer = fit_statistics([rutile(c) for c in c_values[1:]], progress=False)
+    assert fewer.cells_by_group == {}
