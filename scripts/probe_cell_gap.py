@@ -36,6 +36,7 @@ import spglib
 
 import xrdsynth as xs
 from xrdsynth.models import load_pretrained
+from xrdsynth.symmetry import lattice_system
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from evaluate_classifier import amcsd_crystals, answers_on_grid, simulate_on_grid
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                 [on_lattice(s, cell) for s, cell in zip(sampled, jittered, strict=True)], group
             )
         for other in args.groups:
-            if other != group and real[other]:
+            if other != group and real[other] and lattice_system(other) == lattice_system(group):
                 cells = [real[other][k].lattice for k in rng.integers(len(real[other]), size=len(sampled))]
                 rows[f"sampled atoms on real cells of group {other}"] = top1(
                     [on_lattice(s, cell) for s, cell in zip(sampled, cells, strict=True)], group
