@@ -20,7 +20,6 @@ half lent something to the training (e.g. its cells, see docs/sampler.md, "Cell 
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import zlib
 from math import comb
@@ -34,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from evaluate_classifier import (
     amcsd_crystals,
     answers_on_grid,
+    mineral_names,
     one_per_mineral,
     rruff_patterns,
     simulate_on_grid,
@@ -59,8 +59,7 @@ def paired(name: str, right_a: np.ndarray, right_b: np.ndarray) -> None:
 
 def mineral_halves(folder: Path, ids: list[str]) -> np.ndarray:
     """(len(ids),) 0 or 1 per amcsd-dev entry: the CRC-32 of its mineral name in lower case, modulo 2."""
-    with open(folder / "index.csv", encoding="utf-8") as handle:
-        mineral = {row["amcsd_id"]: row["mineral"] for row in csv.DictReader(handle)}
+    mineral = mineral_names(folder)
     return np.array([zlib.crc32(mineral[i].lower().encode()) % 2 for i in ids], dtype=np.int64)
 
 

@@ -163,10 +163,15 @@ def answers_on_grid(classifier: Classifier, patterns: torch.Tensor) -> np.ndarra
         return classifier.probabilities_on_grid(patterns).argmax(dim=1).numpy() + 1
 
 
+def mineral_names(folder: Path) -> dict[str, str]:
+    """AMCSD id -> mineral name, from the folder's index.csv."""
+    with open(folder / "index.csv", encoding="utf-8") as handle:
+        return {row["amcsd_id"]: row["mineral"] for row in csv.DictReader(handle)}
+
+
 def one_per_mineral(folder: Path, ids: list[str]) -> np.ndarray:
     """Indices into ``ids`` that keep the first structure (lowest AMCSD id) of each mineral name."""
-    with open(folder / "index.csv", encoding="utf-8") as handle:
-        mineral = {row["amcsd_id"]: row["mineral"] for row in csv.DictReader(handle)}
+    mineral = mineral_names(folder)
     first: dict[str, int] = {}
     for i in sorted(range(len(ids)), key=lambda k: ids[k]):
         first.setdefault(mineral[ids[i]], i)
