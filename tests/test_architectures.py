@@ -44,7 +44,7 @@ FINGERPRINTS = {
 SHIPPED = {
     "xrdsynth-resnet-cu": (
         "resnet10",
-        "3aba7009349600876b008562bb5105e3aa3ce0a7ae2b3b2fa5fcffc42d5d67fb",
+        "06a5118de2883a5387d8a875f8b06f13673e4d054581625d971726e548e4eb0e",
         "a7d83e7ef44cd629",
     ),
 }
