@@ -35,7 +35,7 @@ from xrdsynth.sampler._lattices import KERNEL_ANGLE_RANGE
 from xrdsynth.sampler._placement import special_candidates
 from xrdsynth.sampler._radii import covalent_radii
 from xrdsynth.sampler._relax import Sites, atom_jacobians, clearance, nearest_images, relax, smallest_spacing
-from xrdsynth.sampler._statistics import MIN_DISTANCE_QUANTILE
+from xrdsynth.sampler._statistics import CELL_KERNEL_WIDTH, MIN_DISTANCE_QUANTILE
 from xrdsynth.sampler._tables import derive_tables, faithful_flags, load_tables
 from xrdsynth.symmetry import lattice_system, wyckoff_positions
 
@@ -612,6 +612,37 @@ def test_cells_by_group_are_saved_and_checked(tmp_path: Path) -> None:
     ):
         with pytest.raises(ValueError, match=match):
             SamplerStatistics.from_dict({**data, "cells_by_group": bad})
+
+
+def test_cell_kernel_width_sets_how_far_cells_stray_from_the_fitted_ones(tmp_path: Path) -> None:
+    # One fitted P2_1/c cell: with width 0 every sampled P2_1/c cell has exactly its shape; the spread of
+    # log(b/a) around it grows in proportion to the width (the system's fitted standard deviation times it).
+    cell = (0.5, 0.3, 115.0)
+    stats = dataclasses.replace(default_statistics(), cells_by_group={14: (cell,) * 20})
+    spread = {}
+    for width in (0.0, 0.05, 0.2):
+        chosen = dataclasses.replace(stats, cell_kernel_width=width)
+        lattices = SpaceGroupSampler(statistics=chosen, seed=5).sample(200, space_group=14).lattice.numpy()
+        lengths = np.linalg.norm(lattices, axis=2)
+        log_b_over_a = np.log(lengths[:, 1] / lengths[:, 0])
+        spread[width] = np.std(log_b_over_a)
+        if width == 0.0:
+            np.testing.assert_allclose(log_b_over_a, 0.5, atol=1e-9)
+            np.testing.assert_allclose(np.log(lengths[:, 2] / lengths[:, 0]), 0.3, atol=1e-9)
+            np.testing.assert_allclose([_monoclinic_angle(c) for c in lattices], 115.0, atol=1e-7)
+    sd = float(np.sqrt(stats.lattice["monoclinic"].cov[0][0]))
+    np.testing.assert_allclose(spread[0.05], 0.05 * sd, rtol=0.15)
+    np.testing.assert_allclose(spread[0.2], 0.2 * sd, rtol=0.15)
+
+    # Saved and read back; files without the field take the default; out-of-range widths are refused.
+    dataclasses.replace(stats, cell_kernel_width=0.02).save(tmp_path / "s.json")
+    assert SamplerStatistics.load(tmp_path / "s.json").cell_kernel_width == 0.02
+    data = stats.to_dict()
+    del data["cell_kernel_width"]
+    assert SamplerStatistics.from_dict(data).cell_kernel_width == CELL_KERNEL_WIDTH == 0.1
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="cell_kernel_width"):
+            SamplerStatistics.from_dict({**data, "cell_kernel_width": bad})
 
 
 def _unit_monoclinic(log_b_over_a: float, log_c_over_a: float, beta: float) -> np.ndarray:

@@ -84,6 +84,7 @@ class DeviceTables:
             shape variables ((0, k): none, the group draws from its lattice system's).
         shape_samples: per lattice system, (m, k) float64 fitted cells' shape variables ((0, k): none, the
             Gaussian is drawn from).
+        cell_kernel_width: the kernel's noise as a fraction of the Gaussian's (``shape_chol``).
         max_atoms: the cap these tables were built for.
     """
 
@@ -117,6 +118,7 @@ class DeviceTables:
     shape_chol: tuple[torch.Tensor, ...]
     shape_samples: tuple[torch.Tensor, ...]
     group_shape_samples: tuple[torch.Tensor, ...]
+    cell_kernel_width: float
     max_atoms: int
 
 
@@ -224,6 +226,7 @@ def build_device_tables(
         shape_chol=tuple(chols),
         shape_samples=tuple(samples),
         group_shape_samples=tuple(group_samples),
+        cell_kernel_width=float(stats.cell_kernel_width),
         max_atoms=max_atoms,
     )
 

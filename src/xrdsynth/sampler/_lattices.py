@@ -15,7 +15,6 @@ from ._statistics import LATTICE_VARIABLES
 __all__ = [
     "ANGLE_RANGE",
     "KERNEL_ANGLE_RANGE",
-    "KERNEL_WIDTH",
     "MAX_LENGTH_RATIO",
     "MIN_CELL_FLATNESS",
     "SHAPE_REJECTION_ROUNDS",
@@ -32,11 +31,6 @@ MAX_LENGTH_RATIO = 5.0
 # Smallest accepted 1 - cos²α - cos²β - cos²γ + 2 cosα cosβ cosγ = (V / abc)²: rejects very flat cells.
 MIN_CELL_FLATNESS = 0.1
 SHAPE_REJECTION_ROUNDS = 10
-# Cell shapes are drawn from a kernel density over the fitted cells: a random fitted cell plus Gaussian
-# noise of this fraction of the fitted covariance's square root (about 1.2° in monoclinic beta and 5 % in a
-# length ratio for amcsd-dev): narrow enough to keep the correlations a Gaussian loses (a pseudo-orthorhombic
-# monoclinic cell stays one), wide enough that no sampled cell repeats a real one.
-KERNEL_WIDTH = 0.1
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -50,8 +44,8 @@ def draw_lattices(
 
     The shape (length ratios, free angles) comes from the kernel density over the fitted cells of the
     crystal's space group where the statistics keep them (``cells_by_group``), else over those of its
-    lattice system (a random fitted cell plus Gaussian noise, ``KERNEL_WIDTH`` times the system's fitted
-    covariance's square root), or from the fitted Gaussian where the statistics keep no cells, redrawn
+    lattice system (a random fitted cell plus Gaussian noise, ``t.cell_kernel_width`` times the system's
+    fitted covariance's square root), or from the fitted Gaussian where the statistics keep no cells, redrawn
     while outside the sane bounds (``ANGLE_RANGE``, for kernel draws ``KERNEL_ANGLE_RANGE``;
     ``MAX_LENGTH_RATIO``, ``MIN_CELL_FLATNESS``); the scale gives the cell ``volume`` (n,) Å³, or more
     where the shortest edge would be below ``t.min_cell_edge`` (the cell is then scaled up until it is
@@ -114,20 +108,20 @@ def _draw_shapes(t: DeviceTables, k: int, group: torch.Tensor, generator: torch.
     system's (``t.shape_samples``). Without any group's own cells, exactly one :func:`_draw_shape` call."""
     name = LATTICE_SYSTEMS[k]
     variables = LATTICE_VARIABLES[name]
-    mean, chol = t.shape_mean[k], t.shape_chol[k]
+    mean, chol, width = t.shape_mean[k], t.shape_chol[k], t.cell_kernel_width
     own = [g for g in torch.unique(group).tolist() if t.group_shape_samples[g - 1].shape[0] > 0]
     if not own:
-        return _draw_shape(mean, chol, t.shape_samples[k], name, variables, group.numel(), generator)
+        return _draw_shape(mean, chol, t.shape_samples[k], width, name, variables, group.numel(), generator)
     values = torch.empty((group.numel(), len(variables)), dtype=torch.float64, device=group.device)
     rest = torch.ones(group.numel(), dtype=torch.bool, device=group.device)
     for g in own:  # in ascending group order: one fixed sequence of draws for a given batch
         rows = group == g
         rest &= ~rows
         samples = t.group_shape_samples[g - 1]
-        values[rows] = _draw_shape(mean, chol, samples, name, variables, int(rows.sum()), generator)
+        values[rows] = _draw_shape(mean, chol, samples, width, name, variables, int(rows.sum()), generator)
     if bool(rest.any()):
         pooled = t.shape_samples[k]
-        values[rest] = _draw_shape(mean, chol, pooled, name, variables, int(rest.sum()), generator)
+        values[rest] = _draw_shape(mean, chol, pooled, width, name, variables, int(rest.sum()), generator)
     return values
 
 
@@ -135,13 +129,14 @@ def _draw_shape(
     mean: torch.Tensor,
     chol: torch.Tensor,
     samples: torch.Tensor,
+    width: float,
     system: str,
     variables: tuple[str, ...],
     n: int,
     generator: torch.Generator,
 ) -> torch.Tensor:
-    """(n, k) float64 shape variables from the kernel density over ``samples`` (m, k), or from the Gaussian
-    where m = 0, redrawn where outside the sane bounds."""
+    """(n, k) float64 shape variables from the kernel density over ``samples`` (m, k) (noise ``width``
+    times the Gaussian's), or from the Gaussian where m = 0, redrawn where outside the sane bounds."""
     k = len(variables)
     if k == 0:
         return torch.zeros((n, 0), dtype=torch.float64, device=mean.device)
@@ -151,7 +146,7 @@ def _draw_shape(
         if samples.shape[0] == 0:
             return noise + mean
         pick = torch.randint(samples.shape[0], (n,), device=mean.device, generator=generator)
-        values = samples[pick] + KERNEL_WIDTH * noise
+        values = samples[pick] + width * noise
         if system == "monoclinic":  # beta and 180° - beta are one cell: reflect what the noise took below 90°
             values[:, 2] = 90.0 + (values[:, 2] - 90.0).abs()
         return values

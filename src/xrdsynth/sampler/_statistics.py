@@ -24,6 +24,7 @@ from ._radii import covalent_radii
 
 __all__ = [
     "ANIONS",
+    "CELL_KERNEL_WIDTH",
     "DEFAULT_STATISTICS_FILE",
     "FIT_SYMPREC",
     "LATTICE_VARIABLES",
@@ -55,6 +56,12 @@ MAX_ELEMENTS = 8  # distinct elements per crystal; larger counts are pooled into
 MAX_SITES_PER_ELEMENT = 12  # Wyckoff sites per element; larger counts are pooled into the last bin
 #: Atomic numbers counted as anions (N, O, F, S, Cl, Se, Br, Te, I): Wyckoff letters are counted for them
 #: apart, and pairs of two non-anions are cation pairs for the sampler's minimum distances.
+# Cell shapes are drawn from a kernel density over the fitted cells: a random fitted cell plus Gaussian
+# noise of this fraction of the fitted covariance's square root (about 1.2° in monoclinic beta and 5 % in a
+# length ratio for amcsd-dev): narrow enough to keep the correlations a Gaussian loses (a pseudo-orthorhombic
+# monoclinic cell stays one), wide enough that no sampled cell repeats a real one. Statistics may set
+# another (``SamplerStatistics.cell_kernel_width``).
+CELL_KERNEL_WIDTH = 0.1
 ANIONS = frozenset({7, 8, 9, 16, 17, 34, 35, 52, 53})
 #: A pair's distance is this quantile of its per-structure shortest distances: in 15 % of the structures
 #: holding both elements (fully occupied sites only), the pair comes closer than it. The sampler pushes pairs
@@ -124,7 +131,8 @@ class LatticeShape:
     """The cell shapes of one lattice system: the fitted cells' shape variables, and their Gaussian.
 
     Where ``samples`` holds the fitted cells, the sampler draws a random one of them plus Gaussian noise
-    whose covariance is ``KERNEL_WIDTH``² (0.01) times ``cov`` (a kernel density estimate); without samples
+    whose covariance is ``cell_kernel_width``² (by default 0.1² = 0.01) times ``cov`` (a kernel density
+    estimate, see :class:`SamplerStatistics`); without samples
     (statistics saved before they were kept, or fewer than ``KERNEL_MIN_CELLS`` cells) it draws from the
     Gaussian. The kernel keeps what a Gaussian
     loses: real monoclinic cells whose standard setting has beta far from 90° often have another cell
@@ -207,6 +215,10 @@ class SamplerStatistics:
             amcsd-dev's P2₁/c structures, in 38 % of cells drawn from all monoclinic cells), which
             changes which reflections a powder pattern loses. Empty in statistics fitted before it
             existed (then every group draws from its system's cells, as before).
+        cell_kernel_width: the kernel density's noise over the fitted cells, as a fraction of the lattice
+            system's fitted standard deviations (``CELL_KERNEL_WIDTH``, 0.1, in files that do not set it):
+            smaller keeps the sampled cells closer to the real ones (and their near-coincidences of
+            reflections), larger spreads them.
     """
 
     source: str
@@ -235,6 +247,7 @@ class SamplerStatistics:
     min_cell_edge: float = 0.0
     sites_by_system_counts: Mapping[str, Mapping[str, tuple[int, ...]]] = field(default_factory=dict)
     cells_by_group: Mapping[int, tuple[tuple[float, ...], ...]] = field(default_factory=dict)
+    cell_kernel_width: float = CELL_KERNEL_WIDTH
 
     def min_distance(self, a: str | int, b: str | int) -> float:
         """The minimum distance in Å the sampler keeps between elements ``a`` and ``b`` (symbols or atomic
@@ -321,6 +334,7 @@ class SamplerStatistics:
             "cells_by_group": {
                 str(g): [list(row) for row in rows] for g, rows in sorted(self.cells_by_group.items())
             },
+            "cell_kernel_width": self.cell_kernel_width,
             "summary": dict(self.summary),
         }
 
@@ -457,6 +471,8 @@ def _validate(stats: SamplerStatistics, source: str) -> None:
         raise ValueError(f"{source}: min_distance_radii_scale must be in [0, 2)")
     if not (math.isfinite(stats.min_cell_edge) and 0.0 <= stats.min_cell_edge < 10.0):
         raise ValueError(f"{source}: min_cell_edge must be in [0, 10) Å")
+    if not (math.isfinite(stats.cell_kernel_width) and 0.0 <= stats.cell_kernel_width <= 1.0):
+        raise ValueError(f"{source}: cell_kernel_width must be in [0, 1], got {stats.cell_kernel_width}")
 
 
 def _fields_of_version_2(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -489,6 +505,7 @@ def _fields_of_version_2(data: Mapping[str, Any]) -> dict[str, Any]:
             int(g): tuple(tuple(float(v) for v in row) for row in rows)
             for g, rows in data.get("cells_by_group", {}).items()
         },
+        "cell_kernel_width": float(data.get("cell_kernel_width", CELL_KERNEL_WIDTH)),
     }
 
 
