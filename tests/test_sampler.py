@@ -35,7 +35,7 @@ from xrdsynth.sampler._lattices import KERNEL_ANGLE_RANGE
 from xrdsynth.sampler._placement import special_candidates
 from xrdsynth.sampler._radii import covalent_radii
 from xrdsynth.sampler._relax import Sites, atom_jacobians, clearance, nearest_images, relax, smallest_spacing
-from xrdsynth.sampler._statistics import CELL_KERNEL_WIDTH, MIN_DISTANCE_QUANTILE
+from xrdsynth.sampler._statistics import CELL_KERNEL_WIDTH, FORMER_CELL_KERNEL_WIDTH, MIN_DISTANCE_QUANTILE
 from xrdsynth.sampler._tables import derive_tables, faithful_flags, load_tables
 from xrdsynth.symmetry import lattice_system, wyckoff_positions
 
@@ -639,7 +639,11 @@ def test_cell_kernel_width_sets_how_far_cells_stray_from_the_fitted_ones(tmp_pat
     assert SamplerStatistics.load(tmp_path / "s.json").cell_kernel_width == 0.02
     data = stats.to_dict()
     del data["cell_kernel_width"]
-    assert SamplerStatistics.from_dict(data).cell_kernel_width == CELL_KERNEL_WIDTH == 0.1
+    # Files from before the field keep the width they were drawn with; new fits take the current one.
+    assert SamplerStatistics.from_dict(data).cell_kernel_width == FORMER_CELL_KERNEL_WIDTH == 0.1
+    fitted = fit_statistics([CIF_DIR / "amcsd_0000005.cif"], progress=False)
+    assert fitted.cell_kernel_width == CELL_KERNEL_WIDTH
+    assert CELL_KERNEL_WIDTH == 0.02
     for bad in (-0.1, 1.5, float("nan")):
         with pytest.raises(ValueError, match="cell_kernel_width"):
             SamplerStatistics.from_dict({**data, "cell_kernel_width": bad})

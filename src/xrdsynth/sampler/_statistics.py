@@ -27,6 +27,7 @@ __all__ = [
     "CELL_KERNEL_WIDTH",
     "DEFAULT_STATISTICS_FILE",
     "FIT_SYMPREC",
+    "FORMER_CELL_KERNEL_WIDTH",
     "LATTICE_VARIABLES",
     "MAX_ELEMENTS",
     "MAX_SITES_PER_ELEMENT",
@@ -57,11 +58,14 @@ MAX_SITES_PER_ELEMENT = 12  # Wyckoff sites per element; larger counts are poole
 #: Atomic numbers counted as anions (N, O, F, S, Cl, Se, Br, Te, I): Wyckoff letters are counted for them
 #: apart, and pairs of two non-anions are cation pairs for the sampler's minimum distances.
 # Cell shapes are drawn from a kernel density over the fitted cells: a random fitted cell plus Gaussian
-# noise of this fraction of the fitted covariance's square root (about 1.2° in monoclinic beta and 5 % in a
-# length ratio for amcsd-dev): narrow enough to keep the correlations a Gaussian loses (a pseudo-orthorhombic
-# monoclinic cell stays one), wide enough that no sampled cell repeats a real one. Statistics may set
-# another (``SamplerStatistics.cell_kernel_width``).
-CELL_KERNEL_WIDTH = 0.1
+# noise of this fraction of the fitted covariance's square root (about 0.25° in monoclinic beta and 1 % in
+# a length ratio for amcsd-dev): narrow enough to keep the near-coincidences of reflections that real cells
+# have (an A/B on rruff-dev: 27.6 % against 25.2 % with 0.1, McNemar p = 0.007; docs/sampler.md), and the
+# correlations a Gaussian loses (a pseudo-orthorhombic monoclinic cell stays one); no sampled cell repeats
+# a real one exactly. Statistics may set another (``SamplerStatistics.cell_kernel_width``).
+CELL_KERNEL_WIDTH = 0.02
+# Statistics files written before the width was a field were drawn with this one, and still are.
+FORMER_CELL_KERNEL_WIDTH = 0.1
 ANIONS = frozenset({7, 8, 9, 16, 17, 34, 35, 52, 53})
 #: A pair's distance is this quantile of its per-structure shortest distances: in 15 % of the structures
 #: holding both elements (fully occupied sites only), the pair comes closer than it. The sampler pushes pairs
@@ -131,7 +135,7 @@ class LatticeShape:
     """The cell shapes of one lattice system: the fitted cells' shape variables, and their Gaussian.
 
     Where ``samples`` holds the fitted cells, the sampler draws a random one of them plus Gaussian noise
-    whose covariance is ``cell_kernel_width``² (by default 0.1² = 0.01) times ``cov`` (a kernel density
+    whose covariance is ``cell_kernel_width``² (0.02² in new fits) times ``cov`` (a kernel density
     estimate, see :class:`SamplerStatistics`); without samples
     (statistics saved before they were kept, or fewer than ``KERNEL_MIN_CELLS`` cells) it draws from the
     Gaussian. The kernel keeps what a Gaussian
@@ -216,7 +220,8 @@ class SamplerStatistics:
             changes which reflections a powder pattern loses. Empty in statistics fitted before it
             existed (then every group draws from its system's cells, as before).
         cell_kernel_width: the kernel density's noise over the fitted cells, as a fraction of the lattice
-            system's fitted standard deviations (``CELL_KERNEL_WIDTH``, 0.1, in files that do not set it):
+            system's fitted standard deviations (``CELL_KERNEL_WIDTH``, 0.02, in new fits; 0.1 in files
+            written before it was a field):
             smaller keeps the sampled cells closer to the real ones (and their near-coincidences of
             reflections), larger spreads them.
     """
@@ -505,7 +510,7 @@ def _fields_of_version_2(data: Mapping[str, Any]) -> dict[str, Any]:
             int(g): tuple(tuple(float(v) for v in row) for row in rows)
             for g, rows in data.get("cells_by_group", {}).items()
         },
-        "cell_kernel_width": float(data.get("cell_kernel_width", CELL_KERNEL_WIDTH)),
+        "cell_kernel_width": float(data.get("cell_kernel_width", FORMER_CELL_KERNEL_WIDTH)),
     }
 
 
