@@ -44,7 +44,7 @@ FINGERPRINTS = {
 SHIPPED = {
     "xrdsynth-resnet-cu": (
         "resnet10",
-        "06a5118de2883a5387d8a875f8b06f13673e4d054581625d971726e548e4eb0e",
+        "0eb801ee30908b53d600470544ac5bddd54efad68143c53fb0e7a25fbe0633eb",
         "a7d83e7ef44cd629",
     ),
 }
