@@ -55,17 +55,17 @@ NAMED_STATISTICS = {"default": DEFAULT_STATISTICS_FILE, "default-v1": "default_s
 FIT_SYMPREC = 1e-2  # Å; published coordinates often have 3-4 decimals, too coarse for 1e-3
 MAX_ELEMENTS = 8  # distinct elements per crystal; larger counts are pooled into the last bin
 MAX_SITES_PER_ELEMENT = 12  # Wyckoff sites per element; larger counts are pooled into the last bin
-#: Atomic numbers counted as anions (N, O, F, S, Cl, Se, Br, Te, I): Wyckoff letters are counted for them
-#: apart, and pairs of two non-anions are cation pairs for the sampler's minimum distances.
 # Cell shapes are drawn from a kernel density over the fitted cells: a random fitted cell plus Gaussian
 # noise of this fraction of the fitted covariance's square root (about 0.25° in monoclinic beta and 1 % in
-# a length ratio for amcsd-dev): narrow enough to keep the near-coincidences of reflections that real cells
-# have (an A/B on rruff-dev: 27.6 % against 25.2 % with 0.1, McNemar p = 0.007; docs/sampler.md), and the
-# correlations a Gaussian loses (a pseudo-orthorhombic monoclinic cell stays one); no sampled cell repeats
-# a real one exactly. Statistics may set another (``SamplerStatistics.cell_kernel_width``).
+# a length ratio for amcsd-dev): close to the real cells, whose precise ratios make them harder to classify
+# than nearby ones (an A/B on rruff-dev: 27.6 % against 25.2 % with 0.1, McNemar p = 0.007; docs/sampler.md),
+# keeping the correlations a Gaussian loses (a pseudo-orthorhombic monoclinic cell stays one); no sampled
+# cell repeats a real one exactly. Statistics may set another (``SamplerStatistics.cell_kernel_width``).
 CELL_KERNEL_WIDTH = 0.02
 # Statistics files written before the width was a field were drawn with this one, and still are.
 FORMER_CELL_KERNEL_WIDTH = 0.1
+#: Atomic numbers counted as anions (N, O, F, S, Cl, Se, Br, Te, I): Wyckoff letters are counted for them
+#: apart, and pairs of two non-anions are cation pairs for the sampler's minimum distances.
 ANIONS = frozenset({7, 8, 9, 16, 17, 34, 35, 52, 53})
 #: A pair's distance is this quantile of its per-structure shortest distances: in 15 % of the structures
 #: holding both elements (fully occupied sites only), the pair comes closer than it. The sampler pushes pairs
