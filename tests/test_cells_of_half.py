@@ -31,14 +31,14 @@ def test_cells_come_from_one_half_and_the_rest_from_the_base(tmp_path: Path) -> 
         assert sorted(p.name for p in script.half_files(folder, half)) == sorted(halves[half])
     base = default_statistics()
     out = tmp_path / "half0.json"
-    args = [str(folder), "--mineral-half", "0", "--out", str(out), "--cell-kernel-width", "0.02"]
+    args = [str(folder), "--mineral-half", "0", "--out", str(out), "--cell-kernel-width", "0.05"]
     assert script.main(args) == 0
     stats = SamplerStatistics.load(out)
     # The cells are those fitted on the half's files alone (four structures: the systems' fallbacks).
     alone = fit_statistics([folder / "cifs" / name for name in halves[0]], progress=False)
     assert stats.lattice == alone.lattice and stats.cells_by_group == alone.cells_by_group
     assert stats.lattice != base.lattice and base.cells_by_group
-    assert stats.cell_kernel_width == 0.02 and base.cell_kernel_width == 0.1
+    assert stats.cell_kernel_width == 0.05 and base.cell_kernel_width == 0.02
     assert stats.element_volumes == base.element_volumes and stats.volume_shift == base.volume_shift
     assert stats.min_distances == base.min_distances and stats.space_group_counts == base.space_group_counts
     assert f"{len(halves[0])} structures of mineral half 0" in stats.summary["cells_from"]
