@@ -110,8 +110,6 @@ def _draw_shapes(t: DeviceTables, k: int, group: torch.Tensor, generator: torch.
     variables = LATTICE_VARIABLES[name]
     mean, chol, width = t.shape_mean[k], t.shape_chol[k], t.cell_kernel_width
     own = [g for g in torch.unique(group).tolist() if t.group_shape_samples[g - 1].shape[0] > 0]
-    if not own:
-        return _draw_shape(mean, chol, t.shape_samples[k], width, name, variables, group.numel(), generator)
     values = torch.empty((group.numel(), len(variables)), dtype=torch.float64, device=group.device)
     rest = torch.ones(group.numel(), dtype=torch.bool, device=group.device)
     for g in own:  # in ascending group order: one fixed sequence of draws for a given batch
