@@ -2,7 +2,7 @@
 difference is more than chance (exact two-sided McNemar test).
 
     python scripts/compare_classifiers.py MODEL_A MODEL_B --rruff ../shared/data/rruff-dev
-        [--amcsd ../shared/data/amcsd-dev] [--cache /tmp/amcsd.pkl] [--mineral-half 0|1]
+        [--amcsd ../shared/data/amcsd-dev] [--cache /tmp/amcsd.pkl] [--mineral-half 0|1] [--robustness]
 
 MODEL_A and MODEL_B are shipped names or folders (a run's ``model/`` folder, a snapshot). On rruff-dev both
 read the same measured patterns; on amcsd-dev (one structure per mineral, clean Cu Kα1, 20–100 nm, as in
@@ -15,6 +15,10 @@ much sharper than comparing the two accuracies.
 ``--mineral-half K`` keeps only the minerals whose name (lower case) has a CRC-32 checksum with remainder K
 modulo 2: half of the minerals, chosen independently of anything else, for comparisons in which the other
 half lent something to the training (e.g. its cells, see docs/sampler.md, "Cell shapes by space group").
+
+``--robustness`` (with ``--amcsd``) compares the two on the same structures rendered under each condition of
+``scripts/evaluate_classifier.py --robustness`` (each laboratory effect alone, the whole preset, the issue's
+held-out conditions), each condition's patterns made once and read by both.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from evaluate_classifier import (
     answers_on_grid,
     mineral_names,
     one_per_mineral,
+    render,
+    robustness_conditions,
     rruff_patterns,
     simulate_on_grid,
 )
@@ -74,9 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=None, help="pickle cache of the amcsd-dev crystals")
     parser.add_argument("--seed", type=int, default=20261124, help="of the simulated crystallite sizes")
     parser.add_argument("--mineral-half", type=int, choices=(0, 1), default=None, help="amcsd-dev half")
+    parser.add_argument(
+        "--robustness", action="store_true", help="also under each laboratory condition (needs --amcsd)"
+    )
     args = parser.parse_args(argv)
     if args.rruff is None and args.amcsd is None:
         parser.error("give --rruff, --amcsd or both")
+    if args.robustness and args.amcsd is None:
+        parser.error("--robustness needs --amcsd")
     a, b = load_pretrained(args.model_a), load_pretrained(args.model_b)
     if a.spec.grid != b.spec.grid or a.spec.wavelength != b.spec.wavelength:
         parser.error("the two models read patterns on different grids or wavelengths")
@@ -97,6 +108,15 @@ def main(argv: list[str] | None = None) -> int:
             answers_on_grid(a, patterns) == labels[unique],
             answers_on_grid(b, patterns) == labels[unique],
         )
+        if args.robustness:
+            chosen = [crystals[i] for i in unique]
+            for name, condition in robustness_conditions(a.spec.grid, args.seed).items():
+                patterns = render(condition, chosen)
+                paired(
+                    f"  {name}",
+                    answers_on_grid(a, patterns) == labels[unique],
+                    answers_on_grid(b, patterns) == labels[unique],
+                )
     return 0
 
 

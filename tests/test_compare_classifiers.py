@@ -35,3 +35,31 @@ def test_mineral_halves_put_every_entry_of_a_mineral_in_one_half(tmp_path: Path)
     expected = [zlib.crc32(m.lower().encode()) % 2 for _, m in rows]
     np.testing.assert_array_equal(halves, expected)
     assert halves[0] == halves[1] and halves[2] == halves[4]  # one mineral, one half, whatever the case
+
+
+def test_a_model_compared_with_itself_agrees_under_every_laboratory_condition(tmp_path: Path, capsys):
+    """With --robustness each condition's patterns are made once and read by both models: the shipped model
+    against itself is right on exactly the same structures under every condition (no discordant pattern),
+    and every condition of evaluate_classifier's robustness table is reported."""
+    import shutil
+
+    import xrdsynth.examples
+
+    script = _script()
+    (tmp_path / "cifs").mkdir()
+    lines = ["amcsd_id,file,mineral,space_group"]
+    for k, (name, group) in enumerate([("quartz", 154), ("rutile", 136), ("pyrite", 205)], start=1):
+        shutil.copy(xrdsynth.examples.cif_path(name), tmp_path / "cifs" / f"{name}.cif")
+        lines.append(f"000{k},cifs/{name}.cif,{name.title()},{group}")
+    (tmp_path / "index.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    shipped = ["xrdsynth-resnet-cu", "xrdsynth-resnet-cu"]
+    assert script.main([*shipped, "--amcsd", str(tmp_path), "--robustness"]) == 0
+    out = capsys.readouterr().out
+    grid = script.load_pretrained("xrdsynth-resnet-cu").spec.grid
+    for name in script.robustness_conditions(grid, 0):
+        assert f"  {name}: A " in out
+    paired = [line for line in out.splitlines() if "of 3;" in line]
+    assert len(paired) == 1 + len(script.robustness_conditions(grid, 0))
+    assert all("right only for A 0, only for B 0; McNemar p = 1" in line for line in paired)
+    with pytest.raises(SystemExit):
+        script.main([*shipped, "--rruff", str(tmp_path), "--robustness"])
