@@ -101,21 +101,19 @@ def main(argv: list[str] | None = None) -> int:
         unique = one_per_mineral(args.amcsd, ids)
         if args.mineral_half is not None:
             unique = unique[mineral_halves(args.amcsd, [ids[i] for i in unique]) == args.mineral_half]
-        patterns = simulate_on_grid(a, [crystals[i] for i in unique], args.seed)
+        chosen, truth = [crystals[i] for i in unique], labels[unique]
+        patterns = simulate_on_grid(a, chosen, args.seed)
         paired(
             "amcsd-dev, one structure per mineral"
             + ("" if args.mineral_half is None else f", half {args.mineral_half}"),
-            answers_on_grid(a, patterns) == labels[unique],
-            answers_on_grid(b, patterns) == labels[unique],
+            answers_on_grid(a, patterns) == truth,
+            answers_on_grid(b, patterns) == truth,
         )
         if args.robustness:
-            chosen = [crystals[i] for i in unique]
             for name, condition in robustness_conditions(a.spec.grid, args.seed).items():
                 patterns = render(condition, chosen)
                 paired(
-                    f"  {name}",
-                    answers_on_grid(a, patterns) == labels[unique],
-                    answers_on_grid(b, patterns) == labels[unique],
+                    f"  {name}", answers_on_grid(a, patterns) == truth, answers_on_grid(b, patterns) == truth
                 )
     return 0
 
