@@ -41,8 +41,13 @@ PARTNER = np.array([(enantiomorph(n) or n) - 1 for n in range(1, 231)])
 
 
 def prior_ratio(recipe: dict) -> np.ndarray:
-    """(230,) (1 - w) log(counts + 1), centred: the label-shift correction of a recipe's group weights."""
-    counts = default_statistics().space_group_counts
+    """(230,) (1 - w) log(counts + 1), centred: the label-shift correction of a recipe's group weights
+    (counts: the recipe's ``space_group_counts`` where it has them, else the default statistics')."""
+    given = recipe.get("space_group_counts")
+    if given is not None:
+        counts = dict(zip(range(1, 231), given, strict=True))
+    else:
+        counts = default_statistics().space_group_counts
     log_counts = np.log(np.array([counts.get(g, 0) + 1.0 for g in range(1, 231)]))
     exponent = {"uniform": 0.0, "statistics": 1.0, "tempered": float(recipe.get("tempering", 0.5))}
     ratio = (1.0 - exponent[recipe["space_group_weights"]]) * log_counts

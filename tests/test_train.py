@@ -232,6 +232,9 @@ def test_preset_overrides_reach_the_training_patterns():
         ({"clean_views": True, "crystal_reuse": 4, "clean_fraction": 0.2}, "clean_fraction=0.2"),
         ({"clean_views": True, "crystal_reuse": 4, "preset": "clean"}, "preset='clean'"),
         ({"statistics": "no/such/statistics.json"}, "statistics must be one of .* the path .*no such file"),
+        ({"space_group_counts": (1.0,) * 229, "space_group_weights": "tempered"}, "230 finite counts"),
+        ({"space_group_counts": (-1.0,) * 230, "space_group_weights": "tempered"}, "230 finite counts"),
+        ({"space_group_counts": (1.0,) * 230}, "needs space_group_weights 'statistics' or 'tempered'"),
     ],
 )
 def test_bad_configs_raise(change, message):
@@ -404,6 +407,63 @@ def test_views_divergence_is_the_jensen_shannon_divergence_of_each_crystals_view
         views_divergence(logits, 3, anchor="last")
     with pytest.raises(ValueError, match="whole groups of views=2"):
         views_divergence(logits, 2)
+
+
+def test_space_group_counts_from_a_file_set_the_weights_and_resume(tmp_path) -> None:
+    """--space-group-counts replaces the statistics' counts in the tempered and statistics weights (here
+    every mineral in Fm-3m), is stored with the run so that it resumes exactly, and a bad file is refused."""
+    from xrdsynth.train._data import space_group_weights
+
+    path = tmp_path / "counts.json"
+    path.write_text(json.dumps({"space_group_counts": {"225": 3, "2": 8}}), encoding="utf-8")
+    args = ["--space-group-weights", "tempered", "--tempering", "0.5", "--space-group-counts", str(path)]
+    config = config_from_args(build_parser().parse_args(args))
+    assert config.space_group_counts[1] == 8.0 and config.space_group_counts[224] == 3.0
+    assert sum(config.space_group_counts) == 11.0
+    weights = space_group_weights(config)
+    assert weights[1] == pytest.approx(3.0) and weights[224] == pytest.approx(2.0) and weights[0] == 1.0
+    as_counts = TrainConfig(**{**TINY, "space_group_weights": "statistics",
+                               "space_group_counts": config.space_group_counts})  # fmt: skip
+    sampler, _ = build_data(as_counts, torch.device("cpu"))
+    assert set(sampler.sample(40).space_group.tolist()) == {2, 225}
+    base = {**TINY, "steps": 2, "checkpoint_every": 1, "eval_every": 2, "seed": 4,
+            "space_group_weights": "tempered", "space_group_counts": config.space_group_counts}  # fmt: skip
+    whole = train(TrainConfig(out=str(tmp_path / "whole"), **base), progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(out=str(tmp_path / "stopped"), **base), progress=False, _stop_after=1)
+    resumed = train(TrainConfig(out=str(tmp_path / "stopped"), **base), progress=False)
+    pairs = zip(whole.model.named_parameters(), resumed.model.named_parameters(), strict=True)
+    for (_, a), (_, b) in pairs:
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="space_group_counts"):
+        train(TrainConfig(out=str(tmp_path / "stopped"), **{**base, "space_group_counts": None}), progress=False)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"space_group_counts": {"231": 1}}), encoding="utf-8")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--space-group-counts", str(bad)])
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--space-group-counts", str(tmp_path / "missing.json")])
+
+
+def test_counting_space_groups_once_per_mineral(tmp_path) -> None:
+    """scripts/count_space_groups.py: every row per structure; the first row of each named mineral per
+    mineral, unnamed rows left out; the file it writes is what --space-group-counts reads."""
+    index = tmp_path / "index.csv"
+    index.write_text(
+        "amcsd_id,mineral,space_group\n1,Halite,225\n2,Halite,225\n3,Albite,2\n4,<missing>,225\n"
+        "5,,62\n6,Quartz,154\n7,Odd,\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "counts.json"
+    script = ROOT / "scripts" / "count_space_groups.py"
+    for per, expected in (("structure", {"225": 3, "2": 1, "62": 1, "154": 1}),
+                          ("mineral", {"225": 1, "2": 1, "154": 1})):  # fmt: skip
+        subprocess.run([sys.executable, str(script), str(tmp_path), "--per", per, "--out", str(out)],
+                       check=True, capture_output=True)  # fmt: skip
+        assert json.loads(out.read_text())["space_group_counts"] == expected
+    config = config_from_args(build_parser().parse_args(["--space-group-weights", "tempered",
+                                                         "--space-group-counts", str(out)]))  # fmt: skip
+    assert [g + 1 for g, c in enumerate(config.space_group_counts) if c] == [2, 154, 225]
 
 
 def test_consistency_changes_the_run_and_resumes_exactly(tmp_path) -> None:

@@ -25,7 +25,9 @@ def model_card(
         "task": "space-group classification (230 classes) of powder X-ray diffraction patterns",
         "training_data": (
             f"synthetic crystals only: xrdsynth.SpaceGroupSampler with the {config.statistics!r} statistics "
-            f"({config.space_group_weights} space-group weights), simulated on the fly by "
+            f"({config.space_group_weights} space-group weights"
+            f"{'' if config.space_group_counts is None else ' of the recipe space_group_counts'}), "
+            "simulated on the fly by "
             "xrdsynth.PowderSimulator; every pattern new"
         ),
         "recipe": config.to_dict(),

@@ -37,6 +37,7 @@ ABSENT_MEANS: dict[str, Any] = {
     "consistency": 0.0,
     "clean_views": False,
     "consistency_anchor": "mean",
+    "space_group_counts": None,
 }
 
 

@@ -137,6 +137,14 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         + default,
     )
     parser.add_argument(
+        "--space-group-counts",
+        type=_read_counts,
+        default=defaults.space_group_counts,
+        metavar="FILE",
+        help="JSON file of counts per space group that --space-group-weights statistics or tempered follow "
+        "instead of the sampler statistics' (scripts/count_space_groups.py writes one)",
+    )
+    parser.add_argument(
         "--statistics",
         default=defaults.statistics,
         metavar="NAME_OR_FILE",
@@ -171,6 +179,23 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
+
+
+def _read_counts(path: str) -> tuple[float, ...]:
+    """The counts of a space-group counts file: ``{"space_group_counts": {"1": n1, ..., "230": n230}}``
+    (groups left out count 0)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+        counts = data["space_group_counts"]
+        numbers = {int(g): float(n) for g, n in counts.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise argparse.ArgumentTypeError(
+            f"{path}: not a space-group counts file ({{\"space_group_counts\": {{\"1\": n, ...}}}}): {error}"
+        ) from None
+    if not set(numbers) <= set(range(1, 231)):
+        raise argparse.ArgumentTypeError(f"{path}: space groups must be 1..230")
+    return tuple(numbers.get(g, 0.0) for g in range(1, 231))
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

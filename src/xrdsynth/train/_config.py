@@ -66,6 +66,10 @@ class TrainConfig:
             "tempered" (statistics to the power ``tempering``: common groups more often, rare ones still
             seen).
         tempering: exponent of the "tempered" weights.
+        space_group_counts: how many structures of each space group 1..230 (230 numbers) the
+            "statistics" and "tempered" weights follow instead of the sampler statistics' counts, e.g.
+            one structure per mineral (``scripts/count_space_groups.py``: a collection that holds many
+            refinements of a few common minerals over-counts their groups); None: the statistics'.
         statistics: the sampler statistics, a name in :data:`xrdsynth.sampler.NAMED_STATISTICS`
             ("default": fitted volumes and distances; "default-v1": the statistics of the shipped
             classifier's training, crystals with larger cells and shorter distances), or the path of a
@@ -136,6 +140,7 @@ class TrainConfig:
     threads: int = 0
     space_group_weights: str = "uniform"
     tempering: float = 0.5
+    space_group_counts: tuple[float, ...] | None = None
     statistics: str = "default"
     preset: str = "laboratory-cu"
     preset_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -231,6 +236,13 @@ class TrainConfig:
                 "space_group_weights must be uniform, statistics or tempered, "
                 f"got {self.space_group_weights!r}"
             )
+        if self.space_group_counts is not None:
+            counts = tuple(float(c) for c in self.space_group_counts)
+            if len(counts) != 230 or not all(math.isfinite(c) and c >= 0 for c in counts):
+                raise ValueError("space_group_counts must be 230 finite counts >= 0, one per space group 1..230")
+            if self.space_group_weights == "uniform":
+                raise ValueError("space_group_counts needs space_group_weights 'statistics' or 'tempered'")
+            self.space_group_counts = counts
         if self.snapshot_every < 0 or (self.snapshot_every and self.snapshot_every % self.checkpoint_every):
             raise ValueError(
                 f"snapshot_every must be 0 or a multiple of checkpoint_every ({self.checkpoint_every}), "

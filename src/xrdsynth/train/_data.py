@@ -92,10 +92,15 @@ class ViewMixture(nn.Module):
 
 def space_group_weights(config: TrainConfig) -> str | list[float]:
     """The sampler's ``space_group_weights`` for ``config``: a name, or one weight per group 1..230."""
-    if config.space_group_weights != "tempered":
+    if config.space_group_counts is not None:
+        counts = dict(zip(range(1, NUM_SPACE_GROUPS + 1), config.space_group_counts, strict=True))
+    elif config.space_group_weights != "tempered":
         return config.space_group_weights
-    # A name or a file, resolved as the sampler resolves it (a sampler constructs without I/O).
-    counts = SpaceGroupSampler(statistics=config.statistics).resolved_statistics().space_group_counts
+    else:
+        # A name or a file, resolved as the sampler resolves it (a sampler constructs without I/O).
+        counts = SpaceGroupSampler(statistics=config.statistics).resolved_statistics().space_group_counts
+    if config.space_group_weights == "statistics":
+        return [float(counts.get(g, 0)) for g in range(1, NUM_SPACE_GROUPS + 1)]
     # +1: every group keeps a chance, however rare in the statistics.
     return [(counts.get(g, 0) + 1.0) ** config.tempering for g in range(1, NUM_SPACE_GROUPS + 1)]
 
