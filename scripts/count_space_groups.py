@@ -51,7 +51,9 @@ def space_group_counts(rows: list[dict[str, str]], per: str) -> Counter[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("data_dir", type=Path, help="folder with index.csv (e.g. ../shared/data/amcsd-dev)")
     parser.add_argument("--per", choices=["structure", "mineral"], default="mineral")
     parser.add_argument("--out", type=Path, required=True, help="JSON file to write")

@@ -436,7 +436,9 @@ def test_space_group_counts_from_a_file_set_the_weights_and_resume(tmp_path) -> 
     for (_, a), (_, b) in pairs:
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     with pytest.raises(ValueError, match="space_group_counts"):
-        train(TrainConfig(out=str(tmp_path / "stopped"), **{**base, "space_group_counts": None}), progress=False)
+        train(
+            TrainConfig(out=str(tmp_path / "stopped"), **{**base, "space_group_counts": None}), progress=False
+        )
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"space_group_counts": {"231": 1}}), encoding="utf-8")
     with pytest.raises(SystemExit):

@@ -239,7 +239,9 @@ class TrainConfig:
         if self.space_group_counts is not None:
             counts = tuple(float(c) for c in self.space_group_counts)
             if len(counts) != 230 or not all(math.isfinite(c) and c >= 0 for c in counts):
-                raise ValueError("space_group_counts must be 230 finite counts >= 0, one per space group 1..230")
+                raise ValueError(
+                    "space_group_counts must be 230 finite counts >= 0, one per space group 1..230"
+                )
             if self.space_group_weights == "uniform":
                 raise ValueError("space_group_counts needs space_group_weights 'statistics' or 'tempered'")
             self.space_group_counts = counts
