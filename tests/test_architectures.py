@@ -44,7 +44,7 @@ FINGERPRINTS = {
 SHIPPED = {
     "xrdsynth-resnet-cu": (
         "resnet10",
-        "1db8df9cded34aa93e680fde2da1cac362ff55c7a5d74d76af4901c40f5078db",
+        "027042e00511cec87f587da8edb797ad02b54f1dfa817dc08d1e2dae1ae46d36",
         "a7d83e7ef44cd629",
     ),
 }
