@@ -10,9 +10,10 @@ Usage:
 
 ``DATA_DIR`` holds an ``index.csv`` with the columns ``space_group`` (1..230) and ``mineral`` (as
 amcsd-dev's). Per mineral, the first row of each mineral name counts and rows without a name (empty or
-``<missing>``: 3,800 of amcsd-dev's, mostly cubic) are left out, as in the evaluation's "one structure per
-mineral". Rows without a space group are passed over. The file written is
-``{"space_group_counts": {"1": n, ...}, "source": ..., "per": ..., "structures": ..., "counted": ...}``.
+``<missing>``: 3,800 of amcsd-dev's, mostly cubic) are left out (the evaluation's "one structure per
+mineral" keeps one of them, as if they were one mineral). Rows without a space group are passed over.
+The file written is ``{"space_group_counts": {"1": n, ...}, "source": ..., "per": ..., "structures": ...,
+"counted": ...}``.
 """
 
 from __future__ import annotations

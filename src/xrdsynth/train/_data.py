@@ -93,16 +93,17 @@ class ViewMixture(nn.Module):
 def space_group_weights(config: TrainConfig) -> str | list[float]:
     """The sampler's ``space_group_weights`` for ``config``: a name, or one weight per group 1..230."""
     if config.space_group_counts is not None:
-        counts = dict(zip(range(1, NUM_SPACE_GROUPS + 1), config.space_group_counts, strict=True))
+        counts = list(config.space_group_counts)
     elif config.space_group_weights != "tempered":
         return config.space_group_weights
     else:
         # A name or a file, resolved as the sampler resolves it (a sampler constructs without I/O).
-        counts = SpaceGroupSampler(statistics=config.statistics).resolved_statistics().space_group_counts
+        fitted = SpaceGroupSampler(statistics=config.statistics).resolved_statistics().space_group_counts
+        counts = [float(fitted.get(g, 0)) for g in range(1, NUM_SPACE_GROUPS + 1)]
     if config.space_group_weights == "statistics":
-        return [float(counts.get(g, 0)) for g in range(1, NUM_SPACE_GROUPS + 1)]
+        return counts
     # +1: every group keeps a chance, however rare in the statistics.
-    return [(counts.get(g, 0) + 1.0) ** config.tempering for g in range(1, NUM_SPACE_GROUPS + 1)]
+    return [(c + 1.0) ** config.tempering for c in counts]
 
 
 def build_data(config: TrainConfig, device: torch.device) -> tuple[SpaceGroupSampler, nn.Module]:
