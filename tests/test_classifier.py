@@ -201,36 +201,6 @@ def test_smoothing_makes_narrow_and_broad_peaks_alike_and_travels_with_the_card(
         InputSpec(10.0, 70.0, 1201, smoothing_fwhm_deg=-0.1)
 
 
-def test_sqrt_offset_is_linear_near_zero_and_sqrt_above_and_travels_with_the_card(tmp_path) -> None:
-    """With ``sqrt_offset`` = c the network reads (√(x + c) − √c) / (√(1 + c) − √c) of the max-normalised
-    pattern (closed form): the maximum stays 1, the order of intensities is kept, and a faint smooth residual
-    (0.1 % of the strongest peak, what a background removal leaves under a curved background) moves the
-    input several times less than plain √ moves it; the setting is saved in the card and reloaded."""
-    c = 0.01
-    spec = InputSpec(10.0, 70.0, 1201, sqrt_scale=True, sqrt_offset=c)
-    plain = InputSpec(10.0, 70.0, 1201, sqrt_scale=True)
-    grid = spec.two_theta
-    clean = torch.as_tensor(peaks(grid))[None]
-    x = clean / clean.max()
-    expected = ((x + c).sqrt() - math.sqrt(c)) / (math.sqrt(1 + c) - math.sqrt(c))
-    read = preprocess(clean, spec)
-    torch.testing.assert_close(read, expected)
-    assert float(read.max()) == pytest.approx(1.0) and float(read.min()) >= 0.0
-    order = torch.argsort(x[0])
-    assert bool((read[0][order].diff() >= 0).all())
-    residual = clean + 1e-3 * clean.max()
-    shift_offset = float((preprocess(residual, spec) - read).abs().max())
-    shift_plain = float((preprocess(residual, plain) - preprocess(clean, plain)).abs().max())
-    assert shift_offset < 0.25 * shift_plain, (shift_offset, shift_plain)
-    clf = Classifier.from_architecture("resnet10", spec, width=8).eval()
-    loaded = load_pretrained(save_pretrained(clf, tmp_path / "offset"))
-    assert loaded.spec.sqrt_offset == c and "sqrt_offset=0.01" in repr(loaded)
-    with pytest.raises(ValueError, match="sqrt_offset must be >= 0"):
-        InputSpec(10.0, 70.0, 1201, sqrt_scale=True, sqrt_offset=-0.1)
-    with pytest.raises(ValueError, match="set sqrt_scale=True"):
-        InputSpec(10.0, 70.0, 1201, sqrt_offset=0.01)
-
-
 def test_older_cards_without_a_background_window_still_load(tmp_path) -> None:
     clf = small_classifier()
     folder = save_pretrained(clf, tmp_path / "old")

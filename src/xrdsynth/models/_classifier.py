@@ -45,10 +45,6 @@ class InputSpec:
         wavelength: the wavelength the grid refers to, Å (patterns at other wavelengths are converted
             through d-spacing).
         sqrt_scale: the network reads the square root of the max-normalised pattern.
-        sqrt_offset: with ``sqrt_scale``, the network reads ``(√(x + c) − √c) / (√(1 + c) − √c)`` of the
-            max-normalised pattern x for this c > 0 instead of √x: linear below about c, √ above, so that
-            what lies near zero (peak tails, a residual of the background removal, counting noise on it)
-            is not magnified without bound as the √ does; 0: √x.
         background_window_deg: width in degrees 2θ of the background removal applied before scaling
             (:func:`xrdsynth.transforms.remove_background`); 0 for none.
         kalpha2_strip_ratio: when > 0, the Kα2 line is removed after the background removal
@@ -72,7 +68,6 @@ class InputSpec:
     num_points: int = DEFAULT_TWO_THETA[2]
     wavelength: float = WAVELENGTHS["CuKa1"]
     sqrt_scale: bool = False
-    sqrt_offset: float = 0.0
     background_window_deg: float = 0.0
     smoothing_fwhm_deg: float = 0.0
     log_d_points: int = 0
@@ -86,10 +81,6 @@ class InputSpec:
             raise ValueError(f"num_points must be >= 16, got {self.num_points}")
         if not self.wavelength > 0:
             raise ValueError(f"wavelength must be positive, got {self.wavelength}")
-        if not (math.isfinite(self.sqrt_offset) and self.sqrt_offset >= 0):
-            raise ValueError(f"sqrt_offset must be >= 0, got {self.sqrt_offset}")
-        if self.sqrt_offset and not self.sqrt_scale:
-            raise ValueError("sqrt_offset shapes the √ of sqrt_scale; set sqrt_scale=True or leave it at 0")
         if not (math.isfinite(self.background_window_deg) and self.background_window_deg >= 0):
             raise ValueError(f"background_window_deg must be >= 0, got {self.background_window_deg}")
         if not (math.isfinite(self.smoothing_fwhm_deg) and self.smoothing_fwhm_deg >= 0):
@@ -143,7 +134,6 @@ class InputSpec:
             "num_points": int(self.num_points),
             "wavelength": float(self.wavelength),
             "sqrt_scale": bool(self.sqrt_scale),
-            "sqrt_offset": float(self.sqrt_offset),
             "background_window_deg": float(self.background_window_deg),
             "smoothing_fwhm_deg": float(self.smoothing_fwhm_deg),
             "log_d_points": int(self.log_d_points),
@@ -241,8 +231,7 @@ def preprocess(patterns: torch.Tensor, spec: InputSpec) -> torch.Tensor:
     background removed (when ``spec.background_window_deg`` > 0), Kα2 stripped (when
     ``spec.kalpha2_strip_ratio`` > 0), smoothed (when ``spec.smoothing_fwhm_deg``
     > 0), its peaks re-drawn (when ``spec.rerender_size_nm`` > 0), resampled to ln d (when
-    ``spec.log_d_points`` > 0: (B, Q) out), divided by the maximum, optionally √ (with
-    ``spec.sqrt_offset``: √(x + c) − √c, rescaled to maximum 1).
+    ``spec.log_d_points`` > 0: (B, Q) out), divided by the maximum, optionally √.
 
     Training data and measured patterns take this same path (it is the first step of
     :meth:`Classifier.forward`).
@@ -268,12 +257,7 @@ def preprocess(patterns: torch.Tensor, spec: InputSpec) -> torch.Tensor:
         patterns = resample_to_log_d(patterns, grid, int(spec.log_d_points))
     peak = patterns.amax(dim=-1, keepdim=True)
     patterns = patterns / torch.where(peak > 0, peak, torch.ones_like(peak))
-    if not spec.sqrt_scale:
-        return patterns
-    if spec.sqrt_offset == 0:
-        return patterns.sqrt()
-    root_c = math.sqrt(spec.sqrt_offset)
-    return ((patterns + spec.sqrt_offset).sqrt() - root_c) / (math.sqrt(1.0 + spec.sqrt_offset) - root_c)
+    return patterns.sqrt() if spec.sqrt_scale else patterns
 
 
 class Classifier(nn.Module):
@@ -369,8 +353,7 @@ class Classifier(nn.Module):
         return (
             f"architecture={self.architecture!r}, grid={s.two_theta_min:g}..{s.two_theta_max:g}° "
             f"({s.num_points} points) at {s.wavelength:g} Å, sqrt_scale={s.sqrt_scale}, "
-            + (f"sqrt_offset={s.sqrt_offset:g}, " if s.sqrt_offset > 0 else "")
-            + f"background_window_deg={s.background_window_deg:g}, "
+            f"background_window_deg={s.background_window_deg:g}, "
             + (f"smoothing_fwhm_deg={s.smoothing_fwhm_deg:g}, " if s.smoothing_fwhm_deg > 0 else "")
             + (f"log_d_points={s.log_d_points}, " if s.log_d_points else "")
             + (f"rerender_size_nm={s.rerender_size_nm:g}, " if s.rerender_size_nm > 0 else "")

@@ -38,7 +38,6 @@ ABSENT_MEANS: dict[str, Any] = {
     "clean_views": False,
     "consistency_anchor": "mean",
     "space_group_counts": None,
-    "sqrt_offset": 0.0,
 }
 
 

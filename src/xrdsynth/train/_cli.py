@@ -33,8 +33,6 @@ _OPTION_HELP = {
     "weight_decay": "AdamW weight decay",
     "label_smoothing": "label smoothing of the cross-entropy",
     "clean_fraction": "fraction of batches made with the 'clean' preset instead of --preset",
-    "sqrt_offset": "with --sqrt-scale, the network reads √(x + X) − √X of the max-normalised pattern x "
-    "(linear near zero, √ above X; 0: √x)",
     "background_window_deg": "width in degrees of the background removal before the network, 0 for none",
     "smoothing_fwhm_deg": "FWHM in degrees of the Gaussian smoothing after it, 0 for none",
     "snapshot_every": "steps between models kept in snapshots/ (a multiple of --checkpoint-every), 0: none",
@@ -122,7 +120,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         )
     for name in ("lr", "weight_decay", "label_smoothing", "clean_fraction", "tempering",
                  "background_window_deg", "smoothing_fwhm_deg", "rerender_size_nm",
-                 "kalpha2_strip_ratio", "consistency", "sqrt_offset"):  # fmt: skip
+                 "kalpha2_strip_ratio", "consistency"):  # fmt: skip
         parser.add_argument(
             "--" + name.replace("_", "-"),
             type=float,

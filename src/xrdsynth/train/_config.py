@@ -42,8 +42,6 @@ class TrainConfig:
         two_theta: (start, stop, points) of the model's grid, degrees.
         wavelength: the model's wavelength (its input spec): "CuKa1", the principal line of the presets.
         sqrt_scale: the network reads √ of the max-normalised pattern.
-        sqrt_offset: with ``sqrt_scale``, √(x + c) − √c for this c instead of √x, measured patterns too
-            (:attr:`xrdsynth.models.InputSpec.sqrt_offset`; 0: √x).
         background_window_deg: the network reads patterns with their background removed by a
             morphological opening of this width in degrees (0: none); measured patterns get the same.
         smoothing_fwhm_deg: then convolved with a Gaussian of this FWHM in degrees (0: none), measured
@@ -126,7 +124,6 @@ class TrainConfig:
     two_theta: tuple[float, float, int] = TRAINING_TWO_THETA
     wavelength: str | float = "CuKa1"
     sqrt_scale: bool = True
-    sqrt_offset: float = 0.0
     background_window_deg: float = 3.0
     smoothing_fwhm_deg: float = 0.0
     log_d_points: int = 0
@@ -183,10 +180,6 @@ class TrainConfig:
                 f"the laboratory-cu preset simulates Cu Kα1 (Kα2 is one of its effects); got wavelength "
                 f"{self.wavelength!r} (the clean preset takes any)"
             )
-        if not (math.isfinite(self.sqrt_offset) and self.sqrt_offset >= 0):
-            raise ValueError(f"sqrt_offset must be >= 0, got {self.sqrt_offset}")
-        if self.sqrt_offset and not self.sqrt_scale:
-            raise ValueError("sqrt_offset shapes the √ of sqrt_scale; use --sqrt-scale or leave it at 0")
         if not self.background_window_deg >= 0:
             raise ValueError(f"background_window_deg must be >= 0, got {self.background_window_deg}")
         if not (math.isfinite(self.smoothing_fwhm_deg) and self.smoothing_fwhm_deg >= 0):

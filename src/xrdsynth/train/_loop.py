@@ -127,7 +127,6 @@ def _train(
         *config.two_theta,
         wavelength=lam,
         sqrt_scale=config.sqrt_scale,
-        sqrt_offset=config.sqrt_offset,
         background_window_deg=config.background_window_deg,
         smoothing_fwhm_deg=config.smoothing_fwhm_deg,
         log_d_points=config.log_d_points,
