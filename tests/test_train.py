@@ -114,9 +114,9 @@ def test_a_run_stopped_before_its_first_checkpoint_keeps_its_settings(tmp_path):
 
 def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp_path):
     """A checkpoint whose stored settings lack ``smoothing_fwhm_deg``, ``crystal_reuse``, ``log_d_points``,
-    ``rerender_size_nm`` and ``kalpha2_strip_ratio`` (written before they existed) resumes with 0 (no
-    smoothing), 1 (a crystal per pattern), 0 (the 2θ grid), 0 (the pattern itself) and 0 (Kα2 kept), as it
-    was trained, and is refused with any other value."""
+    ``rerender_size_nm``, ``kalpha2_strip_ratio`` and ``baseline_threshold`` (written before they existed)
+    resumes with 0 (no smoothing), 1 (a crystal per pattern), 0 (the 2θ grid), 0 (the pattern itself), 0
+    (Kα2 kept) and 0 (every level read), as it was trained, and is refused with any other value."""
     base = {**TINY, "steps": 4, "checkpoint_every": 2, "eval_every": 4}
     out = tmp_path / "run"
     config = TrainConfig(out=str(out), **base)
@@ -125,7 +125,7 @@ def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp
     state = torch.load(out / "checkpoint.pt", weights_only=True)
     stored = json.loads(state["config"])
     del stored["smoothing_fwhm_deg"], stored["crystal_reuse"], stored["log_d_points"]
-    del stored["rerender_size_nm"], stored["kalpha2_strip_ratio"]
+    del stored["rerender_size_nm"], stored["kalpha2_strip_ratio"], stored["baseline_threshold"]
     state["config"] = json.dumps(stored)
     torch.save(state, out / "checkpoint.pt")
     with pytest.raises(ValueError, match=r"smoothing_fwhm_deg: stored 0.0, now 0.2"):
@@ -138,6 +138,8 @@ def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp
         train(TrainConfig(out=str(out), **{**base, "rerender_size_nm": 50.0}), progress=False)
     with pytest.raises(ValueError, match=r"kalpha2_strip_ratio: stored 0.0, now 0.5"):
         train(TrainConfig(out=str(out), **{**base, "kalpha2_strip_ratio": 0.5}), progress=False)
+    with pytest.raises(ValueError, match=r"baseline_threshold: stored 0.0, now 0.003"):
+        train(TrainConfig(out=str(out), **{**base, "baseline_threshold": 0.003}), progress=False)
     assert train(config, progress=False).card["steps"] == 4
 
 
@@ -180,6 +182,8 @@ def test_command_line_arguments_make_the_config():
     assert rerender.rerender_size_nm == 50.0
     stripped = config_from_args(build_parser().parse_args(["--kalpha2-strip-ratio", "0.5"]))
     assert stripped.kalpha2_strip_ratio == 0.5
+    cut = config_from_args(build_parser().parse_args(["--baseline-threshold", "0.003"]))
+    assert cut.baseline_threshold == 0.003
 
 
 def test_preset_overrides_reach_the_training_patterns():
@@ -222,6 +226,8 @@ def test_preset_overrides_reach_the_training_patterns():
         ({"kalpha2_strip_ratio": 0.5, "wavelength": 1.5, "preset": "clean"}, "Kα1"),
         ({"kalpha2_strip_ratio": 0.5, "rerender_size_nm": 50.0}, "strips the Kα2 line itself"),
         ({"rerender_size_nm": float("nan")}, "rerender_size_nm"),
+        ({"baseline_threshold": -0.01}, r"baseline_threshold must be in \[0, 1\)"),
+        ({"baseline_threshold": float("nan")}, "baseline_threshold must be in"),
         ({"consistency": -1.0, "crystal_reuse": 4}, "consistency must be >= 0"),
         ({"consistency": float("nan"), "crystal_reuse": 4}, "consistency must be >= 0"),
         ({"consistency": 1.0}, "needs crystal_reuse >= 2 dividing batch_size"),

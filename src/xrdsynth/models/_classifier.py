@@ -45,6 +45,10 @@ class InputSpec:
         wavelength: the wavelength the grid refers to, Å (patterns at other wavelengths are converted
             through d-spacing).
         sqrt_scale: the network reads the square root of the max-normalised pattern.
+        baseline_threshold: what lies below this fraction of the strongest peak is read as zero, the rest
+            lowered by it and rescaled to maximum 1 (before the √): a faint residual of the background removal
+            or the tail of a peak, invisible in any measurement, can then not tell noise-free simulations
+            from measured patterns; 0: every level is read.
         background_window_deg: width in degrees 2θ of the background removal applied before scaling
             (:func:`xrdsynth.transforms.remove_background`); 0 for none.
         kalpha2_strip_ratio: when > 0, the Kα2 line is removed after the background removal
@@ -68,6 +72,7 @@ class InputSpec:
     num_points: int = DEFAULT_TWO_THETA[2]
     wavelength: float = WAVELENGTHS["CuKa1"]
     sqrt_scale: bool = False
+    baseline_threshold: float = 0.0
     background_window_deg: float = 0.0
     smoothing_fwhm_deg: float = 0.0
     log_d_points: int = 0
@@ -81,6 +86,8 @@ class InputSpec:
             raise ValueError(f"num_points must be >= 16, got {self.num_points}")
         if not self.wavelength > 0:
             raise ValueError(f"wavelength must be positive, got {self.wavelength}")
+        if not 0.0 <= self.baseline_threshold < 1.0:
+            raise ValueError(f"baseline_threshold must be in [0, 1), got {self.baseline_threshold}")
         if not (math.isfinite(self.background_window_deg) and self.background_window_deg >= 0):
             raise ValueError(f"background_window_deg must be >= 0, got {self.background_window_deg}")
         if not (math.isfinite(self.smoothing_fwhm_deg) and self.smoothing_fwhm_deg >= 0):
@@ -134,6 +141,7 @@ class InputSpec:
             "num_points": int(self.num_points),
             "wavelength": float(self.wavelength),
             "sqrt_scale": bool(self.sqrt_scale),
+            "baseline_threshold": float(self.baseline_threshold),
             "background_window_deg": float(self.background_window_deg),
             "smoothing_fwhm_deg": float(self.smoothing_fwhm_deg),
             "log_d_points": int(self.log_d_points),
@@ -231,7 +239,8 @@ def preprocess(patterns: torch.Tensor, spec: InputSpec) -> torch.Tensor:
     background removed (when ``spec.background_window_deg`` > 0), Kα2 stripped (when
     ``spec.kalpha2_strip_ratio`` > 0), smoothed (when ``spec.smoothing_fwhm_deg``
     > 0), its peaks re-drawn (when ``spec.rerender_size_nm`` > 0), resampled to ln d (when
-    ``spec.log_d_points`` > 0: (B, Q) out), divided by the maximum, optionally √.
+    ``spec.log_d_points`` > 0: (B, Q) out), divided by the maximum, lowered by ``spec.baseline_threshold`` and
+    clipped at 0 (when > 0), optionally √.
 
     Training data and measured patterns take this same path (it is the first step of
     :meth:`Classifier.forward`).
@@ -257,6 +266,9 @@ def preprocess(patterns: torch.Tensor, spec: InputSpec) -> torch.Tensor:
         patterns = resample_to_log_d(patterns, grid, int(spec.log_d_points))
     peak = patterns.amax(dim=-1, keepdim=True)
     patterns = patterns / torch.where(peak > 0, peak, torch.ones_like(peak))
+    if spec.baseline_threshold > 0:
+        cut = spec.baseline_threshold
+        patterns = (patterns - cut).clamp_min(0.0) / (1.0 - cut)
     return patterns.sqrt() if spec.sqrt_scale else patterns
 
 
@@ -353,7 +365,8 @@ class Classifier(nn.Module):
         return (
             f"architecture={self.architecture!r}, grid={s.two_theta_min:g}..{s.two_theta_max:g}° "
             f"({s.num_points} points) at {s.wavelength:g} Å, sqrt_scale={s.sqrt_scale}, "
-            f"background_window_deg={s.background_window_deg:g}, "
+            + (f"baseline_threshold={s.baseline_threshold:g}, " if s.baseline_threshold > 0 else "")
+            + f"background_window_deg={s.background_window_deg:g}, "
             + (f"smoothing_fwhm_deg={s.smoothing_fwhm_deg:g}, " if s.smoothing_fwhm_deg > 0 else "")
             + (f"log_d_points={s.log_d_points}, " if s.log_d_points else "")
             + (f"rerender_size_nm={s.rerender_size_nm:g}, " if s.rerender_size_nm > 0 else "")

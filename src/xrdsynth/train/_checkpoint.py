@@ -38,6 +38,7 @@ ABSENT_MEANS: dict[str, Any] = {
     "clean_views": False,
     "consistency_anchor": "mean",
     "space_group_counts": None,
+    "baseline_threshold": 0.0,
 }
 
 

@@ -33,6 +33,8 @@ _OPTION_HELP = {
     "weight_decay": "AdamW weight decay",
     "label_smoothing": "label smoothing of the cross-entropy",
     "clean_fraction": "fraction of batches made with the 'clean' preset instead of --preset",
+    "baseline_threshold": "levels below this fraction of the strongest peak reach the network as zero "
+    "(0: every level)",
     "background_window_deg": "width in degrees of the background removal before the network, 0 for none",
     "smoothing_fwhm_deg": "FWHM in degrees of the Gaussian smoothing after it, 0 for none",
     "snapshot_every": "steps between models kept in snapshots/ (a multiple of --checkpoint-every), 0: none",
@@ -120,7 +122,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         )
     for name in ("lr", "weight_decay", "label_smoothing", "clean_fraction", "tempering",
                  "background_window_deg", "smoothing_fwhm_deg", "rerender_size_nm",
-                 "kalpha2_strip_ratio", "consistency"):  # fmt: skip
+                 "kalpha2_strip_ratio", "consistency", "baseline_threshold"):  # fmt: skip
         parser.add_argument(
             "--" + name.replace("_", "-"),
             type=float,

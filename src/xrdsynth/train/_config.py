@@ -42,6 +42,8 @@ class TrainConfig:
         two_theta: (start, stop, points) of the model's grid, degrees.
         wavelength: the model's wavelength (its input spec): "CuKa1", the principal line of the presets.
         sqrt_scale: the network reads √ of the max-normalised pattern.
+        baseline_threshold: levels below this fraction of the strongest peak are read as zero, measured
+            patterns too (:attr:`xrdsynth.models.InputSpec.baseline_threshold`; 0: every level is read).
         background_window_deg: the network reads patterns with their background removed by a
             morphological opening of this width in degrees (0: none); measured patterns get the same.
         smoothing_fwhm_deg: then convolved with a Gaussian of this FWHM in degrees (0: none), measured
@@ -124,6 +126,7 @@ class TrainConfig:
     two_theta: tuple[float, float, int] = TRAINING_TWO_THETA
     wavelength: str | float = "CuKa1"
     sqrt_scale: bool = True
+    baseline_threshold: float = 0.0
     background_window_deg: float = 3.0
     smoothing_fwhm_deg: float = 0.0
     log_d_points: int = 0
@@ -180,6 +183,8 @@ class TrainConfig:
                 f"the laboratory-cu preset simulates Cu Kα1 (Kα2 is one of its effects); got wavelength "
                 f"{self.wavelength!r} (the clean preset takes any)"
             )
+        if not 0.0 <= self.baseline_threshold < 1.0:
+            raise ValueError(f"baseline_threshold must be in [0, 1), got {self.baseline_threshold}")
         if not self.background_window_deg >= 0:
             raise ValueError(f"background_window_deg must be >= 0, got {self.background_window_deg}")
         if not (math.isfinite(self.smoothing_fwhm_deg) and self.smoothing_fwhm_deg >= 0):

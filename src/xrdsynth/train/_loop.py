@@ -127,6 +127,7 @@ def _train(
         *config.two_theta,
         wavelength=lam,
         sqrt_scale=config.sqrt_scale,
+        baseline_threshold=config.baseline_threshold,
         background_window_deg=config.background_window_deg,
         smoothing_fwhm_deg=config.smoothing_fwhm_deg,
         log_d_points=config.log_d_points,
