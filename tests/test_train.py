@@ -80,6 +80,23 @@ def test_resuming_with_the_same_total_reproduces_the_run(tmp_path, crystal_reuse
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
 
 
+def test_a_resumed_run_logs_every_step_once_with_the_losses_of_an_uninterrupted_run(tmp_path):
+    """Stopped at step 5 with its last checkpoint at step 4, a run has logged step 5 already; resumed, it
+    logs steps 5 and 6 again: metrics.csv then holds steps 1..6 once each, with the losses of the run that
+    was never stopped."""
+    base = {**TINY, "steps": 6, "checkpoint_every": 4, "eval_every": 6, "log_every": 1}
+    train(TrainConfig(out=str(tmp_path / "whole"), **base), progress=False)
+    config = TrainConfig(out=str(tmp_path / "parts"), **base)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, progress=False, _stop_after=5)
+    assert [int(r["step"]) for r in rows(tmp_path / "parts")] == [1, 2, 3, 4, 5]
+    train(config, progress=False)
+    parts, whole = rows(tmp_path / "parts"), rows(tmp_path / "whole")
+    assert [int(r["step"]) for r in parts] == [1, 2, 3, 4, 5, 6]
+    for a, b in zip(parts, whole, strict=True):
+        assert float(a["loss"]) == pytest.approx(float(b["loss"]), rel=1e-5)
+
+
 def test_resuming_with_other_settings_is_refused_and_lists_every_difference(tmp_path):
     base = {**TINY, "steps": 2, "checkpoint_every": 2, "eval_every": 2}
     out = str(tmp_path / "run")

@@ -171,7 +171,7 @@ def _train(
         crystal_reuse=config.crystal_reuse,
     )
     validation = validation_set(config, device) if rank == 0 else None
-    metrics = Metrics(out) if rank == 0 else None
+    metrics = Metrics(out, resume_step=step) if rank == 0 else None
     bar = None
     if rank == 0 and progress:
         from tqdm.auto import tqdm

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +36,23 @@ def validation_scores(
 
 
 class Metrics:
-    """metrics.csv (and TensorBoard when available), appended across resumed runs."""
+    """metrics.csv (and TensorBoard when available), appended across resumed runs.
+
+    ``resume_step``: the step the run (re)starts from. Rows of later steps were written after the checkpoint
+    it resumes from, by the run that stopped; the resumed run writes them again, so they are dropped first
+    and every step appears once.
+    """
 
     COLUMNS = (
         "step", "samples", "elapsed_s", "lr", "loss", "train_top1", "samples_per_s",
         "val_loss", "val_top1", "val_top5",
     )  # fmt: skip
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, resume_step: int = 0) -> None:
         self.path = folder / "metrics.csv"
         new = not self.path.exists()
+        if not new:
+            self._drop_rows_after(resume_step)
         self.handle = open(self.path, "a", newline="", encoding="utf-8")  # noqa: SIM115 (closed in close())
         self.writer = csv.DictWriter(self.handle, self.COLUMNS)
         if new:
@@ -56,6 +64,19 @@ class Metrics:
             self.tensorboard = SummaryWriter(str(folder / "tensorboard"))
         except (ImportError, ModuleNotFoundError):
             pass
+
+    def _drop_rows_after(self, step: int) -> None:
+        with open(self.path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        kept = [row for row in rows if row.get("step", "").isdigit() and int(row["step"]) <= step]
+        if len(kept) == len(rows):
+            return
+        partial = self.path.with_name(self.path.name + ".partial")
+        with open(partial, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, self.COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(kept)
+        os.replace(partial, self.path)
 
     def write(self, row: dict[str, Any]) -> None:
         self.writer.writerow({k: row.get(k, "") for k in self.COLUMNS})
