@@ -21,6 +21,7 @@ from xrdsynth.train import (
     build_data,
     build_parser,
     config_from_args,
+    crystal_system_loss,
     describe_hardware,
     statistics_fingerprint,
     train,
@@ -430,6 +431,44 @@ def test_views_divergence_is_the_jensen_shannon_divergence_of_each_crystals_view
         views_divergence(logits, 3, anchor="last")
     with pytest.raises(ValueError, match="whole groups of views=2"):
         views_divergence(logits, 2)
+
+
+def test_crystal_system_loss_is_the_likelihood_of_the_summed_probability_of_the_systems_groups() -> None:
+    from xrdsynth.symmetry import crystal_system
+
+    logits = torch.randn(5, 230, dtype=torch.float64)
+    target = torch.tensor([0, 13, 61, 166, 224])  # P1, P2₁/c, Pnma, R-3m (trigonal), Fm-3m: 0-based
+    probability = torch.softmax(logits, dim=-1)
+    expected = []
+    for row, group in zip(probability, target.tolist(), strict=True):
+        mine = [n - 1 for n in range(1, 231) if crystal_system(n) == crystal_system(group + 1)]
+        expected.append(-math.log(float(row[mine].sum())))
+    assert crystal_system_loss(logits, target).item() == pytest.approx(sum(expected) / 5, rel=1e-6)
+    # Certain of the system but split evenly between two of its groups: no system loss, ln 2 of cross-entropy.
+    split = torch.full((1, 230), -60.0)
+    split[0, 13] = split[0, 14] = 10.0  # P2₁/c and C2/c, both monoclinic
+    assert crystal_system_loss(split, torch.tensor([13])).item() == pytest.approx(0.0, abs=1e-6)
+    loss = torch.nn.functional.cross_entropy(split, torch.tensor([13])).item()
+    assert loss == pytest.approx(math.log(2), rel=1e-5)
+    # All on the wrong system: large.
+    assert crystal_system_loss(split, torch.tensor([224])).item() > 50
+    with pytest.raises(ValueError, match=r"\(B, 230\)"):
+        crystal_system_loss(torch.zeros(2, 7), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="crystal_system_loss"):
+        TrainConfig(crystal_system_loss=-1.0)
+
+
+def test_crystal_system_loss_is_part_of_the_training_loss_and_of_the_command_line(tmp_path) -> None:
+    """The same steps and data with the system term give a larger logged loss (it adds a positive term)."""
+    losses = {}
+    for weight in (0.0, 1.0):
+        config = TrainConfig(out=str(tmp_path / f"w{weight}"), steps=2, checkpoint_every=2, eval_every=2,
+                             crystal_system_loss=weight, **TINY)  # fmt: skip
+        train(config, progress=False)
+        losses[weight] = float(rows(tmp_path / f"w{weight}")[0]["loss"])
+    assert losses[1.0] > losses[0.0] + 0.1
+    args = build_parser().parse_args(["--out", str(tmp_path / "cli"), "--crystal-system-loss", "0.5"])
+    assert config_from_args(args).crystal_system_loss == 0.5
 
 
 def test_space_group_counts_from_a_file_set_the_weights_and_resume(tmp_path) -> None:

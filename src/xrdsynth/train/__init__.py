@@ -29,7 +29,7 @@ from ._cli import build_parser, config_from_args, main
 from ._config import PRECISIONS, TrainConfig
 from ._data import ViewMixture, build_data
 from ._hardware import describe_hardware
-from ._loop import train, views_divergence
+from ._loop import crystal_system_loss, train, views_divergence
 
 __all__ = [
     "PRECISIONS",
@@ -38,6 +38,7 @@ __all__ = [
     "build_data",
     "build_parser",
     "config_from_args",
+    "crystal_system_loss",
     "describe_hardware",
     "main",
     "statistics_fingerprint",

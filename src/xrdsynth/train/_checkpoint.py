@@ -39,6 +39,7 @@ ABSENT_MEANS: dict[str, Any] = {
     "consistency_anchor": "mean",
     "space_group_counts": None,
     "baseline_threshold": 0.0,
+    "crystal_system_loss": 0.0,
 }
 
 

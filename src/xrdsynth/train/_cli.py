@@ -32,6 +32,8 @@ _OPTION_HELP = {
     "lr": "peak learning rate (AdamW)",
     "weight_decay": "AdamW weight decay",
     "label_smoothing": "label smoothing of the cross-entropy",
+    "crystal_system_loss": "weight of the negative log-likelihood of the crystal system (the summed "
+    "probability of its space groups) added to the loss (0: none)",
     "clean_fraction": "fraction of batches made with the 'clean' preset instead of --preset",
     "baseline_threshold": "levels below this fraction of the strongest peak reach the network as zero "
     "(0: every level)",
@@ -122,7 +124,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         )
     for name in ("lr", "weight_decay", "label_smoothing", "clean_fraction", "tempering",
                  "background_window_deg", "smoothing_fwhm_deg", "rerender_size_nm",
-                 "kalpha2_strip_ratio", "consistency", "baseline_threshold"):  # fmt: skip
+                 "kalpha2_strip_ratio", "consistency", "baseline_threshold",
+                 "crystal_system_loss"):  # fmt: skip
         parser.add_argument(
             "--" + name.replace("_", "-"),
             type=float,

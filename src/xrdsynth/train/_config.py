@@ -61,6 +61,10 @@ class TrainConfig:
         weight_decay: AdamW weight decay.
         warmup_steps: linear warm-up, then cosine decay to 2% of ``lr`` at ``steps``.
         label_smoothing: of the cross-entropy.
+        crystal_system_loss: weight of a second negative log-likelihood added to the loss, that of the
+            true crystal system, whose probability is the sum of the network's probabilities over the
+            system's space groups (:func:`crystal_system_loss`; 0: none). The answer of
+            :attr:`~xrdsynth.models.Prediction.most_probable_crystal_system` is that sum's largest.
         seed: of the model initialisation and of the data stream.
         device: "cpu", "cuda", "cuda:1", or "auto" (the rank's GPU when there is one).
         threads: torch CPU threads (0: torch's default).
@@ -138,6 +142,7 @@ class TrainConfig:
     weight_decay: float = 0.05
     warmup_steps: int = 200
     label_smoothing: float = 0.05
+    crystal_system_loss: float = 0.0
     seed: int = 0
     device: str = "auto"
     threads: int = 0
@@ -214,6 +219,8 @@ class TrainConfig:
                 f"crystal_reuse must be between 1 and batch_size ({self.batch_size}), "
                 f"got {self.crystal_reuse}"
             )
+        if not (math.isfinite(self.crystal_system_loss) and self.crystal_system_loss >= 0):
+            raise ValueError(f"crystal_system_loss must be >= 0, got {self.crystal_system_loss}")
         if not (math.isfinite(self.consistency) and self.consistency >= 0):
             raise ValueError(f"consistency must be >= 0, got {self.consistency}")
         if self.consistency and (reuse < 2 or self.batch_size % reuse):

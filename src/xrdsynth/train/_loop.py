@@ -20,6 +20,7 @@ from .._base import NUM_SPACE_GROUPS
 from ..data import SyntheticPowderDataset
 from ..models import Classifier, InputSpec, load_pretrained, save_pretrained
 from ..simulate import resolve_wavelength
+from ..symmetry import CRYSTAL_SYSTEMS, crystal_system
 from ._card import model_card
 from ._checkpoint import atomic_torch_save, check_resume, statistics_fingerprint
 from ._config import PRECISIONS, TrainConfig
@@ -27,7 +28,7 @@ from ._data import build_data, validation_set
 from ._hardware import resolve_device
 from ._metrics import Metrics, validation_scores
 
-__all__ = ["train"]
+__all__ = ["crystal_system_loss", "train", "views_divergence"]
 
 # The cosine decay ends at this fraction of the peak learning rate rather than at 0, so that the last steps
 # still learn from their (always new) patterns. The shipped models were trained with it (a change changes
@@ -36,6 +37,10 @@ _LR_FLOOR_FRACTION = 0.02
 # Global norm the gradients are clipped to, so that one batch with an unusually large gradient (early steps,
 # a rare extreme crystal) cannot throw the weights off. Also part of the shipped models' recipe.
 _GRADIENT_CLIP_NORM = 5.0
+# Index into CRYSTAL_SYSTEMS of the system of each space group 1..230 (at 0..229).
+_SYSTEM_OF_GROUP = torch.tensor(
+    [CRYSTAL_SYSTEMS.index(crystal_system(n)) for n in range(1, NUM_SPACE_GROUPS + 1)], dtype=torch.int64
+)
 
 
 def views_divergence(logits: torch.Tensor, views: int, anchor: str = "mean") -> torch.Tensor:
@@ -59,6 +64,28 @@ def views_divergence(logits: torch.Tensor, views: int, anchor: str = "mean") -> 
         raise ValueError(f"anchor must be 'mean' or 'clean', got {anchor!r}")
     log_mean = torch.logsumexp(log_p, dim=1, keepdim=True) - math.log(views)
     return (log_p.exp() * (log_p - log_mean)).sum(dim=-1).mean()
+
+
+def crystal_system_loss(logits: torch.Tensor, space_group: torch.Tensor) -> torch.Tensor:
+    """Mean negative log-likelihood of the true crystal systems under (B, 230) ``logits``, the probability
+    of a system being the sum of the softmax over its space groups; ``space_group`` (B,) int64 holds the
+    training targets, 0..229 (number − 1).
+
+    The space-group cross-entropy rewards the right group only; this term rewards putting the probability
+    on the right system when the group is uncertain, which is what the summed probabilities of
+    :attr:`xrdsynth.models.Prediction.crystal_system_probability` read.
+    """
+    if logits.ndim != 2 or logits.shape[1] != NUM_SPACE_GROUPS or space_group.shape != logits.shape[:1]:
+        raise ValueError(
+            f"logits must be (B, {NUM_SPACE_GROUPS}) and space_group (B,), got {tuple(logits.shape)} and "
+            f"{tuple(space_group.shape)}"
+        )
+    system = _SYSTEM_OF_GROUP.to(logits.device)
+    log_p = F.log_softmax(logits.float(), dim=-1)
+    # log of the summed probability of each system: logsumexp over its groups (-inf elsewhere).
+    member = system[None, :] == torch.arange(len(CRYSTAL_SYSTEMS), device=logits.device)[:, None]  # (7, 230)
+    log_system = torch.logsumexp(torch.where(member[None], log_p[:, None, :], -math.inf), dim=-1)  # (B, 7)
+    return F.nll_loss(log_system, system[space_group])
 
 
 def _learning_rate(config: TrainConfig, step: int) -> float:
@@ -202,6 +229,8 @@ def _train(
         # The loss in float32 whatever the forward pass's precision (logits are bfloat16 under autocast).
         logits = logits.float()
         loss = F.cross_entropy(logits, target, label_smoothing=config.label_smoothing)
+        if config.crystal_system_loss:
+            loss = loss + config.crystal_system_loss * crystal_system_loss(logits, target)
         if config.consistency:
             divergence = views_divergence(logits, config.crystal_reuse, config.consistency_anchor)
             loss = loss + config.consistency * divergence
