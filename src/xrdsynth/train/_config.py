@@ -63,7 +63,7 @@ class TrainConfig:
         label_smoothing: of the cross-entropy.
         crystal_system_loss: weight of a second negative log-likelihood added to the loss, that of the
             true crystal system, whose probability is the sum of the network's probabilities over the
-            system's space groups (:func:`crystal_system_loss`; 0: none). The answer of
+            system's space groups (:func:`~xrdsynth.train.crystal_system_loss`; 0: none). The answer of
             :attr:`~xrdsynth.models.Prediction.most_probable_crystal_system` is that sum's largest.
         seed: of the model initialisation and of the data stream.
         device: "cpu", "cuda", "cuda:1", or "auto" (the rank's GPU when there is one).
