@@ -44,7 +44,7 @@ FINGERPRINTS = {
 SHIPPED = {
     "xrdsynth-resnet-cu": (
         "resnet10",
-        "f5a094cf4c49f981072491ec008d663001bf7a36600737464b15015eeba1714b",
+        "1fde5edfeb80f5135a7dd31a87fbc29c248f9682baa2a4b743d527cdeeaf2998",
         "a7d83e7ef44cd629",
     ),
 }
