@@ -372,3 +372,13 @@ def test_random_operations_compose_and_invert_within_the_group(number, data):
     inverse = inverse_rotation, -inverse_rotation @ translations[i]
     assert _op_key(*product) in keys
     assert _op_key(*inverse) in keys
+
+
+def test_crystal_system_of_group_is_the_index_of_each_groups_system() -> None:
+    from xrdsynth.symmetry import CRYSTAL_SYSTEM_OF_GROUP, CRYSTAL_SYSTEMS, crystal_system
+
+    assert len(CRYSTAL_SYSTEM_OF_GROUP) == 230
+    for n, k in enumerate(CRYSTAL_SYSTEM_OF_GROUP, start=1):
+        assert CRYSTAL_SYSTEMS[k] == crystal_system(n)
+    # The boundaries of the International Tables: 2, 15, 74, 142, 167, 194.
+    assert [CRYSTAL_SYSTEM_OF_GROUP.count(k) for k in range(7)] == [2, 13, 59, 68, 25, 27, 36]

@@ -10,7 +10,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import get_worker_info
 
-from ..symmetry import CRYSTAL_SYSTEMS, crystal_system
+from ..symmetry import CRYSTAL_SYSTEM_OF_GROUP
 
 __all__ = [
     "LABELS",
@@ -162,9 +162,7 @@ def same_device(a: torch.device, b: torch.device) -> bool:
     return a.type == b.type and index(a) == index(b)
 
 
-_CRYSTAL_SYSTEM_OF_GROUP = torch.tensor(
-    [CRYSTAL_SYSTEMS.index(crystal_system(n)) for n in range(1, 231)], dtype=torch.int64
-)
+_CRYSTAL_SYSTEM_OF_GROUP = torch.tensor(CRYSTAL_SYSTEM_OF_GROUP, dtype=torch.int64)
 
 
 def lattice_parameters(lattice: torch.Tensor) -> torch.Tensor:

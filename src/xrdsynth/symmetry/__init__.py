@@ -10,6 +10,7 @@ from ._analysis import WyckoffSite, find_wyckoff_sites
 from ._enantiomorphs import ENANTIOMORPHIC_PAIRS, enantiomorph
 from ._notation import format_operation
 from ._spacegroup import (
+    CRYSTAL_SYSTEM_OF_GROUP,
     CRYSTAL_SYSTEMS,
     LATTICE_SYSTEMS,
     Operations,
@@ -22,6 +23,7 @@ from ._wyckoff import WyckoffPosition, generic_lattice, generic_parameters, wyck
 
 __all__ = [
     "CRYSTAL_SYSTEMS",
+    "CRYSTAL_SYSTEM_OF_GROUP",
     "ENANTIOMORPHIC_PAIRS",
     "LATTICE_SYSTEMS",
     "Operations",

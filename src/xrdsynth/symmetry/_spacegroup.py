@@ -14,6 +14,7 @@ from .._spglib import quiet
 
 __all__ = [
     "CRYSTAL_SYSTEMS",
+    "CRYSTAL_SYSTEM_OF_GROUP",
     "LATTICE_SYSTEMS",
     "Operations",
     "SpaceGroup",
@@ -202,6 +203,13 @@ def crystal_system(number: int | str) -> str:
         if number <= last:
             return system
     raise AssertionError("unreachable: number was checked to be in 1..230")
+
+
+#: Index into :data:`CRYSTAL_SYSTEMS` of the crystal system of each space group 1..230 (at 0..229): the
+#: table behind crystal-system labels and summed crystal-system probabilities.
+CRYSTAL_SYSTEM_OF_GROUP: tuple[int, ...] = tuple(
+    CRYSTAL_SYSTEMS.index(crystal_system(n)) for n in range(1, 231)
+)
 
 
 def lattice_system(number: int | str) -> str:

@@ -20,7 +20,7 @@ from .._base import NUM_SPACE_GROUPS
 from ..data import SyntheticPowderDataset
 from ..models import Classifier, InputSpec, load_pretrained, save_pretrained
 from ..simulate import resolve_wavelength
-from ..symmetry import CRYSTAL_SYSTEMS, crystal_system
+from ..symmetry import CRYSTAL_SYSTEM_OF_GROUP, CRYSTAL_SYSTEMS
 from ._card import model_card
 from ._checkpoint import atomic_torch_save, check_resume, statistics_fingerprint
 from ._config import PRECISIONS, TrainConfig
@@ -37,10 +37,7 @@ _LR_FLOOR_FRACTION = 0.02
 # Global norm the gradients are clipped to, so that one batch with an unusually large gradient (early steps,
 # a rare extreme crystal) cannot throw the weights off. Also part of the shipped models' recipe.
 _GRADIENT_CLIP_NORM = 5.0
-# Index into CRYSTAL_SYSTEMS of the system of each space group 1..230 (at 0..229).
-_SYSTEM_OF_GROUP = torch.tensor(
-    [CRYSTAL_SYSTEMS.index(crystal_system(n)) for n in range(1, NUM_SPACE_GROUPS + 1)], dtype=torch.int64
-)
+_SYSTEM_OF_GROUP = torch.tensor(CRYSTAL_SYSTEM_OF_GROUP, dtype=torch.int64)
 
 
 def views_divergence(logits: torch.Tensor, views: int, anchor: str = "mean") -> torch.Tensor:
