@@ -33,7 +33,8 @@ What it does, in order of priority (a global deadline skips whatever is left and
    sample + simulate in default constructors (``SpaceGroupSampler(seed=0, device=d)`` and
    ``PowderSimulator(device=d)``, eager and compiled), and of training the shipped architecture: the network
    step alone (forward, backward, AdamW on ready patterns) and the whole loop of ``xrdsynth.train.train``
-   with the shipped model's recipe (read from its card; ``workers=0``, data made on the device). Each rate
+   with the shipped model's recipe (read from its card; ``workers=0``, data made on the device, on a GPU
+   with ``crystal_pool=32``: one call of the sampler per 32 batches). Each rate
    is the mean over calls after one untimed warm-up call (which also compiles), timed with device
    synchronisation, until ``--min-time`` seconds or ``--max-calls`` calls.
 
@@ -62,7 +63,6 @@ import math
 import os
 import platform
 import socket
-import statistics
 import sys
 import tempfile
 import threading
@@ -107,8 +107,11 @@ class Sizes:
     sampler_batches: tuple[int, ...] = (256, 4096, 16384, 65536)
     pipeline_batches: tuple[int, ...] = (4096, 16384, 65536)
     network_batches: tuple[int, ...] = (128, 1024)
-    train_steps: int = 30
-    train_log_every: int = 5
+    # Three pools of crystals (train_crystal_pool batches each) on a GPU, so that the rate after the first
+    # log window pays for two calls of the sampler.
+    train_steps: int = 96
+    train_log_every: int = 8
+    train_crystal_pool: int = 32
     work_batch: int = 1024
     # Seconds each section may take at most (the global deadline cuts them further).
     allowance: tuple[tuple[str, float], ...] = (
@@ -139,6 +142,7 @@ SMOKE = Sizes(
     network_batches=(4,),
     train_steps=2,
     train_log_every=1,
+    train_crystal_pool=1,
     work_batch=8,
     allowance=(),
 )
@@ -326,7 +330,8 @@ def fits(run: Run, stop: float, last: dict[str, Any] | None, scale: float, what:
     """Whether a measurement predicted from the last one (its call time times ``scale``, two calls and a
     warm-up) still fits before ``stop``; records a skip when not."""
     left = stop - time.monotonic()
-    needed = 0.0 if last is None else 3.0 * last["seconds_per_call"] * scale
+    # A measurement is one warm-up call and at least one timed call.
+    needed = 0.0 if last is None else 2.0 * last["seconds_per_call"] * scale
     if left <= 0:
         run.skip(what, "the section's time is used up")
         return False
@@ -703,7 +708,12 @@ def measure_train_loop(run: Run, sizes: Sizes) -> None:
     )
     if sizes.grid != FULL.grid:
         base["two_theta"] = tuple(recipe.get("two_theta", (5.0, 90.0, 4251)))
-    batches = [recipe.get("batch_size", 128)] if sizes is FULL else [sizes.network_batches[0]]
+    # Off the CPU the sampler is bound by kernel launches: one call per pool of batches (crystal_pool), as a
+    # GPU run should be configured.
+    pool = 1 if run.device.type == "cpu" else sizes.train_crystal_pool
+    base["crystal_pool"] = pool
+    recipe_batch = recipe.get("batch_size", 128)
+    batches = [recipe_batch, 8 * recipe_batch] if sizes is FULL else [sizes.network_batches[0]]
     last: dict[str, Any] | None = None
     for size in batches:
         what = f"train loop batch {size}"
@@ -720,24 +730,33 @@ def measure_train_loop(run: Run, sizes: Sizes) -> None:
             wall = time.perf_counter() - start
             with open(Path(folder) / "metrics.csv", newline="", encoding="utf-8") as handle:
                 rows = [r for r in csv.DictReader(handle) if r["samples_per_s"]]
-        # The first window holds the first call of everything; the rest is the steady loop.
-        steady = [float(r["samples_per_s"]) for r in rows[1:]] or [float(r["samples_per_s"]) for r in rows]
+        # The first window holds the first call of everything; the rest is the steady loop, whose rate is
+        # its patterns over its time (not a median of windows, which would leave out the sampler's calls).
+        if len(rows) > 1:
+            first, end = rows[0], rows[-1]
+            rate = (float(end["samples"]) - float(first["samples"])) / (
+                float(end["elapsed_s"]) - float(first["elapsed_s"])
+            )
+        else:
+            rate = float(rows[0]["samples_per_s"])
         result = {
             "batch": size,
             "steps": sizes.train_steps,
+            "crystal_pool": pool,
             "recipe": "shipped model card",
             "preset": config.preset,
             "clean_fraction": config.clean_fraction,
             "points": config.two_theta[2],
-            "items_per_s": statistics.median(steady),
-            "windows": len(steady),
+            "items_per_s": rate,
+            "windows": max(len(rows) - 1, 1),
             "wall_s": round(wall, 2),
             "seconds_per_call": wall / sizes.train_steps,
         }
         run.append(("throughput", "train loop"), result)
         last = result
         print(
-            f"  train loop (shipped recipe, {config.preset}, clean {config.clean_fraction}) batch {size}: "
+            f"  train loop (shipped recipe, {config.preset}, clean {config.clean_fraction}, crystal pool "
+            f"{pool}) batch {size}: "
             f"{result['items_per_s']:,.0f} patterns/s ({sizes.train_steps} steps in {wall:.1f} s)",
             flush=True,
         )

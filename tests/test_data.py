@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 
 import xrdsynth as xs
 from xrdsynth.data import LABELS, ShardDataset, StructureDataset, SyntheticPowderDataset, write_shards
-from xrdsynth.data._common import STREAM_SYNTHETIC, batch_generator
+from xrdsynth.data._common import STREAM_SYNTHETIC, STREAM_SYNTHETIC_POOL, batch_generator
 from xrdsynth.symmetry import CRYSTAL_SYSTEMS, crystal_system
 
 CIF_DIR = Path(__file__).parent / "data" / "cifs"
@@ -216,6 +216,28 @@ def test_synthetic_crystal_reuse_renders_each_crystal_several_times(sampler) -> 
     assert "crystal_reuse=3" in repr(reused)
 
 
+def test_synthetic_crystal_pool_splits_one_sampler_call_among_its_batches(sampler) -> None:
+    """crystal_pool=3, 2 crystals per batch: batches 3..5 hold rows 0-1, 2-3, 4-5 of one call of the
+    sampler seeded from (seed, pool 1); a batch made alone (as after a resume, or by another worker) is
+    the batch made in sequence; the pools are fresh crystals (no two batches share one)."""
+    sim = xs.PowderSimulator(two_theta=(10.0, 60.0, 500))
+    pooled = synthetic(sampler, sim, batch_size=4, num_batches=9, crystal_reuse=2, crystal_pool=3)
+    own = sampler.sample(6, generator=batch_generator(sampler.device, 0, STREAM_SYNTHETIC_POOL, 1))
+    for slot, index in enumerate((3, 4, 5)):
+        crystals = pooled.crystal_batch(index)
+        for row, source in enumerate([0, 0, 1, 1]):
+            assert torch.equal(crystals.frac_coords[row], own.frac_coords[2 * slot + source])
+            assert torch.equal(crystals.lattice[row], own.lattice[2 * slot + source])
+    in_sequence = list(pooled)
+    alone = synthetic(sampler, sim, batch_size=4, num_batches=9, crystal_reuse=2, crystal_pool=3)
+    assert_batches_equal([in_sequence[4]], [alone.batch(4)])
+    lattices = torch.cat([pooled.crystal_batch(i).lattice[::2] for i in range(9)])
+    assert len({tuple(row.flatten().tolist()) for row in lattices}) == 18
+    assert "crystal_pool=3" in repr(pooled)
+    # pickled (DataLoader workers) without the pool it holds
+    assert pickle.loads(pickle.dumps(pooled))._pool is None
+
+
 def test_synthetic_repr(sampler, simulator) -> None:
     text = repr(synthetic(sampler, simulator, start_batch=2, rank=0, world_size=2))
     for part in ("SyntheticPowderDataset(", "batch_size=3", "num_batches=6", "seed=0", "start_batch=2",
@@ -239,6 +261,7 @@ def test_synthetic_repr(sampler, simulator) -> None:
         ({"crystal_reuse": 0}, "crystal_reuse"),
         ({"crystal_reuse": True}, "crystal_reuse"),
         ({"crystal_reuse": 4}, "more than batch_size"),
+        ({"crystal_pool": 0}, "crystal_pool"),
     ],
 )
 def test_synthetic_bad_arguments(sampler, simulator, kwargs, message) -> None:

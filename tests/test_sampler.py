@@ -737,6 +737,29 @@ def test_relax_separates_atoms_along_their_freedoms_only() -> None:
     assert torch.equal(moved[0, :, 1:], xyz[0, :, 1:])  # y and z never move
 
 
+def test_relax_ordered_sums_equal_index_add_on_the_samplers_own_crystals(monkeypatch) -> None:
+    """The fixed-order sums used off the CPU (index_add_ adds with atomics on CUDA, so its crystals changed
+    from run to run) move the atoms as index_add_ does, on the crystals the sampler pushes apart."""
+    import xrdsynth.sampler._placement as placement
+
+    calls = []
+
+    def recording(*args, **kwargs):
+        calls.append((args, kwargs))
+        return relax(*args, **kwargs)
+
+    monkeypatch.setattr(placement, "relax", recording)
+    SpaceGroupSampler(seed=5).sample(48)
+    assert calls
+    args, kwargs = calls[0]
+    assert int(args[2].valid.sum()) > 48  # several sites per crystal
+    by_index_add = relax(*args, **kwargs, ordered_sums=False)
+    ordered = relax(*args, **kwargs, ordered_sums=True)
+    assert not torch.equal(by_index_add, args[0])  # the atoms did move
+    torch.testing.assert_close(ordered, by_index_add, rtol=0, atol=1e-9)
+    assert torch.equal(relax(*args, **kwargs, ordered_sums=True), ordered)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Bad input
 

@@ -67,9 +67,11 @@ def test_training_writes_a_loadable_classifier_and_its_metrics(tmp_path):
     torch.testing.assert_close(loaded(x), classifier(x))
 
 
-@pytest.mark.parametrize("crystal_reuse", [1, 4])
-def test_resuming_with_the_same_total_reproduces_the_run(tmp_path, crystal_reuse):
-    base = {**TINY, "steps": 6, "checkpoint_every": 2, "eval_every": 6, "crystal_reuse": crystal_reuse}
+@pytest.mark.parametrize(("crystal_reuse", "crystal_pool"), [(1, 1), (4, 1), (2, 3)])
+def test_resuming_with_the_same_total_reproduces_the_run(tmp_path, crystal_reuse, crystal_pool):
+    """Also when the run stops in the middle of a pool of crystals (step 4 of pools of 3 batches)."""
+    base = {**TINY, "steps": 6, "checkpoint_every": 2, "eval_every": 6, "crystal_reuse": crystal_reuse,
+            "crystal_pool": crystal_pool}  # fmt: skip
     whole = train(TrainConfig(out=str(tmp_path / "whole"), **base), progress=False)
     # Interrupt the second run after 4 of its 6 steps by letting a callback raise.
     config = TrainConfig(out=str(tmp_path / "parts"), **base)
@@ -195,6 +197,7 @@ def test_command_line_arguments_make_the_config():
     config = config_from_args(build_parser().parse_args(texture))
     assert config.preset_overrides == {"PreferredOrientation": {"r": [0.35, 1.8], "p": 0.8}}
     assert config_from_args(build_parser().parse_args(["--crystal-reuse", "4"])).crystal_reuse == 4
+    assert config_from_args(build_parser().parse_args(["--crystal-pool", "64"])).crystal_pool == 64
     assert config_from_args(build_parser().parse_args(["--log-d-points", "4251"])).log_d_points == 4251
     rerender = config_from_args(build_parser().parse_args(["--rerender-size-nm", "50"]))
     assert rerender.rerender_size_nm == 50.0
@@ -235,6 +238,7 @@ def test_preset_overrides_reach_the_training_patterns():
         ({"workers": -1}, "workers"),
         ({"crystal_reuse": 0}, "crystal_reuse"),
         ({"crystal_reuse": 2.0}, "crystal_reuse"),
+        ({"crystal_pool": 0}, "crystal_pool must be a positive int"),
         ({"crystal_reuse": 9}, r"crystal_reuse must be between 1 and batch_size \(8\)"),
         ({"precision": "float16"}, "precision must be one of float32, bfloat16"),
         ({"log_d_points": 8}, "log_d_points must be 0 or an int >= 16"),

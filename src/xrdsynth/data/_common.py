@@ -36,6 +36,7 @@ LABELS: tuple[str, ...] = ("space_group", "crystal_system", "lattice_parameters"
 STREAM_SYNTHETIC = 0
 STREAM_STRUCTURES = 1
 STREAM_SHUFFLE = 2
+STREAM_SYNTHETIC_POOL = 3
 
 
 def derive_seed(seed: int, *key: int) -> int:

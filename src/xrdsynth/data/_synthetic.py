@@ -15,6 +15,7 @@ from ..structure import Crystal, CrystalBatch
 from ._common import (
     LABELS,
     STREAM_SYNTHETIC,
+    STREAM_SYNTHETIC_POOL,
     batch_generator,
     check_labels,
     check_partition,
@@ -85,6 +86,15 @@ class SyntheticPowderDataset(IterableDataset[Batch]):
         rank, world_size: the partition among processes, overriding torch.distributed (both or neither).
         crystal_reuse: patterns made from each sampled crystal in a batch (1: every pattern its own
             crystal); at most ``batch_size``.
+        crystal_pool: batches whose crystals are sampled in one call (1: each batch samples its own).
+            With k > 1 the crystals of batches ``k·p .. k·p + k − 1`` come from one call of the sampler,
+            seeded from ``(seed, p)``, split in order: the same distribution, but other crystals than with
+            1. The number of torch operator calls of a call of the sampler grows slowly with its size
+            (115,000 for 256 crystals, 160,000 for 1,024): on a GPU, where each launches kernels, large
+            calls are what make it fast (on an H200 a call for 16,384 crystals took about 5 s, one for 256
+            about 2 s); on a CPU it gains little.
+            Each process keeps the last pool; DataLoader workers each sample the pools of their batches
+            (meant for ``num_workers=0`` on a GPU).
 
     Yields:
         ``(patterns, labels)``: patterns (batch_size, P) in the simulator's dtype, maximum 1 per pattern;
@@ -113,6 +123,7 @@ class SyntheticPowderDataset(IterableDataset[Batch]):
         rank: int | None = None,
         world_size: int | None = None,
         crystal_reuse: int = 1,
+        crystal_pool: int = 1,
     ) -> None:
         if not isinstance(sampler, SpaceGroupSampler):
             raise ValueError(f"sampler must be a SpaceGroupSampler, got {type(sampler).__name__}")
@@ -139,6 +150,8 @@ class SyntheticPowderDataset(IterableDataset[Batch]):
         self.crystal_reuse = check_positive_int("crystal_reuse", crystal_reuse)
         if self.crystal_reuse > self.batch_size:
             raise ValueError(f"crystal_reuse={crystal_reuse} is more than batch_size={batch_size}")
+        self.crystal_pool = check_positive_int("crystal_pool", crystal_pool)
+        self._pool: tuple[int, CrystalBatch] | None = None
         self._distributed: tuple[int, int] | None = None
         #: Crystals redrawn (in this process) because their pattern was all zero or not finite.
         self.pattern_redraws = 0
@@ -156,6 +169,8 @@ class SyntheticPowderDataset(IterableDataset[Batch]):
             parts.append(f"start_batch={self.start_batch}")
         if self.crystal_reuse > 1:
             parts.append(f"crystal_reuse={self.crystal_reuse}")
+        if self.crystal_pool > 1:
+            parts.append(f"crystal_pool={self.crystal_pool}")
         if self.rank is not None:
             parts.append(f"rank={self.rank}, world_size={self.world_size}")
         simulator = repr(self.simulator).replace("\n", " ")
@@ -167,6 +182,7 @@ class SyntheticPowderDataset(IterableDataset[Batch]):
         # rank of the process that pickled the dataset travels with it.
         state = self.__dict__.copy()
         state["_distributed"] = distributed_snapshot() or self._distributed
+        state["_pool"] = None
         return state
 
     def crystal_batch(self, index: int) -> CrystalBatch:
@@ -179,9 +195,8 @@ class SyntheticPowderDataset(IterableDataset[Batch]):
         index = check_positive_int("index", index, minimum=0)
         if self.num_batches is not None and index >= self.num_batches:
             raise IndexError(f"batch index {index} out of range for num_batches={self.num_batches}")
-        generator = batch_generator(self.sampler.device, self.seed, STREAM_SYNTHETIC, index, 0)
         reuse = self.crystal_reuse
-        crystals = self.sampler.sample(-(-self.batch_size // reuse), generator=generator)
+        crystals = self._sample(index, -(-self.batch_size // reuse))
         if reuse > 1:
             crystals = _repeat_rows(crystals, reuse, self.batch_size)
         generator = batch_generator(self.simulator.device, self.seed, STREAM_SYNTHETIC, index, 1)
@@ -200,6 +215,19 @@ class SyntheticPowderDataset(IterableDataset[Batch]):
             f"batch {index}: some patterns are still all zero or not finite after {MAX_PATTERN_REDRAWS} "
             "redraws of their crystals; check the simulator's 2θ range and wavelength"
         )
+
+    def _sample(self, index: int, count: int) -> CrystalBatch:
+        """The ``count`` sampled crystals of batch ``index``: its own call of the sampler, or its share of
+        the pool of ``crystal_pool`` batches that it belongs to."""
+        if self.crystal_pool == 1:
+            generator = batch_generator(self.sampler.device, self.seed, STREAM_SYNTHETIC, index, 0)
+            return self.sampler.sample(count, generator=generator)
+        pool, slot = divmod(index, self.crystal_pool)
+        if self._pool is None or self._pool[0] != pool:
+            generator = batch_generator(self.sampler.device, self.seed, STREAM_SYNTHETIC_POOL, pool)
+            self._pool = (pool, self.sampler.sample(count * self.crystal_pool, generator=generator))
+        rows = torch.arange(slot * count, (slot + 1) * count, device=self._pool[1].device)
+        return self._pool[1].take(rows)
 
     def _simulate(self, crystals: CrystalBatch, generator: torch.Generator) -> torch.Tensor:
         with warnings.catch_warnings():

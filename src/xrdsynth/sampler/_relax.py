@@ -38,8 +38,11 @@ __all__ = [
 
 # Levenberg-Marquardt damping of each site's least-squares step, relative to the site's own metric.
 DAMPING = 0.1
-# Crystals per chunk of the pair search are chosen so that a chunk holds about this many pairs.
+# Crystals per chunk of the pair search are chosen so that a chunk holds about this many pairs: on the CPU
+# few enough for the chunk's temporaries to stay in cache, on a GPU many (each chunk costs some 60 kernel
+# launches, which dominate there; 2^21 pairs take about 1.5 GB of temporaries).
 PAIRS_PER_CHUNK = 1 << 15
+PAIRS_PER_CHUNK_GPU = 1 << 21
 # The corners {0, 1}^3 of the cell around a rounded difference (see nearest_images).
 _CORNERS = torch.tensor(
     [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [1, 0, 1], [0, 1, 1], [1, 1, 1]],
@@ -119,6 +122,7 @@ def _chunks(sites: Sites) -> list[tuple[torch.Tensor, int, int]]:
     """Crystals in chunks of similar size: (rows, atoms, sites) with the rows' atoms in slots < atoms and
     sites in slots < sites. Sorting by atom count keeps the padding small; a chunk holds about
     ``PAIRS_PER_CHUNK`` pairs."""
+    limit = PAIRS_PER_CHUNK if sites.mask.device.type == "cpu" else PAIRS_PER_CHUNK_GPU
     counts = sites.mask.sum(dim=1)
     order = torch.argsort(counts)
     sorted_counts = counts[order].tolist()
@@ -128,7 +132,7 @@ def _chunks(sites: Sites) -> list[tuple[torch.Tensor, int, int]]:
         end, widest = start + 1, site_counts[start]
         while end < len(sorted_counts):
             wider = max(widest, site_counts[end])
-            if (end + 1 - start) * sorted_counts[end] * wider > PAIRS_PER_CHUNK:
+            if (end + 1 - start) * sorted_counts[end] * wider > limit:
                 break
             widest, end = wider, end + 1
         chunks.append((order[start:end], max(int(sorted_counts[end - 1]), 1), max(int(widest), 1)))
@@ -259,6 +263,7 @@ def relax(
     reach: float = 2.0,
     target: float = 1.01,
     max_step: float = 0.25,
+    ordered_sums: bool | None = None,
 ) -> torch.Tensor:
     """Move the atoms apart along their sites' free parameters until every pair clears its minimum.
 
@@ -282,6 +287,8 @@ def relax(
         target: pairs are pushed to this factor of their minimum distance (a little beyond 1, so that
             the pushes converge past the threshold instead of toward it).
         max_step: largest move of a site in one iteration, Å.
+        ordered_sums: sum each site's pairs in a fixed order (deterministic; the default off the CPU,
+            where ``index_add_`` adds with atomics in a varying order) instead of with ``index_add_``.
 
     Returns:
         (n, N, 3) the moved coordinates, wrapped into [0, 1).
@@ -321,6 +328,12 @@ def relax(
     lattice_of_site = lattice.repeat_interleave(width, dim=0)  # (n S, 3, 3)
     goal = target * pairs.threshold
     fallback = torch.tensor([0.5, 0.3, 0.1], dtype=dtype, device=device)
+    # index_add_ of floats uses atomic additions on CUDA, whose order (and so the last bits of every sum, and
+    # after many iterations the crystals) changes from run to run: there the sums over each site's pairs are
+    # gathered into a padded (sites, most pairs of a site) layout and summed along it, in a fixed order.
+    if ordered_sums is None:
+        ordered_sums = device.type != "cpu"
+    padded = _padded_rows(pair_site, n * width) if ordered_sums else None
     for _ in range(iterations):
         flat = x.reshape(-1, 3)
         delta = flat[other_atom] - flat[first_atom] + pairs.shift
@@ -334,12 +347,19 @@ def relax(
         push = -(share * overlap / distance.clamp(min=1e-6))[:, None] * vector
         # Coincident atoms have no direction: push them apart along a fixed one.
         push = torch.where((distance < 1e-6)[:, None], fallback * overlap[:, None], push)
-        rows = pair_site[active]
-        normal = damping.clone()
-        normal.index_add_(0, rows, pair_normal[active])
-        rhs = torch.zeros((n * width, 3), dtype=dtype, device=device)
-        wanted = torch.bmm(cell[active], push[active][:, :, None])  # L D, (A, 3, 1)
-        rhs.index_add_(0, rows, (pair_jacobian[active].transpose(1, 2) @ wanted).squeeze(-1))
+        if padded is None:
+            rows = pair_site[active]
+            normal = damping.clone()
+            normal.index_add_(0, rows, pair_normal[active])
+            rhs = torch.zeros((n * width, 3), dtype=dtype, device=device)
+            wanted = torch.bmm(cell[active], push[active][:, :, None])  # L D, (A, 3, 1)
+            rhs.index_add_(0, rows, (pair_jacobian[active].transpose(1, 2) @ wanted).squeeze(-1))
+        else:
+            # The same sums over the active pairs (push is 0 for the others) without a host synchronisation.
+            weight = active.to(dtype)
+            normal = damping + _sum_rows(pair_normal * weight[:, None, None], padded)
+            wanted = torch.bmm(cell, push[:, :, None])
+            rhs = _sum_rows((pair_jacobian.transpose(1, 2) @ wanted).squeeze(-1) * weight[:, None], padded)
         du = torch.linalg.solve(normal, rhs)  # (n S, 3)
         # No site moves more than max_step Å in one iteration: a crowded atom's pushes add up and would
         # throw it onto atoms outside the neighbour list.
@@ -347,3 +367,24 @@ def relax(
         du = du * (max_step / step.norm(dim=1).clamp(min=1e-12)).clamp(max=1.0)[:, None]
         x = x + (jacobian @ du[flat_site][:, :, None]).reshape(n, atoms, 3)
     return wrap_fractional(x)
+
+
+def _padded_rows(rows: torch.Tensor, size: int) -> torch.Tensor:
+    """(size, K) indices into a list of ``rows.shape[0]`` items of the items of each row (K the most items
+    of a row), padded with the index one past the last item; ``rows`` (P,) int64 in [0, size)."""
+    count = rows.shape[0]
+    order = torch.argsort(rows, stable=True)
+    per_row = torch.bincount(rows, minlength=size)
+    start = torch.cumsum(per_row, 0) - per_row
+    sorted_rows = rows[order]
+    rank = torch.arange(count, device=rows.device) - start[sorted_rows]
+    index = torch.full((size, max(int(per_row.max()), 1) if count else 1), count, device=rows.device)
+    index[sorted_rows, rank] = order
+    return index
+
+
+def _sum_rows(values: torch.Tensor, padded: torch.Tensor) -> torch.Tensor:
+    """Sums (size, ...) of ``values`` (P, ...) over the items of each row of :func:`_padded_rows`, always
+    added in the same order (deterministic on every device)."""
+    with_zero = torch.cat([values, values.new_zeros((1, *values.shape[1:]))])
+    return with_zero[padded].sum(dim=1)

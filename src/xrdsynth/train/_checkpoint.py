@@ -40,6 +40,7 @@ ABSENT_MEANS: dict[str, Any] = {
     "space_group_counts": None,
     "baseline_threshold": 0.0,
     "crystal_system_loss": 0.0,
+    "crystal_pool": 1,
 }
 
 

@@ -43,6 +43,8 @@ _OPTION_HELP = {
     "workers": "DataLoader processes that make the data while the model trains (results do not change)",
     "tempering": "exponent of the 'tempered' space-group weights",
     "crystal_reuse": "patterns made from each sampled crystal of a batch, each with its own instrument draws",
+    "crystal_pool": "batches whose crystals are sampled in one call (32 or more on a GPU, where the sampler "
+    "is bound by kernel launches; 1 on a CPU)",
     "consistency": "weight of the Jensen-Shannon consistency among the patterns of one crystal (0: none; "
     "needs --crystal-reuse >= 2)",
     "log_d_points": "the network reads this many points equally spaced in ln d (0: the 2θ grid itself)",
@@ -114,7 +116,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     )
     for name in ("steps", "batch_size", "warmup_steps", "seed", "threads", "max_atoms", "checkpoint_every",
                  "snapshot_every", "eval_every", "eval_patterns", "log_every", "workers",
-                 "crystal_reuse", "log_d_points"):  # fmt: skip
+                 "crystal_reuse", "crystal_pool", "log_d_points"):  # fmt: skip
         parser.add_argument(
             "--" + name.replace("_", "-"),
             type=int,

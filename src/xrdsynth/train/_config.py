@@ -96,6 +96,10 @@ class TrainConfig:
             the preset's effects (:class:`~xrdsynth.data.SyntheticPowderDataset`): a batch of 128 with 4
             holds 32 crystals. Sampling realistic crystals costs more CPU than simulating them, so this
             trades crystals per pattern for patterns per second.
+        crystal_pool: batches whose crystals are sampled in one call of the sampler
+            (:class:`~xrdsynth.data.SyntheticPowderDataset`): 1 on a CPU; on a GPU, where the sampler is
+            bound by kernel launches, 32 or more (the shipped recipe at batch 1024 trained at 4,347
+            patterns/s on an H200 with 32). Other crystals than with 1, from the same distribution.
         consistency: weight of a consistency term added to the loss (0: none; needs ``crystal_reuse`` >= 2
             dividing ``batch_size``): the Jensen-Shannon divergence among the predictions for the patterns
             of one crystal, which differ only in their laboratory effects, so that the network learns to
@@ -155,6 +159,7 @@ class TrainConfig:
     clean_fraction: float = 0.0
     clean_views: bool = False
     crystal_reuse: int = 1
+    crystal_pool: int = 1
     consistency: float = 0.0
     consistency_anchor: str = "mean"
     init_from: str | None = None
@@ -219,6 +224,9 @@ class TrainConfig:
                 f"crystal_reuse must be between 1 and batch_size ({self.batch_size}), "
                 f"got {self.crystal_reuse}"
             )
+        pool = self.crystal_pool
+        if isinstance(pool, bool) or not isinstance(pool, int) or pool < 1:
+            raise ValueError(f"crystal_pool must be a positive int, got {pool!r}")
         if not (math.isfinite(self.crystal_system_loss) and self.crystal_system_loss >= 0):
             raise ValueError(f"crystal_system_loss must be >= 0, got {self.crystal_system_loss}")
         if not (math.isfinite(self.consistency) and self.consistency >= 0):

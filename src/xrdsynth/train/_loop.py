@@ -193,6 +193,7 @@ def _train(
         world_size=world_size,
         start_batch=step * world_size,
         crystal_reuse=config.crystal_reuse,
+        crystal_pool=config.crystal_pool,
     )
     validation = validation_set(config, device) if rank == 0 else None
     metrics = Metrics(out, resume_step=step) if rank == 0 else None
