@@ -31,11 +31,11 @@ from tqdm.auto import tqdm
 
 import xrdsynth as xs
 from xrdsynth.models import Classifier, load_pretrained
-from xrdsynth.symmetry import CRYSTAL_SYSTEMS, crystal_system, enantiomorph
+from xrdsynth.symmetry import CRYSTAL_SYSTEM_OF_GROUP, CRYSTAL_SYSTEMS, enantiomorph
 from xrdsynth.train import describe_hardware
 
 MAX_Z = 98  # the simulator's form factors end at Cf
-SYSTEM_OF_GROUP = np.array([CRYSTAL_SYSTEMS.index(crystal_system(n)) for n in range(1, 231)])
+SYSTEM_OF_GROUP = np.array(CRYSTAL_SYSTEM_OF_GROUP)
 # Each group's enantiomorphic partner (itself where it has none): powder patterns cannot tell them apart.
 PARTNER = np.array([enantiomorph(n) or n for n in range(1, 231)])
 

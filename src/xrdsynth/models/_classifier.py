@@ -18,7 +18,7 @@ from .._base import DEFAULT_TWO_THETA, NUM_SPACE_GROUPS
 from .._radiation import KALPHA2_OF_KALPHA1, WAVELENGTHS, two_theta_at_wavelength
 from ..io import MeasuredPattern
 from ..simulate import resolve_wavelength
-from ..symmetry import CRYSTAL_SYSTEMS, SpaceGroup, crystal_system, enantiomorph
+from ..symmetry import CRYSTAL_SYSTEM_OF_GROUP, CRYSTAL_SYSTEMS, SpaceGroup, crystal_system, enantiomorph
 from ..transforms import remove_background, rerender_peaks, smooth_gaussian, strip_kalpha2
 from ._architectures import build_model
 from ._resample import as_float_array, log_d_two_theta, resample_pattern, resample_to_log_d
@@ -603,7 +603,7 @@ def predictions_from_probabilities(
     """(N, 230) probabilities -> one :class:`Prediction` per row with the ``top`` groups; a row whose best
     pair probability is below ``threshold`` is marked ``abstained``."""
     symbols, systems = _group_names()
-    system_index = np.array([CRYSTAL_SYSTEMS.index(s) for s in systems])
+    system_index = np.array(CRYSTAL_SYSTEM_OF_GROUP)
     partner = np.array([(enantiomorph(n) or n) - 1 for n in range(1, NUM_SPACE_GROUPS + 1)])
     result = []
     for row in np.asarray(probability, dtype=np.float64):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from ..symmetry import CRYSTAL_SYSTEMS, LATTICE_SYSTEMS, crystal_system, lattice_system
+from ..symmetry import CRYSTAL_SYSTEM_OF_GROUP, LATTICE_SYSTEMS, lattice_system
 from ._probabilities import (
     element_probabilities,
     element_set_table,
@@ -213,7 +213,7 @@ def build_device_tables(
         is_anion=b(np.isin(np.arange(119), sorted(ANIONS))),
         element_sets=i(sets),
         element_set_probability=p(set_probability),
-        crystal_system=i(np.array([CRYSTAL_SYSTEMS.index(crystal_system(g)) for g in range(1, 231)])),
+        crystal_system=i(np.array(CRYSTAL_SYSTEM_OF_GROUP)),
         element_probability=p(element_probabilities(stats)),
         num_elements_probability=p(num_elements_probabilities(stats)),
         sites_probability=p(sites_per_element_probabilities(stats)),

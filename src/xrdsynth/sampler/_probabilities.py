@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._elements import atomic_number
-from ..symmetry import CRYSTAL_SYSTEMS, crystal_system
+from ..symmetry import CRYSTAL_SYSTEM_OF_GROUP, CRYSTAL_SYSTEMS
 from ._radii import atomic_volumes, covalent_radii
 from ._statistics import MAX_ELEMENTS, MAX_SITES_PER_ELEMENT, VOLUME_QUANTILE_LEVELS, SamplerStatistics
 from ._tables import MAX_POSITIONS, WyckoffTables
@@ -92,7 +92,7 @@ def element_probabilities(stats: SamplerStatistics) -> npt.NDArray[np.float64]:
     floor = np.zeros(119)
     floor[1 : MAX_SAMPLED_Z + 1] = ELEMENT_FLOOR
     overall = _normalise(counts.sum(axis=0) + floor)
-    systems = np.array([CRYSTAL_SYSTEMS.index(crystal_system(g)) for g in range(1, 231)])
+    systems = np.array(CRYSTAL_SYSTEM_OF_GROUP)
     probabilities = np.zeros_like(counts)
     for k in range(len(CRYSTAL_SYSTEMS)):
         rows = systems == k
