@@ -88,13 +88,12 @@ class SyntheticPowderDataset(IterableDataset[Batch]):
             crystal); at most ``batch_size``.
         crystal_pool: batches whose crystals are sampled in one call (1: each batch samples its own).
             With k > 1 the crystals of batches ``k·p .. k·p + k − 1`` come from one call of the sampler,
-            seeded from ``(seed, p)``, split in order: the same distribution, but other crystals than with
-            1. The number of torch operator calls of a call of the sampler grows slowly with its size
-            (115,000 for 256 crystals, 160,000 for 1,024): on a GPU, where each launches kernels, large
-            calls are what make it fast (on an H200 a call for 16,384 crystals took about 5 s, one for 256
-            about 2 s); on a CPU it gains little.
-            Each process keeps the last pool; DataLoader workers each sample the pools of their batches
-            (meant for ``num_workers=0`` on a GPU).
+            seeded from ``(seed, p)``, split in order: the same distribution, but not the crystals of
+            ``crystal_pool=1``. The torch operator calls of one call of the sampler grow slowly with its
+            size (115,000 for 256 crystals, 160,000 for 1,024): on a GPU, where each launches kernels,
+            large calls are what make it fast (on an H200 a call for 16,384 crystals took about 5 s, one
+            for 256 about 2 s); on a CPU it gains little. Each process keeps the last pool; DataLoader
+            workers each sample the pools of their batches (meant for ``num_workers=0`` on a GPU).
 
     Yields:
         ``(patterns, labels)``: patterns (batch_size, P) in the simulator's dtype, maximum 1 per pattern;

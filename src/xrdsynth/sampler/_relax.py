@@ -39,8 +39,9 @@ __all__ = [
 # Levenberg-Marquardt damping of each site's least-squares step, relative to the site's own metric.
 DAMPING = 0.1
 # Crystals per chunk of the pair search are chosen so that a chunk holds about this many pairs: on the CPU
-# few enough for the chunk's temporaries to stay in cache, on a GPU many (each chunk costs some 60 kernel
-# launches, which dominate there; 2^21 pairs take about 1.5 GB of temporaries).
+# few enough for the chunk's temporaries to stay in cache, on a GPU many (each chunk costs dozens of kernel
+# launches, which dominate there; the float64 temporaries of 2^21 pairs, 8 corners each, are of the order
+# of a gigabyte).
 PAIRS_PER_CHUNK = 1 << 15
 PAIRS_PER_CHUNK_GPU = 1 << 21
 # The corners {0, 1}^3 of the cell around a rounded difference (see nearest_images).
@@ -378,7 +379,7 @@ def _padded_rows(rows: torch.Tensor, size: int) -> torch.Tensor:
     start = torch.cumsum(per_row, 0) - per_row
     sorted_rows = rows[order]
     rank = torch.arange(count, device=rows.device) - start[sorted_rows]
-    index = torch.full((size, max(int(per_row.max()), 1) if count else 1), count, device=rows.device)
+    index = torch.full((size, max(int(per_row.max()), 1)), count, device=rows.device)
     index[sorted_rows, rank] = order
     return index
 
