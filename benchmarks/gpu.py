@@ -104,8 +104,8 @@ class Sizes:
     simulator_batches: tuple[int, ...] = (256, 1024, 4096, 16384, 65536)
     float64_batches: tuple[int, ...] = (1024, 16384)
     compile_batches: tuple[int, ...] = (4096, 16384, 65536)
-    sampler_batches: tuple[int, ...] = (256, 4096, 16384, 65536)
-    pipeline_batches: tuple[int, ...] = (4096, 16384, 65536)
+    sampler_batches: tuple[int, ...] = (256, 1024, 4096, 16384, 65536)
+    pipeline_batches: tuple[int, ...] = (1024, 4096, 16384, 65536)
     network_batches: tuple[int, ...] = (128, 1024)
     # Three pools of crystals (train_crystal_pool batches each) on a GPU, so that the rate after the first
     # log window pays for two calls of the sampler.
@@ -532,6 +532,16 @@ def check_sampler(run: Run, sizes: Sizes, seed: int) -> None:
 
 
 # ------------------------------------------------------------------------------------------ throughput
+def call_time_scale(last: tuple[int, float], previous: tuple[int, float] | None, size: int) -> float:
+    """Predicted seconds per call at batch ``size`` over those of the last measured (batch, seconds): along
+    the line through the last two measurements (never decreasing), else in proportion to the batch."""
+    last_batch, last_seconds = last
+    if previous is None or previous[0] >= last_batch:
+        return size / last_batch
+    slope = max((last_seconds - previous[1]) / (last_batch - previous[0]), 0.0)
+    return (last_seconds + slope * (size - last_batch)) / max(last_seconds, 1e-12)
+
+
 def sweep(
     run: Run,
     key: str,
@@ -542,12 +552,18 @@ def sweep(
     extra: dict[str, Any],
     unit: str = "patterns/s",
 ) -> None:
-    """One measurement per batch size (ascending), each skipped when the last one predicts it will not fit."""
+    """One measurement per batch size (ascending), each skipped when the last ones predict it will not fit:
+    the time per call is extrapolated along the line through the last two sizes measured (a GPU's fixed
+    cost per call, its kernel launches, does not grow with the batch), else in proportion to the size."""
     last: dict[str, Any] | None = None
     last_batch = 1
+    previous: tuple[int, float] | None = None
     for size in batches:
         what = f"{key} {extra} batch {size}"
-        if not fits(run, stop, last, size / last_batch, what):
+        scale = (
+            1.0 if last is None else call_time_scale((last_batch, last["seconds_per_call"]), previous, size)
+        )
+        if not fits(run, stop, last, scale, what):
             continue
         try:
             function = make(size)
@@ -561,6 +577,8 @@ def sweep(
             break
         row = {**extra, "batch": size, **result}
         run.append(("throughput", key), row)
+        if last is not None:
+            previous = (last_batch, last["seconds_per_call"])
         last, last_batch = result, size
         print(
             f"  {key:18s} {json.dumps(extra):44s} batch {size:6d}: {result['items_per_s']:12,.0f} {unit} "
@@ -641,7 +659,7 @@ def measure_pipeline(run: Run, sizes: Sizes, seed: int, compile: bool, section: 
 
         return call
 
-    batches = sizes.pipeline_batches[:2] if compile else sizes.pipeline_batches
+    batches = sizes.pipeline_batches[1:3] if compile else sizes.pipeline_batches  # compiled: 4,096 and 16,384
     sweep(run, "sample+simulate", batches, make, sizes, stop, {"compile": compile})
 
 

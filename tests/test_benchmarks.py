@@ -145,6 +145,16 @@ def test_gpu_compare_fails_on_a_difference_and_on_nan() -> None:
     assert not gpu.compare(x[:2], x)["passed"]
 
 
+def test_gpu_call_time_prediction_follows_the_fixed_cost_of_a_call() -> None:
+    """The sampler on the H200 (2026-12-04): 2.2 s for 256 crystals; with a second point at 1,024 the next
+    sizes are extrapolated along the line, not in proportion (which predicted 71 s for 4,096: skipped)."""
+    gpu = load_script(GPU_SCRIPT)
+    assert gpu.call_time_scale((256, 2.2), None, 4096) == pytest.approx(16.0)
+    assert gpu.call_time_scale((1024, 2.5), (256, 2.2), 4096) * 2.5 == pytest.approx(2.5 + 0.3 / 768 * 3072)
+    # never predicts less than the last call when the larger batch happened to be faster
+    assert gpu.call_time_scale((1024, 2.0), (256, 2.2), 4096) == pytest.approx(1.0)
+
+
 def test_gpu_results_merge_keeps_other_keys_and_refuses_a_broken_file(tmp_path) -> None:
     gpu = load_script(GPU_SCRIPT)
     out = tmp_path / "results.json"
