@@ -85,6 +85,23 @@ def time_phases(sampler: SpaceGroupSampler, batch: int) -> dict[str, float]:
     return spent
 
 
+def operator_calls(sampler: SpaceGroupSampler, batch: int) -> int:
+    """torch operator calls (dispatched ATen operations) of one ``sample(batch)`` call: what bounds the
+    sampler on a GPU, where each call costs a kernel launch whatever its size."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        calls = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Count.calls += 1
+            return func(*args, **(kwargs or {}))
+
+    with Count():
+        sampler.sample(batch)
+    return Count.calls
+
+
 def pipeline_patterns_per_second(
     sampler: SpaceGroupSampler, batch: int, repeats: int, compile: bool = False
 ) -> tuple[float, float, float]:
@@ -141,10 +158,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="PowderSimulator(compile=True) in the sample + simulate pipeline",
     )
+    parser.add_argument(
+        "--parallel-compositions", type=int, default=None,
+        help="SpaceGroupSampler(parallel_compositions=K) (default: the sampler's, 1 on the CPU, 4 elsewhere)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
-    sampler = SpaceGroupSampler(seed=args.seed, device=args.device, dtype=dtype)
+    sampler = SpaceGroupSampler(
+        seed=args.seed, device=args.device, dtype=dtype, parallel_compositions=args.parallel_compositions
+    )
     ours, batch = sampler_rate(sampler, args.batch, args.repeats)
     counters = sampler.counters
     theirs, valid, asked = pyxtal_rate(batch.to("cpu"), args.pyxtal)
@@ -158,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"ratio: {ours / max(theirs, 1e-9):,.0f}x")
     print(f"redraws: {counters.summary()}")
+    print(
+        f"torch operator calls per sample({args.batch}) call: {operator_calls(sampler, args.batch):,} "
+        f"(parallel_compositions={args.parallel_compositions}: None is the sampler's default)"
+    )
     phases = time_phases(sampler, args.batch)
     total = phases.pop("total")
     print(f"where the time goes (one call, {total * 1e3:.0f} ms):")

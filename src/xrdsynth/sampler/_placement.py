@@ -111,7 +111,7 @@ def place_sites(
     target_distance: torch.Tensor,
     attempts: int,
     generator: torch.Generator,
-    max_expansion: float = MAX_EXPANSION,
+    max_expansion: float | torch.Tensor = MAX_EXPANSION,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, torch.Tensor]:
     """Draw the free coordinates so that no two atoms come closer than their minimum distance.
 
@@ -149,7 +149,8 @@ def place_sites(
         target_distance: (119, 119) Å the distances pairs are pushed toward (>= ``min_distance``).
         attempts: candidates per site in the placement.
         generator: random generator.
-        max_expansion: the largest growth in length over the drawn cell (``MAX_EXPANSION`` by default).
+        max_expansion: the largest growth in length over the drawn cell (``MAX_EXPANSION`` by default), or
+            (n,) float64 one per crystal.
 
     Returns:
         xyz: (n, N, 3) fractional coordinates in [0, 1) of every atom slot (0 for padding and failures).
@@ -175,6 +176,7 @@ def place_sites(
     factor = torch.where(factor >= 1.0, 1.02 * factor, torch.ones_like(factor))
     lattice = lattice * factor.to(dtype)[:, None, None]
     growth = torch.ones(n, dtype=torch.float64, device=device)  # expansion in length since the draw
+    limit = torch.as_tensor(max_expansion, dtype=torch.float64, device=device).expand(n)
     placed = torch.ones(n, dtype=torch.bool, device=device)
     draws = 0
     expansions = torch.zeros(n, dtype=torch.int64, device=device)
@@ -192,7 +194,7 @@ def place_sites(
         draws += used
         grow = stretch > 1.0
         if bool(grow.any()):
-            too_much = grow & (growth[rows] * stretch > max_expansion)
+            too_much = grow & (growth[rows] * stretch > limit[rows])
             placed[rows[too_much]] = False
             ok = grow & ~too_much
             lattice[rows[ok]] *= stretch[ok].to(dtype)[:, None, None]
@@ -234,7 +236,7 @@ def place_sites(
     # What the pushes did not resolve, a uniform expansion does (every distance grows by its factor).
     stretch = torch.where(ratio < 1.0, EXPANSION_MARGIN / ratio.clamp(min=1e-9), torch.ones_like(ratio))
     stretch = stretch.to(torch.float64)
-    too_much = growth[rows] * stretch > max_expansion
+    too_much = growth[rows] * stretch > limit[rows]
     placed[rows[too_much]] = False
     grow = (stretch > 1.0) & ~too_much
     xyz[rows] = x
