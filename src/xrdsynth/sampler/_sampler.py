@@ -108,7 +108,7 @@ class SpaceGroupSampler:
             torch's setting.
         parallel_compositions: how many compositions a crystal whose draft failed tries at once (each with
             its few geometries; the first that works in the order of one-at-a-time drafting is kept, so the
-            crystals follow the same distribution). 1: one at a time, the least work, in about twenty
+            crystals follow the same distribution). 1: one at a time, the least work, in about fifteen
             rounds over fewer and fewer crystals; more: a few larger rounds, for a GPU, which is bound by
             the number of operations rather than their size. None (default): 1 on the CPU, 4 elsewhere.
     """
@@ -247,7 +247,7 @@ class SpaceGroupSampler:
             f"min_distance_scale={self.min_distance_scale}, b_iso_range={self.b_iso_range}, "
             f"space_group_weights={weights!r}, verify_symprec={self.verify_symprec}, "
             f"num_threads={getattr(self, 'num_threads', 1)}, "
-            f"parallel_compositions={getattr(self, 'parallel_compositions', None)})"
+            f"parallel_compositions={self.parallel_compositions})"
         )
 
     def __getstate__(self) -> dict[str, Any]:
@@ -265,6 +265,7 @@ class SpaceGroupSampler:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         generator_state = state.pop("_generator_state")
+        state.setdefault("parallel_compositions", None)  # pickled before the option existed
         self.__dict__.update(state)
         self._tables = None
         self._group_probability = None
