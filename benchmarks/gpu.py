@@ -29,7 +29,8 @@ What it does, in order of priority (a global deadline skips whatever is left and
    same crystals simulated on the CPU (1e-4 as above).
 
 2. **Throughput** (``throughput``): patterns/s of the simulator on batches of sampled crystals (batch sizes
-   swept; float32 and float64 eager, float32 with ``compile=True``), crystals/s of the sampler, patterns/s of
+   swept; float32 and float64 eager, float32 with ``compile=True``), crystals/s of the sampler (as constructed;
+   then, off the CPU, with ``parallel_compositions=1``, the CPU's one composition at a time), patterns/s of
    sample + simulate in default constructors (``SpaceGroupSampler(seed=0, device=d)`` and
    ``PowderSimulator(device=d)``, eager and compiled), and of training the shipped architecture: the network
    step alone (forward, backward, AdamW on ready patterns) and the whole loop of ``xrdsynth.train.train``
@@ -116,7 +117,7 @@ class Sizes:
     # Seconds each section may take at most (the global deadline cuts them further).
     allowance: tuple[tuple[str, float], ...] = (
         ("checks", 90.0),
-        ("sampler", 45.0),
+        ("sampler", 70.0),
         ("simulator float32", 60.0),
         ("work", 20.0),
         ("pipeline", 45.0),
@@ -588,18 +589,31 @@ def sweep(
 
 
 def measure_sampler(run: Run, sizes: Sizes, seed: int) -> xs.CrystalBatch | None:
-    """Crystals/s of the sampler; returns the largest batch it made (the simulator's pool of crystals)."""
+    """Crystals/s of the sampler as constructed by default; off the CPU then, in the same run and at the
+    sizes the time leaves, with one composition at a time (``parallel_compositions=1``, the CPU's way), to
+    show what trying several at once gives. Returns the largest batch the default sampler made (the
+    simulator's pool of crystals)."""
     stop = run.section("sampler", sizes)
-    sampler = xs.SpaceGroupSampler(seed=seed, device=run.device)
     pool: dict[str, xs.CrystalBatch] = {}
 
-    def make(size: int) -> Callable[[], Any]:
-        def call() -> None:
-            pool["batch"] = sampler.sample(size)
+    def maker(sampler: xs.SpaceGroupSampler, keep: bool) -> Callable[[int], Callable[[], Any]]:
+        def make(size: int) -> Callable[[], Any]:
+            def call() -> None:
+                batch = sampler.sample(size)
+                if keep:
+                    pool["batch"] = batch
 
-        return call
+            return call
 
-    sweep(run, "sampler", sizes.sampler_batches, make, sizes, stop, {"dtype": "float64"}, "crystals/s")
+        return make
+
+    default = xs.SpaceGroupSampler(seed=seed, device=run.device)
+    extra = {"dtype": "float64", "parallel_compositions": "default"}
+    sweep(run, "sampler", sizes.sampler_batches, maker(default, True), sizes, stop, extra, "crystals/s")
+    if run.device.type != "cpu":  # on the CPU the default is one at a time already
+        one = xs.SpaceGroupSampler(seed=seed, device=run.device, parallel_compositions=1)
+        extra = {"dtype": "float64", "parallel_compositions": 1}
+        sweep(run, "sampler", sizes.sampler_batches, maker(one, False), sizes, stop, extra, "crystals/s")
     return pool.get("batch")
 
 
@@ -904,7 +918,7 @@ def summarise(record: dict[str, Any]) -> dict[str, Any]:
         "simulator_eager_float32_best": best(record, "simulator", dtype="float32", compile=False),
         "simulator_compiled_float32_best": best(record, "simulator", dtype="float32", compile=True),
         "simulator_eager_float64_best": best(record, "simulator", dtype="float64", compile=False),
-        "sampler_best_crystals_per_s": best(record, "sampler"),
+        "sampler_best_crystals_per_s": best(record, "sampler", parallel_compositions="default"),
         "pipeline_best_patterns_per_s": pipeline_best,
         "network_step_best_patterns_per_s": best(record, "network step"),
         "train_loop_patterns_per_s": best(record, "train loop"),
