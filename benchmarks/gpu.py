@@ -29,8 +29,9 @@ What it does, in order of priority (a global deadline skips whatever is left and
    same crystals simulated on the CPU (1e-4 as above).
 
 2. **Throughput** (``throughput``): patterns/s of the simulator on batches of sampled crystals (batch sizes
-   swept; float32 and float64 eager, float32 with ``compile=True``), crystals/s of the sampler (as constructed;
-   then, off the CPU, with ``parallel_compositions=1``, the CPU's one composition at a time), patterns/s of
+   swept; float32 and float64 eager, float32 with ``compile=True``), crystals/s of the sampler (as
+   constructed; then, off the CPU, with ``parallel_compositions=1``, the CPU's one composition at a time),
+   patterns/s of
    sample + simulate in default constructors (``SpaceGroupSampler(seed=0, device=d)`` and
    ``PowderSimulator(device=d)``, eager and compiled), and of training the shipped architecture: the network
    step alone (forward, backward, AdamW on ready patterns) and the whole loop of ``xrdsynth.train.train``
