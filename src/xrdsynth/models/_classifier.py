@@ -470,7 +470,10 @@ class Classifier(nn.Module):
         two_theta, intensity, lam = self._measurement(two_theta, intensity, wavelength)
         grid = resample_pattern(two_theta, intensity, lam, self.spec)
         tensor = torch.as_tensor(grid, dtype=torch.float32)
-        return self.probabilities_on_grid(tensor, batch_size).double().cpu().numpy()
+        probability = self.probabilities_on_grid(tensor, batch_size).double().cpu()
+        # The float32 softmax sums to 1 within ~1e-7 (230 roundings); the float64 rows promised here are
+        # normalised again so that they sum to 1 to float64 precision.
+        return (probability / probability.sum(dim=1, keepdim=True)).numpy()
 
     def _measurement(
         self, two_theta: Any, intensity: Any, wavelength: float | str | None
