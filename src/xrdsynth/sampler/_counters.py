@@ -69,7 +69,8 @@ class SamplerCounters:
             f"{self.compositions / self.crystals:.3f} compositions per crystal, "
             f"{self.site_draws / max(self.sites, 1):.3f} coordinate draws per site, "
             f"{self.expansions / self.crystals:.3f} cell expansions per crystal, "
-            f"{self.forced_certificates / self.crystals:.2%} compositions forced to certify their group"
+            f"{self.forced_certificates / max(self.compositions, 1):.2%} of the compositions forced "
+            "to certify their group"
             + (
                 f", {self.symmetry_rejections} crystals redrawn after the spglib check"
                 if self.symmetry_rejections
