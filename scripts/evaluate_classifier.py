@@ -312,8 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--write-card needs --model FOLDER (a folder with card.json)")
     if args.threads:
         torch.set_num_threads(args.threads)
-    classifier = load_pretrained(args.model)
-    classifier.precision = args.precision
+    classifier = load_pretrained(args.model, precision=args.precision)
     # bfloat16 and float32 networks differ in the last bits, which flips a few answers near a tie (about 1 %
     # of rruff-dev): the figures say which arithmetic made them.
     precision = str(classifier.inference_dtype).removeprefix("torch.")

@@ -555,14 +555,7 @@ class SpaceGroupSampler:
             placed, keep = self._draft(
                 t, c, target[rows_now], _allowed_expansion(round_ // GEOMETRY_ROUNDS), gen, out
             )
-            success = placed.view(-1, replicas)
-            found = success.any(dim=1)
-            chosen = torch.arange(len(pending), device=self.device) * replicas + torch.argmax(
-                success.to(torch.int8), dim=1
-            )
-            if bool(found.any()):
-                keep(pending[found], chosen[found])
-            pending = pending[~found]
+            pending = _keep_first(pending, placed, replicas, keep)
             if pending.numel() == 0:
                 return
             replicas = min(replicas * 4, MAX_REPLICAS)
@@ -587,14 +580,7 @@ class SpaceGroupSampler:
             drafts = torch.arange(len(c.group), device=self.device).repeat_interleave(g)
             allowed = _allowed_expansion(number)[drafts]
             placed, keep = self._draft(t, c.take(drafts), volume[drafts], allowed, gen, out)
-            success = placed.view(len(pending), k * g)
-            found = success.any(dim=1)
-            chosen = torch.arange(len(pending), device=self.device) * (k * g) + torch.argmax(
-                success.to(torch.int8), dim=1
-            )
-            if bool(found.any()):
-                keep(pending[found], chosen[found])
-            pending = pending[~found]
+            pending = _keep_first(pending, placed, k * g, keep)
             tried += k
             if pending.numel() == 0:
                 return
@@ -606,6 +592,25 @@ class SpaceGroupSampler:
             f"{self.min_distance_scale} after {COMPOSITION_ROUNDS} compositions each; "
             "lower min_distance_scale"
         )
+
+
+def _keep_first(
+    pending: torch.Tensor,
+    placed: torch.Tensor,
+    drafts: int,
+    keep: Callable[[torch.Tensor, torch.Tensor], None],
+) -> torch.Tensor:
+    """Keep, for each of the crystals ``pending`` (p,), the first of its ``drafts`` consecutive drafts that
+    ``placed`` (p * drafts,) bool says worked (``keep(rows, draft indices)``); returns the crystals none of
+    whose drafts worked."""
+    success = placed.view(len(pending), drafts)
+    found = success.any(dim=1)
+    chosen = torch.arange(len(pending), device=pending.device) * drafts + torch.argmax(
+        success.to(torch.int8), dim=1
+    )
+    if bool(found.any()):
+        keep(pending[found], chosen[found])
+    return pending[~found]
 
 
 def _allowed_expansion(composition: int | torch.Tensor) -> float | torch.Tensor:
