@@ -63,3 +63,34 @@ def test_the_card_page_names_the_arithmetic_and_shows_float32_only_where_the_tab
     assert "| rruff-dev: 449 measured RRUFF laboratory patterns (Cu Kα) | 449 | 36.7 % |" in text
     assert script.float32_lines(evaluation, None) == []
     assert script.float32_lines(float32, float32) == []  # the table is float32 already
+
+
+def test_both_crystal_system_answers_are_scored_and_the_card_shows_the_first_answers_where_recorded():
+    script = load_script("evaluate_classifier")
+    # Row 0: P2_1/c (14) first with 0.30, but the orthorhombic groups 16..74 hold 0.59 between them: the
+    # most probable system is orthorhombic, the first answer's monoclinic. Row 1: cubic Fm-3m (225) alone.
+    probability = np.zeros((2, 230))
+    probability[0, 13] = 0.30
+    probability[0, 15:74] = 0.01
+    probability[0, 1] = 0.11
+    probability[1, 224] = 1.0
+    labels = np.array([14, 225])
+    result = script.scores(probability, labels)
+    assert result["top1"] == 1.0
+    assert result["crystal_system"] == 0.5  # orthorhombic for row 0: wrong
+    assert result["crystal_system_first"] == 1.0
+    by_system = script.breakdown(probability, labels)["by_crystal_system"]
+    monoclinic = {"n": 1, "top1": 1.0, "crystal_system": 0.0, "crystal_system_first": 1.0}
+    assert by_system["monoclinic"] == monoclinic
+
+    card = load_script("write_model_card")
+    old = {"n": 449, "top1": 0.381, "top1_enantiomorph": 0.381, "top5": 0.661, "crystal_system": 0.539}
+    new = {**old, "top1": 0.367, "crystal_system": 0.535, "crystal_system_first": 0.579}
+    # An evaluation from before the second answer was scored keeps one system column.
+    assert card.evaluation_table({"rruff": old})[0].count("crystal system") == 1
+    table = card.evaluation_table({"rruff": new})
+    assert table[0].endswith("| crystal system (most probable) | crystal system of the first answer |")
+    assert table[2].endswith("| 53.5 % | 57.9 % |")
+    text = " ".join(card.system_answer_lines({"rruff": old}, {"rruff": new, "precision": "float32"}))
+    assert "first answer against summed (the network in float32): rruff-dev 57.9 % against 53.5 %." in text
+    assert card.system_answer_lines({"rruff": old}, None) == []
