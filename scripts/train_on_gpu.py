@@ -2,6 +2,7 @@
 
     python scripts/train_on_gpu.py --out $OUT/gpu-run [--budget-s 420] [--batch-size 1024] [--lr X]
         [--init-from xrdsynth-resnet-cu] [--architecture-kwargs '{"width": 32, "stem_stride": 8}']
+        [--clean-doublet 0.5]
 
 The recipe is the shipped model's (its card's ``recipe``: architecture, grid, preprocessing, preset, clean
 fraction, space-group weights, label smoothing, weight decay), changed only where a GPU needs it: the device,
@@ -59,6 +60,8 @@ def recipe_config(args: argparse.Namespace, out: Path, steps: int) -> TrainConfi
         lr = min(float(fields["lr"]) * math.sqrt(args.batch_size / _RECIPE_BATCH), _MAX_LR)
     if args.architecture_kwargs is not None:
         fields["architecture_kwargs"] = json.loads(args.architecture_kwargs)
+    if args.clean_doublet is not None:
+        fields["clean_doublet"] = args.clean_doublet
     fields.update(
         out=str(out),
         device=args.device,
@@ -108,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: scaled)")
     parser.add_argument("--init-from", default=None, help="start from this model (default: from scratch)")
     parser.add_argument("--architecture-kwargs", default=None, help="JSON, replaces the recipe's")
+    parser.add_argument(
+        "--clean-doublet", type=float, default=None, help="replaces the recipe's clean_doublet (see train)"
+    )
     parser.add_argument(
         "--probe-steps", type=int, default=None, help="steps of the rate probe (default: 2 pools + 8)"
     )

@@ -174,9 +174,11 @@ def test_gpu_training_script_sizes_its_run_to_the_budget(tmp_path: Path) -> None
     as many steps as the probe's rate fits into what is left of the budget, and leaves a loadable model and a
     summary. (How long the run then takes depends on the machine's load, which a test cannot assume.)"""
     out = tmp_path / "run"
-    done = run_script(ROOT / "scripts" / "train_on_gpu.py", "--out", out, "--smoke", "--budget-s", "20")
+    script = ROOT / "scripts" / "train_on_gpu.py"
+    done = run_script(script, "--out", out, "--smoke", "--budget-s", "20", "--clean-doublet", "0.5")
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads((out / "summary.json").read_text())
+    assert summary["config"]["clean_doublet"] == 0.5  # the one recipe change asked for
     sizing = summary["sizing"]
     assert sizing["steps_per_s"] > 0 and sizing["seconds_for_steps"] < 20.0
     assert summary["steps"] == max(1, int(sizing["steps_per_s"] * sizing["seconds_for_steps"]))

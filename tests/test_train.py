@@ -597,3 +597,34 @@ def test_a_run_whose_statistics_changed_is_not_resumed(tmp_path) -> None:
         train(TrainConfig(out=out, **base), progress=False)
     default_statistics().save(path)  # the same content again: resumes
     assert train(TrainConfig(out=out, **base), progress=False).card["steps"] == 4
+
+
+def test_clean_doublet_puts_the_kalpha2_line_on_clean_patterns_and_nothing_else() -> None:
+    from xrdsynth.simulate import WAVELENGTHS
+    from xrdsynth.train import build_data
+    from xrdsynth.train._data import SimulatorMixture
+
+    config = TrainConfig(**{**TINY, "clean_fraction": 0.2, "clean_doublet": 0.5})
+    _, mixture = build_data(config, torch.device("cpu"))
+    assert isinstance(mixture, SimulatorMixture)
+    clean, lab = mixture.simulators
+    # The clean batches: the clean preset's Gaussian peaks, the laboratory preset's doublet and nothing else.
+    assert clean.simulator.profile == "gaussian"
+    assert [type(t).__name__ for t in clean.transforms.reflection] == ["KAlphaDoublet"]
+    assert not clean.transforms.pattern
+    doublet, lab_doublet = clean.transforms.reflection[0], lab.transforms.reflection[0]
+    assert doublet.p == 0.5 and doublet.ratio == lab_doublet.ratio
+    # About half of the clean patterns get Kα2, at the laboratory preset's ratios.
+    drawn = clean.transforms.draw_reflections(4000, torch.Generator().manual_seed(1), torch.float64)
+    [(wavelength, weight)] = drawn.extra_lines
+    assert wavelength == WAVELENGTHS["CuKa2"]
+    shown = weight[weight > 0]
+    assert 0.46 < len(shown) / 4000 < 0.54
+    assert doublet.ratio[0] <= float(shown.min()) and float(shown.max()) <= doublet.ratio[1]
+    # Without the option the clean batches stay Kα1 only.
+    _, plain = build_data(TrainConfig(**{**TINY, "clean_fraction": 0.2}), torch.device("cpu"))
+    assert not plain.simulators[0].transforms.reflection
+    with pytest.raises(ValueError, match="clean_doublet adds the Cu Kα doublet to clean patterns"):
+        TrainConfig(**{**TINY, "clean_fraction": 0.0, "clean_doublet": 0.5})
+    with pytest.raises(ValueError, match="clean_doublet must be a probability"):
+        TrainConfig(**{**TINY, "clean_fraction": 0.2, "clean_doublet": 1.5})

@@ -35,6 +35,8 @@ _OPTION_HELP = {
     "crystal_system_loss": "weight of the negative log-likelihood of the crystal system (the summed "
     "probability of its space groups) added to the loss (0: none)",
     "clean_fraction": "fraction of batches made with the 'clean' preset instead of --preset",
+    "clean_doublet": "probability that a clean pattern carries the laboratory preset's Cu Kα doublet "
+    "(0: never)",
     "baseline_threshold": "levels below this fraction of the strongest peak reach the network as zero "
     "(0: every level)",
     "background_window_deg": "width in degrees of the background removal before the network, 0 for none",
@@ -124,7 +126,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
             metavar="N",
             help=_OPTION_HELP[name] + default,
         )
-    for name in ("lr", "weight_decay", "label_smoothing", "clean_fraction", "tempering",
+    for name in ("lr", "weight_decay", "label_smoothing", "clean_fraction", "clean_doublet", "tempering",
                  "background_window_deg", "smoothing_fwhm_deg", "rerender_size_nm",
                  "kalpha2_strip_ratio", "consistency", "baseline_threshold",
                  "crystal_system_loss"):  # fmt: skip

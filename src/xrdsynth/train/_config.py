@@ -88,6 +88,10 @@ class TrainConfig:
             ``{"PreferredOrientation": {"r": [0.35, 1.8], "p": 0.8}}`` (see
             :func:`xrdsynth.transforms.laboratory_cu_transforms`); the clean batches are not affected.
         clean_fraction: fraction of batches made with the "clean" preset instead.
+        clean_doublet: probability that a pattern of the clean batches (or clean views) carries the Cu Kα
+            doublet of the laboratory preset (its Kα2/Kα1 ratio), on the clean preset's Gaussian peaks and
+            nothing else. The laboratory preset shows the doublet only together with its instrument
+            widths, so without this the network never sees Kα2 on narrow Gaussian peaks alone (0: never).
         clean_views: with ``crystal_reuse`` r >= 2, the first of the r patterns of every crystal is made
             with the "clean" preset and the others with ``preset`` (instead of whole clean batches,
             ``clean_fraction`` must be 0): each crystal is seen clean and with laboratory effects in one
@@ -157,6 +161,7 @@ class TrainConfig:
     preset: str = "laboratory-cu"
     preset_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     clean_fraction: float = 0.0
+    clean_doublet: float = 0.0
     clean_views: bool = False
     crystal_reuse: int = 1
     crystal_pool: int = 1
@@ -192,6 +197,16 @@ class TrainConfig:
             raise ValueError(
                 f"the laboratory-cu preset simulates Cu Kα1 (Kα2 is one of its effects); got wavelength "
                 f"{self.wavelength!r} (the clean preset takes any)"
+            )
+        if not 0.0 <= self.clean_doublet <= 1.0:
+            raise ValueError(f"clean_doublet must be a probability in [0, 1], got {self.clean_doublet}")
+        clean_batches = self.preset == "clean" or self.clean_fraction > 0 or self.clean_views
+        if self.clean_doublet and not (cu and clean_batches):
+            raise ValueError(
+                "clean_doublet adds the Cu Kα doublet to clean patterns: it needs clean batches "
+                "(clean_fraction > 0, clean_views or the clean preset) at Cu Kα1, got clean_fraction "
+                f"{self.clean_fraction}, clean_views {self.clean_views}, preset {self.preset!r}, "
+                f"wavelength {self.wavelength!r}"
             )
         if not 0.0 <= self.baseline_threshold < 1.0:
             raise ValueError(f"baseline_threshold must be in [0, 1), got {self.baseline_threshold}")

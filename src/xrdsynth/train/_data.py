@@ -14,7 +14,7 @@ from .._base import NUM_SPACE_GROUPS
 from ..data import SyntheticPowderDataset
 from ..sampler import SpaceGroupSampler
 from ..structure import CrystalBatch
-from ..transforms import preset
+from ..transforms import AugmentedSimulator, KAlphaDoublet, laboratory_cu_transforms, preset
 from ._config import TrainConfig
 
 __all__ = ["VALIDATION_SEED_OFFSET", "SimulatorMixture", "ViewMixture", "build_data", "validation_set"]
@@ -120,19 +120,28 @@ def build_data(config: TrainConfig, device: torch.device) -> tuple[SpaceGroupSam
         "two_theta": config.two_theta, "device": device, "seed": config.seed, "compile": config.compile,
     }  # fmt: skip
     clean_settings = {**settings, "wavelength": config.wavelength}
-    main = preset(
-        config.preset,
-        **(clean_settings if config.preset == "clean" else settings),
-        overrides=config.preset_overrides or None,
-    )
+    if config.preset == "clean":
+        return sampler, clean_preset(config, clean_settings)
+    main = preset(config.preset, **settings, overrides=config.preset_overrides or None)
     if config.clean_views:
-        return sampler, ViewMixture(preset("clean", **clean_settings), main, config.crystal_reuse)
+        return sampler, ViewMixture(clean_preset(config, clean_settings), main, config.crystal_reuse)
     if config.clean_fraction == 0.0:
         return sampler, main
-    clean = preset("clean", **clean_settings)
+    clean = clean_preset(config, clean_settings)
     if config.clean_fraction == 1.0:
         return sampler, clean
     return sampler, SimulatorMixture([clean, main], [config.clean_fraction, 1.0 - config.clean_fraction])
+
+
+def clean_preset(config: TrainConfig, settings: dict) -> AugmentedSimulator:
+    """The "clean" preset, with the laboratory preset's Kα doublet on a share ``config.clean_doublet`` of
+    its patterns."""
+    clean = preset("clean", **settings)
+    if not config.clean_doublet:
+        return clean
+    doublet = next(t for t in laboratory_cu_transforms() if isinstance(t, KAlphaDoublet))
+    on_clean = KAlphaDoublet("CuKa1", doublet.ratio, p=config.clean_doublet)
+    return AugmentedSimulator(clean.simulator, [on_clean])
 
 
 def validation_set(config: TrainConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
