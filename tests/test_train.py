@@ -134,9 +134,10 @@ def test_a_run_stopped_before_its_first_checkpoint_keeps_its_settings(tmp_path):
 
 def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp_path):
     """A checkpoint whose stored settings lack ``smoothing_fwhm_deg``, ``crystal_reuse``, ``log_d_points``,
-    ``rerender_size_nm``, ``kalpha2_strip_ratio`` and ``baseline_threshold`` (written before they existed)
-    resumes with 0 (no smoothing), 1 (a crystal per pattern), 0 (the 2θ grid), 0 (the pattern itself), 0
-    (Kα2 kept) and 0 (every level read), as it was trained, and is refused with any other value."""
+    ``rerender_size_nm``, ``kalpha2_strip_ratio``, ``baseline_threshold`` and ``clean_doublet`` (written
+    before they existed) resumes with 0 (no smoothing), 1 (a crystal per pattern), 0 (the 2θ grid), 0 (the
+    pattern itself), 0 (Kα2 kept), 0 (every level read) and 0 (clean patterns Kα1 only), as it was trained,
+    and is refused with any other value."""
     base = {**TINY, "steps": 4, "checkpoint_every": 2, "eval_every": 4}
     out = tmp_path / "run"
     config = TrainConfig(out=str(out), **base)
@@ -146,6 +147,7 @@ def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp
     stored = json.loads(state["config"])
     del stored["smoothing_fwhm_deg"], stored["crystal_reuse"], stored["log_d_points"]
     del stored["rerender_size_nm"], stored["kalpha2_strip_ratio"], stored["baseline_threshold"]
+    del stored["clean_doublet"]
     state["config"] = json.dumps(stored)
     torch.save(state, out / "checkpoint.pt")
     with pytest.raises(ValueError, match=r"smoothing_fwhm_deg: stored 0.0, now 0.2"):
@@ -160,6 +162,9 @@ def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp
         train(TrainConfig(out=str(out), **{**base, "kalpha2_strip_ratio": 0.5}), progress=False)
     with pytest.raises(ValueError, match=r"baseline_threshold: stored 0.0, now 0.003"):
         train(TrainConfig(out=str(out), **{**base, "baseline_threshold": 0.003}), progress=False)
+    doublet = TrainConfig(out=str(out), **{**base, "clean_fraction": 0.5, "clean_doublet": 0.5})
+    with pytest.raises(ValueError, match=r"clean_doublet: stored 0.0, now 0.5"):
+        train(doublet, progress=False)
     assert train(config, progress=False).card["steps"] == 4
 
 

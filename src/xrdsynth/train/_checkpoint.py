@@ -41,6 +41,7 @@ ABSENT_MEANS: dict[str, Any] = {
     "baseline_threshold": 0.0,
     "crystal_system_loss": 0.0,
     "crystal_pool": 1,
+    "clean_doublet": 0.0,
 }
 
 
