@@ -626,6 +626,11 @@ def test_clean_doublet_puts_the_kalpha2_line_on_clean_patterns_and_nothing_else(
     shown = weight[weight > 0]
     assert 0.46 < len(shown) / 4000 < 0.54
     assert doublet.ratio[0] <= float(shown.min()) and float(shown.max()) <= doublet.ratio[1]
+    # The ratios follow the laboratory preset's as the run's overrides set them.
+    overrides = {"KAlphaDoublet": {"ratio": [0.4, 0.45]}}
+    changed = {**TINY, "clean_fraction": 0.2, "clean_doublet": 0.5, "preset_overrides": overrides}
+    _, mixture = build_data(TrainConfig(**changed), torch.device("cpu"))
+    assert mixture.simulators[0].transforms.reflection[0].ratio == (0.4, 0.45)
     # Without the option the clean batches stay Kα1 only.
     _, plain = build_data(TrainConfig(**{**TINY, "clean_fraction": 0.2}), torch.device("cpu"))
     assert not plain.simulators[0].transforms.reflection

@@ -121,8 +121,9 @@ def build_data(config: TrainConfig, device: torch.device) -> tuple[SpaceGroupSam
     }  # fmt: skip
     clean_settings = {**settings, "wavelength": config.wavelength}
     if config.preset == "clean":
-        return sampler, clean_preset(config, clean_settings)
-    main = preset(config.preset, **settings, overrides=config.preset_overrides or None)
+        main = clean_preset(config, clean_settings)
+    else:
+        main = preset(config.preset, **settings, overrides=config.preset_overrides or None)
     if config.clean_views:
         return sampler, ViewMixture(clean_preset(config, clean_settings), main, config.crystal_reuse)
     if config.clean_fraction == 0.0:
@@ -134,12 +135,13 @@ def build_data(config: TrainConfig, device: torch.device) -> tuple[SpaceGroupSam
 
 
 def clean_preset(config: TrainConfig, settings: dict) -> AugmentedSimulator:
-    """The "clean" preset, with the laboratory preset's Kα doublet on a share ``config.clean_doublet`` of
-    its patterns."""
+    """The "clean" preset, with the laboratory preset's Kα doublet (as ``config.preset_overrides`` set it)
+    on a share ``config.clean_doublet`` of its patterns."""
     clean = preset("clean", **settings)
     if not config.clean_doublet:
         return clean
-    doublet = next(t for t in laboratory_cu_transforms() if isinstance(t, KAlphaDoublet))
+    laboratory = laboratory_cu_transforms(config.preset_overrides or None)
+    doublet = next(t for t in laboratory if isinstance(t, KAlphaDoublet))
     on_clean = KAlphaDoublet("CuKa1", doublet.ratio, p=config.clean_doublet)
     return AugmentedSimulator(clean.simulator, [on_clean])
 
