@@ -1,6 +1,6 @@
 """Average the weights of a training run's late snapshots into one classifier (stochastic weight averaging).
 
-    python scripts/average_snapshots.py RUN --out FOLDER [--from-step N]
+    python scripts/average_snapshots.py RUN --out FOLDER [--from-step N] [--with-start]
 
 Takes the snapshots ``RUN/snapshots/step-*`` (written every ``--snapshot-every`` steps) at step N or later,
 and ``RUN/model`` (the final weights) when the run has finished, averages their weights with
@@ -9,6 +9,12 @@ and ``RUN/model`` (the final weights) when the run has finished, averages their 
 and ``scripts/ship_model.py`` take). The default N is half the run's steps (``config.json``): the second
 half of the learning-rate schedule, where the snapshots lie in one basin. Choose N before looking at any
 measured accuracy, or the average is tuned to the development set.
+
+``--with-start`` adds the network the run was initialised from (its ``init_from``: a shipped name or a
+folder) as one more member: a fine-tune averaged with its start (weight-space ensembling, WiSE-FT, Wortsman et
+al. 2022) keeps most of what the fine-tune learned and most of what the start knew, where the fine-tune alone
+trades one for the other. The start's card is recorded under ``weight_average["start"]`` (name and weights
+sha256), since a shipped name may later mean other weights.
 """
 
 from __future__ import annotations
@@ -18,7 +24,14 @@ import json
 import re
 from pathlib import Path
 
-from xrdsynth.models import average_classifiers, load_pretrained, save_pretrained
+from xrdsynth.models import (
+    Classifier,
+    PretrainedBundle,
+    average_classifiers,
+    load_pretrained,
+    pretrained_bundles,
+    save_pretrained,
+)
 
 
 def chosen_folders(run: Path, from_step: int) -> list[tuple[int, Path]]:
@@ -43,20 +56,49 @@ def main() -> None:
     parser.add_argument("run", type=Path, help="a training run folder (with config.json and snapshots/)")
     parser.add_argument("--out", type=Path, required=True, help="folder to write the averaged classifier to")
     parser.add_argument("--from-step", type=int, default=None, help="first step to include (default: half)")
+    parser.add_argument(
+        "--with-start", action="store_true", help="also average the network the run was initialised from"
+    )
     args = parser.parse_args()
     config_file = args.run / "config.json"
     if not config_file.is_file():
         raise SystemExit(f"{args.run} is not a training run folder: no config.json")
+    config = json.loads(config_file.read_text(encoding="utf-8"))
     from_step = args.from_step
     if from_step is None:
-        from_step = int(json.loads(config_file.read_text(encoding="utf-8"))["steps"]) // 2
+        from_step = int(config["steps"]) // 2
     chosen = chosen_folders(args.run, from_step)
     if not chosen:
         raise SystemExit(f"no snapshot of {args.run} at step {from_step} or later")
-    averaged = average_classifiers([load_pretrained(folder) for _, folder in chosen])
+    members: list[Classifier] = [load_pretrained(folder) for _, folder in chosen]
+    start = None
+    if args.with_start:
+        if not config.get("init_from"):
+            raise SystemExit(
+                f"{args.run} was not initialised from a network (no init_from in its config.json)"
+            )
+        start = load_pretrained(config["init_from"])
+        members.insert(0, start)
+    averaged = average_classifiers(members)
     averaged.card["weight_average"]["from"] = [str(folder) for _, folder in chosen]
+    if start is not None:
+        averaged.card["weight_average"]["start"] = {
+            "name": start.card.get("name") or str(config["init_from"]),
+            "init_from": str(config["init_from"]),
+            "weights_sha256": _weights_sha256(config["init_from"]),
+        }
     save_pretrained(averaged, args.out)
-    print(f"averaged {len(chosen)} networks (steps {', '.join(str(s) for s, _ in chosen)}) into {args.out}")
+    steps = ", ".join(str(s) for s, _ in chosen)
+    with_start = f" and its start {config['init_from']}" if start is not None else ""
+    print(f"averaged {len(members)} networks (steps {steps}{with_start}) into {args.out}")
+
+
+def _weights_sha256(model: str) -> str:
+    """The weights checksum that the card of a folder or a shipped name states (checked when loaded)."""
+    folder = Path(model)
+    if (folder / "card.json").is_file():
+        return PretrainedBundle.from_folder(folder).weights_sha256
+    return pretrained_bundles()[model].weights_sha256
 
 
 if __name__ == "__main__":

@@ -2,13 +2,15 @@
 
     python scripts/learning_curve.py RUN --rruff ../shared/data/rruff-dev --amcsd ../shared/data/amcsd-dev
         [--start MODEL] [--json curve.json] [--plot docs/_static/learning_curve.png]
-        [--write-card MODEL_FOLDER]
+        [--averaged FOLDER] [--write-card MODEL_FOLDER]
 
 Evaluates every model under RUN/snapshots/ (written with ``--snapshot-every``) and RUN/model on rruff-dev
 (measured patterns) and on amcsd-dev with one structure per mineral (clean Cu Kα1 Gaussian patterns,
 crystallite sizes 20–100 nm). ``--start`` adds the model the run was initialised from (``--init-from``) as the
 first point, with the patterns and wall time of its own card and of every model it was itself initialised
-from, so the curve shows the whole history. CPU-hours are wall hours times the cores of the machine each card
+from, so the curve shows the whole history. ``--averaged`` adds, as the last point, a weight average made
+from the run (``scripts/average_snapshots.py``, e.g. ``--with-start``), at the patterns of the run: averaging
+trains nothing. CPU-hours are wall hours times the cores of the machine each card
 names. Every point is the network without calibration (a shipped start model's prior correction and
 temperature are left out), so that the points compare.
 """
@@ -62,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--start", default=None, help="the model the run started from (folder or shipped name)"
     )
+    parser.add_argument(
+        "--averaged", type=Path, default=None, help="a weight average of the run, as the last point"
+    )
     parser.add_argument("--cache", type=Path, default=None, help="pickle cache of the amcsd-dev crystals")
     parser.add_argument("--seed", type=int, default=20261124)
     parser.add_argument("--json", type=Path, default=None)
@@ -79,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     points += [(p.name, p) for p in sorted((args.run / "snapshots").glob("step-*"))]
     if (args.run / "model" / "card.json").is_file():
         points.append(("final", args.run / "model"))
+    if args.averaged is not None:
+        points.append(("average", args.averaged))
     base_patterns, base_hours = 0, 0.0
     curve = []
     for label, source in points:

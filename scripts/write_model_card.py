@@ -200,7 +200,13 @@ def learning_curve_lines(curve: list[dict]) -> list[str]:
         "![Accuracy against patterns seen and CPU-hours](_static/learning_curve.png)",
         "",
         "The models kept during training, as networks (without the calibration the shipped one carries);",
-        '"start" is the model the run was initialised from. CPU-hours: wall hours times the 2 cores.',
+        '"start" is the model the run was initialised from'
+        + (
+            '; "average" the weight average of the run that ships'
+            if any(r["model"] == "average" for r in curve)
+            else ""
+        )
+        + ". CPU-hours: wall hours times the 2 cores.",
         "",
         "| model | patterns seen | CPU-hours | rruff-dev top-1 | rruff-dev crystal system "
         "| amcsd-dev top-1 (one per mineral, clean) |",
@@ -307,7 +313,16 @@ def main() -> None:
             )
         )
     average = card.get("weight_average")
-    if average:
+    if average and average.get("start"):
+        start = average["start"]
+        steps = ", ".join(f"{s:,}" for s in average["steps"][1:] if s is not None)
+        lines.append(
+            f"- **Weights**: the mean of the network this run started from ({start['name']}, sha256 "
+            f"{start['weights_sha256'][:12]}…) and {average['networks'] - 1} of this run (steps {steps}): "
+            "weight-space ensembling of a fine-tune with its start (WiSE-FT), by "
+            "`scripts/average_snapshots.py --with-start`."
+        )
+    elif average:
         steps = ", ".join(f"{s:,}" for s in average["steps"] if s is not None)
         lines.append(
             f"- **Weights**: the mean of {average['networks']} networks of this run (steps {steps}; "

@@ -23,10 +23,10 @@ def classifier(seed: int, steps: int | None = None, width: int = 8, spec: InputS
     return Classifier.from_architecture("resnet10", spec, width=width, card=card).eval()
 
 
-def average_snapshots(run: Path, out: Path) -> subprocess.CompletedProcess[str]:
-    """scripts/average_snapshots.py RUN --out OUT, as a user runs it."""
+def average_snapshots(run: Path, out: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """scripts/average_snapshots.py RUN --out OUT [OPTIONS], as a user runs it."""
     script = ROOT / "scripts" / "average_snapshots.py"
-    command = [sys.executable, str(script), str(run), "--out", str(out)]
+    command = [sys.executable, str(script), str(run), "--out", str(out), *options]
     return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
 
 
@@ -111,3 +111,35 @@ def test_the_script_says_when_there_is_nothing_to_average(tmp_path) -> None:
     result = average_snapshots(run, tmp_path / "a")
     assert result.returncode != 0
     assert "no snapshot" in result.stderr
+
+
+def test_the_script_averages_a_fine_tune_with_its_start(tmp_path) -> None:
+    start = classifier(7, steps=5000)
+    start_folder = save_pretrained(start, tmp_path / "start")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"steps": 800, "init_from": str(start_folder)}))
+    tuned = classifier(8, steps=800)
+    save_pretrained(tuned, run / "model")
+    result = average_snapshots(run, tmp_path / "soup", "--with-start", "--from-step", "800")
+    assert result.returncode == 0, result.stderr
+    assert "averaged 2 networks (steps 800 and its start" in result.stdout
+    written = load_pretrained(tmp_path / "soup", precision="float32")
+    for name, value in written.model.state_dict().items():
+        expected = (start.model.state_dict()[name].double() + tuned.model.state_dict()[name].double()) / 2
+        torch.testing.assert_close(value.double(), expected, rtol=0, atol=1e-6)
+    record = written.card["weight_average"]
+    assert record["steps"] == [5000, 800]
+    sha = json.loads((start_folder / "card.json").read_text(encoding="utf-8"))["weights_sha256"]
+    assert record["start"] == {"name": "seed-7", "init_from": str(start_folder), "weights_sha256": sha}
+    assert written.card["name"] == "seed-8"  # the fine-tune's card: its recipe is what was trained
+
+
+def test_the_script_refuses_a_start_the_run_does_not_have(tmp_path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"steps": 400, "init_from": None}))
+    save_pretrained(classifier(1, steps=400), run / "model")
+    result = average_snapshots(run, tmp_path / "a", "--with-start")
+    assert result.returncode != 0
+    assert "not initialised from a network" in result.stderr
