@@ -241,6 +241,11 @@ def main() -> None:
         f"smoothing {recipe['label_smoothing']:g}; the `{recipe.get('preset', 'laboratory-cu')}` preset"
         + (
             f" with {percent(recipe['clean_fraction'])} of the batches clean"
+            + (
+                f", {percent(recipe['clean_doublet'])} of their patterns with the preset's Kα doublet"
+                if recipe.get("clean_doublet")
+                else ""
+            )
             if recipe.get("clean_fraction")
             else ""
         )
