@@ -246,6 +246,12 @@ def main() -> None:
                 if recipe.get("clean_doublet")
                 else ""
             )
+            + (
+                f", {percent(recipe['clean_noise'])} with its smooth background and as many with its "
+                "counting noise"
+                if recipe.get("clean_noise")
+                else ""
+            )
             if recipe.get("clean_fraction")
             else ""
         )

@@ -134,10 +134,10 @@ def test_a_run_stopped_before_its_first_checkpoint_keeps_its_settings(tmp_path):
 
 def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp_path):
     """A checkpoint whose stored settings lack ``smoothing_fwhm_deg``, ``crystal_reuse``, ``log_d_points``,
-    ``rerender_size_nm``, ``kalpha2_strip_ratio``, ``baseline_threshold`` and ``clean_doublet`` (written
-    before they existed) resumes with 0 (no smoothing), 1 (a crystal per pattern), 0 (the 2θ grid), 0 (the
-    pattern itself), 0 (Kα2 kept), 0 (every level read) and 0 (clean patterns Kα1 only), as it was trained,
-    and is refused with any other value."""
+    ``rerender_size_nm``, ``kalpha2_strip_ratio``, ``baseline_threshold``, ``clean_doublet`` and
+    ``clean_noise`` (written before they existed) resumes with 0 (no smoothing), 1 (a crystal per pattern), 0
+    (the 2θ grid), 0 (the pattern itself), 0 (Kα2 kept), 0 (every level read), 0 (clean patterns Kα1 only) and
+    0 (clean patterns without background or noise), as it was trained, and is refused with any other value."""
     base = {**TINY, "steps": 4, "checkpoint_every": 2, "eval_every": 4}
     out = tmp_path / "run"
     config = TrainConfig(out=str(out), **base)
@@ -147,7 +147,7 @@ def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp
     stored = json.loads(state["config"])
     del stored["smoothing_fwhm_deg"], stored["crystal_reuse"], stored["log_d_points"]
     del stored["rerender_size_nm"], stored["kalpha2_strip_ratio"], stored["baseline_threshold"]
-    del stored["clean_doublet"]
+    del stored["clean_doublet"], stored["clean_noise"]
     state["config"] = json.dumps(stored)
     torch.save(state, out / "checkpoint.pt")
     with pytest.raises(ValueError, match=r"smoothing_fwhm_deg: stored 0.0, now 0.2"):
@@ -165,6 +165,9 @@ def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp
     doublet = TrainConfig(out=str(out), **{**base, "clean_fraction": 0.5, "clean_doublet": 0.5})
     with pytest.raises(ValueError, match=r"clean_doublet: stored 0.0, now 0.5"):
         train(doublet, progress=False)
+    noise = TrainConfig(out=str(out), **{**base, "clean_fraction": 0.5, "clean_noise": 0.5})
+    with pytest.raises(ValueError, match=r"clean_noise: stored 0.0, now 0.5"):
+        train(noise, progress=False)
     assert train(config, progress=False).card["steps"] == 4
 
 
@@ -638,3 +641,37 @@ def test_clean_doublet_puts_the_kalpha2_line_on_clean_patterns_and_nothing_else(
         TrainConfig(**{**TINY, "clean_fraction": 0.0, "clean_doublet": 0.5})
     with pytest.raises(ValueError, match="clean_doublet must be a probability"):
         TrainConfig(**{**TINY, "clean_fraction": 0.2, "clean_doublet": 1.5})
+
+
+def test_clean_noise_puts_the_background_and_the_counting_noise_on_clean_patterns() -> None:
+    from xrdsynth.train import build_data
+
+    overrides = {"PoissonNoise": {"counts": [100.0, 200.0]}}
+    config = TrainConfig(**{**TINY, "clean_fraction": 0.2, "clean_noise": 0.5, "preset_overrides": overrides})
+    _, mixture = build_data(config, torch.device("cpu"))
+    clean, lab = mixture.simulators
+    assert clean.simulator.profile == "gaussian"
+    assert not clean.transforms.reflection  # no Kα2 without clean_doublet
+    names = [type(t).__name__ for t in clean.transforms.pattern]
+    assert names == ["Background", "PoissonNoise"]  # the background before the noise that counts it
+    background, noise = clean.transforms.pattern
+    lab_background = next(t for t in lab.transforms.pattern if type(t).__name__ == "Background")
+    assert (background.level, background.floor) == (lab_background.level, lab_background.floor)
+    assert background.p == 0.5
+    assert noise.counts == (100.0, 200.0) and noise.p == 0.5  # the run's overrides hold
+    # On clean patterns (one peak on an empty baseline) half get a smooth background, and of those half
+    # are counted with Poisson noise (noise alone leaves an empty baseline empty); the maximum stays 1.
+    two_theta = torch.linspace(5.0, 90.0, 800)
+    batch = torch.zeros(2000, 800)
+    batch[:, 400] = 1.0
+    out = clean.transforms.apply_patterns(batch, two_theta, torch.Generator().manual_seed(3))
+    baseline = out[:, :300]
+    raised = (baseline > 1e-6).any(dim=1)
+    noisy = baseline.diff(n=2, dim=1).abs().amax(dim=1) > 1e-3
+    assert 0.45 < float(raised.double().mean()) < 0.55
+    assert 0.4 < float(noisy[raised].double().mean()) < 0.6
+    torch.testing.assert_close(out.amax(dim=1), torch.ones(2000))
+    with pytest.raises(ValueError, match="clean_noise adds the laboratory preset's background"):
+        TrainConfig(**{**TINY, "clean_fraction": 0.0, "clean_noise": 0.5})
+    with pytest.raises(ValueError, match="clean_noise must be a probability"):
+        TrainConfig(**{**TINY, "clean_fraction": 0.2, "clean_noise": -0.1})

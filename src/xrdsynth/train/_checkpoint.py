@@ -42,6 +42,7 @@ ABSENT_MEANS: dict[str, Any] = {
     "crystal_system_loss": 0.0,
     "crystal_pool": 1,
     "clean_doublet": 0.0,
+    "clean_noise": 0.0,
 }
 
 

@@ -37,6 +37,8 @@ _OPTION_HELP = {
     "clean_fraction": "fraction of batches made with the 'clean' preset instead of --preset",
     "clean_doublet": "probability that a clean pattern carries the laboratory preset's Cu Kα doublet "
     "(0: never)",
+    "clean_noise": "probability that a clean pattern carries the laboratory preset's smooth background, and "
+    "independently its Poisson noise (0: never)",
     "baseline_threshold": "levels below this fraction of the strongest peak reach the network as zero "
     "(0: every level)",
     "background_window_deg": "width in degrees of the background removal before the network, 0 for none",
@@ -126,7 +128,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
             metavar="N",
             help=_OPTION_HELP[name] + default,
         )
-    for name in ("lr", "weight_decay", "label_smoothing", "clean_fraction", "clean_doublet", "tempering",
+    for name in ("lr", "weight_decay", "label_smoothing", "clean_fraction", "clean_doublet", "clean_noise",
+                 "tempering",
                  "background_window_deg", "smoothing_fwhm_deg", "rerender_size_nm",
                  "kalpha2_strip_ratio", "consistency", "baseline_threshold",
                  "crystal_system_loss"):  # fmt: skip
@@ -200,7 +203,7 @@ def _read_counts(path: str) -> tuple[float, ...]:
         numbers = {int(g): float(n) for g, n in counts.items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise argparse.ArgumentTypeError(
-            f"{path}: not a space-group counts file ({{\"space_group_counts\": {{\"1\": n, ...}}}}): {error}"
+            f'{path}: not a space-group counts file ({{"space_group_counts": {{"1": n, ...}}}}): {error}'
         ) from None
     if not set(numbers) <= set(range(1, 231)):
         raise argparse.ArgumentTypeError(f"{path}: space groups must be 1..230")

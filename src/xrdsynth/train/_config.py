@@ -92,6 +92,10 @@ class TrainConfig:
             doublet of the laboratory preset (its Kα2/Kα1 ratio), on the clean preset's Gaussian peaks and
             nothing else. The laboratory preset shows the doublet only together with its instrument
             widths, so without this the network never sees Kα2 on narrow Gaussian peaks alone (0: never).
+        clean_noise: probability that a pattern of the clean batches (or clean views) carries the laboratory
+            preset's smooth background, and independently its Poisson counting noise (the preset's ranges),
+            on the clean preset's Gaussian peaks: the preset shows both only with its instrument widths
+            (0: never).
         clean_views: with ``crystal_reuse`` r >= 2, the first of the r patterns of every crystal is made
             with the "clean" preset and the others with ``preset`` (instead of whole clean batches,
             ``clean_fraction`` must be 0): each crystal is seen clean and with laboratory effects in one
@@ -162,6 +166,7 @@ class TrainConfig:
     preset_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     clean_fraction: float = 0.0
     clean_doublet: float = 0.0
+    clean_noise: float = 0.0
     clean_views: bool = False
     crystal_reuse: int = 1
     crystal_pool: int = 1
@@ -207,6 +212,15 @@ class TrainConfig:
                 "(clean_fraction > 0, clean_views or the clean preset) at Cu Kα1, got clean_fraction "
                 f"{self.clean_fraction}, clean_views {self.clean_views}, preset {self.preset!r}, "
                 f"wavelength {self.wavelength!r}"
+            )
+        if not 0.0 <= self.clean_noise <= 1.0:
+            raise ValueError(f"clean_noise must be a probability in [0, 1], got {self.clean_noise}")
+        if self.clean_noise and not clean_batches:
+            raise ValueError(
+                "clean_noise adds the laboratory preset's background and counting noise to clean patterns: "
+                "it needs clean batches (clean_fraction > 0, clean_views or the clean preset), got "
+                f"clean_fraction {self.clean_fraction}, clean_views {self.clean_views}, "
+                f"preset {self.preset!r}"
             )
         if not 0.0 <= self.baseline_threshold < 1.0:
             raise ValueError(f"baseline_threshold must be in [0, 1), got {self.baseline_threshold}")

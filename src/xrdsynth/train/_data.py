@@ -14,7 +14,16 @@ from .._base import NUM_SPACE_GROUPS
 from ..data import SyntheticPowderDataset
 from ..sampler import SpaceGroupSampler
 from ..structure import CrystalBatch
-from ..transforms import AugmentedSimulator, KAlphaDoublet, laboratory_cu_transforms, preset
+from ..transforms import (
+    AugmentedSimulator,
+    Background,
+    KAlphaDoublet,
+    PatternTransform,
+    PoissonNoise,
+    ReflectionTransform,
+    laboratory_cu_transforms,
+    preset,
+)
 from ._config import TrainConfig
 
 __all__ = ["VALIDATION_SEED_OFFSET", "SimulatorMixture", "ViewMixture", "build_data", "validation_set"]
@@ -135,15 +144,25 @@ def build_data(config: TrainConfig, device: torch.device) -> tuple[SpaceGroupSam
 
 
 def clean_preset(config: TrainConfig, settings: dict) -> AugmentedSimulator:
-    """The "clean" preset, with the laboratory preset's Kα doublet (as ``config.preset_overrides`` set it)
-    on a share ``config.clean_doublet`` of its patterns."""
+    """The "clean" preset, with the laboratory preset's Kα doublet on a share ``config.clean_doublet`` of
+    its patterns, and its smooth background and Poisson noise each on a share ``config.clean_noise`` (the
+    laboratory effects as ``config.preset_overrides`` set them)."""
     clean = preset("clean", **settings)
-    if not config.clean_doublet:
+    if not (config.clean_doublet or config.clean_noise):
         return clean
     laboratory = laboratory_cu_transforms(config.preset_overrides or None)
-    doublet = next(t for t in laboratory if isinstance(t, KAlphaDoublet))
-    on_clean = KAlphaDoublet("CuKa1", doublet.ratio, p=config.clean_doublet)
-    return AugmentedSimulator(clean.simulator, [on_clean])
+    on_clean: list[ReflectionTransform | PatternTransform] = []
+    if config.clean_doublet:
+        doublet = next(t for t in laboratory if isinstance(t, KAlphaDoublet))
+        on_clean.append(KAlphaDoublet("CuKa1", doublet.ratio, p=config.clean_doublet))
+    if config.clean_noise:
+        background = next(t for t in laboratory if isinstance(t, Background))
+        noise = next(t for t in laboratory if isinstance(t, PoissonNoise))
+        on_clean.append(
+            Background(background.level, background.floor, background.order, p=config.clean_noise)
+        )
+        on_clean.append(PoissonNoise(noise.counts, p=config.clean_noise))
+    return AugmentedSimulator(clean.simulator, on_clean)
 
 
 def validation_set(config: TrainConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
