@@ -77,15 +77,15 @@ def main() -> None:
             raise SystemExit(
                 f"{args.run} was not initialised from a network (no init_from in its config.json)"
             )
-        start = load_pretrained(config["init_from"])
-        members.insert(0, start)
+        start = _bundle(config["init_from"])
+        members.insert(0, start.get_model())
     averaged = average_classifiers(members)
     averaged.card["weight_average"]["from"] = [str(folder) for _, folder in chosen]
     if start is not None:
         averaged.card["weight_average"]["start"] = {
             "name": start.card.get("name") or str(config["init_from"]),
             "init_from": str(config["init_from"]),
-            "weights_sha256": _weights_sha256(config["init_from"]),
+            "weights_sha256": start.weights_sha256,
         }
     save_pretrained(averaged, args.out)
     steps = ", ".join(str(s) for s, _ in chosen)
@@ -93,12 +93,16 @@ def main() -> None:
     print(f"averaged {len(members)} networks (steps {steps}{with_start}) into {args.out}")
 
 
-def _weights_sha256(model: str) -> str:
-    """The weights checksum that the card of a folder or a shipped name states (checked when loaded)."""
+def _bundle(model: str) -> PretrainedBundle:
+    """The bundle of a folder or of a shipped name, resolved as ``load_pretrained`` resolves them: read
+    once, it gives both the network (its weights checked against the card's sha256) and that sha256."""
     folder = Path(model)
     if (folder / "card.json").is_file():
-        return PretrainedBundle.from_folder(folder).weights_sha256
-    return pretrained_bundles()[model].weights_sha256
+        return PretrainedBundle.from_folder(folder)
+    bundles = pretrained_bundles()
+    if model not in bundles:
+        raise SystemExit(f"the run's init_from {model!r} is neither a model folder nor a shipped model")
+    return bundles[model]
 
 
 if __name__ == "__main__":
