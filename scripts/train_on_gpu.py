@@ -2,7 +2,7 @@
 
     python scripts/train_on_gpu.py --out $OUT/gpu-run [--budget-s 420] [--batch-size 1024] [--lr X]
         [--init-from xrdsynth-resnet-cu] [--architecture-kwargs '{"width": 32, "stem_stride": 8}']
-        [--clean-doublet 0.5] [--clean-noise 0.3]
+        [--clean-doublet 0.5] [--clean-noise 0.3] [--free-atoms 0.5]
 
 The recipe is the shipped model's (its card's ``recipe``: architecture, grid, preprocessing, preset, clean
 fraction, space-group weights, label smoothing, weight decay), changed only where a GPU needs it: the device,
@@ -64,6 +64,8 @@ def recipe_config(args: argparse.Namespace, out: Path, steps: int) -> TrainConfi
         fields["clean_doublet"] = args.clean_doublet
     if args.clean_noise is not None:
         fields["clean_noise"] = args.clean_noise
+    if args.free_atoms is not None:
+        fields["free_atoms"] = args.free_atoms
     fields.update(
         out=str(out),
         device=args.device,
@@ -118,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--clean-noise", type=float, default=None, help="replaces the recipe's clean_noise (see train)"
+    )
+    parser.add_argument(
+        "--free-atoms", type=float, default=None, help="replaces the recipe's free_atoms (see train)"
     )
     parser.add_argument(
         "--probe-steps", type=int, default=None, help="steps of the rate probe (default: 2 pools + 8)"

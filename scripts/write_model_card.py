@@ -261,6 +261,12 @@ def main() -> None:
             else ""
         )
         + (
+            f"; the atoms of {percent(recipe['free_atoms'])} of the sampler's calls placed freely (uniform "
+            "coordinates, no minimum distances)"
+            if recipe.get("free_atoms")
+            else ""
+        )
+        + (
             f"; a consistency term ({recipe['consistency']:g} x the Jensen-Shannon divergence among the "
             f"{recipe.get('crystal_reuse', 1)} patterns of each crystal)"
             if recipe.get("consistency")

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -134,10 +135,11 @@ def test_a_run_stopped_before_its_first_checkpoint_keeps_its_settings(tmp_path):
 
 def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp_path):
     """A checkpoint whose stored settings lack ``smoothing_fwhm_deg``, ``crystal_reuse``, ``log_d_points``,
-    ``rerender_size_nm``, ``kalpha2_strip_ratio``, ``baseline_threshold``, ``clean_doublet`` and
-    ``clean_noise`` (written before they existed) resumes with 0 (no smoothing), 1 (a crystal per pattern), 0
-    (the 2θ grid), 0 (the pattern itself), 0 (Kα2 kept), 0 (every level read), 0 (clean patterns Kα1 only) and
-    0 (clean patterns without background or noise), as it was trained, and is refused with any other value."""
+    ``rerender_size_nm``, ``kalpha2_strip_ratio``, ``baseline_threshold``, ``clean_doublet``, ``clean_noise``
+    and ``free_atoms`` (written before they existed) resumes with 0 (no smoothing), 1 (a crystal per pattern),
+    0 (the 2θ grid), 0 (the pattern itself), 0 (Kα2 kept), 0 (every level read), 0 (clean patterns Kα1 only),
+    0 (clean patterns without background or noise) and 0 (atoms always pushed apart), as it was trained, and
+    is refused with any other value."""
     base = {**TINY, "steps": 4, "checkpoint_every": 2, "eval_every": 4}
     out = tmp_path / "run"
     config = TrainConfig(out=str(out), **base)
@@ -147,7 +149,7 @@ def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp
     stored = json.loads(state["config"])
     del stored["smoothing_fwhm_deg"], stored["crystal_reuse"], stored["log_d_points"]
     del stored["rerender_size_nm"], stored["kalpha2_strip_ratio"], stored["baseline_threshold"]
-    del stored["clean_doublet"], stored["clean_noise"]
+    del stored["clean_doublet"], stored["clean_noise"], stored["free_atoms"]
     state["config"] = json.dumps(stored)
     torch.save(state, out / "checkpoint.pt")
     with pytest.raises(ValueError, match=r"smoothing_fwhm_deg: stored 0.0, now 0.2"):
@@ -168,6 +170,8 @@ def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp
     noise = TrainConfig(out=str(out), **{**base, "clean_fraction": 0.5, "clean_noise": 0.5})
     with pytest.raises(ValueError, match=r"clean_noise: stored 0.0, now 0.5"):
         train(noise, progress=False)
+    with pytest.raises(ValueError, match=r"free_atoms: stored 0.0, now 0.5"):
+        train(TrainConfig(out=str(out), **{**base, "free_atoms": 0.5}), progress=False)
     assert train(config, progress=False).card["steps"] == 4
 
 
@@ -675,3 +679,33 @@ def test_clean_noise_puts_the_background_and_the_counting_noise_on_clean_pattern
         TrainConfig(**{**TINY, "clean_fraction": 0.0, "clean_noise": 0.5})
     with pytest.raises(ValueError, match="clean_noise must be a probability"):
         TrainConfig(**{**TINY, "clean_fraction": 0.2, "clean_noise": -0.1})
+
+
+def test_free_atoms_draws_some_batches_without_minimum_distances() -> None:
+    """With ``free_atoms`` a sampler call's crystals are, with that probability, placed without minimum
+    distances (atoms closer than any pair distance the sampler enforces), at about the same volumes per atom,
+    with labels spglib confirms; the same generator gives the same crystals."""
+    from xrdsynth.train import build_data
+
+    sampler, _ = build_data(TrainConfig(**{**TINY, "free_atoms": 0.5}), torch.device("cpu"))
+    table = sampler.min_distance_table()
+    floor = table[table > 0].min()  # the smallest distance any pair is kept apart by
+    free, pushed = [], []
+    for k in range(12):
+        crystals = sampler.sample(24, generator=torch.Generator().manual_seed(k)).to_crystals()
+        closest = min(
+            float(np.sort(c.distances(), axis=None)[c.num_atoms]) for c in crystals if c.num_atoms > 1
+        )
+        (free if closest < floor else pushed).append(crystals)
+    assert len(free) >= 2 and len(pushed) >= 2  # both kinds occur (p = 0.5 per call)
+    volume = [np.median([c.volume / c.num_atoms for batch in kind for c in batch]) for kind in (free, pushed)]
+    assert 0.7 < volume[0] / volume[1] < 1.3  # the volume shift is not applied to cells that do not grow
+    for crystal in free[0][:8]:
+        assert crystal.detect_space_group(symprec=1e-3) == crystal.space_group
+    again = sampler.sample(24, generator=torch.Generator().manual_seed(0))
+    first = sampler.sample(24, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(again.frac_coords, first.frac_coords, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="free_atoms must be a probability"):
+        TrainConfig(**{**TINY, "free_atoms": 1.5})
+    plain, _ = build_data(TrainConfig(**TINY), torch.device("cpu"))
+    assert type(plain).__name__ == "SpaceGroupSampler"  # without the option the stream is unchanged

@@ -43,6 +43,7 @@ ABSENT_MEANS: dict[str, Any] = {
     "crystal_pool": 1,
     "clean_doublet": 0.0,
     "clean_noise": 0.0,
+    "free_atoms": 0.0,
 }
 
 

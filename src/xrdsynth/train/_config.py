@@ -96,6 +96,11 @@ class TrainConfig:
             preset's smooth background, and independently its Poisson counting noise (the preset's ranges),
             on the clean preset's Gaussian peaks: the preset shows both only with its instrument widths
             (0: never).
+        free_atoms: probability that the crystals of a sampler call (a batch's, with ``crystal_pool`` 1) are
+            drawn with their atoms placed freely: uniform coordinates, no minimum distances and no pushes,
+            at the fitted volumes without the statistics' ``volume_shift`` (which compensates for the
+            cells grown by pushing). The network otherwise learns arrangements peculiar to the sampler's
+            pushes, which real crystals do not share (``scripts/probe_coordinates.py``); 0: never.
         clean_views: with ``crystal_reuse`` r >= 2, the first of the r patterns of every crystal is made
             with the "clean" preset and the others with ``preset`` (instead of whole clean batches,
             ``clean_fraction`` must be 0): each crystal is seen clean and with laboratory effects in one
@@ -167,6 +172,7 @@ class TrainConfig:
     clean_fraction: float = 0.0
     clean_doublet: float = 0.0
     clean_noise: float = 0.0
+    free_atoms: float = 0.0
     clean_views: bool = False
     crystal_reuse: int = 1
     crystal_pool: int = 1
@@ -222,6 +228,8 @@ class TrainConfig:
                 f"clean_fraction {self.clean_fraction}, clean_views {self.clean_views}, "
                 f"preset {self.preset!r}"
             )
+        if not 0.0 <= self.free_atoms <= 1.0:
+            raise ValueError(f"free_atoms must be a probability in [0, 1], got {self.free_atoms}")
         if not 0.0 <= self.baseline_threshold < 1.0:
             raise ValueError(f"baseline_threshold must be in [0, 1), got {self.baseline_threshold}")
         if not self.background_window_deg >= 0:

@@ -26,7 +26,14 @@ from ..transforms import (
 )
 from ._config import TrainConfig
 
-__all__ = ["VALIDATION_SEED_OFFSET", "SimulatorMixture", "ViewMixture", "build_data", "validation_set"]
+__all__ = [
+    "VALIDATION_SEED_OFFSET",
+    "PlacementMixture",
+    "SimulatorMixture",
+    "ViewMixture",
+    "build_data",
+    "validation_set",
+]
 
 # Validation data comes from a stream whose seed cannot collide with a training seed.
 VALIDATION_SEED_OFFSET = 1_000_003
@@ -54,6 +61,42 @@ class SimulatorMixture(nn.Module):
         u = float(torch.rand(1, generator=gen, device=gen.device, dtype=torch.float64))
         choice = int(torch.searchsorted(self._weights.cumsum(0).cpu() / self._weights.sum().cpu(), u))
         return self.simulators[min(choice, len(self.simulators) - 1)](batch, generator=gen)
+
+
+class PlacementMixture(SpaceGroupSampler):
+    """A sampler whose calls draw their crystals, with probability ``free_atoms``, with atoms placed freely.
+
+    Freely: the same space groups, compositions, Wyckoff positions, cell shapes and fitted volumes, but
+    uniform coordinates without minimum distances or pushes (``min_distance_scale=0``), and the statistics'
+    ``volume_shift`` set to 0, since it only compensates for the cells that pushing grows (the free crystals'
+    median volume per atom stays near the pushed ones'). Labels stay exact (the certificates do not depend on
+    the distances). Each call draws one number from its generator to choose, then all of its crystals from
+    one of the two; the same seed gives the same crystals. The other arguments are
+    :class:`~xrdsynth.sampler.SpaceGroupSampler`'s.
+    """
+
+    def __init__(self, free_atoms: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if not 0.0 <= free_atoms <= 1.0:
+            raise ValueError(f"free_atoms must be a probability in [0, 1], got {free_atoms}")
+        self.free_atoms = float(free_atoms)
+        self._kwargs = kwargs
+        self._free: SpaceGroupSampler | None = None  # built at first use, as the sampler's tables are
+
+    def sample(
+        self, n: int, space_group: int | str | None = None, generator: torch.Generator | None = None
+    ) -> CrystalBatch:
+        """``n`` crystals, all pushed apart or all placed freely (see the class)."""
+        gen = self.generator if generator is None else generator
+        u = float(torch.rand(1, generator=gen, device=gen.device, dtype=torch.float64))
+        if u >= self.free_atoms:
+            return super().sample(n, space_group, generator=gen)
+        if self._free is None:
+            statistics = dataclasses.replace(self.resolved_statistics(), volume_shift=0.0)
+            self._free = SpaceGroupSampler(
+                **{**self._kwargs, "statistics": statistics, "min_distance_scale": 0.0}
+            )
+        return self._free.sample(n, space_group, generator=gen)
 
 
 class ViewMixture(nn.Module):
@@ -118,12 +161,17 @@ def space_group_weights(config: TrainConfig) -> str | list[float]:
 def build_data(config: TrainConfig, device: torch.device) -> tuple[SpaceGroupSampler, nn.Module]:
     """The sampler and the simulator (a preset, or a mixture with the clean preset) of a training recipe,
     on ``device``. Patterns come out linear, maximum 1: the classifier's preprocessing does the rest."""
-    sampler = SpaceGroupSampler(
-        statistics=config.statistics,
-        seed=config.seed,
-        device=device,
-        max_atoms=config.max_atoms,
-        space_group_weights=space_group_weights(config),
+    sampler_settings = {
+        "statistics": config.statistics,
+        "seed": config.seed,
+        "device": device,
+        "max_atoms": config.max_atoms,
+        "space_group_weights": space_group_weights(config),
+    }
+    sampler = (
+        PlacementMixture(config.free_atoms, **sampler_settings)
+        if config.free_atoms
+        else SpaceGroupSampler(**sampler_settings)
     )
     settings = {
         "two_theta": config.two_theta, "device": device, "seed": config.seed, "compile": config.compile,
