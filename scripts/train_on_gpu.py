@@ -3,6 +3,7 @@
     python scripts/train_on_gpu.py --out $OUT/gpu-run [--budget-s 420] [--batch-size 1024] [--lr X]
         [--init-from xrdsynth-resnet-cu] [--architecture-kwargs '{"width": 32, "stem_stride": 8}']
         [--clean-doublet 0.5] [--clean-noise 0.3] [--free-atoms 0.5]
+        [--widths-fraction 0.1]
 
 The recipe is the shipped model's (its card's ``recipe``: architecture, grid, preprocessing, preset, clean
 fraction, space-group weights, label smoothing, weight decay), changed only where a GPU needs it: the device,
@@ -66,6 +67,8 @@ def recipe_config(args: argparse.Namespace, out: Path, steps: int) -> TrainConfi
         fields["clean_noise"] = args.clean_noise
     if args.free_atoms is not None:
         fields["free_atoms"] = args.free_atoms
+    if args.widths_fraction is not None:
+        fields["widths_fraction"] = args.widths_fraction
     fields.update(
         out=str(out),
         device=args.device,
@@ -123,6 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--free-atoms", type=float, default=None, help="replaces the recipe's free_atoms (see train)"
+    )
+    parser.add_argument(
+        "--widths-fraction",
+        type=float,
+        default=None,
+        help="replaces the recipe's widths_fraction (see train)",
     )
     parser.add_argument(
         "--probe-steps", type=int, default=None, help="steps of the rate probe (default: 2 pools + 8)"

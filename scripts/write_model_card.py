@@ -261,6 +261,11 @@ def main() -> None:
             else ""
         )
         + (
+            f"; {percent(recipe['widths_fraction'])} of the batches with the preset's peak widths alone"
+            if recipe.get("widths_fraction")
+            else ""
+        )
+        + (
             f"; the atoms of {percent(recipe['free_atoms'])} of the sampler's calls placed freely (uniform "
             "coordinates, no minimum distances)"
             if recipe.get("free_atoms")

@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import pytest
 import torch
 
 import xrdsynth as xs
+from xrdsynth import Crystal
 from xrdsynth.models import Classifier, load_pretrained
 from xrdsynth.train import (
     TrainConfig,
@@ -135,11 +137,11 @@ def test_a_run_stopped_before_its_first_checkpoint_keeps_its_settings(tmp_path):
 
 def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp_path):
     """A checkpoint whose stored settings lack ``smoothing_fwhm_deg``, ``crystal_reuse``, ``log_d_points``,
-    ``rerender_size_nm``, ``kalpha2_strip_ratio``, ``baseline_threshold``, ``clean_doublet``, ``clean_noise``
-    and ``free_atoms`` (written before they existed) resumes with 0 (no smoothing), 1 (a crystal per pattern),
-    0 (the 2θ grid), 0 (the pattern itself), 0 (Kα2 kept), 0 (every level read), 0 (clean patterns Kα1 only),
-    0 (clean patterns without background or noise) and 0 (atoms always pushed apart), as it was trained, and
-    is refused with any other value."""
+    ``rerender_size_nm``, ``kalpha2_strip_ratio``, ``baseline_threshold``, ``clean_doublet``, ``clean_noise``,
+    ``free_atoms`` and ``widths_fraction`` (written before they existed) resumes with 0 (no smoothing), 1 (a
+    crystal per pattern), 0 (the 2θ grid), 0 (the pattern itself), 0 (Kα2 kept), 0 (every level read), 0
+    (clean patterns Kα1 only), 0 (clean patterns without background or noise), 0 (atoms always pushed apart)
+    and 0 (no batches of widths alone), as it was trained, and is refused with any other value."""
     base = {**TINY, "steps": 4, "checkpoint_every": 2, "eval_every": 4}
     out = tmp_path / "run"
     config = TrainConfig(out=str(out), **base)
@@ -149,7 +151,7 @@ def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp
     stored = json.loads(state["config"])
     del stored["smoothing_fwhm_deg"], stored["crystal_reuse"], stored["log_d_points"]
     del stored["rerender_size_nm"], stored["kalpha2_strip_ratio"], stored["baseline_threshold"]
-    del stored["clean_doublet"], stored["clean_noise"], stored["free_atoms"]
+    del stored["clean_doublet"], stored["clean_noise"], stored["free_atoms"], stored["widths_fraction"]
     state["config"] = json.dumps(stored)
     torch.save(state, out / "checkpoint.pt")
     with pytest.raises(ValueError, match=r"smoothing_fwhm_deg: stored 0.0, now 0.2"):
@@ -172,6 +174,9 @@ def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp
         train(noise, progress=False)
     with pytest.raises(ValueError, match=r"free_atoms: stored 0.0, now 0.5"):
         train(TrainConfig(out=str(out), **{**base, "free_atoms": 0.5}), progress=False)
+    widths = TrainConfig(out=str(out), **{**base, "preset": "laboratory-cu", "widths_fraction": 0.5})
+    with pytest.raises(ValueError, match=r"widths_fraction: stored 0.0, now 0.5"):
+        train(widths, progress=False)
     assert train(config, progress=False).card["steps"] == 4
 
 
@@ -709,3 +714,30 @@ def test_free_atoms_draws_some_batches_without_minimum_distances() -> None:
         TrainConfig(**{**TINY, "free_atoms": 1.5})
     plain, _ = build_data(TrainConfig(**TINY), torch.device("cpu"))
     assert type(plain).__name__ == "SpaceGroupSampler"  # without the option the stream is unchanged
+
+
+def test_widths_fraction_adds_batches_with_the_laboratory_widths_alone() -> None:
+    """A share of batches rendered with the laboratory preset's pseudo-Voigt peaks and its instrument
+    function, sizes and strain (the run's overrides holding), Kα1 alone, without background or noise: a
+    pattern of such a batch has narrower peaks than the clean preset's 20–100 nm and an empty baseline."""
+    from xrdsynth.train import build_data
+
+    overrides = {"CrystalliteSize": {"size_nm": [2000.0, 3000.0]}}
+    base = {**TINY, "preset": "laboratory-cu", "clean_fraction": 0.3, "preset_overrides": overrides}
+    base["two_theta"] = (20.0, 35.0, 1501)  # 0.01° steps: rutile's (110) at 27.4° and the baseline before it
+    _, mixture = build_data(TrainConfig(**{**base, "widths_fraction": 0.2}), torch.device("cpu"))
+    clean, _, widths = mixture.simulators
+    torch.testing.assert_close(mixture._weights, torch.tensor([0.3, 0.5, 0.2], dtype=torch.float64))
+    assert widths.simulator.profile == "pseudo_voigt" and not widths.transforms.pattern
+    names = [type(t).__name__ for t in widths.transforms.reflection]
+    assert names == ["InstrumentFunction", "CrystalliteSize", "Microstrain"]
+    assert widths.transforms.reflection[1].size_nm == (2000.0, 3000.0)
+    rutile = Crystal.from_cif(files("xrdsynth.examples") / "rutile.cif")
+    generator = torch.Generator().manual_seed(0)
+    narrow, broad = widths([rutile], generator=generator)[0], clean([rutile], generator=generator)[0]
+    assert (narrow > 0.5).sum() < (broad > 0.5).sum()  # the strongest peak's top is narrower
+    assert float(narrow[:400].abs().max()) < 1e-3  # nothing below 24° (no background)
+    with pytest.raises(ValueError, match="widths_fraction must be in"):
+        TrainConfig(**{**base, "widths_fraction": 0.8})
+    with pytest.raises(ValueError, match="widths_fraction takes the laboratory-cu preset"):
+        TrainConfig(**{**TINY, "preset": "clean", "widths_fraction": 0.1})

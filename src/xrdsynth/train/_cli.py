@@ -39,6 +39,8 @@ _OPTION_HELP = {
     "(0: never)",
     "clean_noise": "probability that a clean pattern carries the laboratory preset's smooth background, and "
     "independently its Poisson noise (0: never)",
+    "widths_fraction": "fraction of batches made with the laboratory preset's peak widths alone "
+    "(pseudo-Voigt instrument function, sizes, strain; Kα1, no background or noise)",
     "free_atoms": "probability that a batch's crystals have their atoms placed freely (uniform coordinates, "
     "no minimum distances; 0: never)",
     "baseline_threshold": "levels below this fraction of the strongest peak reach the network as zero "
@@ -131,7 +133,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
             help=_OPTION_HELP[name] + default,
         )
     for name in ("lr", "weight_decay", "label_smoothing", "clean_fraction", "clean_doublet", "clean_noise",
-                 "free_atoms", "tempering",
+                 "widths_fraction", "free_atoms", "tempering",
                  "background_window_deg", "smoothing_fwhm_deg", "rerender_size_nm",
                  "kalpha2_strip_ratio", "consistency", "baseline_threshold",
                  "crystal_system_loss"):  # fmt: skip

@@ -96,6 +96,12 @@ class TrainConfig:
             preset's smooth background, and independently its Poisson counting noise (the preset's ranges),
             on the clean preset's Gaussian peaks: the preset shows both only with its instrument widths
             (0: never).
+        widths_fraction: fraction of batches made with the laboratory preset's peak widths and nothing else:
+            pseudo-Voigt peaks with its instrument function, crystallite sizes and microstrain (as
+            ``preset_overrides`` set them), Cu Kα1 alone, no background or noise. The preset shows its narrow
+            instrument-limited peaks only together with its other effects, and the clean batches only
+            Gaussian peaks of 20–100 nm crystallites (0: none; taken from the laboratory batches, so
+            ``clean_fraction + widths_fraction`` must not exceed 1).
         free_atoms: probability that the crystals of a sampler call (a batch's, with ``crystal_pool`` 1) are
             drawn with their atoms placed freely: uniform coordinates, no minimum distances and no pushes,
             at the fitted volumes without the statistics' ``volume_shift`` (which compensates for the
@@ -172,6 +178,7 @@ class TrainConfig:
     clean_fraction: float = 0.0
     clean_doublet: float = 0.0
     clean_noise: float = 0.0
+    widths_fraction: float = 0.0
     free_atoms: float = 0.0
     clean_views: bool = False
     crystal_reuse: int = 1
@@ -227,6 +234,17 @@ class TrainConfig:
                 "it needs clean batches (clean_fraction > 0, clean_views or the clean preset), got "
                 f"clean_fraction {self.clean_fraction}, clean_views {self.clean_views}, "
                 f"preset {self.preset!r}"
+            )
+        if not 0.0 <= self.widths_fraction <= 1.0 - self.clean_fraction:
+            raise ValueError(
+                f"widths_fraction must be in [0, 1 - clean_fraction = {1.0 - self.clean_fraction:g}], got "
+                f"{self.widths_fraction}"
+            )
+        if self.widths_fraction and (self.preset != "laboratory-cu" or self.clean_views):
+            raise ValueError(
+                "widths_fraction takes the laboratory-cu preset's peak widths for a share of its batches: it "
+                f"needs that preset and whole clean batches, got preset {self.preset!r}, clean_views "
+                f"{self.clean_views}"
             )
         if not 0.0 <= self.free_atoms <= 1.0:
             raise ValueError(f"free_atoms must be a probability in [0, 1], got {self.free_atoms}")

@@ -17,7 +17,10 @@ from ..structure import CrystalBatch
 from ..transforms import (
     AugmentedSimulator,
     Background,
+    CrystalliteSize,
+    InstrumentFunction,
     KAlphaDoublet,
+    Microstrain,
     PatternTransform,
     PoissonNoise,
     ReflectionTransform,
@@ -183,12 +186,26 @@ def build_data(config: TrainConfig, device: torch.device) -> tuple[SpaceGroupSam
         main = preset(config.preset, **settings, overrides=config.preset_overrides or None)
     if config.clean_views:
         return sampler, ViewMixture(clean_preset(config, clean_settings), main, config.crystal_reuse)
-    if config.clean_fraction == 0.0:
+    if config.clean_fraction == 0.0 and config.widths_fraction == 0.0:
         return sampler, main
     clean = clean_preset(config, clean_settings)
     if config.clean_fraction == 1.0:
         return sampler, clean
-    return sampler, SimulatorMixture([clean, main], [config.clean_fraction, 1.0 - config.clean_fraction])
+    simulators, weights = [clean, main], [config.clean_fraction, 1.0 - config.clean_fraction]
+    if config.widths_fraction:
+        simulators.append(widths_preset(config, settings))
+        weights = [config.clean_fraction, 1.0 - config.clean_fraction - config.widths_fraction]
+        weights.append(config.widths_fraction)
+    return sampler, SimulatorMixture(simulators, weights)
+
+
+def widths_preset(config: TrainConfig, settings: dict) -> AugmentedSimulator:
+    """The laboratory preset's peak widths alone: its pseudo-Voigt simulator with its instrument function,
+    crystallite sizes and microstrain (as ``config.preset_overrides`` set them), Cu Kα1, nothing else."""
+    simulator = preset(config.preset, **settings).simulator
+    kinds = (InstrumentFunction, CrystalliteSize, Microstrain)
+    widths = [t for t in laboratory_cu_transforms(config.preset_overrides or None) if isinstance(t, kinds)]
+    return AugmentedSimulator(simulator, widths)
 
 
 def clean_preset(config: TrainConfig, settings: dict) -> AugmentedSimulator:
