@@ -14,6 +14,8 @@ robustness table (Gaussian peaks, Scherrer 20-100 nm, Cu Kα1, on the model's gr
 - **sampled**: as many crystals of each space group from ``SpaceGroupSampler(seed)`` as there are real ones,
   and the same crystals **sampled, redrawn** as above (the control: what redrawing costs crystals the
   network knows).
+- **redrawn, in a sampled cell**: each redrawn real structure with the cell shape of a sampled crystal of
+  its group (in spglib's standard cell too), scaled to the real volume; kept where spglib finds the group.
 
 Prints top-1 of each (with the pairs right in only one of real and redrawn, and McNemar's p) overall and for
 the most frequent groups. If the redrawn structures are read as well as sampled ones, the real coordinates
@@ -112,6 +114,20 @@ def main() -> None:
                 sampled_redrawn.append(pair[1])
                 sampled_truth.append(group)
     sampled_truth_array = np.array(sampled_truth)
+    cells: dict[int, list[np.ndarray]] = {}
+    for crystal, group in zip(sampled, sampled_truth, strict=True):
+        cells.setdefault(group, []).append(crystal.lattice)
+    in_sampled_cell, kept = [], []
+    for k, (structure, group) in enumerate(zip(redrawn, groups, strict=True)):
+        if not cells.get(group):
+            continue
+        lattice = cells[group][k % len(cells[group])]
+        lattice = lattice * (structure.volume / abs(np.linalg.det(lattice))) ** (1.0 / 3.0)
+        moved = xs.Crystal(lattice, structure.frac_coords, structure.numbers, space_group=group)
+        found = spglib.get_symmetry_dataset((moved.lattice, moved.frac_coords, moved.numbers), symprec=1e-3)
+        if found is not None and found.number == group:
+            in_sampled_cell.append(moved)
+            kept.append(k)
 
     model = load_pretrained(args.model)
     right = {
@@ -121,6 +137,7 @@ def main() -> None:
             ("redrawn", redrawn, truth),
             ("sampled", sampled, sampled_truth_array),
             ("sampled, redrawn", sampled_redrawn, sampled_truth_array),
+            ("redrawn, in a sampled cell", in_sampled_cell, truth[kept]),
         )
     }
     only_real = int((right["real"] & ~right["redrawn"]).sum())
@@ -134,6 +151,10 @@ def main() -> None:
         f"{only_real} / {only_redrawn}, McNemar p = {mcnemar_p(only_real, only_redrawn):.2g}), "
         f"sampled, same groups {share['sampled']:.1f} %, the same redrawn {share['sampled, redrawn']:.1f} % "
         f"({len(sampled_truth)} crystals)"
+    )
+    print(
+        f"redrawn, in a sampled cell of the group: {share['redrawn, in a sampled cell']:.1f} % against "
+        f"{100 * right['redrawn'][kept].mean():.1f} % in their own cells ({len(kept)} structures)"
     )
     print("group   n  real  redrawn  sampled  sampled, redrawn")
     for group, n in Counter(groups).most_common(8):
