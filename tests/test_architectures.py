@@ -44,7 +44,7 @@ FINGERPRINTS = {
 SHIPPED = {
     "xrdsynth-resnet-cu": (
         "resnet10",
-        "8836ee309555057c14e5c21c12bd266c8f8d38fc796c3e184387173c0a33f5e7",
+        "b516b70fdd64a62f4ac3bc868c8ace9978ab067fbc683e8256f58dfbfc636aef",
         "a7d83e7ef44cd629",
     ),
 }
@@ -52,8 +52,8 @@ SHIPPED = {
 # group its network ranks first for each (recorded from the shipped weights, 2026-12-02, unchanged with the
 # weights of 2026-12-03 until long11's, which put 221 before 227 on the six peaks, long13's of 2026-12-04,
 # which put 227 first again, and long15's, 221 again, as do long15 averaged with its Kα2 fine-tune of
-# 2026-12-05 and with its fine-tune with background and noise on clean patterns; retrained weights record
-# theirs).
+# 2026-12-05 and with its fine-tunes with background and noise on clean patterns and with the laboratory
+# widths alone; retrained weights record theirs).
 PROBES = {
     "six peaks": ((20.0, 30.0, 40.0, 50.0, 60.0, 70.0), (1.0, 0.5, 0.8, 0.3, 0.2, 0.1), 221),
     "five peaks": ((25.3, 36.1, 44.0, 54.3, 56.6), (1.0, 0.6, 0.4, 0.5, 0.2), 194),
