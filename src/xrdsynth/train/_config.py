@@ -105,8 +105,9 @@ class TrainConfig:
         free_atoms: probability that the crystals of a sampler call (a batch's, with ``crystal_pool`` 1) are
             drawn with their atoms placed freely: uniform coordinates, no minimum distances and no pushes,
             at the fitted volumes without the statistics' ``volume_shift`` (which compensates for the
-            cells grown by pushing). The network otherwise learns arrangements peculiar to the sampler's
-            pushes, which real crystals do not share (``scripts/probe_coordinates.py``); 0: never.
+            cells grown by pushing). The network reads the sampler's pushed arrangements better than random
+            ones, and real ones no better than random ones (``scripts/probe_coordinates.py``); training on
+            free atoms too did not help on real minerals or measured patterns (docs/training.md); 0: never.
         clean_views: with ``crystal_reuse`` r >= 2, the first of the r patterns of every crystal is made
             with the "clean" preset and the others with ``preset`` (instead of whole clean batches,
             ``clean_fraction`` must be 0): each crystal is seen clean and with laboratory effects in one
