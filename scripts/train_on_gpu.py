@@ -3,7 +3,7 @@
     python scripts/train_on_gpu.py --out $OUT/gpu-run [--budget-s 420] [--batch-size 1024] [--lr X]
         [--init-from xrdsynth-resnet-cu] [--architecture-kwargs '{"width": 32, "stem_stride": 8}']
         [--clean-doublet 0.5] [--clean-noise 0.3] [--free-atoms 0.5]
-        [--widths-fraction 0.1]
+        [--widths-fraction 0.1] [--clean-effects '{"ScanRange": 0.15}']
 
 The recipe is the shipped model's (its card's ``recipe``: architecture, grid, preprocessing, preset, clean
 fraction, space-group weights, label smoothing, weight decay), changed only where a GPU needs it: the device,
@@ -69,6 +69,8 @@ def recipe_config(args: argparse.Namespace, out: Path, steps: int) -> TrainConfi
         fields["free_atoms"] = args.free_atoms
     if args.widths_fraction is not None:
         fields["widths_fraction"] = args.widths_fraction
+    if args.clean_effects is not None:
+        fields["clean_effects"] = json.loads(args.clean_effects)
     fields.update(
         out=str(out),
         device=args.device,
@@ -132,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=None,
         help="replaces the recipe's widths_fraction (see train)",
+    )
+    parser.add_argument(
+        "--clean-effects", default=None, help="replaces the recipe's clean_effects, JSON (see train)"
     )
     parser.add_argument(
         "--probe-steps", type=int, default=None, help="steps of the rate probe (default: 2 pools + 8)"

@@ -252,6 +252,11 @@ def main() -> None:
                 if recipe.get("clean_noise")
                 else ""
             )
+            + "".join(
+                f", {percent(probability)} with its `{name}`"
+                for name, probability in (recipe.get("clean_effects") or {}).items()
+                if probability
+            )
             if recipe.get("clean_fraction")
             else ""
         )

@@ -138,10 +138,11 @@ def test_a_run_stopped_before_its_first_checkpoint_keeps_its_settings(tmp_path):
 def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp_path):
     """A checkpoint whose stored settings lack ``smoothing_fwhm_deg``, ``crystal_reuse``, ``log_d_points``,
     ``rerender_size_nm``, ``kalpha2_strip_ratio``, ``baseline_threshold``, ``clean_doublet``, ``clean_noise``,
-    ``free_atoms`` and ``widths_fraction`` (written before they existed) resumes with 0 (no smoothing), 1 (a
-    crystal per pattern), 0 (the 2θ grid), 0 (the pattern itself), 0 (Kα2 kept), 0 (every level read), 0
-    (clean patterns Kα1 only), 0 (clean patterns without background or noise), 0 (atoms always pushed apart)
-    and 0 (no batches of widths alone), as it was trained, and is refused with any other value."""
+    ``free_atoms``, ``widths_fraction`` and ``clean_effects`` (written before they existed) resumes with 0 (no
+    smoothing), 1 (a crystal per pattern), 0 (the 2θ grid), 0 (the pattern itself), 0 (Kα2 kept), 0 (every
+    level read), 0 (clean patterns Kα1 only), 0 (clean patterns without background or noise), 0 (atoms always
+    pushed apart), 0 (no batches of widths alone) and {} (no other effects on clean patterns), as it was
+    trained, and is refused with any other value."""
     base = {**TINY, "steps": 4, "checkpoint_every": 2, "eval_every": 4}
     out = tmp_path / "run"
     config = TrainConfig(out=str(out), **base)
@@ -152,6 +153,7 @@ def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp
     del stored["smoothing_fwhm_deg"], stored["crystal_reuse"], stored["log_d_points"]
     del stored["rerender_size_nm"], stored["kalpha2_strip_ratio"], stored["baseline_threshold"]
     del stored["clean_doublet"], stored["clean_noise"], stored["free_atoms"], stored["widths_fraction"]
+    del stored["clean_effects"]
     state["config"] = json.dumps(stored)
     torch.save(state, out / "checkpoint.pt")
     with pytest.raises(ValueError, match=r"smoothing_fwhm_deg: stored 0.0, now 0.2"):
@@ -174,6 +176,9 @@ def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp
         train(noise, progress=False)
     with pytest.raises(ValueError, match=r"free_atoms: stored 0.0, now 0.5"):
         train(TrainConfig(out=str(out), **{**base, "free_atoms": 0.5}), progress=False)
+    effects = TrainConfig(out=str(out), **{**base, "clean_fraction": 0.5, "clean_effects": {"Clip": 0.5}})
+    with pytest.raises(ValueError, match=r"clean_effects: stored \{\}"):
+        train(effects, progress=False)
     widths = TrainConfig(out=str(out), **{**base, "preset": "laboratory-cu", "widths_fraction": 0.5})
     with pytest.raises(ValueError, match=r"widths_fraction: stored 0.0, now 0.5"):
         train(widths, progress=False)
@@ -741,3 +746,42 @@ def test_widths_fraction_adds_batches_with_the_laboratory_widths_alone() -> None
         TrainConfig(**{**base, "widths_fraction": 0.8})
     with pytest.raises(ValueError, match="widths_fraction takes the laboratory-cu preset"):
         TrainConfig(**{**TINY, "preset": "clean", "widths_fraction": 0.1})
+
+
+def test_clean_effects_put_more_laboratory_effects_on_clean_patterns() -> None:
+    """``clean_effects`` adds the laboratory preset's effects (its arguments, as the run's overrides set them)
+    to the clean patterns with the probabilities given, in the preset's order among the doublet, background
+    and noise; the width effects and unknown names are refused."""
+    from xrdsynth.train import build_data
+
+    overrides = {"ScanRange": {"start": [10.0, 12.0]}}
+    effects = {"ScanRange": 0.5, "Impurity": 0.25}
+    config = TrainConfig(
+        **{
+            **TINY,
+            "clean_fraction": 0.2,
+            "clean_noise": 0.1,
+            "clean_effects": effects,
+            "preset_overrides": overrides,
+        }
+    )
+    _, mixture = build_data(config, torch.device("cpu"))
+    clean = mixture.simulators[0]
+    names = [type(t).__name__ for t in clean.transforms.pattern]
+    assert names == ["Impurity", "Background", "PoissonNoise", "ScanRange"]  # the preset's order
+    impurity, scan = clean.transforms.pattern[0], clean.transforms.pattern[3]
+    assert (impurity.p, scan.p) == (0.25, 0.5)
+    assert scan.start == (10.0, 12.0)  # the run's overrides hold
+    # Half of the clean patterns lose their start: zero below the cut, the rest keep the whole grid.
+    two_theta = torch.linspace(10.0, 70.0, 400)
+    batch = torch.ones(400, 400)
+    generator = torch.Generator().manual_seed(1)
+    cut = scan.apply(batch.clone(), two_theta, scan.draw(400, generator, batch.dtype), generator)
+    assert 0.4 < float((cut[:, 0] == 0).double().mean()) < 0.6
+    for refused in ({"InstrumentFunction": 0.1}, {"Background": 0.1}, {"Nonsense": 0.1}):
+        with pytest.raises(ValueError, match="cannot go on clean patterns"):
+            TrainConfig(**{**TINY, "clean_fraction": 0.2, "clean_effects": refused})
+    with pytest.raises(ValueError, match="probabilities in"):
+        TrainConfig(**{**TINY, "clean_fraction": 0.2, "clean_effects": {"Clip": 1.5}})
+    with pytest.raises(ValueError, match="needs clean batches"):
+        TrainConfig(**{**TINY, "clean_effects": {"Clip": 0.5}})

@@ -45,6 +45,7 @@ ABSENT_MEANS: dict[str, Any] = {
     "clean_noise": 0.0,
     "free_atoms": 0.0,
     "widths_fraction": 0.0,
+    "clean_effects": {},
 }
 
 

@@ -182,6 +182,14 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         '\'{"PreferredOrientation": {"r": [0.35, 1.8], "p": 0.8}}\'' + default,
     )
     parser.add_argument(
+        "--clean-effects",
+        type=json.loads,
+        default=defaults.clean_effects,
+        metavar="JSON",
+        help="more laboratory effects on a share of the clean patterns, by class name: probability, e.g. "
+        '\'{"ScanRange": 0.15, "KBetaResidue": 0.15}\'' + default,
+    )
+    parser.add_argument(
         "--init-from",
         default=None,
         metavar="MODEL",

@@ -31,6 +31,12 @@ CONSISTENCY_ANCHORS = ("mean", "clean")
 PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
 
 
+# Effects that clean_effects refuses: they have their own options or need another simulator.
+_NOT_CLEAN_EFFECTS = (
+    "InstrumentFunction", "CrystalliteSize", "Microstrain", "KAlphaDoublet", "Background", "PoissonNoise",
+)  # fmt: skip
+
+
 @dataclass
 class TrainConfig:
     """Everything a training run depends on (stored in ``config.json`` and the model card).
@@ -96,6 +102,12 @@ class TrainConfig:
             preset's smooth background, and independently its Poisson counting noise (the preset's ranges),
             on the clean preset's Gaussian peaks: the preset shows both only with its instrument widths
             (0: never).
+        clean_effects: more laboratory effects on a share of the clean patterns (or clean views), by class
+            name: probability, e.g. ``{"ScanRange": 0.15, "KBetaResidue": 0.15}``; each with the laboratory
+            preset's arguments (as ``preset_overrides`` set them) but that probability, in the preset's
+            order (with ``clean_doublet`` and ``clean_noise``). Not the width effects (``InstrumentFunction``,
+            ``CrystalliteSize``, ``Microstrain``: they need the preset's pseudo-Voigt simulator, see
+            ``widths_fraction``), nor the doublet, background and counting noise, which have their options.
         widths_fraction: fraction of batches made with the laboratory preset's peak widths and nothing else:
             pseudo-Voigt peaks with its instrument function, crystallite sizes and microstrain (as
             ``preset_overrides`` set them), Cu Kα1 alone, no background or noise. The preset shows its narrow
@@ -179,6 +191,7 @@ class TrainConfig:
     clean_fraction: float = 0.0
     clean_doublet: float = 0.0
     clean_noise: float = 0.0
+    clean_effects: dict[str, float] = field(default_factory=dict)
     widths_fraction: float = 0.0
     free_atoms: float = 0.0
     clean_views: bool = False
@@ -236,6 +249,28 @@ class TrainConfig:
                 f"clean_fraction {self.clean_fraction}, clean_views {self.clean_views}, "
                 f"preset {self.preset!r}"
             )
+        if self.clean_effects:
+            names = [type(t).__name__ for t in laboratory_cu_transforms(self.preset_overrides or None)]
+            refused = sorted(set(self.clean_effects) & set(_NOT_CLEAN_EFFECTS))
+            unknown = sorted(set(self.clean_effects) - set(names))
+            if refused or unknown:
+                raise ValueError(
+                    f"clean_effects: {', '.join(refused + unknown)} cannot go on clean patterns (the width "
+                    "effects need widths_fraction, the doublet, background and noise clean_doublet and "
+                    f"clean_noise); the laboratory-cu preset's effects: {', '.join(names)}"
+                )
+            values = self.clean_effects.values()
+            if not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in values
+            ):
+                raise ValueError(
+                    f"clean_effects must map effects to probabilities in [0, 1], got {self.clean_effects}"
+                )
+            if not clean_batches:
+                raise ValueError(
+                    "clean_effects puts laboratory effects on clean patterns: it needs clean batches "
+                    "(clean_fraction > 0, clean_views or the clean preset)"
+                )
         if not 0.0 <= self.widths_fraction <= 1.0 - self.clean_fraction:
             raise ValueError(
                 f"widths_fraction must be in [0, 1 - clean_fraction = {1.0 - self.clean_fraction:g}], got "

@@ -210,23 +210,24 @@ def widths_preset(config: TrainConfig, settings: dict) -> AugmentedSimulator:
 
 def clean_preset(config: TrainConfig, settings: dict) -> AugmentedSimulator:
     """The "clean" preset, with the laboratory preset's Kα doublet on a share ``config.clean_doublet`` of
-    its patterns, and its smooth background and Poisson noise each on a share ``config.clean_noise`` (the
-    laboratory effects as ``config.preset_overrides`` set them)."""
+    its patterns, its smooth background and Poisson noise each on a share ``config.clean_noise``, and the
+    effects of ``config.clean_effects`` each on its share (the laboratory effects as
+    ``config.preset_overrides`` set them, in the preset's order)."""
     clean = preset("clean", **settings)
-    if not (config.clean_doublet or config.clean_noise):
+    if not (config.clean_doublet or config.clean_noise or config.clean_effects):
         return clean
-    laboratory = laboratory_cu_transforms(config.preset_overrides or None)
     on_clean: list[ReflectionTransform | PatternTransform] = []
-    if config.clean_doublet:
-        doublet = next(t for t in laboratory if isinstance(t, KAlphaDoublet))
-        on_clean.append(KAlphaDoublet("CuKa1", doublet.ratio, p=config.clean_doublet))
-    if config.clean_noise:
-        background = next(t for t in laboratory if isinstance(t, Background))
-        noise = next(t for t in laboratory if isinstance(t, PoissonNoise))
-        on_clean.append(
-            Background(background.level, background.floor, background.order, p=config.clean_noise)
-        )
-        on_clean.append(PoissonNoise(noise.counts, p=config.clean_noise))
+    for effect in laboratory_cu_transforms(config.preset_overrides or None):
+        probability = config.clean_effects.get(type(effect).__name__)
+        if isinstance(effect, KAlphaDoublet) and config.clean_doublet:
+            on_clean.append(KAlphaDoublet("CuKa1", effect.ratio, p=config.clean_doublet))
+        elif isinstance(effect, Background) and config.clean_noise:
+            on_clean.append(Background(effect.level, effect.floor, effect.order, p=config.clean_noise))
+        elif isinstance(effect, PoissonNoise) and config.clean_noise:
+            on_clean.append(PoissonNoise(effect.counts, p=config.clean_noise))
+        elif probability:
+            effect.p = float(probability)  # a fresh chain: the preset's arguments, this probability
+            on_clean.append(effect)
     return AugmentedSimulator(clean.simulator, on_clean)
 
 
