@@ -191,18 +191,19 @@ def build_data(config: TrainConfig, device: torch.device) -> tuple[SpaceGroupSam
     clean = clean_preset(config, clean_settings)
     if config.clean_fraction == 1.0:
         return sampler, clean
-    simulators, weights = [clean, main], [config.clean_fraction, 1.0 - config.clean_fraction]
-    if config.widths_fraction:
-        simulators.append(widths_preset(config, settings))
-        weights = [config.clean_fraction, 1.0 - config.clean_fraction - config.widths_fraction]
-        weights.append(config.widths_fraction)
-    return sampler, SimulatorMixture(simulators, weights)
+    laboratory = 1.0 - config.clean_fraction - config.widths_fraction
+    if not config.widths_fraction:
+        return sampler, SimulatorMixture([clean, main], [config.clean_fraction, laboratory])
+    widths = widths_preset(config, main.simulator)
+    return sampler, SimulatorMixture(
+        [clean, main, widths], [config.clean_fraction, laboratory, config.widths_fraction]
+    )
 
 
-def widths_preset(config: TrainConfig, settings: dict) -> AugmentedSimulator:
-    """The laboratory preset's peak widths alone: its pseudo-Voigt simulator with its instrument function,
-    crystallite sizes and microstrain (as ``config.preset_overrides`` set them), Cu Kα1, nothing else."""
-    simulator = preset(config.preset, **settings).simulator
+def widths_preset(config: TrainConfig, simulator: nn.Module) -> AugmentedSimulator:
+    """The laboratory preset's peak widths alone: its pseudo-Voigt ``simulator`` with its instrument
+    function, crystallite sizes and microstrain (as ``config.preset_overrides`` set them), Cu Kα1, nothing
+    else."""
     kinds = (InstrumentFunction, CrystalliteSize, Microstrain)
     widths = [t for t in laboratory_cu_transforms(config.preset_overrides or None) if isinstance(t, kinds)]
     return AugmentedSimulator(simulator, widths)
