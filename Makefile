@@ -12,6 +12,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.xrdsynth-installed
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+# pytest-xdist workers: one per core, at most 4 (the suite is mostly single-threaded Python; tests/conftest.py
+# gives each worker an equal share of the cores for torch). `make pytest WORKERS=0` runs in one process.
+WORKERS ?= auto
 
 .PHONY: demo test lint pytest docs venv clean
 
@@ -27,7 +30,7 @@ lint: $(STAMP)
 
 pytest: $(STAMP)
 	@echo "==> pytest"
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(WORKERS) --maxprocesses 4 --dist worksteal
 
 docs: $(STAMP)
 	@echo "==> sphinx-build -W (docs/_build/html)"

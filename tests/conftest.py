@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -13,6 +14,13 @@ import torch
 CIF_DIR = Path(__file__).parent / "data" / "cifs"
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 FIXTURE_CIFS = sorted(CIF_DIR.glob("*.cif"))
+
+# Under pytest-xdist (`make test` runs one worker per core) each worker gets an equal share of the cores for
+# torch's intra-op threads, so that workers do not oversubscribe the machine; tests that need a particular
+# count set it themselves and restore it.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    torch.set_num_threads(max(1, _cores // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
