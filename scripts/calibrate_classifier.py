@@ -35,7 +35,7 @@ from xrdsynth.sampler import default_statistics
 from xrdsynth.symmetry import enantiomorph
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from evaluate_classifier import rruff_patterns
+from evaluate_classifier import SYSTEM_OF_GROUP, most_probable_system, rruff_patterns
 
 PARTNER = np.array([(enantiomorph(n) or n) - 1 for n in range(1, 231)])
 
@@ -52,6 +52,26 @@ def prior_ratio(recipe: dict) -> np.ndarray:
     exponent = {"uniform": 0.0, "statistics": 1.0, "tempered": float(recipe.get("tempering", 0.5))}
     ratio = (1.0 - exponent[recipe["space_group_weights"]]) * log_counts
     return ratio - ratio.mean()
+
+
+def print_system_temperatures(
+    logits: np.ndarray, labels: np.ndarray, shift: np.ndarray, fitted: float
+) -> None:
+    """The crystal system answered by summing each system's probabilities, against the temperature: its
+    accuracy and the negative log-likelihood of the true systems (whether the summed system probabilities
+    would want a temperature of their own), beside the system of the first answer (no temperature moves
+    it)."""
+    true_system = SYSTEM_OF_GROUP[labels - 1]
+    first = np.mean(SYSTEM_OF_GROUP[logits.argmax(axis=1)] == true_system)
+    print(f"crystal system of the first answer: {first:.1%}; summed over each system's groups:")
+    for t in sorted({0.3, 0.4, 0.5, 0.8, 1.0, round(fitted, 3)}):
+        p = softmax(logits, t, shift)
+        per_system = np.zeros((len(p), int(SYSTEM_OF_GROUP.max()) + 1))
+        np.add.at(per_system.T, SYSTEM_OF_GROUP, p.T)
+        nll = -np.mean(np.log(np.clip(per_system[np.arange(len(p)), true_system], 1e-300, None)))
+        mark = "  (fitted)" if t == round(fitted, 3) else ""
+        right = np.mean(most_probable_system(p) == true_system)
+        print(f"  T = {t:.3f}: {right:.1%} right, NLL {nll:.3f}{mark}")
 
 
 def softmax(logits: np.ndarray, temperature: float, shift: np.ndarray | float = 0.0) -> np.ndarray:
@@ -174,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     nll_before = float(-np.mean(np.log(np.clip(raw[np.arange(len(labels)), labels - 1], 1e-300, None))))
     nll_after = float(-np.mean(np.log(np.clip(held_out[np.arange(len(labels)), labels - 1], 1e-300, None))))
     print(f"NLL before: {nll_before:.3f}   after (cross-validated): {nll_after:.3f}")
+    print_system_temperatures(logits, labels, shift, temperature)
 
     curve = coverage_curve(calibrated, labels)
     print("coverage   accuracy of the answered (up to the enantiomorph)   threshold")
