@@ -35,7 +35,7 @@ from xrdsynth.sampler import default_statistics
 from xrdsynth.symmetry import enantiomorph
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from evaluate_classifier import SYSTEM_OF_GROUP, most_probable_system, rruff_patterns
+from evaluate_classifier import SYSTEM_OF_GROUP, rruff_patterns, system_probability
 
 PARTNER = np.array([(enantiomorph(n) or n) - 1 for n in range(1, 231)])
 
@@ -66,11 +66,10 @@ def print_system_temperatures(
     print(f"crystal system of the first answer: {first:.1%}; summed over each system's groups:")
     for t in sorted({0.3, 0.4, 0.5, 0.8, 1.0, round(fitted, 3)}):
         p = softmax(logits, t, shift)
-        per_system = np.zeros((len(p), int(SYSTEM_OF_GROUP.max()) + 1))
-        np.add.at(per_system.T, SYSTEM_OF_GROUP, p.T)
+        per_system = system_probability(p)
         nll = -np.mean(np.log(np.clip(per_system[np.arange(len(p)), true_system], 1e-300, None)))
         mark = "  (fitted)" if t == round(fitted, 3) else ""
-        right = np.mean(most_probable_system(p) == true_system)
+        right = np.mean(per_system.argmax(axis=1) == true_system)
         print(f"  T = {t:.3f}: {right:.1%} right, NLL {nll:.3f}{mark}")
 
 

@@ -62,11 +62,17 @@ def scores(probability: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     }
 
 
-def most_probable_system(probability: np.ndarray) -> np.ndarray:
-    """(n,) index into CRYSTAL_SYSTEMS of the system with the largest summed probability of each row."""
+def system_probability(probability: np.ndarray) -> np.ndarray:
+    """(n, 230) group probabilities -> (n, 7) summed over each crystal system's groups (CRYSTAL_SYSTEMS
+    order)."""
     per_system = np.zeros((len(probability), len(CRYSTAL_SYSTEMS)))
     np.add.at(per_system.T, SYSTEM_OF_GROUP, probability.T)
-    return per_system.argmax(axis=1)
+    return per_system
+
+
+def most_probable_system(probability: np.ndarray) -> np.ndarray:
+    """(n,) index into CRYSTAL_SYSTEMS of the system with the largest summed probability of each row."""
+    return system_probability(probability).argmax(axis=1)
 
 
 def breakdown(probability: np.ndarray, labels: np.ndarray, most: int = 6) -> dict:
