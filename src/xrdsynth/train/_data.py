@@ -217,16 +217,17 @@ def clean_preset(config: TrainConfig, settings: dict) -> AugmentedSimulator:
     clean = preset("clean", **settings)
     if not (config.clean_doublet or config.clean_noise or config.clean_effects):
         return clean
+    # clean_effects refuses these three names, so the options never compete for an effect.
+    probabilities = {
+        KAlphaDoublet.__name__: config.clean_doublet,
+        Background.__name__: config.clean_noise,
+        PoissonNoise.__name__: config.clean_noise,
+        **config.clean_effects,
+    }
     on_clean: list[ReflectionTransform | PatternTransform] = []
     for effect in laboratory_cu_transforms(config.preset_overrides or None):
-        probability = config.clean_effects.get(type(effect).__name__)
-        if isinstance(effect, KAlphaDoublet) and config.clean_doublet:
-            on_clean.append(KAlphaDoublet("CuKa1", effect.ratio, p=config.clean_doublet))
-        elif isinstance(effect, Background) and config.clean_noise:
-            on_clean.append(Background(effect.level, effect.floor, effect.order, p=config.clean_noise))
-        elif isinstance(effect, PoissonNoise) and config.clean_noise:
-            on_clean.append(PoissonNoise(effect.counts, p=config.clean_noise))
-        elif probability:
+        probability = probabilities.get(type(effect).__name__)
+        if probability:
             effect.p = float(probability)  # a fresh chain: the preset's arguments, this probability
             on_clean.append(effect)
     return AugmentedSimulator(clean.simulator, on_clean)
