@@ -760,6 +760,23 @@ def test_relax_ordered_sums_equal_index_add_on_the_samplers_own_crystals(monkeyp
     assert torch.equal(relax(*args, **kwargs, ordered_sums=True), ordered)
 
 
+
+def test_placement_in_chunks_makes_the_same_crystals(monkeypatch) -> None:
+    """The placement compares each site's candidates with the earlier atoms in chunks of crystals of similar
+    size (a cache-sized number of pairs): how they are chunked changes no crystal of a seed."""
+    import xrdsynth.sampler._placement as placement
+
+    def crystals() -> CrystalBatch:
+        return SpaceGroupSampler(seed=11, space_groups=[2, 14, 62, 148, 194, 225, 227]).sample(40)
+
+    monkeypatch.setattr(placement, "PAIRS_PER_CHUNK", 1 << 40)  # every site in one chunk
+    whole = crystals()
+    monkeypatch.setattr(placement, "PAIRS_PER_CHUNK", 256)  # a few crystals per chunk
+    chunked = crystals()
+    assert int(whole.mask.sum()) > 40 * 8  # crystals of several sites
+    for name in ("lattice", "frac_coords", "numbers", "mask", "space_group"):
+        assert torch.equal(getattr(chunked, name), getattr(whole, name)), name
+
 # ----------------------------------------------------------------------------------------------------------
 # Bad input
 

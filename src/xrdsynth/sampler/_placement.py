@@ -10,7 +10,17 @@ import torch
 
 from .._math import wrap_fractional
 from ._core import MAX_SITES, AtomMap, Composition, DeviceTables, certificate_sites
-from ._relax import _CORNERS, Sites, atom_jacobians, clearance, nearest_images, relax, smallest_spacing
+from ._relax import (
+    _CORNERS,
+    PAIRS_PER_CHUNK,
+    PAIRS_PER_CHUNK_GPU,
+    Sites,
+    atom_jacobians,
+    clearance,
+    nearest_images,
+    relax,
+    smallest_spacing,
+)
 
 __all__ = [
     "EXPANSION_MARGIN",
@@ -48,8 +58,6 @@ SPECIAL_ROWS = torch.tensor(
     dtype=torch.float64,
 )
 SPECIAL_GRID = 24
-
-
 
 
 def shortest_centring(t: DeviceTables, group: torch.Tensor, lattice: torch.Tensor) -> torch.Tensor:
@@ -297,42 +305,49 @@ def _place_site(
     best_clearance = torch.full((p,), -1.0, dtype=dtype, device=device)  # squared, of the best so far
     best_orbit = torch.zeros((p, m, 3), dtype=dtype, device=device)
     index = torch.arange(p, device=device)  # rows still looking, as positions in the above
+    # A candidate is compared with the start_i earlier atoms and the multiplicity_i - 1 other atoms of its
+    # orbit; the crystals differ tenfold in both, so they are taken in chunks of similar size (padded to
+    # the chunk's largest, not the batch's).
+    size = start + multiplicity - 1
+    limit = PAIRS_PER_CHUNK if device.type == "cpu" else PAIRS_PER_CHUNK_GPU
     used = 0
     for k in [1] if all_fixed else schedule:
-        full = index.numel() == p
-
-        def pick(x: torch.Tensor, full: bool = full, index: torch.Tensor = index) -> torch.Tensor:
-            return x if full else x[index]
-
         q = index.numel()
         u = torch.rand((q, k, 3), dtype=dtype, device=device, generator=generator)
-        first = pick(x0)[:, None, :] + torch.bmm(u, pick(basis))
-        orbit = wrap_fractional(
-            torch.einsum("qmij,qkj->qkmi", pick(rotation), first) + pick(translation)[:, None]
-        )  # (q, k, m, 3); member 0 is the identity image, the first atom itself
-        here = orbit[:, :, :1, :]
-        delta_previous = pick(previous)[:, None] - here  # (q, k, w, 3)
-        delta_own = orbit[:, :, 1:, :] - here  # (q, k, m - 1, 3)
-        cell_q = pick(cell)
-        d2_previous = nearest_images(delta_previous, cell_q)[0]
-        d2_own = nearest_images(delta_own, cell_q)[0]
-        # Squared clearance of each candidate: the smallest d² / threshold² (inf when nothing counts).
-        inverse_q = pick(inverse)[:, None]
-        ratio = torch.cat([d2_previous, d2_own], dim=2) * inverse_q
-        ratio = torch.where(inverse_q > 0, ratio, math.inf)
-        clearance = (
-            ratio.amin(dim=2) if ratio.shape[2] else torch.full((q, k), math.inf, dtype=dtype, device=device)
-        )
+        value = torch.empty((q,), dtype=dtype, device=device)
+        chosen = torch.zeros((q, m, 3), dtype=dtype, device=device)
+        for part, earlier_count, orbit_count in _size_chunks(
+            size[index], start[index], multiplicity[index], k, limit
+        ):
+            at = index[part]  # positions in the rows of this call
+            first = x0[at][:, None, :] + torch.bmm(u[part], basis[at])
+            orbit = wrap_fractional(
+                torch.einsum("qmij,qkj->qkmi", rotation[at, :orbit_count], first)
+                + translation[at, None, :orbit_count]
+            )  # (c, k, orbit_count, 3); member 0 is the identity image, the first atom itself
+            here = orbit[:, :, :1, :]
+            cell_c = cell[at]
+            d2_previous = nearest_images(previous[at, None, :earlier_count] - here, cell_c)[0]
+            d2_own = nearest_images(orbit[:, :, 1:, :] - here, cell_c)[0]
+            # Squared clearance of each candidate: the smallest d² / threshold² (inf when nothing counts).
+            own = slice(w, w + orbit_count - 1)
+            inverse_c = torch.cat([inverse[at, :earlier_count], inverse[at, own]], dim=1)[:, None]
+            ratio = torch.cat([d2_previous, d2_own], dim=2) * inverse_c
+            ratio = torch.where(inverse_c > 0, ratio, math.inf)
+            clearance = (
+                ratio.amin(dim=2)
+                if ratio.shape[2]
+                else torch.full((len(at), k), math.inf, dtype=dtype, device=device)
+            )
+            if check_special:
+                special = special_candidates(first, basis[at], cell_c) & certifying[at][:, None]
+                clearance = torch.where(special, -1.0, clearance)
+            value[part], choice = clearance.max(dim=1)
+            chosen[part, :orbit_count] = orbit[torch.arange(len(at), device=device), choice]
         used += q * k
-        if check_special:
-            special = special_candidates(first, pick(basis), cell_q) & pick(certifying)[:, None]
-            clearance = torch.where(special, -1.0, clearance)
-        value, choice = clearance.max(dim=1)
         better = value > best_clearance[index]
         best_clearance[index] = torch.where(better, value, best_clearance[index])
-        best_orbit[index] = torch.where(
-            better[:, None, None], orbit[torch.arange(q, device=device), choice], best_orbit[index]
-        )
+        best_orbit[index] = torch.where(better[:, None, None], chosen, best_orbit[index])
         index = index[best_clearance[index] < 1.0]
         if index.numel() == 0:
             break
@@ -345,3 +360,26 @@ def _place_site(
         EXPANSION_MARGIN / best_clearance.clamp(min=0.0).sqrt(),
     )
     return stretch.to(torch.float64), used
+
+
+def _size_chunks(
+    size: torch.Tensor, earlier: torch.Tensor, multiplicity: torch.Tensor, k: int, limit: int
+) -> list[tuple[torch.Tensor, int, int]]:
+    """Rows (q,) sorted by ``size`` (atoms each candidate is compared with) in chunks of about ``limit``
+    candidate-atom pairs with ``k`` candidates per row: (rows, earlier atoms, orbit atoms) with each row's
+    ``earlier`` (q,) and ``multiplicity`` (q,) within the chunk's two counts. One chunk keeps the rows in
+    their order when they fit."""
+    q = size.shape[0]
+    if q * k * max(int(size.max()), 1) <= limit:
+        return [(torch.arange(q, device=size.device), int(earlier.max()), int(multiplicity.max()))]
+    order = torch.argsort(size, stable=True)
+    sizes = size[order].tolist()
+    chunks, begin = [], 0
+    while begin < q:
+        end = begin + 1
+        while end < q and (end + 1 - begin) * k * max(sizes[end], 1) <= limit:
+            end += 1
+        part = order[begin:end]
+        chunks.append((part, int(earlier[part].max()), int(multiplicity[part].max())))
+        begin = end
+    return chunks

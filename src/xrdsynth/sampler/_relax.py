@@ -326,6 +326,7 @@ def relax(
     other_frozen = sites.frozen[pairs.crystal, sites.site[pairs.crystal, pairs.b]]
     share = torch.where(same | other_frozen, 1.0, 0.5).to(dtype)
     flat_site = (torch.arange(n, device=device)[:, None] * width + sites.site).reshape(-1)  # (n N,)
+    movable = (sites.jacobian.reshape(-1, 9) != 0).any(dim=1)  # (n N,) atoms whose site can move them
     lattice_of_site = lattice.repeat_interleave(width, dim=0)  # (n S, 3, 3)
     goal = target * pairs.threshold
     fallback = torch.tensor([0.5, 0.3, 0.1], dtype=dtype, device=device)
@@ -355,19 +356,39 @@ def relax(
             rhs = torch.zeros((n * width, 3), dtype=dtype, device=device)
             wanted = torch.bmm(cell[active], push[active][:, :, None])  # L D, (A, 3, 1)
             rhs.index_add_(0, rows, (pair_jacobian[active].transpose(1, 2) @ wanted).squeeze(-1))
+            # Only the sites with an overlapping pair move (the others have no push: du = 0), so only
+            # their steps are solved for and only their atoms updated; the same numbers as for all.
+            moving = torch.unique(rows)
+            du = _limited_steps(
+                normal[moving], rhs[moving], w_first[moving], lattice_of_site[moving], max_step
+            )
+            site_moves = torch.zeros(n * width, dtype=torch.bool, device=device)
+            site_moves[moving] = True
+            atom = torch.nonzero(site_moves[flat_site] & movable).squeeze(1)
+            site_of_atom = torch.searchsorted(moving, flat_site[atom])
+            flat[atom] = flat[atom] + (jacobian[atom] @ du[site_of_atom][:, :, None]).squeeze(-1)
+            x = flat.reshape(n, atoms, 3)
         else:
             # The same sums over the active pairs (push is 0 for the others) without a host synchronisation.
             weight = active.to(dtype)
             normal = damping + _sum_rows(pair_normal * weight[:, None, None], padded)
             wanted = torch.bmm(cell, push[:, :, None])
             rhs = _sum_rows((pair_jacobian.transpose(1, 2) @ wanted).squeeze(-1) * weight[:, None], padded)
-        du = torch.linalg.solve(normal, rhs)  # (n S, 3)
-        # No site moves more than max_step Å in one iteration: a crowded atom's pushes add up and would
-        # throw it onto atoms outside the neighbour list.
-        step = torch.bmm((w_first @ du[:, :, None]).transpose(1, 2), lattice_of_site).squeeze(1)
-        du = du * (max_step / step.norm(dim=1).clamp(min=1e-12)).clamp(max=1.0)[:, None]
-        x = x + (jacobian @ du[flat_site][:, :, None]).reshape(n, atoms, 3)
+            du = _limited_steps(normal, rhs, w_first, lattice_of_site, max_step)  # (n S, 3)
+            x = x + (jacobian @ du[flat_site][:, :, None]).reshape(n, atoms, 3)
     return wrap_fractional(x)
+
+
+def _limited_steps(
+    normal: torch.Tensor, rhs: torch.Tensor, w_first: torch.Tensor, lattice: torch.Tensor, max_step: float
+) -> torch.Tensor:
+    """(s, 3) steps du of the free parameters of s sites: the solutions of the normal equations ``normal``
+    (s, 3, 3) du = ``rhs`` (s, 3), shortened where the site's first atom (fractional Jacobian ``w_first``
+    (s, 3, 3), lattice (s, 3, 3) Å) would move more than ``max_step`` Å: a crowded atom's pushes add up and
+    would throw it onto atoms outside the neighbour list."""
+    du = torch.linalg.solve(normal, rhs)
+    step = torch.bmm((w_first @ du[:, :, None]).transpose(1, 2), lattice).squeeze(1)
+    return du * (max_step / step.norm(dim=1).clamp(min=1e-12)).clamp(max=1.0)[:, None]
 
 
 def _padded_rows(rows: torch.Tensor, size: int) -> torch.Tensor:
