@@ -34,7 +34,15 @@ from xrdsynth.sampler._fit import GROUP_KERNEL_MIN_CELLS
 from xrdsynth.sampler._lattices import KERNEL_ANGLE_RANGE
 from xrdsynth.sampler._placement import special_candidates
 from xrdsynth.sampler._radii import covalent_radii
-from xrdsynth.sampler._relax import Sites, atom_jacobians, clearance, nearest_images, relax, smallest_spacing
+from xrdsynth.sampler._relax import (
+    Sites,
+    atom_jacobians,
+    clearance,
+    nearest_images,
+    nearest_lengths2,
+    relax,
+    smallest_spacing,
+)
 from xrdsynth.sampler._statistics import CELL_KERNEL_WIDTH, FORMER_CELL_KERNEL_WIDTH, MIN_DISTANCE_QUANTILE
 from xrdsynth.sampler._tables import derive_tables, faithful_flags, load_tables
 from xrdsynth.symmetry import lattice_system, wyckoff_positions
@@ -710,6 +718,9 @@ def test_nearest_images_equal_a_brute_force_search() -> None:
     reached = torch.einsum("pkwi,pij->pkwj", delta + shift, lattice).square().sum(-1)
     torch.testing.assert_close(reached, length2, rtol=0, atol=1e-10)
     assert torch.equal(shift, torch.round(shift))
+    # The lengths alone (the placement's faster form) are the same lengths.
+    torch.testing.assert_close(nearest_lengths2(delta, lattice)[short], brute[short], rtol=0, atol=1e-10)
+    torch.testing.assert_close(nearest_lengths2(delta, lattice), length2, rtol=1e-12, atol=1e-12)
 
 
 def test_relax_separates_atoms_along_their_freedoms_only() -> None:
@@ -760,7 +771,6 @@ def test_relax_ordered_sums_equal_index_add_on_the_samplers_own_crystals(monkeyp
     assert torch.equal(relax(*args, **kwargs, ordered_sums=True), ordered)
 
 
-
 def test_placement_in_chunks_makes_the_same_crystals(monkeypatch) -> None:
     """The placement compares each site's candidates with the earlier atoms in chunks of crystals of similar
     size (a cache-sized number of pairs): how they are chunked changes no crystal of a seed."""
@@ -776,6 +786,7 @@ def test_placement_in_chunks_makes_the_same_crystals(monkeypatch) -> None:
     assert int(whole.mask.sum()) > 40 * 8  # crystals of several sites
     for name in ("lattice", "frac_coords", "numbers", "mask", "space_group"):
         assert torch.equal(getattr(chunked, name), getattr(whole, name)), name
+
 
 # ----------------------------------------------------------------------------------------------------------
 # Bad input

@@ -17,7 +17,7 @@ from ._relax import (
     Sites,
     atom_jacobians,
     clearance,
-    nearest_images,
+    nearest_lengths2,
     relax,
     smallest_spacing,
 )
@@ -327,8 +327,8 @@ def _place_site(
             )  # (c, k, orbit_count, 3); member 0 is the identity image, the first atom itself
             here = orbit[:, :, :1, :]
             cell_c = cell[at]
-            d2_previous = nearest_images(previous[at, None, :earlier_count] - here, cell_c)[0]
-            d2_own = nearest_images(orbit[:, :, 1:, :] - here, cell_c)[0]
+            d2_previous = nearest_lengths2(previous[at, None, :earlier_count] - here, cell_c)
+            d2_own = nearest_lengths2(orbit[:, :, 1:, :] - here, cell_c)
             # Squared clearance of each candidate: the smallest d² / threshold² (inf when nothing counts).
             own = slice(w, w + orbit_count - 1)
             inverse_c = torch.cat([inverse[at, :earlier_count], inverse[at, own]], dim=1)[:, None]
