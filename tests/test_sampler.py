@@ -788,6 +788,38 @@ def test_placement_in_chunks_makes_the_same_crystals(monkeypatch) -> None:
         assert torch.equal(getattr(chunked, name), getattr(whole, name)), name
 
 
+def test_giving_up_before_the_pushes_changes_no_crystal(monkeypatch) -> None:
+    """A crystal whose immovable pairs (sites without free parameters, certifying sites) already need more
+    growth than it may have is given up before the pushes; the check after them would give it up too, so
+    the crystals of a seed are the same with and without the early exit, and the pushes see fewer."""
+    import dataclasses
+
+    import xrdsynth.sampler._placement as placement
+
+    immovable, relax_all = placement._immovable, placement.relax
+    pushed = []
+
+    def counting_relax(xyz, *args, **kwargs):
+        pushed[-1] += xyz.shape[0]
+        return relax_all(xyz, *args, **kwargs)
+
+    def nothing_immovable(*args):
+        sites = immovable(*args)
+        return dataclasses.replace(sites, mask=torch.zeros_like(sites.mask))
+
+    def crystals() -> CrystalBatch:
+        pushed.append(0)
+        return SpaceGroupSampler(seed=4, space_groups=[47, 123, 139, 191, 221, 225, 229]).sample(40)
+
+    monkeypatch.setattr(placement, "relax", counting_relax)
+    early = crystals()
+    monkeypatch.setattr(placement, "_immovable", nothing_immovable)
+    late = crystals()
+    assert pushed[0] < pushed[1]  # the early exit spared the pushes some crystals
+    for name in ("lattice", "frac_coords", "numbers", "mask", "space_group"):
+        assert torch.equal(getattr(early, name), getattr(late, name)), name
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Bad input
 
