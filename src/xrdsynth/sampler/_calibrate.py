@@ -8,11 +8,14 @@ import math
 import torch
 
 from .._elements import atomic_mass
+from .._errors import warn_at_caller
 from ._sampler import SpaceGroupSampler
-from ._statistics import SamplerStatistics
+from ._statistics import MAX_VOLUME_SHIFT, SamplerStatistics
 
 __all__ = ["calibrate_volume_shift"]
 
+# The calibrated shift stays this far inside the range statistics may hold (MAX_VOLUME_SHIFT).
+_SHIFT_BOUND = MAX_VOLUME_SHIFT - 0.01
 # g/mol per Å³ to g/cm³: 1 / (Avogadro x 1e-24 cm³ per Å³).
 _GRAMS_PER_CM3 = 1.0 / (6.02214076e23 * 1e-24)
 
@@ -33,7 +36,8 @@ def calibrate_volume_shift(
     cell) is off the fitted collection's median by the same factor as their median density is off its
     median (``statistics.summary``): the two cannot both be met where the sampled compositions are
     heavier or lighter per atom than the real ones, and this splits the difference. Without a fitted
-    density, the volume per atom alone is matched. Solved by the secant method, ``rounds`` steps.
+    density, the volume per atom alone is matched. Solved by the secant method, ``rounds`` steps, the
+    shift kept within ±``MAX_VOLUME_SHIFT`` (a RuntimeWarning where the bound stops it).
 
     Args:
         statistics: fitted statistics with element volumes (version 2).
@@ -84,7 +88,15 @@ def calibrate_volume_shift(
             slope = (value - previous[1]) / (shift - previous[0])
             step = -value / slope if slope > 0.1 else -value
         previous = (shift, value)
-        shift = shift + step
+        # Where the sampled volumes barely follow the drawn ones (cells grown to fit the atoms), the
+        # secant step is long: the shift stays a little inside the range statistics may hold.
+        shift = min(max(shift + step, -_SHIFT_BOUND), _SHIFT_BOUND)
         value = error(shift)
     best = min((previous, (shift, value)), key=lambda item: abs(item[1]))
+    if abs(best[0]) >= _SHIFT_BOUND:
+        warn_at_caller(
+            f"calibrate_volume_shift stopped at the bound volume_shift={best[0]:+.2f}: the sampled volumes "
+            f"follow the drawn ones too weakly to reach the fitted median (still off by {best[1]:+.2f} in "
+            "log); more crystals per round or larger minimum distances may help"
+        )
     return dataclasses.replace(statistics, volume_shift=round(best[0], 4))

@@ -31,6 +31,7 @@ __all__ = [
     "LATTICE_VARIABLES",
     "MAX_ELEMENTS",
     "MAX_SITES_PER_ELEMENT",
+    "MAX_VOLUME_SHIFT",
     "MIN_CELL_EDGE_QUANTILE",
     "MIN_DISTANCE_FLOOR",
     "MIN_DISTANCE_QUANTILE",
@@ -55,6 +56,8 @@ NAMED_STATISTICS = {"default": DEFAULT_STATISTICS_FILE, "default-v1": "default_s
 FIT_SYMPREC = 1e-2  # Å; published coordinates often have 3-4 decimals, too coarse for 1e-3
 MAX_ELEMENTS = 8  # distinct elements per crystal; larger counts are pooled into the last bin
 MAX_SITES_PER_ELEMENT = 12  # Wyckoff sites per element; larger counts are pooled into the last bin
+# The largest |volume_shift| statistics may hold: a factor e^2 (7.4) on the drawn volumes either way.
+MAX_VOLUME_SHIFT = 2.0
 # Cell shapes are drawn from a kernel density over the fitted cells: a random fitted cell plus Gaussian
 # noise of this fraction of the fitted covariance's square root (about 0.25° in monoclinic beta and 1 % in
 # a length ratio for amcsd-dev): close to the real cells, whose precise ratios make them harder to classify
@@ -419,9 +422,10 @@ def _validate(stats: SamplerStatistics, source: str) -> None:
         cov = np.asarray(shape.cov, dtype=np.float64)
         if shape.variables != LATTICE_VARIABLES[system] or cov.size != k * k or len(shape.mean) != k:
             raise ValueError(f"{source}: lattice[{system!r}] must have variables {LATTICE_VARIABLES[system]}")
-        if any(len(row) != k for row in shape.samples) or not np.isfinite(
-            np.asarray(shape.samples, dtype=np.float64)
-        ).all():
+        if (
+            any(len(row) != k for row in shape.samples)
+            or not np.isfinite(np.asarray(shape.samples, dtype=np.float64)).all()
+        ):
             raise ValueError(f"{source}: lattice[{system!r}] samples must be finite rows of {k} values")
     for group, rows in stats.cells_by_group.items():
         if not 1 <= group <= 230:
@@ -462,8 +466,8 @@ def _validate(stats: SamplerStatistics, source: str) -> None:
         )
     if not stats.element_volumes and len(quantiles):
         raise ValueError(f"{source}: volume_residual_quantiles without element_volumes")
-    if not (math.isfinite(stats.volume_shift) and abs(stats.volume_shift) < 2.0):
-        raise ValueError(f"{source}: volume_shift must be finite and within ±2")
+    if not (math.isfinite(stats.volume_shift) and abs(stats.volume_shift) < MAX_VOLUME_SHIFT):
+        raise ValueError(f"{source}: volume_shift must be finite and within ±{MAX_VOLUME_SHIFT:g}")
     if not (math.isfinite(stats.volume_prior_factor) and stats.volume_prior_factor > 0):
         raise ValueError(f"{source}: volume_prior_factor must be finite and > 0")
     for key, distance in stats.min_distances.items():
