@@ -14,7 +14,6 @@ from ._core import MAX_SITES, AtomMap, Composition, DeviceTables, certificate_si
 from ._relax import (
     _CORNERS,
     PAIRS_PER_CHUNK,
-    PAIRS_PER_CHUNK_GPU,
     Sites,
     atom_jacobians,
     clearance,
@@ -328,10 +327,11 @@ def _place_site(
     best_orbit = torch.zeros((p, m, 3), dtype=dtype, device=device)
     index = torch.arange(p, device=device)  # rows still looking, as positions in the above
     # A candidate is compared with the start_i earlier atoms and the multiplicity_i - 1 other atoms of its
-    # orbit; the crystals differ tenfold in both, so they are taken in chunks of similar size (padded to
-    # the chunk's largest, not the batch's).
+    # orbit; the crystals differ tenfold in both, so on the CPU they are taken in chunks of similar size
+    # (padded to the chunk's largest, not the batch's). Off the CPU the sampler is bound by kernel
+    # launches, not by the padding: one chunk.
     size = start + multiplicity - 1
-    limit = PAIRS_PER_CHUNK if device.type == "cpu" else PAIRS_PER_CHUNK_GPU
+    limit = PAIRS_PER_CHUNK if device.type == "cpu" else None
     used = 0
     for k in [1] if all_fixed else schedule:
         q = index.numel()
@@ -385,14 +385,14 @@ def _place_site(
 
 
 def _size_chunks(
-    size: torch.Tensor, earlier: torch.Tensor, multiplicity: torch.Tensor, k: int, limit: int
+    size: torch.Tensor, earlier: torch.Tensor, multiplicity: torch.Tensor, k: int, limit: int | None
 ) -> list[tuple[torch.Tensor, int, int]]:
     """Rows (q,) sorted by ``size`` (atoms each candidate is compared with) in chunks of about ``limit``
     candidate-atom pairs with ``k`` candidates per row: (rows, earlier atoms, orbit atoms) with each row's
     ``earlier`` (q,) and ``multiplicity`` (q,) within the chunk's two counts. One chunk keeps the rows in
-    their order when they fit."""
+    their order when they fit, or when ``limit`` is None."""
     q = size.shape[0]
-    if q * k * max(int(size.max()), 1) <= limit:
+    if limit is None or q * k * max(int(size.max()), 1) <= limit:
         return [(torch.arange(q, device=size.device), int(earlier.max()), int(multiplicity.max()))]
     order = torch.argsort(size, stable=True)
     sizes = size[order].tolist()
