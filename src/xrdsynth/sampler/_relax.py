@@ -181,7 +181,7 @@ def nearest_images(delta: torch.Tensor, lattice: torch.Tensor) -> tuple[torch.Te
 
 
 def nearest_lengths2(delta: torch.Tensor, lattice: torch.Tensor) -> torch.Tensor:
-    """The squared lengths of :func:`nearest_images` alone, without the shifts (equal to rounding).
+    """The squared lengths of :func:`nearest_images` alone, without the shifts (the same to about 1e-15).
 
     The same expansion over the 8 corners c of the cell around the rounded difference d, written per pair:
     with a_k = G_kk - 2 s_k (d G)_k and b_kl = 2 s_k s_l G_kl, the corner c adds
