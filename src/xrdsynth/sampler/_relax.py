@@ -390,17 +390,16 @@ def relax(
         active = overlap > 0
         if not bool(active.any()):
             break
-        # Wanted Cartesian change of the vector from b to the first atom: away from b by the overlap.
-        push = -(share * overlap / distance.clamp(min=1e-6))[:, None] * vector
-        # Coincident atoms have no direction: push them apart along a fixed one.
-        push = torch.where((distance < 1e-6)[:, None], fallback * overlap[:, None], push)
         if padded is None:
-            rows = pair_site[active]
+            # The pushes of the overlapping pairs only (three in four pairs of the list do not overlap).
+            pair = torch.nonzero(active).squeeze(1)
+            rows = pair_site[pair]
             normal = damping.clone()
-            normal.index_add_(0, rows, pair_normal[active])
+            normal.index_add_(0, rows, pair_normal[pair])
             rhs = torch.zeros((n * width, 3), dtype=dtype, device=device)
-            wanted = torch.bmm(cell[active], push[active][:, :, None])  # L D, (A, 3, 1)
-            rhs.index_add_(0, rows, (pair_jacobian[active].transpose(1, 2) @ wanted).squeeze(-1))
+            push = _pushes(share[pair], overlap[pair], distance[pair], vector[pair], fallback)
+            wanted = torch.bmm(cell[pair], push[:, :, None])  # L D, (A, 3, 1)
+            rhs.index_add_(0, rows, (pair_jacobian[pair].transpose(1, 2) @ wanted).squeeze(-1))
             # Only the sites with an overlapping pair move (the others have no push: du = 0), so only
             # their steps are solved for and only their atoms updated; the same numbers as for all.
             moving = torch.unique(rows)
@@ -415,6 +414,7 @@ def relax(
             x = flat.reshape(n, atoms, 3)
         else:
             # The same sums over the active pairs (push is 0 for the others) without a host synchronisation.
+            push = _pushes(share, overlap, distance, vector, fallback)
             weight = active.to(dtype)
             normal = damping + _sum_rows(pair_normal * weight[:, None, None], padded)
             wanted = torch.bmm(cell, push[:, :, None])
@@ -422,6 +422,21 @@ def relax(
             du = _limited_steps(normal, rhs, w_first, lattice_of_site, max_step)  # (n S, 3)
             x = x + (jacobian @ du[flat_site][:, :, None]).reshape(n, atoms, 3)
     return wrap_fractional(x)
+
+
+def _pushes(
+    share: torch.Tensor,
+    overlap: torch.Tensor,
+    distance: torch.Tensor,
+    vector: torch.Tensor,
+    fallback: torch.Tensor,
+) -> torch.Tensor:
+    """(P, 3) wanted Cartesian move in Å of each pair's first atom: away from its partner b, against
+    ``vector`` (P, 3, from the first atom to b, ``distance`` (P,) long), by ``share`` (P,) of the
+    ``overlap`` (P,) Å; coincident atoms (below 1e-6 Å) have no direction and move along ``fallback``
+    (3,)."""
+    push = -(share * overlap / distance.clamp(min=1e-6))[:, None] * vector
+    return torch.where((distance < 1e-6)[:, None], fallback * overlap[:, None], push)
 
 
 def _limited_steps(
