@@ -170,12 +170,31 @@ def nearest_images(delta: torch.Tensor, lattice: torch.Tensor) -> tuple[torch.Te
     (s = sign d, c in {0, 1}^3) both terms are small matrix products over the 8 corners c, so the 8
     lengths of every pair come from products with (3, 8) matrices instead of 8 Cartesian vectors each.
     """
-    shift, sign, lengths2 = _corner_lengths2(delta, lattice)
+    shift = -torch.round(delta)
+    d = delta + shift
+    p = d.shape[0]
+    flat = d.reshape(p, -1, 3)
+    dtype, device = d.dtype, d.device
+    metric = lattice @ lattice.transpose(1, 2)  # (p, 3, 3) G
+    d_metric = torch.bmm(flat, metric)  # (p, M, 3) d G
+    ones = torch.ones(3, dtype=dtype, device=device)
+    sign = torch.where(flat >= 0, 1.0, -1.0).to(dtype)  # s
+    corners = _CORNERS.to(device=device, dtype=dtype)  # (8, 3) c
+    # The products c_k c_l and s_k s_l of the off-diagonal metric terms, kl = 01, 02, 12.
+    corner_pairs = corners[:, [0, 0, 1]] * corners[:, [1, 2, 2]]  # (8, 3)
+    sign_pairs = sign[..., [0, 0, 1]] * sign[..., [1, 2, 2]]  # (p, M, 3)
+    off_diagonal = metric[:, [0, 0, 1], [1, 2, 2]]  # (p, 3)
+    # |d|² + 2 d G n with 2 d G n = -2 sum_k c_k s_k (d G)_k, plus n G n = sum_k c_k G_kk
+    # + 2 sum_{k<l} c_k c_l s_k s_l G_kl.
+    lengths2 = (
+        ((d_metric * flat) @ ones)[..., None]
+        + (-2.0 * sign * d_metric) @ corners.T
+        + (metric.diagonal(dim1=1, dim2=2) @ corners.T)[:, None, :]
+        + (2.0 * sign_pairs * off_diagonal[:, None, :]) @ corner_pairs.T
+    )  # (p, M, 8)
     best_length2, best = lengths2.min(dim=-1)
-    p = delta.shape[0]
-    corners = _CORNERS.to(device=delta.device, dtype=delta.dtype)
     step = -sign * corners[best]  # (p, M, 3) n
-    return best_length2.reshape(delta.shape[:-1]).clamp(min=0.0), (shift.reshape(p, -1, 3) + step).reshape(
+    return best_length2.reshape(d.shape[:-1]).clamp(min=0.0), (shift.reshape(p, -1, 3) + step).reshape(
         shift.shape
     )
 
@@ -206,36 +225,6 @@ def nearest_lengths2(delta: torch.Tensor, lattice: torch.Tensor) -> torch.Tensor
     smallest = torch.minimum(smallest, torch.minimum(a0 + a2 + b02, a1 + a2 + b12))
     smallest = torch.minimum(smallest, a01 + a2 + b02 + b12).clamp(max=0.0)
     return ((d_metric * flat).sum(-1) + smallest).reshape(delta.shape[:-1]).clamp(min=0.0)
-
-
-def _corner_lengths2(
-    delta: torch.Tensor, lattice: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The rounding shifts -round(delta) (p, ..., 3), the signs s (p, M, 3) of the rounded differences and
-    the squared lengths (p, M, 8) of their images at the 8 corners (see :func:`nearest_images`)."""
-    shift = -torch.round(delta)
-    d = delta + shift
-    p = d.shape[0]
-    flat = d.reshape(p, -1, 3)
-    dtype, device = d.dtype, d.device
-    metric = lattice @ lattice.transpose(1, 2)  # (p, 3, 3) G
-    d_metric = torch.bmm(flat, metric)  # (p, M, 3) d G
-    ones = torch.ones(3, dtype=dtype, device=device)
-    sign = torch.where(flat >= 0, 1.0, -1.0).to(dtype)  # s
-    corners = _CORNERS.to(device=device, dtype=dtype)  # (8, 3) c
-    # The products c_k c_l and s_k s_l of the off-diagonal metric terms, kl = 01, 02, 12.
-    corner_pairs = corners[:, [0, 0, 1]] * corners[:, [1, 2, 2]]  # (8, 3)
-    sign_pairs = sign[..., [0, 0, 1]] * sign[..., [1, 2, 2]]  # (p, M, 3)
-    off_diagonal = metric[:, [0, 0, 1], [1, 2, 2]]  # (p, 3)
-    # |d|² + 2 d G n with 2 d G n = -2 sum_k c_k s_k (d G)_k, plus n G n = sum_k c_k G_kk
-    # + 2 sum_{k<l} c_k c_l s_k s_l G_kl.
-    lengths2 = (
-        ((d_metric * flat) @ ones)[..., None]
-        + (-2.0 * sign * d_metric) @ corners.T
-        + (metric.diagonal(dim1=1, dim2=2) @ corners.T)[:, None, :]
-        + (2.0 * sign_pairs * off_diagonal[:, None, :]) @ corner_pairs.T
-    )  # (p, M, 8)
-    return shift, sign, lengths2
 
 
 def _pairs_of_chunk(
