@@ -160,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--parallel-compositions", type=int, default=None,
-        help="SpaceGroupSampler(parallel_compositions=K) (default: the sampler's, 1 on the CPU, 4 elsewhere)",
+        help="SpaceGroupSampler(parallel_compositions=K) (default: the sampler's: 4 off the CPU and for "
+        "CPU calls of fewer than 384 crystals, else 1)",
     )  # fmt: skip
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

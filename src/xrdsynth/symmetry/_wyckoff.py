@@ -168,30 +168,41 @@ def _wyckoff_positions(number: int) -> tuple[WyckoffPosition, ...]:
     n_ops = len(rotations)
     shifts = np.round(translations * TABLES_DENOMINATOR).astype(np.int64)  # (n, 3) in grid units
 
-    # 1. Images of every grid point under every operation (exact integers).
-    axis = np.arange(TABLES_DENOMINATOR)
+    # 1. Images of every grid point under every operation (exact integers). Points first, so that each
+    # point's row of step 2 is contiguous; int16 holds every value (|images| < 4 * 24) at a quarter of the
+    # memory traffic of int64, which is what this step costs.
+    axis = np.arange(TABLES_DENOMINATOR, dtype=np.int16)
     grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)  # (M, 3)
-    images = np.einsum("oij,mj->omi", rotations, grid) + shifts[:, None, :]  # (n, M, 3)
-    lattice_shift, remainder = np.divmod(images - grid[None], TABLES_DENOMINATOR)
-    fixed = np.all(remainder == 0, axis=-1)  # (n, M): operation o fixes point m
-    image_index = _index(np.mod(images, TABLES_DENOMINATOR))  # (n, M)
-    order = fixed.sum(axis=0)
+    r16 = rotations.astype(np.int16)
+    images = shifts.astype(np.int16)[None] + grid[:, None, None, 0] * r16[None, :, :, 0]  # (M, n, 3)
+    for j in (1, 2):
+        images += grid[:, None, None, j] * r16[None, :, :, j]
+    lattice_shift, remainder = np.divmod(images - grid[:, None, :], np.int16(TABLES_DENOMINATOR))
+    fixed = np.all(remainder == 0, axis=-1)  # (M, n): operation o fixes point m
+    image_index = _index(np.mod(images, np.int16(TABLES_DENOMINATOR)).astype(np.int64))  # (M, n)
+    order = fixed.sum(axis=1)
+    grid = grid.astype(np.int64)
 
     # 2. Group points by their exact site-symmetry group (operations with their lattice shifts).
-    key = np.concatenate([fixed[:, :, None], lattice_shift * fixed[:, :, None]], axis=-1)  # (n, M, 4)
-    key = np.ascontiguousarray(key.transpose(1, 0, 2).reshape(len(grid), -1).astype(np.int8))
-    # Rows hashed as bytes: exact, and much faster than np.unique(axis=0) on wide rows.
-    names: dict[bytes, int] = {}
-    subspace_of_point = np.array([names.setdefault(row.tobytes(), len(names)) for row in key])
-    n_sub = len(names)
-    first_point = np.full(n_sub, -1, dtype=np.int64)
-    first_point[subspace_of_point[::-1]] = np.arange(len(grid))[::-1]
+    key = np.empty((len(grid), n_ops, 4), dtype=np.int8)
+    key[..., 0] = fixed
+    key[..., 1:] = lattice_shift * fixed[..., None]
+    # Rows compared as opaque bytes (exact, and much faster than np.unique(axis=0) on wide rows), numbered
+    # in the order they first occur.
+    row_bytes = key.reshape(len(grid), -1).view(np.dtype((np.void, 4 * n_ops)))[:, 0]
+    _, first_point, inverse = np.unique(row_bytes, return_index=True, return_inverse=True)
+    by_occurrence = np.argsort(first_point)
+    rank = np.empty_like(by_occurrence)
+    rank[by_occurrence] = np.arange(len(by_occurrence))
+    subspace_of_point = rank[inverse.reshape(-1)]
+    first_point = first_point[by_occurrence].astype(np.int64)
+    n_sub = len(first_point)
 
     subspaces: list[_Subspace] = []
     canonical = np.zeros((n_sub, 10), dtype=np.int64)  # (direction basis padded to 3x3, smallest index)
     for s in range(n_sub):
         m = int(first_point[s])
-        ops = np.nonzero(fixed[:, m])[0]
+        ops = np.nonzero(fixed[m])[0]
         basis, pivots = _free_directions(rotations[ops] - np.eye(3, dtype=np.int64))
         subspaces.append(_Subspace(grid[m], int(order[m]), basis, pivots))
         # The same subspace shifted by a lattice vector shows up under another key: name each subspace by
@@ -201,7 +212,7 @@ def _wyckoff_positions(number: int) -> tuple[WyckoffPosition, ...]:
 
     # 3. Union-find: same subspace modulo the lattice, or images under the group.
     rows = [np.repeat(np.arange(n_sub), n_ops), np.arange(n_sub)]
-    cols = [subspace_of_point[image_index[:, first_point].T.reshape(-1)], _first_with_same(canonical)]
+    cols = [subspace_of_point[image_index[first_point].reshape(-1)], _first_with_same(canonical)]
     graph = coo_matrix(
         (np.ones(sum(len(r) for r in rows)), (np.concatenate(rows), np.concatenate(cols))),
         shape=(n_sub, n_sub),
@@ -239,9 +250,24 @@ def _points_on_subspace(point: np.ndarray, basis: np.ndarray) -> np.ndarray:
     dof = len(basis)
     if dof == 0:
         return point[None]
-    # (G^dof, dof) with G = TABLES_DENOMINATOR
+    return np.mod(point[None] + _grid_steps(dof) @ basis, TABLES_DENOMINATOR)
+
+
+@functools.cache
+def _grid_steps(dof: int) -> np.ndarray:
+    """(G^dof, dof) int64, every combination of dof integers in [0, G) with G = TABLES_DENOMINATOR (read-only:
+    built once, used for thousands of subspaces)."""
     steps = np.array(list(itertools.product(range(TABLES_DENOMINATOR), repeat=dof)), dtype=np.int64)
-    return np.mod(point[None] + steps @ basis, TABLES_DENOMINATOR)
+    steps.setflags(write=False)
+    return steps
+
+
+@functools.cache
+def _small_vectors() -> np.ndarray:
+    """(342, 3) int64, the nonzero integer vectors with entries in -3..3, simplest first (read-only)."""
+    vectors = np.array([v for v in itertools.product((0, 1, -1, 2, -2, 3, -3), repeat=3) if any(v)])
+    vectors.setflags(write=False)
+    return vectors
 
 
 def _first_site(sub: _Subspace) -> tuple[tuple[int, ...], np.ndarray]:
@@ -284,7 +310,7 @@ def _free_directions(a: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
     if dof == 3:
         return np.eye(3, dtype=np.int64), (0, 1, 2)
     # Candidate lattice vectors with small entries in the kernel, simplest first.
-    cand = np.array([v for v in itertools.product((0, 1, -1, 2, -2, 3, -3), repeat=3) if any(v)])
+    cand = _small_vectors()
     cand = cand[np.all(rows @ cand.T == 0, axis=0)]
     if dof == 1:
         v = cand[0] // gcd(*(int(x) for x in cand[0]))
