@@ -352,9 +352,13 @@ def test_no_cell_edge_below_the_fitted_shortest_edge() -> None:
 
 
 def test_minimum_distance_can_be_switched_off() -> None:
-    sampler = SpaceGroupSampler(seed=3, min_distance_scale=0.0)
+    # One at a time, every crystal's first geometry works (a small call's default waves draft three at once).
+    sampler = SpaceGroupSampler(seed=3, min_distance_scale=0.0, parallel_compositions=1)
     sampler.sample(32)
     assert sampler.counters.geometries == 32 and sampler.counters.expansions == 0
+    sampler = SpaceGroupSampler(seed=3, min_distance_scale=0.0)
+    sampler.sample(32)
+    assert sampler.counters.geometries == 3 * 32 and sampler.counters.expansions == 0
 
 
 def test_counters_report_redraws() -> None:
