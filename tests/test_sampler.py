@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import importlib.util
 import itertools
+import math
 import pickle
 import warnings
 from pathlib import Path
@@ -32,7 +33,7 @@ from xrdsynth.sampler import (
 )
 from xrdsynth.sampler._core import certificate_sites, certify, draw_composition
 from xrdsynth.sampler._fit import GROUP_KERNEL_MIN_CELLS
-from xrdsynth.sampler._lattices import KERNEL_ANGLE_RANGE
+from xrdsynth.sampler._lattices import KERNEL_ANGLE_RANGE, METRIC_ANGLE_MARGIN, METRIC_MARGIN, draw_lattices
 from xrdsynth.sampler._placement import special_candidates
 from xrdsynth.sampler._radii import covalent_radii
 from xrdsynth.sampler._relax import (
@@ -318,6 +319,33 @@ def test_lattice_constraints_exact(group: int, system: str) -> None:
         if system == "triclinic":
             low, high = KERNEL_ANGLE_RANGE["triclinic"]
             assert all(low <= x <= high for x in angles.values())
+
+
+def test_cells_keep_clear_of_more_symmetric_lattices() -> None:
+    """Where the atoms sit on fixed special positions, a cell within spglib's tolerance of a more symmetric
+    lattice makes it read a higher group (Pmmm crystals with a within 10⁻³ Å of b read as P4/mmm: 3 in
+    1,000 before): cells are drawn clear of those metrics by METRIC_MARGIN, the equal-edge rule of each system
+    still exact."""
+    tables = SpaceGroupSampler()._device_tables()
+    groups = torch.tensor([47, 69, 123, 10, 14, 166]).repeat_interleave(3000)
+    volume = torch.full(groups.shape, 300.0, dtype=torch.float64)
+    lattice = draw_lattices(tables, groups, volume, torch.Generator().manual_seed(5))
+    log_a, log_b, log_c = lattice.norm(dim=2).log().unbind(dim=1)
+    orthorhombic = (groups == 47) | (groups == 69)
+    for gap in (log_b - log_a, log_c - log_a, log_c - log_b):
+        assert float(gap[orthorhombic].abs().min()) >= METRIC_MARGIN * (1 - 1e-9)
+    tetragonal = groups == 123
+    assert float((log_c - log_a)[tetragonal].abs().min()) >= METRIC_MARGIN * (1 - 1e-9)
+    assert float((log_b - log_a)[tetragonal].abs().max()) < 1e-12
+    monoclinic = (groups == 10) | (groups == 14)
+    a, c = lattice[:, 0], lattice[:, 2]
+    cos_beta = (a * c).sum(dim=1) / a.norm(dim=1) / c.norm(dim=1)
+    beta = torch.rad2deg(torch.arccos(cos_beta))
+    assert float((beta[monoclinic] - 90.0).abs().min()) >= METRIC_ANGLE_MARGIN * (1 - 1e-9)
+    rhombohedral = groups == 166
+    for ratio in (3 / 8, 3 / 2, 6):
+        gap = (log_c - log_a)[rhombohedral] - 0.5 * math.log(ratio)
+        assert float(gap.abs().min()) >= METRIC_MARGIN * (1 - 1e-9)
 
 
 @pytest.mark.parametrize(("scale", "statistics"), [(1.0, "default"), (0.7, "default"), (1.0, "default-v1")])

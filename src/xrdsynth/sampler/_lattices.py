@@ -16,6 +16,8 @@ __all__ = [
     "ANGLE_RANGE",
     "KERNEL_ANGLE_RANGE",
     "MAX_LENGTH_RATIO",
+    "METRIC_ANGLE_MARGIN",
+    "METRIC_MARGIN",
     "MIN_CELL_FLATNESS",
     "SHAPE_REJECTION_ROUNDS",
     "draw_lattices",
@@ -31,6 +33,16 @@ MAX_LENGTH_RATIO = 5.0
 # Smallest accepted 1 - cos²α - cos²β - cos²γ + 2 cosα cosβ cosγ = (V / abc)²: rejects very flat cells.
 MIN_CELL_FLATNESS = 0.1
 SHAPE_REJECTION_ROUNDS = 10
+# No cell within a whisker of a more symmetric lattice: where the atoms sit on fixed special positions, a cell
+# whose edges a higher lattice system would make equal differ by less than spglib's tolerance lets it read a
+# higher group (Pmmm crystals with a within 10⁻³ Å of b read as P4/mmm: 3 in 1,000 before this). Such shapes
+# are redrawn: edges a higher system would make equal differ by at least METRIC_MARGIN in ln (0.2 %, 0.01 Å
+# at 5 Å, ten times spglib's 10⁻³ Å; orthorhombic a, b, c; tetragonal a and c), a monoclinic β stays at
+# least METRIC_ANGLE_MARGIN degrees from 90°, and a rhombohedral cell's c/a (hexagonal axes) as far from the
+# ratios of its cubic cases (α = 109.47°, 90°, 60°: c/a = √(3/8), √(3/2), √6).
+METRIC_MARGIN = 2e-3
+METRIC_ANGLE_MARGIN = 0.1
+_CUBIC_RHOMBOHEDRAL_LOG_C_OVER_A = tuple(0.5 * math.log(r) for r in (3.0 / 8.0, 3.0 / 2.0, 6.0))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -171,6 +183,28 @@ def _clamped_mean(mean: torch.Tensor, system: str, variables: tuple[str, ...]) -
             out[j] = out[j].clamp(low, high)
     if system == "triclinic" and not bool(_shape_ok(out[None], system, variables, ANGLE_RANGE)[0]):
         out[2:] = torch.tensor([90.0, 90.0, 90.0], dtype=out.dtype, device=out.device)
+    return _clear_of_higher_metrics(out, system)
+
+
+def _clear_of_higher_metrics(shape: torch.Tensor, system: str) -> torch.Tensor:
+    """The (k,) shape moved just clear of the more symmetric metrics :func:`_shape_ok` refuses (for the
+    fallback shape only: draws are redrawn instead, which keeps their distribution)."""
+    m = METRIC_MARGIN
+    out = shape.clone()
+    if system == "orthorhombic":
+        b_over_a = float(out[0])
+        if abs(b_over_a) < m:
+            out[0] = b_over_a = m
+        if abs(float(out[1])) < m or abs(float(out[1]) - b_over_a) < m:
+            out[1] = max(b_over_a, 0.0) + 2 * m
+    elif system == "monoclinic":
+        out[2] = max(float(out[2]), 90.0 + 2 * METRIC_ANGLE_MARGIN)
+    elif system == "tetragonal" and abs(float(out[0])) < m:
+        out[0] = m
+    elif system == "rhombohedral":
+        for cubic in _CUBIC_RHOMBOHEDRAL_LOG_C_OVER_A:
+            if abs(float(out[0]) - cubic) < m:
+                out[0] = cubic + m
     return out
 
 
@@ -192,6 +226,18 @@ def _shape_ok(
     # The third length relative to the second: b/c is bounded too.
     if "log_b_over_a" in variables and "log_c_over_a" in variables:
         ok &= (values[:, 1] - values[:, 0]).abs() <= limit
+    # Clear of the more symmetric metrics (METRIC_MARGIN).
+    if system == "orthorhombic":
+        b_over_a, c_over_a = values[:, 0], values[:, 1]
+        for gap in (b_over_a, c_over_a, c_over_a - b_over_a):
+            ok &= gap.abs() >= METRIC_MARGIN
+    elif system == "tetragonal":
+        ok &= values[:, 0].abs() >= METRIC_MARGIN
+    elif system == "rhombohedral":
+        for cubic in _CUBIC_RHOMBOHEDRAL_LOG_C_OVER_A:
+            ok &= (values[:, 0] - cubic).abs() >= METRIC_MARGIN
+    elif system == "monoclinic":
+        ok &= (values[:, 2] - 90.0).abs() >= METRIC_ANGLE_MARGIN
     return ok
 
 
