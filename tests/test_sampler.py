@@ -1127,11 +1127,17 @@ def test_parallel_compositions_make_the_same_crystals_in_fewer_rounds(monkeypatc
     assert torch.equal(again.frac_coords, batches[4].frac_coords)  # seeded as ever
 
 
-def test_small_cpu_calls_try_compositions_in_waves_by_default() -> None:
+def test_small_cpu_calls_try_compositions_in_waves_by_default(monkeypatch) -> None:
     """A CPU call for fewer than 384 crystals is mostly fixed overhead per round: by default it drafts as
-    ``parallel_compositions=4`` does (the same crystals), not one at a time."""
+    ``parallel_compositions=4`` does (the same crystals), not one at a time; larger calls one at a time."""
+    import xrdsynth.sampler._sampler as sampler_module
+
     default = SpaceGroupSampler(seed=12).sample(12)
     waves = SpaceGroupSampler(seed=12, parallel_compositions=4).sample(12)
     in_turn = SpaceGroupSampler(seed=12, parallel_compositions=1).sample(12)
     assert torch.equal(default.frac_coords, waves.frac_coords) and torch.equal(default.lattice, waves.lattice)
     assert not torch.equal(default.lattice, in_turn.lattice)
+    # At or above the threshold (lowered here to keep the test quick) the default drafts one at a time.
+    monkeypatch.setattr(sampler_module, "WAVES_BELOW", 12)
+    large = SpaceGroupSampler(seed=12).sample(12)
+    assert torch.equal(large.frac_coords, in_turn.frac_coords) and torch.equal(large.lattice, in_turn.lattice)
