@@ -187,15 +187,10 @@ def _wyckoff_positions(number: int) -> tuple[WyckoffPosition, ...]:
     key = np.empty((len(grid), n_ops, 4), dtype=np.int8)
     key[..., 0] = fixed
     key[..., 1:] = lattice_shift * fixed[..., None]
-    # Rows compared as opaque bytes (exact, and much faster than np.unique(axis=0) on wide rows), numbered
-    # in the order they first occur.
-    row_bytes = key.reshape(len(grid), -1).view(np.dtype((np.void, 4 * n_ops)))[:, 0]
-    _, first_point, inverse = np.unique(row_bytes, return_index=True, return_inverse=True)
-    by_occurrence = np.argsort(first_point)
-    rank = np.empty_like(by_occurrence)
-    rank[by_occurrence] = np.arange(len(by_occurrence))
-    subspace_of_point = rank[inverse.reshape(-1)]
-    first_point = first_point[by_occurrence].astype(np.int64)
+    # Subspaces numbered in the order of their first points.
+    same_as = _first_with_same(key.reshape(len(grid), -1))
+    first_point = np.unique(same_as).astype(np.int64)
+    subspace_of_point = np.searchsorted(first_point, same_as)
     n_sub = len(first_point)
 
     subspaces: list[_Subspace] = []
@@ -240,8 +235,12 @@ def _index(points: np.ndarray) -> np.ndarray:
 
 
 def _first_with_same(values: np.ndarray) -> np.ndarray:
-    """For each row, the index of the first row with the same values (links equal names)."""
-    _, first, inverse = np.unique(values, axis=0, return_index=True, return_inverse=True)
+    """For each row of the integer matrix ``values`` (m, k), the index of the first row with the same
+    values. Rows are compared as opaque bytes: exact for integers, and much faster than
+    ``np.unique(axis=0)`` on wide rows."""
+    values = np.ascontiguousarray(values)
+    rows = values.view(np.dtype((np.void, values.dtype.itemsize * values.shape[1])))[:, 0]
+    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
     return first[inverse.reshape(-1)]
 
 
