@@ -2,8 +2,8 @@
 the content (magic bytes, XML root, zip members, text markers), run it, and number the ranges.
 
 The readers live in private modules by family: ``_pattern_text`` (columns, RRUFF, start/step lists),
-``_pattern_vendor_text`` (GSAS, UXD, Rigaku .ras/.asc), ``_pattern_bruker_raw`` (Bruker RAW v1-v4) and
-``_pattern_xml`` (.xrdml, .brml, .rasx). Each returns one entry per range of the file: a
+``_pattern_vendor_text`` (GSAS, UXD, Rigaku .ras/.asc), ``_pattern_bruker_raw`` (Bruker RAW v1-v4),
+``_pattern_xml`` (.xrdml, .brml, .rasx) and ``_pattern_cif`` (powder CIF). Each returns one entry per range of the file: a
 :class:`MeasuredPattern`, or the :class:`PatternFileError` that says why that range is not a 2θ pattern.
 """
 
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ._pattern_base import MeasuredPattern, MissingPatternFile, PatternFileError, Ranges
 from ._pattern_bruker_raw import read_raw, version
+from ._pattern_cif import is_pdcif, is_structure_cif, read_pdcif
 from ._pattern_gsas import is_gsas, read_gsas
 from ._pattern_text import decode, read_text, text_format
 from ._pattern_vendor_text import (
@@ -41,6 +42,7 @@ FORMATS = (
     "xy", "xye", "csv", "rruff", "steps",  # text
     "xrdml", "raw", "brml", "rasx",  # PANalytical, Bruker, Rigaku
     "ras", "asc", "gsas", "uxd", "cpi", "udf",  # instrument text
+    "cif",  # powder CIF
 )  # fmt: skip
 """The values of :attr:`MeasuredPattern.format` (and of ``read_pattern(format=...)``)."""
 
@@ -70,6 +72,7 @@ _READERS: dict[str, Callable[[str, bytes, str], Ranges]] = {
     "uxd": _vendor_text(read_uxd),
     "cpi": _vendor_text(read_cpi),
     "udf": _vendor_text(read_udf),
+    "cif": _vendor_text(read_pdcif),
 }
 
 
@@ -94,6 +97,8 @@ def read_pattern(
             ``*RAS_DATA_START`` is ``"ras"``, with ``*TYPE = ...`` keys ``"asc"`` (Rigaku), with ``_KEY=``
             lines ``"uxd"`` (Bruker/Siemens), a title then ``BANK`` lines ``"gsas"``, ``##KEY=value``
             headers ``"rruff"``, ``SIETRONICS XRD SCAN`` ``"cpi"``, ``SampleIdent`` ``"udf"`` (Philips), a
+            CIF with the powder dictionary's ``_pd_`` tags ``"cif"`` (pdCIF; a CIF of a structure alone is
+            refused, pointing to :meth:`xrdsynth.Crystal.from_cif`), a
             ``n step start [λ]`` line over n counts ``"steps"``; other text is
             columns: ``"xye"`` when it has a σ column, ``"csv"`` for a .csv file, ``"xy"`` otherwise. Give
             one of these names to force a reader (``"xye"`` takes the third column as σ).
@@ -239,4 +244,11 @@ def _sniff(source: str, data: bytes) -> str:
     for test, name in tests:
         if test(lines):
             return name
+    if is_pdcif(lines) or (is_structure_cif(lines) and "\n_pd_" in text):
+        return "cif"
+    if is_structure_cif(lines):
+        raise PatternFileError(
+            f"{source}: a CIF of a crystal structure without powder data (no _pd_ tags): read it with "
+            "xrdsynth.Crystal.from_cif, and simulate its pattern with xrdsynth.PowderSimulator"
+        )
     return text_format(source, text)
