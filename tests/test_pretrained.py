@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,6 +57,20 @@ def test_the_shipped_model_reads_the_bundled_measured_patterns(classifier) -> No
         assert math.isclose(p.sum(), 1.0, rel_tol=1e-6)
         (prediction,) = classifier.predict(pattern.two_theta, pattern.intensity, wavelength="CuKa1", top=5)
         assert len(prediction.space_group) == 5
+
+
+def test_a_neutron_pattern_is_classified_with_a_warning(classifier) -> None:
+    # A measured neutron pattern (COD 1517474, pdCIF): its peaks sit where X-rays put them, but the network
+    # learned X-ray intensities, so the user is told; an X-ray pattern gives no such warning.
+    neutron = xs.io.read_pattern(Path(__file__).parent / "data" / "patterns" / "cod_1517474_pdcif.cif")
+    assert neutron.metadata["probe"] == "neutron"
+    with pytest.warns(UserWarning, match="neutron radiation"):
+        (prediction,) = classifier.predict(neutron)
+    assert len(prediction.space_group) == 5
+    xray = xs.io.read_pattern(xrdsynth.examples.measured_path(xrdsynth.examples.measured_names()[0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        classifier.predict(xray, wavelength="CuKa1")
 
 
 def test_the_shipped_model_classifies_real_structures_far_above_chance(classifier) -> None:

@@ -465,7 +465,8 @@ class Classifier(nn.Module):
 
         Warns:
             UserWarning: when the measured range covers less than half of the model's d-range (the
-                covered fraction is given).
+                covered fraction is given), and when a :class:`~xrdsynth.io.MeasuredPattern` says it was
+                measured with neutrons or electrons (``metadata["probe"]``, e.g. from a powder CIF).
         """
         two_theta, intensity, lam = self._measurement(two_theta, intensity, wavelength)
         grid = resample_pattern(two_theta, intensity, lam, self.spec)
@@ -484,6 +485,16 @@ class Classifier(nn.Module):
             if intensity is not None:
                 raise ValueError("give a MeasuredPattern alone, or two_theta and intensity arrays")
             two_theta, intensity = pattern.two_theta, pattern.intensity
+            probe = pattern.metadata.get("probe", "").lower()
+            if probe and "x" not in probe:
+                # Neutrons scatter by nuclear lengths, not form factors: the peak positions match an X-ray
+                # pattern, the intensities (which the network reads) do not.
+                warnings.warn(
+                    f"{pattern.source or 'the pattern'} was measured with {probe} radiation; the classifier "
+                    "learned X-ray patterns, whose intensities differ: predictions are less reliable",
+                    UserWarning,
+                    stacklevel=3,
+                )
             if wavelength is None:
                 wavelength = pattern.wavelength
             if wavelength is None:
