@@ -338,9 +338,9 @@ def build_parser(
         "convert",
         "convert a measured pattern file to two-column text",
         "Read a measured powder pattern from any file xrdsynth.io.read_pattern reads (.xrdml, Bruker .raw\n"
-        "v1-v4 and .brml, Rigaku .rasx/.ras/.asc, GSAS, UXD, .cpi, .udf, powder CIF, text) and write it as two\n"
-        "columns "
-        "(2θ in degrees, intensity; a third with σ when the file has one) under a '#' header of its\n"
+        "v1-v4 and .brml, Rigaku .rasx/.ras/.asc, GSAS, UXD, .cpi, .udf, powder CIF, text) and write it\n"
+        "as two columns (2θ in degrees, intensity; a third with σ when the file has one) under a '#'\n"
+        "header of its "
         "settings (wavelength, sample, scan type, counting time, ...), which read_pattern reads back\n"
         "unchanged.\n\n"
         "A file of several ranges gives its first 2θ scan, or the one --scan names; they are never stitched.",

@@ -3,8 +3,9 @@ the content (magic bytes, XML root, zip members, text markers), run it, and numb
 
 The readers live in private modules by family: ``_pattern_text`` (columns, RRUFF, start/step lists),
 ``_pattern_vendor_text`` (GSAS, UXD, Rigaku .ras/.asc), ``_pattern_bruker_raw`` (Bruker RAW v1-v4),
-``_pattern_xml`` (.xrdml, .brml, .rasx) and ``_pattern_cif`` (powder CIF). Each returns one entry per range of the file: a
-:class:`MeasuredPattern`, or the :class:`PatternFileError` that says why that range is not a 2θ pattern.
+``_pattern_xml`` (.xrdml, .brml, .rasx) and ``_pattern_cif`` (powder CIF). Each returns one entry per range
+of the file: a :class:`MeasuredPattern`, or the :class:`PatternFileError` that says why that range is not a
+2θ pattern.
 """
 
 from __future__ import annotations
