@@ -69,6 +69,19 @@ def test_xray_columns_doublet_and_uncertainties(tmp_path: Path) -> None:
     assert p.metadata["radiation"] == "Cu K\\a"
 
 
+def test_corrected_angles_first_and_su_columns(tmp_path: Path) -> None:
+    # A refinement program's export: measured and zero-corrected 2θ, and a DDLm-style su column.
+    text = (
+        "data_fit\n_diffrn_radiation_wavelength 1.5406\nloop_\n_pd_meas_2theta_scan\n"
+        "_pd_proc_2theta_corrected\n_pd_proc_intensity_total\n_pd_proc_intensity_total_su\n"
+        "20.00 19.98 400 20\n20.02 20.00 900 30\n20.04 20.02 100 10\n"
+    )
+    p = read_pattern(_write(tmp_path, text))
+    assert np.allclose(p.two_theta, [19.98, 20.0, 20.02])
+    assert p.intensity.tolist() == [400.0, 900.0, 100.0]
+    assert p.sigma is not None and p.sigma.tolist() == [20.0, 30.0, 10.0]
+
+
 def test_several_blocks_each_pattern_a_range(tmp_path: Path) -> None:
     phase = "data_phase\n_cell_length_a 5.0\n_cell_length_b 5.0\n_cell_length_c 5.0\n"
     second = XRAY.replace("data_scan", "data_scan2").replace("10.0", "20.0")

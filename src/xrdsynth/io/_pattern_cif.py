@@ -3,11 +3,12 @@ GSAS-II, TOPAS and FullProf write them.
 
 A block holds a pattern when a loop has a measured intensity column (``_pd_meas_counts_total``,
 ``_pd_meas_intensity_total``, ``_pd_proc_intensity_total`` or ``_pd_proc_intensity_net``, the first of these
-present). Its 2θ is a column of the same loop (``_pd_meas_2theta_scan``, ``_pd_proc_2theta_corrected``,
-``_pd_meas_angle_2theta``) or a stated range (``_pd_proc_2theta_range_min/max/inc``, else
+present). Its 2θ is a column of the same loop (``_pd_proc_2theta_corrected``, ``_pd_meas_2theta_scan``, ...)
+or a stated range (``_pd_proc_2theta_range_min/max/inc``, else
 ``_pd_meas_2theta_range_...``) with exactly as many points as the loop. Each such block is one range of the
 file; blocks without one (the phases of a refinement) are skipped. Values carry standard uncertainties in
-parentheses, "1234(35)"; the intensities' ones become ``sigma`` when every point has one.
+parentheses, "1234(35)", or in a column of their own (``..._su``); the intensities' ones become ``sigma``
+when every point has one.
 """
 
 from __future__ import annotations
@@ -27,8 +28,14 @@ INTENSITY_TAGS = (
     "_pd_proc_intensity_total",
     "_pd_proc_intensity_net",
 )
-#: 2θ columns in degrees, in order of preference.
-TWO_THETA_TAGS = ("_pd_meas_2theta_scan", "_pd_proc_2theta_corrected", "_pd_meas_angle_2theta")
+#: 2θ columns in degrees, in order of preference: corrected angles (a refined zero shift applied) first;
+#: ``_pd_meas_2theta_corrected`` is not in the dictionary but written by some programs.
+TWO_THETA_TAGS = (
+    "_pd_proc_2theta_corrected",
+    "_pd_meas_2theta_corrected",
+    "_pd_meas_2theta_scan",
+    "_pd_meas_angle_2theta",
+)
 #: x columns that are not 2θ: refused (time of flight, energy, detector position) or converted (d).
 _OTHER_X = {
     "_pd_meas_time_of_flight": "time of flight (a neutron TOF pattern)",
@@ -82,6 +89,10 @@ def _block_pattern(source: str, document: gemmi.cif.Document, block: gemmi.cif.B
     tag = next(t for t in INTENSITY_TAGS if block.find_loop(t))
     raw_intensity = list(block.find_loop(tag))
     intensity, sigma = _numbers_with_su(source, name, tag, raw_intensity)
+    su_column = list(block.find_loop(f"{tag}_su"))  # DDLm style: the uncertainties in a column of their own
+    if len(su_column) == len(raw_intensity):
+        su = _numbers_with_su(source, name, f"{tag}_su", su_column)[0]
+        sigma = np.abs(su) if np.isfinite(su[np.isfinite(intensity)]).all() else None
     wavelengths = _wavelengths(document, block)
     ka1 = wavelengths.get("wavelength")
     metadata = {
