@@ -1,0 +1,121 @@
+"""Does removing a Kβ residue from the input help the shipped classifier? (issue 13; docs/training.md)
+
+    python scripts/try_kbeta_stripping.py --rruff ../shared/data/rruff-dev [--amcsd ../shared/data/amcsd-dev
+        --cache /tmp/amcsd.pkl] [--model NAME_OR_FOLDER] [--ratios 0.005 0.01 0.02]
+
+A Ni-filtered Cu tube leaves a weak Kβ line (λ 1.39222 Å, a few tenths to a few percent of Kα): every
+reflection of spacing d also shows at the Kβ angle of d, below its Kα angle. On the model's grid the Kβ part
+at 2θ is r·I(2θ′), 2θ′ the Kα1 angle of the d that Kβ puts at 2θ (sin θ′ = λ(Kα1)/λ(Kβ) sin θ; no source
+where that exceeds 1), so the stripped pattern is I − r·I(2θ′), clipped at 0 (one step: r is small). Applied
+to the patterns on the model's grid before the classifier's own preprocessing. Prints, for each ratio r,
+top-1 and the first answer's crystal system on rruff-dev (measured), each paired against no stripping
+(patterns right only without / only with, exact McNemar p), and with ``--amcsd`` the same on amcsd-dev,
+one structure per mineral, simulated under ``--conditions`` (default: clean, with the laboratory preset's Kβ
+residue alone, with its Kα doublet, with the whole preset; names of ``evaluate_classifier.py
+--robustness``, seed 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from evaluate_classifier import (
+    SYSTEM_OF_GROUP,
+    amcsd_crystals,
+    answers_on_grid,
+    one_per_mineral,
+    render,
+    robustness_conditions,
+    rruff_patterns,
+)
+
+from xrdsynth.models import load_pretrained, resample_pattern
+from xrdsynth.simulate import WAVELENGTHS
+
+CU_KBETA = 1.39222  # Å, Cu Kβ1,3
+
+
+def strip_kbeta(patterns: torch.Tensor, two_theta: np.ndarray, ratio: float) -> torch.Tensor:
+    """(B, P) Cu Kα1 patterns on the equally spaced grid ``two_theta`` (degrees) minus ``ratio`` times their
+    Kβ image, clipped at 0."""
+    grid = torch.as_tensor(two_theta, dtype=patterns.dtype)
+    sine = torch.sin(torch.deg2rad(grid) / 2) * (WAVELENGTHS["CuKa1"] / CU_KBETA)
+    reachable = sine < 1.0
+    source = torch.rad2deg(2 * torch.asin(sine.clamp(max=1.0)))  # Kα1 angle of what Kβ shows at each point
+    position = (source - grid[0]) / (grid[1] - grid[0])
+    low = position.floor().long().clamp(0, grid.shape[0] - 2)
+    weight = (position - low).clamp(0.0, 1.0)
+    image = patterns[:, low] * (1 - weight) + patterns[:, low + 1] * weight
+    image = torch.where(reachable & (source <= grid[-1]), image, torch.zeros_like(image))
+    return (patterns - ratio * image).clamp_min(0.0)
+
+
+def mcnemar(before: np.ndarray, after: np.ndarray) -> tuple[int, int, float]:
+    """(right only before, right only after, two-sided exact McNemar p) of two (N,) bool arrays."""
+    only_before, only_after = int(np.sum(before & ~after)), int(np.sum(~before & after))
+    n, k = only_before + only_after, min(only_before, only_after)
+    p = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
+    return only_before, only_after, p
+
+
+def report(name: str, answers: dict[float, np.ndarray], labels: np.ndarray) -> None:
+    base = answers[0.0]
+    for ratio, top in answers.items():
+        right, system = top == labels, SYSTEM_OF_GROUP[top - 1] == SYSTEM_OF_GROUP[labels - 1]
+        line = f"  {name:<34} r = {ratio:<6g} top-1 {right.mean():6.1%}  crystal system {system.mean():6.1%}"
+        if ratio:
+            a, b, p = mcnemar(base == labels, right)
+            c, d, q = mcnemar(SYSTEM_OF_GROUP[base - 1] == SYSTEM_OF_GROUP[labels - 1], system)
+            line += f"  (top-1 {a} / {b}, p = {p:.2g}; system {c} / {d}, p = {q:.2g})"
+        print(line, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rruff", type=Path, required=True, help="rruff-dev folder (with rruff-dev.npz)")
+    parser.add_argument("--amcsd", type=Path, default=None, help="amcsd-dev folder")
+    parser.add_argument("--cache", type=Path, default=None, help="pickle of the read amcsd-dev structures")
+    parser.add_argument("--model", default=None, help="shipped name or saved folder (default: the default)")
+    parser.add_argument("--ratios", type=float, nargs="+", default=[0.005, 0.01, 0.02], help="Kβ/Kα ratios")
+    parser.add_argument(
+        "--conditions",
+        nargs="+",
+        default=["clean", "+ KBetaResidue", "+ KAlphaDoublet", "laboratory-cu (all)"],
+        help="amcsd-dev conditions (names of evaluate_classifier.robustness_conditions)",
+    )
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    classifier = load_pretrained(args.model, precision="float32")
+    spec = classifier.spec
+    ratios = [0.0, *args.ratios]
+
+    def answers(patterns: torch.Tensor) -> dict[float, np.ndarray]:
+        return {r: answers_on_grid(classifier, strip_kbeta(patterns, spec.two_theta, r)) for r in ratios}
+
+    two_theta, intensity, labels = rruff_patterns(args.rruff)
+    grid = torch.as_tensor(
+        resample_pattern(two_theta, intensity, WAVELENGTHS["CuKa1"], spec), dtype=torch.float32
+    )
+    print(
+        f"rruff-dev, {len(labels)} measured patterns (paired against r = 0: right only without / only with):"
+    )
+    report("measured", answers(grid), labels)
+    if args.amcsd is not None:
+        crystals, groups, ids = amcsd_crystals(args.amcsd, args.cache)
+        keep = one_per_mineral(args.amcsd, ids)
+        crystals, groups = [crystals[i] for i in keep], np.asarray(groups)[keep]
+        conditions = robustness_conditions((spec.two_theta_min, spec.two_theta_max, spec.num_points), 0)
+        print(f"amcsd-dev, one structure per mineral ({len(crystals)}):")
+        for name in args.conditions:
+            report(name, answers(render(conditions[name], crystals)), groups)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
