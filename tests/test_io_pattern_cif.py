@@ -147,3 +147,12 @@ def test_format_can_be_forced_and_the_pattern_converts(tmp_path: Path) -> None:
     assert main(["convert", str(path), str(tmp_path / "scan.xy")]) == 0
     back = read_pattern(tmp_path / "scan.xy")
     assert np.allclose(back.two_theta, [10.0, 10.02, 10.06, 10.08])
+
+
+def test_a_pattern_cif_read_as_a_structure_points_to_read_pattern(tmp_path: Path) -> None:
+    from xrdsynth import CIFError, Crystal
+
+    with pytest.raises(CIFError, match=r"powder pattern: read it with xrdsynth\.io\.read_pattern"):
+        Crystal.from_cif(_write(tmp_path, XRAY))
+    # A file with both (a Rietveld result) gives its structure to from_cif and its pattern to read_pattern.
+    assert Crystal.from_cif(DATA / "cod_1517474_pdcif.cif").space_group == 148

@@ -594,5 +594,11 @@ def parse_cif_text(
         cartesian = any(len(b.find_values("_atom_site_Cartn_x")) for b in blocks)
         reason = "only Cartesian atom coordinates, which are not supported" if cartesian else "no atom sites"
         where = f"data block {block!r}" if block is not None else "any data block"
-        raise CIFError(f"{source}: {reason} (no _atom_site_fract_x) in {where}")
+        pattern = any(
+            len(b.find_values(tag))
+            for b in blocks
+            for tag in ("_pd_meas_counts_total", "_pd_meas_intensity_total", "_pd_proc_intensity_total")
+        )
+        hint = "; it holds a measured powder pattern: read it with xrdsynth.io.read_pattern" * pattern
+        raise CIFError(f"{source}: {reason} (no _atom_site_fract_x) in {where}{hint}")
     return structures
