@@ -599,6 +599,8 @@ def parse_cif_text(
             for b in blocks
             for tag in ("_pd_meas_counts_total", "_pd_meas_intensity_total", "_pd_proc_intensity_total")
         )
-        hint = "; it holds a measured powder pattern: read it with xrdsynth.io.read_pattern" * pattern
+        hint = ""
+        if pattern:
+            hint = "; it holds a measured powder pattern: read it with xrdsynth.io.read_pattern"
         raise CIFError(f"{source}: {reason} (no _atom_site_fract_x) in {where}{hint}")
     return structures
