@@ -371,6 +371,14 @@ def test_classify_prints_the_top_groups_of_each_file(capsys, tiny_model) -> None
         assert "(--wavelength)" in section
 
 
+def test_classify_says_when_a_file_was_measured_with_neutrons(capsys, tiny_model) -> None:
+    neutron = Path(__file__).parent / "data" / "patterns" / "cod_1517474_pdcif.cif"  # a powder CIF, λ stated
+    code, out, err = run(capsys, "classify", neutron, "--model", tiny_model, "--top", 2)
+    assert code == 0, err
+    assert "xrdsynth: warning:" in err and "neutron radiation" in err
+    assert f"{neutron}: 3296 points" in out
+
+
 def test_classify_json_is_one_document_with_a_list_per_file(capsys, tiny_model, tmp_path) -> None:
     # A simulated .xy states its wavelength in the header: no --wavelength needed.
     xy = tmp_path / "quartz.xy"

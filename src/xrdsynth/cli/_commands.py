@@ -306,7 +306,8 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     results = []
     for path, pattern, (lam, origin) in zip(args.files, patterns, wavelengths, strict=True):
         _covered_range(path, pattern, lam, classifier)  # refuses a pattern the model cannot see at all
-        prediction = classifier.predict(pattern.two_theta, pattern.intensity, wavelength=lam, top=args.top)[0]
+        # The MeasuredPattern itself, so that what the file says about it (e.g. a neutron probe) is heard.
+        prediction = classifier.predict(pattern, wavelength=lam, top=args.top)[0]
         results.append((path, pattern, lam, origin, prediction))
 
     if args.json:
