@@ -18,11 +18,11 @@ residue alone, with its Kα doublet, with the whole preset; names of ``evaluate_
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import numpy as np
 import torch
+from compare_classifiers import mcnemar_p
 from evaluate_classifier import (
     SYSTEM_OF_GROUP,
     amcsd_crystals,
@@ -57,9 +57,7 @@ def strip_kbeta(patterns: torch.Tensor, two_theta: np.ndarray, ratio: float) -> 
 def mcnemar(before: np.ndarray, after: np.ndarray) -> tuple[int, int, float]:
     """(right only before, right only after, two-sided exact McNemar p) of two (N,) bool arrays."""
     only_before, only_after = int(np.sum(before & ~after)), int(np.sum(~before & after))
-    n, k = only_before + only_after, min(only_before, only_after)
-    p = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
-    return only_before, only_after, p
+    return only_before, only_after, mcnemar_p(only_before, only_after)
 
 
 def report(name: str, answers: dict[float, np.ndarray], labels: np.ndarray) -> None:
