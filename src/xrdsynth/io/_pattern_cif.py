@@ -68,10 +68,11 @@ def read_pdcif(source: str, text: str) -> Ranges:
         raise PatternFileError(f"{source}: not a readable CIF ({exc})") from None
     ranges: Ranges = []
     for block in document:
-        if not any(block.find_loop(tag) for tag in INTENSITY_TAGS):
+        tag = next((t for t in INTENSITY_TAGS if block.find_loop(t)), None)
+        if tag is None:
             continue
         try:
-            ranges.append(_block_pattern(source, document, block))
+            ranges.append(_block_pattern(source, document, block, tag))
         except PatternFileError as error:
             ranges.append(error)
     if not ranges:
@@ -84,9 +85,11 @@ def read_pdcif(source: str, text: str) -> Ranges:
     return ranges
 
 
-def _block_pattern(source: str, document: gemmi.cif.Document, block: gemmi.cif.Block) -> MeasuredPattern:
+def _block_pattern(
+    source: str, document: gemmi.cif.Document, block: gemmi.cif.Block, tag: str
+) -> MeasuredPattern:
+    """The pattern of ``block``, whose intensities are the loop column ``tag``."""
     name = f"data_{block.name}"
-    tag = next(t for t in INTENSITY_TAGS if block.find_loop(t))
     raw_intensity = list(block.find_loop(tag))
     intensity, sigma = _numbers_with_su(source, name, tag, raw_intensity)
     su_column = list(block.find_loop(f"{tag}_su"))  # DDLm style: the uncertainties in a column of their own
@@ -194,9 +197,9 @@ def _numbers_with_su(
         numbers[i] = float(mantissa)
         if digits is not None:
             # "12.34(5)": the uncertainty in units of the last digit written.
-            decimals = len(mantissa.split("e")[0].split("E")[0].partition(".")[2])
-            exponent = int(re.split("[eE]", mantissa)[1]) if re.search("[eE]", mantissa) else 0
-            su[i] = int(digits) * 10.0 ** (exponent - decimals)
+            significand, _, exponent = mantissa.lower().partition("e")
+            decimals = len(significand.partition(".")[2])
+            su[i] = int(digits) * 10.0 ** (int(exponent or 0) - decimals)
     known = np.isfinite(numbers)
     with_su = np.isfinite(su[known]).all() and known.any()
     return numbers, (np.where(known, su, 0.0) if with_su else None)

@@ -245,9 +245,11 @@ def _sniff(source: str, data: bytes) -> str:
     for test, name in tests:
         if test(lines):
             return name
-    if is_pdcif(lines) or (is_structure_cif(lines) and "\n_pd_" in text):
+    if is_pdcif(lines):
         return "cif"
     if is_structure_cif(lines):
+        if "\n_pd_" in text:  # the powder data after a long structure part
+            return "cif"
         raise PatternFileError(
             f"{source}: a CIF of a crystal structure without powder data (no _pd_ tags): read it with "
             "xrdsynth.Crystal.from_cif, and simulate its pattern with xrdsynth.PowderSimulator"
