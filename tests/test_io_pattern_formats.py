@@ -483,6 +483,21 @@ def test_start_step_layout_is_certain_or_refused(tmp_path: Path) -> None:
         read_pattern(_write(tmp_path, "a.dat", f"title\n{N} 2 3\n{values}\n"))
 
 
+def test_start_step_stop_line_over_the_counts_of_its_grid(tmp_path: Path) -> None:
+    """FullProf's free format, Rietica: "start step stop [title]", then the grid's counts, 8 or 10 a line."""
+    counts = (100 + (np.arange(3501) * 37) % 50).astype(int)
+    rows = "\n".join(" ".join(f"{c:7d}" for c in counts[i : i + 8]) for i in range(0, counts.size, 8))
+    for first_line in ("   10.0000    0.0200   80.0000 Quartz, riet7", "10.00 0.02 80.00"):
+        p = read_pattern(_write(tmp_path, "fullprof.dat", f"{first_line}\n{rows}\n"))
+        assert p.format == "steps" and p.two_theta.size == 3501
+        np.testing.assert_allclose(p.two_theta, 10.0 + 0.02 * np.arange(3501), atol=1e-9)
+        np.testing.assert_array_equal(p.intensity, counts)
+        assert p.metadata["steps_line"].startswith("10")
+    # One count missing: not this layout (and rows of 8 counts are not x-y columns either).
+    with pytest.raises(PatternFileError, match="rows of 8 numbers"):
+        read_pattern(_write(tmp_path, "short.dat", f"10.00 0.02 80.00\n{rows.rsplit(' ', 1)[0]}\n"))
+
+
 # ---------------------------------------------------------------------------------------------------------
 # MeasuredPattern from Q or d
 

@@ -7,6 +7,7 @@ axis is) are written in :func:`xrdsynth.io.read_pattern`; the comments here say 
 from __future__ import annotations
 
 import collections
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -277,6 +278,24 @@ def _numbers(tokens: list[str]) -> list[float] | None:
         return None
 
 
+# A date or a time of day at the end of a data line (as frame-by-frame exports write each point's time stamp).
+_DATE_TIME = re.compile(
+    r"\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}(?:T\d{1,2}:\d{2}(?::\d{2}(?:\.\d*)?)?Z?)?"
+    r"|\d{1,2}:\d{2}(?::\d{2}(?:\.\d*)?)?|[AaPp]\.?[Mm]\.?"
+)
+
+
+def _numbers_then_time(tokens: list[str]) -> tuple[list[float], int] | None:
+    """The numbers of a data line that ends in dates or times, and how many such words follow them; None
+    unless at least two numbers come first and every word after them is a date or a time."""
+    count = 0
+    while count < len(tokens) and is_number(tokens[count]):
+        count += 1
+    if count < 2 or count == len(tokens) or not all(_DATE_TIME.fullmatch(t) for t in tokens[count:]):
+        return None
+    return [float(t) for t in tokens[:count]], len(tokens) - count
+
+
 @dataclass
 class _Table:
     header: list[str]
@@ -284,6 +303,7 @@ class _Table:
     rows: list[list[float]]
     line_numbers: list[int]
     label_line: str | None  # the header line right before the first data line (a column header?)
+    trailing: int = 0  # date and time words after the numbers of each data line ("07/07/2022 19:15:30")
 
 
 def _scan(source: str, text: str) -> _Table:
@@ -295,6 +315,7 @@ def _scan(source: str, text: str) -> _Table:
     split = _SPLIT
     decimal_comma = False
     ended_at: tuple[int, str] | None = None  # the first non-numeric line after the data (a footer)
+    trailing = 0
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip().rstrip("\x1a")
         if not line:
@@ -322,7 +343,13 @@ def _scan(source: str, text: str) -> _Table:
                     "comma-separated columns?); separate the columns by ';' or tabs, or use decimal points"
                 )
         body = line.replace(",", ".") if decimal_comma else line
-        values = _numbers([t.strip("\"'") for t in split.split(body.rstrip(",; \t")) if t])
+        tokens = [t.strip("\"'") for t in split.split(body.rstrip(",; \t")) if t]
+        values = _numbers(tokens)
+        if values is None and not decimal_comma:
+            stamped = _numbers_then_time(tokens)
+            if stamped is not None:
+                values, words = stamped
+                trailing = max(trailing, words)
         if values is None or not values:
             if rows and ended_at is None:
                 ended_at = (number, line)
@@ -337,7 +364,7 @@ def _scan(source: str, text: str) -> _Table:
             )
         rows.append(values)
         line_numbers.append(number)
-    return _Table(header, metadata, rows, line_numbers, label_line)
+    return _Table(header, metadata, rows, line_numbers, label_line, trailing)
 
 
 def _refuse_blocks(source: str, table: _Table) -> None:
@@ -380,40 +407,84 @@ def _third_label_is_sigma(label_line: str | None) -> bool:
     return len(labels) >= 3 and bool(_SIGMA_LABEL.match(labels[2].strip("\"'()[]")))
 
 
-def _steps_layout(source: str, table: _Table) -> tuple[float, float, int, float | None] | None:
-    """(start, step, n, wavelength) when the data are a "n step start [λ ...]" line over n counts.
+@dataclass(frozen=True)
+class _Steps:
+    """A list of counts on an even 2θ grid stated by one line: ``first_count`` is the index in the table's
+    rows of the first count line (1 when the stating line is itself a row of numbers, 0 when text follows
+    its numbers and it is the header's last line)."""
 
-    The count must match exactly and only one reading of (step, start) may give 2θ within 0-180°, so that
-    the layout is certain; anything else is not this layout.
+    start: float
+    step: float
+    n: int
+    wavelength: float | None
+    first_count: int
+    line: str
+
+
+def _steps_layout(source: str, table: _Table) -> _Steps | None:
+    """The layout when the data are a "n step start [λ ...]" line over n counts (MAUD) or a "start step
+    stop [title]" line over the (stop - start) / step + 1 counts of the grid (FullProf's free format,
+    Rietica, older Rietveld programs).
+
+    The count must match exactly and only one reading may give 2θ within 0-180°, so that the layout is
+    certain; anything else is not this layout.
     """
+    stop_layout = _start_step_stop(table)
     first = table.rows[0]
     rest = table.rows[1:]
     if len(first) < 3 or not rest or first[0] != int(first[0]) or first[0] < 2:
-        return None
+        return stop_layout
     n = int(first[0])
     if any(len(r) > len(first) for r in rest) or sum(len(r) for r in rest) != n:
-        return None
+        return stop_layout
     readings = [
         (start, step)
         for step, start in ((first[1], first[2]), (first[2], first[1]))
         if step > 0 and start >= 0 and start + (n - 1) * step <= 180.0
     ]
-    if len(readings) != 1:
-        if len(readings) > 1:
-            raise PatternFileError(
-                f"{source}: line {table.line_numbers[0]}: {n} counts follow a header "
-                f"{' '.join(f'{v:g}' for v in first)} whose start and step cannot be told apart"
-            )
-        return None
+    if len(readings) > 1 or (readings and stop_layout is not None):
+        raise PatternFileError(
+            f"{source}: line {table.line_numbers[0]}: {n} counts follow a header "
+            f"{' '.join(f'{v:g}' for v in first)} whose start and step cannot be told apart"
+        )
+    if not readings:
+        return stop_layout
     # A 4th number that is not a whole number and in range is the wavelength (Å) ("2660 .05 22 1.540598 1").
     lam = first[3] if len(first) >= 4 and first[3] != int(first[3]) else None
     if lam is not None and not WAVELENGTH_RANGE[0] <= lam <= WAVELENGTH_RANGE[1]:
         lam = None
-    return readings[0][0], readings[0][1], n, lam
+    line = " ".join(f"{v:g}" for v in first)
+    return _Steps(readings[0][0], readings[0][1], n, lam, 1, line)
+
+
+# The grid of a "start step stop" line must hold a whole number of steps to this share of a step.
+_WHOLE_STEPS = 1e-3
+
+
+def _start_step_stop(table: _Table) -> _Steps | None:
+    """The "start step stop" layout: three numbers (a row, or the header's last line with a title after
+    them), then exactly as many counts as the grid has points; None when the counts do not match."""
+    candidates: list[tuple[list[float], int, str]] = []
+    if len(table.rows[0]) == 3 and len(table.rows) > 1:
+        candidates.append((table.rows[0], 1, " ".join(f"{v:g}" for v in table.rows[0])))
+    if table.label_line is not None:
+        words = table.label_line.split()
+        if len(words) > 3 and all(is_number(w) for w in words[:3]) and not is_number(words[3]):
+            candidates.append(([float(w) for w in words[:3]], 0, table.label_line.strip()))
+    for (start, step, stop), first_count, line in candidates:
+        if not (step > 0 and 0.0 <= start < stop <= 180.0):
+            continue
+        steps = (stop - start) / step
+        n = round(steps) + 1
+        counts = sum(len(r) for r in table.rows[first_count:])
+        if abs(steps - round(steps)) <= _WHOLE_STEPS and counts == n:
+            return _Steps(start, step, n, None, first_count, line)
+    return None
 
 
 def read_text(source: str, data: bytes, format: str) -> Ranges:
-    """Columns, RRUFF or a start/step list; one range."""
+    """Columns, RRUFF or a start/step list; columns give several ranges where the file holds several scans
+    one after the other."""
     text = decode(source, data)
     table = _scan(source, text)
     if not table.rows:
@@ -422,22 +493,41 @@ def read_text(source: str, data: bytes, format: str) -> Ranges:
         return [_rruff(source, table)]
     steps = _steps_layout(source, table)
     if steps is not None:
-        return [_steps(source, table, *steps)]
-    columns = _columns(source, table)
+        return [_steps(source, table, steps)]
+    radiation = header_radiation(table.header)
+    named = _named_columns(table)
+    as_without_labels = named is not None and (named.x, named.intensity, named.scan) == (0, 1, None)
+    if as_without_labels and (named.spacing is None or "wavelength" in radiation):  # type: ignore[union-attr]
+        named = None  # the first two columns are x and intensity: read as without labels (σ found as there)
+    columns = _columns(source, table, refuse_blocks=named is None)
     width = columns.shape[1]
-    x, intensity = columns[:, 0], columns[:, 1]
     metadata = dict(table.metadata)
-
-    sigma = None
-    if format == "xye" or _third_label_is_sigma(table.label_line):
-        if width >= 3:
-            sigma = columns[:, 2]
-            negative = np.flatnonzero(sigma < 0)
-            if negative.size:
-                line = table.line_numbers[int(negative[0])]
-                raise PatternFileError(f"{source}: line {line}: negative sigma {sigma[negative[0]]:g}")
-    elif width >= 3 and _looks_like_sigma(intensity, columns[:, 2]):
-        sigma = columns[:, 2]
+    if named is None:
+        x_column, y_column = 0, 1
+        axis = x_axis(table.header, table.label_line)
+        sigma_column = None
+        if format == "xye" or _third_label_is_sigma(table.label_line):
+            sigma_column = 2 if width >= 3 else None
+        elif width >= 3 and _looks_like_sigma(columns[:, 1], columns[:, 2]):
+            sigma_column = 2
+    else:
+        x_column, y_column, sigma_column, axis = named.x, named.intensity, named.sigma, named.axis
+        metadata["columns"] = (
+            f"2θ/x from {named.labels[named.x]!r}, intensity from {named.labels[named.intensity]!r}"
+            + ("" if named.sigma is None else f", σ from {named.labels[named.sigma]!r}")
+        )
+        if "wavelength" not in radiation and named.spacing is not None:
+            radiation = _wavelength_from_spacing(source, columns, named)
+            metadata["wavelength_from"] = (
+                f"the {named.labels[named.spacing]!r} column beside {named.labels[named.x]!r} (Bragg's law)"
+            )
+    x, intensity = columns[:, x_column], columns[:, y_column]
+    sigma = None if sigma_column is None else columns[:, sigma_column]
+    if sigma is not None:
+        negative = np.flatnonzero(sigma < 0)
+        if negative.size:
+            line = table.line_numbers[int(negative[0])]
+            raise PatternFileError(f"{source}: line {line}: negative sigma {sigma[negative[0]]:g}")
     if format == "xye" and sigma is None:
         metadata["note"] = "no sigma column (2 columns)"
     format = "xye" if sigma is not None else ("csv" if format == "csv" else "xy")
@@ -445,39 +535,195 @@ def read_text(source: str, data: bytes, format: str) -> Ranges:
     if width > used:
         metadata["ignored_columns"] = str(width - used)
 
-    radiation = header_radiation(table.header)
-    axis = x_axis(table.header, table.label_line)
     two_theta, note = convert_x(source, x, axis, radiation)
     if note:
         metadata["x_axis"] = note
     if table.header:
         metadata["header"] = "\n".join(table.header)
 
-    def where(i: int) -> str:
-        return f"line {table.line_numbers[i]}"
+    ranges: Ranges = []
+    for rows in _scans(two_theta, None if named is None or named.scan is None else columns[:, named.scan]):
 
-    return [
-        build(
-            source,
-            where,
-            two_theta=two_theta,
-            intensity=intensity,
-            sigma=sigma,
-            format=format,
-            metadata=metadata,
-            **radiation,
+        def where(i: int, rows: slice = rows) -> str:
+            return f"line {table.line_numbers[rows.start + i]}"
+
+        ranges.append(
+            build(
+                source,
+                where,
+                two_theta=two_theta[rows],
+                intensity=intensity[rows],
+                sigma=None if sigma is None else sigma[rows],
+                format=format,
+                metadata=metadata,
+                **radiation,
+            )
         )
-    ]
+    return ranges
 
 
-def _columns(source: str, table: _Table) -> np.ndarray:
+# ---------------------------------------------------------------------------------------------------------
+# Columns named by a header line
+
+# Labels of the intensity column, compared without their unit ("Intensity (cps)", "Iobs [cts]").
+_INTENSITY_LABELS = {
+    "i", "int", "intensity", "intensities", "count", "counts", "cts", "cps", "y", "yobs", "y_obs", "iobs",
+    "i_obs", "obs", "observed", "net", "netintensity", "net_intensity", "i_net", "rawintensity",
+    "raw_intensity", "counts_per_second", "psd", "det1disc1",
+}  # fmt: skip
+# Labels of a column that numbers the scans (frames, images) of a file holding several one after another.
+_SCAN_LABEL = re.compile(
+    r"(scan|frame|image|img|range|segment)[_\s-]?(num|number|no|nr|index|id|idx)?$|imagenum"
+)
+
+
+@dataclass(frozen=True)
+class _Named:
+    """Which column is what, from a header line with a label for each column."""
+
+    labels: list[str]
+    x: int
+    axis: XAxis
+    intensity: int
+    sigma: int | None
+    scan: int | None  # numbers the scans: a new range where it changes
+    spacing: int | None  # a d or Q column beside a 2θ one: it gives the wavelength
+
+
+def _column_labels(line: str | None, count: int) -> list[str] | None:
+    """The labels of a column-header line, when it has exactly ``count`` (split on tabs, else on commas or
+    semicolons, else on spaces, so that a tab-separated "Pos. [°2Th.]" stays one label)."""
+    if line is None:
+        return None
+    text = _LABEL_PREFIX.sub("", line.strip())
+    for separator in (r"\t", r"\s*[,;]\s*", r"\s+"):
+        labels = [w.strip().strip("\"'").strip() for w in re.split(separator, text.strip(" \t,;"))]
+        if len(labels) == count and all(labels):
+            return labels
+    return None
+
+
+def _label_base(label: str) -> str:
+    """A label without its unit, lower case: "Intensity (cps)" -> "intensity"."""
+    return re.sub(r"\s*[(\[].*$", "", label).strip(" .").lower()
+
+
+def _column_axis(label: str) -> XAxis | None:
+    """What a column's label says it holds, as :func:`_label_axis`; also 2θ for "Angle" (Bruker EVA) and
+    for a unit that says 2θ ("Pos. [°2Th.]", HighScore)."""
+    axis = _label_axis(label)
+    if axis is not None:
+        return axis
+    unit = label[len(re.sub(r"\s*[(\[].*$", "", label)) :].lower().replace(" ", "")
+    if _label_base(label) in ("angle", "2θ") or re.search(r"2th|2θ|°2", unit):
+        return XAxis("2theta", "", label)
+    return None
+
+
+def _named_columns(table: _Table) -> _Named | None:
+    """The columns by their labels, when the line above the data labels every column (the dates and times
+    after the numbers included) and names a 2θ, Q or d column and an intensity column; None otherwise, and
+    then the first column is x and the second the intensity."""
+    width = len(table.rows[0])
+    labels = _column_labels(table.label_line, width + table.trailing)
+    if labels is None or width < 2:
+        return None
+    axes = [_column_axis(label) for label in labels[:width]]
+    two_theta = [i for i, a in enumerate(axes) if a is not None and a.kind.startswith("2theta")]
+    spacing = [i for i, a in enumerate(axes) if a is not None and a.kind in ("q", "d") and a.unit]
+    candidates = two_theta or [i for i, a in enumerate(axes) if a is not None and a.kind in ("q", "d")]
+    intensity = [i for i, label in enumerate(labels[:width]) if _label_base(label) in _INTENSITY_LABELS]
+    if not candidates or not intensity:
+        return None
+    x = candidates[0]
+    axis = axes[x]
+    assert axis is not None
+    sigma = next(
+        (
+            i
+            for i in range(width)
+            if i not in (x, intensity[0]) and _SIGMA_LABEL.match(_label_base(labels[i]))
+        ),
+        None,
+    )
+    scan = next((i for i in range(width) if _SCAN_LABEL.match(_label_base(labels[i]))), None)
+    return _Named(labels, x, axis, intensity[0], sigma, scan, spacing[0] if two_theta and spacing else None)
+
+
+# The wavelengths that the rows of a 2θ column and a d or Q column give must agree to this relative spread.
+_SPACING_AGREEMENT = 1e-3
+
+
+def _wavelength_from_spacing(source: str, columns: np.ndarray, named: _Named) -> dict[str, float]:
+    """{"wavelength": λ} from a 2θ column and a d (λ = 2d sinθ) or Q (λ = 4π sinθ / Q) column of the same
+    rows; refused unless every row gives the same λ."""
+    axis = _label_axis(named.labels[named.spacing])  # type: ignore[index]
+    assert axis is not None and named.spacing is not None
+    two_theta, _ = convert_x(source, columns[:, named.x], named.axis, {})
+    sine = np.sin(np.radians(two_theta) / 2.0)
+    value = columns[:, named.spacing]
+    usable = (sine > 1e-3) & (value > 0)
+    if axis.kind == "d":
+        lam = 2.0 * value * (10.0 if axis.unit == "nm" else 1.0) * sine
+    else:
+        lam = 4.0 * math.pi * sine / (value * (0.1 if axis.unit == "1/nm" else 1.0))
+    lam = lam[usable]
+    said = named.labels[named.spacing]  # type: ignore[index]
+    if lam.size == 0:
+        raise PatternFileError(f"{source}: the {said!r} column gives no wavelength (no positive values)")
+    middle = float(np.median(lam))
+    if float(lam.max() - lam.min()) > _SPACING_AGREEMENT * middle or not (
+        WAVELENGTH_RANGE[0] <= middle <= WAVELENGTH_RANGE[1]
+    ):
+        raise PatternFileError(
+            f"{source}: the wavelength is not stated, and the {said!r} column does not give one: its rows "
+            f"give {float(lam.min()):.5g}-{float(lam.max()):.5g} Å with {named.labels[named.x]!r}"
+        )
+    return {"wavelength": round(middle, 6)}
+
+
+# A column file restarts its x for a new scan when x jumps back by at least this share of the scan before
+# and every scan has at least _MIN_SCAN_POINTS points; a smaller step back is a fault, refused by the builder.
+_RESTART_SHARE = 0.5
+_MIN_SCAN_POINTS = 3
+
+
+def _scans(two_theta: npt.NDArray[np.float64], scan: npt.NDArray[np.float64] | None) -> list[slice]:
+    """The rows of each scan of a column file: runs of one value of the scan-number column, or, without
+    one, runs between the points where x jumps back to restart (a file of scans one after another). A
+    single scan, however its x runs, is one slice (errors are the builder's)."""
+    if scan is not None:
+        breaks = np.flatnonzero(np.diff(scan) != 0) + 1
+    else:
+        steps = np.diff(two_theta)
+        forward = np.sign(np.median(steps)) if steps.size else 0.0
+        breaks = np.flatnonzero(steps * forward < 0) + 1 if forward != 0 else np.array([], dtype=np.int64)
+        pieces = np.split(np.arange(two_theta.size), breaks)
+
+        def restarts(before: npt.NDArray[np.int64], after: npt.NDArray[np.int64]) -> bool:
+            span = abs(two_theta[before[-1]] - two_theta[before[0]])
+            return abs(two_theta[after[0]] - two_theta[before[-1]]) >= _RESTART_SHARE * span
+
+        if (
+            breaks.size == 0
+            or any(p.size < _MIN_SCAN_POINTS or np.any(np.diff(two_theta[p]) * forward <= 0) for p in pieces)
+            or not all(restarts(a, b) for a, b in itertools.pairwise(pieces))
+        ):
+            return [slice(0, two_theta.size)]
+    bounds = [0, *breaks.tolist(), two_theta.size]
+    return [slice(a, b) for a, b in itertools.pairwise(bounds)]
+
+
+def _columns(source: str, table: _Table, refuse_blocks: bool = True) -> np.ndarray:
     """(N, K) the data table of a column file, K >= 2 columns in every row. A first line holding the
-    number of points (Fit2D .chi) goes to the header; blocks of counts are refused."""
+    number of points (Fit2D .chi) goes to the header; blocks of counts are refused (unless a header line
+    names the columns)."""
     if len(table.rows[0]) == 1 and table.rows[0][0] == len(table.rows) - 1 and len(table.rows) > 2:
         # A line with the number of points before the data (Fit2D .chi): not a data row.
         table.header.append(f"points: {int(table.rows[0][0])}")
         del table.rows[0], table.line_numbers[0]
-    _refuse_blocks(source, table)
+    if refuse_blocks:
+        _refuse_blocks(source, table)
     width = len(table.rows[0])
     if width < 2:
         raise PatternFileError(f"{source}: line {table.line_numbers[0]}: one column; need 2θ and intensity")
@@ -525,28 +771,29 @@ def _rruff(source: str, table: _Table) -> MeasuredPattern:
     )
 
 
-def _steps(
-    source: str, table: _Table, start: float, step: float, n: int, lam: float | None
-) -> MeasuredPattern:
-    """A "n step start [λ ...]" line followed by n counts (MAUD's and older Rietveld programs' .dat)."""
-    counts = np.array([v for row in table.rows[1:] for v in row], dtype=np.float64)
-    metadata = {"header": "\n".join(table.header), "steps_line": " ".join(f"{v:g}" for v in table.rows[0])}
-    if table.header:
-        metadata["sample"] = table.header[0][:200]
-    offsets = np.cumsum([0] + [len(r) for r in table.rows[1:]])
+def _steps(source: str, table: _Table, layout: _Steps) -> MeasuredPattern:
+    """Counts on the even grid of a "n step start [λ ...]" or a "start step stop" line."""
+    count_rows = table.rows[layout.first_count :]
+    count_lines = table.line_numbers[layout.first_count :]
+    counts = np.array([v for row in count_rows for v in row], dtype=np.float64)
+    header = table.header[:-1] if layout.first_count == 0 else table.header
+    metadata = {"header": "\n".join(header), "steps_line": layout.line}
+    if header:
+        metadata["sample"] = header[0][:200]
+    offsets = np.cumsum([0] + [len(r) for r in count_rows])
 
     def where(i: int) -> str:
         row = int(np.searchsorted(offsets, i, side="right")) - 1
-        return f"line {table.line_numbers[1 + row]}"
+        return f"line {count_lines[row]}"
 
     return build(
         source,
         where,
-        two_theta=start + step * np.arange(n, dtype=np.float64),
+        two_theta=layout.start + layout.step * np.arange(layout.n, dtype=np.float64),
         intensity=counts,
         format="steps",
         metadata=metadata,
-        **({} if lam is None else {"wavelength": lam}),
+        **({} if layout.wavelength is None else {"wavelength": layout.wavelength}),
     )
 
 

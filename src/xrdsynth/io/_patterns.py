@@ -100,9 +100,11 @@ def read_pattern(
             headers ``"rruff"``, ``SIETRONICS XRD SCAN`` ``"cpi"``, ``SampleIdent`` ``"udf"`` (Philips), a
             CIF with the powder dictionary's ``_pd_`` tags ``"cif"`` (pdCIF; a CIF of a structure alone is
             refused, pointing to :meth:`xrdsynth.Crystal.from_cif`), a
-            ``n step start [λ]`` line over n counts ``"steps"``; other text is
-            columns: ``"xye"`` when it has a σ column, ``"csv"`` for a .csv file, ``"xy"`` otherwise. Give
-            one of these names to force a reader (``"xye"`` takes the third column as σ).
+            ``n step start [λ]`` line over n counts, or a ``start step stop`` line over the counts of that
+            grid, ``"steps"``; other text is columns: ``"xye"`` when it has a σ column, ``"csv"`` for a
+            .csv file, ``"xy"`` otherwise (x and intensity are the first two columns, unless a header line
+            labels every column and names them). Give one of these names to force a reader (``"xye"``
+            takes the third column as σ).
         scan: which range (scan, bank, block) of the file, 0 for the first; None (default) reads the first
             range that is a 2θ scan (a rocking curve before it is skipped). Ranges are never stitched; see
             :func:`read_all_patterns` and ``metadata["ranges"]``.
@@ -111,7 +113,8 @@ def read_pattern(
         The pattern; ``format`` says which reader was used and ``metadata`` holds what else the file says
         (keys listed in :class:`MeasuredPattern`, plus format-specific ones: RAW ``"raw_version"``,
         ``"time_per_step"`` (as stored, unit not documented), ``"used_wavelength"``; text ``"header"``,
-        ``"ignored_columns"``; RRUFF every ``##`` key as written; ...).
+        ``"ignored_columns"``, ``"columns"`` (the labels read), ``"wavelength_from"`` (a d or Q column);
+        RRUFF every ``##`` key as written; ...).
 
     Raises:
         PatternFileError: no such file (also a FileNotFoundError), an empty, damaged, truncated or

@@ -1,0 +1,123 @@
+"""Column text files whose header names the columns: x and intensity found by their labels, a wavelength
+from a d or Q column beside 2θ, time stamps after the numbers, and several scans in one file."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xrdsynth.io import PatternFileError, read_all_patterns, read_pattern
+from xrdsynth.simulate import WAVELENGTHS
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _frame_export(wavelength: float, frames: int = 2) -> tuple[str, np.ndarray]:
+    """A frame-by-frame export as an area-detector integration writes it (the layout of a public example
+    file): frame number first, 2θ, 2θ at Cu Kα, d, Q, intensity, frame, monitor, date, time."""
+    two_theta = np.round(np.arange(3.0, 55.0, 0.02), 5)
+    theta = np.radians(two_theta) / 2
+    d = wavelength / (2 * np.sin(theta))
+    q = 4 * math.pi * np.sin(theta) / wavelength
+    cuka = np.degrees(2 * np.arcsin(np.clip(1.5418 / (2 * d), 0, 1)))
+    lines = [
+        "imagenum  twotheta  twotheta_cuka  dspacing  qvalue  intensity  frame_number  izero  date  time"
+    ]
+    intensities = []
+    for frame in range(frames):
+        intensity = 100.0 + 900.0 * np.exp(-0.5 * ((two_theta - 20.0 - frame) / 0.05) ** 2)
+        intensities.append(intensity)
+        for t, c, dd, qq, y in zip(two_theta, cuka, d, q, intensity, strict=True):
+            lines.append(
+                f"{frame:6d} {t:10.5f} {c:10.5f} {dd:10.5f} {qq:10.5f} {y:15.2f} {frame + 1:6d}"
+                f"        10897.00 07/07/2022 19:15:30"
+            )
+    return "\n".join(lines) + "\n", np.array(intensities)
+
+
+def test_labelled_columns_time_stamps_frames_and_the_wavelength_of_a_d_column(tmp_path: Path) -> None:
+    text, intensities = _frame_export(1.23984)
+    path = _write(tmp_path, "frames.dat", text)
+    patterns = read_all_patterns(path)
+    assert len(patterns) == 2  # one range per frame number
+    for frame, pattern in enumerate(patterns):
+        assert pattern.two_theta[0] == pytest.approx(3.0) and pattern.two_theta[-1] == pytest.approx(54.98)
+        # The 2θ column, not the frame number (column 1) nor the Cu Kα equivalent.
+        np.testing.assert_allclose(pattern.intensity, intensities[frame], rtol=0, atol=0.006)
+        # λ = 2 d sinθ of the file's own rows (d written to 5 decimals).
+        assert pattern.wavelength == pytest.approx(1.23984, abs=2e-5)
+        assert pattern.metadata["range"] == str(frame + 1) and pattern.metadata["ranges"] == "2"
+        assert "'twotheta'" in pattern.metadata["columns"] and "'intensity'" in pattern.metadata["columns"]
+        assert "'dspacing'" in pattern.metadata["wavelength_from"]
+    assert read_pattern(path, scan=1).intensity.argmax() != read_pattern(path).intensity.argmax()
+
+
+def test_a_stated_wavelength_wins_over_the_d_column(tmp_path: Path) -> None:
+    text, _ = _frame_export(1.23984, frames=1)
+    path = _write(tmp_path, "stated.dat", "# wavelength = 1.2398 A\n" + text)
+    pattern = read_pattern(path)
+    assert pattern.wavelength == pytest.approx(1.2398)
+    assert "wavelength_from" not in pattern.metadata
+
+
+def test_a_d_column_that_disagrees_with_two_theta_is_refused(tmp_path: Path) -> None:
+    # Every row's d scaled by a factor growing from 1 to 1.01: the rows give different wavelengths.
+    text, _ = _frame_export(1.23984, frames=1)
+    lines = text.splitlines()
+    for i in range(1, len(lines)):
+        words = lines[i].split()
+        words[3] = f"{float(words[3]) * (1 + 0.01 * i / len(lines)):.5f}"
+        lines[i] = " ".join(words)
+    path = _write(tmp_path, "bad_d.dat", "\n".join(lines) + "\n")
+    with pytest.raises(PatternFileError, match="'dspacing' column does not give one"):
+        read_pattern(path)
+
+
+def test_tab_separated_labels_with_units_and_a_point_number_first(tmp_path: Path) -> None:
+    # HighScore-like: "No." then "Pos. [°2Th.]" then "Iobs [cts]", tab-separated, Cu Kα named in the header.
+    rows = [f"{i + 1}\t{10 + 0.02 * i:.2f}\t{50 + i % 7}\t{0.1 * i:.1f}" for i in range(400)]
+    text = "Anode: Cu Ka1\nNo.\tPos. [°2Th.]\tIobs [cts]\tIcalc [cts]\n" + "\n".join(rows) + "\n"
+    pattern = read_pattern(_write(tmp_path, "highscore.txt", text))
+    assert pattern.two_theta[0] == pytest.approx(10.0) and pattern.two_theta[-1] == pytest.approx(17.98)
+    assert pattern.intensity[:8].tolist() == [50, 51, 52, 53, 54, 55, 56, 50]
+    assert pattern.wavelength == pytest.approx(WAVELENGTHS["CuKa1"])
+    assert pattern.metadata["ignored_columns"] == "2"
+
+
+def test_bruker_eva_angle_label_after_an_index(tmp_path: Path) -> None:
+    rows = [f"{i},{20 + 0.05 * i:.3f},{1000 - i}" for i in range(50)]
+    text = "Point,Angle,Intensity\n" + "\n".join(rows) + "\n"
+    pattern = read_pattern(_write(tmp_path, "eva.csv", text))
+    assert pattern.two_theta[0] == pytest.approx(20.0) and pattern.intensity[0] == 1000
+
+
+def test_time_stamps_after_unlabelled_columns(tmp_path: Path) -> None:
+    rows = [f"{10 + 0.1 * i:.1f} {100 + i} 2022-07-07T19:15:{i % 60:02d}" for i in range(30)]
+    pattern = read_pattern(_write(tmp_path, "stamped.xy", "\n".join(rows) + "\n"))
+    assert pattern.two_theta.size == 30 and pattern.intensity[-1] == 129
+
+
+def test_scans_one_after_another_are_ranges_and_a_small_step_back_is_not(tmp_path: Path) -> None:
+    first = [f"{10 + 0.5 * i:.1f} {i}" for i in range(20)]
+    second = [f"{10 + 0.5 * i:.1f} {100 + i}" for i in range(20)]
+    path = _write(tmp_path, "two_scans.xy", "\n".join(first + second) + "\n")
+    patterns = read_all_patterns(path)
+    assert [p.intensity[0] for p in patterns] == [0, 100]
+    assert all(p.two_theta.size == 20 for p in patterns)
+    jitter = [f"{10 + 0.5 * i - (0.6 if i == 10 else 0):.1f} {i}" for i in range(20)]
+    with pytest.raises(PatternFileError, match="not monotonic"):
+        read_pattern(_write(tmp_path, "jitter.xy", "\n".join(jitter) + "\n"))
+
+
+def test_labels_that_do_not_match_the_columns_leave_the_first_two(tmp_path: Path) -> None:
+    # Three labels over two columns: not a header of these columns; x and y are the first two as always.
+    text = "2theta intensity sigma\n" + "\n".join(f"{5 + i} {i}" for i in range(10)) + "\n"
+    pattern = read_pattern(_write(tmp_path, "short.xy", text))
+    assert pattern.two_theta[0] == 5 and pattern.intensity[-1] == 9 and "columns" not in pattern.metadata
