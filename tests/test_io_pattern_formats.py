@@ -343,6 +343,24 @@ def test_gsas_fxye_in_centidegrees(tmp_path: Path) -> None:
     assert p.wavelength == 1.540593 and p.two_theta[-1] < 180
 
 
+def test_gsas_title_padded_with_binary_bytes(tmp_path: Path) -> None:
+    """Fortran writers pad the 80-byte title record with whatever was in memory (a GSAS-II tutorial's
+    neutron data has NUL and other bytes there); the rest of the file is text and is read."""
+    esd = "".join(f"{c:8.0f}{math.sqrt(c):8.0f}" for c in COUNTS)
+    title = b"lamno LaMnO3 50K".ljust(64) + b"e\x82X\x00\xf0\xf3\x9b\xbf\xb4\xf0\x9b\xbf\xa0\xfel "
+    body = f"\r\nBANK  1 {N} 2 CONST 300.00 5.00 0 0 ESD\r\n{esd}\r\n".encode()
+    path = tmp_path / "padded.gsas"
+    path.write_bytes(title + body)
+    p = read_pattern(path)
+    assert p.format == "gsas" and p.metadata["sample"].startswith("lamno LaMnO3 50K")
+    np.testing.assert_allclose(p.two_theta, 3.0 + 0.05 * np.arange(N))
+    np.testing.assert_array_equal(p.intensity, COUNTS)
+    # NUL bytes past the first line are a binary file, as before.
+    path.write_bytes(title + body + b"\x00\x01")
+    with pytest.raises(PatternFileError, match="a binary file"):
+        read_pattern(path)
+
+
 def test_gsas_std_and_esd_banks(tmp_path: Path) -> None:
     std = "".join(f"{'':2}{c:6.0f}" for c in COUNTS)  # 10(I2,F6): blank counter number
     esd = "".join(f"{c:8.1f}{math.sqrt(c):8.2f}" for c in COUNTS[:5]) + "\n"

@@ -38,6 +38,10 @@ _BLOCK_COLUMNS = 4
 _MAX_STEP_SPREAD = 20.0
 
 
+# A first line up to this long may hold binary padding (see decode).
+_TITLE_BYTES = 256
+
+
 def decode(source: str, data: bytes) -> str:
     """Text of a text file: UTF-16 with a BOM, else UTF-8 (BOM allowed), else Latin-1; binary refused."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -46,6 +50,13 @@ def decode(source: str, data: bytes) -> str:
         except UnicodeDecodeError:
             raise PatternFileError(f"{source}: not valid UTF-16 text despite its byte-order mark") from None
     nul = data.find(b"\x00")
+    title_end = data.find(b"\n")
+    if 0 <= nul < title_end <= _TITLE_BYTES and data.find(b"\x00", title_end) < 0:
+        # Binary bytes in the first line only: a fixed-width title record padded with whatever was in memory
+        # (Fortran writers of GSAS files); the title is kept without them, the rest is text.
+        title = bytes(b if 32 <= b < 127 or b == 9 else 32 for b in data[:title_end])
+        data = title.rstrip() + data[title_end:]
+        nul = -1
     if nul >= 0:
         raise PatternFileError(
             f"{source}: a binary file (NUL byte at offset {nul}) of no known format (readable binary "
