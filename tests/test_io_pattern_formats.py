@@ -316,8 +316,8 @@ def test_asc_group(tmp_path: Path) -> None:
         "*TYPE\t\t=  Raw\n*CLASS\t\t=  ASCII CLASS\n*SAMPLE\t\t=  quartz\n*GROUP_COUNT\t=  1\n"
         "*SCAN_AXIS\t=  2theta/theta\n*TARGET\t\t=  29\n*XRAY_CHAR\t=  K-ALPHA\n*WAVE_LENGTH1\t=  1.54059\n"
         "*WAVE_LENGTH2\t=  1.54441\n*SPEED_DIM\t=  sec./step\n\n*BEGIN\n*START\t\t=  4\n*STOP\t\t=  4.07\n"
-        f"*STEP\t\t=  0.01\n*SPEED\t\t=  0.6\n*COUNT\t\t=  {N}\n{counts}*END\n"
-    )
+        f"*STEP\t\t=  0.01\n*SPEED\t\t=  0.6\n*COUNT\t\t=  {N}\n{counts}*END\n\n*EOF\n"
+    )  # SmartLab ends the file with *EOF after the last group
     p = read_pattern(_write(tmp_path, "s.asc", text))
     assert p.format == "asc" and p.metadata["anode"] == "Cu" and p.metadata["counting_time_s"] == "0.6"
     np.testing.assert_allclose(p.two_theta, 4.0 + 0.01 * np.arange(N))

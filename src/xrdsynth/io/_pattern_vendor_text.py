@@ -326,6 +326,8 @@ def read_asc(source: str, text: str) -> Ranges:
             groups.append((keys, [], numbers, number))
         elif line.upper() == "*END":
             keys, counts = file_keys, None
+        elif line.upper() == "*EOF":  # SmartLab's end-of-file marker after the last group
+            break
         elif match:
             keys[match.group(1)] = match.group(2).strip()
             if match.group(1) == "COUNT" and groups and keys is groups[-1][0]:
