@@ -62,7 +62,10 @@ class _Bytes:
         return int(self._unpack("<I", offset))
 
     def f32(self, offset: int) -> float:
-        return float(self._unpack("<f", offset))
+        """A float32 header value as the shortest decimal that is the same float32: what the software
+        wrote (1.5406 Å, a step of 0.02°), not its binary neighbour 1.5405999422073364."""
+        value = self._unpack("<f", offset)
+        return float(np.format_float_positional(np.float32(value), unique=True, trim="-"))
 
     def f64(self, offset: int) -> float:
         return float(self._unpack("<d", offset))
