@@ -1,10 +1,14 @@
 """The pattern readers on small files written here to each format's layout: Bruker RAW v1-v4, .brml, Rigaku
 .rasx/.ras/.asc, GSAS, UXD; the x-axis rules (centidegrees, radians, Q, d, time of flight, energy); several
-ranges; MeasuredPattern.from_q/from_d; write_pattern and ``xrdsynth convert`` round trips."""
+ranges; compressed files; MeasuredPattern.from_q/from_d; write_pattern and ``xrdsynth convert`` round
+trips."""
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import io
+import lzma
 import math
 import struct
 import zipfile
@@ -672,3 +676,41 @@ def test_words_in_a_header_are_not_an_axis_title(tmp_path: Path) -> None:
 def test_header_lines_that_are_not_column_labels(tmp_path: Path, line: str) -> None:
     p = read_pattern(_write(tmp_path, "h.xy", _xy(10.0 + np.arange(N), f"# {line}\n")))
     np.testing.assert_array_equal(p.two_theta, 10.0 + np.arange(N))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Compressed files
+
+
+@pytest.mark.parametrize(
+    ("suffix", "compress", "name"),
+    [(".gz", gzip.compress, "gzip"), (".bz2", bz2.compress, "bzip2"), (".xz", lzma.compress, "xz")],
+)
+def test_compressed_files_are_read_as_their_content(tmp_path: Path, suffix: str, compress, name: str) -> None:
+    text = "# Cu Ka1\n" + "".join(
+        f"{10 + 0.1 * i:.1f} {c:g} {math.sqrt(c):.3f}\n" for i, c in enumerate(COUNTS)
+    )
+    path = tmp_path / f"scan.xye{suffix}"
+    path.write_bytes(compress(text.encode()))
+    p = read_pattern(path)
+    plain = read_pattern(_write(tmp_path, "scan.xye", text))
+    assert p.format == "xye" == plain.format  # the suffix before the compression's decides
+    np.testing.assert_array_equal(p.intensity, plain.intensity)
+    np.testing.assert_array_equal(p.sigma, plain.sigma)
+    assert p.wavelength == plain.wavelength and p.metadata["compression"] == name
+
+
+def test_damaged_truncated_and_oversized_compressed_files_are_refused(tmp_path: Path) -> None:
+    packed = gzip.compress(b"10 1\n11 2\n12 3\n" * 100)
+    cases = {
+        "cut.xy.gz": (packed[: len(packed) // 2], "truncated gzip"),
+        "junk.xy.gz": (b"\x1f\x8b" + bytes(range(200)), "damaged gzip"),
+        "empty.xy.bz2": (bz2.compress(b"  \n"), "bzip2 file holding an empty file"),
+        # 40 MiB of zeros packs into ~40 kB: refused once 32 MiB came out, not after filling the memory.
+        "bomb.xy.gz": (gzip.compress(bytes(40 * 2**20)), "content exceeds 32 MiB"),
+    }
+    for name, (data, message) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(PatternFileError, match=message):
+            read_pattern(path)

@@ -813,7 +813,11 @@ def text_format(source: str, text: str) -> str:
     for line in text.splitlines()[:200]:
         if re.match(r"\s*##[^#=]+=", line):
             return "rruff"
-    return _TEXT_SUFFIXES.get(Path(source).suffix.lower(), "xy")
+    path = Path(source)
+    suffix = path.suffix.lower()
+    if suffix in (".gz", ".bz2", ".xz"):  # data.xye.gz: the suffix before the compression's
+        suffix = Path(path.stem).suffix.lower()
+    return _TEXT_SUFFIXES.get(suffix, "xy")
 
 
 def is_number(text: str) -> bool:

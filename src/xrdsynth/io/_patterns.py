@@ -10,7 +10,9 @@ of the file: a :class:`MeasuredPattern`, or the :class:`PatternFileError` that s
 
 from __future__ import annotations
 
+import bz2
 import dataclasses
+import lzma
 import os
 import struct
 import zipfile
@@ -91,7 +93,8 @@ def read_pattern(
 
     Args:
         path: the file.
-        format: None (default) picks the reader from the content: a zip holding ``RawData*.xml`` is
+        format: None (default) picks the reader from the content (of a gzip, bzip2 or xz file: of what it
+            holds, ``metadata["compression"]`` naming the compression): a zip holding ``RawData*.xml`` is
             ``"brml"`` (Bruker DIFFRAC.SUITE), one holding ``Data*/Profile*.txt`` is ``"rasx"`` (Rigaku
             SmartLab); the magics ``RAW ``, ``RAW2``, ``RAW1.01`` and ``RAW4.00`` are ``"raw"`` (Bruker RAW
             v1-v4); XML in the XRDML namespace is ``"xrdml"`` (PANalytical); text starting with
@@ -183,6 +186,7 @@ def _read_ranges(path: str | os.PathLike[str], format: str | None) -> tuple[str,
         raise PatternFileError(f"{source}: cannot be read ({exc.strerror or exc})") from None
     if not data.strip():
         raise PatternFileError(f"{source}: empty file")
+    data, compression = _decompressed(source, data)
     try:
         if format is None:
             format = _sniff(source, data)
@@ -208,6 +212,13 @@ def _read_ranges(path: str | os.PathLike[str], format: str | None) -> tuple[str,
         ) from exc
     if not ranges:
         raise PatternFileError(f"{source}: no data")
+    if compression:
+        ranges = [
+            dataclasses.replace(r, metadata={**r.metadata, "compression": compression})
+            if isinstance(r, MeasuredPattern)
+            else r
+            for r in ranges
+        ]
     if len(ranges) > 1:
         ranges = [
             dataclasses.replace(r, metadata={**r.metadata, "ranges": str(len(ranges)), "range": str(i)})
@@ -216,6 +227,45 @@ def _read_ranges(path: str | os.PathLike[str], format: str | None) -> tuple[str,
             for i, r in enumerate(ranges, start=1)
         ]
     return source, ranges
+
+
+# Compressed files (scan.xrdml.gz, data.xye.bz2, as some programs and archives keep them) by their magic.
+_COMPRESSIONS = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
+
+
+def _decompressed(source: str, data: bytes) -> tuple[bytes, str]:
+    """The content of a gzip, bzip2 or xz file (and the compression's name), else the data as they are
+    (and ""). The content is bounded like a file (``MAX_FILE_BYTES``), so a compression bomb is refused
+    after that much output, not after filling the memory."""
+    compression = next((name for magic, name in _COMPRESSIONS.items() if data.startswith(magic)), "")
+    if not compression:
+        return data, ""
+    limit = MAX_FILE_BYTES + 1
+    try:
+        if compression == "gzip":
+            inflater = zlib.decompressobj(wbits=47)  # 32 + 15: a gzip header, the largest window
+            content = inflater.decompress(data, limit)
+            complete = inflater.eof
+        elif compression == "bzip2":
+            decompressor = bz2.BZ2Decompressor()
+            content = decompressor.decompress(data, max_length=limit)
+            complete = decompressor.eof
+        else:
+            lzma_decompressor = lzma.LZMADecompressor()
+            content = lzma_decompressor.decompress(data, max_length=limit)
+            complete = lzma_decompressor.eof
+    except (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError) as exc:
+        raise PatternFileError(f"{source}: a damaged {compression} file ({exc})") from None
+    if len(content) > MAX_FILE_BYTES:
+        raise PatternFileError(
+            f"{source}: a {compression} file whose content exceeds {MAX_FILE_BYTES // 2**20} MiB, larger "
+            "than any pattern file; not read"
+        )
+    if not complete:
+        raise PatternFileError(f"{source}: a truncated {compression} file")
+    if not content.strip():
+        raise PatternFileError(f"{source}: a {compression} file holding an empty file")
+    return content, compression
 
 
 def _sniff(source: str, data: bytes) -> str:
