@@ -521,6 +521,33 @@ def test_start_step_stop_line_over_the_counts_of_its_grid(tmp_path: Path) -> Non
         read_pattern(_write(tmp_path, "short.dat", f"10.00 0.02 80.00\n{rows.rsplit(' ', 1)[0]}\n"))
 
 
+def test_jade_mdi_grid_line_counts_and_end_marker(tmp_path: Path) -> None:
+    """Jade's .mdi (the layout DASH's reader documents): a title, "start step rate anode λ stop n", n counts
+    eight a line, then -1."""
+    counts = (100 + (np.arange(2251) * 7) % 90).astype(int)
+    values = [*counts.tolist(), -1]
+    rows = "\n".join(" ".join(f"{c:7d}" for c in values[i : i + 8]) for i in range(0, len(values), 8))
+    text = f"       09/11/91 DIF Demo08: 10-173\n10.000 0.0400  4.0 CU  1.540598 100.000   2251\n{rows}\n"
+    p = read_pattern(_write(tmp_path, "demo.mdi", text))
+    assert p.format == "steps" and p.wavelength == 1.540598 and p.metadata["anode"] == "Cu"
+    np.testing.assert_allclose(p.two_theta, 10.0 + 0.04 * np.arange(2251), atol=1e-9)
+    np.testing.assert_array_equal(p.intensity, counts)  # the -1 that ends the list is not a count
+    # Without a wavelength the anode's Kα1; a count missing: not this layout.
+    p = read_pattern(_write(tmp_path, "anode.mdi", text.replace("1.540598", "0")))
+    assert p.wavelength == pytest.approx(1.540593)
+    with pytest.raises(PatternFileError, match="rows of 8 numbers"):
+        read_pattern(_write(tmp_path, "short.mdi", text.replace("     -1", "")[:-9] + "\n"))
+
+
+def test_dash_xye_wavelength_alone_on_the_first_line(tmp_path: Path) -> None:
+    rows = "".join(f"{5 + 0.004 * i:10.3f} {c:11.2f} {math.sqrt(c):9.3f}\n" for i, c in enumerate(COUNTS))
+    p = read_pattern(_write(tmp_path, "dash.xye", f"1.1294\n{rows}"))
+    assert p.wavelength == 1.1294 and p.two_theta.size == N and p.sigma is not None
+    # A whole number there is a point count (Fit2D .chi), not a wavelength.
+    p = read_pattern(_write(tmp_path, "count.xy", f"{N}\n{rows}"))
+    assert p.wavelength is None and p.two_theta.size == N
+
+
 # ---------------------------------------------------------------------------------------------------------
 # MeasuredPattern from Q or d
 

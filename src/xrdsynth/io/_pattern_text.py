@@ -430,6 +430,7 @@ class _Steps:
     wavelength: float | None
     first_count: int
     line: str
+    anode: str = ""
 
 
 def _steps_layout(source: str, table: _Table) -> _Steps | None:
@@ -440,7 +441,7 @@ def _steps_layout(source: str, table: _Table) -> _Steps | None:
     The count must match exactly and only one reading may give 2θ within 0-180°, so that the layout is
     certain; anything else is not this layout.
     """
-    stop_layout = _start_step_stop(table)
+    stop_layout = _start_step_stop(table) or _mdi(table)
     first = table.rows[0]
     rest = table.rows[1:]
     if len(first) < 3 or not rest or first[0] != int(first[0]) or first[0] < 2:
@@ -493,6 +494,46 @@ def _start_step_stop(table: _Table) -> _Steps | None:
     return None
 
 
+def _wavelength_line(table: _Table) -> float | None:
+    """The wavelength (Å) that DASH's .xye states alone on the first line, above the columns (the line is
+    taken out of the table); None unless that line is one number with a fraction, within the wavelengths
+    of X-rays and neutrons, and columns follow."""
+    first = table.rows[0]
+    if len(first) != 1 or len(table.rows) < 3 or any(len(r) < 2 for r in table.rows[1:3]):
+        return None
+    value = first[0]
+    if value == int(value) or not WAVELENGTH_RANGE[0] <= value <= WAVELENGTH_RANGE[1]:
+        return None
+    del table.rows[0], table.line_numbers[0]
+    return value
+
+
+# Jade's .mdi (Materials Data): a title, then "start step rate anode λ stop n", then the counts and a -1.
+_MDI_LINE = re.compile(r"\s*(\S+)\s+(\S+)\s+(\S+)\s+([A-Za-z]{1,2})\s+(\S+)\s+(\S+)\s+(\d+)\s*")
+
+
+def _mdi(table: _Table) -> _Steps | None:
+    """The .mdi layout when the header's last line states the grid (start, step, stop and n agreeing to
+    half a step) and exactly n counts follow (a final -1 ends the list and is not a count)."""
+    match = None if table.label_line is None else _MDI_LINE.fullmatch(table.label_line)
+    if match is None or not all(is_number(match[i]) for i in (1, 2, 3, 5, 6)):
+        return None
+    start, step, lam, stop, n = (float(match[i]) for i in (1, 2, 5, 6, 7))
+    if (
+        not (step > 0 and 0.0 <= start < stop <= 180.0 and n >= 2)
+        or abs(start + (n - 1) * step - stop) > step / 2
+    ):
+        return None
+    terminated = table.rows[-1][-1] == -1
+    if sum(len(r) for r in table.rows) - terminated != n:
+        return None
+    anode = match[4].capitalize()
+    wavelength = lam if WAVELENGTH_RANGE[0] <= lam <= WAVELENGTH_RANGE[1] else None
+    if wavelength is None and anode in ("Cu", "Mo", "Co", "Cr", "Fe", "Ag"):
+        wavelength = named_lines(anode, "1")["wavelength"]
+    return _Steps(start, step, int(n), wavelength, 0, table.label_line.strip(), anode)  # type: ignore[union-attr]
+
+
 def read_text(source: str, data: bytes, format: str) -> Ranges:
     """Columns, RRUFF or a start/step list; columns give several ranges where the file holds several scans
     one after the other."""
@@ -506,6 +547,10 @@ def read_text(source: str, data: bytes, format: str) -> Ranges:
     if steps is not None:
         return [_steps(source, table, steps)]
     radiation = header_radiation(table.header)
+    first_line_wavelength = _wavelength_line(table)
+    if first_line_wavelength is not None:
+        table.header.append(f"wavelength: {first_line_wavelength:g}")
+        radiation = radiation or {"wavelength": first_line_wavelength}
     named = _named_columns(table)
     as_without_labels = named is not None and (named.x, named.intensity, named.scan) == (0, 1, None)
     if as_without_labels and (named.spacing is None or "wavelength" in radiation):  # type: ignore[union-attr]
@@ -786,9 +831,9 @@ def _steps(source: str, table: _Table, layout: _Steps) -> MeasuredPattern:
     """Counts on the even grid of a "n step start [λ ...]" or a "start step stop" line."""
     count_rows = table.rows[layout.first_count :]
     count_lines = table.line_numbers[layout.first_count :]
-    counts = np.array([v for row in count_rows for v in row], dtype=np.float64)
+    counts = np.array([v for row in count_rows for v in row], dtype=np.float64)[: layout.n]  # no end marker
     header = table.header[:-1] if layout.first_count == 0 else table.header
-    metadata = {"header": "\n".join(header), "steps_line": layout.line}
+    metadata = {"header": "\n".join(header), "steps_line": layout.line, "anode": layout.anode}
     if header:
         metadata["sample"] = header[0][:200]
     offsets = np.cumsum([0] + [len(r) for r in count_rows])
