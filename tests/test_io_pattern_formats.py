@@ -402,6 +402,24 @@ def test_gsas_time_of_flight_and_energy_are_refused(tmp_path: Path, bank: str, m
 # UXD
 
 
+def test_uxd_angle_count_time_triples(tmp_path: Path) -> None:
+    head = "_FILEVERSION=1\n_WL1=1.540600\n_DRIVE='COUPLED'\n_2THETACOUNTSTIME\n"
+    same = "\n".join(f"{20 + 0.05 * i:.2f} {c:g} 2.0" for i, c in enumerate(COUNTS))
+    p = read_pattern(_write(tmp_path, "same.uxd", head + same + "\n"))
+    np.testing.assert_allclose(p.two_theta, 20.0 + 0.05 * np.arange(N))
+    np.testing.assert_array_equal(p.intensity, COUNTS)  # one counting time: the counts as stored
+    assert p.metadata["counting_time_s"] == "2" and p.metadata["intensity_unit"] == "counts"
+    times = 1.0 + np.arange(N)  # a variable counting time scan: counts per second compare, counts do not
+    varying = "\n".join(
+        f"{20 + 0.05 * i:.2f} {c:g} {t:g}" for i, (c, t) in enumerate(zip(COUNTS, times, strict=True))
+    )
+    p = read_pattern(_write(tmp_path, "varying.uxd", head + varying + "\n"))
+    np.testing.assert_allclose(p.intensity, COUNTS / times)
+    assert p.metadata["intensity_unit"] == "cps" and "counting times" in p.metadata["note"]
+    with pytest.raises(PatternFileError, match="angle, count, time triples"):
+        read_pattern(_write(tmp_path, "odd.uxd", head + same + "\n30.00 5\n"))
+
+
 def test_uxd_ranges_wavelengths_and_drives(tmp_path: Path) -> None:
     counts = "  ".join(f"{c:g}" for c in COUNTS)
     pairs = "\n".join(f"{30 + 0.1 * i:.2f}  {c:g}" for i, c in enumerate(COUNTS))

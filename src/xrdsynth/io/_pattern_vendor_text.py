@@ -59,8 +59,9 @@ class _UxdBlock:
 
 def read_uxd(source: str, text: str) -> Ranges:
     """Blocks: ``_DRIVE=`` starts one, ``_KEY=value`` lines set it up, ``_COUNTS``/``_CPS`` (counts from
-    ``_START`` in steps of ``_STEPSIZE``) or ``_2THETACOUNTS``/``_2THETACPS`` (angle, count pairs) precede
-    its data. Keys before the first block hold for the file (``_WL1``, ``_WL2``, ``_WLRATIO``, ``_ANODE``)."""
+    ``_START`` in steps of ``_STEPSIZE``), ``_2THETACOUNTS``/``_2THETACPS`` (angle, count pairs) or
+    ``_2THETACOUNTSTIME`` (angle, count, counting time) precede its data. Keys before the first block hold
+    for the file (``_WL1``, ``_WL2``, ``_WLRATIO``, ``_ANODE``)."""
     file_keys: dict[str, str] = {}
     blocks: list[_UxdBlock] = []
     current: _UxdBlock | None = None
@@ -76,9 +77,10 @@ def read_uxd(source: str, text: str) -> Ranges:
             if current is None:  # data without _DRIVE: one block with the file's keys
                 current = _UxdBlock(number)
                 blocks.append(current)
-            if upper.startswith("_2THETACOUNTSTIME"):
-                raise PatternFileError(f"{source}: line {number}: _2THETACOUNTSTIME data are not supported")
-            current.data = "pairs" if upper.startswith("_2THETA") else "counts"
+            if upper.startswith("_2THETA"):
+                current.data = "triples" if upper.rstrip().endswith("TIME") else "pairs"
+            else:
+                current.data = "counts"
             current.unit = "cps" if "CPS" in upper else "counts"
             current.values, current.numbers = [], []
         elif upper.startswith("_"):
@@ -114,11 +116,28 @@ def _uxd_block(source: str, index: int, block: _UxdBlock, file_keys: dict[str, s
         raise PatternFileError(f"{source}: {here}: no _COUNTS data")
     values = np.array(block.values, dtype=np.float64)
     numbers = block.numbers
+    unit, note, seconds_per_point = block.unit, "", None
     if block.data == "pairs":
         if values.shape[0] % 2:
             raise PatternFileError(f"{source}: {here}: an odd number of values in angle-count pairs")
         two_theta, intensity = values[0::2], values[1::2]
         numbers = numbers[0::2]
+    elif block.data == "triples":
+        # _2THETACOUNTSTIME: angle, counts and the counting time of each point (s).
+        if values.shape[0] % 3:
+            raise PatternFileError(f"{source}: {here}: the values are not angle, count, time triples")
+        two_theta, intensity, times = values[0::3], values[1::3], values[2::3]
+        numbers = numbers[0::3]
+        if np.any(times <= 0) or not np.all(np.isfinite(times)):
+            raise PatternFileError(f"{source}: {here}: a counting time that is not positive")
+        if np.ptp(times) > 1e-9 * times.max():
+            # Points counted for different times (a variable counting time scan): only counts per second
+            # are comparable from point to point.
+            intensity = intensity / times
+            unit = "cps"
+            note = f"counts divided by their counting times ({times.min():g}-{times.max():g} s per point)"
+        else:
+            seconds_per_point = float(times[0])
     else:
         start, step = positive_or_zero(keys.get("START")), positive_float(keys.get("STEPSIZE"))
         if start is None or step is None:
@@ -134,14 +153,15 @@ def _uxd_block(source: str, index: int, block: _UxdBlock, file_keys: dict[str, s
         positive_float(keys.get("WL2")),
         None if ratio is None else _number_or_none(ratio),
     )
-    seconds = positive_float(keys.get("STEPTIME"))
+    seconds = positive_float(keys.get("STEPTIME")) or seconds_per_point
     metadata = {
         "sample": keys.get("SAMPLE", ""),
         "anode": keys.get("ANODE", ""),
         "date": " ".join(v for v in (keys.get("DATE", ""), keys.get("TIME", "")) if v),
         "scan_type": drive,
         "counting_time_s": "" if seconds is None else f"{seconds:g}",
-        "intensity_unit": block.unit,
+        "intensity_unit": unit,
+        "note": note,
     }
 
     def where(i: int) -> str:
