@@ -293,7 +293,11 @@ def test_rounded_thirds_on_a_threefold_axis_merge() -> None:
         ("_space_group_IT_number 225\n", "5 5 5 90 90 90", 192, 225),
         ("_symmetry_space_group_name_H-M 'R -3 m'\n", "5 5 12 90 90 120", 36, 166),
         ("_symmetry_space_group_name_H-M 'R -3 m'\n", "5 5 5 70 70 70", 12, 166),
-        ("", "5 6 7 90 90 90", 1, 1),
+        # The dictionary's reference form alone (diffpy's Ni_ref.cif: read as one atom in P1 before).
+        ("_space_group_name_H-M_ref 'F m -3 m'\n", "3.562 3.562 3.562 90 90 90", 192, 225),
+        # A short symbol with a cell-choice qualifier (COD 1100106, montmorillonite: "unknown" before).
+        ("_symmetry_space_group_name_H-M   C2:b1\n", "5.4 9.0 10.25 90 100.3 90", 4, 5),
+        ("_symmetry_space_group_name_H-M 'P 21/n:b2'\n", "5 6 7 90 100 90", 4, 14),
     ],
 )
 def test_operations_from_symbols_when_the_file_lists_none(
@@ -304,6 +308,19 @@ def test_operations_from_symbols_when_the_file_lists_none(
     )
     assert crystal.num_atoms == expected_atoms
     assert crystal.space_group == expected_group
+
+
+def test_no_symmetry_at_all_is_read_as_p1_and_said() -> None:
+    text = cif(ATOMS + "Fe1 Fe 0.11 0.17 0.23 1\n", cell="5 6 7 90 90 90", ops=None)
+    with pytest.warns(UserWarning, match="no symmetry operations.*read as P1") as record:
+        crystal = xs.Crystal.from_cif_string(text)
+    assert (crystal.num_atoms, crystal.space_group) == (1, 1)
+    assert record[0].filename == __file__  # attributed to the caller's line
+    # A group named in a tag this reader does not use is named in the warning.
+    with pytest.warns(UserWarning, match="tags not used for symmetry: _space_group_name_Schoenflies"):
+        xs.Crystal.from_cif_string(
+            text.replace("data_test", "data_test\n_space_group_name_Schoenflies D2h^16")
+        )
 
 
 def test_group_from_operations_in_a_non_tabulated_setting() -> None:

@@ -16,9 +16,11 @@ Reading rules (one data block):
   B = 8π²U; else the anisotropic tensor (``_atom_site_aniso_U_ij`` or ``_B_ij``) as B = 8π²U_eq with the full
   U_eq = tr(M N U N Mᵀ)/3 of the cell; else 0.
 - Operations: ``_space_group_symop_operation_xyz`` or ``_symmetry_equiv_pos_as_xyz``; when a file lists none,
-  they are generated from the Hall symbol, else the H-M symbol (cell angles pick rhombohedral or hexagonal
-  axes), else the IT number (standard setting); with none of these the file is read as P1. The operations
-  must form a group modulo lattice translations.
+  they are generated from the Hall symbol, else the H-M symbol (``_space_group_name_H-M_alt``,
+  ``_symmetry_space_group_name_H-M``, else the dictionary's ``_ref`` and ``_full`` forms; cell angles pick
+  rhombohedral or hexagonal axes; a cell-choice qualifier such as "C2:b1" is understood), else the IT number
+  (standard setting); with none of these the file is read as P1, with a warning. The operations must form a
+  group modulo lattice translations.
 - Space-group number, in this order: ``_space_group_IT_number`` / ``_symmetry_Int_Tables_number``; else the
   group formed by the operations (gemmi's table, then spglib for any other setting); else the Hall/H-M symbol.
   A number that contradicts non-trivial operations is an error. A file whose only operation is the identity
@@ -56,7 +58,7 @@ from scipy.sparse.csgraph import connected_components
 
 from .._base import SAME_POSITION_TOLERANCE, TABLES_DENOMINATOR
 from .._elements import element_from_label, parse_type_symbol
-from .._errors import CIFError
+from .._errors import CIFError, warn_at_caller
 from .._lattice import lattice_from_parameters, parameters_from_lattice, u_equivalent
 from .._math import periodic_distances, wrap_fractional
 from ..symmetry import SpaceGroup
@@ -100,6 +102,12 @@ _HM_TAGS = (
     "_space_group.name_H-M_alt",
     "_symmetry_space_group_name_H-M",
     "_symmetry.space_group_name_H-M",
+    # The dictionary's reference and full forms ("F m -3 m", "P 21/n 21/m 21/a"), which some writers give
+    # alone (COD's reference files, diffpy's tests).
+    "_space_group_name_H-M_ref",
+    "_space_group.name_H-M_ref",
+    "_space_group_name_H-M_full",
+    "_space_group.name_H-M_full",
 )
 _HALL_TAGS = (
     "_space_group_name_Hall",
@@ -472,8 +480,27 @@ def _symmetry(
         if number is not None and from_symbol != number:
             raise _BlockError(f"space-group number {number} contradicts the symbol (group {from_symbol})")
         return rot, tra, from_symbol
-    # No symmetry information at all: the atoms are all there is (P1).
+    # No symmetry information at all: the atoms are all there is (P1). Said, since a file that names its
+    # group in a tag this reader does not know would otherwise lose its symmetry without a word.
+    others = sorted({t for t in _block_tags(block) if re.search(r"space_group|symmetry", t, re.IGNORECASE)})
+    warn_at_caller(
+        f"data block {block.name!r}: no symmetry operations, Hall or H-M symbol or space-group number; read "
+        "as P1 with the listed atoms only"
+        + (f" (tags not used for symmetry: {', '.join(others[:5])})" if others else ""),
+        UserWarning,
+    )
     return np.eye(3, dtype=np.int64)[None], np.zeros((1, 3)), 1
+
+
+def _block_tags(block: gemmi.cif.Block) -> list[str]:
+    """Every tag of a block, of pairs and of loops."""
+    tags: list[str] = []
+    for item in block:
+        if item.pair is not None:
+            tags.append(item.pair[0])
+        elif item.loop is not None:
+            tags.extend(item.loop.tags)
+    return tags
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -227,7 +227,7 @@ def operations_from_symbol(
             raise ValueError(f"Hall symbol {hall!r} gives no space group")
         return rot, tra, found
     if hm:
-        sg = gemmi.find_spacegroup_by_name(hm, alpha, gamma)
+        sg = gemmi.find_spacegroup_by_name(hm, alpha, gamma) or _with_qualifier(hm)
         if sg is None:
             raise ValueError(f"unknown H-M symbol {hm!r}")
         rot, tra = _from_gemmi(sg.operations())
@@ -239,6 +239,22 @@ def operations_from_symbol(
         rot, tra = _from_gemmi(sg.operations())
         return rot, tra, sg.number
     raise ValueError("no symbol or number given")
+
+
+def _with_qualifier(hm: str) -> gemmi.SpaceGroup | None:
+    """The setting of a short symbol with a cell-choice qualifier ("C2:b1", "P21/c:b2": unique axis b, cell
+    choice 1 or 2), which gemmi's name lookup does not parse; None unless exactly one setting matches."""
+    base, colon, qualifier = hm.partition(":")
+    if not colon:
+        return None
+    squeezed = base.replace(" ", "").replace("_", "")
+    qualifier = qualifier.strip()
+    matches = [
+        sg
+        for sg in gemmi.spacegroup_table()
+        if sg.qualifier == qualifier and squeezed in (sg.short_name(), sg.hm.replace(" ", ""))
+    ]
+    return matches[0] if len(matches) == 1 else None
 
 
 def identify_space_group(
