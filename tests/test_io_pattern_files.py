@@ -153,17 +153,36 @@ def test_start_step_list() -> None:
     np.testing.assert_allclose(np.diff(p.two_theta), 0.05)
 
 
-def test_vendor_raw_without_a_documented_layout_is_refused() -> None:
-    with pytest.raises(
-        PatternFileError, match=r"maud_Steel16CrNi4\.RAW: a binary file .* of no known format"
-    ):
-        read_pattern(FILES / "maud-raw/maud_Steel16CrNi4.RAW")
+def test_rigaku_text_raw_reads_as_maud_read_it(tmp_path: Path) -> None:
+    """The older Rigaku .RAW (carriage-return separated fields, NUL padding in the date) against MAUD's own
+    reading of the same file, stored in its example analysis (Steel16CrNi4.par)."""
+    path = FILES / "maud-raw/maud_Steel16CrNi4.RAW"
+    p = read_pattern(path)
+    reference = np.loadtxt(FILES / "maud-raw/maud_Steel16CrNi4_as_read_by_maud.xy")
+    assert p.format == "rigaku_raw" and len(p) == 1701
+    np.testing.assert_allclose(p.two_theta, reference[:, 0], rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(p.intensity, reference[:, 1])
+    # Kα1 and Kα2 as stated; the ratio from the stated weighted mean (2 Kα1 + Kα2) / 3.
+    assert (p.wavelength, p.wavelength2, p.ratio) == (1.540598, 1.544418, 0.5)
+    m = p.metadata
+    assert (m["anode"], m["tube_kv"], m["tube_ma"], m["counting_time_s"]) == ("Cu", "40", "200", "8")
+    assert m["sample"] == "CR16NI4, example" and m["date"] == "18-MAR-99 15:34:16"
+    # A header that disagrees with the counts is refused, never read at other positions.
+    data = path.read_bytes()
+    cases = {
+        b"\r 105.000\r": (b"\r 106.000\r", "but the header's stop is 106"),
+        b"\r   2009.\r": (b"\r   2010.\r", "not the maximum the header states"),
+        b"\r  1701 1\r": (b"\r  1702 1\r", "end at 105.05, but the header's stop is 105"),
+    }
+    for old, (new, message) in cases.items():
+        bad = tmp_path / "bad.RAW"
+        bad.write_bytes(data.replace(old, new, 1))  # the header's field (the largest count is a count too)
+        with pytest.raises(PatternFileError, match=message):
+            read_pattern(bad)
 
 
 def test_single_range_files_give_one_pattern() -> None:
     for row in SOURCES:
-        if row["file"].startswith("maud-raw"):
-            continue
         patterns = read_all_patterns(FILES / row["file"])
         assert len(patterns) == 1 and "ranges" not in patterns[0].metadata, row["file"]
 

@@ -338,7 +338,8 @@ def build_parser(
         "convert",
         "convert a measured pattern file to two-column text",
         "Read a measured powder pattern from any file xrdsynth.io.read_pattern reads (.xrdml, Bruker .raw\n"
-        "v1-v4 and .brml, Rigaku .rasx/.ras/.asc, GSAS, UXD, .cpi, .udf, powder CIF, text) and write it\n"
+        "v1-v4 and .brml, Rigaku .rasx/.ras/.asc/.RAW, GSAS, UXD, .cpi, .udf, Jade .mdi, powder CIF, text,\n"
+        "also gzip/bzip2/xz compressed) and write it\n"
         "as two columns (2θ in degrees, intensity; a third with σ when the file has one) under a '#'\n"
         "header of its "
         "settings (wavelength, sample, scan type, counting time, ...), which read_pattern reads back\n"
@@ -354,7 +355,7 @@ def build_parser(
     convert.add_argument(
         "--format", default=None, metavar="NAME",
         help="force a reader: xy, xye, csv, rruff, steps, xrdml, raw, brml, rasx, ras, asc, gsas, uxd, "
-        "cpi, udf, cif",
+        "cpi, udf, cif, rigaku_raw",
     )  # fmt: skip
     convert.set_defaults(run=run["convert"])
 

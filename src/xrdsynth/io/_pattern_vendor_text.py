@@ -1,4 +1,5 @@
-"""Instrument text formats: GSAS (.gsa, .gss, .fxye, .raw), Bruker/Siemens UXD, Rigaku .ras and .asc.
+"""Instrument text formats: Bruker/Siemens UXD, Rigaku .ras, .asc and the older text-like .RAW, Sietronics
+.cpi, Philips .udf (GSAS is in ``_pattern_gsas``).
 
 Layouts as the open readers and the formats' own documentation describe them (GSAS manual; xylib's
 ``uxd.cpp``; the header keys Rigaku software writes, as read by GSAS-II and refl1d); the rules are written in
@@ -542,5 +543,103 @@ def read_udf(source: str, text: str) -> Ranges:
             format="udf",
             metadata=metadata,
             **fields,
+        )
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Rigaku's older text-like .RAW (a ".RAW" field first, fields separated by carriage returns)
+
+RIGAKU_RAW_MAGIC = b".RAW"
+# Field positions (0-based) in the carriage-return separated header, as in the public example of MAUD
+# (Steel16CrNi4.RAW, a Rigaku rotating anode at 40 kV, 200 mA) and MAUD's own reading of it: every position
+# is cross-checked below before anything is read from it.
+_RIGAKU_RAW_FIELDS = {
+    "date": 1, "time": 2, "sample": 3, "stop": 8, "tube_kv": 11, "anode": 12, "tube_ma": 13,
+    "kalpha": 18, "kalpha1": 19, "kalpha2": 20, "start": 22, "step": 23, "points": 24, "seconds": 25,
+}  # fmt: skip
+
+
+def is_rigaku_raw(data: bytes) -> bool:
+    return data.startswith(RIGAKU_RAW_MAGIC) and data[4:5] in (b"\r", b"\n")
+
+
+def read_rigaku_raw(source: str, data: bytes, format: str) -> Ranges:
+    """The older Rigaku .RAW written as text fields separated by carriage returns (NUL padding in the date):
+    the header states start, step, stop and the number of points of the scan, the anode, Kα1, Kα2 and
+    their weighted mean, and the largest count; the counts are the last fields. Read only where these agree
+    with each other, else refused with the disagreement."""
+    del format
+    text = data.decode("latin-1").replace("\x00", "")
+    fields = [f.strip() for f in re.split(r"\r\n|\r|\n", text)]
+    while fields and not fields[-1]:
+        fields.pop()
+    at = _RIGAKU_RAW_FIELDS
+
+    def number(name: str) -> float | None:
+        index = at[name]
+        return _number_or_none(fields[index]) if index < len(fields) else None
+
+    start, step, stop = number("start"), number("step"), number("stop")
+    words = fields[at["points"]].split() if at["points"] < len(fields) else []
+    n = int(words[0]) if words and words[0].isdigit() else 0
+    where_header = "header"
+    if start is None or step is None or stop is None or step <= 0 or n < 2:
+        raise PatternFileError(
+            f"{source}: a text-like .RAW file (Rigaku) whose header has no start, step, stop and number of "
+            "points where this reader expects them; not read"
+        )
+    if abs(start + (n - 1) * step - stop) > step / 2:
+        raise PatternFileError(
+            f"{source}: {where_header}: {n} points from {start:g} in steps of {step:g} end at "
+            f"{start + (n - 1) * step:g}, but the header's stop is {stop:g}; not read"
+        )
+    header_end = len(fields) - n
+    if header_end <= at["seconds"] or fields[header_end - 1]:
+        raise PatternFileError(
+            f"{source}: the last {n} fields are not the counts the header announces (a header field runs "
+            "into them, or there are fewer); not read"
+        )
+    counts = np.array([_number_or_none(f) for f in fields[header_end:]], dtype=object)
+    missing = [i for i, c in enumerate(counts) if c is None]
+    if missing:
+        raise PatternFileError(
+            f"{source}: count {missing[0] + 1} of {n} is not a number ({fields[header_end + missing[0]]!r})"
+        )
+    counts = counts.astype(np.float64)
+    # The header also states the largest count: the counts are where they were counted from.
+    stated = {_number_or_none(f) for f in fields[at["seconds"] + 1 : header_end]} - {None}
+    if float(counts.max()) not in stated:
+        raise PatternFileError(
+            f"{source}: the largest of the {n} counts ({counts.max():g}) is not the maximum the header "
+            "states; not read"
+        )
+    ka1, ka2, mean = number("kalpha1"), number("kalpha2"), number("kalpha")
+    ratio = None
+    if ka1 is not None and ka2 is not None and mean is not None and ka1 < mean < ka2:
+        # The weighted mean (ka1 + r ka2) / (1 + r) gives the Kα2/Kα1 ratio r it was made with.
+        ratio = round((mean - ka1) / (ka2 - mean), 3)
+    seconds = number("seconds")
+    metadata = {
+        "date": " ".join(fields[at[k]] for k in ("date", "time") if fields[at[k]]),
+        "sample": fields[at["sample"]],
+        "anode": fields[at["anode"]].capitalize(),
+        "tube_kv": fields[at["tube_kv"]],
+        "tube_ma": fields[at["tube_ma"]],
+        "counting_time_s": "" if seconds is None else f"{seconds:g}",
+    }
+
+    def where(i: int) -> str:
+        return f"count {i + 1} (field {header_end + i + 1})"
+
+    return [
+        build(
+            source,
+            where,
+            two_theta=start + step * np.arange(n, dtype=np.float64),
+            intensity=counts,
+            format="rigaku_raw",
+            metadata=metadata,
+            **radiation(ka1, ka2, ratio),
         )
     ]

@@ -29,11 +29,13 @@ from ._pattern_vendor_text import (
     is_asc,
     is_cpi,
     is_ras,
+    is_rigaku_raw,
     is_udf,
     is_uxd,
     read_asc,
     read_cpi,
     read_ras,
+    read_rigaku_raw,
     read_udf,
     read_uxd,
 )
@@ -46,6 +48,7 @@ FORMATS = (
     "xrdml", "raw", "brml", "rasx",  # PANalytical, Bruker, Rigaku
     "ras", "asc", "gsas", "uxd", "cpi", "udf",  # instrument text
     "cif",  # powder CIF
+    "rigaku_raw",  # Rigaku's older text-like .RAW
 )  # fmt: skip
 """The values of :attr:`MeasuredPattern.format` (and of ``read_pattern(format=...)``)."""
 
@@ -76,6 +79,7 @@ _READERS: dict[str, Callable[[str, bytes, str], Ranges]] = {
     "cpi": _vendor_text(read_cpi),
     "udf": _vendor_text(read_udf),
     "cif": _vendor_text(read_pdcif),
+    "rigaku_raw": read_rigaku_raw,
 }
 
 
@@ -97,14 +101,15 @@ def read_pattern(
             holds, ``metadata["compression"]`` naming the compression): a zip holding ``RawData*.xml`` is
             ``"brml"`` (Bruker DIFFRAC.SUITE), one holding ``Data*/Profile*.txt`` is ``"rasx"`` (Rigaku
             SmartLab); the magics ``RAW ``, ``RAW2``, ``RAW1.01`` and ``RAW4.00`` are ``"raw"`` (Bruker RAW
-            v1-v4); XML in the XRDML namespace is ``"xrdml"`` (PANalytical); text starting with
+            v1-v4), a first field ``.RAW`` is ``"rigaku_raw"`` (Rigaku's older text-like .RAW); XML in the
+            XRDML namespace is ``"xrdml"`` (PANalytical); text starting with
             ``*RAS_DATA_START`` is ``"ras"``, with ``*TYPE = ...`` keys ``"asc"`` (Rigaku), with ``_KEY=``
             lines ``"uxd"`` (Bruker/Siemens), a title then ``BANK`` lines ``"gsas"``, ``##KEY=value``
             headers ``"rruff"``, ``SIETRONICS XRD SCAN`` ``"cpi"``, ``SampleIdent`` ``"udf"`` (Philips), a
             CIF with the powder dictionary's ``_pd_`` tags ``"cif"`` (pdCIF; a CIF of a structure alone is
             refused, pointing to :meth:`xrdsynth.Crystal.from_cif`), a
-            ``n step start [λ]`` line over n counts, or a ``start step stop`` line over the counts of that
-            grid, ``"steps"``; other text is columns: ``"xye"`` when it has a σ column, ``"csv"`` for a
+            ``n step start [λ]`` line over n counts, or a ``start step stop`` line (or Jade's .mdi line)
+            over the counts of that grid, ``"steps"``; other text is columns: ``"xye"`` when it has a σ column, ``"csv"`` for a
             .csv file, ``"xy"`` otherwise (x and intensity are the first two columns, unless a header line
             labels every column and names them). Give one of these names to force a reader (``"xye"``
             takes the third column as σ).
@@ -278,6 +283,8 @@ def _sniff(source: str, data: bytes) -> str:
             f"{source}: a STOE RAW file ({data[:8].decode('latin-1')!r}); its layout is not publicly "
             "documented and it is not read: export the pattern as .xy from WinXPOW"
         )
+    if is_rigaku_raw(data):
+        return "rigaku_raw"
     if data[:4] == b"RAW1" or data[:3] == b"RAW":
         raise PatternFileError(f"{source}: starts like a Bruker RAW file ({data[:7]!r}) of no known version")
     head = data[:_SNIFF_BYTES]
