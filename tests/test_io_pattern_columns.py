@@ -1,9 +1,12 @@
 """Column text files whose header names the columns: x and intensity found by their labels, a wavelength
-from a d or Q column beside 2θ, time stamps after the numbers, and several scans in one file."""
+from a d or Q column beside 2θ, time stamps after the numbers, several scans or a series of intensity
+columns in one file; spreadsheets (.xlsx) read as such tables."""
 
 from __future__ import annotations
 
+import io
 import math
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +124,86 @@ def test_labels_that_do_not_match_the_columns_leave_the_first_two(tmp_path: Path
     text = "2theta intensity sigma\n" + "\n".join(f"{5 + i} {i}" for i in range(10)) + "\n"
     pattern = read_pattern(_write(tmp_path, "short.xy", text))
     assert pattern.two_theta[0] == 5 and pattern.intensity[-1] == 9 and "columns" not in pattern.metadata
+
+
+def test_several_intensity_columns_of_one_kind_are_a_series(tmp_path: Path) -> None:
+    # An in-situ series exported as one table: one 2θ column, an intensity column per temperature.
+    rows = [f"{15 + 0.01 * i:.2f}\t{100 + i}\t{200 + i}\t{300 + i}\t{5 + i}" for i in range(50)]
+    text = "θ/2θ, °\tIntensity at 30°C\tIntensity at 100°C\tIntensity at 200°C\tIcalc\n" + "\n".join(rows)
+    path = _write(tmp_path, "series.txt", text + "\n")
+    patterns = read_all_patterns(path)
+    assert [p.metadata["column"] for p in patterns] == [
+        "Intensity at 30°C",
+        "Intensity at 100°C",
+        "Intensity at 200°C",
+    ]  # the calculated column is not a measurement
+    assert [p.intensity[0] for p in patterns] == [100, 200, 300]
+    assert read_pattern(path).intensity[-1] == 149 and patterns[0].two_theta[0] == pytest.approx(15.0)
+
+
+def _xlsx(sheets: list[tuple[str, list[list[object]]]]) -> bytes:
+    """A minimal spreadsheet as Excel writes one: shared strings for text, numbers as values, cell
+    references with letters (a gap left where a row skips a column)."""
+    strings: list[str] = []
+    main = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+    rel = 'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"'
+    book = [f"<workbook {main} {rel}><sheets>"]
+    rels = ['<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">']
+    members = {}
+    for index, (name, rows) in enumerate(sheets, start=1):
+        book.append(f'<sheet name="{name}" sheetId="{index}" r:id="rId{index}"/>')
+        rels.append(f'<Relationship Id="rId{index}" Type="worksheet" Target="worksheets/sheet{index}.xml"/>')
+        cells = []
+        for r, row in enumerate(rows, start=1):
+            parts = []
+            for c, value in enumerate(row):
+                ref = f"{'ABCDEFGHIJ'[c]}{r}"
+                if value is None:
+                    continue
+                if isinstance(value, str):
+                    strings.append(value)
+                    parts.append(f'<c r="{ref}" t="s"><v>{len(strings) - 1}</v></c>')
+                else:
+                    parts.append(f'<c r="{ref}"><v>{value!r}</v></c>')
+            cells.append(f'<row r="{r}">{"".join(parts)}</row>')
+        members[f"xl/worksheets/sheet{index}.xml"] = (
+            f"<worksheet {main}><sheetData>{''.join(cells)}</sheetData></worksheet>"
+        )
+    book.append("</sheets></workbook>")
+    rels.append("</Relationships>")
+    shared = "".join(f"<si><t>{s}</t></si>" for s in strings)
+    members["xl/workbook.xml"] = "".join(book)
+    members["xl/_rels/workbook.xml.rels"] = "".join(rels)
+    members["xl/sharedStrings.xml"] = f"<sst {main}>{shared}</sst>"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def test_spreadsheet_sheets_are_read_as_tables(tmp_path: Path) -> None:
+    info = [["Sample", "quartz"], ["Wavelength", "Cu Ka1"]]
+    data: list[list[object]] = [["2theta (deg)", "Intensity (counts)"]]
+    data += [[10.0 + 0.02 * i, float(100 + i)] for i in range(40)]
+    data[5] = [
+        data[5][0],
+        None,
+        data[5][1],
+    ]  # a row whose value sits one column further: refused, not shifted
+    path = tmp_path / "export.xlsx"
+    path.write_bytes(_xlsx([("Info", info), ("Scan", data[:5] + data[6:])]))
+    p = read_pattern(path)  # the info sheet holds no pattern: the scan sheet is the first readable range
+    assert p.format == "xlsx" and p.metadata["sheet"] == "Scan" and len(p) == 39
+    np.testing.assert_allclose(p.two_theta[:2], [10.0, 10.02])
+    assert p.intensity[0] == 100 and "'Intensity (counts)'" not in p.metadata.get("columns", "")
+    with pytest.raises(PatternFileError, match="sheet 'Info'"):
+        read_pattern(path, scan=0)
+    path.write_bytes(_xlsx([("Scan", data)]))
+    with pytest.raises(
+        PatternFileError, match=r"sheet 'Scan': line 6: 3 columns, but the data started with 2"
+    ):
+        read_pattern(path)
+    # A table placed from column B (the first column empty) reads the same.
+    path.write_bytes(_xlsx([("Scan", [[None, *row] for row in data[:5] + data[6:]])]))
+    assert read_pattern(path).intensity[0] == 100

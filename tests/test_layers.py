@@ -70,9 +70,7 @@ def _private_part(name: str) -> int | None:
 
 SOURCES = sorted(PACKAGE.rglob("*.py"))
 OUTSIDE = sorted(
-    p
-    for folder in ("scripts", "benchmarks", "examples", "docs")
-    for p in (ROOT / folder).rglob("*.py")
+    p for folder in ("scripts", "benchmarks", "examples", "docs") for p in (ROOT / folder).rglob("*.py")
     if "_build" not in p.parts
 )
 
@@ -96,11 +94,8 @@ def test_no_private_module_of_another_package(path: Path) -> None:
         assert parts[:2] == own, f"{path.relative_to(ROOT)}:{line} imports {name}, private to {parts[1]}"
 
 
-@pytest.mark.parametrize(
-    "path",
-    [p for p in SOURCES if p.parent == PACKAGE and p.name.startswith("_") and not p.name.startswith("__")],
-    ids=lambda p: p.name,
-)
+@pytest.mark.parametrize("path", [p for p in SOURCES if p.parent == PACKAGE and p.name.startswith("_")
+                                  and not p.name.startswith("__")], ids=lambda p: p.name)
 def test_bottom_layer_imports_only_the_bottom_layer(path: Path) -> None:
     for line, name in imports_of(path):
         assert name.split(".")[1].startswith("_"), f"{path.name}:{line} imports {name} from above"

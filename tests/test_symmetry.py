@@ -19,48 +19,11 @@ ALL_GROUPS = range(1, 231)
 # Order of each point group, keyed by its symbol with the orientation dots removed (".m." -> "m",
 # "m.2m" -> "m2m"); a table independent of how the positions were derived.
 POINT_GROUP_ORDER = {
-    "1": 1,
-    "-1": 2,
-    "2": 2,
-    "m": 2,
-    "2/m": 4,
-    "222": 4,
-    "mm2": 4,
-    "m2m": 4,
-    "2mm": 4,
-    "mmm": 8,
-    "4": 4,
-    "-4": 4,
-    "4/m": 8,
-    "422": 8,
-    "4mm": 8,
-    "-42m": 8,
-    "-4m2": 8,
-    "4/mmm": 16,
-    "3": 3,
-    "-3": 6,
-    "32": 6,
-    "321": 6,
-    "312": 6,
-    "3m": 6,
-    "3m1": 6,
-    "31m": 6,
-    "-3m": 12,
-    "-3m1": 12,
-    "-31m": 12,
-    "6": 6,
-    "-6": 6,
-    "6/m": 12,
-    "622": 12,
-    "6mm": 12,
-    "-6m2": 12,
-    "-62m": 12,
-    "6/mmm": 24,
-    "23": 12,
-    "m-3": 24,
-    "432": 24,
-    "-43m": 24,
-    "m-3m": 48,
+    "1": 1, "-1": 2, "2": 2, "m": 2, "2/m": 4, "222": 4, "mm2": 4, "m2m": 4, "2mm": 4, "mmm": 8,
+    "4": 4, "-4": 4, "4/m": 8, "422": 8, "4mm": 8, "-42m": 8, "-4m2": 8, "4/mmm": 16,
+    "3": 3, "-3": 6, "32": 6, "321": 6, "312": 6, "3m": 6, "3m1": 6, "31m": 6, "-3m": 12, "-3m1": 12,
+    "-31m": 12, "6": 6, "-6": 6, "6/m": 12, "622": 12, "6mm": 12, "-6m2": 12, "-62m": 12, "6/mmm": 24,
+    "23": 12, "m-3": 24, "432": 24, "-43m": 24, "m-3m": 48,
 }
 
 
@@ -100,9 +63,8 @@ def test_positions_recognised_by_spglib(number):
         extra = [general.orbit(generic_parameters(rng, 3)) for _ in range(2)]
         positions = np.concatenate([sites, *extra])
         types = np.repeat([8, 14, 26], [len(sites), len(extra[0]), len(extra[1])])
-        data = spglib.get_symmetry_dataset(
-            (random_lattice(group.lattice_system, rng), positions, types), symprec=1e-3
-        )
+        data = spglib.get_symmetry_dataset((random_lattice(group.lattice_system, rng), positions, types),
+                                           symprec=1e-3)
         assert data is not None
         assert (data.number, data.hall_number) == (number, group.hall_number), w
         assert np.allclose(data.transformation_matrix, np.eye(3)), w
@@ -130,22 +92,8 @@ def test_site_symmetry_order_matches_multiplicity(number):
         assert w.dof == FREE_DIRECTIONS.get(key, 0), (w, symbol)
 
 
-FREE_DIRECTIONS = {
-    "1": 3,
-    "m": 2,
-    "2": 1,
-    "mm2": 1,
-    "m2m": 1,
-    "2mm": 1,
-    "3": 1,
-    "3m": 1,
-    "3m1": 1,
-    "31m": 1,
-    "4": 1,
-    "4mm": 1,
-    "6": 1,
-    "6mm": 1,
-}
+FREE_DIRECTIONS = {"1": 3, "m": 2, "2": 1, "mm2": 1, "m2m": 1, "2mm": 1, "3": 1, "3m": 1, "3m1": 1,
+                   "31m": 1, "4": 1, "4mm": 1, "6": 1, "6mm": 1}
 
 
 @pytest.mark.parametrize("number", ALL_GROUPS)
@@ -166,16 +114,8 @@ def _op_key(rotation: np.ndarray, translation: np.ndarray) -> tuple:
     return (*rotation.ravel().tolist(), *np.round(np.mod(translation, 1.0) * 24).astype(int) % 24)
 
 
-SAME_POINT_GROUP = {
-    "-62m": "-6m2",
-    "-4m2": "-42m",
-    "31m": "3m",
-    "3m1": "3m",
-    "-31m": "-3m",
-    "-3m1": "-3m",
-    "312": "32",
-    "321": "32",
-}
+SAME_POINT_GROUP = {"-62m": "-6m2", "-4m2": "-42m", "31m": "3m", "3m1": "3m", "-31m": "-3m", "-3m1": "-3m",
+                    "312": "32", "321": "32"}
 OLD_SYMBOL = {39: "Abm2", 41: "Aba2", 64: "Cmca", 67: "Cmma", 68: "Ccca"}
 
 
@@ -391,14 +331,8 @@ def test_public_names():
 def test_find_wyckoff_sites_in_a_known_structure():
     """Rutile TiO2 (P4_2/mnm): Ti on 2a, O on 4f — by the Tables, independent of the derivation."""
     a, c, u = 4.594, 2.959, 0.3048
-    frac = [
-        [0, 0, 0],
-        [0.5, 0.5, 0.5],
-        [u, u, 0],
-        [-u, -u, 0],
-        [0.5 + u, 0.5 - u, 0.5],
-        [0.5 - u, 0.5 + u, 0.5],
-    ]
+    frac = [[0, 0, 0], [0.5, 0.5, 0.5], [u, u, 0], [-u, -u, 0],
+            [0.5 + u, 0.5 - u, 0.5], [0.5 - u, 0.5 + u, 0.5]]
     lattice = np.diag([a, a, c])
     sites = xs.symmetry.find_wyckoff_sites(lattice, frac, [22, 22, 8, 8, 8, 8])
     assert [(s.position.space_group, s.position.label, s.atoms) for s in sites] == [
@@ -418,8 +352,7 @@ def test_find_wyckoff_sites_recovers_sampled_positions():
             sites = w.orbit(generic_parameters(rng, w.dof))
             general = group.wyckoff_positions[-1].orbit(generic_parameters(rng, 3))
             found = xs.symmetry.find_wyckoff_sites(
-                random_lattice(group.lattice_system, rng),
-                np.concatenate([sites, general]),
+                random_lattice(group.lattice_system, rng), np.concatenate([sites, general]),
                 np.repeat([1, 2], [len(sites), len(general)]),
             )
             assert found[0].position is w

@@ -339,7 +339,7 @@ def build_parser(
         "convert a measured pattern file to two-column text",
         "Read a measured powder pattern from any file xrdsynth.io.read_pattern reads (.xrdml, Bruker .raw\n"
         "v1-v4 and .brml, Rigaku .rasx/.ras/.asc/.RAW, GSAS, UXD, .cpi, .udf, Jade .mdi, powder CIF, text,\n"
-        "also gzip/bzip2/xz compressed) and write it\n"
+        ".xlsx, also gzip/bzip2/xz compressed) and write it\n"
         "as two columns (2θ in degrees, intensity; a third with σ when the file has one) under a '#'\n"
         "header of its "
         "settings (wavelength, sample, scan type, counting time, ...), which read_pattern reads back\n"
@@ -355,7 +355,7 @@ def build_parser(
     convert.add_argument(
         "--format", default=None, metavar="NAME",
         help="force a reader: xy, xye, csv, rruff, steps, xrdml, raw, brml, rasx, ras, asc, gsas, uxd, "
-        "cpi, udf, cif, rigaku_raw",
+        "cpi, udf, cif, rigaku_raw, xlsx",
     )  # fmt: skip
     convert.set_defaults(run=run["convert"])
 

@@ -552,7 +552,8 @@ def read_text(source: str, data: bytes, format: str) -> Ranges:
         table.header.append(f"wavelength: {first_line_wavelength:g}")
         radiation = radiation or {"wavelength": first_line_wavelength}
     named = _named_columns(table)
-    as_without_labels = named is not None and (named.x, named.intensity, named.scan) == (0, 1, None)
+    plain = (0, 1, None, ())  # x, intensity, scan column, further intensities: as without labels
+    as_without_labels = named is not None and (named.x, named.intensity, named.scan, named.series) == plain
     if as_without_labels and (named.spacing is None or "wavelength" in radiation):  # type: ignore[union-attr]
         named = None  # the first two columns are x and intensity: read as without labels (σ found as there)
     columns = _columns(source, table, refuse_blocks=named is None)
@@ -597,24 +598,30 @@ def read_text(source: str, data: bytes, format: str) -> Ranges:
     if table.header:
         metadata["header"] = "\n".join(table.header)
 
+    series = [(y_column, intensity)] + ([] if named is None else [(i, columns[:, i]) for i in named.series])
     ranges: Ranges = []
-    for rows in _scans(two_theta, None if named is None or named.scan is None else columns[:, named.scan]):
+    for column, values in series:
+        if len(series) > 1 and named is not None:
+            metadata = {**metadata, "column": named.labels[column]}
+        for rows in _scans(
+            two_theta, None if named is None or named.scan is None else columns[:, named.scan]
+        ):
 
-        def where(i: int, rows: slice = rows) -> str:
-            return f"line {table.line_numbers[rows.start + i]}"
+            def where(i: int, rows: slice = rows) -> str:
+                return f"line {table.line_numbers[rows.start + i]}"
 
-        ranges.append(
-            build(
-                source,
-                where,
-                two_theta=two_theta[rows],
-                intensity=intensity[rows],
-                sigma=None if sigma is None else sigma[rows],
-                format=format,
-                metadata=metadata,
-                **radiation,
+            ranges.append(
+                build(
+                    source,
+                    where,
+                    two_theta=two_theta[rows],
+                    intensity=values[rows],
+                    sigma=None if sigma is None or column != y_column else sigma[rows],
+                    format=format,
+                    metadata=metadata,
+                    **radiation,
+                )
             )
-        )
     return ranges
 
 
@@ -644,6 +651,7 @@ class _Named:
     sigma: int | None
     scan: int | None  # numbers the scans: a new range where it changes
     spacing: int | None  # a d or Q column beside a 2θ one: it gives the wavelength
+    series: tuple[int, ...] = ()  # further intensity columns of the same kind: one range each
 
 
 def _column_labels(line: str | None, count: int) -> list[str] | None:
@@ -673,6 +681,8 @@ def _column_axis(label: str) -> XAxis | None:
     unit = label[len(re.sub(r"\s*[(\[].*$", "", label)) :].lower().replace(" ", "")
     if _label_base(label) in ("angle", "2θ") or re.search(r"2th|2θ|°2", unit):
         return XAxis("2theta", "", label)
+    if re.search(r"(^|[^a-z0-9])(2θ|2-?theta|two-?theta)", label.lower()):  # "θ/2θ, °", "Angle 2-Theta"
+        return XAxis("2theta", "", label)
     return None
 
 
@@ -688,7 +698,7 @@ def _named_columns(table: _Table) -> _Named | None:
     two_theta = [i for i, a in enumerate(axes) if a is not None and a.kind.startswith("2theta")]
     spacing = [i for i, a in enumerate(axes) if a is not None and a.kind in ("q", "d") and a.unit]
     candidates = two_theta or [i for i, a in enumerate(axes) if a is not None and a.kind in ("q", "d")]
-    intensity = [i for i, label in enumerate(labels[:width]) if _label_base(label) in _INTENSITY_LABELS]
+    intensity = [i for i, label in enumerate(labels[:width]) if _is_intensity(label)]
     if not candidates or not intensity:
         return None
     x = candidates[0]
@@ -703,7 +713,23 @@ def _named_columns(table: _Table) -> _Named | None:
         None,
     )
     scan = next((i for i in range(width) if _SCAN_LABEL.match(_label_base(labels[i]))), None)
-    return _Named(labels, x, axis, intensity[0], sigma, scan, spacing[0] if two_theta and spacing else None)
+    # Several intensity columns of one kind ("Intensity at 30°C", "Intensity at 100°C", ...): a series of
+    # patterns on one 2θ axis, each a range. Columns of other kinds beside the first (a calculated pattern,
+    # a background) are not patterns.
+    series = tuple(i for i in intensity[1:] if _label_kind(labels[i]) == _label_kind(labels[intensity[0]]))
+    spacing_column = spacing[0] if two_theta and spacing else None
+    return _Named(labels, x, axis, intensity[0], sigma, scan, spacing_column, series)
+
+
+def _is_intensity(label: str) -> bool:
+    base = _label_base(label)
+    return base in _INTENSITY_LABELS or base.startswith(("intensity", "counts ", "cps "))
+
+
+def _label_kind(label: str) -> str:
+    """A label without its unit, numbers and signs: "Intensity at 30°C" and "Intensity at 100°C" are one
+    kind, "Iobs" and "Icalc" two."""
+    return re.sub(r"[^a-z]+", " ", _label_base(label)).strip()
 
 
 # The wavelengths that the rows of a 2θ column and a d or Q column give must agree to this relative spread.

@@ -263,17 +263,21 @@ def read_member(source: str, archive: zipfile.ZipFile, name: str) -> bytes:
 
 
 def zip_format(source: str, data: bytes) -> str:
-    """ "brml" or "rasx" from the member names; any other archive is refused, naming what it holds."""
+    """ "brml", "rasx" or "xlsx" from the member names; any other archive is refused, naming what it
+    holds."""
     with open_zip(source, data) as archive:
         names = archive.namelist()
     if any(_BRML_RAW.search(n) for n in names):
         return "brml"
     if any(_RASX_PROFILE.search(n) for n in names):
         return "rasx"
+    if "xl/workbook.xml" in names:
+        return "xlsx"  # a spreadsheet (Office Open XML), as labs export patterns too
     shown = ", ".join(names[:6]) + (f", ... ({len(names)} members)" if len(names) > 6 else "")
     raise PatternFileError(
         f"{source}: a zip archive that is not a diffractometer file (no Experiment*/RawData*.xml as in a "
-        f"Bruker .brml, no Data*/Profile*.txt as in a Rigaku .rasx); it holds: {shown or 'nothing'}"
+        f"Bruker .brml, no Data*/Profile*.txt as in a Rigaku .rasx, no xl/workbook.xml as in a spreadsheet); "
+        f"it holds: {shown or 'nothing'}"
     )
 
 

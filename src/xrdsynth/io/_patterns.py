@@ -39,6 +39,7 @@ from ._pattern_vendor_text import (
     read_udf,
     read_uxd,
 )
+from ._pattern_xlsx import read_xlsx
 from ._pattern_xml import XRDML_NAMESPACE, ZIP_MAGICS, read_brml, read_rasx, read_xrdml, zip_format
 
 __all__ = ["MeasuredPattern", "PatternFileError", "read_all_patterns", "read_pattern"]
@@ -49,6 +50,7 @@ FORMATS = (
     "ras", "asc", "gsas", "uxd", "cpi", "udf",  # instrument text
     "cif",  # powder CIF
     "rigaku_raw",  # Rigaku's older text-like .RAW
+    "xlsx",  # spreadsheets
 )  # fmt: skip
 """The values of :attr:`MeasuredPattern.format` (and of ``read_pattern(format=...)``)."""
 
@@ -80,6 +82,7 @@ _READERS: dict[str, Callable[[str, bytes, str], Ranges]] = {
     "udf": _vendor_text(read_udf),
     "cif": _vendor_text(read_pdcif),
     "rigaku_raw": read_rigaku_raw,
+    "xlsx": read_xlsx,
 }
 
 
@@ -109,10 +112,12 @@ def read_pattern(
             CIF with the powder dictionary's ``_pd_`` tags ``"cif"`` (pdCIF; a CIF of a structure alone is
             refused, pointing to :meth:`xrdsynth.Crystal.from_cif`), a
             ``n step start [λ]`` line over n counts, or a ``start step stop`` line (or Jade's .mdi line)
-            over the counts of that grid, ``"steps"``; other text is columns: ``"xye"`` when it has a σ column, ``"csv"`` for a
-            .csv file, ``"xy"`` otherwise (x and intensity are the first two columns, unless a header line
-            labels every column and names them). Give one of these names to force a reader (``"xye"``
-            takes the third column as σ).
+            over the counts of that grid, ``"steps"``; a zip holding ``xl/workbook.xml`` is ``"xlsx"`` (a
+            spreadsheet: each worksheet read as text columns); other text is columns: ``"xye"`` when it has
+            a σ column, ``"csv"`` for a .csv file, ``"xy"`` otherwise (x and intensity are the first two
+            columns, unless a header line labels every column and names them; several intensity columns
+            of one kind are one range each). Give one of these names to force a reader (``"xye"`` takes
+            the third column as σ).
         scan: which range (scan, bank, block) of the file, 0 for the first; None (default) reads the first
             range that is a 2θ scan (a rocking curve before it is skipped). Ranges are never stitched; see
             :func:`read_all_patterns` and ``metadata["ranges"]``.
