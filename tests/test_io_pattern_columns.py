@@ -207,3 +207,20 @@ def test_spreadsheet_sheets_are_read_as_tables(tmp_path: Path) -> None:
     # A table placed from column B (the first column empty) reads the same.
     path.write_bytes(_xlsx([("Scan", [[None, *row] for row in data[:5] + data[6:]])]))
     assert read_pattern(path).intensity[0] == 100
+
+
+def test_a_saved_tables_row_index_is_not_two_theta(tmp_path: Path) -> None:
+    # pandas' DataFrame.to_csv: an unnamed index column first, its header field empty.
+    rows = "".join(f"{i},{10 + 0.1 * i:.1f},{5 + i % 3}\n" for i in range(6))
+    p = read_pattern(_write(tmp_path, "labelled.csv", ",2theta,intensity\n" + rows))
+    np.testing.assert_allclose(p.two_theta, 10 + 0.1 * np.arange(6))
+    assert p.intensity[:3].tolist() == [5, 6, 7]
+    # Without labels (the first data row became the header) the index counts past 180: not 2θ.
+    many = "".join(f"{i},{4 + 0.01 * i:.2f},{100 + i % 7}\n" for i in range(300))
+    p = read_pattern(_write(tmp_path, "unlabelled.csv", ",4,16.455\n" + many))
+    assert p.two_theta[0] == pytest.approx(4.0) and p.intensity[0] == 100 and len(p) == 300
+    assert "index" in p.metadata["note"]
+    # A real 2θ axis in whole degrees stays the axis.
+    whole = "".join(f"{t} {50 + t} {7}\n" for t in range(1, 91))
+    p = read_pattern(_write(tmp_path, "degrees.xy", whole))
+    assert p.two_theta[0] == 1 and p.intensity[0] == 51

@@ -143,6 +143,16 @@ def _raw4_eight_byte(counts: np.ndarray, scan_type: str = "Locked Coupled") -> b
     return bytes(head) + bytes(header) + steps.tobytes()
 
 
+def test_raw4_wavelength_widened_from_float32_reads_as_written(tmp_path: Path) -> None:
+    """RAW4 stores doubles; a writer that widened a float32 leaves 1.5405999422073364: read as 1.5406. A
+    double that is no float32 (1.5406 itself, 0.02) stays exactly as stored."""
+    data = bytearray(_raw4_eight_byte(COUNTS))
+    struct.pack_into("<d", data, 61 + 112, float(np.float32(1.5406)))
+    assert read_pattern(_write(tmp_path, "widened.raw", bytes(data))).wavelength == 1.5406
+    p = read_pattern(_write(tmp_path, "double.raw", _raw4_eight_byte(COUNTS)))
+    assert p.wavelength == 1.5406 and np.diff(p.two_theta)[0] == pytest.approx(0.02, abs=1e-15)
+
+
 def test_raw4_eight_byte_steps_and_several_ranges(tmp_path: Path) -> None:
     rocking = _raw4_eight_byte(COUNTS, "Rocking Curve")[61:]
     path = _write(tmp_path, "r4.raw", _raw4_eight_byte(COUNTS * 3) + rocking)

@@ -40,6 +40,11 @@ def version(data: bytes) -> str | None:
     return next((v for magic, v in MAGICS.items() if data.startswith(magic)), None)
 
 
+def _decimal_of_float32(value: float | np.float32) -> float:
+    """The shortest decimal that rounds to the same float32 (NaN and infinities as they are)."""
+    return float(np.format_float_positional(np.float32(value), unique=True, trim="-"))
+
+
 class _Bytes:
     """Little-endian reads at absolute offsets, with errors that name the file, the version and the offset."""
 
@@ -64,11 +69,15 @@ class _Bytes:
     def f32(self, offset: int) -> float:
         """A float32 header value as the shortest decimal that is the same float32: what the software
         wrote (1.5406 Å, a step of 0.02°), not its binary neighbour 1.5405999422073364."""
-        value = self._unpack("<f", offset)
-        return float(np.format_float_positional(np.float32(value), unique=True, trim="-"))
+        return _decimal_of_float32(self._unpack("<f", offset))
 
     def f64(self, offset: int) -> float:
-        return float(self._unpack("<d", offset))
+        """A float64 header value; one that is exactly a float32 (a float32 the software widened, as RAW4's
+        1.5405999422073364 Å) as that float32's decimal."""
+        value = float(self._unpack("<d", offset))
+        with np.errstate(over="ignore"):
+            narrowed = np.float32(value)
+        return _decimal_of_float32(narrowed) if float(narrowed) == value else value
 
     def text(self, offset: int, size: int) -> str:
         if offset < 0 or offset + size > len(self.data):

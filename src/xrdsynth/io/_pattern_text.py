@@ -353,6 +353,12 @@ def _scan(source: str, text: str) -> _Table:
                     f"{source}: line {number}: {line[:40]!r} is ambiguous (decimal commas between spaces, or "
                     "comma-separated columns?); separate the columns by ';' or tabs, or use decimal points"
                 )
+        if not rows and line.startswith((",", ";")):
+            # An empty first field over the data: the header of a table saved with its row index (pandas'
+            # to_csv writes ",4,16.455" when the first data row became the column names).
+            header.append(line)
+            label_line = line
+            continue
         body = line.replace(",", ".") if decimal_comma else line
         tokens = [t.strip("\"'") for t in split.split(body.rstrip(",; \t")) if t]
         values = _numbers(tokens)
@@ -559,6 +565,11 @@ def read_text(source: str, data: bytes, format: str) -> Ranges:
     columns = _columns(source, table, refuse_blocks=named is None)
     width = columns.shape[1]
     metadata = dict(table.metadata)
+    if named is None and _row_numbers_first(columns):
+        # A first column counting the rows past 180 (a saved table's index) cannot be 2θ: the table starts
+        # after it.
+        columns, width = columns[:, 1:], width - 1
+        metadata["note"] = "the first column counts the rows (a table's index) and is left out"
     if named is None:
         x_column, y_column = 0, 1
         axis = x_axis(table.header, table.label_line)
@@ -625,6 +636,18 @@ def read_text(source: str, data: bytes, format: str) -> Ranges:
     return ranges
 
 
+def _row_numbers_first(columns: np.ndarray) -> bool:
+    """Whether the first of at least three columns is 0, 1, 2, ... or 1, 2, 3, ... beyond 180: a row index,
+    which a saved table carries and which no 2θ axis in degrees can be."""
+    if columns.shape[1] < 3 or columns.shape[0] < 2:
+        return False
+    first = columns[:, 0]
+    start = first[0]
+    return bool(
+        start in (0.0, 1.0) and first[-1] > 180 and np.array_equal(first, start + np.arange(first.size))
+    )
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Columns named by a header line
 
@@ -660,8 +683,10 @@ def _column_labels(line: str | None, count: int) -> list[str] | None:
     if line is None:
         return None
     text = _LABEL_PREFIX.sub("", line.strip())
+    # A leading separator: the first column has no name (a saved table's row index).
+    index = ["(row index)"] if text.startswith((",", ";")) else []
     for separator in (r"\t", r"\s*[,;]\s*", r"\s+"):
-        labels = [w.strip().strip("\"'").strip() for w in re.split(separator, text.strip(" \t,;"))]
+        labels = index + [w.strip().strip("\"'").strip() for w in re.split(separator, text.strip(" \t,;"))]
         if len(labels) == count and all(labels):
             return labels
     return None
