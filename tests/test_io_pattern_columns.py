@@ -139,6 +139,9 @@ def test_several_intensity_columns_of_one_kind_are_a_series(tmp_path: Path) -> N
     ]  # the calculated column is not a measurement
     assert [p.intensity[0] for p in patterns] == [100, 200, 300]
     assert read_pattern(path).intensity[-1] == 149 and patterns[0].two_theta[0] == pytest.approx(15.0)
+    # A background column labelled as an intensity of another kind is not a second measurement.
+    text = "2theta\tIntensity\tIntensity (background)\n" + "\n".join(r.rsplit("\t", 2)[0] for r in rows)
+    assert len(read_all_patterns(_write(tmp_path, "background.txt", text + "\n"))) == 1
 
 
 def _xlsx(sheets: list[tuple[str, list[list[object]]]]) -> bytes:

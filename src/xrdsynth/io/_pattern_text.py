@@ -752,9 +752,9 @@ def _is_intensity(label: str) -> bool:
 
 
 def _label_kind(label: str) -> str:
-    """A label without its unit, numbers and signs: "Intensity at 30°C" and "Intensity at 100°C" are one
-    kind, "Iobs" and "Icalc" two."""
-    return re.sub(r"[^a-z]+", " ", _label_base(label)).strip()
+    """A label without its numbers and signs: "Intensity at 30°C" and "Intensity at 100°C" are one kind;
+    "Iobs" and "Icalc", or "Intensity" and "Intensity (background)", two."""
+    return re.sub(r"[^a-z]+", " ", label.lower()).strip()
 
 
 # The wavelengths that the rows of a 2θ column and a d or Q column give must agree to this relative spread.
