@@ -418,6 +418,30 @@ def test_classify_json_is_one_document_with_a_list_per_file(capsys, tiny_model, 
     assert run(capsys, "classify", xy, "--model", tiny_model, "--precision", "half")[0] != 0
 
 
+def test_classify_each_scan_of_a_file_or_the_one_asked(capsys, tiny_model, tmp_path) -> None:
+    # Two scans one after another in one text file, the second a different pattern.
+    measured = xs.io.read_pattern(examples.measured_path("PbSO4"))
+    other = xs.io.read_pattern(examples.measured_path("CdS"))
+    lines = [
+        f"{t:.4f} {i:.3f}" for p in (measured, other) for t, i in zip(p.two_theta, p.intensity, strict=True)
+    ]
+    both = tmp_path / "two_scans.xy"
+    both.write_text("# Cu Ka1\n" + "\n".join(lines) + "\n")
+    code, out, err = run(capsys, "classify", both, "--model", tiny_model, "--all-scans", "--json", "--top", 3)
+    assert code == 0, err
+    document = json.loads(out)
+    assert [e["range"] for e in document] == [1, 2] and all(e["file"] == str(both) for e in document)
+    classifier = load_pretrained(tiny_model)
+    for entry, pattern in zip(document, (measured, other), strict=True):
+        expected = classifier.predict(pattern.two_theta, pattern.intensity, wavelength="CuKa1", top=3)[0]
+        assert [g["number"] for g in entry["space_groups"]] == list(expected.space_group)
+    code, out, err = run(capsys, "classify", both, "--model", tiny_model, "--scan", 1, "--top", 3)
+    assert code == 0, err
+    assert f"{both} [range 2]: {len(other)} points" in out
+    assert run(capsys, "classify", both, "--model", tiny_model, "--scan", 2)[0] != 0  # the file holds 2
+    assert run(capsys, "classify", both, "--model", tiny_model, "--scan", 0, "--all-scans")[0] != 0
+
+
 def test_classify_plots_one_png_per_file(capsys, tiny_model, tmp_path) -> None:
     files = [examples.measured_path("PbSO4"), examples.measured_path("CdS")]
     target = tmp_path / "figures" / "prediction.png"

@@ -286,16 +286,22 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------- classify
 def _cmd_classify(args: argparse.Namespace) -> int:
-    from ..io import read_pattern
+    from ..io import read_all_patterns, read_pattern
     from ..models import DEFAULT_MODEL, available_models, load_pretrained
 
     plot = _plot_module() if args.plot is not None else None  # before any work: matplotlib may be missing
     # Read every file (and settle every wavelength) before the model is loaded, so that a bad file
-    # fails at once.
-    patterns = [read_pattern(path) for path in args.files]
-    wavelengths = [
-        _measured_wavelength(path, p, args.wavelength) for path, p in zip(args.files, patterns, strict=True)
-    ]
+    # fails at once. Each entry is (what to call it, the file, the pattern): a range of a file of several
+    # is named with its number.
+    entries: list[tuple[str, str, MeasuredPattern]] = []
+    for path in args.files:
+        if args.all_scans:
+            found = read_all_patterns(path)
+            entries += [(_range_name(path, p) if len(found) > 1 else path, path, p) for p in found]
+        else:
+            pattern = read_pattern(path, scan=args.scan)
+            entries.append((path if args.scan is None else _range_name(path, pattern), path, pattern))
+    wavelengths = [_measured_wavelength(name, p, args.wavelength) for name, _, p in entries]
     if args.model is None and DEFAULT_MODEL not in available_models():
         raise ValueError(
             f"the default model {DEFAULT_MODEL!r} is not shipped with this installation; give --model FOLDER "
@@ -304,22 +310,23 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     classifier = load_pretrained(args.model, device=args.device, precision=args.precision)
     model_name = _model_name(args.model, classifier)
     results = []
-    for path, pattern, (lam, origin) in zip(args.files, patterns, wavelengths, strict=True):
-        _covered_range(path, pattern, lam, classifier)  # refuses a pattern the model cannot see at all
+    for (name, _, pattern), (lam, origin) in zip(entries, wavelengths, strict=True):
+        _covered_range(name, pattern, lam, classifier)  # refuses a pattern the model cannot see at all
         # The MeasuredPattern itself, so that what the file says about it (e.g. a neutron probe) is heard.
         prediction = classifier.predict(pattern, wavelength=lam, top=args.top)[0]
-        results.append((path, pattern, lam, origin, prediction))
+        results.append((name, pattern, lam, origin, prediction))
 
     if args.json:
         document = [
             {
                 "file": path,
+                **({"range": int(pattern.metadata["range"])} if "range" in pattern.metadata else {}),
                 "model": model_name,
                 "wavelength": lam,
                 "wavelength_from": origin,
                 **prediction.to_dict(),
             }
-            for path, _, lam, origin, prediction in results
+            for (_, path, pattern), (_, _, lam, origin, prediction) in zip(entries, results, strict=True)
         ]
         print(json.dumps(document, indent=2))
     else:
@@ -333,7 +340,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
             _print_prediction(path, pattern, lam, origin, prediction, classifier)
 
     if plot is not None:
-        files = [Path(p) for p in args.files]
+        files = [Path(path) for _, path, _ in entries]
         targets = _plot_paths(args.plot, files)
         titles = _short_names(files)
         for (_, _, _, _, prediction), target, title in zip(results, targets, titles, strict=True):
@@ -342,6 +349,14 @@ def _cmd_classify(args: argparse.Namespace) -> int:
             _save_figure(axes, target)
             _say(f"wrote {target}")
     return EXIT_OK
+
+
+def _range_name(path: str, pattern: MeasuredPattern) -> str:
+    """``path`` with the range's number (1-based, as ``metadata["range"]``) and, where the file names it,
+    its sheet or column: "series.xlsx [range 3, Intensity at 200°C]"."""
+    parts = [f"range {pattern.metadata.get('range', '1')}"]
+    parts += [pattern.metadata[key] for key in ("sheet", "column") if key in pattern.metadata]
+    return f"{path} [{', '.join(parts)}]"
 
 
 def _measured_wavelength(path: str, pattern: MeasuredPattern, option: Radiation | None) -> tuple[float, str]:

@@ -308,6 +308,15 @@ def build_parser(
         "--wavelength (it is never guessed).",
     )
     classify.add_argument("files", nargs="+", metavar="FILE", help="measured pattern file(s)")
+    ranges = classify.add_mutually_exclusive_group()
+    ranges.add_argument(
+        "--scan", type=_int_at_least(0), default=None, metavar="N",
+        help="which range of a multi-range file, 0 for the first (default: the first 2θ scan)",
+    )  # fmt: skip
+    ranges.add_argument(
+        "--all-scans", action="store_true",
+        help="classify every 2θ range of each file (scans, banks, sheets, intensity columns)",
+    )  # fmt: skip
     classify.add_argument(
         "--model", default=None, metavar="NAME|FOLDER",
         help="a shipped model (see 'xrdsynth info') or a folder written by save_pretrained / 'xrdsynth "
