@@ -719,7 +719,8 @@ def _named_columns(table: _Table) -> _Named | None:
     labels = _column_labels(table.label_line, width + table.trailing)
     if labels is None or width < 2:
         return None
-    axes = [_column_axis(label) for label in labels[:width]]
+    # An intensity column's unit may mention the scan ("Intensity (2θ scan)"): it is never the axis.
+    axes = [None if _is_intensity(label) else _column_axis(label) for label in labels[:width]]
     two_theta = [i for i, a in enumerate(axes) if a is not None and a.kind.startswith("2theta")]
     spacing = [i for i, a in enumerate(axes) if a is not None and a.kind in ("q", "d") and a.unit]
     candidates = two_theta or [i for i, a in enumerate(axes) if a is not None and a.kind in ("q", "d")]

@@ -13,6 +13,7 @@ import dataclasses
 import posixpath
 import re
 import xml.etree.ElementTree as ET
+import zipfile
 
 from ._pattern_base import MeasuredPattern, PatternFileError, Ranges
 from ._pattern_text import read_text
@@ -26,7 +27,7 @@ _CELL = re.compile(r"([A-Z]+)(\d+)$")
 # Beyond this many columns a sheet is not a pattern table (and a stray cell at XFD1 costs nothing); empty
 # rows are filled in up to this row number only.
 _MAX_COLUMNS = 256
-_MAX_ROWS = 2**20
+_MAX_ROWS = 2**18
 
 
 def read_xlsx(source: str, data: bytes, format: str) -> Ranges:
@@ -58,7 +59,7 @@ def read_xlsx(source: str, data: bytes, format: str) -> Ranges:
     return ranges
 
 
-def _sheets(source: str, archive, names: set[str]) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+def _sheets(source: str, archive: zipfile.ZipFile, names: set[str]) -> list[tuple[str, str]]:
     """(name, member) of every worksheet in the workbook's order."""
     workbook = parse_xml(source, read_member(source, archive, WORKBOOK), WORKBOOK)
     targets: dict[str, str] = {}
