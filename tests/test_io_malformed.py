@@ -72,7 +72,8 @@ def _zip(members: dict[str, bytes]) -> bytes:
     ("members", "message"),
     [
         ({}, "not a diffractometer file"),
-        ({"notes.txt": b"hi"}, "not a diffractometer file.*notes.txt"),
+        ({"notes.md": b"hi"}, "not a diffractometer file.*notes.md"),
+        ({"notes.txt": b"hi"}, r"notes\.txt: no numeric data lines"),  # read as the text file it is
         ({"Experiment0/RawData0.xml": b"<RawData"}, "not well-formed XML"),
         ({"Experiment0/RawData0.xml": b"<RawData/>"}, "no <DataRoute>"),
         ({"Data0/Profile0.txt": b"a b\n"}, "not numbers"),
@@ -83,6 +84,18 @@ def test_zip_archives_that_are_not_instrument_files(tmp_path: Path, members: dic
     path = tmp_path / "a.brml"
     path.write_bytes(_zip(members))
     with pytest.raises(PatternFileError, match=rf"a\.brml: .*{message}"):
+        read_pattern(path)
+
+
+def test_a_zip_whose_directory_claims_an_unknown_version(tmp_path: Path) -> None:
+    """A damaged central directory claiming "zip version 24.5" made zipfile raise NotImplementedError, which
+    escaped read_pattern (found by scripts/malformed_input_sweep.py on an archive of pattern files)."""
+    data = bytearray(_zip({"a.xy": b"10 1\n11 2\n12 3\n"}))
+    central = data.rfind(b"PK\x01\x02")
+    data[central + 6] = 245  # "version needed to extract": 24.5
+    path = tmp_path / "v.zip"
+    path.write_bytes(bytes(data))
+    with pytest.raises(PatternFileError, match=r"v\.zip: a damaged zip archive \(zip file version 24\.5\)"):
         read_pattern(path)
 
 

@@ -279,9 +279,15 @@ def test_rasx_attenuator_factor_wave_type_and_scans(tmp_path: Path) -> None:
 
 
 def test_a_zip_that_is_not_an_instrument_file(tmp_path: Path) -> None:
+    # Members named like pattern files are read as such, and each says why it is not one.
     path = _write(tmp_path, "a.zip", _zip({"notes.txt": "hello", "data.csv": "1,2\n"}))
     with pytest.raises(
-        PatternFileError, match=r"a\.zip: a zip archive that is not a diffractometer file.*notes"
+        PatternFileError, match=r"a\.zip: none of the 2 ranges .*data\.csv: 1 data point.*notes\.txt"
+    ):
+        read_pattern(path)
+    path = _write(tmp_path, "b.zip", _zip({"notes.md": "hello", "image.png": "PNG"}))
+    with pytest.raises(
+        PatternFileError, match=r"b\.zip: a zip archive that is not a diffractometer file.*notes"
     ):
         read_pattern(path)
 
@@ -771,3 +777,26 @@ def test_damaged_truncated_and_oversized_compressed_files_are_refused(tmp_path: 
         path.write_bytes(data)
         with pytest.raises(PatternFileError, match=message):
             read_pattern(path)
+
+
+def test_an_archive_of_pattern_files_reads_each_member(tmp_path: Path) -> None:
+    first = "".join(f"{10 + 0.1 * i:.1f} {c:g}\n" for i, c in enumerate(COUNTS))
+    second = "# Cu Ka1\n" + "".join(f"{20 + 0.1 * i:.1f} {2 * c:g}\n" for i, c in enumerate(COUNTS))
+    path = tmp_path / "exports.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("README.md", "two scans of quartz")  # not a pattern file: left out
+        archive.writestr("__MACOSX/._a.xy", b"\x00\x05\x16\x07")  # a resource fork: left out
+        archive.writestr("scans/b.xy.gz", gzip.compress(second.encode()))
+        archive.writestr("scans/a.xy", first)
+        archive.writestr("scans/broken.dat", "not a pattern\n")
+    patterns = read_all_patterns(path)
+    assert [p.metadata["member"] for p in patterns] == ["scans/a.xy", "scans/b.xy.gz"]
+    assert all(p.source == str(path) for p in patterns)
+    np.testing.assert_array_equal(patterns[1].intensity, 2 * COUNTS)
+    assert patterns[1].wavelength is not None and patterns[1].metadata["compression"] == "gzip"
+    with pytest.raises(PatternFileError, match=r"exports\.zip: scans/broken\.dat: no numeric data"):
+        read_pattern(path, scan=2)
+    with zipfile.ZipFile(tmp_path / "notes.zip", "w") as archive:
+        archive.writestr("notes.md", "nothing to read")
+    with pytest.raises(PatternFileError, match=r"not a diffractometer file.*no pattern files.*notes\.md"):
+        read_pattern(tmp_path / "notes.zip")

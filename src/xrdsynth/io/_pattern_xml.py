@@ -230,7 +230,15 @@ def _xrdml_scan(
 def open_zip(source: str, data: bytes) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        NotImplementedError,
+        ValueError,
+        EOFError,
+        OSError,
+    ) as exc:
+        # NotImplementedError: a damaged header that claims a zip version or method Python does not read.
         raise PatternFileError(f"{source}: a damaged zip archive ({exc})") from None
 
 
@@ -262,9 +270,29 @@ def read_member(source: str, archive: zipfile.ZipFile, name: str) -> bytes:
     return content
 
 
+# Members of a plain zip read as pattern files: their suffixes (after a compression's), the macOS resource
+# forks left out.
+PATTERN_SUFFIXES = (
+    ".xy", ".xye", ".csv", ".txt", ".dat", ".prn", ".chi", ".xrdml", ".raw", ".brml", ".rasx", ".ras",
+    ".asc", ".uxd", ".gsa", ".gss", ".gsas", ".gda", ".fxye", ".xra", ".cif", ".mdi", ".udf", ".cpi", ".xlsx",
+)  # fmt: skip
+
+
+def is_pattern_member(name: str) -> bool:
+    base = name.rsplit("/", 1)[-1].lower()
+    for compressed in (".gz", ".bz2", ".xz"):
+        base = base.removesuffix(compressed)
+    return (
+        not name.endswith("/")
+        and not name.startswith("__MACOSX/")
+        and not base.startswith("._")
+        and base.endswith(PATTERN_SUFFIXES)
+    )
+
+
 def zip_format(source: str, data: bytes) -> str:
-    """ "brml", "rasx" or "xlsx" from the member names; any other archive is refused, naming what it
-    holds."""
+    """ "brml", "rasx" or "xlsx" from the member names, "zip" for an archive of pattern files (by their
+    suffixes); any other archive is refused, naming what it holds."""
     with open_zip(source, data) as archive:
         names = archive.namelist()
     if any(_BRML_RAW.search(n) for n in names):
@@ -273,11 +301,13 @@ def zip_format(source: str, data: bytes) -> str:
         return "rasx"
     if "xl/workbook.xml" in names:
         return "xlsx"  # a spreadsheet (Office Open XML), as labs export patterns too
+    if any(is_pattern_member(n) for n in names):
+        return "zip"  # pattern files zipped together: each is read as it is
     shown = ", ".join(names[:6]) + (f", ... ({len(names)} members)" if len(names) > 6 else "")
     raise PatternFileError(
         f"{source}: a zip archive that is not a diffractometer file (no Experiment*/RawData*.xml as in a "
-        f"Bruker .brml, no Data*/Profile*.txt as in a Rigaku .rasx, no xl/workbook.xml as in a spreadsheet); "
-        f"it holds: {shown or 'nothing'}"
+        f"Bruker .brml, no Data*/Profile*.txt as in a Rigaku .rasx, no xl/workbook.xml as in a spreadsheet, "
+        f"no pattern files); it holds: {shown or 'nothing'}"
     )
 
 

@@ -40,7 +40,17 @@ from ._pattern_vendor_text import (
     read_uxd,
 )
 from ._pattern_xlsx import read_xlsx
-from ._pattern_xml import XRDML_NAMESPACE, ZIP_MAGICS, read_brml, read_rasx, read_xrdml, zip_format
+from ._pattern_xml import (
+    XRDML_NAMESPACE,
+    ZIP_MAGICS,
+    is_pattern_member,
+    open_zip,
+    read_brml,
+    read_member,
+    read_rasx,
+    read_xrdml,
+    zip_format,
+)
 
 __all__ = ["MeasuredPattern", "PatternFileError", "read_all_patterns", "read_pattern"]
 
@@ -51,6 +61,7 @@ FORMATS = (
     "cif",  # powder CIF
     "rigaku_raw",  # Rigaku's older text-like .RAW
     "xlsx",  # spreadsheets
+    "zip",  # an archive of pattern files
 )  # fmt: skip
 """The values of :attr:`MeasuredPattern.format` (and of ``read_pattern(format=...)``)."""
 
@@ -83,6 +94,7 @@ _READERS: dict[str, Callable[[str, bytes, str], Ranges]] = {
     "cif": _vendor_text(read_pdcif),
     "rigaku_raw": read_rigaku_raw,
     "xlsx": read_xlsx,
+    "zip": lambda source, data, format: _read_zip(source, data, format),
 }
 
 
@@ -113,7 +125,8 @@ def read_pattern(
             refused, pointing to :meth:`xrdsynth.Crystal.from_cif`), a
             ``n step start [λ]`` line over n counts, or a ``start step stop`` line (or Jade's .mdi line)
             over the counts of that grid, ``"steps"``; a zip holding ``xl/workbook.xml`` is ``"xlsx"`` (a
-            spreadsheet: each worksheet read as text columns); other text is columns: ``"xye"`` when it has
+            spreadsheet: each worksheet read as text columns), any other zip of files named like pattern
+            files ``"zip"`` (each member read as the file it is); other text is columns: ``"xye"`` when it has
             a σ column, ``"csv"`` for a .csv file, ``"xy"`` otherwise (x and intensity are the first two
             columns, unless a header line labels every column and names them; several intensity columns
             of one kind are one range each). Give one of these names to force a reader (``"xye"`` takes
@@ -196,39 +209,7 @@ def _read_ranges(path: str | os.PathLike[str], format: str | None) -> tuple[str,
         raise PatternFileError(f"{source}: cannot be read ({exc.strerror or exc})") from None
     if not data.strip():
         raise PatternFileError(f"{source}: empty file")
-    data, compression = _decompressed(source, data)
-    try:
-        if format is None:
-            format = _sniff(source, data)
-        reader = _READERS.get(format, read_text)
-        ranges = reader(source, data, format)
-    except PatternFileError:
-        raise
-    except (
-        ValueError,
-        IndexError,
-        KeyError,
-        struct.error,
-        OverflowError,
-        ZeroDivisionError,
-        UnicodeError,
-        zlib.error,
-        zipfile.BadZipFile,
-        EOFError,
-    ) as exc:
-        # A reader should have named the problem; still, bad input never escapes as another exception.
-        raise PatternFileError(
-            f"{source}: {_INTERNAL} on a damaged {format} file ({type(exc).__name__}: {exc})"
-        ) from exc
-    if not ranges:
-        raise PatternFileError(f"{source}: no data")
-    if compression:
-        ranges = [
-            dataclasses.replace(r, metadata={**r.metadata, "compression": compression})
-            if isinstance(r, MeasuredPattern)
-            else r
-            for r in ranges
-        ]
+    ranges = _ranges_of(source, data, format)
     if len(ranges) > 1:
         ranges = [
             dataclasses.replace(r, metadata={**r.metadata, "ranges": str(len(ranges)), "range": str(i)})
@@ -276,6 +257,79 @@ def _decompressed(source: str, data: bytes) -> tuple[bytes, str]:
     if not content.strip():
         raise PatternFileError(f"{source}: a {compression} file holding an empty file")
     return content, compression
+
+
+def _ranges_of(source: str, data: bytes, format: str | None, in_archive: bool = False) -> Ranges:
+    """The ranges of a file's bytes: decompressed, its format sniffed (unless given), read; any exception a
+    reader did not foresee becomes a PatternFileError that names the file."""
+    data, compression = _decompressed(source, data)
+    try:
+        if format is None:
+            format = _sniff(source, data)
+        if format == "zip" and in_archive:
+            raise PatternFileError(f"{source}: an archive inside an archive is not read")
+        reader = _READERS.get(format, read_text)
+        ranges = reader(source, data, format)
+    except PatternFileError:
+        raise
+    except (
+        ValueError,
+        IndexError,
+        KeyError,
+        struct.error,
+        OverflowError,
+        ZeroDivisionError,
+        UnicodeError,
+        zlib.error,
+        zipfile.BadZipFile,
+        EOFError,
+        NotImplementedError,
+    ) as exc:
+        # A reader should have named the problem; still, bad input never escapes as another exception.
+        raise PatternFileError(
+            f"{source}: {_INTERNAL} on a damaged {format} file ({type(exc).__name__}: {exc})"
+        ) from exc
+    if not ranges:
+        raise PatternFileError(f"{source}: no data")
+    if compression:
+        ranges = [
+            dataclasses.replace(r, metadata={**r.metadata, "compression": compression})
+            if isinstance(r, MeasuredPattern)
+            else r
+            for r in ranges
+        ]
+    return ranges
+
+
+# An archive of more pattern files than this is not read (each member is a file to read).
+_MAX_MEMBERS = 1000
+
+
+def _read_zip(source: str, data: bytes, format: str) -> Ranges:
+    """An archive of pattern files: every member with a pattern file's suffix, in name order, read as that
+    file; its ranges carry ``metadata["member"]`` and the archive as their source."""
+    del format
+    ranges: Ranges = []
+    with open_zip(source, data) as archive:
+        members = sorted(n for n in archive.namelist() if is_pattern_member(n))
+        if len(members) > _MAX_MEMBERS:
+            raise PatternFileError(
+                f"{source}: an archive of {len(members)} pattern files (at most {_MAX_MEMBERS})"
+            )
+        for member in members:
+            where = f"{source}: {member}"  # messages name the archive, then the member
+            try:
+                found = _ranges_of(where, read_member(source, archive, member), None, in_archive=True)
+            except PatternFileError as exc:
+                ranges.append(exc)
+                continue
+            for entry in found:
+                if isinstance(entry, MeasuredPattern):
+                    entry = dataclasses.replace(
+                        entry, source=source, metadata={**entry.metadata, "member": member}
+                    )
+                ranges.append(entry)
+    return ranges
 
 
 def _sniff(source: str, data: bytes) -> str:
