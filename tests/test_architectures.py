@@ -44,7 +44,7 @@ FINGERPRINTS = {
 SHIPPED = {
     "xrdsynth-resnet-cu": (
         "resnet10",
-        "b516b70fdd64a62f4ac3bc868c8ace9978ab067fbc683e8256f58dfbfc636aef",
+        "1f22dcbce1e9033ca292824414ad319eec44f3cbfed2dd2fd7e1b5fccffae567",
         "a7d83e7ef44cd629",
     ),
 }
@@ -53,7 +53,8 @@ SHIPPED = {
 # weights of 2026-12-03 until long11's, which put 221 before 227 on the six peaks, long13's of 2026-12-04,
 # which put 227 first again, and long15's, 221 again, as do long15 averaged with its Kα2 fine-tune of
 # 2026-12-05 and with its fine-tunes with background and noise on clean patterns and with the laboratory
-# widths alone; retrained weights record theirs).
+# widths alone, and that network averaged with its 6,000-step continuation (session 33); retrained weights
+# record theirs).
 PROBES = {
     "six peaks": ((20.0, 30.0, 40.0, 50.0, 60.0, 70.0), (1.0, 0.5, 0.8, 0.3, 0.2, 0.1), 221),
     "five peaks": ((25.3, 36.1, 44.0, 54.3, 56.6), (1.0, 0.6, 0.4, 0.5, 0.2), 194),
