@@ -763,6 +763,11 @@ def test_compressed_files_are_read_as_their_content(tmp_path: Path, suffix: str,
     assert p.wavelength == plain.wavelength and p.metadata["compression"] == name
 
 
+def test_text_that_starts_like_a_bzip2_magic_is_text(tmp_path: Path) -> None:
+    p = read_pattern(_write(tmp_path, "bzh.xy", "BZh sample\n10 1\n11 2\n12 3\n"))
+    assert p.intensity.tolist() == [1, 2, 3] and "compression" not in p.metadata
+
+
 def test_damaged_truncated_and_oversized_compressed_files_are_refused(tmp_path: Path) -> None:
     packed = gzip.compress(b"10 1\n11 2\n12 3\n" * 100)
     cases = {

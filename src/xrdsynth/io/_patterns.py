@@ -229,6 +229,8 @@ def _decompressed(source: str, data: bytes) -> tuple[bytes, str]:
     (and ""). The content is bounded like a file (``MAX_FILE_BYTES``), so a compression bomb is refused
     after that much output, not after filling the memory."""
     compression = next((name for magic, name in _COMPRESSIONS.items() if data.startswith(magic)), "")
+    if compression == "bzip2" and not data[3:4].isdigit():
+        compression = ""  # "BZh" then a block-size digit: text that merely starts with "BZh" is text
     if not compression:
         return data, ""
     limit = MAX_FILE_BYTES + 1
