@@ -242,7 +242,7 @@ def operations_from_symbol(
 
 
 def _with_qualifier(hm: str) -> gemmi.SpaceGroup | None:
-    """The setting of a short symbol with a cell-choice qualifier ("C2:b1", "P21/c:b2": unique axis b, cell
+    """The setting of a short symbol with a cell-choice qualifier ("C2:b1", "P21/n:b2": unique axis b, cell
     choice 1 or 2), which gemmi's name lookup does not parse; None unless exactly one setting matches."""
     base, colon, qualifier = hm.partition(":")
     if not colon:
