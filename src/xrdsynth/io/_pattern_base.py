@@ -21,6 +21,9 @@ from .._base import float_vector
 # Stated wavelengths outside this range (Å) are not taken as X-ray wavelengths.
 WAVELENGTH_RANGE = (0.01, 10.0)
 UNIT_TO_ANGSTROM = {"nm": 10.0, "pm": 0.01, "a": 1.0, "å": 1.0, "angstrom": 1.0, "m": 1e10}
+#: Suffixes of the compressed files read_pattern reads as their content (``scan.xye.gz``): the suffix before
+#: them names the file.
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz")
 # 2θ beyond this (degrees) cannot be a scattering angle: the x axis is something else.
 MAX_TWO_THETA = 180.0
 

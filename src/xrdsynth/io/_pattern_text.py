@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._pattern_base import (
+    COMPRESSED_SUFFIXES,
     UNIT_TO_ANGSTROM,
     WAVELENGTH_RANGE,
     MeasuredPattern,
@@ -87,7 +88,9 @@ _HEADER_PATTERNS = {
     # "ratio 0.5", "ratio Kα2/Kα1 = 0.5", 'WLRatio: "0.5"': a label may hold digits, so it ends at ":"/"=".
     "ratio": re.compile(rf"ratio(?:[^:=\n]{{0,30}}[:=]|\s)\s*[\"']?{_NUMBER}", re.IGNORECASE),
 }
-_NAMED_LINE = re.compile(rf"\b(cu|mo|co|cr|fe|ag)\s*[-_]?\s*{_KALPHA}([12])?(?![0-9a-z])", re.IGNORECASE)
+# Anodes whose lines a file may name instead of stating a wavelength (the simulator's table has their lines).
+_ANODES = ("Cu", "Mo", "Co", "Cr", "Fe", "Ag")
+_NAMED_LINE = re.compile(rf"\b({'|'.join(_ANODES)})\s*[-_]?\s*{_KALPHA}([12])?(?![0-9a-z])", re.IGNORECASE)
 
 
 def header_radiation(lines: Sequence[str]) -> dict[str, float]:
@@ -535,7 +538,7 @@ def _mdi(table: _Table) -> _Steps | None:
         return None
     anode = match[4].capitalize()
     wavelength = lam if WAVELENGTH_RANGE[0] <= lam <= WAVELENGTH_RANGE[1] else None
-    if wavelength is None and anode in ("Cu", "Mo", "Co", "Cr", "Fe", "Ag"):
+    if wavelength is None and anode in _ANODES:
         wavelength = named_lines(anode, "1")["wavelength"]
     return _Steps(start, step, int(n), wavelength, 0, table.label_line.strip(), anode)  # type: ignore[union-attr]
 
@@ -692,9 +695,13 @@ def _column_labels(line: str | None, count: int) -> list[str] | None:
     return None
 
 
+# A label's unit: from its first bracket on ("Intensity (cps)", "Pos. [°2Th.]").
+_LABEL_UNIT = re.compile(r"\s*[(\[].*$")
+
+
 def _label_base(label: str) -> str:
     """A label without its unit, lower case: "Intensity (cps)" -> "intensity"."""
-    return re.sub(r"\s*[(\[].*$", "", label).strip(" .").lower()
+    return _LABEL_UNIT.sub("", label).strip(" .").lower()
 
 
 def _column_axis(label: str) -> XAxis | None:
@@ -703,7 +710,8 @@ def _column_axis(label: str) -> XAxis | None:
     axis = _label_axis(label)
     if axis is not None:
         return axis
-    unit = label[len(re.sub(r"\s*[(\[].*$", "", label)) :].lower().replace(" ", "")
+    found = _LABEL_UNIT.search(label)
+    unit = "" if found is None else found.group(0).lower().replace(" ", "")
     if _label_base(label) in ("angle", "2θ") or re.search(r"2th|2θ|°2", unit):
         return XAxis("2theta", "", label)
     if re.search(r"(^|[^a-z0-9])(2θ|2-?theta|two-?theta)", label.lower()):  # "θ/2θ, °", "Angle 2-Theta"
@@ -912,7 +920,7 @@ def text_format(source: str, text: str) -> str:
             return "rruff"
     path = Path(source)
     suffix = path.suffix.lower()
-    if suffix in (".gz", ".bz2", ".xz"):  # data.xye.gz: the suffix before the compression's
+    if suffix in COMPRESSED_SUFFIXES:  # data.xye.gz: the suffix before the compression's
         suffix = Path(path.stem).suffix.lower()
     return _TEXT_SUFFIXES.get(suffix, "xy")
 

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._pattern_base import (
+    COMPRESSED_SUFFIXES,
     UNIT_TO_ANGSTROM,
     MeasuredPattern,
     PatternFileError,
@@ -280,7 +281,7 @@ PATTERN_SUFFIXES = (
 
 def is_pattern_member(name: str) -> bool:
     base = name.rsplit("/", 1)[-1].lower()
-    for compressed in (".gz", ".bz2", ".xz"):
+    for compressed in COMPRESSED_SUFFIXES:
         base = base.removesuffix(compressed)
     return (
         not name.endswith("/")
