@@ -7,6 +7,7 @@ angle, refusing anything that is not a 2θ axis in degrees), so that every forma
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -307,6 +308,17 @@ def two_theta_from_d(d: npt.NDArray[np.float64], wavelength: float) -> npt.NDArr
 #: What a reader returns: one entry per range (scan) of the file, in file order; a range that is not a
 #: readable 2θ scan is the error that says why.
 Ranges = list["MeasuredPattern | PatternFileError"]
+
+
+def annotated(ranges: Ranges, metadata: Mapping[str, str], **fields: Any) -> Ranges:
+    """``ranges`` with ``metadata`` added to each pattern's metadata and ``fields`` set (errors as they
+    are): what a reader wrapped around another adds (the compression, the archive member, the sheet)."""
+    return [
+        dataclasses.replace(r, metadata={**r.metadata, **metadata}, **fields)
+        if isinstance(r, MeasuredPattern)
+        else r
+        for r in ranges
+    ]
 
 
 def positive_float(text: str | None) -> float | None:

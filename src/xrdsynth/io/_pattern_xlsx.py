@@ -9,13 +9,12 @@ the values the spreadsheet stored with them; styles, dates and charts are not in
 
 from __future__ import annotations
 
-import dataclasses
 import posixpath
 import re
 import xml.etree.ElementTree as ET
 import zipfile
 
-from ._pattern_base import MeasuredPattern, PatternFileError, Ranges
+from ._pattern_base import PatternFileError, Ranges, annotated
 from ._pattern_text import read_text
 from ._pattern_xml import open_zip, parse_xml, read_member
 
@@ -51,11 +50,7 @@ def read_xlsx(source: str, data: bytes, format: str) -> Ranges:
                 found = [
                     PatternFileError(f"{source}: sheet {sheet!r}: {str(exc).removeprefix(source + ': ')}")
                 ]
-            for entry in found:
-                if isinstance(entry, MeasuredPattern):
-                    metadata = {**entry.metadata, "sheet": sheet}
-                    entry = dataclasses.replace(entry, format="xlsx", metadata=metadata)
-                ranges.append(entry)
+            ranges += annotated(found, {"sheet": sheet}, format="xlsx")
     return ranges
 
 

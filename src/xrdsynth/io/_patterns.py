@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from ._pattern_base import MeasuredPattern, MissingPatternFile, PatternFileError, Ranges
+from ._pattern_base import MeasuredPattern, MissingPatternFile, PatternFileError, Ranges, annotated
 from ._pattern_bruker_raw import read_raw, version
 from ._pattern_cif import is_pdcif, is_structure_cif, read_pdcif
 from ._pattern_gsas import is_gsas, read_gsas
@@ -293,14 +293,7 @@ def _ranges_of(source: str, data: bytes, format: str | None, in_archive: bool = 
         ) from exc
     if not ranges:
         raise PatternFileError(f"{source}: no data")
-    if compression:
-        ranges = [
-            dataclasses.replace(r, metadata={**r.metadata, "compression": compression})
-            if isinstance(r, MeasuredPattern)
-            else r
-            for r in ranges
-        ]
-    return ranges
+    return annotated(ranges, {"compression": compression}) if compression else ranges
 
 
 # An archive of more pattern files than this is not read (each member is a file to read).
@@ -325,12 +318,7 @@ def _read_zip(source: str, data: bytes, format: str) -> Ranges:
             except PatternFileError as exc:
                 ranges.append(exc)
                 continue
-            for entry in found:
-                if isinstance(entry, MeasuredPattern):
-                    entry = dataclasses.replace(
-                        entry, source=source, metadata={**entry.metadata, "member": member}
-                    )
-                ranges.append(entry)
+            ranges += annotated(found, {"member": member}, source=source)
     return ranges
 
 
