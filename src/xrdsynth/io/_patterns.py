@@ -94,8 +94,7 @@ _READERS: dict[str, Callable[[str, bytes, str], Ranges]] = {
     "cif": _vendor_text(read_pdcif),
     "rigaku_raw": read_rigaku_raw,
     "xlsx": read_xlsx,
-    "zip": lambda source, data, format: _read_zip(source, data, format),
-}
+}  # and "zip": _read_zip, below (it reads each member through this table)
 
 
 def read_pattern(
@@ -320,6 +319,9 @@ def _read_zip(source: str, data: bytes, format: str) -> Ranges:
                 continue
             ranges += annotated(found, {"member": member}, source=source)
     return ranges
+
+
+_READERS["zip"] = _read_zip
 
 
 def _sniff(source: str, data: bytes) -> str:
