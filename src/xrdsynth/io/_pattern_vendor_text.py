@@ -600,13 +600,13 @@ def read_rigaku_raw(source: str, data: bytes, format: str) -> Ranges:
             f"{source}: the last {n} fields are not the counts the header announces (a header field runs "
             "into them, or there are fewer); not read"
         )
-    counts = np.array([_number_or_none(f) for f in fields[header_end:]], dtype=object)
-    missing = [i for i, c in enumerate(counts) if c is None]
-    if missing:
+    values = [_number_or_none(f) for f in fields[header_end:]]
+    missing = next((i for i, v in enumerate(values) if v is None), None)
+    if missing is not None:
         raise PatternFileError(
-            f"{source}: count {missing[0] + 1} of {n} is not a number ({fields[header_end + missing[0]]!r})"
+            f"{source}: count {missing + 1} of {n} is not a number ({fields[header_end + missing]!r})"
         )
-    counts = counts.astype(np.float64)
+    counts = np.array(values, dtype=np.float64)
     # The header also states the largest count: the counts are where they were counted from.
     stated = {_number_or_none(f) for f in fields[at["seconds"] + 1 : header_end]} - {None}
     if float(counts.max()) not in stated:
