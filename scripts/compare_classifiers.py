@@ -1,13 +1,15 @@
-"""Two classifiers on the same patterns, paired: which patterns only one of them gets right, and whether that
-difference is more than chance (exact two-sided McNemar test).
+"""Two classifiers (or more) on the same patterns, paired: which patterns only one of them gets right, and
+whether that difference is more than chance (exact two-sided McNemar test).
 
-    python scripts/compare_classifiers.py MODEL_A MODEL_B --rruff ../shared/data/rruff-dev
-        [--amcsd ../shared/data/amcsd-dev] [--cache /tmp/amcsd.pkl] [--mineral-half 0|1] [--robustness]
+    python scripts/compare_classifiers.py MODEL_A MODEL_B [MODEL_C ...] --rruff ../shared/data/rruff-dev
+        [--xred ../shared/data/xred-monophase] [--amcsd ../shared/data/amcsd-dev] [--cache /tmp/amcsd.pkl]
+        [--mineral-half 0|1] [--robustness]
 
-MODEL_A and MODEL_B are shipped names or folders (a run's ``model/`` folder, a snapshot). On rruff-dev both
-read the same measured patterns; on amcsd-dev (one structure per mineral, clean Cu Kα1, 20–100 nm, as in
-``scripts/evaluate_classifier.py``) both read the same simulated patterns, made once on MODEL_A's grid (the
-two models must share their grid and wavelength; their preprocessing, e.g. ``log_d_points``, may differ).
+MODEL_A, MODEL_B, ... are shipped names or folders (a run's ``model/`` folder, a snapshot); each model after
+the first is paired against MODEL_A (named B, C, ... in the output). On rruff-dev and xred-monophase all read
+the same measured patterns; on amcsd-dev (one structure per mineral, clean Cu Kα1, 20–100 nm, as in
+``scripts/evaluate_classifier.py``) all read the same simulated patterns, made once on MODEL_A's grid (the
+models must share their grid and wavelength; their preprocessing, e.g. ``log_d_points``, may differ).
 For each set the script prints both top-1 accuracies, the number of patterns right for only one of them,
 and the McNemar p-value: on 449 patterns a difference of a few points can be chance, and the paired test is
 much sharper than comparing the two accuracies.
@@ -16,9 +18,10 @@ much sharper than comparing the two accuracies.
 modulo 2: half of the minerals, chosen independently of anything else, for comparisons in which the other
 half lent something to the training (e.g. its cells, see docs/sampler.md, "Cell shapes by space group").
 
-``--robustness`` (with ``--amcsd``) compares the two on the same structures rendered under each condition of
+``--robustness`` (with ``--amcsd``) compares them on the same structures rendered under each condition of
 ``scripts/evaluate_classifier.py --robustness`` (each laboratory effect alone, the whole preset, the issue's
-held-out conditions), each condition's patterns made once and read by both.
+held-out conditions, nanocrystalline powders, late scans), each condition's patterns made once and read by
+all.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from evaluate_classifier import (
     amcsd_crystals,
     answers_on_grid,
+    evaluate_measured,
     mineral_names,
     one_per_mineral,
     render,
@@ -55,12 +59,19 @@ def mcnemar_p(only_a: int, only_b: int) -> float:
     return min(1.0, 2.0 * sum(comb(n, i) for i in range(k + 1)) / 2**n)
 
 
-def paired(name: str, right_a: np.ndarray, right_b: np.ndarray) -> None:
-    only_a, only_b = int(np.sum(right_a & ~right_b)), int(np.sum(right_b & ~right_a))
-    print(
-        f"{name}: A {right_a.mean():.1%}, B {right_b.mean():.1%} of {len(right_a)}; right only for A "
-        f"{only_a}, only for B {only_b}; McNemar p = {mcnemar_p(only_a, only_b):.2g}"
-    )
+# The names of the models after MODEL_A in the output.
+_LETTERS = "BCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def paired(name: str, right_a: np.ndarray, *right_others: np.ndarray) -> None:
+    """One line per model after the first: its top-1 and the first's on the same patterns, and their
+    discordant patterns. (N,) booleans each."""
+    for letter, right_b in zip(_LETTERS, right_others, strict=False):
+        only_a, only_b = int(np.sum(right_a & ~right_b)), int(np.sum(right_b & ~right_a))
+        print(
+            f"{name}: A {right_a.mean():.1%}, {letter} {right_b.mean():.1%} of {len(right_a)}; right only "
+            f"for A {only_a}, only for {letter} {only_b}; McNemar p = {mcnemar_p(only_a, only_b):.2g}"
+        )
 
 
 def mineral_halves(folder: Path, ids: list[str]) -> np.ndarray:
@@ -74,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("model_a", help="shipped name or folder")
-    parser.add_argument("model_b", help="shipped name or folder")
+    parser.add_argument("models", nargs="+", help="shipped names or folders, each paired against MODEL_A")
     parser.add_argument("--rruff", type=Path, default=None, help="rruff-dev folder (with rruff-dev.npz)")
+    parser.add_argument("--xred", type=Path, default=None, help="xred-monophase folder (with index.csv)")
     parser.add_argument("--amcsd", type=Path, default=None, help="amcsd-dev folder (with index.csv)")
     parser.add_argument("--cache", type=Path, default=None, help="pickle cache of the amcsd-dev crystals")
     parser.add_argument("--seed", type=int, default=20261124, help="of the simulated crystallite sizes")
@@ -84,18 +96,30 @@ def main(argv: list[str] | None = None) -> int:
         "--robustness", action="store_true", help="also under each laboratory condition (needs --amcsd)"
     )
     args = parser.parse_args(argv)
-    if args.rruff is None and args.amcsd is None:
-        parser.error("give --rruff, --amcsd or both")
+    if args.rruff is None and args.amcsd is None and args.xred is None:
+        parser.error("give --rruff, --xred, --amcsd or several")
     if args.robustness and args.amcsd is None:
         parser.error("--robustness needs --amcsd")
-    a, b = load_pretrained(args.model_a), load_pretrained(args.model_b)
-    if a.spec.grid != b.spec.grid or a.spec.wavelength != b.spec.wavelength:
-        parser.error("the two models read patterns on different grids or wavelengths")
+    if len(args.models) > len(_LETTERS):
+        parser.error(f"at most {len(_LETTERS) + 1} models")
+    a = load_pretrained(args.model_a)
+    others = [load_pretrained(name) for name in args.models]
+    models = [a, *others]
+    if any(m.spec.grid != a.spec.grid or m.spec.wavelength != a.spec.wavelength for m in others):
+        parser.error("the models read patterns on different grids or wavelengths")
     if args.rruff is not None:
         two_theta, intensity, labels = rruff_patterns(args.rruff)
-        right_a = a.predict_proba(two_theta, intensity, wavelength="CuKa1").argmax(axis=1) + 1 == labels
-        right_b = b.predict_proba(two_theta, intensity, wavelength="CuKa1").argmax(axis=1) + 1 == labels
-        paired("rruff-dev", right_a, right_b)
+        paired(
+            "rruff-dev",
+            *(m.predict_proba(two_theta, intensity, wavelength="CuKa1").argmax(axis=1) + 1 == labels
+              for m in models),
+        )  # fmt: skip
+    if args.xred is not None:
+        rights = []
+        for m in models:
+            details = evaluate_measured(m, args.xred)[1]
+            rights.append(np.array([d["top5"][0] == d["space_group"] for d in details]))
+        paired("xred-monophase", *rights)
     if args.amcsd is not None:
         crystals, labels, ids = amcsd_crystals(args.amcsd, args.cache)
         unique = one_per_mineral(args.amcsd, ids)
@@ -106,15 +130,12 @@ def main(argv: list[str] | None = None) -> int:
         paired(
             "amcsd-dev, one structure per mineral"
             + ("" if args.mineral_half is None else f", half {args.mineral_half}"),
-            answers_on_grid(a, patterns) == truth,
-            answers_on_grid(b, patterns) == truth,
+            *(answers_on_grid(m, patterns) == truth for m in models),
         )
         if args.robustness:
             for name, condition in robustness_conditions(a.spec.grid, args.seed).items():
                 patterns = render(condition, chosen)
-                paired(
-                    f"  {name}", answers_on_grid(a, patterns) == truth, answers_on_grid(b, patterns) == truth
-                )
+                paired(f"  {name}", *(answers_on_grid(m, patterns) == truth for m in models))
     return 0
 
 

@@ -209,6 +209,7 @@ def robustness_conditions(grid: tuple[float, float, int], seed: int) -> dict[str
         KAlphaDoublet,
         Microstrain,
         PoissonNoise,
+        ScanRange,
         laboratory_cu_transforms,
     )  # fmt: skip
 
@@ -235,6 +236,14 @@ def robustness_conditions(grid: tuple[float, float, int], seed: int) -> dict[str
     conditions["issue: + background 2-10 %, Poisson 300-5000"] = AugmentedSimulator(
         voigt(),
         [*instrument, doublet, Background(level=0.0, floor=(0.02, 0.1)), PoissonNoise(counts=(300.0, 5e3))],
+    )
+    # Nanocrystalline powders (broad peaks from 5-20 nm crystallites, as in many materials-science
+    # laboratories): below the laboratory preset's sizes when it was written, so measured on its own.
+    conditions["nanocrystalline: 5-20 nm"] = AugmentedSimulator(voigt(), [CrystalliteSize((5.0, 20.0))])
+    # Scans that start late and stop early (20-30° to 60-80°), as many laboratories measure: beyond the
+    # preset's ScanRange when it was written (starts up to 20°, stops from 60°).
+    conditions["late scan: 20-30° to 60-80°"] = AugmentedSimulator(
+        gaussian(), [ScanRange(start=(20.0, 30.0), stop=(60.0, 80.0))]
     )
     return conditions
 

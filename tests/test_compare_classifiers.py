@@ -63,3 +63,28 @@ def test_a_model_compared_with_itself_agrees_under_every_laboratory_condition(tm
     assert all("right only for A 0, only for B 0; McNemar p = 1" in line for line in paired)
     with pytest.raises(SystemExit):
         script.main([*shipped, "--rruff", str(tmp_path), "--robustness"])
+
+
+def test_each_later_model_is_paired_against_the_first_on_measured_patterns(tmp_path: Path, capsys):
+    """Three models and --xred: one line per model after the first (B, C), on the same measured patterns;
+    a model against itself has no discordant pattern."""
+    import xrdsynth as xs
+    import xrdsynth.examples
+
+    script = _script()
+    lines = ["sample,pattern,cif,space_group_declared,space_group_spglib_0p1"]
+    for name, group in [("quartz", 154), ("rutile", 136)]:
+        crystal = xs.Crystal.from_cif(xrdsynth.examples.cif_path(name))
+        sim = xs.PowderSimulator(two_theta=(10.0, 80.0, 3501), wavelength="CuKa1", seed=0)
+        two_theta, counts = sim.two_theta.numpy(), 1000.0 * sim([crystal])[0].numpy()
+        (tmp_path / name).mkdir()
+        np.savetxt(tmp_path / name / "pattern.csv", np.c_[two_theta, counts], delimiter=",")
+        lines.append(f"{name},{name}/pattern.csv,{name}/{name}.cif,{group},{group}")
+    (tmp_path / "index.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    shipped = ["xrdsynth-resnet-cu"] * 3
+    assert script.main([*shipped, "--xred", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    lines_b = [line for line in out if line.startswith("xred-monophase: A ") and ", B " in line]
+    lines_c = [line for line in out if line.startswith("xred-monophase: A ") and ", C " in line]
+    assert len(lines_b) == len(lines_c) == 1
+    assert "of 2; right only for A 0, only for C 0; McNemar p = 1" in lines_c[0]
