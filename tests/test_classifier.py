@@ -63,11 +63,29 @@ def test_no_overlap_with_the_models_d_range_is_refused_and_partial_overlap_warns
     with pytest.raises(ValueError, match="covers none"):
         clf.predict_proba(low, peaks(low * 10), wavelength="MoKa1")
     part = np.linspace(55.0, 80.0, 600)  # 55-70 of the model's 10-70: a quarter
-    with pytest.warns(UserWarning, match=r"covers 25%"):
+    with pytest.warns(UserWarning, match="covers|starts") as record:
         clf.predict_proba(part, peaks(part), wavelength="CuKa1")
+    messages = [str(w.message) for w in record]
+    assert any("covers 25%" in m for m in messages)  # and it starts late, below
+    assert any("starts at 55.0°" in m for m in messages)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         clf.predict_proba(X, peaks(X), wavelength="CuKa1")  # the whole range: no warning
+        early = np.linspace(20.0, 70.0, 800)  # starting at 20°, as the training scans may: no warning
+        clf.predict_proba(early, peaks(early), wavelength="CuKa1")
+
+
+def test_a_scan_that_starts_late_warns_with_the_largest_spacing_it_holds() -> None:
+    """From 30° (Cu Kα1) the reflections above d = 2.98 Å are missing: a warning says so, also when the
+    scan covers most of the model's range; the same scan in Mo Kα is judged on the model's (Cu) scale."""
+    clf = small_classifier()
+    late = np.linspace(30.0, 70.0, 800)
+    with pytest.warns(UserWarning, match=r"starts at 30\.0° on the model's scale .*d = 2\.98 Å"):
+        clf.predict_proba(late, peaks(late), wavelength="CuKa1")
+    # 13.5° at Mo Kα1 is d = 3.02 Å, 29.6° at Cu Kα1.
+    mo = np.linspace(13.5, 30.0, 800)
+    with pytest.warns(UserWarning, match=r"starts at 29\.6°"):
+        clf.predict_proba(mo, peaks(mo), wavelength="MoKa1")
 
 
 def test_a_measured_pattern_brings_its_wavelength() -> None:

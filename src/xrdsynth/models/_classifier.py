@@ -562,6 +562,11 @@ def _native_bfloat16(device: torch.device | str) -> bool:
     return False
 # Below this share of the model's d-range covered by the measurement, predict warns.
 _WARN_COVERAGE = 0.5
+# A scan that starts above this 2θ (degrees, on the model's scale) misses the reflections of the largest
+# spacings (above 4.4 Å at Cu Kα1), which tell most cells apart; the shipped recipe's scans start at 5-20°,
+# and the shipped network reads 20-80° scans of amcsd-dev minerals at 41 % where it reads 5-90° at 54 %
+# (30-90°: 20 %; docs/training.md, "Nanocrystalline powders and late scans"). predict warns.
+_WARN_START_DEG = 20.0
 
 
 def check_measurement(
@@ -605,6 +610,16 @@ def check_measurement(
             f"the measurement covers {fraction:.0%} of the model's range "
             f"({spec.two_theta_min:g}..{spec.two_theta_max:g}° at {spec.wavelength:g} Å): "
             "predictions are less reliable",
+            UserWarning,
+            stacklevel=4,
+        )
+    # 0.5°: a scan from 20° read at a slightly different wavelength is not late.
+    if low > max(_WARN_START_DEG, spec.two_theta_min) + 0.5:
+        d_max = spec.wavelength / (2.0 * np.sin(np.radians(low / 2.0)))
+        warnings.warn(
+            f"the measurement starts at {low:.1f}° on the model's scale ({spec.wavelength:g} Å; d = "
+            f"{d_max:.2f} Å): the reflections of larger spacings, which tell most cells apart, are missing, "
+            f"and the model reads scans that start above {_WARN_START_DEG:g}° much less well",
             UserWarning,
             stacklevel=4,
         )
