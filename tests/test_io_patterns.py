@@ -7,6 +7,7 @@ import dataclasses
 import pickle
 import re
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -405,9 +406,12 @@ def test_missing_file_is_a_pattern_error_and_a_file_not_found(tmp_path: Path) ->
     ],
 )
 def test_text_errors(tmp_path: Path, name: str, content: str, message: str) -> None:
+    """Each fault is refused with its line, and with nothing else: no numpy warning on the way."""
     path = _write(tmp_path, name, content)
-    with pytest.raises(PatternFileError, match=f"{re.escape(name)}: .*{re.escape(message)}"):
-        read_pattern(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(PatternFileError, match=f"{re.escape(name)}: .*{re.escape(message)}"):
+            read_pattern(path)
 
 
 def test_two_column_xye_reads_without_sigma(tmp_path: Path) -> None:

@@ -810,6 +810,8 @@ def _scans(two_theta: npt.NDArray[np.float64], scan: npt.NDArray[np.float64] | N
     single scan, however its x runs, is one slice (errors are the builder's)."""
     if scan is not None:
         breaks = np.flatnonzero(np.diff(scan) != 0) + 1
+    elif not np.isfinite(two_theta).all():
+        return [slice(0, two_theta.size)]  # refused by the builder, which names the line
     else:
         steps = np.diff(two_theta)
         forward = np.sign(np.median(steps)) if steps.size else 0.0
