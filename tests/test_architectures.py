@@ -44,7 +44,7 @@ FINGERPRINTS = {
 SHIPPED = {
     "xrdsynth-resnet-cu": (
         "resnet10",
-        "1f22dcbce1e9033ca292824414ad319eec44f3cbfed2dd2fd7e1b5fccffae567",
+        "963f7809473f30b6a3c781f44c0a531cbc7726165b13e2317bd7002d0a662e01",
         "a7d83e7ef44cd629",
     ),
 }
