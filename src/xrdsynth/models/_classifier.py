@@ -466,8 +466,9 @@ class Classifier(nn.Module):
         Warns:
             UserWarning: when the measured range covers less than half of the model's d-range (the
                 covered fraction is given), when it starts above 20° on the model's 2θ scale (the largest
-                spacings missing; the start and the largest d are given), and when a :class:`~xrdsynth.io.MeasuredPattern` says it was
-                measured with neutrons or electrons (``metadata["probe"]``, e.g. from a powder CIF).
+                spacings missing; the start and the largest d are given), and when a
+                :class:`~xrdsynth.io.MeasuredPattern` says it was measured with neutrons or electrons
+                (``metadata["probe"]``, e.g. from a powder CIF).
         """
         two_theta, intensity, lam = self._measurement(two_theta, intensity, wavelength)
         grid = resample_pattern(two_theta, intensity, lam, self.spec)
