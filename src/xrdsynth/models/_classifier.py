@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .._base import DEFAULT_TWO_THETA, NUM_SPACE_GROUPS
-from .._radiation import KALPHA2_OF_KALPHA1, WAVELENGTHS, two_theta_at_wavelength
+from .._radiation import KALPHA2_OF_KALPHA1, WAVELENGTHS, d_from_two_theta, two_theta_at_wavelength
 from ..io import MeasuredPattern
 from ..simulate import resolve_wavelength
 from ..symmetry import CRYSTAL_SYSTEM_OF_GROUP, CRYSTAL_SYSTEMS, SpaceGroup, crystal_system, enantiomorph
@@ -617,7 +617,7 @@ def check_measurement(
         )
     # 0.5°: a scan from 20° read at a slightly different wavelength is not late.
     if low > max(_WARN_START_DEG, spec.two_theta_min) + 0.5:
-        d_max = spec.wavelength / (2.0 * np.sin(np.radians(low / 2.0)))
+        d_max = float(d_from_two_theta(np.float64(low), spec.wavelength))
         warnings.warn(
             f"the measurement starts at {low:.1f}° on the model's scale ({spec.wavelength:g} Å; d = "
             f"{d_max:.2f} Å): the reflections of larger spacings, which tell most cells apart, are missing, "
