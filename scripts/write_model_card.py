@@ -257,6 +257,12 @@ def main() -> None:
                 for name, probability in (recipe.get("clean_effects") or {}).items()
                 if probability
             )
+            + (
+                f", {percent(recipe['clean_pseudo_voigt'])} of the clean batches with pseudo-Voigt peaks "
+                "instead of Gaussians"
+                if recipe.get("clean_pseudo_voigt")
+                else ""
+            )
             if recipe.get("clean_fraction")
             else ""
         )
@@ -304,6 +310,7 @@ def main() -> None:
         f"({spec['two_theta_min']:g}–{spec['two_theta_max']:g}° 2θ, {spec['num_points']} points, at "
         f"{spec['wavelength']:g} Å; at another wavelength its intensities are scaled by the ratio of the "
         "polarisation factors), averaged onto the grid cells, clipped at 0"
+        + (", a Kβ residue found in it removed" if spec.get("kbeta_strip") else "")
         + (
             f", its background removed (morphological opening of {spec['background_window_deg']:g}°)"
             if spec.get("background_window_deg")

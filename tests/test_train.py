@@ -138,11 +138,12 @@ def test_a_run_stopped_before_its_first_checkpoint_keeps_its_settings(tmp_path):
 def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp_path):
     """A checkpoint whose stored settings lack ``smoothing_fwhm_deg``, ``crystal_reuse``, ``log_d_points``,
     ``rerender_size_nm``, ``kalpha2_strip_ratio``, ``baseline_threshold``, ``clean_doublet``, ``clean_noise``,
-    ``free_atoms``, ``widths_fraction`` and ``clean_effects`` (written before they existed) resumes with 0 (no
-    smoothing), 1 (a crystal per pattern), 0 (the 2θ grid), 0 (the pattern itself), 0 (Kα2 kept), 0 (every
-    level read), 0 (clean patterns Kα1 only), 0 (clean patterns without background or noise), 0 (atoms always
-    pushed apart), 0 (no batches of widths alone) and {} (no other effects on clean patterns), as it was
-    trained, and is refused with any other value."""
+    ``free_atoms``, ``widths_fraction``, ``clean_effects``, ``kbeta_strip`` and ``clean_pseudo_voigt``
+    (written before they existed) resumes with 0 (no smoothing), 1 (a crystal per pattern), 0 (the 2θ
+    grid), 0 (the pattern itself), 0 (Kα2 kept), 0 (every level read), 0 (clean patterns Kα1 only), 0
+    (clean patterns without background or noise), 0 (atoms always pushed apart), 0 (no batches of widths
+    alone), {} (no other effects on clean patterns), False (a Kβ residue kept) and 0 (clean batches
+    Gaussian only), as it was trained, and is refused with any other value."""
     base = {**TINY, "steps": 4, "checkpoint_every": 2, "eval_every": 4}
     out = tmp_path / "run"
     config = TrainConfig(out=str(out), **base)
@@ -153,7 +154,7 @@ def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp
     del stored["smoothing_fwhm_deg"], stored["crystal_reuse"], stored["log_d_points"]
     del stored["rerender_size_nm"], stored["kalpha2_strip_ratio"], stored["baseline_threshold"]
     del stored["clean_doublet"], stored["clean_noise"], stored["free_atoms"], stored["widths_fraction"]
-    del stored["clean_effects"]
+    del stored["clean_effects"], stored["kbeta_strip"], stored["clean_pseudo_voigt"]
     state["config"] = json.dumps(stored)
     torch.save(state, out / "checkpoint.pt")
     with pytest.raises(ValueError, match=r"smoothing_fwhm_deg: stored 0.0, now 0.2"):
@@ -182,6 +183,11 @@ def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp
     widths = TrainConfig(out=str(out), **{**base, "preset": "laboratory-cu", "widths_fraction": 0.5})
     with pytest.raises(ValueError, match=r"widths_fraction: stored 0.0, now 0.5"):
         train(widths, progress=False)
+    pseudo_voigt = TrainConfig(out=str(out), **{**base, "clean_fraction": 0.5, "clean_pseudo_voigt": 0.5})
+    with pytest.raises(ValueError, match=r"clean_pseudo_voigt: stored 0.0, now 0.5"):
+        train(pseudo_voigt, progress=False)
+    with pytest.raises(ValueError, match=r"kbeta_strip: stored False, now True"):
+        train(TrainConfig(out=str(out), **{**base, "kbeta_strip": True}), progress=False)
     assert train(config, progress=False).card["steps"] == 4
 
 
@@ -227,6 +233,8 @@ def test_command_line_arguments_make_the_config():
     assert stripped.kalpha2_strip_ratio == 0.5
     cut = config_from_args(build_parser().parse_args(["--baseline-threshold", "0.003"]))
     assert cut.baseline_threshold == 0.003
+    assert config_from_args(build_parser().parse_args(["--kbeta-strip"])).kbeta_strip is True
+    assert config_from_args(build_parser().parse_args([])).kbeta_strip is False
 
 
 def test_preset_overrides_reach_the_training_patterns():
@@ -269,6 +277,8 @@ def test_preset_overrides_reach_the_training_patterns():
         ({"kalpha2_strip_ratio": 1.0}, r"kalpha2_strip_ratio must be in \[0, 1\)"),
         ({"kalpha2_strip_ratio": 0.5, "wavelength": 1.5, "preset": "clean"}, "Kα1"),
         ({"kalpha2_strip_ratio": 0.5, "rerender_size_nm": 50.0}, "strips the Kα2 line itself"),
+        ({"kbeta_strip": True, "wavelength": 1.5, "preset": "clean"}, "kbeta_strip needs a tube"),
+        ({"kbeta_strip": 1}, "kbeta_strip must be True or False"),
         ({"rerender_size_nm": float("nan")}, "rerender_size_nm"),
         ({"baseline_threshold": -0.01}, r"baseline_threshold must be in \[0, 1\)"),
         ({"baseline_threshold": float("nan")}, "baseline_threshold must be in"),
@@ -689,6 +699,43 @@ def test_clean_noise_puts_the_background_and_the_counting_noise_on_clean_pattern
         TrainConfig(**{**TINY, "clean_fraction": 0.0, "clean_noise": 0.5})
     with pytest.raises(ValueError, match="clean_noise must be a probability"):
         TrainConfig(**{**TINY, "clean_fraction": 0.2, "clean_noise": -0.1})
+
+
+def test_clean_pseudo_voigt_renders_a_share_of_the_clean_batches_with_pseudo_voigt_peaks() -> None:
+    """With clean_pseudo_voigt the clean batches are a per-batch mixture of the clean recipe on Gaussian
+    peaks and the same recipe (sizes, effects) on the laboratory preset's pseudo-Voigt peaks, in the given
+    shares; a pseudo-Voigt pattern of the same crystal is the same sticks with Lorentzian tails (more
+    intensity far from its peaks); without the option the clean batches stay Gaussian."""
+    from xrdsynth.examples import cif_path
+    from xrdsynth.train import build_data
+    from xrdsynth.train._data import SimulatorMixture
+
+    config = TrainConfig(**{**TINY, "clean_fraction": 0.2, "clean_doublet": 0.5, "clean_pseudo_voigt": 0.25})
+    _, mixture = build_data(config, torch.device("cpu"))
+    clean, lab = mixture.simulators
+    assert isinstance(clean, SimulatorMixture)
+    gaussian, pseudo_voigt = clean.simulators
+    assert gaussian.simulator.profile == "gaussian" and pseudo_voigt.simulator.profile == "pseudo_voigt"
+    assert lab.simulator.profile == "pseudo_voigt"
+    assert pseudo_voigt.simulator.crystallite_size_nm == gaussian.simulator.crystallite_size_nm
+    assert [type(t).__name__ for t in pseudo_voigt.transforms.reflection] == ["KAlphaDoublet"]
+    torch.testing.assert_close(clean._weights, torch.tensor([0.75, 0.25], dtype=torch.float64))
+    quartz = [xs.Crystal.from_cif(cif_path("quartz"))]
+    plain = [gaussian.simulator(quartz, generator=torch.Generator().manual_seed(0))]
+    tails = [pseudo_voigt.simulator(quartz, generator=torch.Generator().manual_seed(0))]
+    between = plain[0][0] < 1e-4  # points far from every Gaussian peak
+    assert float(tails[0][0][between].mean()) > 10 * float(plain[0][0][between].mean())
+    _, only_gaussian = build_data(TrainConfig(**{**TINY, "clean_fraction": 0.2}), torch.device("cpu"))
+    assert only_gaussian.simulators[0].simulator.profile == "gaussian"
+    all_voigt = TrainConfig(**{**TINY, "clean_fraction": 0.2, "clean_pseudo_voigt": 1.0})
+    assert build_data(all_voigt, torch.device("cpu"))[1].simulators[0].simulator.profile == "pseudo_voigt"
+    with pytest.raises(ValueError, match="clean_pseudo_voigt renders a share of the clean batches"):
+        TrainConfig(**{**TINY, "clean_fraction": 0.0, "clean_pseudo_voigt": 0.5})
+    with pytest.raises(ValueError, match="clean_pseudo_voigt must be a share"):
+        TrainConfig(**{**TINY, "clean_fraction": 0.2, "clean_pseudo_voigt": 1.5})
+    arguments = ["--clean-fraction", "0.3", "--clean-pseudo-voigt", "0.5"]
+    parsed = config_from_args(build_parser().parse_args(arguments))
+    assert parsed.clean_pseudo_voigt == 0.5
 
 
 def test_free_atoms_draws_some_batches_without_minimum_distances() -> None:

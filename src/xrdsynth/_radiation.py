@@ -23,6 +23,8 @@ import torch
 __all__ = [
     "KALPHA2_OF_KALPHA1",
     "KALPHA2_RATIO",
+    "KBETA_OF_KALPHA1",
+    "K_BETA",
     "WAVELENGTHS",
     "Radiation",
     "d_from_two_theta",
@@ -50,6 +52,13 @@ KALPHA2_RATIO = 0.5
 
 #: The Kα2 wavelength of each tube's Kα1 (Å, rounded to 1e-6 Å), for stripping the Kα2 line.
 KALPHA2_OF_KALPHA1: dict[float, float] = {ka1: ka2 for ka1, ka2 in _K_ALPHA.values()}
+
+#: Kβ1,3 wavelengths in Å by anode element (to 4-5 digits; a residue line behind a filter only needs its
+#: approximate place).
+K_BETA = {"Cu": 1.39222, "Mo": 0.63229, "Co": 1.62079, "Cr": 2.08487, "Fe": 1.75661, "Ag": 0.49708}
+
+#: The Kβ wavelength of each tube's Kα1 (Å, rounded to 1e-6 Å), for finding and stripping a Kβ residue.
+KBETA_OF_KALPHA1: dict[float, float] = {_K_ALPHA[anode][0]: kb for anode, kb in K_BETA.items()}
 
 #: Every named single line, e.g. ``WAVELENGTHS["CuKa1"] == 1.540593`` (Å).
 WAVELENGTHS: dict[str, float] = {}

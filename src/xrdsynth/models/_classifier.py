@@ -15,11 +15,17 @@ import torch
 from torch import nn
 
 from .._base import DEFAULT_TWO_THETA, NUM_SPACE_GROUPS
-from .._radiation import KALPHA2_OF_KALPHA1, WAVELENGTHS, d_from_two_theta, two_theta_at_wavelength
+from .._radiation import (
+    KALPHA2_OF_KALPHA1,
+    KBETA_OF_KALPHA1,
+    WAVELENGTHS,
+    d_from_two_theta,
+    two_theta_at_wavelength,
+)
 from ..io import MeasuredPattern
 from ..simulate import resolve_wavelength
 from ..symmetry import CRYSTAL_SYSTEM_OF_GROUP, CRYSTAL_SYSTEMS, SpaceGroup, crystal_system, enantiomorph
-from ..transforms import remove_background, rerender_peaks, smooth_gaussian, strip_kalpha2
+from ..transforms import remove_background, rerender_peaks, smooth_gaussian, strip_kalpha2, strip_kbeta
 from ._architectures import build_model
 from ._resample import as_float_array, log_d_two_theta, resample_pattern, resample_to_log_d
 
@@ -65,6 +71,11 @@ class InputSpec:
             removal (:func:`xrdsynth.transforms.rerender_peaks`): the Kα2 line stripped (when the wavelength
             is a tube's Kα1), the peaks found above the noise, and each drawn at its position and height as a
             Gaussian of the Scherrer width of crystallites of this size in nm; 0: it reads the pattern itself.
+        kbeta_strip: find a Kβ residue in each pattern and remove it before anything else
+            (:func:`xrdsynth.transforms.strip_kbeta` with the ratio of
+            :func:`xrdsynth.transforms.kbeta_ratio`; patterns without one are left as they are). The Kβ
+            line is that of the tube whose Kα1 is ``wavelength``: a pattern measured with another tube and
+            converted to this grid shows its Kβ elsewhere and is left as it is.
     """
 
     two_theta_min: float = DEFAULT_TWO_THETA[0]
@@ -78,6 +89,7 @@ class InputSpec:
     log_d_points: int = 0
     rerender_size_nm: float = 0.0
     kalpha2_strip_ratio: float = 0.0
+    kbeta_strip: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.two_theta_min < self.two_theta_max < 180.0:
@@ -106,6 +118,10 @@ class InputSpec:
             raise ValueError("rerender_size_nm strips the Kα2 line itself; leave kalpha2_strip_ratio at 0")
         if self.log_d_points and self.two_theta_min <= 0:
             raise ValueError("log_d_points needs two_theta_min > 0 (d is infinite at 2θ = 0)")
+        if not isinstance(self.kbeta_strip, bool):
+            raise ValueError(f"kbeta_strip must be True or False, got {self.kbeta_strip!r}")
+        if self.kbeta_strip and round(self.wavelength, 6) not in KBETA_OF_KALPHA1:
+            raise ValueError(f"kbeta_strip needs a tube's Kα1 wavelength, got {self.wavelength} Å")
 
     @property
     def two_theta(self) -> npt.NDArray[np.float64]:
@@ -147,6 +163,7 @@ class InputSpec:
             "log_d_points": int(self.log_d_points),
             "rerender_size_nm": float(self.rerender_size_nm),
             "kalpha2_strip_ratio": float(self.kalpha2_strip_ratio),
+            "kbeta_strip": bool(self.kbeta_strip),
         }
 
 
@@ -235,9 +252,9 @@ class Prediction:
 
 
 def preprocess(patterns: torch.Tensor, spec: InputSpec) -> torch.Tensor:
-    """(B, P) linear-scale patterns on the grid of ``spec`` -> what the network reads: clipped at 0, the
-    background removed (when ``spec.background_window_deg`` > 0), Kα2 stripped (when
-    ``spec.kalpha2_strip_ratio`` > 0), smoothed (when ``spec.smoothing_fwhm_deg``
+    """(B, P) linear-scale patterns on the grid of ``spec`` -> what the network reads: clipped at 0, a Kβ
+    residue removed (when ``spec.kbeta_strip``), the background removed (when ``spec.background_window_deg``
+    > 0), Kα2 stripped (when ``spec.kalpha2_strip_ratio`` > 0), smoothed (when ``spec.smoothing_fwhm_deg``
     > 0), its peaks re-drawn (when ``spec.rerender_size_nm`` > 0), resampled to ln d (when
     ``spec.log_d_points`` > 0: (B, Q) out), divided by the maximum, lowered by ``spec.baseline_threshold`` and
     clipped at 0 (when > 0), optionally √.
@@ -247,6 +264,9 @@ def preprocess(patterns: torch.Tensor, spec: InputSpec) -> torch.Tensor:
     """
     patterns = patterns.clamp_min(0.0)
     grid = torch.as_tensor(spec.two_theta, dtype=patterns.dtype, device=patterns.device)
+    if spec.kbeta_strip:
+        kalpha1 = float(spec.wavelength)
+        patterns = strip_kbeta(patterns, grid, kalpha1, KBETA_OF_KALPHA1[round(kalpha1, 6)])
     if spec.background_window_deg > 0:
         patterns = remove_background(patterns, grid, spec.background_window_deg)
     if spec.kalpha2_strip_ratio > 0:
@@ -371,6 +391,7 @@ class Classifier(nn.Module):
             + (f"log_d_points={s.log_d_points}, " if s.log_d_points else "")
             + (f"rerender_size_nm={s.rerender_size_nm:g}, " if s.rerender_size_nm > 0 else "")
             + (f"kalpha2_strip_ratio={s.kalpha2_strip_ratio:g}, " if s.kalpha2_strip_ratio > 0 else "")
+            + ("kbeta_strip=True, " if s.kbeta_strip else "")
             + f"temperature={self.temperature:g}"
         )
 

@@ -46,6 +46,8 @@ ABSENT_MEANS: dict[str, Any] = {
     "free_atoms": 0.0,
     "widths_fraction": 0.0,
     "clean_effects": {},
+    "kbeta_strip": False,
+    "clean_pseudo_voigt": 0.0,
 }
 
 

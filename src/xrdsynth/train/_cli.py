@@ -39,6 +39,8 @@ _OPTION_HELP = {
     "(0: never)",
     "clean_noise": "probability that a clean pattern carries the laboratory preset's smooth background, and "
     "independently its Poisson noise (0: never)",
+    "clean_pseudo_voigt": "share of the clean batches rendered with the laboratory preset's pseudo-Voigt "
+    "peaks instead of Gaussians (0: Gaussians only)",
     "widths_fraction": "fraction of batches made with the laboratory preset's peak widths alone "
     "(pseudo-Voigt instrument function, sizes, strain; Kα1, no background or noise)",
     "free_atoms": "probability that a batch's crystals have their atoms placed freely (uniform coordinates, "
@@ -109,6 +111,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="the network reads the square root of the normalised pattern" + default,
     )
     parser.add_argument(
+        "--kbeta-strip",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.kbeta_strip,
+        help="a Kβ residue found in a pattern is removed before the network (measured patterns too)"
+        + default,
+    )
+    parser.add_argument(
         "--consistency-anchor",
         choices=CONSISTENCY_ANCHORS,
         default=defaults.consistency_anchor,
@@ -133,6 +142,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
             help=_OPTION_HELP[name] + default,
         )
     for name in ("lr", "weight_decay", "label_smoothing", "clean_fraction", "clean_doublet", "clean_noise",
+                 "clean_pseudo_voigt",
                  "widths_fraction", "free_atoms", "tempering",
                  "background_window_deg", "smoothing_fwhm_deg", "rerender_size_nm",
                  "kalpha2_strip_ratio", "consistency", "baseline_threshold",

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from .._base import DEFAULT_TWO_THETA
-from .._radiation import KALPHA2_OF_KALPHA1
+from .._radiation import KALPHA2_OF_KALPHA1, KBETA_OF_KALPHA1
 from ..sampler import NAMED_STATISTICS
 from ..simulate import resolve_wavelength
 from ..transforms import PRESETS, laboratory_cu_transforms
@@ -58,6 +58,8 @@ class TrainConfig:
             (:attr:`xrdsynth.models.InputSpec.log_d_points`; 0: the 2θ grid itself).
         kalpha2_strip_ratio: the Kα2 line is stripped at this intensity ratio before the network, measured
             patterns too (:attr:`xrdsynth.models.InputSpec.kalpha2_strip_ratio`; 0: kept).
+        kbeta_strip: a Kβ residue found in a pattern is removed before the network, measured patterns too
+            (:attr:`xrdsynth.models.InputSpec.kbeta_strip`).
         rerender_size_nm: the network reads the pattern's peaks drawn again as Gaussians of the Scherrer
             width of this crystallite size in nm, Kα2 stripped
             (:attr:`xrdsynth.models.InputSpec.rerender_size_nm`; 0: the pattern itself).
@@ -102,6 +104,10 @@ class TrainConfig:
             preset's smooth background, and independently its Poisson counting noise (the preset's ranges),
             on the clean preset's Gaussian peaks: the preset shows both only with its instrument widths
             (0: never).
+        clean_pseudo_voigt: share of the clean batches (or clean views) rendered with pseudo-Voigt peaks,
+            the laboratory preset's profile, instead of Gaussians (the same 20–100 nm crystallites and
+            effects). The Lorentzian tails of a pseudo-Voigt put faint intensity between the peaks, which a
+            network that only saw noise-free Gaussians reads as structure (0: Gaussians only).
         clean_effects: more laboratory effects on a share of the clean patterns (or clean views), by class
             name: probability, e.g. ``{"ScanRange": 0.15, "KBetaResidue": 0.15}``; each with the laboratory
             preset's arguments (as ``preset_overrides`` set them) but that probability, in the preset's
@@ -172,6 +178,7 @@ class TrainConfig:
     log_d_points: int = 0
     rerender_size_nm: float = 0.0
     kalpha2_strip_ratio: float = 0.0
+    kbeta_strip: bool = False
     steps: int = 1000
     batch_size: int = 128
     lr: float = 2e-3
@@ -191,6 +198,7 @@ class TrainConfig:
     clean_fraction: float = 0.0
     clean_doublet: float = 0.0
     clean_noise: float = 0.0
+    clean_pseudo_voigt: float = 0.0
     clean_effects: dict[str, float] = field(default_factory=dict)
     widths_fraction: float = 0.0
     free_atoms: float = 0.0
@@ -249,6 +257,14 @@ class TrainConfig:
                 f"clean_fraction {self.clean_fraction}, clean_views {self.clean_views}, "
                 f"preset {self.preset!r}"
             )
+        if not 0.0 <= self.clean_pseudo_voigt <= 1.0:
+            raise ValueError(f"clean_pseudo_voigt must be a share in [0, 1], got {self.clean_pseudo_voigt}")
+        if self.clean_pseudo_voigt and not clean_batches:
+            raise ValueError(
+                "clean_pseudo_voigt renders a share of the clean batches with pseudo-Voigt peaks: it needs "
+                "clean batches (clean_fraction > 0, clean_views or the clean preset), got clean_fraction "
+                f"{self.clean_fraction}, clean_views {self.clean_views}, preset {self.preset!r}"
+            )
         if self.clean_effects:
             names = [type(t).__name__ for t in laboratory_cu_transforms(self.preset_overrides or None)]
             refused = sorted(set(self.clean_effects) & set(_NOT_CLEAN_EFFECTS))
@@ -299,6 +315,10 @@ class TrainConfig:
             raise ValueError(f"kalpha2_strip_ratio needs a tube's Kα1 wavelength, got {self.wavelength!r}")
         if self.kalpha2_strip_ratio and self.rerender_size_nm:
             raise ValueError("rerender_size_nm strips the Kα2 line itself; leave kalpha2_strip_ratio at 0")
+        if not isinstance(self.kbeta_strip, bool):
+            raise ValueError(f"kbeta_strip must be True or False, got {self.kbeta_strip!r}")
+        if self.kbeta_strip and kalpha1 not in KBETA_OF_KALPHA1:
+            raise ValueError(f"kbeta_strip needs a tube's Kα1 wavelength, got {self.wavelength!r}")
         points = self.log_d_points
         if isinstance(points, bool) or not isinstance(points, int) or not (points == 0 or points >= 16):
             raise ValueError(f"log_d_points must be 0 or an int >= 16, got {self.log_d_points}")

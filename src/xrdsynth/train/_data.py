@@ -13,6 +13,7 @@ from torch import nn
 from .._base import NUM_SPACE_GROUPS
 from ..data import SyntheticPowderDataset
 from ..sampler import SpaceGroupSampler
+from ..simulate import PowderSimulator
 from ..structure import CrystalBatch
 from ..transforms import (
     AugmentedSimulator,
@@ -181,14 +182,14 @@ def build_data(config: TrainConfig, device: torch.device) -> tuple[SpaceGroupSam
     }  # fmt: skip
     clean_settings = {**settings, "wavelength": config.wavelength}
     if config.preset == "clean":
-        main = clean_preset(config, clean_settings)
+        main = clean_data(config, clean_settings)
     else:
         main = preset(config.preset, **settings, overrides=config.preset_overrides or None)
     if config.clean_views:
-        return sampler, ViewMixture(clean_preset(config, clean_settings), main, config.crystal_reuse)
+        return sampler, ViewMixture(clean_data(config, clean_settings), main, config.crystal_reuse)
     if config.clean_fraction == 0.0 and config.widths_fraction == 0.0:
         return sampler, main
-    clean = clean_preset(config, clean_settings)
+    clean = clean_data(config, clean_settings)
     if config.clean_fraction == 1.0:
         return sampler, clean
     laboratory = 1.0 - config.clean_fraction - config.widths_fraction
@@ -209,12 +210,29 @@ def widths_preset(config: TrainConfig, simulator: nn.Module) -> AugmentedSimulat
     return AugmentedSimulator(simulator, widths)
 
 
-def clean_preset(config: TrainConfig, settings: dict) -> AugmentedSimulator:
-    """The "clean" preset, with the laboratory preset's Kα doublet on a share ``config.clean_doublet`` of
-    its patterns, its smooth background and Poisson noise each on a share ``config.clean_noise``, and the
-    effects of ``config.clean_effects`` each on its share (the laboratory effects as
-    ``config.preset_overrides`` set them, in the preset's order)."""
+def clean_data(config: TrainConfig, settings: dict) -> nn.Module:
+    """The clean batches: :func:`clean_preset`, or with ``config.clean_pseudo_voigt`` a per-batch mixture of
+    it and the same recipe on pseudo-Voigt peaks."""
+    gaussian = clean_preset(config, settings)
+    share = config.clean_pseudo_voigt
+    if not share:
+        return gaussian
+    pseudo_voigt = clean_preset(config, settings, profile="pseudo_voigt")
+    if share == 1.0:
+        return pseudo_voigt
+    return SimulatorMixture([gaussian, pseudo_voigt], [1.0 - share, share])
+
+
+def clean_preset(config: TrainConfig, settings: dict, profile: str = "gaussian") -> AugmentedSimulator:
+    """The "clean" preset (its simulator with ``profile`` peaks), with the laboratory preset's Kα doublet on
+    a share ``config.clean_doublet`` of its patterns, its smooth background and Poisson noise each on a share
+    ``config.clean_noise``, and the effects of ``config.clean_effects`` each on its share (the laboratory
+    effects as ``config.preset_overrides`` set them, in the preset's order)."""
     clean = preset("clean", **settings)
+    if profile != "gaussian":
+        # The clean preset's simulator with another peak shape (the same grid, sizes, device and seed).
+        sizes = clean.simulator.crystallite_size_nm
+        clean = AugmentedSimulator(PowderSimulator(profile=profile, crystallite_size_nm=sizes, **settings))
     if not (config.clean_doublet or config.clean_noise or config.clean_effects):
         return clean
     # clean_effects refuses these three names, so the options never compete for an effect.

@@ -157,6 +157,7 @@ def _train(
         log_d_points=config.log_d_points,
         rerender_size_nm=config.rerender_size_nm,
         kalpha2_strip_ratio=config.kalpha2_strip_ratio,
+        kbeta_strip=config.kbeta_strip,
     )
     torch.manual_seed(config.seed)  # the model initialisation only; data use their own generators
     classifier = Classifier.from_architecture(

@@ -11,7 +11,8 @@ draws its parameters for a batch from documented ranges with an explicit generat
 :func:`preset` builds the named recipes (``"clean"``, ``"laboratory-cu"``) that training, datasets and users
 share, as an :class:`AugmentedSimulator`. :func:`remove_background`, :func:`smooth_gaussian` and
 :func:`rerender_peaks` (with :func:`strip_kalpha2`) are the background subtraction, smoothing and peak
-re-rendering the classifiers can apply to simulated and measured patterns alike.
+re-rendering the classifiers can apply to simulated and measured patterns alike; :func:`kbeta_ratio` and
+:func:`strip_kbeta` find and remove a Kβ residue.
 """
 
 from ._background import remove_background, smooth_gaussian
@@ -27,7 +28,7 @@ from ._pattern import (
     ScanRange,
     SubtractBackground,
 )
-from ._peaks import rerender_peaks, strip_kalpha2
+from ._peaks import kbeta_ratio, rerender_peaks, strip_kalpha2, strip_kbeta
 from ._presets import PRESETS, AugmentedSimulator, laboratory_cu_transforms, preset
 from ._reflection import (
     AxialDivergence,
@@ -67,6 +68,7 @@ __all__ = [
     "SpecimenDisplacement",
     "SubtractBackground",
     "ZeroShift",
+    "kbeta_ratio",
     "laboratory_cu_transforms",
     "make_generator",
     "preset",
@@ -74,4 +76,5 @@ __all__ = [
     "rerender_peaks",
     "smooth_gaussian",
     "strip_kalpha2",
+    "strip_kbeta",
 ]

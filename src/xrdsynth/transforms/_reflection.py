@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import torch
 
 from .._base import check_range
+from .._radiation import K_BETA
 from ..simulate import KALPHA2_RATIO, WAVELENGTHS, PatternParameters, resolve_wavelength
 from ._base import ReflectionTransform, applied, check_probability, log_uniform, uniform
 
@@ -27,8 +28,6 @@ __all__ = [
     "ZeroShift",
 ]
 
-# Kβ1,3 wavelengths in Å (to 4-5 digits; a residue line behind a filter only needs its approximate place).
-_K_BETA = {"Cu": 1.39222, "Mo": 0.63229, "Co": 1.62079, "Cr": 2.08487, "Fe": 1.75661, "Ag": 0.49708}
 # Low-index directions a preferred orientation is drawn from (reciprocal-lattice vectors hkl).
 ORIENTATIONS = ((0, 0, 1), (0, 1, 0), (1, 0, 0), (1, 1, 0), (1, 0, 1), (0, 1, 1), (1, 1, 1))
 
@@ -90,7 +89,7 @@ class KBetaResidue(_ExtraLine):
     def __init__(
         self, line: str = "CuKa1", ratio: float | tuple[float, float] = (0.002, 0.02), p: float = 1.0
     ):
-        super().__init__(line, _K_BETA[_anode(line)], ratio, p)
+        super().__init__(line, K_BETA[_anode(line)], ratio, p)
 
 
 class InstrumentFunction(ReflectionTransform):
