@@ -223,6 +223,9 @@ def robustness_conditions(grid: tuple[float, float, int], seed: int) -> dict[str
 
     widths = (InstrumentFunction, CrystalliteSize, Microstrain)
     conditions: dict[str, torch.nn.Module] = {"clean": AugmentedSimulator(gaussian())}
+    # The width effects below are rendered with pseudo-Voigt peaks, the clean recipe with Gaussians: the
+    # peak shape alone, to tell its part of their cost from theirs.
+    conditions["clean, pseudo-Voigt peaks"] = AugmentedSimulator(voigt())
     for transform in laboratory_cu_transforms():
         if getattr(transform, "p", 1.0) == 0.0:  # an effect the preset carries switched off
             continue
