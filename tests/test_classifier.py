@@ -374,9 +374,8 @@ def test_kbeta_strip_removes_a_residue_and_leaves_other_patterns_as_they_were(tm
     nearly as its pattern without one does (the reference: the same simulation without the line), its
     largest difference after √ at most half that without stripping (what remains are mostly the Kβ peaks of
     reflections whose Kα1 peak lies past 90°, off the grid, so that nothing tells their height); a pattern
-    without a residue
-    reaches it exactly as without the setting; the setting is saved in the card and reloaded; a wavelength
-    of no tube is refused."""
+    without a residue reaches it exactly as without the setting; the setting is saved in the card and
+    reloaded; a wavelength of no tube is refused."""
     import xrdsynth.transforms as T
 
     spec = InputSpec(5.0, 90.0, 4251, sqrt_scale=True, background_window_deg=3.0, kbeta_strip=True)
