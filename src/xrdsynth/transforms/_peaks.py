@@ -205,9 +205,11 @@ def kbeta_ratio(
     where the Kβ reading exceeds all sixteen and their median by three of their standard deviations, as the
     Kβ reading minus their median, at most ``max_ratio``.
 
-    On noise-free simulations with a Kβ residue of 0.5-2 % the median estimate is within a third of the
-    true height ratio and 0 for nearly every pattern without one; a pattern with fewer than ``min_peaks``
-    usable peaks (Kβ image inside the grid) reads 0.
+    On noise-free simulations of 300 minerals with a Kβ intensity of 0.5-2 % of Kα1 a residue is found in
+    93-98 % of the patterns, the median estimate 1.25 times the intensity ratio (a Kβ peak is narrower and
+    its Lorentz-polarisation factor larger than its Kα1 peak's); without one 92 % read 0 and the rest mostly
+    negligibly little (at most 1.4 %). A pattern with fewer than ``min_peaks`` usable peaks (Kβ image inside
+    the grid) reads 0.
 
     Args:
         patterns: (B, P) intensities (any linear scale) on the equally spaced Kα1 grid ``two_theta``.
