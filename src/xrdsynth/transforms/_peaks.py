@@ -71,13 +71,8 @@ def strip_kalpha2(
     if ratio == 0.0:
         return patterns.clamp_min(0.0)
     grid = two_theta.to(dtype=patterns.dtype, device=patterns.device)
-    sin_theta = torch.sin(torch.deg2rad(grid) / 2) * (kalpha1 / kalpha2)
-    source = 2 * torch.rad2deg(torch.asin(sin_theta))  # Kα1 angle of what Kα2 shows at each point
-    position = ((source - grid[0]) / step).clamp(0, patterns.shape[1] - 1)
-    low = position.floor().long()
-    high = (low + 1).clamp(max=patterns.shape[1] - 1)
-    weight = position - low
-    inside = (source >= grid[0]).to(patterns.dtype)
+    low, high, weight, inside = _line_source(grid, step, kalpha1, kalpha2)
+    inside = inside.to(patterns.dtype)
     # Points along the first axis (P, B): gathering whole rows is ~10x faster than gathering columns.
     measured = patterns.T.contiguous()
     low_weight, high_weight, inside = (1 - weight)[:, None], weight[:, None], inside[:, None]
@@ -165,19 +160,31 @@ def rerender_peaks(
     return out
 
 
+def _line_source(
+    grid: torch.Tensor, step: float, kalpha1: float, line: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Where a second tube line takes each point of a Kα1 grid from: the Kα1 angle 2θ′ of the spacing that
+    the line of wavelength ``line`` (Å) puts at 2θ (sin θ′ = λ(Kα1)/λ sin θ), as (P,) grid indices ``low``
+    and ``high`` (= low + 1, within the grid) with the (P,) linear-interpolation weight of ``high``, and
+    (P,) bool ``inside``: 2θ′ exists (below 90° θ) and lies on the grid. ``grid`` (P,) degrees, equally
+    spaced by ``step``."""
+    points = grid.shape[0]
+    sine = torch.sin(torch.deg2rad(grid) / 2) * (kalpha1 / line)
+    reachable = sine < 1.0  # a shorter line (Kβ) reaches spacings Kα1 cannot
+    source = 2 * torch.rad2deg(torch.asin(sine.clamp(max=1.0)))
+    position = ((source - grid[0]) / step).clamp(0, points - 1)
+    low = position.floor().long()
+    high = (low + 1).clamp(max=points - 1)
+    inside = reachable & (source >= grid[0]) & (source <= grid[-1])
+    return low, high, position - low, inside
+
+
 def _kbeta_image(patterns: torch.Tensor, grid: torch.Tensor, kalpha1: float, kbeta: float) -> torch.Tensor:
     """(B, P) what a Kβ line of the same strength as Kα1 would add at each point of the Kα1 grid: the
-    pattern at the Kα1 angle 2θ′ of the spacing that Kβ puts at 2θ (sin θ′ = λ(Kα1)/λ(Kβ) sin θ), linearly
+    pattern at the Kα1 angle 2θ′ of the spacing that Kβ puts at 2θ (:func:`_line_source`), linearly
     interpolated; 0 where that angle lies beyond 90° θ or past the grid's end."""
-    step = float(grid[1] - grid[0])
-    sine = torch.sin(torch.deg2rad(grid) / 2) * (kalpha1 / kbeta)
-    reachable = sine < 1.0
-    source = torch.rad2deg(2 * torch.asin(sine.clamp(max=1.0)))
-    position = ((source - grid[0]) / step).clamp(0, patterns.shape[1] - 1)
-    low = position.floor().long().clamp(max=patterns.shape[1] - 2)
-    weight = (position - low).clamp(0.0, 1.0)
-    image = patterns[:, low] * (1 - weight) + patterns[:, low + 1] * weight
-    inside = reachable & (source <= grid[-1])
+    low, high, weight, inside = _line_source(grid, _grid_step(patterns, grid), kalpha1, kbeta)
+    image = patterns[:, low] * (1 - weight) + patterns[:, high] * weight
     return torch.where(inside, image, torch.zeros_like(image))
 
 
