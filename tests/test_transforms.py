@@ -412,6 +412,26 @@ def test_kbeta_ratio_reads_the_height_of_the_kbeta_peaks_and_zero_without_them()
         T.kbeta_ratio(patterns, grid, WAVELENGTHS["CuKa1"], 1.39222, quantile=1.5)
 
 
+def test_kbeta_ratio_reads_past_strong_peaks_whose_kbeta_image_is_off_the_scan() -> None:
+    """Strong reflections at the start of a scan whose Kβ image would lie before it cannot be read; the
+    estimate then comes from the strongest peaks that can, the same as without those reflections (here three
+    of them, stronger than all but one readable peak, with two peaks read per pattern)."""
+    grid = torch.linspace(20.0, 90.0, 3501, dtype=torch.float64)
+    kalpha1, kbeta = WAVELENGTHS["CuKa1"], 1.39222
+    readable = torch.full_like(grid, 0.05)
+    for centre, height in ((40.0, 1.0), (55.0, 0.5), (70.0, 0.3)):
+        sine = math.sin(math.radians(centre / 2)) * kbeta / kalpha1
+        readable = readable + gaussian_peak(grid, centre, 0.08, height)
+        readable = readable + gaussian_peak(grid, 2 * math.degrees(math.asin(sine)), 0.08, 0.02 * height)
+    # Below 20.7° a peak's image lies before 20° at Kβ and at every null wavelength of the estimate.
+    early = sum(gaussian_peak(grid, c, 0.08, h) for c, h in ((20.05, 0.99), (20.35, 0.97), (20.65, 0.95)))
+    estimate = T.kbeta_ratio(
+        torch.stack([readable + early, readable]), grid, kalpha1, kbeta, peaks=2, min_peaks=2
+    )
+    assert float(estimate[1]) == pytest.approx(0.02, rel=0.1)
+    assert float(estimate[0]) == float(estimate[1])
+
+
 def test_kbeta_ratio_finds_the_residue_of_the_simulator_and_none_without_it(crystals) -> None:
     """The simulator's own Kβ line (KBetaResidue, 1 % of Kα1) is found in every example crystal, and a
     pattern without it reads 0."""

@@ -248,30 +248,53 @@ def kbeta_ratio(
     strongest = y.amax(dim=1, keepdim=True)
     is_peak = (y == local_max) & (y > _KBETA_PEAK_SHARE * strongest) & (y > 0)
     sin_theta = torch.sin(torch.deg2rad(grid) / 2)
+    # The Kβ reading and the sixteen null readings at once: (W,) wavelengths, (W, P) grid index of each
+    # point's image. A peak whose image (and its window) falls before the grid's start is not usable; the
+    # image angle grows with the angle, so a reading's usable points are those from (W,) `first_usable` on.
+    scales = (1.0, *_KBETA_NULL_SCALES)
+    ratios = torch.tensor([kbeta * scale / kalpha1 for scale in scales], dtype=y.dtype, device=y.device)
+    image_angle = 2 * torch.rad2deg(torch.asin(sin_theta[None, :] * ratios[:, None]))
+    image_index = torch.round((image_angle - grid[0]) / step).long()
+    usable = image_index >= near_half
+    first_usable = torch.where(usable.any(dim=1), usable.to(torch.int8).argmax(dim=1), points)
+    peak_height = torch.where(is_peak, y, torch.zeros_like(y))
+    peaks_before = F.pad(torch.cumsum(is_peak, dim=1), (1, 0))  # (B, P + 1) peaks before each point
+    wanted = (peaks_before[:, -1:] - peaks_before[:, first_usable]).clamp(max=peaks)  # (B, W) peaks to read
 
-    def reading(wavelength: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B,) the quantile of image/peak ratios at ``wavelength`` and (B,) the number of usable peaks."""
-        image_angle = 2 * torch.rad2deg(torch.asin(sin_theta * (wavelength / kalpha1)))
-        image_index = torch.round((image_angle - grid[0]) / step).long()
-        usable = image_index >= near_half  # the image and its window lie on the grid
-        score = torch.where(is_peak & usable, y, torch.zeros_like(y))
-        height, index = score.topk(min(peaks, points), dim=1)  # (B, k), strongest first
-        valid = height > 0
-        count = valid.sum(dim=1)
-        at = image_index.clamp(min=0)[index]
-        ratio = near.gather(1, at) / height.clamp_min(torch.finfo(y.dtype).tiny)
-        ratio = torch.where(valid, ratio, torch.full_like(ratio, math.inf)).sort(dim=1).values
-        # The quantile of each row's `count` valid ratios (linear interpolation, as torch.quantile).
+    def readings(
+        rows: torch.Tensor | None, candidates: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(b, W) quantile of the image/peak ratios of each reading, (b, W) number of peaks read and (b,)
+        whether every reading found its `wanted` peaks among the `candidates` strongest of the pattern."""
+        heights, near_rows = (peak_height, near) if rows is None else (peak_height[rows], near[rows])
+        # Each reading takes its strongest usable peaks: the strongest of all, in order, skipping the
+        # unusable ones (those few lie at the lowest angles).
+        height, index = heights.topk(min(candidates, points), dim=1)  # (b, K), strongest first
+        chosen = (index[:, None, :] >= first_usable[None, :, None]) & (height[:, None, :] > 0)  # (b, W, K)
+        chosen = chosen & (torch.cumsum(chosen, dim=2) <= peaks)
+        count = chosen.sum(dim=2)
+        complete = (count == (wanted if rows is None else wanted[rows])).all(dim=1)
+        reading = torch.arange(len(scales), device=y.device)[None, :, None]
+        at = image_index.clamp(min=0)[reading, index[:, None, :]]  # (b, W, K)
+        image = near_rows.gather(1, at.flatten(1)).view_as(at)
+        ratio = image / height.clamp_min(torch.finfo(y.dtype).tiny)[:, None, :]
+        ratio = torch.where(chosen, ratio, torch.full_like(ratio, math.inf)).sort(dim=2).values
+        # The quantile of each reading's `count` ratios (linear interpolation, as torch.quantile).
         position = quantile * (count - 1).clamp(min=0).to(y.dtype)
         low = position.floor().long()
         high = torch.minimum(low + 1, (count - 1).clamp(min=0))
         fraction = position - low
-        lower, upper = ratio.gather(1, low[:, None])[:, 0], ratio.gather(1, high[:, None])[:, 0]
+        lower, upper = ratio.gather(2, low[..., None])[..., 0], ratio.gather(2, high[..., None])[..., 0]
         value = lower + (upper - lower).nan_to_num(0.0) * fraction
-        return torch.where(count > 0, value, torch.zeros_like(value)), count
+        return torch.where(count > 0, value, torch.zeros_like(value)), count, complete
 
-    found, count = reading(kbeta)
-    nulls = torch.stack([reading(kbeta * scale)[0] for scale in _KBETA_NULL_SCALES], dim=1)
+    # Twice the peaks asked for hold every reading's peaks unless several of the strongest lie at the
+    # lowest angles; those patterns are read again from all their points.
+    value, count, complete = readings(None, 2 * peaks)
+    if not bool(complete.all()):
+        rows = torch.nonzero(~complete).squeeze(1)
+        value[rows], count[rows], _ = readings(rows, points)
+    found, count, nulls = value[:, 0], count[:, 0], value[:, 1:]
     chance = nulls.median(dim=1).values
     spread = _MAD_TO_SIGMA * (nulls - chance[:, None]).abs().median(dim=1).values
     excess = found - chance
