@@ -2,6 +2,7 @@
 
     python scripts/ship_model.py RUN/model [--name xrdsynth-resnet-cu] [--hardware "AMD EPYC (2 cores), ..."]
         [--initialised-from MODEL --initialised-from-label "xrdsynth-resnet-cu (shipped before, long5)"]
+        [--kbeta-strip]
 
 Checks that the folder loads (weights match the card's checksum and the architecture), copies weights.pt and
 card.json to src/xrdsynth/models/pretrained/NAME/ with ordinary file permissions, and records the shipped
@@ -9,7 +10,10 @@ name (and, with --hardware, a fuller description of the training hardware than t
 card. ``--initialised-from`` records the model the run started from (``--init-from``; a shipped name or a
 folder, read before it is overwritten) under the card's ``initialised_from``: its name (or the label given),
 weights sha256, patterns seen, wall time, hardware, recipe and its own ``initialised_from``, the chain that
-the model card and ``scripts/learning_curve.py`` sum. Afterwards: scripts/evaluate_classifier.py --model that
+the model card and ``scripts/learning_curve.py`` sum. ``--kbeta-strip`` sets the card's
+``input.kbeta_strip``: the shipped classifier finds and removes a Kβ residue in what it reads (since
+2026-12-06; the weights are the same, the preprocessing differs), which a run trained without
+``--kbeta-strip`` does not write into its own card. Afterwards: scripts/evaluate_classifier.py --model that
 folder --write-card, then scripts/write_model_card.py, and the bundle's entry in SHIPPED of
 tests/test_architectures.py (architecture, weights sha256, configuration fingerprint: new weights under a
 shipped name fail the tests until it is updated, so a shipped name always means one set of weights).
@@ -53,6 +57,11 @@ def main() -> None:
     parser.add_argument("--hardware", default=None, help="replaces the card's hardware description")
     parser.add_argument("--initialised-from", default=None, help="the model the run started from")
     parser.add_argument("--initialised-from-label", default=None, help="its name in the card")
+    parser.add_argument(
+        "--kbeta-strip",
+        action="store_true",
+        help="the shipped model strips a Kβ residue found in its input (InputSpec.kbeta_strip)",
+    )
     args = parser.parse_args()
     load_pretrained(args.folder)  # raises if the folder is not a valid model
     start = None
@@ -68,6 +77,8 @@ def main() -> None:
         meta["card"]["hardware"] = args.hardware
     if start is not None:
         meta["card"]["initialised_from"] = start
+    if args.kbeta_strip:
+        meta["input"]["kbeta_strip"] = True
     (target / "card.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     load_pretrained(target)
     print(f"shipped {args.folder} as {target}")

@@ -20,8 +20,9 @@ step count so that the real run ends at 90 % of what is left, so that its warm-u
 ``OUT/model`` is exported at every checkpoint (a run stopped early leaves its last state) and
 ``OUT/summary.json`` records the steps, patterns, times, patterns/s and the hardware. Evaluate the model
 afterwards where the data are, e.g. ``python scripts/evaluate_classifier.py --model OUT/model --rruff
-../shared/data/rruff-dev --amcsd ../shared/data/amcsd-dev``, and ship it (``scripts/ship_model.py``) if it
-is better.
+../shared/data/rruff-dev --amcsd ../shared/data/amcsd-dev``, and ship it (``scripts/ship_model.py
+--kbeta-strip``) if it is better. The shipped model strips a Kβ residue from what it reads and the recipe
+does not write that into the run's card: compare with ``"kbeta_strip": true`` set in a copy of it.
 
 ``--smoke`` runs the same on the CPU with a tiny network, batch and budget, for the test suite.
 """
