@@ -10,7 +10,8 @@ at 2θ is r·I(2θ′), 2θ′ the Kα1 angle of the d that Kβ puts at 2θ (sin
 where that exceeds 1), so the stripped pattern is I − r·I(2θ′), clipped at 0 (one step: r is small). Applied
 to the patterns on the model's grid before the classifier's own preprocessing. The ratio ``auto`` estimates
 one per pattern (:func:`xrdsynth.transforms.kbeta_ratio`: 0, nothing stripped, where no residue is found) and
-prints the share of patterns where one was found. Prints, for each ratio r,
+prints the share of patterns where one was found; ``auto*F`` strips F times that estimate. The model is read
+without its own strip (``InputSpec.kbeta_strip`` off), so that r = 0 is the pattern as measured. Prints, for each ratio r,
 top-1 and the first answer's crystal system on rruff-dev (measured), each paired against no stripping
 (patterns right only without / only with, exact McNemar p), and with ``--amcsd`` the same on amcsd-dev,
 one structure per mineral, simulated under ``--conditions`` (default: clean, with the laboratory preset's Kβ
@@ -23,6 +24,7 @@ strongest peak, with and without it).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -48,13 +50,22 @@ CU_KBETA = 1.39222  # Å, Cu Kβ1,3
 def strip(patterns: torch.Tensor, two_theta: np.ndarray, ratio: float | str) -> tuple[torch.Tensor, float]:
     """(B, P) Cu Kα1 patterns on the equally spaced grid ``two_theta`` (degrees) minus ``ratio`` times their
     Kβ image, clipped at 0 (:func:`xrdsynth.transforms.strip_kbeta`; ``"auto"``: the ratio estimated per
-    pattern), and the share of patterns stripped."""
+    pattern, ``"auto*F"``: that estimate times F), and the share of patterns stripped."""
     grid = torch.as_tensor(two_theta, dtype=patterns.dtype)
     kalpha1 = WAVELENGTHS["CuKa1"]
-    if ratio == "auto":
+    if isinstance(ratio, str):
+        factor = float(ratio.removeprefix("auto").removeprefix("*") or 1.0)
         found = kbeta_ratio(patterns, grid, kalpha1, CU_KBETA)
-        return strip_kbeta(patterns, grid, kalpha1, CU_KBETA, found), float((found > 0).double().mean())
+        stripped = strip_kbeta(patterns, grid, kalpha1, CU_KBETA, (factor * found).clamp(max=0.5))
+        return stripped, float((found > 0).double().mean())
     return strip_kbeta(patterns, grid, kalpha1, CU_KBETA, float(ratio)), 1.0 if ratio else 0.0
+
+
+def ratio_argument(text: str) -> float | str:
+    """A --ratios value: a number, ``auto`` or ``auto*F``."""
+    if text == "auto" or (text.startswith("auto*") and float(text[5:]) > 0):
+        return text
+    return float(text)
 
 
 def kbeta_conditions(grid: tuple[float, float, int], seed: int) -> dict[str, torch.nn.Module]:
@@ -111,7 +122,7 @@ def report(name: str, answers: dict[float | str, tuple[np.ndarray, float]], labe
     for ratio, (top, share) in answers.items():
         right, system = top == labels, SYSTEM_OF_GROUP[top - 1] == SYSTEM_OF_GROUP[labels - 1]
         line = f"  {name:<34} r = {ratio!s:<6} top-1 {right.mean():6.1%}  crystal system {system.mean():6.1%}"
-        if ratio == "auto":
+        if isinstance(ratio, str):
             line += f"  (stripped {share:.0%})"
         if ratio:
             a, b, p = mcnemar(base == labels, right)
@@ -130,10 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="shipped name or saved folder (default: the default)")
     parser.add_argument(
         "--ratios",
-        type=lambda text: text if text == "auto" else float(text),
+        type=ratio_argument,
         nargs="+",
         default=[0.005, 0.01, 0.02],
-        help="Kβ/Kα peak-height ratios, or auto (estimated per pattern)",
+        help="Kβ/Kα peak-height ratios, auto (estimated per pattern) or auto*F (that estimate times F)",
     )
     parser.add_argument(
         "--conditions",
@@ -144,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     classifier = load_pretrained(args.model, precision="float32")
-    spec = classifier.spec
+    # Stripped here or not at all: a model whose card strips the residue itself is read without its strip.
+    classifier.spec = spec = dataclasses.replace(classifier.spec, kbeta_strip=False)
     ratios = [0.0, *args.ratios]
 
     def answers(patterns: torch.Tensor) -> dict[float | str, tuple[np.ndarray, float]]:

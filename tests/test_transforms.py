@@ -449,18 +449,25 @@ def test_kbeta_ratio_finds_the_residue_of_the_simulator_and_none_without_it(crys
 
 
 def test_strip_kbeta_removes_the_kbeta_peaks_and_leaves_patterns_without_them() -> None:
-    """Stripped with its estimated ratio, a pattern differs from the same pattern without Kβ peaks by less
-    than a fifth of the Kβ peak height anywhere (its Kα1 peaks included); a pattern without Kβ peaks comes
-    back unchanged; an explicit ratio per pattern works as one for all; bad ratios are refused."""
+    """Stripped with its estimated ratio as it is (factor 1), a pattern differs from the same pattern without
+    Kβ peaks by less than a fifth of the Kβ peak height anywhere (its Kα1 peaks included); with the default
+    factor (1.5) no Kβ peak is left above it by more than that, and nothing is cut deeper than the Kβ peak's
+    height; a pattern without Kβ peaks comes back unchanged; an explicit ratio per pattern works as one for
+    all; bad ratios and factors are refused."""
     grid = rerender_grid()
     kalpha1, kbeta = WAVELENGTHS["CuKa1"], 1.39222
     with_kbeta, without = kbeta_test_pattern(grid, 0.02), kbeta_test_pattern(grid, 0.0)
     patterns = torch.stack([with_kbeta, without])
-    stripped = T.strip_kbeta(patterns, grid, kalpha1, kbeta)
-    assert torch.equal(stripped[1], without)
     kbeta_peak = 0.02 * max(KBETA_HEIGHTS)
     assert float((with_kbeta - without).abs().max()) == pytest.approx(kbeta_peak, rel=0.01)
-    assert float((stripped[0] - without).abs().max()) < 0.2 * kbeta_peak
+    exact = T.strip_kbeta(patterns, grid, kalpha1, kbeta, factor=1.0)
+    assert float((exact[0] - without).abs().max()) < 0.2 * kbeta_peak
+    stripped = T.strip_kbeta(patterns, grid, kalpha1, kbeta)
+    assert torch.equal(stripped[1], without)
+    assert float((stripped[0] - without).max()) < 0.2 * kbeta_peak
+    assert float((without - stripped[0]).max()) < kbeta_peak
+    with pytest.raises(ValueError, match="factor"):
+        T.strip_kbeta(patterns, grid, kalpha1, kbeta, factor=0.0)
     both = T.strip_kbeta(patterns, grid, kalpha1, kbeta, torch.tensor([0.02, 0.02], dtype=grid.dtype))
     torch.testing.assert_close(both, T.strip_kbeta(patterns, grid, kalpha1, kbeta, 0.02))
     assert torch.equal(T.strip_kbeta(patterns, grid, kalpha1, kbeta, 0.0), patterns)
