@@ -6,19 +6,19 @@
 
 A Ni-filtered Cu tube leaves a weak Kβ line (λ 1.39222 Å, a few tenths to a few percent of Kα): every
 reflection of spacing d also shows at the Kβ angle of d, below its Kα angle. On the model's grid the Kβ part
-at 2θ is r·I(2θ′), 2θ′ the Kα1 angle of the d that Kβ puts at 2θ (sin θ′ = λ(Kα1)/λ(Kβ) sin θ; no source
-where that exceeds 1), so the stripped pattern is I − r·I(2θ′), clipped at 0 (one step: r is small). Applied
-to the patterns on the model's grid before the classifier's own preprocessing. The ratio ``auto`` estimates
-one per pattern (:func:`xrdsynth.transforms.kbeta_ratio`: 0, nothing stripped, where no residue is found) and
-prints the share of patterns where one was found; ``auto*F`` strips F times that estimate. The model is read
-without its own strip (``InputSpec.kbeta_strip`` off), so that r = 0 is the pattern as measured. Prints, for each ratio r,
-top-1 and the first answer's crystal system on rruff-dev (measured), each paired against no stripping
-(patterns right only without / only with, exact McNemar p), and with ``--amcsd`` the same on amcsd-dev,
-one structure per mineral, simulated under ``--conditions`` (default: clean, with the laboratory preset's Kβ
-residue alone, with its Kα doublet, with the whole preset; names of ``evaluate_classifier.py
---robustness``, seed 0, or of :func:`kbeta_conditions`: a Kβ residue of 0.2–2 % on every pattern, alone and
-with the issue's laboratory conditions, and those conditions counted with 30,000–100,000 counts at the
-strongest peak, with and without it).
+at 2θ is r·I(2θ′), 2θ′ the Kα1 angle of the d that Kβ puts at 2θ (sin θ′ = λ(Kα1)/λ(Kβ) sin θ; no source where
+that exceeds 1), so the stripped pattern is I − r·I(2θ′), clipped at 0 (one step: r is small). Applied to the
+patterns on the model's grid before the classifier's own preprocessing. The ratio ``auto`` estimates one per
+pattern (:func:`xrdsynth.transforms.kbeta_ratio`: 0, nothing stripped, where no residue is found) and prints
+the share of patterns where one was found; ``auto*F`` strips F times that estimate. The model is read without
+its own strip (``InputSpec.kbeta_strip`` off), so that r = 0 is the pattern as measured. Prints, for each
+ratio r, top-1 and the first answer's crystal system on rruff-dev (measured), each paired against no stripping
+(patterns right only without / only with, exact McNemar p), and with ``--amcsd`` the same on amcsd-dev, one
+structure per mineral, simulated under ``--conditions`` (default: clean, with the laboratory preset's Kβ
+residue alone, with its Kα doublet, with the whole preset; names of ``evaluate_classifier.py --robustness``,
+seed 0, or of :func:`kbeta_conditions`: a Kβ residue of 0.2–2 % on every pattern, alone and with the issue's
+laboratory conditions, and those conditions counted with 30,000–100,000 counts at the strongest peak, with and
+without it).
 """
 
 from __future__ import annotations
