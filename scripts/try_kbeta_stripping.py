@@ -1,7 +1,7 @@
 """Does removing a Kβ residue from the input help the shipped classifier? (issue 13; docs/training.md)
 
     python scripts/try_kbeta_stripping.py --rruff ../shared/data/rruff-dev [--amcsd ../shared/data/amcsd-dev
-        --cache /tmp/amcsd.pkl] [--model NAME_OR_FOLDER] [--ratios 0.005 0.01 0.02 auto]
+        --cache /tmp/amcsd.pkl] [--model NAME_OR_FOLDER] [--ratios 0.005 0.01 0.02 auto auto*1.5]
         [--conditions NAME ...]
 
 A Ni-filtered Cu tube leaves a weak Kβ line (λ 1.39222 Å, a few tenths to a few percent of Kα): every
