@@ -72,7 +72,7 @@ class InputSpec:
             is a tube's Kα1), the peaks found above the noise, and each drawn at its position and height as a
             Gaussian of the Scherrer width of crystallites of this size in nm; 0: it reads the pattern itself.
         kbeta_strip: find a Kβ residue in each pattern and remove it before anything else
-            (:func:`xrdsynth.transforms.strip_kbeta` with the ratio of
+            (:func:`xrdsynth.transforms.strip_kbeta` with the ratio it estimates by
             :func:`xrdsynth.transforms.kbeta_ratio`; patterns without one are left as they are). The Kβ
             line is that of the tube whose Kα1 is ``wavelength``: a pattern measured with another tube and
             converted to this grid shows its Kβ elsewhere and is left as it is.

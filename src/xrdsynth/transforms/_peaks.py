@@ -322,10 +322,10 @@ def strip_kbeta(
     That estimate is the lower quartile of the peaks' ratios (robust against reflections that happen to lie
     at Kβ positions), about a tenth below a typical Kβ peak, and a Kβ peak left faintly on the baseline is
     what misleads a classifier, while a slightly deeper cut into a reflection hardly shows (and what goes
-    below 0 on the baseline is clipped). The default 1.5 was chosen on the shipped classifier: against 1,
-    amcsd-dev minerals (one per mineral, noise-free, the laboratory preset's Kβ residue) read 57.2 % instead
-    of 54.7 % (McNemar p = 1.5e-8), patterns without a residue unchanged, rruff-dev 39.2 against 39.0 %
-    (float32; docs/training.md, "The Kβ strip switched on").
+    below 0 on the baseline is clipped). The default 1.5 was chosen on the shipped classifier: with it rather
+    than a factor of 1, amcsd-dev minerals (one per mineral, noise-free, the laboratory preset's Kβ residue)
+    read 57.2 % instead of 54.7 % (McNemar p = 1.5e-8), patterns without a residue unchanged, rruff-dev 39.2
+    against 39.0 % (float32; docs/training.md, "The Kβ strip switched on").
 
     Args:
         patterns: (B, P) intensities on the equally spaced Kα1 grid ``two_theta``.
