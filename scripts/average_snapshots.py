@@ -20,6 +20,7 @@ sha256), since a shipped name may later mean other weights.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -78,7 +79,19 @@ def main() -> None:
                 f"{args.run} was not initialised from a network (no init_from in its config.json)"
             )
         start = _bundle(config["init_from"])
-        members.insert(0, start.get_model())
+        start_model = start.get_model()
+        run_spec = members[-1].spec
+        if (
+            start_model.spec != run_spec
+            and dataclasses.replace(start_model.spec, kbeta_strip=run_spec.kbeta_strip) == run_spec
+        ):
+            # The shipped card strips a Kβ residue at inference, which a run does not train with unless asked:
+            # the switch is not in the weights, so the start is read as the run reads.
+            print(
+                f"the start's card and the run differ in kbeta_strip: the run's ({run_spec.kbeta_strip}) kept"
+            )
+            start_model.spec = run_spec
+        members.insert(0, start_model)
     averaged = average_classifiers(members)
     averaged.card["weight_average"]["from"] = [str(folder) for _, folder in chosen]
     if start is not None:
