@@ -14,7 +14,9 @@ measured accuracy, or the average is tuned to the development set.
 folder) as one more member: a fine-tune averaged with its start (weight-space ensembling, WiSE-FT, Wortsman et
 al. 2022) keeps most of what the fine-tune learned and most of what the start knew, where the fine-tune alone
 trades one for the other. The start's card is recorded under ``weight_average["start"]`` (name and weights
-sha256), since a shipped name may later mean other weights.
+sha256), since a shipped name may later mean other weights. A start whose card differs from the run only in
+``kbeta_strip`` (the shipped card strips a Kβ residue at inference, which is not in the weights) is read as
+the run reads.
 """
 
 from __future__ import annotations
