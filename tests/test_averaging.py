@@ -3,6 +3,7 @@ snapshots."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -143,3 +144,23 @@ def test_the_script_refuses_a_start_the_run_does_not_have(tmp_path) -> None:
     result = average_snapshots(run, tmp_path / "a", "--with-start")
     assert result.returncode != 0
     assert "not initialised from a network" in result.stderr
+
+
+def test_the_script_averages_a_start_that_strips_kbeta_as_the_run_reads(tmp_path) -> None:
+    """The shipped card strips a Kβ residue at inference, which a run trained from it does not: the two are
+    averaged with the run's preprocessing; a start that reads its input otherwise is still refused."""
+    stripping = dataclasses.replace(SPEC, kbeta_strip=True)
+    run = tmp_path / "run"
+    run.mkdir()
+    save_pretrained(classifier(8, steps=800), run / "model")
+    start_folder = save_pretrained(classifier(7, steps=5000, spec=stripping), tmp_path / "start")
+    (run / "config.json").write_text(json.dumps({"steps": 800, "init_from": str(start_folder)}))
+    result = average_snapshots(run, tmp_path / "soup", "--with-start", "--from-step", "800")
+    assert result.returncode == 0, result.stderr
+    assert "differ in kbeta_strip" in result.stdout
+    assert not load_pretrained(tmp_path / "soup").spec.kbeta_strip
+    other = dataclasses.replace(SPEC, background_window_deg=2.0)
+    save_pretrained(classifier(7, steps=5000, spec=other), tmp_path / "start")
+    result = average_snapshots(run, tmp_path / "soup2", "--with-start", "--from-step", "800")
+    assert result.returncode != 0
+    assert "differs from classifier 0 in its spec" in result.stderr
