@@ -354,9 +354,8 @@ def strip_kbeta(
     x = patterns.clamp_min(0.0)
     if not bool((ratio > 0).any()):
         return x
-    if ratio.ndim == 0:
-        return (x - ratio * _kbeta_image(x, grid, kalpha1, kbeta)).clamp_min(0.0)
     # Only the patterns with a residue change (most measured patterns show none).
+    ratio = ratio.expand(patterns.shape[0])
     rows = torch.nonzero(ratio > 0).squeeze(1)
     stripped = x[rows] - ratio[rows, None] * _kbeta_image(x[rows], grid, kalpha1, kbeta)
     return x.index_copy(0, rows, stripped.clamp_min(0.0))
