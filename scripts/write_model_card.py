@@ -195,17 +195,24 @@ def calibration_lines(calibration: dict) -> list[str]:
     return lines
 
 
-def learning_curve_lines(curve: list[dict]) -> list[str]:
+def learning_curve_lines(curve: list[dict], soup_of: list[str] | None = None) -> list[str]:
+    """The model card's learning-curve section; ``soup_of`` names the runs of a shipped soup, whose last run
+    the snapshots are from."""
+    if soup_of:
+        average = (
+            f'; "average" the soup that ships, of the runs {", ".join(soup_of)} (the snapshots are those of '
+            f"{soup_of[-1]}; the soup's patterns and CPU-hours count every run)"
+        )
+    elif any(r["model"] == "average" for r in curve):
+        average = '; "average" the weight average of the run that ships'
+    else:
+        average = ""
     lines = [
         "![Accuracy against patterns seen and CPU-hours](_static/learning_curve.png)",
         "",
         "The models kept during training, as networks (without the calibration the shipped one carries);",
         '"start" is the model the run was initialised from'
-        + (
-            '; "average" the weight average of the run that ships'
-            if any(r["model"] == "average" for r in curve)
-            else ""
-        )
+        + average
         + ". CPU-hours: wall hours times the 2 cores.",
         "",
         "| model | patterns seen | CPU-hours | rruff-dev top-1 | rruff-dev crystal system "
@@ -347,7 +354,25 @@ def main() -> None:
             )
         )
     average = card.get("weight_average")
-    if average and average.get("start"):
+    seeds = (
+        f"- **Seed**: {card['seed']}; **patterns seen** in this run: {card['samples_seen']:,}, every one new."
+    )
+    if average and average.get("members"):
+        start = average["start"]
+        runs = "; ".join(
+            f"{m['name']} (seed {m['seed']}, {m['steps']:,} steps, {m['samples_seen']:,} patterns)"
+            for m in average["members"]
+        )
+        lines.append(
+            f"- **Weights**: the mean of {len(average['members'])} runs of this recipe from one start "
+            f"({start['name']}, sha256 {start['weights_sha256'][:12]}…), each first averaged with that start "
+            f"(WiSE-FT): {runs}; a uniform model soup (`scripts/soup_models.py`), so the start weighs half."
+        )
+        seeds = (
+            f"- **Seeds**: {', '.join(str(m['seed']) for m in average['members'])}; **patterns seen** in "
+            f"these runs: {card['samples_seen']:,}, every one new."
+        )
+    elif average and average.get("start"):
         start = average["start"]
         steps = ", ".join(f"{s:,}" for s in average["steps"][1:] if s is not None)
         lines.append(
@@ -363,8 +388,7 @@ def main() -> None:
             "stochastic weight averaging by `scripts/average_snapshots.py`)."
         )
     lines += [
-        f"- **Seed**: {card['seed']}; **patterns seen** in this run: {card['samples_seen']:,}, "
-        "every one new.",
+        seeds,
         f"- **Wall time and hardware**: {card['wall_time_s'] / 3600:.2f} h on {card['hardware']}.",
         f"- **Software**: xrdsynth {card['xrdsynth_version']}, torch {card['torch_version']}.",
         "- **Reproduce**: `python -m xrdsynth.train` with the card's `recipe` (it holds every option).",
@@ -427,7 +451,9 @@ def main() -> None:
         lines += ["## Calibration and abstention", "", *calibration_lines(calibration)]
     curve = card.get("learning_curve")
     if curve:
-        lines += ["## Learning curve", "", *learning_curve_lines(curve), ""]
+        members = (card.get("weight_average") or {}).get("members")
+        soup_of = [m["name"] for m in members] if members else None
+        lines += ["## Learning curve", "", *learning_curve_lines(curve, soup_of), ""]
     lines += [
         "## Limits",
         "",

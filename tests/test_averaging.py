@@ -164,3 +164,46 @@ def test_the_script_averages_a_start_that_strips_kbeta_as_the_run_reads(tmp_path
     result = average_snapshots(run, tmp_path / "soup2", "--with-start", "--from-step", "800")
     assert result.returncode != 0
     assert "differs from classifier 0 in its spec" in result.stderr
+
+
+def soup_models(out: Path, *models: Path) -> subprocess.CompletedProcess[str]:
+    """scripts/soup_models.py MODEL... --out OUT, as a user runs it."""
+    script = ROOT / "scripts" / "soup_models.py"
+    command = [sys.executable, str(script), *map(str, models), "--out", str(out)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+
+
+def fine_tune(seed: int, start_sha256: str, folder: Path) -> tuple[Classifier, Path]:
+    """A classifier whose card says it was averaged with the start of that sha256, saved to ``folder``."""
+    member = classifier(seed, steps=700)
+    member.card.update(samples_seen=1000 * seed, wall_time_s=10.0 * seed, seed=seed)
+    member.card["weight_average"] = {
+        "networks": 2,
+        "steps": [5000, 700],
+        "start": {"name": "s", "weights_sha256": start_sha256},
+    }
+    return member, save_pretrained(member, folder)
+
+
+def test_the_soup_script_averages_runs_from_one_start_and_sums_their_training(tmp_path) -> None:
+    (a, folder_a), (b, folder_b) = (fine_tune(s, "abc", tmp_path / f"m{s}") for s in (3, 4))
+    result = soup_models(tmp_path / "soup", folder_a, folder_b)
+    assert result.returncode == 0, result.stderr
+    written = load_pretrained(tmp_path / "soup", precision="float32")
+    for name, value in written.model.state_dict().items():
+        expected = (a.model.state_dict()[name].double() + b.model.state_dict()[name].double()) / 2
+        torch.testing.assert_close(value.double(), expected, rtol=0, atol=1e-6)
+    # The soup cost the training of both runs, and its card says which runs they were.
+    assert written.card["samples_seen"] == 7000
+    assert written.card["wall_time_s"] == 70.0
+    assert written.card["name"] == "seed-3+seed-4"
+    assert [m["seed"] for m in written.card["weight_average"]["members"]] == [3, 4]
+
+
+def test_the_soup_script_refuses_runs_from_different_starts(tmp_path) -> None:
+    _, folder_a = fine_tune(3, "abc", tmp_path / "m3")
+    _, folder_b = fine_tune(4, "def", tmp_path / "m4")
+    result = soup_models(tmp_path / "soup", folder_a, folder_b)
+    assert result.returncode != 0
+    assert "do not all record one start" in result.stderr
+    assert not (tmp_path / "soup").exists()
