@@ -44,7 +44,7 @@ FINGERPRINTS = {
 SHIPPED = {
     "xrdsynth-resnet-cu": (
         "resnet10",
-        "963f7809473f30b6a3c781f44c0a531cbc7726165b13e2317bd7002d0a662e01",
+        "1dc1bf12254830204be1bda227b0d4d067fbe73bc5394e544431e2aea5167b63",
         "a7d83e7ef44cd629",
     ),
 }
