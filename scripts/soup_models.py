@@ -46,11 +46,8 @@ def member_record(model: str, classifier: Classifier) -> dict:
     """What the soup's card keeps of one member: where it came from and what its training cost."""
     card = classifier.card
     sha256 = json.loads((Path(model) / "card.json").read_text(encoding="utf-8"))["weights_sha256"]
-    record = {"model": model, "name": card.get("name"), "weights_sha256": sha256}
-    for key in ("seed", "steps", "samples_seen", "wall_time_s"):
-        if key in card:
-            record[key] = card[key]
-    return record
+    kept = {key: card[key] for key in ("seed", "steps", "samples_seen", "wall_time_s") if key in card}
+    return {"model": model, "name": card.get("name"), "weights_sha256": sha256, **kept}
 
 
 def main() -> None:
