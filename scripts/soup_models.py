@@ -21,20 +21,15 @@ and weights sha256.
 from __future__ import annotations
 
 import argparse
-import json
+from collections.abc import Mapping
 from pathlib import Path
 
-from xrdsynth.models import Classifier, average_classifiers, load_pretrained, save_pretrained
+from xrdsynth.models import PretrainedBundle, average_classifiers, save_pretrained
 
 
-def recorded_start(folder: Path) -> str | None:
-    """The start a member records: the weights sha256 of the network it was averaged with, else the
-    ``init_from`` of its training; None when it records neither (not a folder, or a network trained from
-    scratch)."""
-    card_file = folder / "card.json"
-    if not card_file.is_file():
-        return None
-    card = json.loads(card_file.read_text(encoding="utf-8"))["card"]
+def recorded_start(card: Mapping) -> str | None:
+    """The start a member's card records: the weights sha256 of the network it was averaged with, else the
+    ``init_from`` of its training; None when it records neither (a network trained from scratch)."""
     start = (card.get("weight_average") or {}).get("start")
     if start:
         return str(start["weights_sha256"])
@@ -42,12 +37,11 @@ def recorded_start(folder: Path) -> str | None:
     return None if init_from is None else str(init_from)
 
 
-def member_record(model: str, classifier: Classifier) -> dict:
+def member_record(model: str, bundle: PretrainedBundle) -> dict:
     """What the soup's card keeps of one member: where it came from and what its training cost."""
-    card = classifier.card
-    sha256 = json.loads((Path(model) / "card.json").read_text(encoding="utf-8"))["weights_sha256"]
+    card = bundle.card
     kept = {key: card[key] for key in ("seed", "steps", "samples_seen", "wall_time_s") if key in card}
-    return {"model": model, "name": card.get("name"), "weights_sha256": sha256, **kept}
+    return {"model": model, "name": card.get("name"), "weights_sha256": bundle.weights_sha256, **kept}
 
 
 def main() -> None:
@@ -59,26 +53,30 @@ def main() -> None:
     args = parser.parse_args()
     if len(args.models) < 2:
         raise SystemExit("a soup needs at least two classifiers")
-    starts = {m: recorded_start(Path(m)) for m in args.models}
+    try:
+        # Each folder read once: its card, its weights' sha256 and (below) its network.
+        bundles = [PretrainedBundle.from_folder(m) for m in args.models]
+    except ValueError as error:
+        raise SystemExit(f"not a classifier folder: {error}") from None
+    starts = {m: recorded_start(b.card) for m, b in zip(args.models, bundles, strict=True)}
     if len(set(starts.values())) != 1 or None in starts.values():
         listing = "\n".join(f"  {m}: {s}" for m, s in starts.items())
         raise SystemExit(
             f"the classifiers do not all record one start, so their weights need not align:\n{listing}"
         )
-    members = [load_pretrained(m) for m in args.models]
-    averaged = average_classifiers(members)
+    averaged = average_classifiers([b.get_model() for b in bundles])
     record = averaged.card["weight_average"]
     record["soup_of"] = list(args.models)
-    record["start"] = members[-1].card.get("weight_average", {}).get("start")
-    record["members"] = [member_record(m, c) for m, c in zip(args.models, members, strict=True)]
+    record["start"] = (bundles[-1].card.get("weight_average") or {}).get("start")
+    record["members"] = [member_record(m, b) for m, b in zip(args.models, bundles, strict=True)]
     averaged.card["name"] = "+".join(
-        str(c.card.get("name", m)) for m, c in zip(args.models, members, strict=True)
+        str(b.card.get("name", m)) for m, b in zip(args.models, bundles, strict=True)
     )
     for key in ("samples_seen", "wall_time_s"):
-        if all(key in c.card for c in members):
-            averaged.card[key] = round(sum(c.card[key] for c in members), 1)
+        if all(key in b.card for b in bundles):
+            averaged.card[key] = round(sum(b.card[key] for b in bundles), 1)
     save_pretrained(averaged, args.out)
-    print(f"averaged {len(members)} classifiers into {args.out} (common start {next(iter(starts.values()))})")
+    print(f"averaged {len(bundles)} classifiers into {args.out} (common start {next(iter(starts.values()))})")
 
 
 if __name__ == "__main__":
