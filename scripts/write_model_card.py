@@ -228,6 +228,56 @@ def learning_curve_lines(curve: list[dict], soup_of: list[str] | None = None) ->
     return lines
 
 
+def weights_lines(card: dict) -> tuple[str | None, str]:
+    """The card's "Weights" line (None for a network as trained) and its "Seed(s)" line: which networks the
+    shipped weights average (``card["weight_average"]``), as `scripts/average_snapshots.py` and
+    `scripts/soup_models.py` record them."""
+    average = card.get("weight_average")
+    seeds = (
+        f"- **Seed**: {card['seed']}; **patterns seen** in this run: {card['samples_seen']:,}, every one new."
+    )
+    if average and average.get("members"):
+        runs = "; ".join(
+            f"{m['name']} (seed {m['seed']}, {m['steps']:,} steps, {m['samples_seen']:,} patterns)"
+            for m in average["members"]
+        )
+        start = average.get("start")
+        if start:
+            how = (
+                f"from one start ({start['name']}, sha256 {start['weights_sha256'][:12]}…), each first "
+                f"averaged with that start (WiSE-FT): {runs}; a uniform model soup "
+                "(`scripts/soup_models.py`), so the start weighs half."
+            )
+        else:
+            # Runs soup_models.py accepted by the start they were trained from (init_from), not averaged
+            # with it: the start has no weight of its own in the mean.
+            how = (
+                f"trained from one start ({card['recipe']['init_from']}): {runs}; a uniform model soup "
+                "(`scripts/soup_models.py`)."
+            )
+        seeds = (
+            f"- **Seeds**: {', '.join(str(m['seed']) for m in average['members'])}; **patterns seen** in "
+            f"these runs: {card['samples_seen']:,}, every one new."
+        )
+        return f"- **Weights**: the mean of {len(average['members'])} runs of this recipe {how}", seeds
+    if average and average.get("start"):
+        start = average["start"]
+        steps = ", ".join(f"{s:,}" for s in average["steps"][1:] if s is not None)
+        return (
+            f"- **Weights**: the mean of the network this run started from ({start['name']}, sha256 "
+            f"{start['weights_sha256'][:12]}…) and {average['networks'] - 1} of this run (steps {steps}): "
+            "weight-space ensembling of a fine-tune with its start (WiSE-FT), by "
+            "`scripts/average_snapshots.py --with-start`."
+        ), seeds
+    if average:
+        steps = ", ".join(f"{s:,}" for s in average["steps"] if s is not None)
+        return (
+            f"- **Weights**: the mean of {average['networks']} networks of this run (steps {steps}; "
+            "stochastic weight averaging by `scripts/average_snapshots.py`)."
+        ), seeds
+    return None, seeds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -353,40 +403,9 @@ def main() -> None:
                 else "."
             )
         )
-    average = card.get("weight_average")
-    seeds = (
-        f"- **Seed**: {card['seed']}; **patterns seen** in this run: {card['samples_seen']:,}, every one new."
-    )
-    if average and average.get("members"):
-        start = average["start"]
-        runs = "; ".join(
-            f"{m['name']} (seed {m['seed']}, {m['steps']:,} steps, {m['samples_seen']:,} patterns)"
-            for m in average["members"]
-        )
-        lines.append(
-            f"- **Weights**: the mean of {len(average['members'])} runs of this recipe from one start "
-            f"({start['name']}, sha256 {start['weights_sha256'][:12]}…), each first averaged with that start "
-            f"(WiSE-FT): {runs}; a uniform model soup (`scripts/soup_models.py`), so the start weighs half."
-        )
-        seeds = (
-            f"- **Seeds**: {', '.join(str(m['seed']) for m in average['members'])}; **patterns seen** in "
-            f"these runs: {card['samples_seen']:,}, every one new."
-        )
-    elif average and average.get("start"):
-        start = average["start"]
-        steps = ", ".join(f"{s:,}" for s in average["steps"][1:] if s is not None)
-        lines.append(
-            f"- **Weights**: the mean of the network this run started from ({start['name']}, sha256 "
-            f"{start['weights_sha256'][:12]}…) and {average['networks'] - 1} of this run (steps {steps}): "
-            "weight-space ensembling of a fine-tune with its start (WiSE-FT), by "
-            "`scripts/average_snapshots.py --with-start`."
-        )
-    elif average:
-        steps = ", ".join(f"{s:,}" for s in average["steps"] if s is not None)
-        lines.append(
-            f"- **Weights**: the mean of {average['networks']} networks of this run (steps {steps}; "
-            "stochastic weight averaging by `scripts/average_snapshots.py`)."
-        )
+    weights_line, seeds = weights_lines(card)
+    if weights_line:
+        lines.append(weights_line)
     lines += [
         seeds,
         f"- **Wall time and hardware**: {card['wall_time_s'] / 3600:.2f} h on {card['hardware']}.",

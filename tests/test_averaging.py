@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import load_script
 from xrdsynth.models import Classifier, InputSpec, average_classifiers, load_pretrained, save_pretrained
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -207,3 +208,25 @@ def test_the_soup_script_refuses_runs_from_different_starts(tmp_path) -> None:
     assert result.returncode != 0
     assert "do not all record one start" in result.stderr
     assert not (tmp_path / "soup").exists()
+
+
+def test_the_card_page_says_how_a_soup_weighs_its_start(tmp_path) -> None:
+    """scripts/write_model_card.py describes a soup of runs averaged with their start (the start weighs half)
+    and a soup of the runs as trained (the start has no weight of its own), from what soup_models.py wrote."""
+    weights_lines = load_script("write_model_card").weights_lines
+    folders = []
+    for seed in (3, 4):
+        member = classifier(seed, steps=700)
+        member.card.update(samples_seen=1000 * seed, wall_time_s=10.0, seed=seed)
+        member.card["recipe"] = {"init_from": "xrdsynth-resnet-cu"}
+        folders.append(save_pretrained(member, tmp_path / f"raw{seed}"))
+    assert soup_models(tmp_path / "raw-soup", *folders).returncode == 0
+    line, seeds = weights_lines(load_pretrained(tmp_path / "raw-soup").card)
+    assert line.startswith("- **Weights**: the mean of 2 runs of this recipe trained from one start")
+    assert "(xrdsynth-resnet-cu)" in line and "weighs half" not in line
+    assert seeds.startswith("- **Seeds**: 3, 4; **patterns seen** in these runs: 7,000")
+    averaged = [fine_tune(s, "abc123def456789", tmp_path / f"m{s}")[1] for s in (3, 4)]
+    assert soup_models(tmp_path / "soup", *averaged).returncode == 0
+    line, _ = weights_lines(load_pretrained(tmp_path / "soup").card)
+    assert "from one start (s, sha256 abc123def456…), each first averaged with that start" in line
+    assert line.endswith("so the start weighs half.")
