@@ -645,6 +645,36 @@ def test_groups_with_enough_cells_draw_from_their_own() -> None:
     torch.testing.assert_close(a.frac_coords, b.frac_coords, rtol=0, atol=0)
 
 
+def test_long_real_cells_are_drawn_and_sampled_as_often_as_they_occur() -> None:
+    # Layered structures have long cells: a quarter of amcsd-dev's I4/mmm cells and a third of its R-3m ones
+    # (hexagonal axes) have c/a beyond 5. Kernel draws start from those cells and keep them (until session 38
+    # the Gaussian's bound of 5 dropped every one, and the sampled I4/mmm c/a spanned 2.3-3.6 between its 10
+    # and 90 % quantiles against 1.7-7.6 in the real cells); draws from the Gaussian keep the bound.
+    stats = default_statistics()
+    tables = SpaceGroupSampler()._device_tables()
+    for group in (139, 166):
+        real = np.exp(np.asarray(stats.cells_by_group[group])[:, 0])
+        assert np.mean(real > 5.0) > 0.2, group
+        groups = torch.full((4000,), group)
+        lattice = draw_lattices(tables, groups, torch.full((4000,), 400.0, dtype=torch.float64),
+                                torch.Generator().manual_seed(2))  # fmt: skip
+        lengths = lattice.norm(dim=-1)
+        drawn = (lengths[:, 2] / lengths[:, 0]).numpy()
+        assert abs(np.mean(drawn > 5.0) - np.mean(real > 5.0)) < 0.04, group
+        np.testing.assert_allclose(np.quantile(drawn, 0.9), np.quantile(real, 0.9), rtol=0.1)
+        # The sampler keeps them too: long cells place their atoms at least as easily as the typical ones.
+        sampled = SpaceGroupSampler(seed=4).sample(200, space_group=group).lattice.norm(dim=-1)
+        assert np.mean((sampled[:, 2] / sampled[:, 0]).numpy() > 5.0) > 0.15, group
+    gaussian_only = dataclasses.replace(
+        stats,
+        lattice={s: dataclasses.replace(shape, samples=()) for s, shape in stats.lattice.items()},
+        cells_by_group={},
+    )
+    lattice = SpaceGroupSampler(statistics=gaussian_only, seed=1).sample(300, space_group=166).lattice
+    lengths = lattice.norm(dim=-1)
+    assert float((lengths[:, 2] / lengths[:, 0]).max()) <= 5.0 * (1 + 1e-9)
+
+
 def test_cells_by_group_are_saved_and_checked(tmp_path: Path) -> None:
     stats = dataclasses.replace(default_statistics(), cells_by_group={14: ((0.5, 0.3, 115.0),) * 20})
     stats.save(tmp_path / "s.json")

@@ -15,6 +15,7 @@ from ._statistics import LATTICE_VARIABLES
 __all__ = [
     "ANGLE_RANGE",
     "KERNEL_ANGLE_RANGE",
+    "KERNEL_MAX_LENGTH_RATIO",
     "MAX_LENGTH_RATIO",
     "METRIC_ANGLE_MARGIN",
     "METRIC_MARGIN",
@@ -30,6 +31,11 @@ ANGLE_RANGE = {"triclinic": (60.0, 120.0), "monoclinic": (90.0, 125.0)}
 # beta = 135°, a tenth of them beyond 125°): their bounds only keep the noise from leaving sane shapes.
 KERNEL_ANGLE_RANGE = {"triclinic": (50.0, 130.0), "monoclinic": (90.0, 150.0)}
 MAX_LENGTH_RATIO = 5.0
+# Real cells are longer: a quarter of amcsd-dev's I4/mmm cells and a third of its R-3m ones (hexagonal
+# axes) have c/a beyond 5 (layered structures, up to 17), and bounding kernel draws by 5 dropped them all
+# (the sampled I4/mmm c/a spanned 2.3-3.6 between its 10 and 90 % quantiles against 1.7-7.6 in the real
+# cells). Kernel draws, which start from real cells, are only kept from extremes the noise could reach.
+KERNEL_MAX_LENGTH_RATIO = 20.0
 # Smallest accepted 1 - cos²α - cos²β - cos²γ + 2 cosα cosβ cosγ = (V / abc)²: rejects very flat cells.
 MIN_CELL_FLATNESS = 0.1
 SHAPE_REJECTION_ROUNDS = 10
@@ -58,11 +64,11 @@ def draw_lattices(
     crystal's space group where the statistics keep them (``cells_by_group``), else over those of its
     lattice system (a random fitted cell plus Gaussian noise, ``t.cell_kernel_width`` times the system's
     fitted covariance's square root), or from the fitted Gaussian where the statistics keep no cells, redrawn
-    while outside the sane bounds (``ANGLE_RANGE``, for kernel draws ``KERNEL_ANGLE_RANGE``;
-    ``MAX_LENGTH_RATIO``, ``MIN_CELL_FLATNESS``); the scale gives the cell ``volume`` (n,) Å³, or more
-    where the shortest edge would be below ``t.min_cell_edge`` (the cell is then scaled up until it is
-    not). The system's constraints hold by construction: equal lengths are the same number, fixed angles
-    use exact cosines (0 for 90°, -1/2 for 120°).
+    while outside the sane bounds (``ANGLE_RANGE`` and ``MAX_LENGTH_RATIO``, for kernel draws
+    ``KERNEL_ANGLE_RANGE`` and ``KERNEL_MAX_LENGTH_RATIO``; ``MIN_CELL_FLATNESS``); the scale gives the
+    cell ``volume`` (n,) Å³, or more where the shortest edge would be below ``t.min_cell_edge`` (the cell
+    is then scaled up until it is not). The system's constraints hold by construction: equal lengths are the
+    same number, fixed angles use exact cosines (0 for 90°, -1/2 for 120°).
     """
     n = group.shape[0]
     dtype, device = volume.dtype, volume.device
@@ -161,15 +167,17 @@ def _draw_shape(
             values[:, 2] = 90.0 + (values[:, 2] - 90.0).abs()
         return values
 
-    angles = KERNEL_ANGLE_RANGE if samples.shape[0] else ANGLE_RANGE
+    kernel = samples.shape[0] > 0
+    angles = KERNEL_ANGLE_RANGE if kernel else ANGLE_RANGE
+    ratio = KERNEL_MAX_LENGTH_RATIO if kernel else MAX_LENGTH_RATIO
     draw = draw_n()
     for _ in range(SHAPE_REJECTION_ROUNDS):
-        bad = ~_shape_ok(draw, system, variables, angles)
+        bad = ~_shape_ok(draw, system, variables, angles, ratio)
         if not bool(bad.any()):
             return draw
         draw = torch.where(bad[:, None], draw_n(), draw)
     # The rare rows still outside the bounds after all rounds take the (clamped) mean shape.
-    bad = ~_shape_ok(draw, system, variables, angles)
+    bad = ~_shape_ok(draw, system, variables, angles, ratio)
     return torch.where(bad[:, None], _clamped_mean(mean, system, variables).expand(n, -1), draw)
 
 
@@ -213,10 +221,11 @@ def _shape_ok(
     system: str,
     variables: tuple[str, ...],
     angle_range: dict[str, tuple[float, float]],
+    max_length_ratio: float = MAX_LENGTH_RATIO,
 ) -> torch.Tensor:
     ok = torch.ones(values.shape[0], dtype=torch.bool, device=values.device)
     low, high = angle_range.get(system, (0.0, 180.0))
-    limit = math.log(MAX_LENGTH_RATIO)
+    limit = math.log(max_length_ratio)
     for j, name in enumerate(variables):
         v = values[:, j]
         ok &= (v.abs() <= limit) if name.startswith("log_") else ((v >= low) & (v <= high))
