@@ -662,7 +662,7 @@ def test_long_real_cells_are_drawn_and_sampled_as_often_as_they_occur() -> None:
         drawn = (lengths[:, 2] / lengths[:, 0]).numpy()
         assert abs(np.mean(drawn > 5.0) - np.mean(real > 5.0)) < 0.04, group
         np.testing.assert_allclose(np.quantile(drawn, 0.9), np.quantile(real, 0.9), rtol=0.1)
-        # The sampler keeps them too: long cells place their atoms at least as easily as the typical ones.
+        # The crystals keep them: placing the atoms does not reject long cells more often than typical ones.
         sampled = SpaceGroupSampler(seed=4).sample(200, space_group=group).lattice.norm(dim=-1)
         assert np.mean((sampled[:, 2] / sampled[:, 0]).numpy() > 5.0) > 0.15, group
     gaussian_only = dataclasses.replace(
