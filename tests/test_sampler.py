@@ -575,6 +575,16 @@ def _realism_script():
     return module
 
 
+def _gaussian_only(stats: SamplerStatistics) -> SamplerStatistics:
+    """The statistics without their cells (no kernel, neither per group nor per system): every cell shape is
+    drawn from the Gaussian fitted per lattice system."""
+    return dataclasses.replace(
+        stats,
+        lattice={s: dataclasses.replace(shape, samples=()) for s, shape in stats.lattice.items()},
+        cells_by_group={},
+    )
+
+
 def test_cell_shapes_follow_the_fitted_cells_not_only_their_gaussian() -> None:
     # A quarter of amcsd-dev's monoclinic cells are pseudo-orthorhombic: written in the standard setting
     # (beta up to 135°) they have another cell choice within 3° of 90° (P2_1/n settings of P2_1/c minerals).
@@ -598,11 +608,7 @@ def test_cell_shapes_follow_the_fitted_cells_not_only_their_gaussian() -> None:
 
     real = np.mean([_most_orthogonal_angle(_unit_monoclinic(*row)) < 3.0 for row in fitted])
     kernel, _ = shares(stats)
-    gaussian_only = dataclasses.replace(
-        stats,
-        lattice={s: dataclasses.replace(shape, samples=()) for s, shape in stats.lattice.items()},
-        cells_by_group={},
-    )
+    gaussian_only = _gaussian_only(stats)
     gaussian, _ = shares(gaussian_only)
     assert real > 0.2 and kernel > 0.75 * real and gaussian < 0.6 * real
     # One fitted cell: every draw is that cell up to the kernel's width (0.1 of the Gaussian's spread).
@@ -665,11 +671,7 @@ def test_long_real_cells_are_drawn_and_sampled_as_often_as_they_occur() -> None:
         # The crystals keep them: placing the atoms does not reject long cells more often than typical ones.
         sampled = SpaceGroupSampler(seed=4).sample(200, space_group=group).lattice.norm(dim=-1)
         assert np.mean((sampled[:, 2] / sampled[:, 0]).numpy() > 5.0) > 0.15, group
-    gaussian_only = dataclasses.replace(
-        stats,
-        lattice={s: dataclasses.replace(shape, samples=()) for s, shape in stats.lattice.items()},
-        cells_by_group={},
-    )
+    gaussian_only = _gaussian_only(stats)
     lattice = SpaceGroupSampler(statistics=gaussian_only, seed=1).sample(300, space_group=166).lattice
     lengths = lattice.norm(dim=-1)
     assert float((lengths[:, 2] / lengths[:, 0]).max()) <= 5.0 * (1 + 1e-9)
