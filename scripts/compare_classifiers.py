@@ -3,7 +3,7 @@ whether that difference is more than chance (exact two-sided McNemar test).
 
     python scripts/compare_classifiers.py MODEL_A MODEL_B [MODEL_C ...] --rruff ../shared/data/rruff-dev
         [--xred ../shared/data/xred-monophase] [--amcsd ../shared/data/amcsd-dev] [--cache /tmp/amcsd.pkl]
-        [--mineral-half 0|1] [--robustness]
+        [--mineral-half 0|1] [--long-cells R] [--robustness]
 
 MODEL_A, MODEL_B, ... are shipped names or folders (a run's ``model/`` folder, a snapshot); each model after
 the first is paired against MODEL_A (named B, C, ... in the output). On rruff-dev and xred-monophase all read
@@ -17,6 +17,10 @@ much sharper than comparing the two accuracies.
 ``--mineral-half K`` keeps only the minerals whose name (lower case) has a CRC-32 checksum with remainder K
 modulo 2: half of the minerals, chosen independently of anything else, for comparisons in which the other
 half lent something to the training (e.g. its cells, see docs/sampler.md, "Cell shapes by space group").
+
+``--long-cells R`` (with ``--amcsd``) also compares them on every amcsd-dev structure (not one per mineral;
+within the half where ``--mineral-half`` is given) whose cell, as its CIF gives it, has a longest edge more
+than R times its shortest: layered and other long cells (clean patterns, as above).
 
 ``--robustness`` (with ``--amcsd``) compares them on the same structures rendered under each condition of
 ``scripts/evaluate_classifier.py --robustness`` (each laboratory effect alone, the whole preset, the issue's
@@ -80,6 +84,12 @@ def mineral_halves(folder: Path, ids: list[str]) -> np.ndarray:
     return np.array([zlib.crc32(mineral[i].lower().encode()) % 2 for i in ids], dtype=np.int64)
 
 
+def long_cells(crystals: list, ratio: float) -> np.ndarray:
+    """Indices of the crystals whose longest cell edge is more than ``ratio`` times their shortest."""
+    edges = [np.linalg.norm(np.asarray(c.lattice, dtype=np.float64), axis=1) for c in crystals]
+    return np.array([i for i, e in enumerate(edges) if e.max() > ratio * e.min()], dtype=np.int64)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -93,6 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=20261124, help="of the simulated crystallite sizes")
     parser.add_argument("--mineral-half", type=int, choices=(0, 1), default=None, help="amcsd-dev half")
     parser.add_argument(
+        "--long-cells",
+        type=float,
+        default=None,
+        metavar="R",
+        help="also every structure whose longest cell edge exceeds R times its shortest (needs --amcsd)",
+    )
+    parser.add_argument(
         "--robustness", action="store_true", help="also under each laboratory condition (needs --amcsd)"
     )
     args = parser.parse_args(argv)
@@ -100,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give --rruff, --xred, --amcsd or several")
     if args.robustness and args.amcsd is None:
         parser.error("--robustness needs --amcsd")
+    if args.long_cells is not None and (args.amcsd is None or args.long_cells <= 1.0):
+        parser.error("--long-cells needs --amcsd and a ratio above 1")
     if len(args.models) > len(_LETTERS):
         parser.error(f"at most {len(_LETTERS) + 1} models")
     a = load_pretrained(args.model_a)
@@ -132,6 +151,17 @@ def main(argv: list[str] | None = None) -> int:
             + ("" if args.mineral_half is None else f", half {args.mineral_half}"),
             *(answers_on_grid(m, patterns) == truth for m in models),
         )
+        if args.long_cells is not None:
+            every = np.arange(len(crystals))
+            if args.mineral_half is not None:
+                every = every[mineral_halves(args.amcsd, ids) == args.mineral_half]
+            every = every[long_cells([crystals[i] for i in every], args.long_cells)]
+            patterns = simulate_on_grid(a, [crystals[i] for i in every], args.seed)
+            paired(
+                f"amcsd-dev, every structure with a cell edge ratio above {args.long_cells:g}"
+                + ("" if args.mineral_half is None else f", half {args.mineral_half}"),
+                *(answers_on_grid(m, patterns) == labels[every] for m in models),
+            )
         if args.robustness:
             for name, condition in robustness_conditions(a.spec.grid, args.seed).items():
                 patterns = render(condition, chosen)

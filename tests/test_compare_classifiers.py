@@ -63,6 +63,30 @@ def test_a_model_compared_with_itself_agrees_under_every_laboratory_condition(tm
     assert all("right only for A 0, only for B 0; McNemar p = 1" in line for line in paired)
     with pytest.raises(SystemExit):
         script.main([*shipped, "--rruff", str(tmp_path), "--robustness"])
+    # --long-cells 1.2 keeps rutile alone (c/a 0.64: edges 4.59 and 2.96 Å, ratio 1.55; quartz 1.10,
+    # pyrite 1): one structure, read alike by the model and itself.
+    assert script.main([*shipped, "--amcsd", str(tmp_path), "--long-cells", "1.2"]) == 0
+    long_lines = [line for line in capsys.readouterr().out.splitlines() if "edge ratio above 1.2" in line]
+    assert len(long_lines) == 1 and "of 1; right only for A 0, only for B 0" in long_lines[0]
+    with pytest.raises(SystemExit):
+        script.main([*shipped, "--amcsd", str(tmp_path), "--long-cells", "1.0"])
+
+
+def test_long_cells_are_those_whose_longest_edge_exceeds_the_ratio_times_the_shortest():
+    """Edge lengths of the lattice rows, whatever their directions: a layered cell (c = 6a), a monoclinic one
+    whose long edge is oblique, a cube."""
+    import xrdsynth as xs
+
+    def crystal(lattice):
+        return xs.Crystal(lattice=np.array(lattice, dtype=float), frac_coords=np.zeros((1, 3)), numbers=[14])
+
+    layered = crystal([[3.0, 0, 0], [0, 3.0, 0], [0, 0, 18.0]])
+    oblique = crystal([[4.0, 0, 0], [0, 5.0, 0], [-12.0, 0, 16.0]])  # c = 20 Å at beta 126.9°: ratio 5.0
+    cube = crystal(np.eye(3) * 5.0)
+    script = _script()
+    np.testing.assert_array_equal(script.long_cells([layered, oblique, cube], 5.0), [0])
+    np.testing.assert_array_equal(script.long_cells([layered, oblique, cube], 4.9), [0, 1])
+    assert script.long_cells([cube], 1.5).shape == (0,)
 
 
 def test_each_later_model_is_paired_against_the_first_on_measured_patterns(tmp_path: Path, capsys):
