@@ -1,6 +1,6 @@
 """Fit the sampler statistics shipped with xrdsynth (src/xrdsynth/sampler/default_statistics.json).
 
-    python scripts/fit_default_statistics.py ../shared/data/amcsd-dev [--out PATH]
+    python scripts/fit_default_statistics.py ../shared/data/amcsd-dev [--out PATH] [--max-per-compound K]
 
 Fits the statistics (xrdsynth.sampler.fit_statistics), then calibrates the volume shift so that the
 sampler's median volume per atom is the collection's (xrdsynth.sampler.calibrate_volume_shift). The
@@ -9,7 +9,8 @@ the American Mineralogist Crystal Structure Database as packed by the MIT-licens
 that folder's README.md and src/xrdsynth/sampler/PROVENANCE.md). Any other collection works the same way
 (ICSD or COD exports: see docs/sampler.md). Prints a short summary; the output is deterministic for a given
 folder and spglib version. Takes about 5 minutes of one core for amcsd-dev (spglib and the pair distances
-of every structure).
+of every structure). ``--max-per-compound K`` counts at most K structures of one compound (space group and
+formula; ``fit_statistics(max_per_compound=K)``): the shipped file counts every structure.
 """
 
 from __future__ import annotations
@@ -39,6 +40,13 @@ def main(argv: list[str] | None = None) -> int:
         default=2000,
         help="crystals sampled per round of calibrate_volume_shift (default 2000)",
     )
+    parser.add_argument(
+        "--max-per-compound",
+        type=int,
+        default=None,
+        metavar="K",
+        help="count at most K structures of one compound (space group and formula; default: every one)",
+    )
     args = parser.parse_args(argv)
     if not args.folder.is_dir():
         parser.error(f"{args.folder} is not a folder")
@@ -46,12 +54,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.folder.resolve().name}: CIF files fitted by scripts/fit_default_statistics.py"
     )
     start = time.perf_counter()
-    stats = fit_statistics(args.folder, source=source)
+    stats = fit_statistics(args.folder, source=source, max_per_compound=args.max_per_compound)
     fitted = time.perf_counter() - start
     stats = calibrate_volume_shift(stats, crystals=args.calibration_crystals)
     stats.save(args.out)
     print(
-        f"fitted {stats.num_structures} structures ({stats.num_skipped} skipped) in {fitted:.0f} s, "
+        f"fitted {stats.num_structures} structures ({stats.num_skipped} skipped, "
+        f"{stats.summary['repeats_left_out']} left out as repeats of a compound) in {fitted:.0f} s, "
         f"calibrated the volume shift to {stats.volume_shift:+.3f} in "
         f"{time.perf_counter() - start - fitted:.0f} s -> {args.out}"
     )

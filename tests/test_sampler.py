@@ -510,6 +510,49 @@ def test_fit_accepts_crystals_and_counts_sites() -> None:
     assert stats.num_elements_counts[1] == 2
 
 
+def test_fit_counts_each_compound_at_most_max_per_compound_times() -> None:
+    """Refinements of one compound (rock salt at three cell edges, one of them as a 2x1x1 supercell) count
+    at most ``max_per_compound`` times: the first ones given, every statistic alike; another compound of
+    the same group (KCl) and the same formula in another group (NaCl in a CsCl-type cell) are other
+    compounds."""
+    rock_salts = [_rock_salt(5.64), _rock_salt(5.60), _rock_salt(5.70)]
+    supercell = Crystal.from_parameters(
+        11.28, 5.64, 5.64, 90, 90, 90,
+        [[x / 2 + dx, y, z] for dx in (0.0, 0.5) for x, y, z in rock_salts[0].frac_coords],
+        [*rock_salts[0].numbers] * 2,
+    )  # fmt: skip
+    potassium = dataclasses.replace(_rock_salt(6.29), numbers=np.where(_rock_salt().numbers == 11, 19, 17))
+    cesium_type = Crystal.from_parameters(
+        3.0, 3.0, 3.0, 90, 90, 90, [[0, 0, 0], [0.5, 0.5, 0.5]], ["Na", "Cl"]
+    )
+    collection = [*rock_salts, supercell, potassium, cesium_type]
+
+    every = fit_statistics(collection, progress=False)
+    assert every.num_structures == 6 and every.space_group_counts == {221: 1, 225: 5}
+    assert every.summary["repeats_left_out"] == 0
+    one = fit_statistics(collection, progress=False, max_per_compound=1)
+    assert one.num_structures == 3 and one.space_group_counts == {221: 1, 225: 2}
+    assert one.element_counts[225] == {"Cl": 2, "K": 1, "Na": 1}
+    assert one.summary["repeats_left_out"] == 3 and one.num_skipped == 0
+    # The first rock salt is the one kept: the median of the kept cells' edges (3.0, NaCl's, 6.29 Å) is its.
+    assert one.summary["shortest_cell_edge_A"]["q50"] == pytest.approx(5.64, abs=1e-3)
+    two = fit_statistics(collection, progress=False, max_per_compound=2)
+    assert two.space_group_counts == {221: 1, 225: 3} and two.summary["repeats_left_out"] == 2
+    for bad in (0, -1, True):
+        with pytest.raises(ValueError, match="max_per_compound"):
+            fit_statistics(collection, progress=False, max_per_compound=bad)
+
+
+def test_compound_formula_is_reduced_and_independent_of_the_cell() -> None:
+    from xrdsynth.sampler._fit import compound_formula
+
+    assert compound_formula([8, 14, 8]) == "O2Si"
+    assert compound_formula([14, 8, 8] * 6) == compound_formula([8, 8, 14]) == "O2Si"
+    assert compound_formula([14, 8] * 6) == "OSi"
+    assert compound_formula([11, 17] * 4) == "ClNa"
+    assert compound_formula([]) == ""
+
+
 def test_sites_per_element_follow_the_crystal_system() -> None:
     # Real low-symmetry crystals spread each element over more sites than cubic ones do (about 3 O sites
     # per monoclinic or triclinic mineral in amcsd-dev against 1 in a cubic one); the sampler must too,

@@ -77,6 +77,7 @@ from ._statistics import (
 )
 
 __all__ = [
+    "compound_formula",
     "fit_element_volumes",
     "fit_statistics",
     "resolve_min_distances",
@@ -111,10 +112,13 @@ class _Counts:
     nn_ratio: list[float] = field(default_factory=list)
     used: int = 0
     skipped: int = 0
+    repeats: int = 0  # structures left out as further copies of a compound (max_per_compound)
+    compounds: dict[tuple[int, str], int] = field(default_factory=dict)
 
 
-def _add_crystal(counts: _Counts, crystal: Crystal) -> bool:
-    """Count one crystal; False when spglib cannot analyse it."""
+def _add_crystal(counts: _Counts, crystal: Crystal, max_per_compound: int | None = None) -> bool | None:
+    """Count one crystal; False when spglib cannot analyse it, None when it is left out as one more copy of a
+    compound already counted ``max_per_compound`` times."""
     # Atoms at one place (mixed or split sites) form one symmetry site, as in Crystal.detect_space_group.
     site_of, sites, types = crystal._symmetry_sites(FIT_SYMPREC)
     data = symmetry_dataset(crystal.lattice, crystal.frac_coords[sites], types, FIT_SYMPREC)
@@ -131,6 +135,11 @@ def _add_crystal(counts: _Counts, crystal: Crystal) -> bool:
                 weights.get(int(crystal.numbers[i]), 0.0) + crystal.occupancies[i]
             )
         main_element.append(max(weights, key=lambda z: weights[z]))
+    if max_per_compound is not None:
+        key = (number, compound_formula(main_element))
+        if counts.compounds.get(key, 0) >= max_per_compound:
+            return None
+        counts.compounds[key] = counts.compounds.get(key, 0) + 1
     orbits = dict.fromkeys(int(i) for i in data.equivalent_atoms)  # one representative per orbit
     sites_of_element: dict[int, int] = {}
     for rep in orbits:
@@ -188,6 +197,20 @@ def _min_distance_ratio(crystal: Crystal) -> float:
     d = periodic_distances(crystal.frac_coords, crystal.frac_coords, crystal.lattice)
     np.fill_diagonal(d, np.inf)
     return float(np.min(d / (radii[:, None] + radii[None, :])))
+
+
+def compound_formula(elements: Iterable[int]) -> str:
+    """The reduced formula of a list of atomic numbers, one per atom (or site) of a cell, elements in
+    alphabetical order: ``[8, 14, 8] -> "O2Si"``, and the same for any multiple of the cell, so that a
+    conventional and a primitive cell of one compound agree."""
+    tally: dict[str, int] = {}
+    for z in elements:
+        symbol = element_symbol(int(z))
+        tally[symbol] = tally.get(symbol, 0) + 1
+    if not tally:
+        return ""
+    divisor = math.gcd(*tally.values())
+    return "".join(f"{e}{n // divisor if n // divisor > 1 else ''}" for e, n in sorted(tally.items()))
 
 
 # The 27 lattice translations {-1, 0, 1}^3 around a rounded difference; index 13 is the zero shift.
@@ -353,6 +376,7 @@ def fit_statistics(
     min_distance_quantile: float = MIN_DISTANCE_QUANTILE,
     min_distance_floor: float = MIN_DISTANCE_FLOOR,
     min_cell_edge_quantile: float = MIN_CELL_EDGE_QUANTILE,
+    max_per_compound: int | None = None,
     progress: bool = True,
 ) -> SamplerStatistics:
     """Fit sampler statistics on a collection of crystal structures.
@@ -367,6 +391,12 @@ def fit_statistics(
             come (stored in the result).
         min_cell_edge_quantile: quantile of the standardised cells' shortest edges that becomes the
             shortest allowed cell edge.
+        max_per_compound: count at most this many structures of one compound, a space group (as spglib
+            finds it) with one formula of the sites' main elements (:func:`compound_formula`), the first
+            ones in the order given; None counts every structure. Databases hold many refinements of a
+            few compounds (amcsd-dev: 60 of its 71 Pmmm structures are YBa₂Cu₃O₇₋δ, 72 of its 196 R-3c
+            ones calcite or rhodochrosite), which otherwise dominate their group's cells, elements and
+            Wyckoff positions. The number left out is ``summary["repeats_left_out"]``.
         progress: show a tqdm progress bar over the structures (thousands of files take minutes).
 
     Returns:
@@ -374,8 +404,11 @@ def fit_statistics(
         symprec ``FIT_SYMPREC``) are skipped and counted in ``num_skipped``.
 
     Raises:
-        ValueError: a path does not exist, no structure could be used, or a quantile outside [0, 1).
+        ValueError: a path does not exist, no structure could be used, a quantile outside [0, 1), or
+            ``max_per_compound`` below 1.
     """
+    if max_per_compound is not None and (isinstance(max_per_compound, bool) or int(max_per_compound) < 1):
+        raise ValueError(f"max_per_compound must be a positive integer or None, got {max_per_compound!r}")
     for name, q in (
         ("min_distance_quantile", min_distance_quantile),
         ("min_cell_edge_quantile", min_cell_edge_quantile),
@@ -397,7 +430,10 @@ def fit_statistics(
     counts = _Counts()
     bar = tqdm(sources, unit="structure", desc="fit_statistics", disable=not progress)
     for crystal in _crystals(bar, counts):
-        if _add_crystal(counts, crystal):
+        added = _add_crystal(counts, crystal, max_per_compound)
+        if added is None:
+            counts.repeats += 1
+        elif added:
             counts.used += 1
         else:
             counts.skipped += 1
@@ -516,4 +552,5 @@ def _summary(counts: _Counts, volume_residual: np.ndarray) -> dict[str, Any]:
         "volume_residual_log": _quantiles(volume_residual),
         "volume_residual_log_std": round(float(np.std(volume_residual)), 4),
         "packing_fraction_log_std": round(float(np.std(counts.log_packing)), 4),
+        "repeats_left_out": counts.repeats,
     }
