@@ -511,7 +511,7 @@ def test_fit_accepts_crystals_and_counts_sites() -> None:
 
 
 def test_fit_counts_each_compound_at_most_max_per_compound_times() -> None:
-    """Refinements of one compound (rock salt at three cell edges, one of them as a 2x1x1 supercell) count
+    """Refinements of one compound (rock salt at three cell edges, and once more as a 2x1x1 supercell) count
     at most ``max_per_compound`` times: the first ones given, every statistic alike; another compound of
     the same group (KCl) and the same formula in another group (NaCl in a CsCl-type cell) are other
     compounds."""
