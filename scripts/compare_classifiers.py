@@ -141,25 +141,26 @@ def main(argv: list[str] | None = None) -> int:
         paired("xred-monophase", *rights)
     if args.amcsd is not None:
         crystals, labels, ids = amcsd_crystals(args.amcsd, args.cache)
-        unique = one_per_mineral(args.amcsd, ids)
+        # The structures of the chosen half (every one without --mineral-half), named so in each line.
+        in_half = np.ones(len(ids), dtype=bool)
+        half = ""
         if args.mineral_half is not None:
-            unique = unique[mineral_halves(args.amcsd, [ids[i] for i in unique]) == args.mineral_half]
+            in_half = mineral_halves(args.amcsd, ids) == args.mineral_half
+            half = f", half {args.mineral_half}"
+        unique = one_per_mineral(args.amcsd, ids)
+        unique = unique[in_half[unique]]
         chosen, truth = [crystals[i] for i in unique], labels[unique]
         patterns = simulate_on_grid(a, chosen, args.seed)
         paired(
-            "amcsd-dev, one structure per mineral"
-            + ("" if args.mineral_half is None else f", half {args.mineral_half}"),
+            f"amcsd-dev, one structure per mineral{half}",
             *(answers_on_grid(m, patterns) == truth for m in models),
         )
         if args.long_cells is not None:
-            every = np.arange(len(crystals))
-            if args.mineral_half is not None:
-                every = every[mineral_halves(args.amcsd, ids) == args.mineral_half]
+            every = np.nonzero(in_half)[0]
             every = every[long_cells([crystals[i] for i in every], args.long_cells)]
             patterns = simulate_on_grid(a, [crystals[i] for i in every], args.seed)
             paired(
-                f"amcsd-dev, every structure with a cell edge ratio above {args.long_cells:g}"
-                + ("" if args.mineral_half is None else f", half {args.mineral_half}"),
+                f"amcsd-dev, every structure with a cell edge ratio above {args.long_cells:g}{half}",
                 *(answers_on_grid(m, patterns) == labels[every] for m in models),
             )
         if args.robustness:
