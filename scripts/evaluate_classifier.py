@@ -76,8 +76,10 @@ def most_probable_system(probability: np.ndarray) -> np.ndarray:
 
 
 def breakdown(probability: np.ndarray, labels: np.ndarray, most: int = 6) -> dict:
-    """Where a classifier fails: top-1 and crystal-system accuracy per true crystal system, and how its
-    answers concentrate (the groups it answers most often, with counts, and how many distinct groups)."""
+    """Where a classifier fails: top-1 and crystal-system accuracy per true crystal system, the crystal
+    systems of its first answers per true system (``answered_as``: counts in CRYSTAL_SYSTEMS order, a row
+    of the confusion matrix), and how its answers concentrate (the groups it answers most often, with
+    counts, and how many distinct groups)."""
     answer = probability.argmax(axis=1) + 1
     system_answer = most_probable_system(probability)
     first_system = SYSTEM_OF_GROUP[answer - 1]
@@ -91,6 +93,7 @@ def breakdown(probability: np.ndarray, labels: np.ndarray, most: int = 6) -> dic
                 "top1": float(np.mean(answer[rows] == labels[rows])),
                 "crystal_system": float(np.mean(system_answer[rows] == k)),
                 "crystal_system_first": float(np.mean(first_system[rows] == k)),
+                "answered_as": np.bincount(first_system[rows], minlength=len(CRYSTAL_SYSTEMS)).tolist(),
             }
     groups, counts = np.unique(answer, return_counts=True)
     order = np.argsort(-counts, kind="stable")[:most]

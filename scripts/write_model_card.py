@@ -112,8 +112,9 @@ def system_answer_lines(*evaluations: dict | None) -> list[str]:
 
 
 def breakdown_lines(breakdown: dict) -> list[str]:
-    """Accuracy per crystal system on rruff-dev and how the answers concentrate."""
-    from xrdsynth.symmetry import SpaceGroup
+    """Accuracy per crystal system on rruff-dev, the crystal systems of the first answers (where the
+    evaluation counted them) and how the answers concentrate."""
+    from xrdsynth.symmetry import CRYSTAL_SYSTEMS, SpaceGroup
 
     systems = breakdown["by_crystal_system"]
     first = all("crystal_system_first" in row for row in systems.values())
@@ -127,6 +128,20 @@ def breakdown_lines(breakdown: dict) -> list[str]:
             f"| {name} | {row['n']} | {percent(row['top1'])} | {percent(row['crystal_system'])} |"
             + (f" {percent(row['crystal_system_first'])} |" if first else "")
         )
+    confusion = []
+    if all("answered_as" in row for row in systems.values()):
+        # Rows: the true systems present; columns: every system a first answer can have.
+        confusion = [
+            "",
+            "The crystal system of the first answer, by true crystal system (rows; counts of patterns):",
+            "",
+            "| true / answered | " + " | ".join(CRYSTAL_SYSTEMS) + " |",
+            "|---|" + "---|" * len(CRYSTAL_SYSTEMS),
+            *(
+                f"| {name} | " + " | ".join(str(count) for count in row["answered_as"]) + " |"
+                for name, row in systems.items()
+            ),
+        ]
     n = breakdown["n"]
     answered = ", ".join(
         f"`{SpaceGroup(group).symbol}` ({group}) {count} times" for group, count in breakdown["most_answered"]
@@ -135,6 +150,7 @@ def breakdown_lines(breakdown: dict) -> list[str]:
     never = [name for name, row in breakdown["by_crystal_system"].items() if row["top1"] == 0]
     return [
         *lines,
+        *confusion,
         "",
         f"Its answers concentrate on few groups: {breakdown['distinct_answers']} distinct groups for {n}",
         f"patterns, the two most frequent {percent(top_two / n)} of them ({answered}).",

@@ -80,8 +80,16 @@ def test_both_crystal_system_answers_are_scored_and_the_card_shows_the_first_ans
     assert result["crystal_system"] == 0.5  # orthorhombic for row 0: wrong
     assert result["crystal_system_first"] == 1.0
     by_system = script.breakdown(probability, labels)["by_crystal_system"]
-    monoclinic = {"n": 1, "top1": 1.0, "crystal_system": 0.0, "crystal_system_first": 1.0}
+    # Both first answers are in their true system: monoclinic counted as monoclinic, cubic as cubic.
+    monoclinic = {
+        "n": 1,
+        "top1": 1.0,
+        "crystal_system": 0.0,
+        "crystal_system_first": 1.0,
+        "answered_as": [0, 1, 0, 0, 0, 0, 0],
+    }
     assert by_system["monoclinic"] == monoclinic
+    assert by_system["cubic"]["answered_as"] == [0, 0, 0, 0, 0, 0, 1]
 
     card = load_script("write_model_card")
     old = {"n": 449, "top1": 0.381, "top1_enantiomorph": 0.381, "top5": 0.661, "crystal_system": 0.539}
@@ -94,3 +102,23 @@ def test_both_crystal_system_answers_are_scored_and_the_card_shows_the_first_ans
     text = " ".join(card.system_answer_lines({"rruff": old}, {"rruff": new, "precision": "float32"}))
     assert "first answer against summed (the network in float32): rruff-dev 57.9 % against 53.5 %." in text
     assert card.system_answer_lines({"rruff": old}, None) == []
+
+
+def test_the_card_shows_which_crystal_systems_the_measured_patterns_are_mistaken_for():
+    script = load_script("evaluate_classifier")
+    card = load_script("write_model_card")
+    # Three triclinic patterns: two answered P2_1/c (monoclinic), one P-1; one cubic pattern answered Pnma.
+    probability = np.zeros((4, 230))
+    probability[[0, 1], 13] = 1.0
+    probability[2, 1] = 1.0
+    probability[3, 61] = 1.0
+    breakdown = script.breakdown(probability, np.array([2, 2, 2, 225]))
+    lines = card.breakdown_lines(breakdown)
+    header = "| true / answered | triclinic | monoclinic | orthorhombic | tetragonal | trigonal | hexagonal |"
+    assert header + " cubic |" in lines
+    assert "| triclinic | 1 | 2 | 0 | 0 | 0 | 0 | 0 |" in lines
+    assert "| cubic | 0 | 0 | 1 | 0 | 0 | 0 | 0 |" in lines
+    # A card evaluated before the answers were counted keeps its table without the confusion rows.
+    for row in breakdown["by_crystal_system"].values():
+        del row["answered_as"]
+    assert not any(line.startswith("| true / answered") for line in card.breakdown_lines(breakdown))
