@@ -1,7 +1,7 @@
 """Which space groups a classifier gets right and what it answers instead, group by group.
 
     python scripts/diagnose_groups.py --rruff ../shared/data/rruff-dev [--amcsd ../shared/data/amcsd-dev]
-        [--synthetic 256] [--model NAME_OR_FOLDER] [--groups 12] [--cache /tmp/amcsd.pkl]
+        [--synthetic 256] [--model NAME_OR_FOLDER] [--groups 12] [--cache /tmp/amcsd.pkl] [--crystal-systems]
 
 For the ``--groups`` space groups most frequent in rruff-dev (or the groups given with ``--group``), prints
 one Markdown table row per group: the share of patterns of that group the classifier answers correctly
@@ -19,6 +19,12 @@ in the model or its training data, not in the measurement), or even on its own s
 classifier has learned to prefer another group for that kind of pattern). Powder patterns cannot tell some
 groups apart at all (P1 from P-1, groups of one Laue class with the same reflection conditions), so a
 recall near 0 can also be a tie broken by the training prior.
+
+``--crystal-systems`` adds a second table, by true crystal system: how often the crystal system of the first
+answer is right and which systems it is mistaken for, on rruff-dev and (with ``--amcsd``) on every mineral of
+amcsd-dev (one structure each), clean and under the whole laboratory preset. Where the measured patterns are
+misread like the preset's, the preset reproduces what makes them hard; where they are misread more, the
+measurement holds something the preset lacks.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import torch
 
 import xrdsynth as xs
 from xrdsynth.models import Classifier, load_pretrained
-from xrdsynth.symmetry import SpaceGroup
+from xrdsynth.symmetry import CRYSTAL_SYSTEM_OF_GROUP, CRYSTAL_SYSTEMS, SpaceGroup
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from evaluate_classifier import (
@@ -60,6 +66,20 @@ def recall_row(answers: np.ndarray, labels: np.ndarray, group: int, most: int = 
     return f"{np.mean(answers[rows] == group):.0%} of {n} ({others})"
 
 
+def system_row(answers: np.ndarray, labels: np.ndarray, system: int, most: int = 2) -> str:
+    """'share % of n (→ the most frequent wrong systems)': how often the first answers (groups) of the
+    patterns whose true crystal system is ``system`` (index into CRYSTAL_SYSTEMS) have that system."""
+    of_group = np.asarray(CRYSTAL_SYSTEM_OF_GROUP)
+    rows = of_group[labels - 1] == system
+    n = int(rows.sum())
+    if n == 0:
+        return "—"
+    answered = of_group[answers[rows] - 1]
+    wrong = Counter(answered[answered != system].tolist()).most_common(most)
+    others = ", ".join(f"{CRYSTAL_SYSTEMS[k]} {c}" for k, c in wrong)
+    return f"{np.mean(answered == system):.0%} of {n}" + (f" (→ {others})" if others else "")
+
+
 def synthetic_answers(
     classifier: Classifier, groups: list[int], per_group: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -81,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--group", type=int, action="append", default=None, help="show this group (repeat)")
     parser.add_argument("--synthetic", type=int, default=256, help="synthetic crystals per group (0: none)")
     parser.add_argument("--cache", type=Path, default=None, help="pickle cache of the amcsd-dev crystals")
+    parser.add_argument(
+        "--crystal-systems", action="store_true", help="also a table by true crystal system (see above)"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     classifier = load_pretrained(args.model)
@@ -117,6 +140,21 @@ def main(argv: list[str] | None = None) -> int:
         for g in groups:
             cells[g].append(recall_row(answers, labels, g))
 
+    systems = {"rruff-dev (measured)": (rruff_answers, rruff_labels)}
+    if args.crystal_systems and args.amcsd is not None:
+        # Every mineral, not only those of the groups above (simulated again: the draws follow the crystals).
+        every = [crystals[i] for i in unique]
+        every_labels = labels[unique]
+        spec = classifier.spec
+        grid = (spec.two_theta_min, spec.two_theta_max, spec.num_points)
+        clean = answers_on_grid(classifier, simulate_on_grid(classifier, every, seed=20261124))
+        laboratory = robustness_conditions(grid, seed=20261124)["laboratory-cu (all)"]
+        systems["amcsd-dev, one per mineral (clean)"] = (clean, every_labels)
+        systems["amcsd-dev, one per mineral (laboratory preset)"] = (
+            answers_on_grid(classifier, render(laboratory, every)),
+            every_labels,
+        )
+
     overall = Counter(rruff_answers.tolist()).most_common(4)
     print(
         f"model {args.model or 'default'}; rruff-dev answers most often: "
@@ -127,6 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     print("| --- | " + " | ".join("---" for _ in columns) + " |")
     for g in groups:
         print(f"| {g} {SpaceGroup(g).symbol} | " + " | ".join(cells[g]) + " |")
+    if args.crystal_systems:
+        print("\nThe crystal system of the first answer, by true crystal system:\n")
+        print("| true crystal system | " + " | ".join(systems) + " |")
+        print("| --- | " + " | ".join("---" for _ in systems) + " |")
+        for k, name in enumerate(CRYSTAL_SYSTEMS):
+            print(f"| {name} | " + " | ".join(system_row(a, y, k) for a, y in systems.values()) + " |")
     return 0
 
 

@@ -197,3 +197,14 @@ def test_train_loop_rate_leaves_out_the_first_steps(tmp_path: Path) -> None:
     assert loop.loop_rate(tmp_path, skip=20) == pytest.approx(2560 / 10.0)
     with pytest.raises(ValueError, match="fewer than two metric rows"):
         loop.loop_rate(tmp_path, skip=40)
+
+
+def test_train_loop_reads_thread_and_worker_settings_and_refuses_bad_ones() -> None:
+    loop = load_script(ROOT / "benchmarks" / "train_loop.py")
+    assert loop.parse_processes("2:1,1:1,1:2") == [(2, 1), (1, 1), (1, 2)]
+    assert loop.parse_processes("1:0, 2:0") == [(1, 0), (2, 0)]
+    for bad in ("2:1", "2:1,2:1", "0:1,1:1", "1:-1,1:1", "2,1", "a:b,1:1"):
+        with pytest.raises(ValueError, match="--processes"):
+            loop.parse_processes(bad)
+    with pytest.raises(SystemExit):  # reported by argparse, before any run starts
+        loop.main(["--processes", "2:1"])
