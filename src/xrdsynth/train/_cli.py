@@ -23,7 +23,7 @@ _OPTION_HELP = {
     "batch_size": "new patterns per step and process",
     "warmup_steps": "steps of linear learning-rate warm-up before the cosine decay",
     "seed": "seed of the model initialisation and of the data stream",
-    "threads": "torch CPU threads, 0 for torch's default",
+    "threads": "torch CPU threads, 0 for torch's default (on a CPU of few cores: 1, with --workers 1 or 2)",
     "max_atoms": "largest number of atoms in a sampled unit cell",
     "checkpoint_every": "steps between checkpoints and model exports",
     "eval_every": "steps between validations on the fixed synthetic validation set",
@@ -50,7 +50,8 @@ _OPTION_HELP = {
     "background_window_deg": "width in degrees of the background removal before the network, 0 for none",
     "smoothing_fwhm_deg": "FWHM in degrees of the Gaussian smoothing after it, 0 for none",
     "snapshot_every": "steps between models kept in snapshots/ (a multiple of --checkpoint-every), 0: none",
-    "workers": "DataLoader processes that make the data while the model trains (results do not change)",
+    "workers": "DataLoader processes that make the data while the model trains (results do not change; "
+    "with --threads 1, 1.5x the default's rate on 2 cores)",
     "tempering": "exponent of the 'tempered' space-group weights",
     "crystal_reuse": "patterns made from each sampled crystal of a batch, each with its own instrument draws",
     "crystal_pool": "batches whose crystals are sampled in one call (32 or more on a GPU, where the sampler "
