@@ -87,13 +87,14 @@ def main(argv: list[str] | None = None) -> int:
             pairs = parse_processes(args.processes)
         except ValueError as error:
             parser.error(str(error))
-        reuse = recipe.get("crystal_reuse", 1)
         settings = {f"{t} thread(s), {w} worker(s)": {"threads": t, "workers": w} for t, w in pairs}
+        compared = f"crystal_reuse {recipe.get('crystal_reuse', 1)} of the recipe"
     else:
         settings = {
             f"crystal_reuse {r}": {"crystal_reuse": r, "threads": 1, "workers": args.workers}
             for r in (1, args.reuse)
         }
+        compared = f"{args.workers} worker(s), 1 torch thread"
     rates: dict[str, list[float]] = {name: [] for name in settings}
     with tempfile.TemporaryDirectory(prefix="xrdsynth-loop-") as tmp:
         for round_ in range(args.rounds):
@@ -110,11 +111,6 @@ def main(argv: list[str] | None = None) -> int:
                 rates[name].append(loop_rate(out, args.skip))
                 print(f"  round {round_ + 1}, {name}: {rates[name][-1]:.0f} patterns/s", flush=True)
     median = {name: statistics.median(values) for name, values in rates.items()}
-    compared = (
-        f"crystal_reuse {reuse} of the recipe"
-        if args.processes is not None
-        else f"{args.workers} worker(s), 1 torch thread"
-    )
     print(
         f"xrdsynth {xs.__version__}, torch {torch.__version__}, {compared}, the shipped recipe "
         f"({recipe['architecture']} {recipe['architecture_kwargs']}, statistics "

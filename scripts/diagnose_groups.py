@@ -145,9 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         # Every mineral, not only those of the groups above (simulated again: the draws follow the crystals).
         every = [crystals[i] for i in unique]
         every_labels = labels[unique]
-        spec = classifier.spec
-        grid = (spec.two_theta_min, spec.two_theta_max, spec.num_points)
         clean = answers_on_grid(classifier, simulate_on_grid(classifier, every, seed=20261124))
+        # A fresh preset: the one above has advanced its draws.
         laboratory = robustness_conditions(grid, seed=20261124)["laboratory-cu (all)"]
         systems["amcsd-dev, one per mineral (clean)"] = (clean, every_labels)
         systems["amcsd-dev, one per mineral (laboratory preset)"] = (
