@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 from importlib.resources import files
 from pathlib import Path
 
@@ -103,6 +104,7 @@ def test_a_resumed_run_logs_every_step_once_with_the_losses_of_an_uninterrupted_
         assert float(a["loss"]) == pytest.approx(float(b["loss"]), rel=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore:precision='bfloat16':RuntimeWarning")
 def test_resuming_with_other_settings_is_refused_and_lists_every_difference(tmp_path):
     base = {**TINY, "steps": 2, "checkpoint_every": 2, "eval_every": 2}
     out = str(tmp_path / "run")
@@ -321,6 +323,7 @@ def test_training_data_can_come_from_a_statistics_file(tmp_path) -> None:
     assert config_from_args(args).statistics == str(path)
 
 
+@pytest.mark.filterwarnings("ignore:precision='bfloat16':RuntimeWarning")
 def test_bfloat16_mixed_precision_trains_the_same_network_in_float32_weights(tmp_path) -> None:
     """Under bfloat16 autocast the weights stay float32 and the run follows the float32 one closely."""
     base = {**TINY, "steps": 3, "checkpoint_every": 3, "eval_every": 3, "lr": 1e-3}
@@ -340,6 +343,25 @@ def test_bfloat16_mixed_precision_trains_the_same_network_in_float32_weights(tmp
     table = rows(tmp_path / "bf16")
     assert all(math.isfinite(float(r["loss"])) for r in table)
     assert json.loads((tmp_path / "bf16" / "config.json").read_text())["precision"] == "bfloat16"
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_bfloat16_on_a_cpu_without_bfloat16_instructions_warns(tmp_path, monkeypatch, native) -> None:
+    """On an AVX2 CPU, emulated bfloat16 made a training step several times slower than float32: a user who
+    asks for it there is told; on a CPU with AVX512-BF16 or AMX nothing is said."""
+    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.setattr(torch.cpu, probe, lambda: native, raising=False)
+    config = TrainConfig(
+        out=str(tmp_path / "run"), precision="bfloat16", device="cpu",
+        **{**TINY, "steps": 1, "checkpoint_every": 1, "eval_every": 1},
+    )  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(config, progress=False)
+    emulated = [w for w in caught if "no native bfloat16" in str(w.message)]
+    assert len(emulated) == (0 if native else 1)
+    if emulated:
+        assert emulated[0].category is RuntimeWarning and "precision='float32'" in str(emulated[0].message)
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .._base import DEFAULT_TWO_THETA, NUM_SPACE_GROUPS
+from .._precision import native_bfloat16
 from .._radiation import (
     KALPHA2_OF_KALPHA1,
     KBETA_OF_KALPHA1,
@@ -369,7 +370,7 @@ class Classifier(nn.Module):
     def inference_dtype(self) -> torch.dtype:
         """What ``precision`` means on the network's current device: torch.bfloat16 or torch.float32."""
         if self._precision == "auto":
-            return torch.bfloat16 if _native_bfloat16(self.device) else torch.float32
+            return torch.bfloat16 if native_bfloat16(self.device) else torch.float32
         return torch.bfloat16 if self._precision == "bfloat16" else torch.float32
 
     @classmethod
@@ -570,19 +571,6 @@ MIN_POINTS = 20
 
 _INFERENCE_PRECISIONS = ("auto", "float32", "bfloat16")  # the values of Classifier.precision
 
-
-def _native_bfloat16(device: torch.device | str) -> bool:
-    """Whether ``device`` computes bfloat16 convolutions natively (and so faster than float32): a CPU with
-    AVX512-BF16 or AMX instructions, or a GPU that supports bfloat16."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-    if device.type == "cpu":
-        # torch has no public query for these instruction sets; a torch without the probes gets float32.
-        names = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-        probes = [getattr(torch.cpu, name, None) for name in names]
-        return any(bool(probe()) for probe in probes if probe is not None)
-    return False
 # Below this share of the model's d-range covered by the measurement, predict warns.
 _WARN_COVERAGE = 0.5
 # A scan that starts above this 2θ (degrees, on the model's scale) misses the reflections of the largest

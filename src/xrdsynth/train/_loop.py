@@ -8,6 +8,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .._base import NUM_SPACE_GROUPS
+from .._precision import native_bfloat16
 from ..data import SyntheticPowderDataset
 from ..models import Classifier, InputSpec, load_pretrained, save_pretrained
 from ..simulate import resolve_wavelength
@@ -118,6 +120,14 @@ def train(config: TrainConfig, progress: bool = True, *, _stop_after: int | None
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     check_resume(config, Path(config.out), world_size)
     device = resolve_device(config.device, local_rank)
+    if config.precision == "bfloat16" and not native_bfloat16(device):
+        # Emulated bfloat16 is no faster than float32 anywhere and far slower on a CPU (docs/training.md).
+        warnings.warn(
+            f"precision='bfloat16' on {device}, which has no native bfloat16 (AVX512-BF16 or AMX on a CPU): "
+            "torch emulates it, several times slower than precision='float32'",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     distributed = world_size > 1
     if distributed and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
