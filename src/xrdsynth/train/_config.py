@@ -155,7 +155,8 @@ class TrainConfig:
         precision: arithmetic of the network's forward pass: "float32", or "bfloat16" (mixed precision:
             convolutions and matrix products in bfloat16 under ``torch.autocast``, weights, optimiser state
             and loss in float32). On CPUs with bfloat16 instructions (AVX512-BF16, AMX) and on recent GPUs
-            a step takes about 0.6 of the float32 time; elsewhere it can be slower. May change on resume.
+            a step takes about 0.6 of the float32 time; elsewhere torch emulates bfloat16 (13x the float32
+            time on an AVX2 CPU, and the run warns). May change on resume.
         workers: DataLoader processes that generate batches while the model trains (0: in the training
             process). Results do not depend on it.
         checkpoint_every: steps between checkpoints (and model exports).
