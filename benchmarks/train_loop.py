@@ -3,16 +3,18 @@ pattern against ``--crystal-reuse R`` (each sampled crystal simulated R times wi
 draws), or, with ``--processes``, torch threads against data workers.
 
     python benchmarks/train_loop.py [--reuse 4] [--steps 120] [--rounds 2] [--workers 2] [--note "..."]
-    python benchmarks/train_loop.py --processes 2:1,1:1,1:2 [--steps 100] [--rounds 2]
+    python benchmarks/train_loop.py --processes 2:1,1:1,1:2 [--steps 100] [--rounds 2] [--precision float32]
 
 Each run is ``xrdsynth.train.train`` with the shipped classifier's recipe (from its card: architecture,
 grid, preset, clean fraction, statistics, group weights, precision, consistency) from random weights,
 ``--steps`` steps of its batch size, in a temporary folder. By default crystal_reuse 1 and R alternate run
 by run (``--workers`` data processes, one torch thread), so that both see the same machine; with
 ``--processes T:W,...`` the settings of T torch threads and W data workers alternate (the recipe's own
-crystal_reuse), and each is compared with the first. Patterns/s come from each run's metrics.csv between
-the first logged step at or after ``--skip`` (the workers' start and the first batches excluded) and the
-last. Prints the median patterns/s of each setting and the ratios (> 1: faster than the reference).
+crystal_reuse), and each is compared with the first. ``--precision`` replaces the recipe's (bfloat16, which
+a CPU without AVX512-BF16 or AMX emulates 13x slower than float32). Patterns/s come from each run's
+metrics.csv between the first logged step at or after ``--skip`` (the workers' start and the first batches
+excluded) and the last. Prints the median patterns/s of each setting and the ratios (> 1: faster than the
+reference).
 
 Run it on a quiet machine: a busy core slows everything here several times over.
 """
@@ -62,6 +64,15 @@ def parse_processes(text: str) -> list[tuple[int, int]]:
     return settings
 
 
+def shipped_recipe(precision: str | None = None) -> dict:
+    """The shipped classifier's training recipe (its card's), with ``precision`` in place of the recipe's
+    where given."""
+    recipe = dict(load_pretrained().card["recipe"])
+    if precision is not None:
+        recipe["precision"] = precision
+    return recipe
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -76,11 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", type=int, default=20, help="steps left out at the start (default 20)")
     parser.add_argument("--rounds", type=int, default=2, help="runs per setting (default 2)")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers (default 2)")
+    parser.add_argument(
+        "--precision", choices=("float32", "bfloat16"), default=None,
+        help="the network's arithmetic (default: the recipe's)",
+    )  # fmt: skip
     parser.add_argument("--note", default="", help="what else ran on the machine")
     args = parser.parse_args(argv)
     if args.steps < args.skip + 20:
         parser.error("--steps must exceed --skip by at least 20")
-    recipe = dict(load_pretrained().card["recipe"])
+    recipe = shipped_recipe(args.precision)
     fields = set(TrainConfig.__dataclass_fields__)
     if args.processes is not None:
         try:
@@ -114,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"xrdsynth {xs.__version__}, torch {torch.__version__}, {compared}, the shipped recipe "
         f"({recipe['architecture']} {recipe['architecture_kwargs']}, statistics "
-        f"{recipe.get('statistics')!r}, batch {recipe['batch_size']})"
+        f"{recipe.get('statistics')!r}, batch {recipe['batch_size']}, {recipe.get('precision', 'float32')})"
         + (f"; note: {args.note}" if args.note else "")
     )
     for name, value in median.items():

@@ -208,3 +208,17 @@ def test_train_loop_reads_thread_and_worker_settings_and_refuses_bad_ones() -> N
             loop.parse_processes(bad)
     with pytest.raises(SystemExit):  # reported by argparse, before any run starts
         loop.main(["--processes", "2:1"])
+
+
+def test_train_loop_takes_the_shipped_recipe_in_the_precision_asked() -> None:
+    """On a CPU without bfloat16 the loop is measured in float32 (bfloat16 is emulated there, 13x slower)."""
+    loop = load_script(ROOT / "benchmarks" / "train_loop.py")
+    card = xs.models.load_pretrained().card["recipe"]
+    assert loop.shipped_recipe() == card
+    changed = loop.shipped_recipe("float32")
+    assert changed["precision"] == "float32"
+    assert {k: v for k, v in changed.items() if k != "precision"} == {
+        k: v for k, v in card.items() if k != "precision"
+    }
+    with pytest.raises(SystemExit):
+        loop.main(["--processes", "1:2,1:1", "--precision", "float16"])
