@@ -9,7 +9,8 @@ stage of ``predict_proba`` made of it: the pattern resampled to the model's grid
 numpy/scipy), the network's input (``preprocess``: background removal, Kβ strip, maximum, √; torch float32)
 with and without the Kβ strip, and the network's three largest logits and their space groups. ``--against``
 compares with a file written elsewhere: per stage, how many patterns differ beyond rounding (relative 1e-4 in
-any summary) and which, so that the first stage that differs names the cause.
+any summary) and which, so that the first stage that differs names the cause; it also says whether the
+weights or the rruff-dev file themselves differ (sha256).
 """
 
 from __future__ import annotations
@@ -127,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "model": args.model or "default",
         "parameters_sha256": parameters_digest(classifier.model),
+        "rruff_dev_sha256": hashlib.sha256((args.rruff / "rruff-dev.npz").read_bytes()).hexdigest(),
         "precision": str(dtype).removeprefix("torch."),
         "machine": f"{describe_hardware('cpu')}; torch {torch.__version__}, "
         f"numpy {np.__version__}, cpu capability {torch.backends.cpu.get_cpu_capability()}",
@@ -139,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         other = json.loads(args.against.read_text(encoding="utf-8"))
         where = f"{other.get('machine')}, {other.get('precision')}"
         print(f"against {args.against} ({where}): top-1 {other['top1']:.1%}")
+        for key in ("parameters_sha256", "rruff_dev_sha256"):
+            if other.get(key) != result[key]:
+                print(f"  {key} differs: {result[key][:16]}… here, {str(other.get(key))[:16]}… there")
         for stage, rows in compare(records, other["patterns"]).items():
             print(f"  {stage:<14} differs in {len(rows):3d} patterns" + (f": {rows[:12]}" if rows else ""))
     return 0
