@@ -7,10 +7,11 @@ The same weights read rruff-dev differently on two CPUs (docs/training.md, sessi
 answers of 449 changed), more than rounding in the network explains. For every pattern this records what each
 stage of ``predict_proba`` made of it: the pattern resampled to the model's grid (``resample_pattern``,
 numpy/scipy), the network's input (``preprocess``: background removal, Kβ strip, maximum, √; torch float32)
-with and without the Kβ strip, and the network's three largest logits and their space groups. ``--against``
-compares with a file written elsewhere: per stage, how many patterns differ beyond rounding (relative 1e-4 in
-any summary) and which, so that the first stage that differs names the cause; it also says whether the
-weights or the rruff-dev file themselves differ (sha256).
+with and without the Kβ strip, and the three largest log-probabilities of the uncalibrated network and their
+space groups, computed as ``predict_proba`` computes them (``probabilities_on_grid``, its batches).
+``--against`` compares with a file written elsewhere: per stage, how many patterns differ beyond rounding
+(relative 1e-4 in any summary) and which, so that the first stage that differs names the cause; it also says
+whether the weights or the rruff-dev file themselves differ (sha256).
 """
 
 from __future__ import annotations
@@ -37,17 +38,19 @@ STAGES = {
     "resampled": ("resampled_sum", "resampled_max"),
     "kbeta_strip": ("strip_l1",),
     "network_input": ("input_sum", "input_l2"),
-    "logits": ("top_logits",),
+    "network": ("top_log_probabilities",),
     "answer": ("top_groups",),
 }
 
 
 def summaries(
-    grid: np.ndarray, stripped: torch.Tensor, unstripped: torch.Tensor, logits: torch.Tensor
+    grid: np.ndarray, stripped: torch.Tensor, unstripped: torch.Tensor, probability: torch.Tensor
 ) -> list:
     """One record per pattern: float64 summaries of each stage (sums are order-free enough to compare
     across machines to ~1e-6, unlike byte hashes)."""
-    top = torch.topk(logits.double(), 3, dim=1)
+    # A stable sort keeps tied probabilities (bfloat16 makes exact ties) in group order, so that the first
+    # is the answer predict's argmax gives; topk orders ties arbitrarily.
+    values, indices = torch.sort(probability.double().log(), dim=1, descending=True, stable=True)
     records = []
     for i in range(grid.shape[0]):
         x = stripped[i].double()
@@ -55,11 +58,11 @@ def summaries(
             {
                 "resampled_sum": float(grid[i].sum()),
                 "resampled_max": float(grid[i].max()),
-                "strip_l1": float((stripped[i].double() - unstripped[i].double()).abs().sum()),
+                "strip_l1": float((x - unstripped[i].double()).abs().sum()),
                 "input_sum": float(x.sum()),
                 "input_l2": float(x.norm()),
-                "top_logits": [float(v) for v in top.values[i]],
-                "top_groups": [int(k) + 1 for k in top.indices[i]],
+                "top_log_probabilities": [float(v) for v in values[i, :3]],
+                "top_groups": [int(k) + 1 for k in indices[i, :3]],
             }
         )
     return records
@@ -117,19 +120,17 @@ def main(argv: list[str] | None = None) -> int:
     grid = resample_pattern(two_theta, intensity, resolve_wavelength("CuKa1").wavelength, classifier.spec)
     patterns = torch.as_tensor(grid, dtype=torch.float32)
     unstripped_spec = dataclasses.replace(classifier.spec, kbeta_strip=False)
-    dtype = classifier.inference_dtype
     with torch.no_grad():
         stripped = preprocess(patterns, classifier.spec)
         unstripped = preprocess(patterns, unstripped_spec)
-        with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
-            logits = classifier.model(stripped).float()
-    records = summaries(grid, stripped, unstripped, logits)
+    probability = classifier.probabilities_on_grid(patterns, calibrated=False)
+    records = summaries(grid, stripped, unstripped, probability)
     answers = np.array([r["top_groups"][0] for r in records])
     result = {
         "model": args.model or "default",
         "parameters_sha256": parameters_digest(classifier.model),
         "rruff_dev_sha256": hashlib.sha256((args.rruff / "rruff-dev.npz").read_bytes()).hexdigest(),
-        "precision": str(dtype).removeprefix("torch."),
+        "precision": str(classifier.inference_dtype).removeprefix("torch."),
         "machine": f"{describe_hardware('cpu')}; torch {torch.__version__}, "
         f"numpy {np.__version__}, cpu capability {torch.backends.cpu.get_cpu_capability()}",
         "top1": float((answers == labels).mean()),

@@ -8,14 +8,14 @@ import pytest
 from conftest import load_script
 
 
-def record(resampled: float = 10.0, strip: float = 0.0, answer: int = 14, logit: float = 5.0) -> dict:
+def record(resampled: float = 10.0, strip: float = 0.0, answer: int = 14, logp: float = -0.5) -> dict:
     return {
         "resampled_sum": resampled,
         "resampled_max": 1.0,
         "strip_l1": strip,
         "input_sum": resampled / 10,
         "input_l2": 0.5,
-        "top_logits": [logit, logit - 1, logit - 2],
+        "top_log_probabilities": [logp, logp - 1, logp - 2],
         "top_groups": [answer, 2, 15],
     }
 
@@ -24,15 +24,15 @@ def test_compare_names_the_stage_where_patterns_part_and_ignores_rounding():
     script = load_script("fingerprint_answers")
     here = [record(), record(), record(), record()]
     there = [
-        record(resampled=10.0 * (1 + 1e-7), logit=5.0 * (1 + 1e-7)),  # rounding only
+        record(resampled=10.0 * (1 + 1e-7), logp=-0.5 * (1 + 1e-7)),  # rounding only
         record(strip=0.3),  # the Kβ strip acted on one machine only
-        record(logit=5.2, answer=62),  # the network alone differs, and the answer with it
+        record(logp=-0.3, answer=62),  # the network alone differs, and the answer with it
         record(resampled=10.5),  # the resampled pattern already differs
     ]
     rows = script.compare(here, there)
     assert rows["resampled"] == [3]
     assert rows["kbeta_strip"] == [1]
-    assert rows["logits"] == [2]
+    assert rows["network"] == [2]
     assert rows["answer"] == [2]
 
 
