@@ -13,7 +13,11 @@ Measures, alternated over ``--rounds`` rounds in one run:
   weights; only its speed matters) in the same run.
 
 Prints patterns/s of each, the ratio of the shipped model to the baseline, and whether the issue's target of
-1,000 patterns/s on 2 CPU cores is met.
+1,000 patterns/s on 2 CPU cores is met; and the network's work per pattern (FLOPs of its convolutions and
+matrix products, counted by ``torch.utils.flop_counter.FlopCounterMode``) with the arithmetic rate that the
+float32 rate on the grid implies (a lower bound for the network's, since the preprocessing is in the time):
+set against the CPU's peak, it says whether a faster classifier on that CPU needs fewer FLOPs or better
+kernels.
 """
 
 from __future__ import annotations
@@ -29,6 +33,17 @@ import numpy as np
 import torch
 
 from xrdsynth.models import build_model, load_pretrained, preprocess
+
+
+def flops_per_pattern(model: torch.nn.Module, num_points: int, batch: int = 8) -> float:
+    """FLOPs of one forward pass of ``model`` per (num_points,) pattern (convolutions and matrix products:
+    what FlopCounterMode counts; normalisations and activations are a few per cent more)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(torch.rand(batch, num_points))
+    return counter.get_total_flops() / batch
 
 
 def rate(fn, n: int) -> float:
@@ -86,6 +101,9 @@ def main() -> None:
         print(f"  {name:<22} {value:10.0f} patterns/s")
     print(f"  ratio on grid / park2017: {median['on grid'] / median['park2017 (reference)']:.2f}x")
     print(f"  ratio measured, default / float32: {median['measured'] / median['measured, float32']:.2f}x")
+    flops = flops_per_pattern(clf32.model.eval(), spec.num_points)
+    print(f"  network: {flops / 1e6:.1f} MFLOP per pattern; on grid, float32: "
+          f"{flops * median['on grid, float32'] / 1e9:.0f} GFLOP/s")  # fmt: skip
     target = 1000.0
     verdict = "met" if median["measured"] >= target else "NOT met"
     print(f"  target >= {target:.0f} patterns/s from measured files (default precision): {verdict}")

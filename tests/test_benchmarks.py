@@ -222,3 +222,20 @@ def test_train_loop_takes_the_shipped_recipe_in_the_precision_asked() -> None:
     }
     with pytest.raises(SystemExit):
         loop.main(["--processes", "1:2,1:1", "--precision", "float16"])
+
+
+def test_inference_benchmark_counts_the_flops_of_a_forward_pass() -> None:
+    """benchmarks/inference.py's work per pattern is the closed-form count of a convolution and a linear
+    layer (2 FLOPs per multiply-add), whatever the batch it counts on."""
+    inference = load_script(ROOT / "benchmarks" / "inference.py")
+    points, channels, kernel, classes = 50, 4, 5, 3
+    length = points - kernel + 1
+    model = torch.nn.Sequential(
+        torch.nn.Unflatten(1, (1, points)),
+        torch.nn.Conv1d(1, channels, kernel),
+        torch.nn.Flatten(),
+        torch.nn.Linear(channels * length, classes),
+    )
+    expected = 2 * channels * length * kernel + 2 * channels * length * classes
+    assert inference.flops_per_pattern(model, points) == expected
+    assert inference.flops_per_pattern(model, points, batch=3) == expected
