@@ -25,7 +25,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -34,16 +36,16 @@ import torch
 
 from xrdsynth.models import build_model, load_pretrained, preprocess
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpu import count_flops  # the GPU check's FLOP count, so that both report the same quantity
+
 
 def flops_per_pattern(model: torch.nn.Module, num_points: int, batch: int = 8) -> float:
     """FLOPs of one forward pass of ``model`` per (num_points,) pattern (convolutions and matrix products:
     what FlopCounterMode counts; normalisations and activations are a few per cent more)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(torch.rand(batch, num_points))
-    return counter.get_total_flops() / batch
+    patterns = torch.rand(batch, num_points)
+    with torch.no_grad():
+        return count_flops(lambda: model(patterns), batch)["flops_per_pattern"]
 
 
 def rate(fn, n: int) -> float:
