@@ -112,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--robustness", action="store_true", help="also under each laboratory condition (needs --amcsd)"
     )
+    parser.add_argument(
+        "--step-average", action="store_true",
+        help="simulate with every grid point the mean of the profile over its step, as measured scans are "
+        "averaged onto the grid (default: the profile's value at the point)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.rruff is None and args.amcsd is None and args.xred is None:
         parser.error("give --rruff, --xred, --amcsd or several")
@@ -150,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         unique = one_per_mineral(args.amcsd, ids)
         unique = unique[in_half[unique]]
         chosen, truth = [crystals[i] for i in unique], labels[unique]
-        patterns = simulate_on_grid(a, chosen, args.seed)
+        patterns = simulate_on_grid(a, chosen, args.seed, step_average=args.step_average)
         paired(
             f"amcsd-dev, one structure per mineral{half}",
             *(answers_on_grid(m, patterns) == truth for m in models),
@@ -158,13 +163,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.long_cells is not None:
             every = np.nonzero(in_half)[0]
             every = every[long_cells([crystals[i] for i in every], args.long_cells)]
-            patterns = simulate_on_grid(a, [crystals[i] for i in every], args.seed)
+            patterns = simulate_on_grid(
+                a, [crystals[i] for i in every], args.seed, step_average=args.step_average
+            )
             paired(
                 f"amcsd-dev, every structure with a cell edge ratio above {args.long_cells:g}{half}",
                 *(answers_on_grid(m, patterns) == labels[every] for m in models),
             )
         if args.robustness:
-            for name, condition in robustness_conditions(a.spec.grid, args.seed).items():
+            for name, condition in robustness_conditions(a.spec.grid, args.seed, args.step_average).items():
                 patterns = render(condition, chosen)
                 paired(f"  {name}", *(answers_on_grid(m, patterns) == truth for m in models))
     return 0

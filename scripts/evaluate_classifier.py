@@ -157,7 +157,11 @@ def amcsd_crystals(folder: Path, cache: Path | None) -> tuple[list[xs.Crystal], 
 
 
 def simulate_on_grid(
-    classifier: Classifier, crystals: list[xs.Crystal], seed: int, batch: int = 128
+    classifier: Classifier,
+    crystals: list[xs.Crystal],
+    seed: int,
+    batch: int = 128,
+    step_average: bool = False,
 ) -> torch.Tensor:
     spec = classifier.spec
     # Linear patterns: the classifier's own preprocessing (background removal, √) does the rest.
@@ -166,6 +170,7 @@ def simulate_on_grid(
         wavelength=spec.wavelength,
         crystallite_size_nm=(20.0, 100.0),
         seed=seed,
+        step_average=step_average,
     )
     return render(sim, crystals, batch, desc="simulate amcsd-dev")
 
@@ -201,9 +206,13 @@ def one_per_mineral(folder: Path, ids: list[str]) -> np.ndarray:
     return np.array(sorted(first.values()))
 
 
-def robustness_conditions(grid: tuple[float, float, int], seed: int) -> dict[str, torch.nn.Module]:
+def robustness_conditions(
+    grid: tuple[float, float, int], seed: int, step_average: bool = False
+) -> dict[str, torch.nn.Module]:
     """The clean recipe, each laboratory effect alone on top of it, the whole laboratory preset, and the
-    three laboratory conditions of issue 13's held-out table, as modules called like a simulator."""
+    three laboratory conditions of issue 13's held-out table, as modules called like a simulator (with
+    ``step_average``, every grid point the mean of the profile over its step, as measured scans are averaged
+    onto the grid; else the profile's value at the point)."""
     from xrdsynth.transforms import (
         AugmentedSimulator,
         Background,
@@ -217,11 +226,18 @@ def robustness_conditions(grid: tuple[float, float, int], seed: int) -> dict[str
     )  # fmt: skip
 
     def gaussian() -> xs.PowderSimulator:
-        return xs.PowderSimulator(grid, wavelength="CuKa1", crystallite_size_nm=(20.0, 100.0), seed=seed)
+        return xs.PowderSimulator(
+            grid, wavelength="CuKa1", crystallite_size_nm=(20.0, 100.0), seed=seed, step_average=step_average
+        )
 
     def voigt() -> xs.PowderSimulator:
         return xs.PowderSimulator(
-            grid, wavelength="CuKa1", profile="pseudo_voigt", crystallite_size_nm=(20.0, 100.0), seed=seed
+            grid,
+            wavelength="CuKa1",
+            profile="pseudo_voigt",
+            crystallite_size_nm=(20.0, 100.0),
+            seed=seed,
+            step_average=step_average,
         )
 
     widths = (InstrumentFunction, CrystalliteSize, Microstrain)
@@ -255,7 +271,11 @@ def robustness_conditions(grid: tuple[float, float, int], seed: int) -> dict[str
 
 
 def evaluate_robustness(
-    classifier: Classifier, crystals: list[xs.Crystal], labels: np.ndarray, seed: int
+    classifier: Classifier,
+    crystals: list[xs.Crystal],
+    labels: np.ndarray,
+    seed: int,
+    step_average: bool = False,
 ) -> dict[str, dict[str, float]]:
     """Scores of the structures simulated under each of :func:`robustness_conditions` on the model's grid."""
     from tqdm.auto import tqdm
@@ -263,7 +283,7 @@ def evaluate_robustness(
     spec = classifier.spec
     grid = (spec.two_theta_min, spec.two_theta_max, spec.num_points)
     results = {}
-    for name, condition in robustness_conditions(grid, seed).items():
+    for name, condition in robustness_conditions(grid, seed, step_average).items():
         probability = []
         for i in tqdm(range(0, len(crystals), 128), desc=name, leave=False):
             with torch.no_grad():
@@ -325,6 +345,12 @@ def main(argv: list[str] | None = None) -> int:
         "--robustness", action="store_true",
         help="with --amcsd: one structure per mineral under each laboratory effect alone and all together",
     )  # fmt: skip
+    parser.add_argument(
+        "--step-average", action="store_true",
+        help="simulate amcsd-dev (and the robustness conditions) with every grid point the mean of the "
+        "profile over its step, as measured scans are averaged onto the grid (default: the value at the "
+        "point)",
+    )  # fmt: skip
     parser.add_argument("--synthetic", type=int, default=0, help="number of synthetic test crystals")
     parser.add_argument("--seed", type=int, default=20261124)
     parser.add_argument("--cache", type=Path, default=None, help="pickle cache of the amcsd-dev crystals")
@@ -357,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     precision = str(classifier.inference_dtype).removeprefix("torch.")
     print(f"network arithmetic: {precision} (--precision {args.precision})", flush=True)
     results: dict[str, object] = {"model": args.model or "default", "precision": precision}
+    if args.step_average:
+        results["step_average"] = True
     if args.synthetic:
         t = time.perf_counter()
         results["synthetic"] = evaluate_synthetic(classifier, args.synthetic, args.seed)
@@ -364,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.amcsd is not None:
         t = time.perf_counter()
         crystals, labels, ids = amcsd_crystals(args.amcsd, args.cache)
-        patterns = simulate_on_grid(classifier, crystals, args.seed)
+        patterns = simulate_on_grid(classifier, crystals, args.seed, step_average=args.step_average)
         probability = classifier.probabilities_on_grid(patterns).double().numpy()
         results["amcsd"] = scores(probability, labels)
         print(f"amcsd-dev ({time.perf_counter() - t:.0f} s): {results['amcsd']}", flush=True)
@@ -374,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.robustness:
             print("robustness (amcsd-dev, one structure per mineral):")
             results["robustness"] = evaluate_robustness(
-                classifier, [crystals[i] for i in unique], labels[unique], args.seed
+                classifier, [crystals[i] for i in unique], labels[unique], args.seed, args.step_average
             )
         if args.predictions is not None:
             top = np.argsort(-probability, axis=1)[:, :5] + 1

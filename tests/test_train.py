@@ -140,12 +140,13 @@ def test_a_run_stopped_before_its_first_checkpoint_keeps_its_settings(tmp_path):
 def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp_path):
     """A checkpoint whose stored settings lack ``smoothing_fwhm_deg``, ``crystal_reuse``, ``log_d_points``,
     ``rerender_size_nm``, ``kalpha2_strip_ratio``, ``baseline_threshold``, ``clean_doublet``, ``clean_noise``,
-    ``free_atoms``, ``widths_fraction``, ``clean_effects``, ``kbeta_strip`` and ``clean_pseudo_voigt``
-    (written before they existed) resumes with 0 (no smoothing), 1 (a crystal per pattern), 0 (the 2θ
-    grid), 0 (the pattern itself), 0 (Kα2 kept), 0 (every level read), 0 (clean patterns Kα1 only), 0
-    (clean patterns without background or noise), 0 (atoms always pushed apart), 0 (no batches of widths
-    alone), {} (no other effects on clean patterns), False (a Kβ residue kept) and 0 (clean batches
-    Gaussian only), as it was trained, and is refused with any other value."""
+    ``free_atoms``, ``widths_fraction``, ``clean_effects``, ``kbeta_strip``, ``clean_pseudo_voigt`` and
+    ``step_average`` (written before they existed) resumes with 0 (no smoothing), 1 (a crystal per pattern),
+    0 (the 2θ grid), 0 (the pattern itself), 0 (Kα2 kept), 0 (every level read), 0 (clean patterns Kα1
+    only), 0 (clean patterns without background or noise), 0 (atoms always pushed apart), 0 (no batches of
+    widths alone), {} (no other effects on clean patterns), False (a Kβ residue kept), 0 (clean batches
+    Gaussian only) and False (profiles read at the points), as it was trained, and is refused with any
+    other value."""
     base = {**TINY, "steps": 4, "checkpoint_every": 2, "eval_every": 4}
     out = tmp_path / "run"
     config = TrainConfig(out=str(out), **base)
@@ -156,7 +157,7 @@ def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp
     del stored["smoothing_fwhm_deg"], stored["crystal_reuse"], stored["log_d_points"]
     del stored["rerender_size_nm"], stored["kalpha2_strip_ratio"], stored["baseline_threshold"]
     del stored["clean_doublet"], stored["clean_noise"], stored["free_atoms"], stored["widths_fraction"]
-    del stored["clean_effects"], stored["kbeta_strip"], stored["clean_pseudo_voigt"]
+    del stored["clean_effects"], stored["kbeta_strip"], stored["clean_pseudo_voigt"], stored["step_average"]
     state["config"] = json.dumps(stored)
     torch.save(state, out / "checkpoint.pt")
     with pytest.raises(ValueError, match=r"smoothing_fwhm_deg: stored 0.0, now 0.2"):
@@ -190,6 +191,8 @@ def test_runs_written_before_a_setting_existed_resume_with_its_old_behaviour(tmp
         train(pseudo_voigt, progress=False)
     with pytest.raises(ValueError, match=r"kbeta_strip: stored False, now True"):
         train(TrainConfig(out=str(out), **{**base, "kbeta_strip": True}), progress=False)
+    with pytest.raises(ValueError, match=r"step_average: stored False, now True"):
+        train(TrainConfig(out=str(out), **{**base, "step_average": True}), progress=False)
     assert train(config, progress=False).card["steps"] == 4
 
 
@@ -721,6 +724,30 @@ def test_clean_noise_puts_the_background_and_the_counting_noise_on_clean_pattern
         TrainConfig(**{**TINY, "clean_fraction": 0.0, "clean_noise": 0.5})
     with pytest.raises(ValueError, match="clean_noise must be a probability"):
         TrainConfig(**{**TINY, "clean_fraction": 0.2, "clean_noise": -0.1})
+
+
+def test_step_average_reaches_every_simulator_of_the_recipe() -> None:
+    """--step-average: the clean batches (Gaussian and pseudo-Voigt), the laboratory preset and the widths
+    alone all render each grid point as the mean over its step; without it none does."""
+    from xrdsynth.train import build_data
+
+    recipe = {
+        **TINY, "preset": "laboratory-cu", "clean_fraction": 0.2, "clean_pseudo_voigt": 0.5,
+        "widths_fraction": 0.1,
+    }  # fmt: skip
+
+    def simulators(module) -> list:
+        if hasattr(module, "simulators"):
+            return [s for m in module.simulators for s in simulators(m)]
+        return [module.simulator]
+
+    for flag in (True, False):
+        _, data = build_data(TrainConfig(**recipe, step_average=flag), torch.device("cpu"))
+        found = simulators(data)
+        assert len(found) == 4
+        assert all(sim.step_average is flag for sim in found)
+    parsed = config_from_args(build_parser().parse_args(["--step-average"]))
+    assert parsed.step_average is True
 
 
 def test_clean_pseudo_voigt_renders_a_share_of_the_clean_batches_with_pseudo_voigt_peaks() -> None:

@@ -65,6 +65,7 @@ def render(
     profile: str,
     fuse: bool = False,
     workspace: Workspace | None = None,
+    step_average: bool = False,
 ) -> torch.Tensor:
     """Profiles of stick patterns on a 2theta grid.
 
@@ -79,10 +80,16 @@ def render(
         fuse: run the per-point stages (the u table, the stick positions, the read-back) through
             ``torch.compile``: the same numbers, several times faster on CPUs, after a one-time compilation.
         workspace: buffers to reuse for the large intermediate arrays (not used where autograd needs them).
+        step_average: each point holds the mean of the profile over its step (the cell between the
+            midpoints to its neighbours; the end cells extend half a spacing outward), as a detector counting
+            through a continuous scan records it, instead of the profile's value at the point. Exact (the
+            spline's antiderivative); peaks narrower than the step keep their area instead of being missed
+            or over-read by the points.
 
     Returns:
         (B, P) intensity per degree 2theta: integrating a pattern over 2theta gives the sum of the areas of
-        the sticks whose peaks lie inside the grid.
+        the sticks whose peaks lie inside the grid (with ``step_average``, sum(pattern * cell widths) does
+        exactly).
     """
     dtype, device = area.dtype, area.device
     bsz = batch_size
@@ -113,16 +120,23 @@ def render(
         parts = [("gaussian", area * (1.0 - eta)), ("lorentzian", area * eta)]
     else:
         parts = [(profile, area)]
+    if step_average:
+        edges = cell_edges(grid64)
+        edge_node, edge_fraction = table.locate(edges)
+        cell_width = edges[1:] - edges[:-1]
     node, fraction = table.locate(grid64)
 
     # A shared table is read at the output points once for all patterns.
     shared = None
-    if table.u.shape[0] == 1:
+    if table.u.shape[0] == 1 and not step_average:
         shared = _fused(_table_at, fuse)(table.u, table.f, node, fraction, table.step)
 
     def read_back(coefficients: torch.Tensor, part: _UTable, spacing: torch.Tensor) -> torch.Tensor:
         """(B, P) from a part's spline coefficients and (B,) u per sample."""
         in_table_units = spacing / part.scale
+        if step_average:
+            edge_u = _table_at(part.u, part.f, edge_node, edge_fraction, part.step)[0]
+            return _spline_cell_means(coefficients, edge_u, in_table_units, cell_width)
         if not fuse and not (torch.is_grad_enabled() and coefficients.requires_grad):
             return _read_back_in_blocks(coefficients, part, shared, node, fraction, in_table_units)
         if shared is not None:
@@ -511,6 +525,49 @@ def _spline_interpolation(coefficients: torch.Tensor, position: torch.Tensor) ->
             *(torch.gather(coefficients, 1, at + offset) for offset in (-1, 0, 1, 2))
         )
     return ((a3 * t + a2) * t + a1) * t + a0
+
+
+def cell_edges(grid: torch.Tensor) -> torch.Tensor:
+    """(P + 1,) edges of the cells of a (P,) increasing grid: the midpoints between neighbours, and half a
+    spacing beyond each end."""
+    middle = 0.5 * (grid[1:] + grid[:-1])
+    first = grid[:1] - 0.5 * (grid[1:2] - grid[:1])
+    last = grid[-1:] + 0.5 * (grid[-1:] - grid[-2:-1])
+    return torch.cat([first, middle, last])
+
+
+def _spline_cell_means(
+    coefficients: torch.Tensor, edge_u: torch.Tensor, spacing: torch.Tensor, cell_width: torch.Tensor
+) -> torch.Tensor:
+    """Mean density in 2theta over each cell: (B, n) spline coefficients of the mass per sample, u at the
+    (P + 1) cell edges ((B, P + 1) or shared (1, P + 1), float64, table units), (B,) float64 u per sample in
+    table units and (P,) float64 cell widths in degrees -> (B, P) in the coefficients' dtype.
+
+    The mass between two edges is the difference of the spline's antiderivative there (in samples, the
+    integral over 2theta of density * du/d2theta is the integral over u of the density in u): per interval
+    [j, j+1] of the spline the integral of its cubic in t, accumulated in float64 so that differences of
+    nearby edges keep their precision far below the strongest peak.
+    """
+    n = coefficients.shape[1]
+    position = edge_u / spacing.unsqueeze(-1)  # (B, P + 1) in samples
+    a0, a1, a2, a3 = (
+        a.to(torch.float64)
+        for a in _interval_polynomials(
+            coefficients[:, :-3], coefficients[:, 1:-2], coefficients[:, 2:-1], coefficients[:, 3:]
+        )
+    )
+    # Interval i of the polynomials spans samples [i + 1, i + 2]; before it lies the mass of intervals < i.
+    whole = a0 + a1 / 2.0 + a2 / 3.0 + a3 / 4.0
+    before = torch.nn.functional.pad(torch.cumsum(whole, dim=1), (1, 0))
+    # Outside [1, n - 2] the padded rendering grid holds no mass: the antiderivative is constant there.
+    clamped = position.clamp(1.0, n - 2.0)
+    j = clamped.floor().clamp(1, n - 3)
+    interval = (j.to(torch.int64) - 1).expand(coefficients.shape[0], -1)
+    t = clamped - j
+    c0, c1, c2, c3 = (torch.gather(a, 1, interval) for a in (a0, a1, a2, a3))
+    within = t * (c0 + t * (c1 / 2.0 + t * (c2 / 3.0 + t * c3 / 4.0)))
+    antiderivative = torch.gather(before, 1, interval) + within
+    return ((antiderivative[:, 1:] - antiderivative[:, :-1]) / cell_width).to(coefficients.dtype)
 
 
 def _interval_polynomials(

@@ -82,7 +82,10 @@ def make_grid(kind: str, spec: Any, wavelength: float) -> torch.Tensor:
     else:
         try:
             # A copy: the caller's array may be read-only (MeasuredPattern's are) or change later.
-            values = torch.tensor(np.array(spec, dtype=np.float64))
+            if isinstance(spec, torch.Tensor):  # numpy's conversion of a tensor warns (its __array__)
+                values = spec.detach().to("cpu", torch.float64).clone()
+            else:
+                values = torch.tensor(np.array(spec, dtype=np.float64))
         except (TypeError, ValueError):
             raise ValueError(f"{kind} must be (start, stop, num) or a 1-D array, got {spec!r}") from None
         if values.ndim != 1 or len(values) < 2:

@@ -48,6 +48,7 @@ ABSENT_MEANS: dict[str, Any] = {
     "clean_effects": {},
     "kbeta_strip": False,
     "clean_pseudo_voigt": 0.0,
+    "step_average": False,
 }
 
 

@@ -208,6 +208,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile the simulator's rendering")
     parser.add_argument(
+        "--step-average", action="store_true",
+        help="render each grid point as the mean of the profile over its step, as measured scans are "
+        "averaged onto the classifier's grid (peaks narrower than the step keep their area)",
+    )  # fmt: skip
+    parser.add_argument(
         "--precision", choices=list(PRECISIONS), default=defaults.precision,
         help="the network's arithmetic: float32, or bfloat16 mixed precision (faster on CPUs with "
         "AVX512-BF16 or AMX and on recent GPUs; weights and loss stay float32)",

@@ -152,6 +152,10 @@ class TrainConfig:
             weights.
         max_atoms: largest cell the sampler makes.
         compile: fuse the simulator's rendering with torch.compile.
+        step_average: render each grid point as the mean of the profile over its step
+            (:class:`~xrdsynth.PowderSimulator`'s ``step_average``), as measured scans are averaged onto the
+            classifier's grid, instead of the profile's value at the point (which misses or over-reads peaks
+            narrower than the step: the laboratory preset's narrowest are about one step of 0.02° wide).
         precision: arithmetic of the network's forward pass: "float32", or "bfloat16" (mixed precision:
             convolutions and matrix products in bfloat16 under ``torch.autocast``, weights, optimiser state
             and loss in float32). On CPUs with bfloat16 instructions (AVX512-BF16, AMX) and on recent GPUs
@@ -211,6 +215,7 @@ class TrainConfig:
     init_from: str | None = None
     max_atoms: int = 100
     compile: bool = False
+    step_average: bool = False
     precision: str = "float32"
     workers: int = 0
     checkpoint_every: int = 200

@@ -179,6 +179,7 @@ def build_data(config: TrainConfig, device: torch.device) -> tuple[SpaceGroupSam
     )
     settings = {
         "two_theta": config.two_theta, "device": device, "seed": config.seed, "compile": config.compile,
+        "step_average": config.step_average,
     }  # fmt: skip
     clean_settings = {**settings, "wavelength": config.wavelength}
     if config.preset == "clean":

@@ -192,6 +192,7 @@ def preset(
     sqrt_scale: bool = False,
     wavelength: str | float | None = None,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    step_average: bool = False,
 ) -> AugmentedSimulator:
     """A named recipe as an :class:`AugmentedSimulator` on ``device``.
 
@@ -200,6 +201,8 @@ def preset(
         two_theta: the grid, as for :class:`~xrdsynth.PowderSimulator`.
         device, seed, dtype, compile: passed to the simulator (the seed drives every random draw).
         sqrt_scale: return √ of the normalised patterns.
+        step_average: each point the mean of the profile over its step, as measured scans averaged onto a
+            classifier's grid are (:class:`~xrdsynth.PowderSimulator`'s ``step_average``).
         wavelength: the line of the ``"clean"`` preset (default Cu Kα1); the laboratory preset is Cu's.
         overrides: arguments of some of the preset's effects, by class name (see
             :func:`laboratory_cu_transforms`); the ``"clean"`` preset has none to override.
@@ -212,6 +215,7 @@ def preset(
         raise ValueError(f"unknown preset {name!r}; available: {', '.join(PRESETS)}")
     settings: dict[str, Any] = {
         "two_theta": two_theta, "device": device, "seed": seed, "dtype": dtype, "compile": compile,
+        "step_average": step_average,
     }  # fmt: skip
     if wavelength is not None:
         if name != "clean":
