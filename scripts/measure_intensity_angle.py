@@ -10,15 +10,18 @@ width, square-rooted and compared by cosine similarity, the measured one resampl
 0.97–1.03 (the same mineral's cells differ with composition and temperature). Pairs above ``--min-cosine``
 are kept.
 
-For each kept pair, the simulated sticks (Cu Kα1, the structure's own cell scaled by the pair's factor) are
-grouped into peaks that stand clear of their neighbours; the measured intensity integrated over the same
-window (Kα2 included; background subtracted) is compared with the simulated one. Per pattern,
-``log(measured / simulated)`` of its peaks is regressed on ``log(sin θ)``: a slope 0 means the measured
-intensities follow the simulator's angular factors (Lorentz–polarisation without monochromator, the
-structure's B), a slope +1 is what an automatic (variable) divergence slit gives, negative slopes what
-absorption by a thin or low-density sample, surface roughness reversed, or a larger B give. Printed: the
-quantiles of the per-pattern slopes and the median ratio per 2θ band (relative to each pattern's own median),
-pooled over the pairs. Validation only: nothing here is trained on.
+For each kept pair, the simulated sticks (Cu Kα1, the structure's cell scaled by the pair's factor, B = 0 as
+amcsd-dev's structures are read) are grouped into peaks that stand clear of their neighbours; the measured
+intensity integrated over the same window (Kα2 included, background subtracted) is compared with the
+simulated one. Per pattern, ``ln(measured / simulated)`` of its peaks is fitted as ``c - 2 B s²`` (s = sin θ
+/ λ): B is the extra isotropic displacement parameter (Å²) that would explain how the measured intensities
+fall off with angle (thermal motion and static disorder, and anything else that weakens high angles: a
+thin or porous sample, peaks broader than the window), and the scatter about the fit measures the
+intensity errors of texture, particle statistics and counting. The same is measured on the ``--preset``'s
+patterns of the kept structures with every atom at each B of ``--preset-b`` (kept by the same similarity
+rule), so that measured and simulated go through one procedure. Printed: quantiles of both, their
+two-sample Kolmogorov–Smirnov distances, and the median measured / simulated ratio per 2θ band (each
+pattern's median = 1). Validation only: nothing here is trained on.
 """
 
 from __future__ import annotations
@@ -136,15 +139,51 @@ def displacement_fit(two_theta: np.ndarray, log_ratio: np.ndarray, wavelength: f
     return float(-0.5 * slope), float(np.median(np.abs(log_ratio - slope * s2 - intercept)))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("rruff", type=Path)
-    parser.add_argument("amcsd", type=Path)
-    parser.add_argument("--cache", type=Path)
-    parser.add_argument("--min-cosine", type=float, default=0.9)
+QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+
+
+def quantiles(values: np.ndarray) -> list[float]:
+    return np.quantile(values, QUANTILES).round(3).tolist() if len(values) else []
+
+
+def pair_patterns(
+    measured_flat: np.ndarray,
+    groups: np.ndarray,
+    two_theta: np.ndarray,
+    wavelength: float,
+    simulated: np.ndarray,
+    candidates_of: np.ndarray,
+    chosen: list[int],
+) -> list[tuple[int, float, float] | None]:
+    """For each measured pattern, (structure index, lattice scale, cosine) of the best-matching simulated
+    pattern (``simulated`` (K, P) normalised, rows for the structures ``chosen``) of its space group
+    (``candidates_of`` (K,) their groups), or None where no structure has its group."""
+    step = float(two_theta[1] - two_theta[0])
+    pairs: list[tuple[int, float, float] | None] = []
+    for n in tqdm(range(len(measured_flat)), desc="pair patterns", unit="pattern"):
+        candidates = np.flatnonzero(candidates_of == groups[n])
+        if len(candidates) == 0:
+            pairs.append(None)
+            continue
+        views = normalised(scaled_measured(measured_flat[n], two_theta, wavelength), step, MATCH_FWHM)
+        cosine = simulated[candidates] @ views.T  # (candidates, scales)
+        best = np.unravel_index(np.argmax(cosine), cosine.shape)
+        pairs.append((chosen[candidates[best[0]]], float(SCALES[best[1]]), float(cosine[best])))
+    return pairs
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("rruff", type=Path, help="folder with rruff-dev.npz")
+    parser.add_argument("amcsd", type=Path, help="amcsd-dev folder (with index.csv)")
+    parser.add_argument("--cache", type=Path, help="pickle cache of the amcsd-dev crystals")
+    parser.add_argument("--min-cosine", type=float, default=0.8, help="pairs kept from this similarity on")
     parser.add_argument("--max-atoms", type=int, default=400)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--plot", type=Path)
+    parser.add_argument("--pairs", type=Path, help="CSV of the pairs kept")
     parser.add_argument("--preset", default="laboratory-cu", choices=xs.transforms.PRESETS)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -160,8 +199,7 @@ def main() -> None:
     parser.add_argument(
         "--half-width", type=float, default=0.25, help="degrees integrated below Kα1 and above Kα2 of a peak"
     )
-    parser.add_argument("--pairs", type=Path, help="CSV of the pairs found")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     data = np.load(args.rruff / "rruff-dev.npz")
     two_theta, measured, groups = data["two_theta"], data["intensity"].astype(np.float64), data["space_group"]
@@ -175,200 +213,165 @@ def main() -> None:
     wanted = set(groups.tolist())
     chosen = [i for i, c in enumerate(crystals) if labels[i] in wanted and c.num_atoms <= args.max_atoms]
     sim = xs.PowderSimulator(
-        two_theta=torch.tensor(two_theta),
-        wavelength="CuKa1",
-        crystallite_size_nm=(1e4, 1e4),
-        instrument_fwhm=(0.1, 0.1),
-        seed=0,
+        two_theta=two_theta, wavelength="CuKa1", crystallite_size_nm=None, instrument_fwhm=0.1, seed=0
     )
-    rendered = []
     with torch.no_grad():
-        for start in tqdm(range(0, len(chosen), 128), desc="simulate amcsd-dev", unit="batch"):
-            rendered.append(sim([crystals[i] for i in chosen[start : start + 128]]).double().numpy())
+        rendered = [
+            sim([crystals[i] for i in chosen[start : start + 128]]).double().numpy()
+            for start in tqdm(range(0, len(chosen), 128), desc="simulate structures", unit="batch")
+        ]
     simulated = normalised(np.concatenate(rendered), step, math.sqrt(MATCH_FWHM**2 - 0.1**2))
-    chosen_labels = labels[chosen]
-    position = {index: k for k, index in enumerate(chosen)}
-
-    pairs = []
-    for n in tqdm(range(len(measured)), desc="pair rruff-dev", unit="pattern"):
-        candidates = np.flatnonzero(chosen_labels == groups[n])
-        if len(candidates) == 0:
-            pairs.append(None)
-            continue
-        flat = measured_flat[n]
-        views = normalised(scaled_measured(flat, two_theta, wavelength), step, MATCH_FWHM)
-        cosine = simulated[candidates] @ views.T  # (candidates, scales)
-        best = np.unravel_index(np.argmax(cosine), cosine.shape)
-        pairs.append((int(chosen[candidates[best[0]]]), float(SCALES[best[1]]), float(cosine[best])))
-
+    row_of = {index: k for k, index in enumerate(chosen)}
+    pairs = pair_patterns(measured_flat, groups, two_theta, wavelength, simulated, labels[chosen], chosen)
     cosines = np.array([p[2] for p in pairs if p is not None])
-    print(
-        f"paired {len(cosines)} of {len(measured)} patterns (the rest: no amcsd-dev structure of their group)"
-    )
-    print(
-        "best cosine quantiles 10/25/50/75/90 %:",
-        np.round(np.quantile(cosines, [0.1, 0.25, 0.5, 0.75, 0.9]), 3),
-    )
+    print(f"paired {len(cosines)} of {len(measured)} patterns (the rest: no structure of their group)")
+    print("best cosine, quantiles 10/25/50/75/90 %:", quantiles(cosines))
 
+    # Sticks on a range a little wider than the scan, so that peaks at its ends are found.
     peak_sim = xs.PowderSimulator(two_theta=(4.0, 91.0, 8701), wavelength="CuKa1")
-    slopes, scatters, pooled_pos, pooled_ratio, rows = [], [], [], [], []
+    extra_b, scatter, pooled_position, pooled_ratio, rows = [], [], [], [], []
     for n, pair in enumerate(tqdm(pairs, desc="compare peaks", unit="pair")):
         if pair is None or pair[2] < args.min_cosine:
             continue
-        index, scale, cos = pair
+        index, scale, cosine = pair
         peaks = peak_sim.peaks(crystals[index])
-        pos, ratio = peak_ratios(peaks, scale, measured_flat[n], two_theta, wavelength, args.half_width)
-        if len(pos) < 5 or np.ptp(pos) < 20:
+        position, ratio = peak_ratios(peaks, scale, measured_flat[n], two_theta, wavelength, args.half_width)
+        if len(position) < 5 or np.ptp(position) < 20:
             continue
-        slope, spread = displacement_fit(pos, ratio, wavelength)
-        scatters.append(spread)
-        slopes.append(slope)
-        pooled_pos.append(pos)
+        b, spread = displacement_fit(position, ratio, wavelength)
+        extra_b.append(b)
+        scatter.append(spread)
+        pooled_position.append(position)
         pooled_ratio.append(ratio - np.median(ratio))
         rows.append(
-            {
-                "pattern": n,
-                "amcsd_id": ids[index],
-                "mineral": names.get(ids[index], "?"),
-                "space_group": int(groups[n]),
-                "scale": scale,
-                "cosine": round(cos, 4),
-                "peaks": len(pos),
-                "slope": round(float(slope), 3),
-            }
-        )
-    slopes = np.array(slopes)
-    pos_all, ratio_all = np.concatenate(pooled_pos), np.concatenate(pooled_ratio)
+            {"pattern": n, "amcsd_id": ids[index], "mineral": names.get(ids[index], "?"),
+             "space_group": int(groups[n]), "scale": round(scale, 4), "cosine": round(cosine, 4),
+             "peaks": len(position), "extra_b": round(b, 3), "scatter": round(spread, 4)}
+        )  # fmt: skip
+    extra_b, scatter = np.array(extra_b), np.array(scatter)
+    if len(rows) == 0:
+        raise SystemExit(f"no pair reached cosine {args.min_cosine} with 5 isolated peaks over 20°")
+    position_all, ratio_all = np.concatenate(pooled_position), np.concatenate(pooled_ratio)
+    print(f"pairs with cosine >= {args.min_cosine} and >= 5 isolated peaks over >= 20°: {len(rows)}")
+    print(f"  distinct minerals among them: {len({r['mineral'] for r in rows})}")
+    print("extra B (Å²) of measured over simulated, quantiles 10/25/50/75/90 %:", quantiles(extra_b))
+    print("scatter of the peaks about each pattern's fit (median |ln residual|):", quantiles(scatter))
 
-    # The same measurement on the preset's simulations of the same structures, with every atom's B set to
-    # each of --preset-b: the spread that texture, noise, background and the rest of the preset already give,
-    # and the B at which the simulated medians meet the measured one.
+    # The same measurement on the preset's patterns of the kept structures, every atom's B set to each of
+    # --preset-b: what texture, widths, noise and the rest of the preset give, and the B at which they meet
+    # the measured patterns. Kept by the same rule as the measured pairs (similarity to the structure's
+    # plain simulation), or heavily textured draws would count where measured ones could not.
     augmented = xs.transforms.preset(
-        args.preset, two_theta=torch.tensor(two_theta), seed=args.seed, overrides=args.preset_overrides
+        args.preset, two_theta=two_theta, seed=args.seed, overrides=args.preset_overrides
     )
     kept = [pairs[r["pattern"]][0] for r in rows]
-    preset_slopes, preset_scatters = {}, {}
+    preset_rows = {}
     for b in args.preset_b:
         structures = [dataclasses.replace(crystals[i], b_iso=np.full(crystals[i].num_atoms, b)) for i in kept]
         with torch.no_grad():
-            rendered = torch.cat([augmented(structures[k : k + 32]) for k in range(0, len(kept), 32)])
-        rendered = rendered.double().numpy() * 1000.0
-        rendered_flat = np.clip(rendered - background(rendered, step), 0, None)
+            patterns = torch.cat([augmented(structures[k : k + 32]) for k in range(0, len(kept), 32)])
+        patterns = patterns.double().numpy() * 1000.0
+        flat = np.clip(patterns - background(patterns, step), 0, None)
         found, spreads = [], []
-        for index, pattern in zip(kept, rendered_flat, strict=True):
-            # The measured pairs were kept for matching their structure's simulation; keep the simulated
-            # ones by the same rule, or heavily textured draws would count where measured ones could not.
+        for index, pattern in zip(kept, flat, strict=True):
             views = normalised(scaled_measured(pattern, two_theta, KALPHA1), step, MATCH_FWHM)
-            if (views @ simulated[position[index]]).max() < args.min_cosine:
+            if (views @ simulated[row_of[index]]).max() < args.min_cosine:
                 continue
-            pos, ratio = peak_ratios(
-                peak_sim.peaks(crystals[index]), 1.0, pattern, two_theta, KALPHA1, args.half_width
-            )
-            if len(pos) >= 5 and np.ptp(pos) >= 20:
-                slope, spread = displacement_fit(pos, ratio, KALPHA1)
-                found.append(slope)
+            peaks = peak_sim.peaks(crystals[index])
+            position, ratio = peak_ratios(peaks, 1.0, pattern, two_theta, KALPHA1, args.half_width)
+            if len(position) >= 5 and np.ptp(position) >= 20:
+                fitted_b, spread = displacement_fit(position, ratio, KALPHA1)
+                found.append(fitted_b)
                 spreads.append(spread)
-        preset_slopes[b], preset_scatters[b] = np.array(found), np.array(spreads)
-    print(f"pairs with cosine >= {args.min_cosine} and >= 5 isolated peaks over >= 20°: {len(slopes)}")
-    print(
-        "extra B (Å²) of measured over simulated, quantiles 10/25/50/75/90 %:",
-        np.round(np.quantile(slopes, [0.1, 0.25, 0.5, 0.75, 0.9]), 2),
-    )
-    for b, found in preset_slopes.items():
+        found, spreads = np.array(found), np.array(spreads)
+        preset_rows[str(b)] = {
+            "patterns": len(found),
+            "extra_b_quantiles": quantiles(found),
+            "scatter_quantiles": quantiles(spreads),
+            "ks_extra_b": round(float(stats.ks_2samp(extra_b, found).statistic), 3) if len(found) else None,
+            "ks_scatter": round(float(stats.ks_2samp(scatter, spreads).statistic), 3) if len(found) else None,
+        }
         print(
-            f"the same on {args.preset} simulations of the same structures, every B = {b} Å² ({len(found)}):",
-            np.round(np.quantile(found, [0.1, 0.25, 0.5, 0.75, 0.9]), 2),
-            f"KS {stats.ks_2samp(slopes, found).statistic:.3f}",
+            f"{args.preset}, every B = {b} Å², {len(found)} patterns kept: extra B {quantiles(found)} "
+            f"(KS {preset_rows[str(b)]['ks_extra_b']}), scatter {quantiles(spreads)} "
+            f"(KS {preset_rows[str(b)]['ks_scatter']})"
         )
-    scatters = np.array(scatters)
-    print(
-        "scatter of the peaks about each pattern's fit (median |residual| of ln), quantiles 10/25/50/75/90 %:"
-    )
-    print("  measured:", np.round(np.quantile(scatters, [0.1, 0.25, 0.5, 0.75, 0.9]), 3))
-    for b, spreads in preset_scatters.items():
-        print(
-            f"  {args.preset}, B = {b} Å²:",
-            np.round(np.quantile(spreads, [0.1, 0.25, 0.5, 0.75, 0.9]), 3),
-            f"KS {stats.ks_2samp(scatters, spreads).statistic:.3f}",
-        )
-    band_rows = []
-    for lo, hi in BANDS:
-        inside = (pos_all >= lo) & (pos_all < hi)
+        preset_rows[str(b)]["values"] = found
+
+    bands = []
+    for low, high in BANDS:
+        inside = (position_all >= low) & (position_all < high)
         if inside.sum() >= 10:
-            med = float(np.median(ratio_all[inside]))
-            band_rows.append(
+            median = float(np.median(ratio_all[inside]))
+            bands.append(
                 {
-                    "band": f"{lo}-{hi}",
+                    "band": f"{low}-{high}",
                     "peaks": int(inside.sum()),
-                    "median_log_ratio": round(med, 3),
-                    "median_ratio": round(math.exp(med), 3),
+                    "median_ratio": round(math.exp(median), 3),
                 }
             )
             print(
-                f"  2θ {lo:>2}-{hi:<2}°: {inside.sum():5d} peaks, measured/simulated (pattern median = 1) "
-                f"{math.exp(med):.2f}"
+                f"  2θ {low:>2}-{high:<2}°: {inside.sum():5d} peaks, measured / simulated (each pattern's "
+                f"median = 1) {math.exp(median):.2f}"
             )
-    unique_minerals = len({r["mineral"] for r in rows})
-    print(f"distinct minerals among the kept pairs: {unique_minerals}")
+    results = {
+        "paired": len(cosines),
+        "kept": len(rows),
+        "min_cosine": args.min_cosine,
+        "cosine_quantiles": quantiles(cosines),
+        "extra_b_quantiles": quantiles(extra_b),
+        "scatter_quantiles": quantiles(scatter),
+        "preset": args.preset,
+        "preset_overrides": args.preset_overrides,
+        "preset_b": {b: {k: v for k, v in row.items() if k != "values"} for b, row in preset_rows.items()},
+        "bands": bands,
+        "pairs": rows,
+    }
     if args.pairs:
         with open(args.pairs, "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
     if args.json:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "paired": len(cosines),
-                    "kept": len(slopes),
-                    "min_cosine": args.min_cosine,
-                    "cosine_quantiles": np.quantile(cosines, [0.1, 0.25, 0.5, 0.75, 0.9]).round(4).tolist(),
-                    "extra_b_quantiles": np.quantile(slopes, [0.1, 0.25, 0.5, 0.75, 0.9]).round(3).tolist(),
-                    "preset": args.preset,
-                    "preset_overrides": args.preset_overrides,
-                    "scatter_quantiles": np.quantile(scatters, [0.1, 0.25, 0.5, 0.75, 0.9]).round(3).tolist(),
-                    "preset_scatter_quantiles": {
-                        str(b): np.quantile(v, [0.1, 0.25, 0.5, 0.75, 0.9]).round(3).tolist()
-                        for b, v in preset_scatters.items()
-                    },
-                    "preset_extra_b_quantiles": {
-                        str(b): np.quantile(found, [0.1, 0.25, 0.5, 0.75, 0.9]).round(3).tolist()
-                        for b, found in preset_slopes.items()
-                    },
-                    "bands": band_rows,
-                },
-                indent=1,
-            )
-        )
+        args.json.write_text(json.dumps({k: v for k, v in results.items() if k != "pairs"}, indent=1) + "\n")
     if args.plot:
-        import matplotlib
+        plot(args.plot, position_all, ratio_all, extra_b, preset_rows, args.preset)
+    return results
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
 
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-        axes[0].scatter(pos_all, np.exp(ratio_all), s=3, alpha=0.3)
-        centres = [0.5 * (lo + hi) for lo, hi in BANDS]
-        meds = [
-            math.exp(float(np.median(ratio_all[(pos_all >= lo) & (pos_all < hi)])))
-            if ((pos_all >= lo) & (pos_all < hi)).sum() >= 10
-            else np.nan
-            for lo, hi in BANDS
-        ]
-        axes[0].plot(centres, meds, "k-o", label="median per band")
-        axes[0].set_yscale("log")
-        axes[0].set_xlabel("2θ (°)")
-        axes[0].set_ylabel("measured / simulated peak intensity")
-        axes[0].legend()
-        bins = np.linspace(-6, 6, 37)
-        axes[1].hist(slopes, bins, alpha=0.6, density=True, label="rruff-dev (measured)")
-        for b, found in preset_slopes.items():
-            axes[1].hist(found, bins, histtype="step", density=True, label=f"{args.preset}, B = {b} Å²")
-        axes[1].legend()
-        axes[1].set_xlabel("extra B (Å²) per pattern")
-        axes[1].set_ylabel("density")
-        fig.tight_layout()
-        fig.savefig(args.plot, dpi=110)
+def plot(
+    path: Path, position: np.ndarray, ratio: np.ndarray, extra_b: np.ndarray, preset_rows, preset
+) -> None:
+    """Left: every isolated peak's measured / simulated intensity against 2θ (each pattern's median = 1),
+    with the median per band; right: the extra B per pattern, measured and preset."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    axes[0].scatter(position, np.exp(ratio), s=3, alpha=0.3, label="peaks of rruff-dev")
+    centres, medians = [], []
+    for low, high in BANDS:
+        inside = (position >= low) & (position < high)
+        if inside.sum() >= 10:
+            centres.append(0.5 * (low + high))
+            medians.append(math.exp(float(np.median(ratio[inside]))))
+    axes[0].plot(centres, medians, "k-o", label="median per band")
+    axes[0].set_yscale("log")
+    axes[0].set_xlabel("2θ (°)")
+    axes[0].set_ylabel("measured / simulated peak intensity")
+    axes[0].legend()
+    bins = np.linspace(-6, 6, 37)
+    axes[1].hist(extra_b, bins, alpha=0.6, density=True, label="rruff-dev (measured)")
+    for b, row in preset_rows.items():
+        axes[1].hist(row["values"], bins, histtype="step", density=True, label=f"{preset}, B = {b} Å²")
+    axes[1].legend(fontsize=8)
+    axes[1].set_xlabel("extra B (Å²) per pattern, against B = 0")
+    axes[1].set_ylabel("density")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

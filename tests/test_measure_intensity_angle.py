@@ -1,0 +1,75 @@
+"""scripts/measure_intensity_angle.py: pairs measured patterns with structures and recovers a known extra B."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import xrdsynth as xs
+from conftest import load_script
+from xrdsynth.examples import cif_path
+
+STRUCTURES = [("quartz", 154), ("rutile", 136), ("pyrite", 205)]
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """An amcsd-dev-like folder of three structures, and "measured" patterns of the same three made with a
+    Cu Kα doublet, Gaussian peaks of 0.08°, and every atom at B = 1.5 Å² on RRUFF's grid (max 1000)."""
+    root = tmp_path_factory.mktemp("intensity")
+    amcsd, rruff = root / "amcsd", root / "rruff"
+    (amcsd / "cifs").mkdir(parents=True)
+    rruff.mkdir()
+    lines = ["amcsd_id,file,mineral,space_group"]
+    for k, (name, group) in enumerate(STRUCTURES, start=1):
+        shutil.copy(cif_path(name), amcsd / "cifs" / f"{name}.cif")
+        lines.append(f"000{k},cifs/{name}.cif,{name.title()},{group}")
+    (amcsd / "index.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    two_theta = np.round(np.arange(8500) * 0.01 + 5.0, 2)
+    sim = xs.PowderSimulator(
+        two_theta, wavelength="CuKa", crystallite_size_nm=None, instrument_fwhm=0.08, dtype=torch.float64
+    )
+    crystals = [xs.Crystal.from_cif(cif_path(name)) for name, _ in STRUCTURES]
+    warm = [dataclasses.replace(c, b_iso=np.full(c.num_atoms, 1.5)) for c in crystals]
+    intensity = 1000.0 * sim(warm).numpy()
+    np.savez(
+        rruff / "rruff-dev.npz",
+        two_theta=two_theta,
+        intensity=intensity,
+        space_group=np.array([g for _, g in STRUCTURES]),
+        wavelength=np.array(1.540593),
+    )
+    return rruff, amcsd
+
+
+def test_each_pattern_pairs_with_its_structure_and_the_extra_b_is_recovered(folders, tmp_path: Path) -> None:
+    rruff, amcsd = folders
+    script = load_script("measure_intensity_angle")
+    out = tmp_path / "out.json"
+    results = script.main([str(rruff), str(amcsd), "--json", str(out), "--preset-b", "1.5"])
+    assert results["paired"] == 3 and results["kept"] == 3
+    pairs = {row["pattern"]: row for row in results["pairs"]}
+    for n, (name, _) in enumerate(STRUCTURES):
+        assert pairs[n]["mineral"] == name.title()
+        assert pairs[n]["scale"] == pytest.approx(1.0, abs=0.003)
+        assert pairs[n]["cosine"] > 0.95
+        # The measured patterns are the structures at B = 1.5 Å² against sticks at B = 0.
+        assert pairs[n]["extra_b"] == pytest.approx(1.5, abs=0.25)
+        assert pairs[n]["scatter"] < 0.05
+    stored = json.loads(out.read_text(encoding="utf-8"))
+    assert stored["extra_b_quantiles"][2] == pytest.approx(1.5, abs=0.25)
+    assert set(stored["preset_b"]) == {"1.5"}
+
+
+def test_displacement_fit_is_the_closed_form_debye_waller_exponent() -> None:
+    script = load_script("measure_intensity_angle")
+    two_theta = np.linspace(10.0, 80.0, 12)
+    s2 = (np.sin(np.radians(two_theta / 2)) / 1.540593) ** 2
+    b, scatter = script.displacement_fit(two_theta, 0.3 - 2 * 0.8 * s2, 1.540593)
+    assert b == pytest.approx(0.8, abs=1e-9) and scatter == pytest.approx(0.0, abs=1e-9)
