@@ -399,15 +399,17 @@ def test_patterns_of_different_widths_rendered_in_groups_match_closed_form() -> 
     assert float(error.max()) < 1.5e-3
 
 
+@pytest.mark.parametrize("step_average", [False, True])
 @pytest.mark.parametrize(
     ("points", "profile", "largest_nm"), [(4001, "gaussian", 30.0), (301, "pseudo_voigt", 100.0)]
 )
 def test_rendering_without_autograd_equals_the_differentiable_path(
-    points: int, profile: str, largest_nm: float
+    points: int, profile: str, largest_nm: float, step_average: bool
 ) -> None:
     """Without autograd the read-back runs a block of patterns at a time; with it, on the whole batch at once.
     Both give the same profiles, where the rendering grid has fewer samples than the output (4001 points)
-    and more (301 points: the spline is then evaluated at the points, not per interval)."""
+    and more (301 points: the spline is then evaluated at the points, not per interval), read at the points
+    or averaged over the steps."""
     grid = torch.linspace(5.0, 90.0, points, dtype=torch.float64)
     n = 40
     generator = torch.Generator().manual_seed(3)
@@ -417,8 +419,10 @@ def test_rendering_without_autograd_equals_the_differentiable_path(
     position = 6.0 + 83.0 * torch.rand(30 * n, generator=generator, dtype=torch.float64)
     area = torch.rand(30 * n, generator=generator, dtype=torch.float64)
     with torch.no_grad():
-        blocked = render(grid, pattern, position, area, n, widths, profile)
-    whole = render(grid, pattern, position, area.clone().requires_grad_(), n, widths, profile)
+        blocked = render(grid, pattern, position, area, n, widths, profile, step_average=step_average)
+    whole = render(
+        grid, pattern, position, area.clone().requires_grad_(), n, widths, profile, step_average=step_average
+    )
     assert whole.requires_grad
     assert torch.allclose(blocked, whole.detach(), rtol=0, atol=1e-12 * float(blocked.abs().max()))
 

@@ -543,29 +543,42 @@ def _spline_cell_means(
     (P + 1) cell edges ((B, P + 1) or shared (1, P + 1), float64, table units), (B,) float64 u per sample in
     table units and (P,) float64 cell widths in degrees -> (B, P) in the coefficients' dtype.
 
-    The mass between two edges is the difference of the spline's antiderivative there (in samples, the
-    integral over 2theta of density * du/d2theta is the integral over u of the density in u): per interval
-    [j, j+1] of the spline the integral of its cubic in t, accumulated in float64 so that differences of
-    nearby edges keep their precision far below the strongest peak.
+    The mass between two edges is the difference of the spline's antiderivative there (the integral over
+    2theta of density * du/d2theta is the integral over u of the density in u). Without autograd a block of
+    patterns at a time: the (B, n) float64 running sums of a batch of narrow peaks would take gigabytes.
     """
+    if torch.is_grad_enabled() and coefficients.requires_grad:
+        return _cell_means(coefficients, edge_u, spacing, cell_width)
+    bsz, n = coefficients.shape
+    out = torch.empty(bsz, cell_width.shape[0], dtype=coefficients.dtype, device=coefficients.device)
+    elements = _BLOCK_ELEMENTS if coefficients.device.type == "cpu" else _BLOCK_ELEMENTS_GPU
+    rows = max(1, (4 * elements) // max(n, edge_u.shape[1]))
+    for start in range(0, bsz, rows):
+        block = slice(start, start + rows)
+        edges = edge_u if edge_u.shape[0] == 1 else edge_u[block]
+        out[block] = _cell_means(coefficients[block], edges, spacing[block], cell_width)
+    return out
+
+
+def _cell_means(
+    coefficients: torch.Tensor, edge_u: torch.Tensor, spacing: torch.Tensor, cell_width: torch.Tensor
+) -> torch.Tensor:
+    """:func:`_spline_cell_means` of one block of patterns."""
     n = coefficients.shape[1]
-    position = edge_u / spacing.unsqueeze(-1)  # (B, P + 1) in samples
-    a0, a1, a2, a3 = (
-        a.to(torch.float64)
-        for a in _interval_polynomials(
-            coefficients[:, :-3], coefficients[:, 1:-2], coefficients[:, 2:-1], coefficients[:, 3:]
-        )
-    )
-    # Interval i of the polynomials spans samples [i + 1, i + 2]; before it lies the mass of intervals < i.
-    whole = a0 + a1 / 2.0 + a2 / 3.0 + a3 / 4.0
+    c = coefficients.to(torch.float64)
+    # The integral of the uniform cubic B-spline over its interval [j, j+1] (samples) is
+    # (c[j-1] + 11 c[j] + 11 c[j+1] + c[j+2]) / 24; running sums in float64, so that differences of
+    # nearby edges keep their precision far below the strongest peak. Interval i spans samples
+    # [i + 1, i + 2]; before[i] is the mass of the intervals below it.
+    whole = (c[:, :-3] + c[:, 3:] + 11.0 * (c[:, 1:-2] + c[:, 2:-1])) / 24.0
     before = torch.nn.functional.pad(torch.cumsum(whole, dim=1), (1, 0))
     # Outside [1, n - 2] the padded rendering grid holds no mass: the antiderivative is constant there.
-    clamped = position.clamp(1.0, n - 2.0)
-    j = clamped.floor().clamp(1, n - 3)
+    position = (edge_u / spacing.unsqueeze(-1)).clamp(1.0, n - 2.0)  # (B, P + 1) in samples
+    j = position.floor().clamp(1, n - 3)
     interval = (j.to(torch.int64) - 1).expand(coefficients.shape[0], -1)
-    t = clamped - j
-    c0, c1, c2, c3 = (torch.gather(a, 1, interval) for a in (a0, a1, a2, a3))
-    within = t * (c0 + t * (c1 / 2.0 + t * (c2 / 3.0 + t * c3 / 4.0)))
+    t = position - j
+    a0, a1, a2, a3 = _interval_polynomials(*(torch.gather(c, 1, interval + offset) for offset in range(4)))
+    within = t * (a0 + t * (a1 / 2.0 + t * (a2 / 3.0 + t * a3 / 4.0)))
     antiderivative = torch.gather(before, 1, interval) + within
     return ((antiderivative[:, 1:] - antiderivative[:, :-1]) / cell_width).to(coefficients.dtype)
 
