@@ -1,4 +1,4 @@
-"""scripts/measure_intensity_angle.py: pairs measured patterns with structures and recovers a known extra B."""
+"""scripts/measure_intensity_angle.py: pairs patterns with their structures and recovers a known extra B."""
 
 from __future__ import annotations
 
