@@ -141,6 +141,7 @@ def make_simulator(args: argparse.Namespace):
         seed=0,
         compile=args.compile,
         **_num_threads(args, parameters),
+        **({"step_average": True} if getattr(args, "step_average", False) else {}),
     )
 
 
@@ -208,6 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--compile", action="store_true", help="PowderSimulator(compile=True); compiled in the warm-up call"
     )
+    parser.add_argument(
+        "--step-average", action="store_true",
+        help="PowderSimulator(step_average=True): each point the mean of the profile over its step "
+        "(pymatgen's side stays sampled at the points)",
+    )  # fmt: skip
     parser.add_argument("--top", type=int, default=25, help="entries printed by --profile")
     parser.add_argument(
         "--calls", type=int, default=10, help="back-to-back xrdsynth calls timed per round (default 10)"
@@ -223,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{len(crystals)} structures, atoms per cell median {int(np.median(atoms))}, max {atoms.max()}; "
         f"grid {ref.GRID}; Gaussian, {width_text}; torch threads {torch.get_num_threads()}; "
-        f"compile={args.compile}"
+        f"compile={args.compile}, step_average={args.step_average}"
     )
 
     simulator = make_simulator(args)

@@ -124,6 +124,10 @@ def render(
         edges = cell_edges(grid64)
         edge_node, edge_fraction = table.locate(edges)
         cell_width = edges[1:] - edges[:-1]
+        # A shared table is read at the edges once for all patterns (and all length groups).
+        shared_edges = None
+        if table.u.shape[0] == 1:
+            shared_edges = _table_at(table.u, table.f, edge_node, edge_fraction, table.step)[0]
     node, fraction = table.locate(grid64)
 
     # A shared table is read at the output points once for all patterns.
@@ -135,7 +139,9 @@ def render(
         """(B, P) from a part's spline coefficients and (B,) u per sample."""
         in_table_units = spacing / part.scale
         if step_average:
-            edge_u = _table_at(part.u, part.f, edge_node, edge_fraction, part.step)[0]
+            edge_u = shared_edges
+            if edge_u is None:
+                edge_u = _table_at(part.u, part.f, edge_node, edge_fraction, part.step)[0]
             return _spline_cell_means(coefficients, edge_u, in_table_units, cell_width)
         if not fuse and not (torch.is_grad_enabled() and coefficients.requires_grad):
             return _read_back_in_blocks(coefficients, part, shared, node, fraction, in_table_units)
