@@ -38,6 +38,7 @@ from xrdsynth.symmetry import CRYSTAL_SYSTEM_OF_GROUP, CRYSTAL_SYSTEMS, enantiom
 from xrdsynth.train import describe_hardware
 
 MAX_Z = 98  # the simulator's form factors end at Cf
+FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 SYSTEM_OF_GROUP = np.array(CRYSTAL_SYSTEM_OF_GROUP)
 # Each group's enantiomorphic partner (itself where it has none): powder patterns cannot tell them apart.
 PARTNER = np.array([enantiomorph(n) or n for n in range(1, 231)])
@@ -147,10 +148,22 @@ def rruff_patterns(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return data["two_theta"], data["intensity"], data["space_group"].astype(np.int64)
 
 
-def evaluate_rruff(classifier: Classifier, folder: Path) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+def evaluate_rruff(
+    classifier: Classifier, folder: Path, smooth_fwhm: float = 0.0
+) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
     """Scores on rruff-dev (Cu Kα scans: the model reads them as Kα1 with a Kα2 shoulder, as it was
-    trained), and the probabilities and labels."""
+    trained), and the probabilities and labels. ``smooth_fwhm`` > 0 (degrees) first convolves every scan with
+    a unit-area Gaussian of that FWHM, as exported scans are often smoothed: a probe of how much the
+    classifier depends on white point-to-point noise and the finest peak shapes."""
     two_theta, intensity, labels = rruff_patterns(folder)
+    if smooth_fwhm > 0:
+        from scipy import ndimage
+
+        step = float(two_theta[1] - two_theta[0])
+        sigma_points = smooth_fwhm / FWHM_PER_SIGMA / step
+        intensity = ndimage.gaussian_filter1d(
+            np.asarray(intensity, dtype=np.float64), sigma_points, axis=1, mode="nearest"
+        )
     probability = classifier.predict_proba(two_theta, intensity, wavelength="CuKa1")
     return scores(probability, labels), probability, labels
 
@@ -378,6 +391,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--xred", type=Path, default=None, help="xred-monophase folder (with index.csv)")
     parser.add_argument("--rruff", type=Path, default=None, help="rruff-dev folder (with rruff-dev.npz)")
     parser.add_argument(
+        "--rruff-smooth-fwhm", type=float, default=0.0, metavar="DEG",
+        help="with --rruff: smooth every measured scan by a Gaussian of this FWHM (degrees) first, a probe "
+        "of how the classifier reads smoothed scans",
+    )  # fmt: skip
+    parser.add_argument(
         "--robustness", action="store_true",
         help="with --amcsd: one structure per mineral under each laboratory effect alone and all together",
     )  # fmt: skip
@@ -448,7 +466,9 @@ def main(argv: list[str] | None = None) -> int:
                 for i, row in enumerate(top):
                     writer.writerow([ids[i], labels[i], *row.tolist(), f"{probability[i, row[0] - 1]:.4f}"])
     if args.rruff is not None:
-        results["rruff"], probability, labels = evaluate_rruff(classifier, args.rruff)
+        results["rruff"], probability, labels = evaluate_rruff(classifier, args.rruff, args.rruff_smooth_fwhm)
+        if args.rruff_smooth_fwhm:
+            results["rruff_smooth_fwhm"] = args.rruff_smooth_fwhm
         results["rruff_breakdown"] = breakdown(probability, labels)
         results["rruff_by_counts"] = counts_breakdown(rruff_patterns(args.rruff)[1], probability, labels)
         print(f"rruff-dev: {results['rruff']}", flush=True)

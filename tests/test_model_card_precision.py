@@ -141,3 +141,28 @@ def test_apparent_counts_of_poisson_patterns_and_accuracy_by_counts():
     rows = script.counts_breakdown(patterns, probability, np.array([14, 2]))
     assert [r["n"] for r in rows] == [0, 1, 0, 1]  # 150 counts in 100-300, 3000 in >= 1000
     assert rows[1]["top1"] == 1.0 and rows[3]["top1"] == 0.0 and rows[0]["top1"] is None
+
+
+def test_smoothed_rruff_scans_are_read_after_a_unit_area_gaussian(tmp_path: Path):
+    """--rruff-smooth-fwhm: every scan convolved with a unit-area Gaussian of that FWHM before reading (the
+    peaks keep their areas and positions, their heights fall); 0 reads the scans as they are."""
+    script = load_script("evaluate_classifier")
+    _measured_set(tmp_path)
+    classifier = load_pretrained(None, precision="float32")
+    plain = script.evaluate_rruff(classifier, tmp_path)[1]
+    again = script.evaluate_rruff(classifier, tmp_path, 0.0)[1]
+    smoothed = script.evaluate_rruff(classifier, tmp_path, 0.3)[1]
+    np.testing.assert_array_equal(plain, again)
+    assert not np.allclose(plain, smoothed)
+    captured = {}
+    original = classifier.predict_proba
+
+    def spy(two_theta, intensity, **kwargs):
+        captured["intensity"] = intensity
+        return original(two_theta, intensity, **kwargs)
+
+    classifier.predict_proba = spy
+    script.evaluate_rruff(classifier, tmp_path, 0.3)
+    measured = np.load(tmp_path / "rruff-dev.npz")["intensity"]
+    np.testing.assert_allclose(captured["intensity"].sum(axis=1), measured.sum(axis=1), rtol=1e-3)
+    assert float(captured["intensity"].max()) < 0.8 * float(measured.max())
