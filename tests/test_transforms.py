@@ -235,7 +235,7 @@ def flat_patterns(
 
 ALL_PATTERN_TRANSFORMS = [
     T.Impurity(), T.Background(), T.AmorphousHump(), T.AirScatter(), T.PoissonNoise(), T.GaussianNoise(),
-    T.ScanRange(), T.Clip(),
+    T.ScanRange(), T.Clip(), T.Smoothing(),
 ]  # fmt: skip
 
 
@@ -282,6 +282,45 @@ def test_background_lies_under_the_pattern_and_scan_range_cuts() -> None:
     assert bool((cut[:, outside] == 0).all()) and bool((cut[:, ~outside] == patterns[:, ~outside]).all())
     clipped = T.Clip(level=0.7)(patterns, grid, generator())
     torch.testing.assert_close(clipped.amax(dim=1), 0.7 * patterns.amax(dim=1))
+
+
+def test_smoothing_keeps_areas_widens_peaks_in_quadrature_and_correlates_the_noise() -> None:
+    """A Gaussian peak of FWHM 0.1° smoothed by a kernel of 0.05° comes out with FWHM √(0.1² + 0.05²), its
+    area and position kept (closed form); white noise becomes correlated between neighbouring points; a
+    pattern drawn as not applied is left alone."""
+    grid = torch.linspace(5.0, 90.0, 8501, dtype=torch.float64)
+    sigma = 0.1 / (2 * math.sqrt(2 * math.log(2)))
+    peak = torch.exp(-0.5 * ((grid - 40.0) / sigma) ** 2).unsqueeze(0)
+    smoothed = T.Smoothing(fwhm=0.05)(peak, grid, generator())[0]
+    wider = math.sqrt(0.1**2 + 0.05**2) / (2 * math.sqrt(2 * math.log(2)))
+    expected = (sigma / wider) * torch.exp(-0.5 * ((grid - 40.0) / wider) ** 2)
+    assert float((smoothed - expected).abs().max()) < 2e-3
+    assert float(smoothed.sum()) == pytest.approx(float(peak.sum()), rel=1e-9)
+    noise = torch.randn(2, 8501, generator=generator(), dtype=torch.float64)
+    out = T.Smoothing(fwhm=0.05)(noise, grid, generator())
+    lag1 = float((out[:, 1:] * out[:, :-1]).mean() / (out * out).mean())
+    assert lag1 > 0.8 and abs(float((noise[:, 1:] * noise[:, :-1]).mean())) < 0.05
+    parameters = {"applied": torch.tensor([True, False]), "fwhm": torch.tensor([0.05, 0.05])}
+    mixed = T.Smoothing()(noise, grid, generator(), parameters=parameters)
+    torch.testing.assert_close(mixed[1], noise[1])
+    torch.testing.assert_close(mixed[0], out[0])
+    with pytest.raises(ValueError, match="fwhm"):
+        T.Smoothing(fwhm=(-0.1, 0.2))
+
+
+def test_smoothing_is_in_the_laboratory_preset_switched_off() -> None:
+    (off,) = [t for t in T.laboratory_cu_transforms() if isinstance(t, T.Smoothing)]
+    assert off.p == 0.0
+    (on,) = [t for t in T.laboratory_cu_transforms({"Smoothing": {"p": 0.3}}) if isinstance(t, T.Smoothing)]
+    assert on.p == 0.3 and on.fwhm == (0.02, 0.08)
+    # Switched off it draws nothing: the preset's patterns are those of the chain without it.
+    crystals = [xs.Crystal.from_cif(cif_path(name)) for name in ("quartz", "rutile", "pyrite")]
+    chain = T.laboratory_cu_transforms()
+    without = [t for t in chain if not isinstance(t, T.Smoothing)]
+    grid = (5.0, 90.0, 2001)
+    with_it = T.AugmentedSimulator(PowderSimulator(grid, profile="pseudo_voigt", seed=4), chain)(crystals)
+    before = T.AugmentedSimulator(PowderSimulator(grid, profile="pseudo_voigt", seed=4), without)(crystals)
+    torch.testing.assert_close(with_it, before, rtol=0, atol=0)
 
 
 def test_air_scatter_falls_with_angle() -> None:

@@ -26,6 +26,7 @@ from ._pattern import (
     Impurity,
     PoissonNoise,
     ScanRange,
+    Smoothing,
     SubtractBackground,
 )
 from ._peaks import kbeta_ratio, rerender_peaks, strip_kalpha2, strip_kbeta
@@ -65,6 +66,7 @@ __all__ = [
     "ReflectionTransform",
     "ScanRange",
     "Sequential",
+    "Smoothing",
     "SpecimenDisplacement",
     "SubtractBackground",
     "ZeroShift",

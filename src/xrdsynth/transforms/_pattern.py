@@ -1,4 +1,5 @@
-"""Effects on rendered patterns: other phases, backgrounds, counting statistics, scan range, saturation.
+"""Effects on rendered patterns: other phases, backgrounds, counting statistics, smoothing, scan range,
+saturation.
 
 Patterns are (B, P) on a (P,) 2θ grid in degrees, scaled so that the strongest peak is about 1; levels are
 relative to that peak. Each transform returns a new tensor.
@@ -11,6 +12,7 @@ import math
 import torch
 
 from .._base import AMORPHOUS_HUMP_D_SPACING, AMORPHOUS_HUMP_FWHM, check_range
+from .._math import FWHM_PER_SIGMA
 from .._radiation import WAVELENGTHS, two_theta_from_d
 from ..simulate.functional import amorphous_hump, chebyshev_background
 from ._background import remove_background
@@ -25,6 +27,7 @@ __all__ = [
     "Impurity",
     "PoissonNoise",
     "ScanRange",
+    "Smoothing",
     "SubtractBackground",
 ]
 
@@ -251,6 +254,58 @@ class GaussianNoise(PatternTransform):
         peak = patterns.amax(dim=1, keepdim=True)
         sigma = (parameters["sigma"] * parameters["applied"]).to(patterns).unsqueeze(1)
         return patterns + noise * sigma * peak
+
+
+class Smoothing(PatternTransform):
+    """A smoothed export: the pattern, its noise included, convolved with a unit-area Gaussian whose FWHM is
+    drawn in ``fwhm`` (degrees 2θ), as instrument software smooths or rebins scans. The noise becomes
+    correlated from point to point; peak areas and positions stay, heights fall where a peak is not much
+    wider than the kernel (a Gaussian peak of FWHM H comes out with √(H² + FWHM²)). Put it after the noise.
+
+    The grid is taken as evenly spaced (its mean step); the ends are extended with their values.
+
+    Args:
+        fwhm: (low, high) FWHM of the smoothing kernel in degrees 2θ, drawn uniformly.
+        p: probability that a pattern is smoothed (the others are left alone).
+    """
+
+    def __init__(self, fwhm: float | tuple[float, float] = (0.02, 0.08), p: float = 1.0, seed=0) -> None:
+        super().__init__(p, seed)
+        self.fwhm = check_range("fwhm", fwhm, 0.0, open_low=True)
+
+    def extra_repr(self) -> str:
+        return f"fwhm={self.fwhm}, p={self.p}"
+
+    def draw(self, batch_size, generator, dtype=torch.float32):
+        if self.p == 0.0:
+            # Nothing drawn: a chain that carries the effect switched off (the laboratory preset) draws
+            # every other effect as it did before the effect existed.
+            device = generator.device
+            return {
+                "applied": torch.zeros(batch_size, dtype=torch.bool, device=device),
+                "fwhm": torch.zeros(batch_size, dtype=dtype, device=device),
+            }
+        return {
+            "applied": applied(self.p, batch_size, generator),
+            "fwhm": uniform(self.fwhm, batch_size, generator, dtype),
+        }
+
+    def apply(self, patterns, two_theta, parameters, generator):
+        rows = parameters["applied"].to(patterns.device)
+        if not bool(rows.any()):
+            return patterns.clone()
+        step = float(two_theta[-1] - two_theta[0]) / (two_theta.shape[0] - 1)
+        sigma = parameters["fwhm"].to(patterns)[rows] / FWHM_PER_SIGMA / step  # (A,) in points
+        half = max(1, math.ceil(4.0 * float(sigma.max())))
+        offsets = torch.arange(-half, half + 1, device=patterns.device, dtype=patterns.dtype)
+        kernels = torch.exp(-0.5 * (offsets / sigma.unsqueeze(1)).square())
+        kernels = kernels / kernels.sum(dim=1, keepdim=True)  # (A, K), unit area
+        chosen = patterns[rows]
+        padded = torch.nn.functional.pad(chosen.unsqueeze(0), (half, half), mode="replicate")
+        smoothed = torch.nn.functional.conv1d(padded, kernels.flip(1).unsqueeze(1), groups=len(chosen))[0]
+        out = patterns.clone()
+        out[rows] = smoothed
+        return out
 
 
 class ScanRange(PatternTransform):

@@ -25,6 +25,7 @@ from ._pattern import (
     Impurity,
     PoissonNoise,
     ScanRange,
+    Smoothing,
     SubtractBackground,
 )
 from ._reflection import (
@@ -112,6 +113,9 @@ _LABORATORY_CU: tuple[tuple[type[ReflectionTransform | PatternTransform], dict[s
     (AirScatter, {"level": (0.0, 0.5), "decay_deg": (1.0, 8.0), "p": 0.3}),
     (PoissonNoise, {"counts": (50.0, 3e4), "p": 0.95}),
     (GaussianNoise, {"sigma": (0.0, 0.01), "p": 0.1}),
+    # Off (p = 0): a smoothed export, noise correlated from point to point; rruff-dev read after a 0.03°
+    # smoothing loses 5 points (docs/training.md, session 43). Switch on with overrides={"Smoothing": {...}}.
+    (Smoothing, {"fwhm": (0.02, 0.08), "p": 0.0}),
     (Clip, {"level": (0.6, 0.95), "p": 0.03}),
     (SubtractBackground, {"window_deg": (1.5, 5.0), "p": 0.75}),
     (ScanRange, {"start": (5.0, 20.0), "stop": (60.0, 90.0), "p": 0.3}),
