@@ -51,6 +51,7 @@ from evaluate_classifier import (
     robustness_conditions,
     rruff_patterns,
     simulate_on_grid,
+    smoothed_scans,
 )
 
 
@@ -97,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model_a", help="shipped name or folder")
     parser.add_argument("models", nargs="+", help="shipped names or folders, each paired against MODEL_A")
     parser.add_argument("--rruff", type=Path, default=None, help="rruff-dev folder (with rruff-dev.npz)")
+    parser.add_argument(
+        "--rruff-smooth-fwhm", type=float, default=0.0, metavar="DEG",
+        help="with --rruff: also pair the models on rruff-dev smoothed by a Gaussian of this FWHM (degrees)",
+    )  # fmt: skip
     parser.add_argument("--xred", type=Path, default=None, help="xred-monophase folder (with index.csv)")
     parser.add_argument("--amcsd", type=Path, default=None, help="amcsd-dev folder (with index.csv)")
     parser.add_argument("--cache", type=Path, default=None, help="pickle cache of the amcsd-dev crystals")
@@ -138,6 +143,13 @@ def main(argv: list[str] | None = None) -> int:
             *(m.predict_proba(two_theta, intensity, wavelength="CuKa1").argmax(axis=1) + 1 == labels
               for m in models),
         )  # fmt: skip
+        if args.rruff_smooth_fwhm:
+            smoothed = smoothed_scans(two_theta, intensity, args.rruff_smooth_fwhm)
+            paired(
+                f"rruff-dev smoothed ({args.rruff_smooth_fwhm:g}° FWHM)",
+                *(m.predict_proba(two_theta, smoothed, wavelength="CuKa1").argmax(axis=1) + 1 == labels
+                  for m in models),
+            )  # fmt: skip
     if args.xred is not None:
         rights = []
         for m in models:

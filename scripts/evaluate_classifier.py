@@ -157,15 +157,21 @@ def evaluate_rruff(
     classifier depends on white point-to-point noise and the finest peak shapes."""
     two_theta, intensity, labels = rruff_patterns(folder)
     if smooth_fwhm > 0:
-        from scipy import ndimage
-
-        step = float(two_theta[1] - two_theta[0])
-        sigma_points = smooth_fwhm / FWHM_PER_SIGMA / step
-        intensity = ndimage.gaussian_filter1d(
-            np.asarray(intensity, dtype=np.float64), sigma_points, axis=1, mode="nearest"
-        )
+        intensity = smoothed_scans(two_theta, intensity, smooth_fwhm)
     probability = classifier.predict_proba(two_theta, intensity, wavelength="CuKa1")
     return scores(probability, labels), probability, labels
+
+
+def smoothed_scans(two_theta: np.ndarray, intensity: np.ndarray, fwhm: float) -> np.ndarray:
+    """(N, M) scans on an evenly spaced (M,) grid convolved with a unit-area Gaussian of ``fwhm`` degrees
+    (the ends extended with their values), as exported scans are often smoothed."""
+    from scipy import ndimage
+
+    step = float(two_theta[1] - two_theta[0])
+    sigma_points = fwhm / FWHM_PER_SIGMA / step
+    return ndimage.gaussian_filter1d(
+        np.asarray(intensity, dtype=np.float64), sigma_points, axis=1, mode="nearest"
+    )
 
 
 def _read(path: str) -> xs.Crystal | str:
