@@ -44,7 +44,7 @@ FINGERPRINTS = {
 SHIPPED = {
     "xrdsynth-resnet-cu": (
         "resnet10",
-        "5d33950d4baf2637e800fff328b70f457bfa12b24fd4c0ac7725eab91732de94",
+        "938e5d194bea22e8872dbe2b450d2bf934df93fa9f7bdff341d2ee76f67dd243",
         "a7d83e7ef44cd629",
     ),
 }
