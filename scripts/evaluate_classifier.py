@@ -36,9 +36,9 @@ import xrdsynth as xs
 from xrdsynth.models import Classifier, load_pretrained
 from xrdsynth.symmetry import CRYSTAL_SYSTEM_OF_GROUP, CRYSTAL_SYSTEMS, enantiomorph
 from xrdsynth.train import describe_hardware
+from xrdsynth.transforms import smooth_gaussian
 
 MAX_Z = 98  # the simulator's form factors end at Cf
-FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 SYSTEM_OF_GROUP = np.array(CRYSTAL_SYSTEM_OF_GROUP)
 # Each group's enantiomorphic partner (itself where it has none): powder patterns cannot tell them apart.
 PARTNER = np.array([enantiomorph(n) or n for n in range(1, 231)])
@@ -164,14 +164,11 @@ def evaluate_rruff(
 
 def smoothed_scans(two_theta: np.ndarray, intensity: np.ndarray, fwhm: float) -> np.ndarray:
     """(N, M) scans on an evenly spaced (M,) grid convolved with a unit-area Gaussian of ``fwhm`` degrees
-    (the ends extended with their values), as exported scans are often smoothed."""
-    from scipy import ndimage
-
-    step = float(two_theta[1] - two_theta[0])
-    sigma_points = fwhm / FWHM_PER_SIGMA / step
-    return ndimage.gaussian_filter1d(
-        np.asarray(intensity, dtype=np.float64), sigma_points, axis=1, mode="nearest"
-    )
+    (:func:`xrdsynth.transforms.smooth_gaussian`, the ends extended with their values), as exported scans
+    are often smoothed."""
+    scans = torch.as_tensor(np.asarray(intensity, dtype=np.float64))
+    grid = torch.as_tensor(np.asarray(two_theta, dtype=np.float64))
+    return smooth_gaussian(scans, grid, fwhm).numpy()
 
 
 def _read(path: str) -> xs.Crystal | str:

@@ -385,6 +385,16 @@ def test_smooth_gaussian_is_batch_consistent_and_refuses_bad_input() -> None:
             T.smooth_gaussian(patterns, grid, bad)
     with pytest.raises(ValueError, match="grid"):
         T.smooth_gaussian(patterns, grid[:-1], 0.3)
+    # One FWHM per pattern: each row as if smoothed alone with its own (the shared kernel length reaches 4σ
+    # of the widest, so narrower rows keep a little more of their tails: below 1e-5 of the maximum).
+    widths = torch.linspace(0.1, 0.5, len(patterns), dtype=patterns.dtype)
+    each = T.smooth_gaussian(patterns, grid, widths)
+    for k in range(len(patterns)):
+        alone = T.smooth_gaussian(patterns[k : k + 1], grid, float(widths[k]))[0]
+        torch.testing.assert_close(each[k], alone, rtol=0, atol=1e-5 * float(alone.abs().max()))
+    for bad in (widths[:-1], torch.cat([widths[:-1], torch.zeros(1)]), torch.full_like(widths, float("nan"))):
+        with pytest.raises(ValueError, match="fwhm_deg"):
+            T.smooth_gaussian(patterns, grid, bad)
 
 
 # ------------------------------------------------------------------------------- Kα2 stripping, re-rendering

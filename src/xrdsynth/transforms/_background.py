@@ -82,7 +82,9 @@ def _extend(x: torch.Tensor, half: int) -> torch.Tensor:
     return torch.cat([left, x, right], dim=-1)
 
 
-def smooth_gaussian(patterns: torch.Tensor, two_theta: torch.Tensor, fwhm_deg: float) -> torch.Tensor:
+def smooth_gaussian(
+    patterns: torch.Tensor, two_theta: torch.Tensor, fwhm_deg: float | torch.Tensor
+) -> torch.Tensor:
     """Convolve patterns with a unit-area Gaussian of ``fwhm_deg`` degrees 2θ FWHM.
 
     A peak of FWHM H comes out with FWHM sqrt(H² + fwhm_deg²) and the same area: instrument-limited peaks of
@@ -92,19 +94,35 @@ def smooth_gaussian(patterns: torch.Tensor, two_theta: torch.Tensor, fwhm_deg: f
     Args:
         patterns: (B, P) intensities on an equally spaced grid.
         two_theta: (P,) the grid in degrees (only its step is used).
-        fwhm_deg: FWHM of the Gaussian in degrees 2θ, > 0.
+        fwhm_deg: FWHM of the Gaussian in degrees 2θ, > 0: one for all patterns, or a (B,) tensor, one per
+            pattern.
 
     Returns:
         (B, P) smoothed patterns, in the patterns' dtype and device.
     """
     step = _grid_step(patterns, two_theta)
-    if not (math.isfinite(fwhm_deg) and fwhm_deg > 0):
-        raise ValueError(f"fwhm_deg must be a positive number, got {fwhm_deg}")
-    points = patterns.shape[1]
-    sigma = fwhm_deg / FWHM_PER_SIGMA / step  # in grid points
-    half = min(max(1, math.ceil(_KERNEL_SIGMAS * sigma)), points - 1)
+    if isinstance(fwhm_deg, torch.Tensor):
+        if fwhm_deg.shape != (patterns.shape[0],) or not bool(torch.isfinite(fwhm_deg).all()):
+            raise ValueError(
+                f"fwhm_deg must be one finite FWHM per pattern, got shape {tuple(fwhm_deg.shape)}"
+            )
+        if not bool((fwhm_deg > 0).all()):
+            raise ValueError("fwhm_deg must be positive")
+        sigma = fwhm_deg.to(patterns) / FWHM_PER_SIGMA / step  # (B,) in grid points
+    else:
+        if not (math.isfinite(fwhm_deg) and fwhm_deg > 0):
+            raise ValueError(f"fwhm_deg must be a positive number, got {fwhm_deg}")
+        sigma = torch.full(
+            (1,), fwhm_deg / FWHM_PER_SIGMA / step, dtype=patterns.dtype, device=patterns.device
+        )
+    bsz, points = patterns.shape
+    half = min(max(1, math.ceil(_KERNEL_SIGMAS * float(sigma.max()))), points - 1)
     offsets = torch.arange(-half, half + 1, dtype=patterns.dtype, device=patterns.device)
-    kernel = torch.exp(-0.5 * (offsets / sigma).square())
-    kernel = (kernel / kernel.sum()).view(1, 1, -1)
-    padded = F.pad(patterns.unsqueeze(1), (half, half), mode="replicate")
-    return F.conv1d(padded, kernel).squeeze(1)
+    kernels = torch.exp(-0.5 * (offsets / sigma.unsqueeze(1)).square())
+    kernels = (kernels / kernels.sum(dim=1, keepdim=True)).unsqueeze(1)  # (1 or B, 1, K), unit area
+    if len(sigma) == 1:
+        padded = F.pad(patterns.unsqueeze(1), (half, half), mode="replicate")
+        return F.conv1d(padded, kernels).squeeze(1)
+    # One kernel per pattern: the patterns as channels of one signal, each convolved with its own.
+    padded = F.pad(patterns.unsqueeze(0), (half, half), mode="replicate")
+    return F.conv1d(padded, kernels, groups=bsz).squeeze(0)

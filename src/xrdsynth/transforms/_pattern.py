@@ -12,10 +12,9 @@ import math
 import torch
 
 from .._base import AMORPHOUS_HUMP_D_SPACING, AMORPHOUS_HUMP_FWHM, check_range
-from .._math import FWHM_PER_SIGMA
 from .._radiation import WAVELENGTHS, two_theta_from_d
 from ..simulate.functional import amorphous_hump, chebyshev_background
-from ._background import remove_background
+from ._background import remove_background, smooth_gaussian
 from ._base import PatternTransform, applied, log_uniform, uniform
 
 __all__ = [
@@ -294,15 +293,7 @@ class Smoothing(PatternTransform):
         rows = parameters["applied"].to(patterns.device)
         if not bool(rows.any()):
             return patterns.clone()
-        step = float(two_theta[-1] - two_theta[0]) / (two_theta.shape[0] - 1)
-        sigma = parameters["fwhm"].to(patterns)[rows] / FWHM_PER_SIGMA / step  # (A,) in points
-        half = max(1, math.ceil(4.0 * float(sigma.max())))
-        offsets = torch.arange(-half, half + 1, device=patterns.device, dtype=patterns.dtype)
-        kernels = torch.exp(-0.5 * (offsets / sigma.unsqueeze(1)).square())
-        kernels = kernels / kernels.sum(dim=1, keepdim=True)  # (A, K), unit area
-        chosen = patterns[rows]
-        padded = torch.nn.functional.pad(chosen.unsqueeze(0), (half, half), mode="replicate")
-        smoothed = torch.nn.functional.conv1d(padded, kernels.flip(1).unsqueeze(1), groups=len(chosen))[0]
+        smoothed = smooth_gaussian(patterns[rows], two_theta, parameters["fwhm"].to(patterns)[rows])
         out = patterns.clone()
         out[rows] = smoothed
         return out
