@@ -311,6 +311,13 @@ def robustness_conditions(
         voigt(),
         [*instrument, doublet, Background(level=0.0, floor=(0.02, 0.1)), PoissonNoise(counts=(300.0, 5e3))],
     )
+    # Quick scans: the laboratory condition at 30-100 counts at the strongest point, where a fifth of
+    # rruff-dev lies (its apparent counts, evaluate_classifier --rruff) and the preset draws little
+    # (50-30,000 log-uniformly: 7 % below 100).
+    conditions["quick scan: background 2-10 %, Poisson 30-100"] = AugmentedSimulator(
+        voigt(),
+        [*instrument, doublet, Background(level=0.0, floor=(0.02, 0.1)), PoissonNoise(counts=(30.0, 100.0))],
+    )
     # Nanocrystalline powders (broad peaks from 5-20 nm crystallites, as in many materials-science
     # laboratories): below the laboratory preset's sizes when it was written, so measured on its own.
     conditions["nanocrystalline: 5-20 nm"] = AugmentedSimulator(voigt(), [CrystalliteSize((5.0, 20.0))])
