@@ -313,7 +313,7 @@ def robustness_conditions(
     )
     # Quick scans: the laboratory condition at 30-100 counts at the strongest point, where a fifth of
     # rruff-dev lies (its apparent counts, evaluate_classifier --rruff) and the preset draws little
-    # (50-30,000 log-uniformly: 7 % below 100).
+    # (50-30,000 log-uniformly: 11 % below 100).
     conditions["quick scan: background 2-10 %, Poisson 30-100"] = AugmentedSimulator(
         voigt(),
         [*instrument, doublet, Background(level=0.0, floor=(0.02, 0.1)), PoissonNoise(counts=(30.0, 100.0))],
