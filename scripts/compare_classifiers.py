@@ -138,16 +138,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("the models read patterns on different grids or wavelengths")
     if args.rruff is not None:
         two_theta, intensity, labels = rruff_patterns(args.rruff)
-        paired(
-            "rruff-dev",
-            *(m.predict_proba(two_theta, intensity, wavelength="CuKa1").argmax(axis=1) + 1 == labels
-              for m in models),
-        )  # fmt: skip
+        scans = {"rruff-dev": intensity}
         if args.rruff_smooth_fwhm:
-            smoothed = smoothed_scans(two_theta, intensity, args.rruff_smooth_fwhm)
+            fwhm = args.rruff_smooth_fwhm
+            scans[f"rruff-dev smoothed ({fwhm:g}° FWHM)"] = smoothed_scans(two_theta, intensity, fwhm)
+        for name, scan in scans.items():
             paired(
-                f"rruff-dev smoothed ({args.rruff_smooth_fwhm:g}° FWHM)",
-                *(m.predict_proba(two_theta, smoothed, wavelength="CuKa1").argmax(axis=1) + 1 == labels
+                name,
+                *(m.predict_proba(two_theta, scan, wavelength="CuKa1").argmax(axis=1) + 1 == labels
                   for m in models),
             )  # fmt: skip
     if args.xred is not None:
