@@ -143,7 +143,12 @@ def test_a_huge_file_is_not_read(tmp_path: Path) -> None:
             "truncated Bruker RAW v2",
         ),
         (b"RAW " + struct.pack("<I", 2**32 - 1) + bytes(200), "truncated Bruker RAW v1"),
-        (b"RAW_1.06Powdat" + bytes(2000), "a STOE RAW file"),
+        (b"RAW_1.06Powdat" + bytes(2000), "STOE RAW header states a file of 0 blocks"),
+        (
+            b"RAW_1.06Powdat" + bytes(0x1DA - 14) + struct.pack("<HH", 40000, 65535) + bytes(100),
+            "STOE RAW header states a file of 65535 blocks",
+        ),
+        (b"RAW_1.05Powdat" + bytes(2000), "a STOE RAW file of an unknown version"),
         (b"RAW9" + bytes(100), "of no known version"),
     ],
 )

@@ -3,6 +3,7 @@ the content (magic bytes, XML root, zip members, text markers), run it, and numb
 
 The readers live in private modules by family: ``_pattern_text`` (columns, RRUFF, start/step lists),
 ``_pattern_vendor_text`` (GSAS, UXD, Rigaku .ras/.asc), ``_pattern_bruker_raw`` (Bruker RAW v1-v4),
+``_pattern_stoe`` (STOE RAW),
 ``_pattern_xml`` (.xrdml, .brml, .rasx) and ``_pattern_cif`` (powder CIF). Each returns one entry per range
 of the file: a :class:`MeasuredPattern`, or the :class:`PatternFileError` that says why that range is not a
 2θ pattern.
@@ -24,6 +25,7 @@ from ._pattern_base import MeasuredPattern, MissingPatternFile, PatternFileError
 from ._pattern_bruker_raw import read_raw, version
 from ._pattern_cif import is_pdcif, is_structure_cif, read_pdcif
 from ._pattern_gsas import is_gsas, read_gsas
+from ._pattern_stoe import is_stoe_raw, read_stoe_raw
 from ._pattern_text import decode, read_text, text_format
 from ._pattern_vendor_text import (
     is_asc,
@@ -60,6 +62,7 @@ FORMATS = (
     "ras", "asc", "gsas", "uxd", "cpi", "udf",  # instrument text
     "cif",  # powder CIF
     "rigaku_raw",  # Rigaku's older text-like .RAW
+    "stoe_raw",  # STOE WinXPOW .raw
     "xlsx",  # spreadsheets
     "zip",  # an archive of pattern files
 )  # fmt: skip
@@ -69,7 +72,6 @@ FORMATS = (
 #: parsing one would take memory in proportion.
 MAX_FILE_BYTES = 32 * 2**20
 _SNIFF_BYTES = 4096
-_STOE_MAGIC = b"RAW_1"
 _INTERNAL = "internal reader error"
 
 
@@ -93,6 +95,7 @@ _READERS: dict[str, Callable[[str, bytes, str], Ranges]] = {
     "udf": _vendor_text(read_udf),
     "cif": _vendor_text(read_pdcif),
     "rigaku_raw": read_rigaku_raw,
+    "stoe_raw": read_stoe_raw,
     "xlsx": read_xlsx,
 }  # and "zip": _read_zip, below (it reads each member through this table)
 
@@ -115,7 +118,8 @@ def read_pattern(
             holds, ``metadata["compression"]`` naming the compression): a zip holding ``RawData*.xml`` is
             ``"brml"`` (Bruker DIFFRAC.SUITE), one holding ``Data*/Profile*.txt`` is ``"rasx"`` (Rigaku
             SmartLab); the magics ``RAW ``, ``RAW2``, ``RAW1.01`` and ``RAW4.00`` are ``"raw"`` (Bruker RAW
-            v1-v4), a first field ``.RAW`` is ``"rigaku_raw"`` (Rigaku's older text-like .RAW); XML in the
+            v1-v4), ``RAW_1.06Powdat`` is ``"stoe_raw"`` (STOE WinXPOW), a first field ``.RAW`` is
+            ``"rigaku_raw"`` (Rigaku's older text-like .RAW); XML in the
             XRDML namespace is ``"xrdml"`` (PANalytical); text starting with
             ``*RAS_DATA_START`` is ``"ras"``, with ``*TYPE = ...`` keys ``"asc"`` (Rigaku), with ``_KEY=``
             lines ``"uxd"`` (Bruker/Siemens), a title then ``BANK`` lines ``"gsas"``, ``##KEY=value``
@@ -137,7 +141,8 @@ def read_pattern(
     Returns:
         The pattern; ``format`` says which reader was used and ``metadata`` holds what else the file says
         (keys listed in :class:`MeasuredPattern`, plus format-specific ones: RAW ``"raw_version"``,
-        ``"time_per_step"`` (as stored, unit not documented), ``"used_wavelength"``; text ``"header"``,
+        ``"time_per_step"`` (as stored, unit not documented), ``"used_wavelength"``; STOE
+        ``"stoe_version"``, ``"operator"``, ``"scan_start"``, ``"scan_end"`` (times); text ``"header"``,
         ``"ignored_columns"``, ``"columns"`` (the labels read), ``"wavelength_from"`` (a d or Q column);
         RRUFF every ``##`` key as written; ...).
 
@@ -329,11 +334,8 @@ def _sniff(source: str, data: bytes) -> str:
         return zip_format(source, data)
     if version(data) is not None:
         return "raw"
-    if data.startswith(_STOE_MAGIC):
-        raise PatternFileError(
-            f"{source}: a STOE RAW file ({data[:8].decode('latin-1')!r}); its layout is not publicly "
-            "documented and it is not read: export the pattern as .xy from WinXPOW"
-        )
+    if is_stoe_raw(data):
+        return "stoe_raw"
     if is_rigaku_raw(data):
         return "rigaku_raw"
     if data[:4] == b"RAW1" or data[:3] == b"RAW":
