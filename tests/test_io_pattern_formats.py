@@ -544,8 +544,14 @@ def test_start_step_stop_line_over_the_counts_of_its_grid(tmp_path: Path) -> Non
     """FullProf's free format, Rietica: "start step stop [title]", then the grid's counts, 8 or 10 a line."""
     counts = (100 + (np.arange(3501) * 37) % 50).astype(int)
     rows = "\n".join(" ".join(f"{c:7d}" for c in counts[i : i + 8]) for i in range(0, counts.size, 8))
-    for first_line in ("   10.0000    0.0200   80.0000 Quartz, riet7", "10.00 0.02 80.00"):
-        p = read_pattern(_write(tmp_path, "fullprof.dat", f"{first_line}\n{rows}\n"))
+    # The last: DBWS's (3F8.2, A48) line with the title right after the third number, comma-separated counts.
+    commas = "\n".join(",".join(f"{c}" for c in counts[i : i + 10]) for i in range(0, counts.size, 10))
+    for first_line, body in (
+        ("   10.0000    0.0200   80.0000 Quartz, riet7", rows),
+        ("10.00 0.02 80.00", rows),
+        ("   10.00    0.02   80.00QUARTZ DBWS", commas),
+    ):
+        p = read_pattern(_write(tmp_path, "fullprof.dat", f"{first_line}\n{body}\n"))
         assert p.format == "steps" and p.two_theta.size == 3501
         np.testing.assert_allclose(p.two_theta, 10.0 + 0.02 * np.arange(3501), atol=1e-9)
         np.testing.assert_array_equal(p.intensity, counts)

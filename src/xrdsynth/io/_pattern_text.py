@@ -479,6 +479,8 @@ def _steps_layout(source: str, table: _Table) -> _Steps | None:
 
 
 # The grid of a "start step stop" line must hold a whole number of steps to this share of a step.
+# Three decimal numbers and a title that follows the third without a space ("   10.00    0.02   90.00Quartz").
+_GLUED_TITLE = re.compile(r"\s*(\d+\.\d{1,4})\s+(\d+\.\d{1,4})\s+(\d+\.\d{1,4})([^\d\s.,;].*)")
 _WHOLE_STEPS = 1e-3
 
 
@@ -492,6 +494,10 @@ def _start_step_stop(table: _Table) -> _Steps | None:
         words = table.label_line.split()
         if len(words) > 3 and all(is_number(w) for w in words[:3]) and not is_number(words[3]):
             candidates.append(([float(w) for w in words[:3]], 0, table.label_line.strip()))
+        # DBWS writes the line in Fortran's (3F8.2, A48): the title may follow the third number unspaced.
+        glued = _GLUED_TITLE.fullmatch(table.label_line)
+        if glued is not None:
+            candidates.append(([float(glued[i]) for i in (1, 2, 3)], 0, table.label_line.strip()))
     for (start, step, stop), first_count, line in candidates:
         if not (step > 0 and 0.0 <= start < stop <= 180.0):
             continue
