@@ -111,6 +111,11 @@ class ResNet1d(nn.Module):
             original, larger for long patterns on small hardware.
         num_classes: number of logits.
         dropout: dropout before the final linear layer.
+        position_points: 0 (default) for logits from the pooled features alone; else the length P of the
+            input, and a second linear layer reads the last stage's features at every position (flattened:
+            where along 2θ a feature stands, which global pooling discards) and adds its logits. It starts
+            at zero, so a network given this head computes what it did without it.
+        position_dropout: dropout on the flattened features of the position head.
     """
 
     def __init__(
@@ -122,6 +127,8 @@ class ResNet1d(nn.Module):
         stem_stride: int = 4,
         num_classes: int = NUM_SPACE_GROUPS,
         dropout: float = 0.0,
+        position_points: int = 0,
+        position_dropout: float = 0.25,
     ) -> None:
         super().__init__()
         if kernel_size % 2 != 1 or stem_stride < 2 or stem_stride % 2:
@@ -145,6 +152,15 @@ class ResNet1d(nn.Module):
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(cin, num_classes))
+        self.position_points = int(position_points)
+        self.position_head: nn.Module | None = None
+        if self.position_points:
+            with torch.no_grad():
+                length = self.stages(self.stem(torch.zeros(1, 1, self.position_points))).shape[-1]
+            linear = nn.Linear(cin * length, num_classes)
+            nn.init.zeros_(linear.weight)
+            nn.init.zeros_(linear.bias)
+            self.position_head = nn.Sequential(nn.Flatten(), nn.Dropout(position_dropout), linear)
         for module in self.modules():
             if isinstance(module, nn.Conv1d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
@@ -162,7 +178,13 @@ class ResNet1d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, P) or (B, 1, P) -> (B, num_classes) logits."""
-        return self.head(self.features(x))
+        if self.position_head is None:
+            return self.head(self.features(x))
+        x = _as_channels(x)
+        if x.shape[-1] != self.position_points:
+            raise ValueError(f"this network reads {self.position_points} points, got {x.shape[-1]}")
+        maps = self.stages(self.stem(x))
+        return self.head(maps.mean(dim=-1)) + self.position_head(maps)
 
 
 # --------------------------------------------------------------------------------------------- Park 2017

@@ -324,7 +324,8 @@ def _initialise_from(classifier: Classifier, source: str) -> None:
     A basic-block ResNet may also start a deeper one of the same width, stem and kernel (``resnet10`` ->
     ``resnet18``): its blocks fill the first blocks of each stage and the added blocks keep their
     zero-initialised last norm, so they start as the identity and the deeper network computes exactly what
-    the donor did (function-preserving deepening, as in Net2Net's Net2DeeperNet).
+    the donor did (function-preserving deepening, as in Net2Net's Net2DeeperNet). A ResNet may likewise start
+    one with a position head (``position_points``): the head starts at zero, the rest is the donor's.
     """
     donor = load_pretrained(source)
 
@@ -332,13 +333,20 @@ def _initialise_from(classifier: Classifier, source: str) -> None:
         return c.architecture, {**c.architecture_kwargs, "num_classes": NUM_SPACE_GROUPS}
 
     (donor_name, donor_kwargs), (name, kwargs) = network(donor), network(classifier)
+    head_added = (
+        name in _RESNET_DEPTHS
+        and not donor_kwargs.get("position_points")
+        and bool(kwargs.get("position_points"))
+    )
+    if head_added:
+        kwargs = {k: v for k, v in kwargs.items() if k not in ("position_points", "position_dropout")}
     deepening = (
         donor_name in _RESNET_DEPTHS
         and name in _RESNET_DEPTHS
         and donor_kwargs == kwargs
         and all(a <= b for a, b in zip(_RESNET_DEPTHS[donor_name], _RESNET_DEPTHS[name], strict=True))
     )
-    if network(donor) != network(classifier) and not deepening:
+    if (donor_name, donor_kwargs) != (name, kwargs) and not deepening:
         raise ValueError(
             f"init_from {source!r} is a {donor.architecture} {donor.architecture_kwargs}, "
             f"not the run's {classifier.architecture} {classifier.architecture_kwargs}"
@@ -355,6 +363,8 @@ def _initialise_from(classifier: Classifier, source: str) -> None:
         parts = key.split(".")
         return deepening and parts[0] == "stages" and int(parts[2]) >= depths[int(parts[1])]
 
-    misfits = list(unexpected) + [k for k in missing if not added_block(k)]
+    misfits = list(unexpected) + [
+        k for k in missing if not added_block(k) and not (head_added and k.startswith("position_head."))
+    ]
     if misfits:
         raise ValueError(f"init_from {source!r}: weights that do not fit the run's network: {misfits}")
