@@ -80,6 +80,25 @@ def test_gradients_reach_every_parameter():
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
 
 
+def test_position_head_starts_at_zero_reads_where_a_feature_stands_and_checks_the_length():
+    torch.manual_seed(0)
+    pooled = build_model("resnet10", width=8)
+    headed = build_model("resnet10", width=8, position_points=800)
+    missing, unexpected = headed.load_state_dict(pooled.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("position_head.") for k in missing)
+    x = torch.rand(3, 800)
+    with torch.no_grad():
+        torch.testing.assert_close(headed.eval()(x), pooled.eval()(x))  # a zero head adds nothing
+        # Given weights, the head tells a peak at 20 % of the pattern from the same peak at 70 %, which the
+        # pooled head (average over 2θ of the last stage) can tell only through the padding at the ends.
+        headed.position_head[-1].weight.normal_()
+        peak = torch.exp(-0.5 * ((torch.arange(800.0)[None] - torch.tensor([[160.0], [560.0]])) / 3) ** 2)
+        a, b = headed(peak), pooled.eval()(peak)
+    assert (a[0] - a[1]).abs().max() > 10 * (b[0] - b[1]).abs().max()
+    with pytest.raises(ValueError, match="reads 800 points, got 801"):
+        headed(torch.rand(2, 801))
+
+
 # ------------------------------------------------------------------------------------------- resampling
 def test_resampling_keeps_a_smooth_pattern_on_its_own_grid():
     spec = InputSpec(10.0, 70.0, 601, wavelength=1.5406)

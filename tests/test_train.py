@@ -465,6 +465,28 @@ def test_a_resnet10_starts_a_resnet18_that_computes_the_same_and_not_the_reverse
               progress=False)  # fmt: skip
 
 
+def test_a_resnet_starts_one_with_a_position_head_that_computes_the_same(tmp_path) -> None:
+    """The position head starts at zero: before any update the network with it gives the donor's logits;
+    after an update the head has learned something; a donor with the head cannot start one without it."""
+    config = TrainConfig(out=str(tmp_path / "a"), steps=2, checkpoint_every=2, eval_every=2, **TINY)
+    donor = train(config, progress=False)
+    headed = {**TINY, "architecture_kwargs": {"width": 8, "stem_stride": 4, "position_points": 400}}
+    headed["warmup_steps"] = 1
+    config = TrainConfig(out=str(tmp_path / "b"), steps=1, checkpoint_every=1, eval_every=1, lr=0.0,
+                         init_from=str(tmp_path / "a" / "model"), **headed)  # fmt: skip
+    same = train(config, progress=False)
+    patterns = torch.rand(6, donor.spec.num_points)
+    with torch.no_grad():
+        torch.testing.assert_close(same.eval()(patterns), donor.eval()(patterns), rtol=1e-6, atol=1e-6)
+    config = TrainConfig(out=str(tmp_path / "c"), steps=2, checkpoint_every=2, eval_every=2, lr=1e-3,
+                         init_from=str(tmp_path / "a" / "model"), **headed)  # fmt: skip
+    learned = train(config, progress=False)
+    assert learned.model.position_head[-1].weight.abs().max() > 0
+    with pytest.raises(ValueError, match="init_from"):
+        train(TrainConfig(out=str(tmp_path / "d"), steps=1, init_from=str(tmp_path / "c" / "model"), **TINY),
+              progress=False)  # fmt: skip
+
+
 def test_views_divergence_is_the_jensen_shannon_divergence_of_each_crystals_views() -> None:
     logits = torch.randn(3, 230, dtype=torch.float64)
     # Identical views: nothing to penalise, whatever the predictions.
