@@ -48,6 +48,10 @@ def test_read_by_content_whatever_the_name(tmp_path: Path) -> None:
     path.write_bytes(STOE.read_bytes())
     assert read_pattern(path).format == "stoe_raw"
     assert read_pattern(path, format="stoe_raw").two_theta[-1] == pytest.approx(91.045)
+    other = tmp_path / "scan.xy"
+    other.write_text("10 1\n11 2\n12 3\n")
+    with pytest.raises(PatternFileError, match=r"scan\.xy: not a STOE RAW file"):
+        read_pattern(other, format="stoe_raw")
 
 
 @pytest.mark.parametrize(

@@ -57,6 +57,8 @@ def is_stoe_raw(data: bytes) -> bool:
 def read_stoe_raw(source: str, data: bytes, format: str) -> Ranges:
     """The one 2θ range of a STOE RAW file (see the module's docstring for the layout and the checks)."""
     del format
+    if not is_stoe_raw(data):
+        raise PatternFileError(f"{source}: not a STOE RAW file (starts with {data[:14]!r})")
     magic = data[:14].split(b"\x00", 1)[0].decode("latin-1")
     if not data.startswith(_KNOWN):
         raise PatternFileError(
