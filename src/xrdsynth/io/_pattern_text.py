@@ -479,9 +479,9 @@ def _steps_layout(source: str, table: _Table) -> _Steps | None:
 
 
 # The grid of a "start step stop" line must hold a whole number of steps to this share of a step.
+_WHOLE_STEPS = 1e-3
 # Three decimal numbers and a title that follows the third without a space ("   10.00    0.02   90.00Quartz").
 _GLUED_TITLE = re.compile(r"\s*(\d+\.\d{1,4})\s+(\d+\.\d{1,4})\s+(\d+\.\d{1,4})([^\d\s.,;].*)")
-_WHOLE_STEPS = 1e-3
 
 
 def _start_step_stop(table: _Table) -> _Steps | None:
