@@ -495,8 +495,7 @@ def _start_step_stop(table: _Table) -> _Steps | None:
         if len(words) > 3 and all(is_number(w) for w in words[:3]) and not is_number(words[3]):
             candidates.append(([float(w) for w in words[:3]], 0, table.label_line.strip()))
         # DBWS writes the line in Fortran's (3F8.2, A48): the title may follow the third number unspaced.
-        glued = _GLUED_TITLE.fullmatch(table.label_line)
-        if glued is not None:
+        elif glued := _GLUED_TITLE.fullmatch(table.label_line):
             candidates.append(([float(glued[i]) for i in (1, 2, 3)], 0, table.label_line.strip()))
     for (start, step, stop), first_count, line in candidates:
         if not (step > 0 and 0.0 <= start < stop <= 180.0):

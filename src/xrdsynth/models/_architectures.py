@@ -178,13 +178,12 @@ class ResNet1d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, P) or (B, 1, P) -> (B, num_classes) logits."""
-        if self.position_head is None:
-            return self.head(self.features(x))
         x = _as_channels(x)
-        if x.shape[-1] != self.position_points:
+        if self.position_head is not None and x.shape[-1] != self.position_points:
             raise ValueError(f"this network reads {self.position_points} points, got {x.shape[-1]}")
         maps = self.stages(self.stem(x))
-        return self.head(maps.mean(dim=-1)) + self.position_head(maps)
+        logits = self.head(maps.mean(dim=-1))
+        return logits if self.position_head is None else logits + self.position_head(maps)
 
 
 # --------------------------------------------------------------------------------------------- Park 2017
