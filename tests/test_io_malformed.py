@@ -149,6 +149,11 @@ def test_a_huge_file_is_not_read(tmp_path: Path) -> None:
             "STOE RAW header states a file of 65535 blocks",
         ),
         (b"RAW_1.05Powdat" + bytes(2000), "a STOE RAW file of an unknown version"),
+        (b"V3RD" + bytes(100), "truncated Philips V3RD file: needs 8 bytes at offset 214"),
+        (
+            b"V5RD" + bytes(210) + struct.pack("<3d", 0.02, 3.0, 15.0),
+            "counts start at offset 810, the file has 238",
+        ),
         (b"RAW9" + bytes(100), "of no known version"),
     ],
 )

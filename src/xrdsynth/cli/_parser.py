@@ -364,7 +364,7 @@ def build_parser(
     convert.add_argument(
         "--format", default=None, metavar="NAME",
         help="force a reader: xy, xye, csv, rruff, steps, xrdml, raw, brml, rasx, ras, asc, gsas, uxd, "
-        "cpi, udf, cif, rigaku_raw, stoe_raw, xlsx",
+        "cpi, udf, cif, rigaku_raw, stoe_raw, philips_rd, xlsx",
     )  # fmt: skip
     convert.set_defaults(run=run["convert"])
 

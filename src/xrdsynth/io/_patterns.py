@@ -3,7 +3,7 @@ the content (magic bytes, XML root, zip members, text markers), run it, and numb
 
 The readers live in private modules by family: ``_pattern_text`` (columns, RRUFF, start/step lists),
 ``_pattern_vendor_text`` (GSAS, UXD, Rigaku .ras/.asc), ``_pattern_bruker_raw`` (Bruker RAW v1-v4),
-``_pattern_stoe`` (STOE RAW),
+``_pattern_stoe`` (STOE RAW), ``_pattern_philips`` (Philips PC-APD .rd/.sd),
 ``_pattern_xml`` (.xrdml, .brml, .rasx) and ``_pattern_cif`` (powder CIF). Each returns one entry per range
 of the file: a :class:`MeasuredPattern`, or the :class:`PatternFileError` that says why that range is not a
 2θ pattern.
@@ -25,6 +25,7 @@ from ._pattern_base import MeasuredPattern, MissingPatternFile, PatternFileError
 from ._pattern_bruker_raw import read_raw, version
 from ._pattern_cif import is_pdcif, is_structure_cif, read_pdcif
 from ._pattern_gsas import is_gsas, read_gsas
+from ._pattern_philips import is_philips_rd, read_philips_rd
 from ._pattern_stoe import is_stoe_raw, read_stoe_raw
 from ._pattern_text import decode, read_text, text_format
 from ._pattern_vendor_text import (
@@ -63,6 +64,7 @@ FORMATS = (
     "cif",  # powder CIF
     "rigaku_raw",  # Rigaku's older text-like .RAW
     "stoe_raw",  # STOE WinXPOW .raw
+    "philips_rd",  # Philips PC-APD .rd/.sd
     "xlsx",  # spreadsheets
     "zip",  # an archive of pattern files
 )  # fmt: skip
@@ -96,6 +98,7 @@ _READERS: dict[str, Callable[[str, bytes, str], Ranges]] = {
     "cif": _vendor_text(read_pdcif),
     "rigaku_raw": read_rigaku_raw,
     "stoe_raw": read_stoe_raw,
+    "philips_rd": read_philips_rd,
     "xlsx": read_xlsx,
 }  # and "zip": _read_zip, below (it reads each member through this table)
 
@@ -118,8 +121,9 @@ def read_pattern(
             holds, ``metadata["compression"]`` naming the compression): a zip holding ``RawData*.xml`` is
             ``"brml"`` (Bruker DIFFRAC.SUITE), one holding ``Data*/Profile*.txt`` is ``"rasx"`` (Rigaku
             SmartLab); the magics ``RAW ``, ``RAW2``, ``RAW1.01`` and ``RAW4.00`` are ``"raw"`` (Bruker RAW
-            v1-v4), ``RAW_1.06Powdat`` is ``"stoe_raw"`` (STOE WinXPOW), a first field ``.RAW`` is
-            ``"rigaku_raw"`` (Rigaku's older text-like .RAW); XML in the
+            v1-v4), ``RAW_1.06Powdat`` is ``"stoe_raw"`` (STOE WinXPOW), ``V3RD`` and ``V5RD`` are
+            ``"philips_rd"`` (Philips PC-APD .rd/.sd), a first field ``.RAW`` is ``"rigaku_raw"`` (Rigaku's
+            older text-like .RAW); XML in the
             XRDML namespace is ``"xrdml"`` (PANalytical); text starting with
             ``*RAS_DATA_START`` is ``"ras"``, with ``*TYPE = ...`` keys ``"asc"`` (Rigaku), with ``_KEY=``
             lines ``"uxd"`` (Bruker/Siemens), a title then ``BANK`` lines ``"gsas"``, ``##KEY=value``
@@ -142,7 +146,10 @@ def read_pattern(
         The pattern; ``format`` says which reader was used and ``metadata`` holds what else the file says
         (keys listed in :class:`MeasuredPattern`, plus format-specific ones: RAW ``"raw_version"``,
         ``"time_per_step"`` (as stored, unit not documented), ``"used_wavelength"``; STOE
-        ``"stoe_version"``, ``"operator"``, ``"scan_start"``, ``"scan_end"`` (times); text ``"header"``,
+        ``"stoe_version"``, ``"operator"``, ``"scan_start"``, ``"scan_end"`` (times); Philips
+        ``"philips_version"``, ``"diffractometer"``, ``"focus"``, ``"file_name"``, ``"step"``, ``"points_at"``
+        (``"step centres"`` or ``"start to end"``: where the file's numbers sit, see the formats page); text
+        ``"header"``,
         ``"ignored_columns"``, ``"columns"`` (the labels read), ``"wavelength_from"`` (a d or Q column);
         RRUFF every ``##`` key as written; ...).
 
@@ -336,6 +343,8 @@ def _sniff(source: str, data: bytes) -> str:
         return "raw"
     if is_stoe_raw(data):
         return "stoe_raw"
+    if is_philips_rd(data):
+        return "philips_rd"
     if is_rigaku_raw(data):
         return "rigaku_raw"
     if data[:4] == b"RAW1" or data[:3] == b"RAW":

@@ -1,0 +1,111 @@
+"""Philips PC-APD scans (.rd/.sd): a real one (tests/data/patterns/philips_pyxrd.rd, PyXRD's test scan) read
+against what its header states and what its counts must look like, and variants that disagree with
+themselves refused."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xrdsynth.cli import main
+from xrdsynth.io import PatternFileError, read_all_patterns, read_pattern
+
+RD = Path(__file__).parent / "data" / "patterns" / "philips_pyxrd.rd"
+FIRST_COUNT = 250  # V3: the counts from byte 250
+
+
+def _variant(tmp_path: Path, data: bytes, name: str = "variant.rd") -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def _with(changes: dict[int, bytes], extra: bytes = b"", cut: int | None = None) -> bytes:
+    data = bytearray(RD.read_bytes())
+    for offset, value in changes.items():
+        data[offset : offset + len(value)] = value
+    return bytes(data[:cut]) + extra
+
+
+def test_the_real_file_reads_as_its_header_states() -> None:
+    data = RD.read_bytes()
+    p = read_pattern(RD)
+    assert p.format == "philips_rd" and len(read_all_patterns(RD)) == 1
+    # Header: step 0.02°, 3-15° (float64 at 214, 222, 230): 600 steps, one number each, at the centres.
+    assert struct.unpack_from("<3d", data, 214) == (0.02, 3.0, 15.0)
+    assert len(p) == 600 == (len(data) - FIRST_COUNT) // 2
+    assert p.two_theta[0] == pytest.approx(3.01) and p.two_theta[-1] == pytest.approx(14.99)
+    np.testing.assert_allclose(np.diff(p.two_theta), 0.02, atol=1e-12)
+    assert p.metadata["points_at"] == "step centres"
+    # Counts stored as 10 √counts: the first stored number is 96 (hand-read), the count 92.16.
+    stored = np.frombuffer(data, "<u2", 600, FIRST_COUNT).astype(float)
+    assert stored[0] == 96 and p.intensity[0] == pytest.approx(92.16)
+    np.testing.assert_allclose(p.intensity, stored**2 / 100)
+    assert (p.wavelength, p.wavelength2, p.ratio) == (1.5406, 1.54439, 0.5)
+    assert p.metadata["anode"] == "Cu" and p.metadata["diffractometer"] == "PW3710 based system"
+    assert p.metadata["sample"] == "12-644 clay form" and p.metadata["file_name"] == "622M0019"
+
+
+def test_the_counts_read_have_counting_noise() -> None:
+    """Why the stored numbers are squared: read that way, the scan's point-to-point scatter has the variance
+    of Poisson counts (about the level itself) at high and low level alike; the stored numbers themselves
+    scatter by a constant variance of about 25 (10 x the 1/2 of a square root of counts)."""
+    p = read_pattern(RD)
+    for part in (p.intensity[:200], p.intensity[-200:]):  # levels about 80 and 36 counts
+        wiggle = part[1:-1] - (part[:-2] + part[2:]) / 2  # second difference: the smooth trend cancels
+        assert np.var(wiggle) / 1.5 / part.mean() == pytest.approx(1.0, abs=0.35)
+
+
+def test_a_file_with_a_number_at_both_ends(tmp_path: Path) -> None:
+    # One number more than steps (xylib's reading of the layout): the points run from start to end.
+    p = read_pattern(_variant(tmp_path, _with({}, extra=struct.pack("<H", 50))))
+    assert len(p) == 601 and p.two_theta[0] == 3.0 and p.two_theta[-1] == pytest.approx(15.0)
+    assert p.intensity[-1] == 25.0 and p.metadata["points_at"] == "start to end"
+
+
+def test_a_v5_file_keeps_its_counts_at_810(tmp_path: Path) -> None:
+    data = RD.read_bytes()
+    v5 = b"V5" + data[2:FIRST_COUNT] + bytes(810 - FIRST_COUNT) + data[FIRST_COUNT:]
+    p = read_pattern(_variant(tmp_path, v5, "scan.sd"))
+    assert p.metadata["philips_version"] == "V5RD"
+    np.testing.assert_array_equal(p.intensity, read_pattern(RD).intensity)
+
+
+def test_read_by_content_whatever_the_name(tmp_path: Path) -> None:
+    assert read_pattern(_variant(tmp_path, RD.read_bytes(), "scan.dat")).format == "philips_rd"
+    other = tmp_path / "scan.xy"
+    other.write_text("10 1\n11 2\n12 3\n")
+    with pytest.raises(PatternFileError, match=r"scan\.xy: not a Philips PC-APD scan"):
+        read_pattern(other, format="philips_rd")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        # A count missing at the end: neither one number per step nor one per point.
+        (_with({}, cut=-2), "needs 1200 or 1202 bytes of counts from offset 250, the file has 1198"),
+        # An end that the steps do not reach in whole steps.
+        (_with({230: struct.pack("<d", 15.011)}), "is not a whole number of steps"),
+        # A step of zero, an end before the start.
+        (_with({214: struct.pack("<d", 0.0)}), "step 0, start 3, end 15: not a scan"),
+        (_with({230: struct.pack("<d", 2.0)}), "start 3, end 2: not a scan"),
+        # Cut inside the header.
+        (_with({}, cut=100), "truncated Philips V3RD file"),
+    ],
+)
+def test_a_file_that_disagrees_with_itself_is_refused(tmp_path: Path, data: bytes, message: str) -> None:
+    with pytest.raises(PatternFileError, match=rf"variant\.rd: .*{message}"):
+        read_pattern(_variant(tmp_path, data))
+
+
+def test_classify_and_convert_on_the_command_line(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "clay.xy"
+    assert main(["convert", str(RD), str(out)]) == 0
+    back = read_pattern(out)
+    assert len(back) == 600 and back.wavelength == 1.5406
+    np.testing.assert_allclose(back.intensity, read_pattern(RD).intensity)
+    assert main(["classify", str(RD)]) == 0
+    assert "at 1.5406 Å (file)" in capsys.readouterr().out
