@@ -690,6 +690,18 @@ def test_cpi(tmp_path: Path) -> None:
         read_pattern(_write(tmp_path, "cut.cpi", cut))
 
 
+def test_cpi_header_with_decimal_commas(tmp_path: Path) -> None:
+    """As in PyXRD's test file of a Sietronics scan: a wavelength "1,5406" and a "2,0" in the header (the
+    counts with decimal points). The wavelength is 1.5406 Å, not the 1 of a list "1, 5406"."""
+    counts = "\n".join(f"{c:.7f}" for c in COUNTS)
+    head = "SIETRONICS XRD SCAN\n3,01\n3,08\n0,01\nCu\n1,5406\n11/10/2012 14:41:24\n2,0\nclay\nSCANDATA\n"
+    text = f"{head}{counts}\n"
+    p = read_pattern(_write(tmp_path, "c.cpi", text))
+    assert p.wavelength == 1.5406 and p.metadata["sample"] == "clay"
+    np.testing.assert_allclose(p.two_theta, 3.01 + 0.01 * np.arange(N))
+    np.testing.assert_array_equal(p.intensity, COUNTS)
+
+
 def test_udf(tmp_path: Path) -> None:
     counts = (
         ",   ".join(f"{c:g}" for c in COUNTS[:4]) + "\n" + ",   ".join(f"{c:g}" for c in COUNTS[4:]) + "/\n"

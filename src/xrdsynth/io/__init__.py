@@ -23,11 +23,12 @@ scan of a multi-range file) into a :class:`MeasuredPattern`: 2θ in degrees, str
 as stored; σ, the wavelength or Kα1/Kα2 doublet and its ratio, the scan type, the counting time and other
 metadata where the file states them. The reader is picked from the content: PANalytical .xrdml, Bruker RAW
 v1-v4 and .brml, Rigaku .rasx, .ras and .asc, STOE .raw, GSAS (constant wavelength), Bruker/Siemens UXD,
-Sietronics .cpi, Philips .udf and PC-APD .rd/.sd, RRUFF, and text columns (.xy, .xye, .csv, .txt, .dat). A file whose x is not 2θ
-in degrees is converted when the conversion is certain (centidegrees, Q or d with a stated wavelength) and
-refused otherwise (time of flight, energy-dispersive). :func:`write_pattern` writes a pattern as two-column
-text that reads back the same; :func:`write_xy` writes a simulated pattern as ``.xy`` text under header
-lines. Problems raise :class:`PatternFileError` (a ValueError) naming the file and what is wrong.
+Sietronics .cpi, Philips .udf and PC-APD .rd/.sd, RRUFF, and text columns (.xy, .xye, .csv, .txt, .dat). A
+file whose x is not 2θ in degrees is converted when the conversion is certain (centidegrees, Q or d with a
+stated wavelength) and refused otherwise (time of flight, energy-dispersive). :func:`write_pattern` writes a
+pattern as two-column text that reads back the same; :func:`write_xy` writes a simulated pattern as ``.xy``
+text under header lines. Problems raise :class:`PatternFileError` (a ValueError) naming the file and what is
+wrong.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -321,16 +322,31 @@ def annotated(ranges: Ranges, metadata: Mapping[str, str], **fields: Any) -> Ran
     ]
 
 
-def positive_float(text: str | None) -> float | None:
-    """The first number of ``text`` when it is finite and > 0, else None."""
-    if text is None:
-        return None
-    words = text.replace(",", " ").split()
+# A header value written with a decimal comma, as software in European locales writes them ("1,5406",
+# "-0,02"): digits, one comma, digits, and nothing else in that word. Read as a list ("1, 5406") it would
+# give a wavelength of 1 Å.
+_DECIMAL_COMMA = re.compile(r"[+-]?[0-9]+,[0-9]+")
+
+
+def header_number(text: str | None) -> float | None:
+    """The first number of a header value (``text``; quotes stripped; a decimal comma read as a decimal
+    point when the first word is one number written so), or None when there is none or it is not finite."""
+    words = (text or "").strip().strip("'\"").split()
+    if words and _DECIMAL_COMMA.fullmatch(words[0]):
+        words[0] = words[0].replace(",", ".")
+    else:
+        words = (text or "").strip().strip("'\"").replace(",", " ").split()
     try:
         number = float(words[0]) if words else math.nan
     except ValueError:
         return None
-    return number if math.isfinite(number) and number > 0 else None
+    return number if math.isfinite(number) else None
+
+
+def positive_float(text: str | None) -> float | None:
+    """The first number of ``text`` (see :func:`header_number`) when it is finite and > 0, else None."""
+    number = header_number(text)
+    return number if number is not None and number > 0 else None
 
 
 def radiation(ka1: float | None, ka2: float | None = None, ratio: float | None = None) -> dict[str, float]:

@@ -8,7 +8,6 @@ Layouts as the open readers and the formats' own documentation describe them (GS
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 
@@ -19,6 +18,7 @@ from ._pattern_base import (
     PatternFileError,
     Ranges,
     build,
+    header_number,
     is_two_theta_axis,
     parse_floats,
     positive_float,
@@ -152,7 +152,7 @@ def _uxd_block(source: str, index: int, block: _UxdBlock, file_keys: dict[str, s
     fields = radiation(
         positive_float(keys.get("WL1")),
         positive_float(keys.get("WL2")),
-        None if ratio is None else _number_or_none(ratio),
+        None if ratio is None else header_number(ratio),
     )
     seconds = positive_float(keys.get("STEPTIME")) or seconds_per_point
     metadata = {
@@ -174,18 +174,8 @@ def _uxd_block(source: str, index: int, block: _UxdBlock, file_keys: dict[str, s
 
 
 def positive_or_zero(text: str | None) -> float | None:
-    value = _number_or_none(text)
+    value = header_number(text)
     return value if value is not None and value >= 0 else None
-
-
-def _number_or_none(text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        value = float(text.strip().strip("'\"").split()[0])
-    except (ValueError, IndexError):
-        return None
-    return value if math.isfinite(value) else None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -378,8 +368,8 @@ def _asc_group(
     axis = keys.get("SCAN_AXIS", "") or keys.get("SCAN_MODE", "")
     if axis and not is_two_theta_axis(axis):
         raise PatternFileError(f"{source}: {here}: scan axis {axis!r} is not 2θ")
-    start, step = _number_or_none(keys.get("START")), positive_float(keys.get("STEP"))
-    stated = _number_or_none(keys.get("COUNT"))
+    start, step = header_number(keys.get("START")), positive_float(keys.get("STEP"))
+    stated = header_number(keys.get("COUNT"))
     if start is None or step is None or stated is None:
         raise PatternFileError(f"{source}: {here}: needs *START, *STEP and *COUNT")
     if len(values) != int(stated):
@@ -387,7 +377,7 @@ def _asc_group(
     kind = keys.get("XRAY_CHAR", "").upper().replace("-", "").replace("_", "")
     ka1, ka2 = positive_float(keys.get("WAVE_LENGTH1")), positive_float(keys.get("WAVE_LENGTH2"))
     fields = radiation(ka1, None if kind.endswith("ALPHA1") else ka2)
-    target = _number_or_none(keys.get("TARGET"))
+    target = header_number(keys.get("TARGET"))
     anode = _ATOMIC_ANODES.get(int(target), "") if target is not None else keys.get("TARGET", "")
     speed_unit = keys.get("SPEED_DIM", "")
     metadata = {
@@ -442,7 +432,7 @@ def read_cpi(source: str, text: str) -> Ranges:
     marker = next((i for i, line in enumerate(lines) if line.strip().upper() == "SCANDATA"), None)
     if marker is None or marker < 6:
         raise PatternFileError(f"{source}: a Sietronics .cpi file without its header and SCANDATA line")
-    start, end, step = (_number_or_none(lines[i]) for i in (1, 2, 3))
+    start, end, step = (header_number(lines[i]) for i in (1, 2, 3))
     if start is None or step is None or step <= 0:
         raise PatternFileError(f"{source}: lines 2-4: start, end and step of the scan are not numbers")
     values: list[float] = []
@@ -507,7 +497,7 @@ def read_udf(source: str, text: str) -> Ranges:
     if not in_data:
         raise PatternFileError(f"{source}: a Philips .udf file without a RawScan line")
     angles = [
-        v for v in (_number_or_none(w) for w in keys.get("dataanglerange", "").split(",")) if v is not None
+        v for v in (header_number(w) for w in keys.get("dataanglerange", "").split(",")) if v is not None
     ]
     step = positive_float(keys.get("scanstepsize"))
     if not angles or step is None:
@@ -521,7 +511,7 @@ def read_udf(source: str, text: str) -> Ranges:
     fields = radiation(
         positive_float(key(r"la?m?bda_?alpha_?1")),
         positive_float(key(r"la?m?bda_?alpha_?2")),
-        None if ratio is None else _number_or_none(ratio),
+        None if ratio is None else header_number(ratio),
     )
     metadata = {
         "sample": keys.get("sampleident", ""),
@@ -578,7 +568,7 @@ def read_rigaku_raw(source: str, data: bytes, format: str) -> Ranges:
 
     def number(name: str) -> float | None:
         index = at[name]
-        return _number_or_none(fields[index]) if index < len(fields) else None
+        return header_number(fields[index]) if index < len(fields) else None
 
     start, step, stop = number("start"), number("step"), number("stop")
     words = fields[at["points"]].split() if at["points"] < len(fields) else []
@@ -600,7 +590,7 @@ def read_rigaku_raw(source: str, data: bytes, format: str) -> Ranges:
             f"{source}: the last {n} fields are not the counts the header announces (a header field runs "
             "into them, or there are fewer); not read"
         )
-    values = [_number_or_none(f) for f in fields[header_end:]]
+    values = [header_number(f) for f in fields[header_end:]]
     missing = next((i for i, v in enumerate(values) if v is None), None)
     if missing is not None:
         raise PatternFileError(
@@ -608,7 +598,7 @@ def read_rigaku_raw(source: str, data: bytes, format: str) -> Ranges:
         )
     counts = np.array(values, dtype=np.float64)
     # The header also states the largest count: the counts are where they were counted from.
-    stated = {_number_or_none(f) for f in fields[at["seconds"] + 1 : header_end]} - {None}
+    stated = {header_number(f) for f in fields[at["seconds"] + 1 : header_end]} - {None}
     if float(counts.max()) not in stated:
         raise PatternFileError(
             f"{source}: the largest of the {n} counts ({counts.max():g}) is not the maximum the header "
