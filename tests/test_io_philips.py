@@ -34,12 +34,13 @@ def test_the_real_file_reads_as_its_header_states() -> None:
     data = RD.read_bytes()
     p = read_pattern(RD)
     assert p.format == "philips_rd" and len(read_all_patterns(RD)) == 1
-    # Header: step 0.02°, 3-15° (float64 at 214, 222, 230): 600 steps, one number each, at the centres.
+    # Header: step 0.02°, 3-15° (float64 at 214, 222, 230): 601 points, of which the file holds the first
+    # 600 (read from the start, as Profex reads it).
     assert struct.unpack_from("<3d", data, 214) == (0.02, 3.0, 15.0)
     assert len(p) == 600 == (len(data) - FIRST_COUNT) // 2
-    assert p.two_theta[0] == pytest.approx(3.01) and p.two_theta[-1] == pytest.approx(14.99)
+    assert p.two_theta[0] == 3.0 and p.two_theta[-1] == pytest.approx(14.98)
     np.testing.assert_allclose(np.diff(p.two_theta), 0.02, atol=1e-12)
-    assert p.metadata["points_at"] == "step centres"
+    assert "holds 600 counts for the 601 points from 3 to 15°" in p.metadata["note"]
     # Counts stored as 10 √counts: the first stored number is 96 (hand-read), the count 92.16.
     stored = np.frombuffer(data, "<u2", 600, FIRST_COUNT).astype(float)
     assert stored[0] == 96 and p.intensity[0] == pytest.approx(92.16)
@@ -59,11 +60,11 @@ def test_the_counts_read_have_counting_noise() -> None:
         assert np.var(wiggle) / 1.5 / part.mean() == pytest.approx(1.0, abs=0.35)
 
 
-def test_a_file_with_a_number_at_both_ends(tmp_path: Path) -> None:
-    # One number more than steps (xylib's reading of the layout): the points run from start to end.
+def test_a_file_with_its_last_point(tmp_path: Path) -> None:
+    # The count at the end angle too (the layout's (end - start) / step + 1 points): start to end, no note.
     p = read_pattern(_variant(tmp_path, _with({}, extra=struct.pack("<H", 50))))
     assert len(p) == 601 and p.two_theta[0] == 3.0 and p.two_theta[-1] == pytest.approx(15.0)
-    assert p.intensity[-1] == 25.0 and p.metadata["points_at"] == "start to end"
+    assert p.intensity[-1] == 25.0 and "note" not in p.metadata
 
 
 def test_a_v5_file_keeps_its_counts_at_810(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """Philips PC-APD binary scans (magic ``V3RD``, usually .rd; ``V5RD``, usually .sd): one 2θ range.
 
-Philips (now Malvern Panalytical) gave its layout to the xylib project, whose reader follows it; PyXRD has an
-independent reader. All numbers are little-endian:
+Philips (now Malvern Panalytical) gave its layout to the xylib project, whose reader follows it; Profex and
+PyXRD have independent readers. All numbers are little-endian:
 
 ======  ===================================================================================================
 offset  content
@@ -11,21 +11,20 @@ offset  content
 94      Kα1 and Kα2 wavelengths (Å) and the Kα2/Kα1 ratio, 3 float64 (PyXRD; xylib does not read them)
 138     file name, 8 characters; 146: sample identification, 20 characters
 214     2θ step, start and end, 3 float64, degrees
-250     (V3) or 810 (V5): the counts, one uint16 per step, each 10 √counts (the count is v² / 100)
+250     (V3) or 810 (V5): the counts, one uint16 per point, each 10 √counts (the count is v² / 100)
 ======  ===================================================================================================
 
-Where the two readers disagree, the one public file (PyXRD's test scan, a V3 file of a clay from 3 to 15° in
-0.02° steps) decides:
+The intensities are stored as 10 √counts (xylib, after the vendor's description, and Profex; PyXRD reads
+the stored numbers as counts). The one public file (PyXRD's test scan, a V3 file of a clay from 3 to 15° in
+0.02° steps) agrees: the point-to-point variance of its stored numbers is about 25 at every level from 100
+down to 55, as the square root of Poisson counts gives (100 x 1/4), not proportional to the level, as counts
+would.
 
-- the intensities are stored as 10 √counts (xylib, after the vendor's description; PyXRD reads the stored
-  numbers as counts): in that file the point-to-point variance of the stored numbers is about 25 at every
-  level from 100 down to 55, as the square root of Poisson counts gives (100 x 1/4), not proportional to
-  the level, as counts would;
-- the file holds (end - start) / step numbers, one per step (PyXRD; xylib's count, one more, would read
-  past its end), which PyXRD places at the centres of the steps, start + (i + 1/2) step. A file that holds
-  one number more is read with its points at start, start + step, ..., end.
-
-A file whose length is neither is refused with the numbers, as are a step, start or end that make no scan.
+The points are start, start + step, ..., end: (end - start) / step + 1 numbers (xylib, Profex). That file
+holds one number fewer. This reader reads such a file from the start as far as its numbers go, as Profex
+does, and says so in ``metadata["note"]`` (xylib would fail at the end of the file; PyXRD places the numbers
+at the step centres, start + (i + 1/2) step). A file of any other length is refused with the numbers, as are
+a step, start or end that make no scan.
 """
 
 from __future__ import annotations
@@ -83,18 +82,19 @@ def read_philips_rd(source: str, data: bytes, format: str) -> Ranges:
             f"{len(data)} bytes"
         )
     held = (len(data) - first) / 2
-    if held == steps:  # one number per step, at its centre
-        two_theta = start + step * (np.arange(steps, dtype=np.float64) + 0.5)
-        points_at = "step centres"
-    elif held == steps + 1:  # one number per point from start to end
-        two_theta = start + step * np.arange(steps + 1, dtype=np.float64)
-        points_at = "start to end"
-    else:
+    note = ""
+    if held == steps:
+        note = (
+            f"the file holds {steps} counts for the {steps + 1} points from {start:g} to {end:g}°: read from "
+            "the start"
+        )
+    elif held != steps + 1:
         raise PatternFileError(
             f"{source}: Philips {version}RD scan of {steps} steps of {step:g}° ({start:g}-{end:g}°) needs "
             f"{2 * steps} or {2 * steps + 2} bytes of counts from offset {first}, the file has "
             f"{len(data) - first}: a layout this reader does not know, not read"
         )
+    two_theta = start + step * np.arange(int(held), dtype=np.float64)
     # Stored as 10 √counts (see the module docstring): the count is the square over 100.
     packed = np.frombuffer(data, dtype="<u2", count=two_theta.size, offset=first).astype(np.float64)
     metadata = {
@@ -105,13 +105,13 @@ def read_philips_rd(source: str, data: bytes, format: str) -> Ranges:
         "file_name": raw.text(_FILE_NAME, 8),
         "sample": raw.text(_SAMPLE, 20),
         "step": _fmt(step),
-        "points_at": points_at,
+        "note": note,
     }
     ka1, ka2, ratio = (raw.f64(_WAVELENGTHS + 8 * i) for i in range(3))
     fields: dict[str, Any] = radiation(ka1, ka2, ratio)
 
     def where(i: int) -> str:
-        return f"step {i + 1} (offset {first + 2 * i})"
+        return f"point {i + 1} (offset {first + 2 * i})"
 
     fields.update(two_theta=two_theta, intensity=packed**2 / 100.0, format="philips_rd", metadata=metadata)
     return [build(source, where, **fields)]

@@ -147,10 +147,9 @@ def read_pattern(
         (keys listed in :class:`MeasuredPattern`, plus format-specific ones: RAW ``"raw_version"``,
         ``"time_per_step"`` (as stored, unit not documented), ``"used_wavelength"``; STOE
         ``"stoe_version"``, ``"operator"``, ``"scan_start"``, ``"scan_end"`` (times); Philips
-        ``"philips_version"``, ``"diffractometer"``, ``"focus"``, ``"file_name"``, ``"step"``, ``"points_at"``
-        (``"step centres"`` or ``"start to end"``: where the file's numbers sit, see the formats page); text
-        ``"header"``,
-        ``"ignored_columns"``, ``"columns"`` (the labels read), ``"wavelength_from"`` (a d or Q column);
+        ``"philips_version"``, ``"diffractometer"``, ``"focus"``, ``"file_name"``, ``"step"``; text
+        ``"header"``, ``"ignored_columns"``, ``"columns"`` (the labels read), ``"wavelength_from"`` (a d or Q
+        column);
         RRUFF every ``##`` key as written; ...).
 
     Raises:
