@@ -162,3 +162,21 @@ def test_binary_headers_that_claim_too_much(tmp_path: Path, content: bytes, mess
     path.write_bytes(content)
     with pytest.raises(PatternFileError, match=rf"h\.raw: .*{message}"):
         read_pattern(path)
+
+
+@pytest.mark.parametrize(
+    ("head", "name", "message"),
+    [
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "scan.xls", r"an OLE2 file \(an old Excel \.xls\?\), .*\.xlsx"),
+        (b"\x89HDF\r\n\x1a\n", "scan.nxs", r"an HDF5 file \(NeXus\?\), not a pattern file \(export"),
+        (b"\x89PNG\r\n\x1a\n", "plot.png", r"a PNG image, not a pattern file \(give the data"),
+        (b"II*\x00", "frame.tif", r"a TIFF image \(a 2-D detector frame\?\), .*integrate it"),
+        (b"%PDF-1.4\n", "report.pdf", r"a PDF document, not a pattern file"),
+    ],
+)
+def test_other_binary_files_are_named(tmp_path: Path, head: bytes, name: str, message: str) -> None:
+    """What people hand over instead of a pattern file is named, with what to do instead."""
+    path = tmp_path / name
+    path.write_bytes(head + bytes(64))
+    with pytest.raises(PatternFileError, match=message):
+        read_pattern(path)

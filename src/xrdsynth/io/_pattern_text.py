@@ -41,6 +41,16 @@ _MAX_STEP_SPREAD = 20.0
 
 # A first line up to this long may hold binary padding (see decode).
 _TITLE_BYTES = 256
+# Binary files people hand over instead of a pattern: their magic bytes, what they are, what to do instead.
+_OTHER_BINARIES = (
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an OLE2 file (an old Excel .xls?)", "save it as .xlsx or .csv"),
+    (b"\x89HDF\r\n\x1a\n", "an HDF5 file (NeXus?)", "export the 1-D pattern as .xy"),
+    (b"\x89PNG", "a PNG image", "give the data the plot was made from"),
+    (b"\xff\xd8\xff", "a JPEG image", "give the data the plot was made from"),
+    (b"II*\x00", "a TIFF image (a 2-D detector frame?)", "integrate it to a 1-D pattern first"),
+    (b"MM\x00*", "a TIFF image (a 2-D detector frame?)", "integrate it to a 1-D pattern first"),
+    (b"%PDF", "a PDF document", "give the data the plot was made from"),
+)  # fmt: skip
 
 
 def decode(source: str, data: bytes) -> str:
@@ -59,9 +69,13 @@ def decode(source: str, data: bytes) -> str:
         data = title.rstrip() + data[title_end:]
         nul = -1
     if nul >= 0:
+        for magic, what, instead in _OTHER_BINARIES:
+            if data.startswith(magic):
+                raise PatternFileError(f"{source}: {what}, not a pattern file ({instead})")
         raise PatternFileError(
             f"{source}: a binary file (NUL byte at offset {nul}) of no known format (readable binary "
-            "formats: Bruker RAW v1-v4, Bruker .brml, Rigaku .rasx; text: columns, .xrdml, GSAS, UXD, .ras)"
+            "formats: Bruker RAW v1-v4 and .brml, Rigaku .rasx, STOE .raw, Philips .rd/.sd, .xlsx, zip; "
+            "text: columns, .xrdml, GSAS, UXD, .ras, .asc, .cpi, .udf, powder CIF)"
         )
     try:
         return data.decode("utf-8-sig")
