@@ -823,3 +823,18 @@ def test_an_archive_of_pattern_files_reads_each_member(tmp_path: Path) -> None:
         archive.writestr("notes.md", "nothing to read")
     with pytest.raises(PatternFileError, match=r"not a diffractometer file.*no pattern files.*notes\.md"):
         read_pattern(tmp_path / "notes.zip")
+
+
+def test_fortran_exponents_and_comments_after_the_numbers(tmp_path: Path) -> None:
+    """Old Fortran programs write doubles as 1.000000D+01; hand-annotated scans put a comment after the
+    numbers of a line. Both read as the numbers they hold (they were refused as "no numeric data lines")."""
+    two_theta = 10.0 + 0.01 * np.arange(N)
+    fortran = "".join(f"{t:.6E}  {c:.6E}\n".replace("E", "D") for t, c in zip(two_theta, COUNTS, strict=True))
+    p = read_pattern(_write(tmp_path, "f.dat", fortran))
+    np.testing.assert_allclose(p.two_theta, two_theta)
+    np.testing.assert_allclose(p.intensity, COUNTS)
+    pairs = enumerate(zip(two_theta, COUNTS, strict=True))
+    noted = "".join(f"{t:.2f} {c:g}  # point {i}\n" for i, (t, c) in pairs)
+    p = read_pattern(_write(tmp_path, "c.xy", "# 2theta counts\n" + noted))
+    np.testing.assert_allclose(p.two_theta, two_theta)
+    np.testing.assert_array_equal(p.intensity, COUNTS)

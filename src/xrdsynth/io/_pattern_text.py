@@ -299,11 +299,21 @@ _SIGMA_LABEL = re.compile(r"^(sigma|σ|esd|e\.?s\.?d|err|error|errors|uncertaint
 _TEXT_SUFFIXES = {".xye": "xye", ".csv": "csv"}
 
 
+# A number in Fortran's double-precision notation ("1.234560D+03"), as old refinement programs write them.
+_FORTRAN_D = re.compile(r"([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+))[dD]([-+]?[0-9]+)")
+# A comment after the numbers of a data line ("10.02  1234  # peak"): '#' or '!' after white space.
+_TRAILING_COMMENT = re.compile(r"\s+[#!].*$")
+
+
 def _numbers(tokens: list[str]) -> list[float] | None:
     try:
         return [float(t) for t in tokens]
     except ValueError:
+        pass
+    fortran = [_FORTRAN_D.fullmatch(t) for t in tokens]
+    if not all(fortran):
         return None
+    return [float(f"{m.group(1)}e{m.group(2)}") for m in fortran if m]
 
 
 # A date or a time of day at the end of a data line (as frame-by-frame exports write each point's time stamp).
@@ -377,6 +387,7 @@ def _scan(source: str, text: str) -> _Table:
             label_line = line
             continue
         body = line.replace(",", ".") if decimal_comma else line
+        body = _TRAILING_COMMENT.sub("", body)
         tokens = [t.strip("\"'") for t in split.split(body.rstrip(",; \t")) if t]
         values = _numbers(tokens)
         if values is None and not decimal_comma:
