@@ -227,3 +227,29 @@ def test_a_saved_tables_row_index_is_not_two_theta(tmp_path: Path) -> None:
     whole = "".join(f"{t} {50 + t} {7}\n" for t in range(1, 91))
     p = read_pattern(_write(tmp_path, "degrees.xy", whole))
     assert p.two_theta[0] == 1 and p.intensity[0] == 51
+
+
+def test_a_peak_list_or_an_axis_as_intensity_is_refused(tmp_path: Path) -> None:
+    """Labels that say the first two columns are not 2θ and an intensity: a peak list (HighScore, Jade), or a
+    second column labelled d with no intensity column. Read without labels, the heights or the d values
+    would have become a pattern."""
+    peaks = "Pos. [°2Th.]\tHeight [cts]\tFWHM Left [°2Th.]\td-spacing [Å]\tRel. Int. [%]\n" + "".join(
+        f"{t:.3f}\t{h}\t0.10\t{1.5406 / (2 * math.sin(math.radians(t / 2))):.4f}\t{h / 9:.1f}\n"
+        for t, h in ((20.86, 210), (26.64, 900), (36.54, 80), (39.47, 75), (50.14, 130))
+    )
+    with pytest.raises(
+        PatternFileError, match=r"peaks\.txt: line 1: columns 'Pos\. \[°2Th\.\]', .*a peak list"
+    ):
+        read_pattern(_write(tmp_path, "peaks.txt", peaks))
+    two_theta = 10 + 0.02 * np.arange(50)
+    spacings = "2theta d\n" + "".join(
+        f"{t:.2f} {1.5406 / (2 * math.sin(math.radians(t / 2))):.5f}\n" for t in two_theta
+    )
+    with pytest.raises(PatternFileError, match=r"the second column is 'd', an axis"):
+        read_pattern(_write(tmp_path, "spacings.txt", spacings))
+    # The same columns with an intensity beside them read as before.
+    counts = "2theta d counts\n" + "".join(
+        f"{t:.2f} {1.5406 / (2 * math.sin(math.radians(t / 2))):.5f} {100 + i}\n"
+        for i, t in enumerate(two_theta)
+    )
+    assert read_pattern(_write(tmp_path, "counts.txt", counts)).intensity[0] == 100

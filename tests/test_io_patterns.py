@@ -228,11 +228,13 @@ def test_footer_is_ignored_but_data_may_not_resume(tmp_path: Path) -> None:
         read_pattern(_write(tmp_path, "g.xy", "10 1\n11 2\n12 oops\n13 4\n"))
 
 
-def test_utf16_text(tmp_path: Path) -> None:
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_text(tmp_path: Path, encoding: str) -> None:
+    # With its byte-order mark, and without it (Windows "Unicode" text some programs save so).
     path = tmp_path / "w.txt"
-    path.write_bytes("# wavelength = 1.5406\r\n10\t1\r\n11\t2\r\n".encode("utf-16"))
+    path.write_bytes("# wavelength = 1.5406\r\n10\t1\r\n11\t2\r\n".encode(encoding))
     p = read_pattern(path)
-    assert len(p) == 2 and p.wavelength == 1.5406
+    assert len(p) == 2 and p.wavelength == 1.5406 and p.intensity.tolist() == [1, 2]
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -53,6 +53,21 @@ _OTHER_BINARIES = (
 )  # fmt: skip
 
 
+_SNIFF_UTF16 = 512
+
+
+def _utf16_without_bom(head: bytes) -> bool:
+    """Whether ``head`` reads as UTF-16 text of ASCII characters (little- or big-endian): at least 8
+    characters, every other byte NUL, the others printable or white space."""
+    if len(head) < 16:
+        return False
+    head = head[: len(head) // 2 * 2]
+    for text, zeros in ((head[0::2], head[1::2]), (head[1::2], head[0::2])):
+        if not zeros.strip(b"\x00") and all(32 <= c < 127 or c in (9, 10, 13) for c in text):
+            return True
+    return False
+
+
 def decode(source: str, data: bytes) -> str:
     """Text of a text file: UTF-16 with a BOM, else UTF-8 (BOM allowed), else Latin-1; binary refused."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -60,6 +75,12 @@ def decode(source: str, data: bytes) -> str:
             return data.decode("utf-16")
         except UnicodeDecodeError:
             raise PatternFileError(f"{source}: not valid UTF-16 text despite its byte-order mark") from None
+    if _utf16_without_bom(data[:_SNIFF_UTF16]):
+        # Text saved as "Unicode" without its byte-order mark: every other byte NUL, the rest text.
+        try:
+            return data.decode("utf-16-le" if data[1] == 0 else "utf-16-be")
+        except UnicodeDecodeError:
+            pass  # not text after all: the binary file it looks like below
     nul = data.find(b"\x00")
     title_end = data.find(b"\n")
     if 0 <= nul < title_end <= _TITLE_BYTES and data.find(b"\x00", title_end) < 0:
@@ -597,6 +618,8 @@ def read_text(source: str, data: bytes, format: str) -> Ranges:
         named = None  # the first two columns are x and intensity: read as without labels (σ found as there)
     columns = _columns(source, table, refuse_blocks=named is None)
     width = columns.shape[1]
+    if named is None:
+        _refuse_unreadable_labels(source, table, width)
     metadata = dict(table.metadata)
     if named is None and _row_numbers_first(columns):
         # A first column counting the rows past 180 (a saved table's index) cannot be 2θ: the table starts
@@ -783,6 +806,32 @@ def _named_columns(table: _Table) -> _Named | None:
     series = tuple(i for i in intensity[1:] if _label_kind(labels[i]) == _label_kind(labels[intensity[0]]))
     spacing_column = spacing[0] if two_theta and spacing else None
     return _Named(labels, x, axis, intensity[0], sigma, scan, spacing_column, series)
+
+
+# Labels of a peak list's columns (positions, heights, widths of fitted or searched peaks), never a scan's.
+_PEAK_LIST_LABEL = re.compile(r"fwhm|rel\.?\s*int|i\s*%|i/i[0o]|height|integral\s*breadth|area")
+
+
+def _refuse_unreadable_labels(source: str, table: _Table, width: int) -> None:
+    """Refuse a table whose labels (one per column) say that the first two columns are not 2θ and an
+    intensity: a peak list, or a second column labelled as an axis (a d, Q or 2θ column), which would
+    otherwise be read as the intensity."""
+    labels = _column_labels(table.label_line, width + table.trailing)
+    # A "key: value" or "key = value" line is a header line, not column labels.
+    if labels is None or any(":" in v or "=" in v or _is_intensity(v) for v in labels):
+        return
+    line = table.line_numbers[0] - 1
+    if any(_PEAK_LIST_LABEL.match(_label_base(label)) for label in labels):
+        raise PatternFileError(
+            f"{source}: line {line}: columns {', '.join(repr(v) for v in labels[:width])}: a peak list, not "
+            "a measured scan; export the scan itself (2θ and the counts at every step)"
+        )
+    second = _column_axis(labels[1]) if width >= 2 else None
+    if second is not None and second.kind.startswith(("2theta", "q", "d")):
+        raise PatternFileError(
+            f"{source}: line {line}: the second column is {labels[1]!r}, an axis, and no column is labelled "
+            "as an intensity; name the intensity column (e.g. 'Intensity') or put it second"
+        )
 
 
 def _is_intensity(label: str) -> bool:
