@@ -221,6 +221,22 @@ def test_third_column_sigma_only_when_it_looks_like_one(tmp_path: Path) -> None:
     assert p.format == "xy" and p.sigma is None and p.metadata["ignored_columns"] == "1"
 
 
+def test_an_axis_is_not_sigma_and_numbers_over_the_columns_are_a_header(tmp_path: Path) -> None:
+    x = 10 + 0.02 * np.arange(50)
+    y = 100 + 400 * np.exp(-0.5 * ((x - 10.5) / 0.05) ** 2)
+    # Two scans side by side: the second scan's 2θ is of the order of sqrt(y), but an axis, not σ.
+    np.savetxt(
+        tmp_path / "side.txt", np.column_stack([x, y, x + 10, 2 * y]), header="2theta_1 I_1 2theta_2 I_2"
+    )
+    p = read_pattern(tmp_path / "side.txt")
+    assert p.format == "xy" and p.sigma is None and p.metadata["ignored_columns"] == "2"
+    # A "start stop step" line over two columns: a header line, not a refused first data row.
+    rows = "".join(f"{a:.2f} {b:.1f}\n" for a, b in zip(x, y, strict=True))
+    p = read_pattern(_write(tmp_path, "h.xy", "quartz\n10.0 10.98 0.02\n" + rows))
+    assert len(p) == 50 and p.two_theta[0] == 10.0 and "line 2" in p.metadata["note"]
+    assert p.metadata["header"].endswith("10 10.98 0.02")
+
+
 def test_footer_is_ignored_but_data_may_not_resume(tmp_path: Path) -> None:
     p = read_pattern(_write(tmp_path, "f.xy", "10 1\n11 2\nEnd of data\n"))
     assert len(p) == 2

@@ -33,6 +33,8 @@ from ._pattern_base import (
 COMMENT_PREFIXES = ("#", "!", ";", "//", "/*", "*/", "'")
 # A third text column is sigma when its median ratio to sqrt(y) lies in this range (counting errors).
 _SIGMA_RATIO_RANGE = (0.2, 5.0)
+# ... unless it is an evenly spaced, monotonic column of at least this many points (an axis).
+_MIN_AXIS_POINTS = 10
 # From this many columns on, rows whose first column is not an even angle axis are a block of counts.
 _BLOCK_COLUMNS = 4
 # ... or whose first column's largest step exceeds its smallest this many times.
@@ -459,9 +461,15 @@ def _refuse_blocks(source: str, table: _Table) -> None:
 
 
 def _looks_like_sigma(y: npt.NDArray[np.float64], s: npt.NDArray[np.float64]) -> bool:
-    """Whether a third column is counting errors: non-negative and of the order of sqrt(y)."""
+    """Whether a third column is counting errors: non-negative, of the order of sqrt(y), and not an evenly
+    spaced axis (a second scan's 2θ beside the first)."""
     if not np.all(np.isfinite(s)) or np.any(s < 0):
         return False
+    steps = np.diff(s)
+    if steps.size >= _MIN_AXIS_POINTS and (np.all(steps > 0) or np.all(steps < 0)):
+        middle = float(np.median(steps))
+        if np.all(np.abs(steps - middle) <= 0.01 * abs(middle)):
+            return False
     ratio = float(np.median(s / np.sqrt(np.maximum(np.abs(y), 1.0))))
     return _SIGMA_RATIO_RANGE[0] <= ratio <= _SIGMA_RATIO_RANGE[1]
 
@@ -606,6 +614,7 @@ def read_text(source: str, data: bytes, format: str) -> Ranges:
     steps = _steps_layout(source, table)
     if steps is not None:
         return [_steps(source, table, steps)]
+    _numbers_before_the_columns(table)
     radiation = header_radiation(table.header)
     first_line_wavelength = _wavelength_line(table)
     if first_line_wavelength is not None:
@@ -909,6 +918,24 @@ def _scans(two_theta: npt.NDArray[np.float64], scan: npt.NDArray[np.float64] | N
             return [slice(0, two_theta.size)]
     bounds = [0, *breaks.tolist(), two_theta.size]
     return [slice(a, b) for a, b in itertools.pairwise(bounds)]
+
+
+# Rows of numbers before the columns are header lines when at least this many rows of another width follow.
+_MIN_ROWS_AFTER_NUMBERS = 10
+
+
+def _numbers_before_the_columns(table: _Table) -> None:
+    """Move a first row of numbers whose count differs from that of every row after it (a "start stop step"
+    or "λ points" line over two-column data) into the header, where it belongs; a row holding the number of
+    points alone is left to :func:`_columns` (Fit2D .chi)."""
+    rows = table.rows
+    if len(rows) <= _MIN_ROWS_AFTER_NUMBERS or len(rows[0]) in (1, len(rows[1])) or len(rows[1]) < 2:
+        return
+    if all(len(row) == len(rows[1]) for row in rows[2:]):
+        number = table.line_numbers[0]
+        table.header.append(" ".join(f"{v:g}" for v in rows[0]))
+        table.metadata["note"] = f"line {number} (numbers, not as many as the columns hold) read as a header"
+        del rows[0], table.line_numbers[0]
 
 
 def _columns(source: str, table: _Table, refuse_blocks: bool = True) -> np.ndarray:
