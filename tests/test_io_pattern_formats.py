@@ -561,6 +561,36 @@ def test_start_step_stop_line_over_the_counts_of_its_grid(tmp_path: Path) -> Non
         read_pattern(_write(tmp_path, "short.dat", f"10.00 0.02 80.00\n{rows.rsplit(' ', 1)[0]}\n"))
 
 
+def test_counts_under_a_header_that_states_the_grid(tmp_path: Path) -> None:
+    """Counts alone, one a line (or in rows that hold exactly the stated points), under "key: value" header
+    lines stating the start and step (and the end or the number of points, which must agree)."""
+    counts = (100 + (np.arange(151) * 37) % 50).astype(int)
+    one_a_line = "".join(f"{c}\n" for c in counts)
+    head = "Sample: quartz\nStart angle (deg): 10.00\nStep size: 0.02\nEnd angle: 13.00\nWavelength: 1.5406\n"
+    p = read_pattern(_write(tmp_path, "k.txt", head + one_a_line))
+    assert p.format == "steps" and p.wavelength == 1.5406 and p.metadata["steps_line"].startswith("start 10")
+    np.testing.assert_allclose(p.two_theta, 10.0 + 0.02 * np.arange(151), atol=1e-9)
+    np.testing.assert_array_equal(p.intensity, counts)
+    in_rows = "\n".join(" ".join(str(c) for c in counts[i : i + 10]) for i in range(0, 151, 10))
+    p = read_pattern(_write(tmp_path, "r.txt", f"START=10\nSTEP=0.02\nNPOINTS=151\n{in_rows}\n"))
+    np.testing.assert_array_equal(p.intensity, counts)
+    with pytest.raises(PatternFileError, match=r"which is 151 points; the file holds 150 counts"):
+        read_pattern(_write(tmp_path, "short.txt", head + one_a_line.rsplit("\n", 2)[0] + "\n"))
+    # Two columns under such a header stay 2θ and intensity.
+    columns = "".join(f"{10 + 0.02 * i:.2f} {c}\n" for i, c in enumerate(counts))
+    p = read_pattern(_write(tmp_path, "c.txt", head + columns))
+    assert p.format == "xy" and p.intensity[0] == counts[0] and p.two_theta[-1] == pytest.approx(13.0)
+
+
+def test_text_that_starts_with_a_bracket_is_not_xml(tmp_path: Path) -> None:
+    """Shimadzu's text exports start with "<Sample>" or "<2Theta>   <I(CPS)>": text columns, not XML."""
+    rows = "".join(f"{10 + 0.02 * i:10.4f} {c:8g}\n" for i, c in enumerate(COUNTS))
+    p = read_pattern(_write(tmp_path, "s.txt", "<Sample> quartz\n<2Theta>   <I(CPS)>\n" + rows))
+    assert p.format == "xy" and p.intensity.tolist() == COUNTS.tolist()
+    with pytest.raises(PatternFileError, match="an XML file that is not XRDML"):
+        read_pattern(_write(tmp_path, "x.xml", "<scan><point>1</point></scan>\n"))
+
+
 def test_jade_mdi_grid_line_counts_and_end_marker(tmp_path: Path) -> None:
     """Jade's .mdi (the layout DASH's reader documents): a title, "start step rate anode λ stop n", n counts
     eight a line, then -1."""

@@ -25,6 +25,7 @@ from ._pattern_base import (
     PatternFileError,
     Ranges,
     build,
+    header_number,
     positive_float,
     two_theta_from_d,
     two_theta_from_q,
@@ -494,6 +495,7 @@ class _Steps:
     first_count: int
     line: str
     anode: str = ""
+    in_header: bool = True  # with first_count 0: the stating line is the header's last line
 
 
 def _steps_layout(source: str, table: _Table) -> _Steps | None:
@@ -611,7 +613,7 @@ def read_text(source: str, data: bytes, format: str) -> Ranges:
         raise PatternFileError(f"{source}: no numeric data lines")
     if format == "rruff":
         return [_rruff(source, table)]
-    steps = _steps_layout(source, table)
+    steps = _steps_layout(source, table) or _keyed_steps(source, table)
     if steps is not None:
         return [_steps(source, table, steps)]
     _numbers_before_the_columns(table)
@@ -995,14 +997,73 @@ def _rruff(source: str, table: _Table) -> MeasuredPattern:
     )
 
 
+# Header keys (lower case, letters and digits only, any unit in brackets left out) that state the 2θ grid of a
+# list of counts: "Start angle: 10", "STEP=0.02", "2Theta end (deg) = 80", "Number of points: 3501".
+_GRID_KEYS = {
+    "start": {
+        "start", "startangle", "start2theta", "2thetastart", "twothetastart", "startposition", "anglestart",
+        "scanstart", "2θstart", "start2θ", "startdeg",
+    },
+    "step": {
+        "step", "stepsize", "stepwidth", "increment", "2thetastep", "step2theta", "twothetastep", "stepangle",
+        "anglestep", "scanstep", "2θstep", "step2θ", "stepdeg", "samplingwidth", "samplingstep",
+    },
+    "stop": {
+        "stop", "end", "endangle", "stopangle", "2thetaend", "2thetastop", "end2theta", "twothetaend",
+        "angleend", "scanend", "2θend", "end2θ", "endposition", "stopposition", "enddeg", "stopdeg",
+    },
+    "points": {"points", "npoints", "numberofpoints", "datapoints", "nofpoints", "pointcount", "numpoints"},
+}  # fmt: skip
+_KEY_VALUE = re.compile(r"^[#!;*'\s]*([^:=\t]{1,40}?)\s*(?:[:=\t])\s*(\S.*)$")
+
+
+def _keyed_steps(source: str, table: _Table) -> _Steps | None:
+    """The layout when the data are counts alone (one per line, or in rows whose total is the stated number
+    of points) on a grid that "key: value" (or "key = value") header lines state: a start and a step, and
+    optionally an end and a number of points, which must then agree with the counts."""
+    stated: dict[str, float] = {}
+    for line in table.header:
+        found = _KEY_VALUE.match(line)
+        if found is None:
+            continue
+        key = re.sub(r"[^a-z0-9θ]", "", _LABEL_UNIT.sub("", found.group(1)).lower())
+        value = header_number(found.group(2))
+        name = next((n for n, keys in _GRID_KEYS.items() if key in keys), None)
+        if name is not None and value is not None:
+            if name in stated and stated[name] != value:
+                return None  # two different starts (several ranges?): not one grid
+            stated[name] = value
+    if "start" not in stated or "step" not in stated:
+        return None
+    start, step = stated["start"], stated["step"]
+    total = sum(len(row) for row in table.rows)
+    expected = [int(stated["points"])] if "points" in stated else []
+    if "stop" in stated and step > 0:
+        steps = (stated["stop"] - start) / step
+        if abs(steps - round(steps)) <= _WHOLE_STEPS:
+            expected.append(round(steps) + 1)
+    if any(len(row) > 1 for row in table.rows) and total not in expected:
+        return None  # columns (a 2θ, intensity table under such a header), not a list of counts
+    line = ", ".join(f"{k} {v:g}" for k, v in stated.items())
+    if step <= 0 or start < 0 or start + (total - 1) * step > 180.0:
+        raise PatternFileError(f"{source}: {total} counts on the grid the header states ({line}): not 2θ")
+    if any(n != total for n in expected):
+        raise PatternFileError(
+            f"{source}: the header states {line}, which is {' or '.join(str(n) for n in expected)} points; "
+            f"the file holds {total} counts"
+        )
+    wavelength = header_radiation(table.header).get("wavelength")
+    return _Steps(start, step, total, wavelength, 0, line, in_header=False)
+
+
 def _steps(source: str, table: _Table, layout: _Steps) -> MeasuredPattern:
     """Counts on the even grid of a "n step start [λ ...]" or a "start step stop" line."""
     count_rows = table.rows[layout.first_count :]
     count_lines = table.line_numbers[layout.first_count :]
     counts = np.array([v for row in count_rows for v in row], dtype=np.float64)[: layout.n]  # no end marker
-    header = table.header[:-1] if layout.first_count == 0 else table.header
+    header = table.header[:-1] if layout.first_count == 0 and layout.in_header else table.header
     metadata = {"header": "\n".join(header), "steps_line": layout.line, "anode": layout.anode}
-    if header:
+    if header and _KEY_VALUE.match(header[0]) is None:  # a title line, not "Start angle: 10"
         metadata["sample"] = header[0][:200]
     offsets = np.cumsum([0] + [len(r) for r in count_rows])
 

@@ -352,7 +352,12 @@ def _sniff(source: str, data: bytes) -> str:
     if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
         if XRDML_NAMESPACE.encode() in head or b"www.xrdml.com" in head:
             return "xrdml"
-        raise PatternFileError(f"{source}: an XML file that is not XRDML (no {XRDML_NAMESPACE}... namespace)")
+        # Text whose first line is "<Sample> ..." or "<2Theta> <I>" (Shimadzu's exports) is not XML: XML
+        # declares itself or closes its elements.
+        if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<?xml") or b"</" in head or b"/>" in head:
+            raise PatternFileError(
+                f"{source}: an XML file that is not XRDML (no {XRDML_NAMESPACE}... namespace)"
+            )
     text = decode(source, data)
     lines = text.splitlines()[:200]
     tests = (
