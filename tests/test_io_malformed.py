@@ -180,3 +180,12 @@ def test_other_binary_files_are_named(tmp_path: Path, head: bytes, name: str, me
     path.write_bytes(head + bytes(64))
     with pytest.raises(PatternFileError, match=message):
         read_pattern(path)
+
+
+def test_xml_declaring_an_unknown_encoding(tmp_path: Path) -> None:
+    # One flipped byte in the declaration ("TTF-8"): the parser raised LookupError, not PatternFileError.
+    xrdml = (Path(__file__).parent / "data" / "patterns" / "quartz.xrdml").read_bytes()
+    path = tmp_path / "flipped.xrdml"
+    path.write_bytes(xrdml.replace(b"UTF-8", b"TTF-8", 1))
+    with pytest.raises(PatternFileError, match=r"flipped\.xrdml: XML in an unknown encoding: TTF-8"):
+        read_pattern(path)

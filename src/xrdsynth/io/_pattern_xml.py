@@ -41,11 +41,13 @@ _XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 
 
 def parse_xml(source: str, data: bytes, what: str = "") -> ET.Element:
+    where = f" ({what})" if what else ""
     try:
         return ET.fromstring(data)
     except ET.ParseError as exc:
-        where = f" ({what})" if what else ""
         raise PatternFileError(f"{source}: not well-formed XML{where}: {exc}") from None
+    except LookupError as exc:  # the declaration names an encoding Python does not know
+        raise PatternFileError(f"{source}: XML{where} in an {exc}") from None
 
 
 def _local(tag: str) -> str:
