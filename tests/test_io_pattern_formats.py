@@ -582,6 +582,22 @@ def test_counts_under_a_header_that_states_the_grid(tmp_path: Path) -> None:
     assert p.format == "xy" and p.intensity[0] == counts[0] and p.two_theta[-1] == pytest.approx(13.0)
 
 
+def test_quoted_fields_with_decimal_commas_or_thousands_separators(tmp_path: Path) -> None:
+    """Every field quoted, as spreadsheets save CSV: a comma inside the quotes is a decimal comma
+    ("10,02","95,5"), or a thousands separator where the row writes decimal points ("10.02","1,234")."""
+    two_theta = 10.0 + 0.02 * np.arange(N)
+    german = "".join(
+        f'"{t:.2f}","{c:.1f}"\n'.replace(".", ",") for t, c in zip(two_theta, COUNTS, strict=True)
+    )
+    p = read_pattern(_write(tmp_path, "de.csv", '"2Theta","Intensity"\n' + german))
+    np.testing.assert_allclose(p.two_theta, two_theta)
+    np.testing.assert_array_equal(p.intensity, COUNTS)
+    american = "".join(f'"{t:.2f}","{1000 * c:,.0f}"\n' for t, c in zip(two_theta, COUNTS, strict=True))
+    p = read_pattern(_write(tmp_path, "us.csv", '"2Theta","Counts"\n' + american))
+    np.testing.assert_allclose(p.two_theta, two_theta)
+    np.testing.assert_array_equal(p.intensity, 1000 * COUNTS)
+
+
 def test_text_that_starts_with_a_bracket_is_not_xml(tmp_path: Path) -> None:
     """Shimadzu's text exports start with "<Sample>" or "<2Theta>   <I(CPS)>": text columns, not XML."""
     rows = "".join(f"{10 + 0.02 * i:10.4f} {c:8g}\n" for i, c in enumerate(COUNTS))

@@ -319,6 +319,21 @@ def convert_x(
 _SPLIT = re.compile(r"\s*[,;]\s*|\s+")
 _SPLIT_DECIMAL_COMMA = re.compile(r"\s*;\s*|\s+")
 _DECIMAL_COMMA_TOKEN = re.compile(r"-?[0-9]+,[0-9]+")
+_QUOTED_FIELD = re.compile(r'"([^"]*)"')
+_QUOTED_ROW = re.compile(r'\s*"[^"]*"(?:\s*[,;\t]\s*"[^"]*")+\s*[,;]?\s*')
+
+
+_THOUSANDS = re.compile(r"-?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?")
+
+
+def _quoted_numbers(fields: list[str]) -> list[str]:
+    """Quoted fields with their commas read: thousands separators where another field of the row has a
+    decimal point ("10.02","1,234": 1234), else decimal commas ("10,02","1234,5")."""
+    if any("." in f for f in fields):
+        return [f.replace(",", "") if _THOUSANDS.fullmatch(f) else f for f in fields]
+    return [f.replace(",", ".") if _DECIMAL_COMMA_TOKEN.fullmatch(f) else f for f in fields]
+
+
 _SIGMA_LABEL = re.compile(r"^(sigma|σ|esd|e\.?s\.?d|err|error|errors|uncertainty|s\(?i\)?|di|dy|sig)", re.I)
 _TEXT_SUFFIXES = {".xye": "xye", ".csv": "csv"}
 
@@ -410,9 +425,14 @@ def _scan(source: str, text: str) -> _Table:
             header.append(line)
             label_line = line
             continue
-        body = line.replace(",", ".") if decimal_comma else line
-        body = _TRAILING_COMMENT.sub("", body)
-        tokens = [t.strip("\"'") for t in split.split(body.rstrip(",; \t")) if t]
+        if _QUOTED_ROW.fullmatch(line):
+            # Every field in double quotes ("10,02","1234"): split at the quotes, so that a decimal comma
+            # inside a field is one, whatever separates the fields.
+            tokens = _quoted_numbers([t.strip() for t in _QUOTED_FIELD.findall(line)])
+        else:
+            body = line.replace(",", ".") if decimal_comma else line
+            body = _TRAILING_COMMENT.sub("", body)
+            tokens = [t.strip("\"'") for t in split.split(body.rstrip(",; \t")) if t]
         values = _numbers(tokens)
         if values is None and not decimal_comma:
             stamped = _numbers_then_time(tokens)
