@@ -569,6 +569,7 @@ def test_counts_under_a_header_that_states_the_grid(tmp_path: Path) -> None:
     head = "Sample: quartz\nStart angle (deg): 10.00\nStep size: 0.02\nEnd angle: 13.00\nWavelength: 1.5406\n"
     p = read_pattern(_write(tmp_path, "k.txt", head + one_a_line))
     assert p.format == "steps" and p.wavelength == 1.5406 and p.metadata["steps_line"].startswith("start 10")
+    assert p.metadata["sample"] == "quartz"
     np.testing.assert_allclose(p.two_theta, 10.0 + 0.02 * np.arange(151), atol=1e-9)
     np.testing.assert_array_equal(p.intensity, counts)
     in_rows = "\n".join(" ".join(str(c) for c in counts[i : i + 10]) for i in range(0, 151, 10))

@@ -44,6 +44,8 @@ _MAX_STEP_SPREAD = 20.0
 
 # A first line up to this long may hold binary padding (see decode).
 _TITLE_BYTES = 256
+# Bytes looked at to tell UTF-16 text without its byte-order mark (see decode).
+_SNIFF_UTF16 = 512
 # Binary files people hand over instead of a pattern: their magic bytes, what they are, what to do instead.
 _OTHER_BINARIES = (
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an OLE2 file (an old Excel .xls?)", "save it as .xlsx or .csv"),
@@ -54,9 +56,6 @@ _OTHER_BINARIES = (
     (b"MM\x00*", "a TIFF image (a 2-D detector frame?)", "integrate it to a 1-D pattern first"),
     (b"%PDF", "a PDF document", "give the data the plot was made from"),
 )  # fmt: skip
-
-
-_SNIFF_UTF16 = 512
 
 
 def _utf16_without_bom(head: bytes) -> bool:
@@ -321,8 +320,6 @@ _SPLIT_DECIMAL_COMMA = re.compile(r"\s*;\s*|\s+")
 _DECIMAL_COMMA_TOKEN = re.compile(r"-?[0-9]+,[0-9]+")
 _QUOTED_FIELD = re.compile(r'"([^"]*)"')
 _QUOTED_ROW = re.compile(r'\s*"[^"]*"(?:\s*[,;\t]\s*"[^"]*")+\s*[,;]?\s*')
-
-
 _THOUSANDS = re.compile(r"-?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?")
 
 
@@ -1083,8 +1080,12 @@ def _steps(source: str, table: _Table, layout: _Steps) -> MeasuredPattern:
     counts = np.array([v for row in count_rows for v in row], dtype=np.float64)[: layout.n]  # no end marker
     header = table.header[:-1] if layout.first_count == 0 and layout.in_header else table.header
     metadata = {"header": "\n".join(header), "steps_line": layout.line, "anode": layout.anode}
-    if header and _KEY_VALUE.match(header[0]) is None:  # a title line, not "Start angle: 10"
+    if header and layout.in_header:  # the title line over a stating line
         metadata["sample"] = header[0][:200]
+    elif header:  # key: value lines: a "Sample: ..." one
+        keyed = (_KEY_VALUE.match(line) for line in header)
+        names = [m.group(2).strip() for m in keyed if m and m.group(1).strip().lower().startswith("sample")]
+        metadata["sample"] = names[0][:200] if names else ""
     offsets = np.cumsum([0] + [len(r) for r in count_rows])
 
     def where(i: int) -> str:
