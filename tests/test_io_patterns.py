@@ -182,8 +182,13 @@ def test_decimal_comma_only_when_unambiguous(tmp_path: Path) -> None:
     np.testing.assert_array_equal(p.intensity, [123.25, 124])
     p = read_pattern(_write(tmp_path, "b.txt", "10,5\t1,5\n10,7\t2\n"))
     np.testing.assert_array_equal(p.intensity, [1.5, 2])
-    with pytest.raises(PatternFileError, match=r"c\.xy: line 1: .*ambiguous"):
-        read_pattern(_write(tmp_path, "c.xy", "10,5 123,4\n10,6 124,0\n"))
+    # Separated by spaces (a European locale's space-delimited export): decimal commas too.
+    p = read_pattern(_write(tmp_path, "c.xy", "10,5 123,4\n10,6   124\n"))
+    np.testing.assert_array_equal(p.two_theta, [10.5, 10.6])
+    np.testing.assert_array_equal(p.intensity, [123.4, 124])
+    # ... unless every comma could as well separate thousands.
+    with pytest.raises(PatternFileError, match=r"d\.xy: line 1: .*ambiguous \(decimal commas, or commas"):
+        read_pattern(_write(tmp_path, "d.xy", "10,000 12,345\n10,020 12,400\n"))
 
 
 @pytest.mark.parametrize(

@@ -317,9 +317,10 @@ def convert_x(
 
 _SPLIT = re.compile(r"\s*[,;]\s*|\s+")
 _SPLIT_DECIMAL_COMMA = re.compile(r"\s*;\s*|\s+")
-_DECIMAL_COMMA_TOKEN = re.compile(r"-?[0-9]+,[0-9]+")
+# A number with a decimal comma, also in scientific notation ("10,02", "2,127e+02").
+_DECIMAL_COMMA_NUMBER = re.compile(r"[-+]?[0-9]+,[0-9]+(?:[eE][-+]?[0-9]+)?")
 _QUOTED_FIELD = re.compile(r'"([^"]*)"')
-_QUOTED_ROW = re.compile(r'\s*"[^"]*"(?:\s*[,;\t]\s*"[^"]*")+\s*[,;]?\s*')
+_QUOTED_ROW = re.compile(r'\s*"[^"]*"(?:\s*[,;\t]?\s*"[^"]*")+\s*[,;]?\s*')
 _THOUSANDS = re.compile(r"-?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?")
 
 
@@ -328,7 +329,7 @@ def _quoted_numbers(fields: list[str]) -> list[str]:
     decimal point ("10.02","1,234": 1234), else decimal commas ("10,02","1234,5")."""
     if any("." in f for f in fields):
         return [f.replace(",", "") if _THOUSANDS.fullmatch(f) else f for f in fields]
-    return [f.replace(",", ".") if _DECIMAL_COMMA_TOKEN.fullmatch(f) else f for f in fields]
+    return [f.replace(",", ".") if _DECIMAL_COMMA_NUMBER.fullmatch(f) else f for f in fields]
 
 
 _SIGMA_LABEL = re.compile(r"^(sigma|σ|esd|e\.?s\.?d|err|error|errors|uncertainty|s\(?i\)?|di|dy|sig)", re.I)
@@ -411,11 +412,19 @@ def _scan(source: str, text: str) -> _Table:
             decimal_comma = (";" in line or "\t" in line) and "," in line and "." not in line
             split = _SPLIT_DECIMAL_COMMA if decimal_comma else _SPLIT
             words = line.split()
-            if not decimal_comma and len(words) > 1 and all(_DECIMAL_COMMA_TOKEN.fullmatch(w) for w in words):
-                raise PatternFileError(
-                    f"{source}: line {number}: {line[:40]!r} is ambiguous (decimal commas between spaces, or "
-                    "comma-separated columns?); separate the columns by ';' or tabs, or use decimal points"
-                )
+            commas = [bool(_DECIMAL_COMMA_NUMBER.fullmatch(w)) for w in words]
+            # Columns separated by white space whose words are all numbers with a decimal comma or whole
+            # numbers ("10,02   212,7"): decimal commas (a European locale's space-separated export), unless
+            # every comma could as well separate thousands ("10,000 12,345").
+            if not decimal_comma and len(words) > 1 and any(commas) and all(
+                c or w.isdigit() for c, w in zip(commas, words, strict=True)
+            ):
+                if all(_THOUSANDS.fullmatch(w) for w, c in zip(words, commas, strict=True) if c):
+                    raise PatternFileError(
+                        f"{source}: line {number}: {line[:40]!r} is ambiguous (decimal commas, or commas "
+                        "between thousands?); use decimal points, or no thousands separators"
+                    )
+                decimal_comma, split = True, _SPLIT_DECIMAL_COMMA
         if not rows and line.startswith((",", ";")):
             # An empty first field over the data: the header of a table saved with its row index (pandas'
             # to_csv writes ",4,16.455" when the first data row became the column names).
@@ -767,13 +776,22 @@ def _column_labels(line: str | None, count: int) -> list[str] | None:
     if line is None:
         return None
     text = _LABEL_PREFIX.sub("", line.strip())
+    quoted = _QUOTED_FIELD.findall(text)
+    if quoted and re.fullmatch(r'(?:\s*"[^"]*"\s*[,;\t]?)+\s*', text):
+        # Every label in double quotes: the quotes delimit them ("Pos. [°2Th.]" "Iobs [cts]").
+        labels = [q.strip() for q in quoted]
+        return labels if len(labels) == count and all(labels) else None
     # A leading separator: the first column has no name (a saved table's row index).
     index = ["(row index)"] if text.startswith((",", ";")) else []
-    for separator in (r"\t", r"\s*[,;]\s*", r"\s+"):
+    for separator in (r"\t", r"\s*[,;]\s*", r"\s+", _UNIT_AFTER_SPACE):
         labels = index + [w.strip().strip("\"'").strip() for w in re.split(separator, text.strip(" \t,;"))]
         if len(labels) == count and all(labels):
             return labels
     return None
+
+
+# Spaces between labels, but not before a unit in brackets: "Intensität (cps) 2θ (°)" is two labels.
+_UNIT_AFTER_SPACE = re.compile(r"\s+(?![(\[])")
 
 
 # A label's unit: from its first bracket on ("Intensity (cps)", "Pos. [°2Th.]").
@@ -864,7 +882,8 @@ def _refuse_unreadable_labels(source: str, table: _Table, width: int) -> None:
 
 def _is_intensity(label: str) -> bool:
     base = _label_base(label)
-    return base in _INTENSITY_LABELS or base.startswith(("intensity", "counts ", "cps "))
+    # "intens" also for Intensität, intensité, intensidad, intensità.
+    return base in _INTENSITY_LABELS or base.startswith(("intens", "counts ", "cps "))
 
 
 def _label_kind(label: str) -> str:
