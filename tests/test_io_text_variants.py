@@ -1,10 +1,11 @@
 """One measured-like pattern written as text the ways exports write it, and read back.
 
 Each variant combines a column separator, a decimal mark, quoting, column labels (in several languages and
-with units), a further column (σ, a background, a row index) or the columns swapped, a header (a comment, key:
-value lines, a title), a number format, line ends and an encoding. Every variant must read back to the same
-2θ and intensities, or be refused: refusal is allowed only for the one layout that no reader can untangle
-(commas both between the columns and in the numbers, unquoted). Nothing may come back silently wrong.
+with units), a further column (σ, a background, a row index, the d spacing) or the columns swapped, a header
+(a comment, key: value lines, a title, a /* */ block), a number format, line ends and an encoding. Every
+variant must read back to the same 2θ and intensities, or be refused: refusal is allowed only for the one
+layout that no reader can untangle (commas both between the columns and in the numbers, unquoted). Nothing
+may come back silently wrong.
 """
 
 from __future__ import annotations
@@ -32,13 +33,15 @@ LABELS = (
     ("Pos. [°2Th.]", "Iobs [cts]"),
     ("2theta_deg", "I"),
     ("two_theta", "counts"),
+    ("Winkel", "Intensität"),
 )
-EXTRAS = (None, "sigma", "background", "index", "swapped")
+EXTRAS = (None, "sigma", "background", "index", "swapped", "d")
 HEADERS = (
     None,
     "# measured on a diffractometer",
     "Sample: quartz\nWavelength: 1.5406",
     "Quartz standard scan",
+    "/*\nquartz, GSAS-II style\n10 90 0.02\n*/",
 )
 VARIANTS = list(
     itertools.product(
@@ -64,6 +67,9 @@ def _text(separator, labels, extra, ending, header, numbers, decimal, quoted) ->
     elif extra == "background":
         columns.append(np.full(TWO_THETA.size, 150.0))
         names = names and [*names, "Background"]
+    elif extra == "d":  # the d spacing beside 2θ (Cu Kα1), as HighScore and GSAS-II exports add it
+        columns.insert(1, np.round(1.5406 / (2 * np.sin(np.radians(TWO_THETA / 2))), 6))
+        names = names and [names[0], "d (Å)", names[1]]
     elif extra == "index":
         columns.insert(0, np.arange(TWO_THETA.size))
         names = names and ["index", *names]

@@ -391,9 +391,15 @@ def _scan(source: str, text: str) -> _Table:
     decimal_comma = False
     ended_at: tuple[int, str] | None = None  # the first non-numeric line after the data (a footer)
     trailing = 0
+    in_block = False  # inside a /* ... */ comment (GSAS-II's .xye header)
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip().rstrip("\x1a")
         if not line:
+            continue
+        if in_block or (line.startswith("/*") and "*/" not in line[2:]):
+            in_block = "*/" not in (line[2:] if not in_block else line)
+            if not rows:
+                header.append(line)
             continue
         if line.startswith("##"):
             key, sep, value = line[2:].partition("=")
@@ -666,11 +672,19 @@ def read_text(source: str, data: bytes, format: str) -> Ranges:
     if named is None:
         x_column, y_column = 0, 1
         axis = x_axis(table.header, table.label_line)
+        spacing = _spacing_column(columns) if axis.kind == "2theta" else None
+        if spacing is not None:
+            # 2θ, then d (or Q), then the intensity: the d column is no intensity, and it gives λ.
+            y_column = 2
+            metadata["spacing_column"] = _spacing_note(*spacing)
+            if "wavelength" not in radiation:
+                radiation = {"wavelength": spacing[1]}
+                metadata["wavelength_from"] = f"the {spacing[0]} column beside 2θ (Bragg's law)"
         sigma_column = None
         if format == "xye" or _third_label_is_sigma(table.label_line):
-            sigma_column = 2 if width >= 3 else None
-        elif width >= 3 and _looks_like_sigma(columns[:, 1], columns[:, 2]):
-            sigma_column = 2
+            sigma_column = y_column + 1 if width > y_column + 1 else None
+        elif width > y_column + 1 and _looks_like_sigma(columns[:, y_column], columns[:, y_column + 1]):
+            sigma_column = y_column + 1
     else:
         x_column, y_column, sigma_column, axis = named.x, named.intensity, named.sigma, named.axis
         metadata["columns"] = (
@@ -692,7 +706,7 @@ def read_text(source: str, data: bytes, format: str) -> Ranges:
     if format == "xye" and sigma is None:
         metadata["note"] = "no sigma column (2 columns)"
     format = "xye" if sigma is not None else ("csv" if format == "csv" else "xy")
-    used = 2 if sigma is None else 3
+    used = (2 if sigma is None else 3) + (1 if named is None and y_column == 2 else 0)
     if width > used:
         metadata["ignored_columns"] = str(width - used)
 
@@ -811,7 +825,7 @@ def _column_axis(label: str) -> XAxis | None:
         return axis
     found = _LABEL_UNIT.search(label)
     unit = "" if found is None else found.group(0).lower().replace(" ", "")
-    if _label_base(label) in ("angle", "2θ") or re.search(r"2th|2θ|°2", unit):
+    if _label_base(label) in ("angle", "winkel", "2θ") or re.search(r"2th|2θ|°2", unit):
         return XAxis("2theta", "", label)
     if re.search(r"(^|[^a-z0-9])(2θ|2-?theta|two-?theta)", label.lower()):  # "θ/2θ, °", "Angle 2-Theta"
         return XAxis("2theta", "", label)
@@ -896,32 +910,79 @@ def _label_kind(label: str) -> str:
 _SPACING_AGREEMENT = 1e-3
 
 
+def _rounding(values: np.ndarray) -> np.ndarray:
+    """Half a unit of the last decimal each value was written with (as far as 8 decimals): how far the
+    written number may be from the one computed."""
+    decimals = np.full(values.shape, 8)
+    for k in range(7, -1, -1):
+        exact = np.abs(np.round(values, k) - values) <= 1e-9 * np.maximum(1.0, np.abs(values))
+        decimals[exact] = k
+    return 0.5 * 10.0 ** -decimals.astype(np.float64)
+
+
+def _bragg_wavelength(two_theta: np.ndarray, value: np.ndarray, kind: str) -> float | None:
+    """The wavelength (Å) that a 2θ column (degrees) and a d (Å) or Q (1/Å) column of the same rows give,
+    when every row gives it within what rounding the written numbers allows (and at least within
+    ``_SPACING_AGREEMENT / 2`` of it); None when they do not agree, or it is no X-ray wavelength."""
+    sine = np.sin(np.radians(two_theta) / 2.0)
+    usable = (sine > 1e-3) & (value > 0)
+    if not np.any(usable):
+        return None
+    sine, value, two_theta = sine[usable], value[usable], two_theta[usable]
+    # How far a row's λ may be off: the written d (or Q) and 2θ each off by half their last decimal.
+    d_sine = np.cos(np.radians(two_theta) / 2.0) * np.radians(_rounding(two_theta)) / 2.0
+    if kind == "d":
+        lam = 2.0 * value * sine
+        slack = 2.0 * (_rounding(value) * sine + value * d_sine)
+    else:
+        lam = 4.0 * math.pi * sine / value
+        slack = lam * (_rounding(value) / value + d_sine / sine)
+    middle = float(np.median(lam))
+    allowed = np.maximum(2.0 * slack, 0.5 * _SPACING_AGREEMENT * middle)
+    if not WAVELENGTH_RANGE[0] <= middle <= WAVELENGTH_RANGE[1] or np.any(np.abs(lam - middle) > allowed):
+        return None
+    return round(middle, 6)
+
+
+def _spacing_column(columns: np.ndarray) -> tuple[str, float] | None:
+    """("d", λ) or ("Q", λ) when the second of at least three unlabelled columns is the d spacing (or Q) of
+    the first, 2θ in degrees, at one wavelength λ (Å) for every row, so that it is not the intensity."""
+    if columns.shape[1] < 3 or columns.shape[0] < _MIN_AXIS_POINTS or np.any(columns[:, 1] <= 0):
+        return None
+    for kind in ("d", "Q"):
+        lam = _bragg_wavelength(columns[:, 0], columns[:, 1], kind)
+        if lam is not None:
+            return kind, lam
+    return None
+
+
+def _spacing_note(kind: str, wavelength: float) -> str:
+    return f"the second column is {kind} (λ = {wavelength:g} Å with the first by Bragg's law), not intensity"
+
+
 def _wavelength_from_spacing(source: str, columns: np.ndarray, named: _Named) -> dict[str, float]:
     """{"wavelength": λ} from a 2θ column and a d (λ = 2d sinθ) or Q (λ = 4π sinθ / Q) column of the same
     rows; refused unless every row gives the same λ."""
     axis = _label_axis(named.labels[named.spacing])  # type: ignore[index]
     assert axis is not None and named.spacing is not None
     two_theta, _ = convert_x(source, columns[:, named.x], named.axis, {})
-    sine = np.sin(np.radians(two_theta) / 2.0)
     value = columns[:, named.spacing]
-    usable = (sine > 1e-3) & (value > 0)
     if axis.kind == "d":
-        lam = 2.0 * value * (10.0 if axis.unit == "nm" else 1.0) * sine
+        value = value * (10.0 if axis.unit == "nm" else 1.0)
     else:
-        lam = 4.0 * math.pi * sine / (value * (0.1 if axis.unit == "1/nm" else 1.0))
-    lam = lam[usable]
+        value = value * (0.1 if axis.unit == "1/nm" else 1.0)
     said = named.labels[named.spacing]  # type: ignore[index]
-    if lam.size == 0:
+    if not np.any(value > 0):
         raise PatternFileError(f"{source}: the {said!r} column gives no wavelength (no positive values)")
-    middle = float(np.median(lam))
-    if float(lam.max() - lam.min()) > _SPACING_AGREEMENT * middle or not (
-        WAVELENGTH_RANGE[0] <= middle <= WAVELENGTH_RANGE[1]
-    ):
+    lam = _bragg_wavelength(two_theta, value, axis.kind)
+    if lam is None:
+        sine = np.sin(np.radians(two_theta) / 2.0)
+        each = (2.0 * value * sine if axis.kind == "d" else 4.0 * math.pi * sine / value)[value > 0]
         raise PatternFileError(
             f"{source}: the wavelength is not stated, and the {said!r} column does not give one: its rows "
-            f"give {float(lam.min()):.5g}-{float(lam.max()):.5g} Å with {named.labels[named.x]!r}"
+            f"give {float(each.min()):.5g}-{float(each.max()):.5g} Å with {named.labels[named.x]!r}"
         )
-    return {"wavelength": round(middle, 6)}
+    return {"wavelength": lam}
 
 
 # A column file restarts its x for a new scan when x jumps back by at least this share of the scan before
@@ -1014,8 +1075,13 @@ def _rruff(source: str, table: _Table) -> MeasuredPattern:
     name = next((v for k, v in metadata.items() if k.upper() in ("NAMES", "NAME")), "")
     if name:
         metadata["sample"] = name
-    if width > 2:
-        metadata["ignored_columns"] = str(width - 2)
+    spacing = _spacing_column(columns)
+    y_column = 1 if spacing is None else 2  # a d (or Q) column beside 2θ is no intensity
+    if spacing is not None:
+        metadata["spacing_column"] = _spacing_note(*spacing)
+        radiation = radiation or {"wavelength": spacing[1]}
+    if width > y_column + 1:
+        metadata["ignored_columns"] = str(width - y_column - 1)
     if table.header:
         metadata["header"] = "\n".join(table.header)
 
@@ -1026,7 +1092,7 @@ def _rruff(source: str, table: _Table) -> MeasuredPattern:
         source,
         where,
         two_theta=columns[:, 0],
-        intensity=columns[:, 1],
+        intensity=columns[:, y_column],
         format="rruff",
         metadata=metadata,
         **radiation,
