@@ -423,7 +423,7 @@ def test_missing_file_is_a_pattern_error_and_a_file_not_found(tmp_path: Path) ->
         ("nan.xy", "10 1\n11 nan\n12 3\n", "line 2: non-finite intensity"),
         ("inf.xy", "10 1\ninf 2\n12 3\n", "line 2: non-finite two_theta"),
         ("order.xy", "# h\n10 1\n12 2\n11 3\n13 4\n", "line 4: 2θ is not monotonic"),
-        ("dup.xy", "10 1\n10 2\n11 3\n", "line 2: 2θ is not monotonic"),
+        ("dup.xy", "10 1\n10 2\n11 3\n", "line 2: 2θ = 10 again (1 repeated value"),
         ("cols.xy", "10 1\n11 2 3\n", "line 2: 3 columns, but the data started with 2"),
         ("neg.xye", "10 1 1\n11 2 -1\n", "line 2: negative sigma"),
     ],

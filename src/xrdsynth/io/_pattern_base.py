@@ -399,6 +399,13 @@ def build(source: str, where: Callable[[int], str], **fields: Any) -> MeasuredPa
     elif not np.all(steps > 0):
         bad = steps <= 0 if steps[0] > 0 else steps >= 0
         i = int(np.flatnonzero(bad)[0]) + 1
+        if np.all(steps >= 0) or np.all(steps <= 0):  # monotonic but for repeated values
+            repeated = int(np.sum(steps == 0))
+            raise PatternFileError(
+                f"{source}: {where(i)}: 2θ = {two_theta[i]:g} again ({repeated} repeated "
+                f"value{'' if repeated == 1 else 's'}): 2θ written with fewer decimals than its step needs, "
+                "or points repeated; not read"
+            )
         raise PatternFileError(
             f"{source}: {where(i)}: 2θ is not monotonic ({two_theta[i]:g} after {two_theta[i - 1]:g})"
         )
