@@ -947,8 +947,10 @@ def _bragg_wavelength(two_theta: np.ndarray, value: np.ndarray, kind: str) -> fl
 def _spacing_column(columns: np.ndarray) -> tuple[str, float] | None:
     """("d", λ) or ("Q", λ) when the second of at least three unlabelled columns is the d spacing (or Q) of
     the first, 2θ in degrees, at one wavelength λ (Å) for every row, so that it is not the intensity."""
-    if columns.shape[1] < 3 or columns.shape[0] < _MIN_AXIS_POINTS or np.any(columns[:, 1] <= 0):
+    if columns.shape[1] < 3 or columns.shape[0] < _MIN_AXIS_POINTS:
         return None
+    if not np.all(np.isfinite(columns[:, :2])) or np.any(columns[:, 1] <= 0):
+        return None  # non-finite values are refused where the pattern is built
     for kind in ("d", "Q"):
         lam = _bragg_wavelength(columns[:, 0], columns[:, 1], kind)
         if lam is not None:
