@@ -331,6 +331,18 @@ def test_ras_scans_wavelength_and_factor(tmp_path: Path) -> None:
         read_pattern(cut)
 
 
+def test_ras_in_shift_jis(tmp_path: Path) -> None:
+    """Rigaku's software on Japanese systems writes .ras headers in Shift-JIS: the sample name reads as
+    written (it came out as Latin-1 mojibake), the data as before."""
+    rows = "".join(f"{20.0 + 0.02 * i:.4f} {c:g} 1\r\n" for i, c in enumerate(COUNTS))
+    text = "*RAS_DATA_START\r\n" + _ras_scan("TwoThetaOmega", rows) + "*RAS_DATA_END\r\n"
+    path = tmp_path / "jp.ras"
+    path.write_bytes(text.replace('"quartz"', '"石英 サンプル"').encode("shift_jis"))
+    p = read_pattern(path)
+    assert p.metadata["sample"] == "石英 サンプル"
+    np.testing.assert_array_equal(p.intensity, COUNTS)
+
+
 def test_asc_group(tmp_path: Path) -> None:
     counts = ", ".join(f"{c:g}" for c in COUNTS[:4]) + "\n" + ", ".join(f"{c:g}" for c in COUNTS[4:]) + "\n"
     text = (

@@ -70,8 +70,9 @@ def _utf16_without_bom(head: bytes) -> bool:
     return False
 
 
-def decode(source: str, data: bytes) -> str:
-    """Text of a text file: UTF-16 with a BOM, else UTF-8 (BOM allowed), else Latin-1; binary refused."""
+def decode(source: str, data: bytes, legacy: tuple[str, ...] = ()) -> str:
+    """Text of a text file: UTF-16 with a BOM (or plainly UTF-16), else UTF-8 (BOM allowed), else the first
+    of ``legacy`` that decodes it (a vendor's own: Rigaku's Shift-JIS), else Latin-1; binary refused."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16")
@@ -103,7 +104,13 @@ def decode(source: str, data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return data.decode("latin-1")  # old instrument software writes Latin-1 ("°", "Å"); any byte decodes
+        pass
+    for encoding in legacy:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")  # old instrument software writes Latin-1 ("°", "Å"); any byte decodes
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -77,11 +77,17 @@ _SNIFF_BYTES = 4096
 _INTERNAL = "internal reader error"
 
 
-def _vendor_text(reader: Callable[[str, str], Ranges]) -> Callable[[str, bytes, str], Ranges]:
+def _vendor_text(
+    reader: Callable[[str, str], Ranges], legacy: tuple[str, ...] = ()
+) -> Callable[[str, bytes, str], Ranges]:
     def read(source: str, data: bytes, format: str) -> Ranges:
-        return reader(source, decode(source, data))
+        return reader(source, decode(source, data, legacy))
 
     return read
+
+
+# Rigaku's software writes its text files in Shift-JIS where they are not ASCII (Japanese sample names).
+_RIGAKU = ("cp932",)
 
 
 _READERS: dict[str, Callable[[str, bytes, str], Ranges]] = {
@@ -89,8 +95,8 @@ _READERS: dict[str, Callable[[str, bytes, str], Ranges]] = {
     "raw": read_raw,
     "brml": read_brml,
     "rasx": read_rasx,
-    "ras": _vendor_text(read_ras),
-    "asc": _vendor_text(read_asc),
+    "ras": _vendor_text(read_ras, _RIGAKU),
+    "asc": _vendor_text(read_asc, _RIGAKU),
     "gsas": _vendor_text(read_gsas),
     "uxd": _vendor_text(read_uxd),
     "cpi": _vendor_text(read_cpi),
