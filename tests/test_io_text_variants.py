@@ -120,3 +120,36 @@ def test_a_text_export_reads_back_or_is_refused_for_its_one_ambiguity(
         return
     np.testing.assert_allclose(p.two_theta, TWO_THETA, atol=1e-6)
     np.testing.assert_allclose(p.intensity, INTENSITY, rtol=1e-6, atol=1e-3)
+
+
+# Counts alone under header lines that state the grid, in the ways such headers are written.
+KEYED = [
+    ("Start angle: {start}", "Step size: {step}", "End angle: {stop}"),
+    ("START={start}", "STEP={step}", "STOP={stop}"),
+    ("2Theta start (deg) = {start}", "2Theta step (deg) = {step}", "Number of points = {points}"),
+    ("StartAngle\t{start}", "StepWidth\t{step}", None),
+    ("# Start: {start}", "# Increment: {step}", "# Points: {points}"),
+]
+
+
+@pytest.mark.parametrize("keys", KEYED, ids=[k[0].split()[0].strip("#:=") for k in KEYED])
+@pytest.mark.parametrize("per_row", [1, 8])
+@pytest.mark.parametrize("decimal", [".", ","])
+def test_counts_under_a_header_that_states_the_grid(
+    tmp_path: Path, keys: tuple, per_row: int, decimal: str
+) -> None:
+    counts = INTENSITY.astype(int)
+    values = dict(start="10", step="0.02".replace(".", decimal), stop="15.98".replace(".", decimal))
+    values["points"] = str(counts.size)
+    header = [k.format(**values) for k in keys if k is not None]
+    rows = [" ".join(str(c) for c in counts[i : i + per_row]) for i in range(0, counts.size, per_row)]
+    path = tmp_path / "counts.txt"
+    path.write_text("\n".join(["Quartz", *header, *rows]) + "\n", encoding="utf-8")
+    if per_row > 1 and keys[2] is None:
+        # Rows of several counts with neither an end nor a number of points: nothing says they are counts.
+        with pytest.raises(PatternFileError):
+            read_pattern(path)
+        return
+    p = read_pattern(path)
+    np.testing.assert_allclose(p.two_theta, TWO_THETA, atol=1e-9)
+    np.testing.assert_array_equal(p.intensity, counts)
