@@ -247,6 +247,12 @@ def test_a_peak_list_or_an_axis_as_intensity_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(PatternFileError, match=r"the second column is 'd', an axis"):
         read_pattern(_write(tmp_path, "spacings.txt", spacings))
+    # Positions and heights alone: a peak list where the positions are uneven, a scan where they are steps.
+    heights = "2Theta Height\n" + "".join(f"{t} {h}\n" for t, h in ((20.86, 210), (26.64, 900), (36.54, 80)))
+    with pytest.raises(PatternFileError, match=r"columns '2Theta', 'Height': a peak list"):
+        read_pattern(_write(tmp_path, "heights.txt", heights))
+    scan = "2Theta Height\n" + "".join(f"{t:.2f} {100 + i}\n" for i, t in enumerate(two_theta))
+    assert read_pattern(_write(tmp_path, "scan.txt", scan)).intensity[1] == 101
     # The same columns with an intensity beside them read as before.
     counts = "2theta d counts\n" + "".join(
         f"{t:.2f} {1.5406 / (2 * math.sin(math.radians(t / 2))):.5f} {100 + i}\n"

@@ -669,7 +669,7 @@ def read_text(source: str, data: bytes, format: str) -> Ranges:
     columns = _columns(source, table, refuse_blocks=named is None)
     width = columns.shape[1]
     if named is None:
-        _refuse_unreadable_labels(source, table, width)
+        _refuse_unreadable_labels(source, table, columns)
     metadata = dict(table.metadata)
     if named is None and _row_numbers_first(columns):
         # A first column counting the rows past 180 (a saved table's index) cannot be 2θ: the table starts
@@ -875,20 +875,27 @@ def _named_columns(table: _Table) -> _Named | None:
     return _Named(labels, x, axis, intensity[0], sigma, scan, spacing_column, series)
 
 
-# Labels of a peak list's columns (positions, heights, widths of fitted or searched peaks), never a scan's.
-_PEAK_LIST_LABEL = re.compile(r"fwhm|rel\.?\s*int|i\s*%|i/i[0o]|height|integral\s*breadth|area")
+# Labels of a peak list's columns (positions, heights, widths of fitted or searched peaks), never a scan's;
+# "height" and "area" too, where the positions are not the even steps of a scan.
+_PEAK_LIST_LABEL = re.compile(r"fwhm|rel\.?\s*int|i\s*%|i/i[0o]|integral\s*breadth")
+_PEAK_SIZE_LABEL = re.compile(r"height|area")
 
 
-def _refuse_unreadable_labels(source: str, table: _Table, width: int) -> None:
+def _refuse_unreadable_labels(source: str, table: _Table, columns: np.ndarray) -> None:
     """Refuse a table whose labels (one per column) say that the first two columns are not 2θ and an
     intensity: a peak list, or a second column labelled as an axis (a d, Q or 2θ column), which would
     otherwise be read as the intensity."""
+    width = columns.shape[1]
     labels = _column_labels(table.label_line, width + table.trailing)
     # A "key: value" or "key = value" line is a header line, not column labels.
     if labels is None or any(":" in v or "=" in v or _is_intensity(v) for v in labels):
         return
     line = table.line_numbers[0] - 1
-    if any(_PEAK_LIST_LABEL.match(_label_base(label)) for label in labels):
+    bases = [_label_base(label) for label in labels]
+    # A scan's steps are alike (up to the decimals written); peak positions are spread unevenly.
+    steps = np.abs(np.diff(columns[:, 0]))
+    even = steps.size >= _MIN_AXIS_POINTS and steps.min() > 0 and steps.max() <= 1.5 * steps.min()
+    if any(_PEAK_LIST_LABEL.match(b) or (_PEAK_SIZE_LABEL.match(b) and not even) for b in bases):
         raise PatternFileError(
             f"{source}: line {line}: columns {', '.join(repr(v) for v in labels[:width])}: a peak list, not "
             "a measured scan; export the scan itself (2θ and the counts at every step)"
