@@ -136,8 +136,9 @@ def read_pattern(
             headers ``"rruff"``, ``SIETRONICS XRD SCAN`` ``"cpi"``, ``SampleIdent`` ``"udf"`` (Philips), a
             CIF with the powder dictionary's ``_pd_`` tags ``"cif"`` (pdCIF; a CIF of a structure alone is
             refused, pointing to :meth:`xrdsynth.Crystal.from_cif`), a
-            ``n step start [λ]`` line over n counts, or a ``start step stop`` line (or Jade's .mdi line)
-            over the counts of that grid, ``"steps"``; a zip holding ``xl/workbook.xml`` is ``"xlsx"`` (a
+            ``n step start [λ]`` line over n counts, a ``start step stop`` line (or Jade's .mdi line)
+            over the counts of that grid, or counts under ``Start: ...``, ``Step: ...`` header lines,
+            ``"steps"``; a zip holding ``xl/workbook.xml`` is ``"xlsx"`` (a
             spreadsheet: each worksheet read as text columns), any other zip of files named like pattern
             files ``"zip"`` (each member read as the file it is); other text is columns: ``"xye"`` when it has
             a σ column, ``"csv"`` for a .csv file, ``"xy"`` otherwise (x and intensity are the first two
