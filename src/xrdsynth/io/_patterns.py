@@ -356,12 +356,13 @@ def _sniff(source: str, data: bytes) -> str:
     if data[:4] == b"RAW1" or data[:3] == b"RAW":
         raise PatternFileError(f"{source}: starts like a Bruker RAW file ({data[:7]!r}) of no known version")
     head = data[:_SNIFF_BYTES]
-    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if start.startswith(b"<"):
         if XRDML_NAMESPACE.encode() in head or b"www.xrdml.com" in head:
             return "xrdml"
         # Text whose first line is "<Sample> ..." or "<2Theta> <I>" (Shimadzu's exports) is not XML: XML
         # declares itself or closes its elements.
-        if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<?xml") or b"</" in head or b"/>" in head:
+        if start.startswith(b"<?xml") or b"</" in head or b"/>" in head:
             raise PatternFileError(
                 f"{source}: an XML file that is not XRDML (no {XRDML_NAMESPACE}... namespace)"
             )

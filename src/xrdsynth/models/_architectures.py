@@ -172,16 +172,19 @@ class ResNet1d(nn.Module):
             elif isinstance(module, _Bottleneck):
                 nn.init.zeros_(module.norm3.weight)
 
+    def _maps(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, P) or (B, 1, P) -> (B, C, L) the last stage's features at every position."""
+        return self.stages(self.stem(_as_channels(x)))
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, P) or (B, 1, P) -> (B, C) pooled features."""
-        return self.stages(self.stem(_as_channels(x))).mean(dim=-1)
+        return self._maps(x).mean(dim=-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, P) or (B, 1, P) -> (B, num_classes) logits."""
-        x = _as_channels(x)
         if self.position_head is not None and x.shape[-1] != self.position_points:
             raise ValueError(f"this network reads {self.position_points} points, got {x.shape[-1]}")
-        maps = self.stages(self.stem(x))
+        maps = self._maps(x)
         logits = self.head(maps.mean(dim=-1))
         return logits if self.position_head is None else logits + self.position_head(maps)
 
