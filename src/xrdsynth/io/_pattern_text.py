@@ -192,8 +192,8 @@ def named_lines(anode: str, line: str | None) -> dict[str, float]:
 @dataclass(frozen=True)
 class XAxis:
     """The x axis a text file declares: kind is "2theta", "2theta_centideg", "2theta_rad", "q", "d", "tof",
-    "energy" or "channel"; ``unit`` is "1/Å"/"1/nm" for Q, "Å"/"nm" for d, "" when unknown; ``said`` quotes
-    the words that declared it."""
+    "energy", "channel" or "angle" (a goniometer angle other than 2θ); ``unit`` is "1/Å"/"1/nm" for Q,
+    "Å"/"nm" for d, "" when unknown; ``said`` quotes the words that declared it."""
 
     kind: str
     unit: str
@@ -207,6 +207,16 @@ _ED_WORDS = re.compile(
 )
 _LABEL_PREFIX = re.compile(r"^(?:[#!;'/*\s]+)?(?:(?:columns?|fields?|data)\s*[:=]\s*)?", re.IGNORECASE)
 _FIRST_LABEL = re.compile(r"[\"']?([^\s,;\"'(\[]+)[\"']?(\s*[(\[][^)\]]{0,20}[)\]])?")
+# Goniometer angles other than 2θ that a rocking curve, pole figure or texture scan steps (θ alone is left
+# out: some exports name a θ-2θ scan by it).
+_OTHER_ANGLES = frozenset(
+    ("omega", "ω", "phi", "φ", "chi", "χ", "khi", "psi", "ψ", "alpha", "α", "beta", "β")
+)  # fmt: skip
+# A header line naming the scanned axes ("Scan axis: Phi", '# axis type : "Alpha" "Beta"', "DRIVE = 'CHI'").
+_SCAN_AXIS_LINE = re.compile(
+    r"[#!;*\s]*(?:scan[\s_]*axis|axis[\s_]*type|scanned[\s_]*axis|drive)\s*[:=]\s*[\"']?([^\s\"',;]+)",
+    re.IGNORECASE,
+)
 _Q_UNITS = (("nm", "1/nm"), ("å", "1/Å"), ("a^-1", "1/Å"), ("1/a", "1/Å"), ("a-1", "1/Å"), ("ang", "1/Å"))
 
 
@@ -234,6 +244,8 @@ def _label_axis(line: str) -> XAxis | None:
         if token.startswith("d_") and not re.match(r"d_(a|å|nm|ang|spacing)", token):
             return None  # "d_min", "d_sample": a label that is not the lattice spacing
         return XAxis("d", "nm" if "nm" in token else "Å", said)
+    if match.group(1).lower() in _OTHER_ANGLES:
+        return XAxis("angle", "", said)
     if token.startswith(("tof", "time")):
         return XAxis("tof", "", said)
     if token.startswith(("energy", "kev")) or token in ("e", "e(kev)", "e_kev"):
@@ -265,6 +277,10 @@ def x_axis(header: Sequence[str], label_line: str | None) -> XAxis:
         if declared is not None:
             return declared
     for line in header:
+        stated = _SCAN_AXIS_LINE.match(line)
+        if stated and stated.group(1).lower() in _OTHER_ANGLES:
+            return XAxis("angle", "", line.strip())
+    for line in header:
         match = _TOF_WORDS.search(line)
         if match:
             return XAxis("tof", "", match.group(0))
@@ -284,6 +300,11 @@ def convert_x(
         return x / 100.0, f"2θ in centidegrees ({axis.said!r}), divided by 100"
     if axis.kind == "2theta_rad":
         return np.degrees(x), f"2θ in radians ({axis.said!r}), converted to degrees"
+    if axis.kind == "angle":
+        raise PatternFileError(
+            f"{source}: the x axis is {axis.said!r}, a goniometer angle other than 2θ (a rocking curve, pole "
+            "figure or texture scan), not a powder pattern's 2θ"
+        )
     if axis.kind in ("tof", "energy", "channel"):
         what = {
             "tof": "time of flight (neutron)",
@@ -535,6 +556,7 @@ class _Steps:
     line: str
     anode: str = ""
     in_header: bool = True  # with first_count 0: the stating line is the header's last line
+    note: str = ""  # what the reader left out, for ``metadata["note"]``
 
 
 def _steps_layout(source: str, table: _Table) -> _Steps | None:
@@ -551,7 +573,18 @@ def _steps_layout(source: str, table: _Table) -> _Steps | None:
     if len(first) < 3 or not rest or first[0] != int(first[0]) or first[0] < 2:
         return stop_layout
     n = int(first[0])
-    if any(len(r) > len(first) for r in rest) or sum(len(r) for r in rest) != n:
+    counts = sum(len(r) for r in rest)
+    # MAUD reads the first n counts of its "n step start λ 1" files and ignores the rest; its own example
+    # bbm48bis.dat holds one more than it states. Less than a line more is read that way; other counts
+    # are not this layout.
+    maud = _maud_line(first) == 1 and all(len(r) < len(first) for r in rest)
+    surplus = counts - n if maud and 0 < counts - n <= max(len(r) for r in rest) else 0
+    if maud and counts - surplus != n:
+        raise PatternFileError(
+            f"{source}: line {table.line_numbers[0]} states {n} counts (MAUD's 'n step start λ 1'), "
+            f"but {counts} follow"
+        )
+    if any(len(r) > len(first) for r in rest) or counts - surplus != n:
         return stop_layout
     readings = [
         (start, step)
@@ -570,7 +603,27 @@ def _steps_layout(source: str, table: _Table) -> _Steps | None:
     if lam is not None and not WAVELENGTH_RANGE[0] <= lam <= WAVELENGTH_RANGE[1]:
         lam = None
     line = " ".join(f"{v:g}" for v in first)
-    return _Steps(readings[0][0], readings[0][1], n, lam, 1, line)
+    note = f"{counts} counts where line {table.line_numbers[0]} states {n}: the first {n} read"
+    return _Steps(readings[0][0], readings[0][1], n, lam, 1, line, note=note if surplus else "")
+
+
+def _maud_line(row: list[float]) -> int | None:
+    """The last number of MAUD's "n step start λ c" line (its .dat "Venezia" layout: n points, the 2θ step
+    and start in degrees, the wavelength in Å, then c = 1 where n counts follow and 2 where n rows of 2θ
+    and intensity do); None unless the row is such a line."""
+    if len(row) != 5:
+        return None
+    n, step, start, lam, columns = row
+    if (
+        n != int(n)
+        or n < 2
+        or not (step > 0 and start >= 0 and start + (n - 1) * step <= 180.0)
+        or lam == int(lam)
+        or not WAVELENGTH_RANGE[0] <= lam <= WAVELENGTH_RANGE[1]
+        or columns not in (1.0, 2.0)
+    ):
+        return None
+    return int(columns)
 
 
 # The grid of a "start step stop" line must hold a whole number of steps to this share of a step.
@@ -679,6 +732,9 @@ def read_text(source: str, data: bytes, format: str) -> Ranges:
     if named is None:
         x_column, y_column = 0, 1
         axis = x_axis(table.header, table.label_line)
+        if axis == XAxis("2theta", "", "") and _suffix(source) == ".ddq":
+            # MAUD's .ddq: two columns, Q (4π sin θ / λ, λ in Å) and intensity, nothing else in the file.
+            axis = XAxis("q", "1/Å", "Q of a MAUD .ddq file")
         spacing = _spacing_column(columns) if axis.kind == "2theta" else None
         if spacing is not None:
             # 2θ, then d (or Q), then the intensity: the d column is no intensity, and it gives λ.
@@ -1050,6 +1106,10 @@ def _numbers_before_the_columns(table: _Table) -> None:
         number = table.line_numbers[0]
         table.header.append(" ".join(f"{v:g}" for v in rows[0]))
         table.metadata["note"] = f"line {number} (numbers, not as many as the columns hold) read as a header"
+        if _maud_line(rows[0]) == 2 and int(rows[0][0]) == len(rows) - 1 and len(rows[1]) == 2:
+            # MAUD's "n step start λ 2" over n rows of 2θ and intensity: the line gives the wavelength.
+            table.header.append(f"wavelength: {rows[0][3]!r}")
+            table.metadata["note"] = f"line {number} (MAUD's 'n step start λ 2') read as a header"
         del rows[0], table.line_numbers[0]
 
 
@@ -1181,6 +1241,8 @@ def _steps(source: str, table: _Table, layout: _Steps) -> MeasuredPattern:
     counts = np.array([v for row in count_rows for v in row], dtype=np.float64)[: layout.n]  # no end marker
     header = table.header[:-1] if layout.first_count == 0 and layout.in_header else table.header
     metadata = {"header": "\n".join(header), "steps_line": layout.line, "anode": layout.anode}
+    if layout.note:
+        metadata["note"] = layout.note
     if header and layout.in_header:  # the title line over a stating line
         metadata["sample"] = header[0][:200]
     elif header:  # key: value lines: a "Sample: ..." one
@@ -1209,11 +1271,14 @@ def text_format(source: str, text: str) -> str:
     for line in text.splitlines()[:200]:
         if re.match(r"\s*##[^#=]+=", line):
             return "rruff"
+    return _TEXT_SUFFIXES.get(_suffix(source), "xy")
+
+
+def _suffix(source: str) -> str:
+    """The file's suffix in lower case; of data.xye.gz the one before the compression's (".xye")."""
     path = Path(source)
     suffix = path.suffix.lower()
-    if suffix in COMPRESSED_SUFFIXES:  # data.xye.gz: the suffix before the compression's
-        suffix = Path(path.stem).suffix.lower()
-    return _TEXT_SUFFIXES.get(suffix, "xy")
+    return Path(path.stem).suffix.lower() if suffix in COMPRESSED_SUFFIXES else suffix
 
 
 def is_number(text: str) -> bool:

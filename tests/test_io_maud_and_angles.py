@@ -1,0 +1,104 @@
+"""Two of MAUD's own example files (tests/data/patterns, BSD-3-Clause) and files whose x is a goniometer angle
+other than 2θ: read as MAUD reads them, or refused with the reason, never read as something else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xrdsynth.io import PatternFileError, read_pattern
+
+DATA = Path(__file__).parent / "data" / "patterns"
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_bytes().decode("ascii").replace("\r", "\n").splitlines()
+
+
+def test_maud_dat_with_one_count_more_than_stated_reads_the_stated_ones() -> None:
+    path = DATA / "maud_bbm48bis.dat"
+    lines = _lines(path)
+    counts = [float(line) for line in lines[2:] if line.strip()]  # one count a line, tabs after it
+    assert len(counts) == 1801 and lines[1].split() == ["1800", "0.05", "25", "1.5405981", "1"]
+    p = read_pattern(path)
+    assert p.format == "steps" and len(p) == 1800
+    np.testing.assert_allclose(p.two_theta, 25.0 + 0.05 * np.arange(1800), rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(p.intensity, counts[:1800])
+    assert p.wavelength == 1.5405981
+    assert p.metadata["sample"] == "beta-brass ball milled 48 hours, bis"
+    assert p.metadata["note"] == "1801 counts where line 2 states 1800: the first 1800 read"
+
+
+def test_maud_dat_counts_beyond_a_line_more_are_not_that_layout(tmp_path: Path) -> None:
+    """Less than one line more than stated is read as MAUD reads it; more than that, or fewer than stated,
+    is not this layout (the counts would be read on a grid the file does not state)."""
+    for extra in (-1, 2):
+        path = tmp_path / f"extra{extra}.dat"
+        counts = [f"{100 + i % 7}" for i in range(300 + extra)]
+        path.write_text("\r".join(["title", "300 0.05 20 1.5405981 1", *counts]) + "\r")
+        with pytest.raises(PatternFileError, match=f"line 2 states 300 counts .*, but {300 + extra} follow"):
+            read_pattern(path)
+
+
+def test_maud_dat_with_two_columns_takes_the_wavelength_from_its_line(tmp_path: Path) -> None:
+    two_theta = 20.0 + 0.05 * np.arange(300)
+    rows = [f"{t:.3f} {100 + 50 * np.exp(-(((t - 30) / 0.2) ** 2)):.1f}" for t in two_theta]
+    path = tmp_path / "two.dat"
+    path.write_text("\r".join(["title", "300 0.05 20 1.5405981 2", *rows]) + "\r")
+    p = read_pattern(path)
+    np.testing.assert_allclose(p.two_theta, np.round(two_theta, 3))
+    assert p.wavelength == 1.5405981 and p.intensity.max() == 150.0
+    # The same rows under a line that is not MAUD's (no wavelength in range) state no wavelength.
+    path.write_text("\r".join(["title", "300 0.05 20 15 2", *rows]) + "\r")
+    assert read_pattern(path).wavelength is None
+
+
+def test_maud_ddq_is_q_and_needs_a_wavelength() -> None:
+    path = DATA / "maud_G11.ddq"
+    q = np.loadtxt(path)[:, 0]
+    assert len(q) == 591 and q.max() < 0.5  # read as 2θ in degrees it would be a scan of 0.02-0.44°
+    with pytest.raises(PatternFileError, match=r"the x axis is Q \('Q of a MAUD .ddq file'\).*wavelength"):
+        read_pattern(path)
+
+
+def _scan(path: Path, header: list[str]) -> Path:
+    rows = [f"{10 + 2 * i:.2f} {100 + 10 * (i % 5)}" for i in range(41)]
+    path.write_text("\n".join([*header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("header", "said"),
+    [
+        (["Omega (deg)  Intensity"], "Omega (deg)"),
+        (["phi counts"], "phi"),
+        (["# Scan axis: Phi"], "# Scan axis: Phi"),
+        (["DRIVE = 'CHI'"], "DRIVE = 'CHI'"),
+        # Rigaku 3DExplore's pole-figure export: α, β and the intensity.
+        (["# 3DExplore ascii", '# axis type : "Alpha" "Beta"', "# number of data : 41 1"],
+         '# axis type : "Alpha" "Beta"'),
+    ],
+)  # fmt: skip
+def test_an_angle_other_than_two_theta_is_refused(tmp_path: Path, header: list[str], said: str) -> None:
+    path = _scan(tmp_path / "scan.txt", header)
+    with pytest.raises(PatternFileError, match="goniometer angle other than 2θ") as raised:
+        read_pattern(path)
+    assert repr(said) in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "header", [["# Scan axis: Omega-2Theta"], ["Angle Intensity"], ["# Scan axis: Gonio"], ["Theta counts"]]
+)
+def test_two_theta_scans_named_with_other_angles_are_read(tmp_path: Path, header: list[str]) -> None:
+    p = read_pattern(_scan(tmp_path / "scan.txt", header))
+    assert len(p) == 41 and (p.two_theta[0], p.two_theta[-1]) == (10.0, 90.0)
+
+
+def test_a_two_theta_column_beside_an_omega_column_is_read(tmp_path: Path) -> None:
+    rows = [f"{5 + i:.2f} {10 + 2 * i:.2f} {100 + i}" for i in range(41)]
+    path = tmp_path / "coupled.txt"
+    path.write_text("\n".join(["Omega 2Theta Intensity", *rows]) + "\n", encoding="utf-8")
+    p = read_pattern(path)
+    assert (p.two_theta[0], p.two_theta[-1], p.intensity[-1]) == (10.0, 90.0, 140.0)
