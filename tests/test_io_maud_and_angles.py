@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xrdsynth.io import PatternFileError, read_pattern
+from xrdsynth.io import PatternFileError, read_all_patterns, read_pattern
 
 DATA = Path(__file__).parent / "data" / "patterns"
 
@@ -102,3 +102,47 @@ def test_a_two_theta_column_beside_an_omega_column_is_read(tmp_path: Path) -> No
     path.write_text("\n".join(["Omega 2Theta Intensity", *rows]) + "\n", encoding="utf-8")
     p = read_pattern(path)
     assert (p.two_theta[0], p.two_theta[-1], p.intensity[-1]) == (10.0, 90.0, 140.0)
+
+
+def _ill_counts(path: Path) -> list[list[float]]:
+    """The counts of each numor of an ILL D1B file, decoded here independently: after the line that states
+    the cell count, every 10-character (I2, I8) field up to the ``-1000`` line."""
+    numors, current = [], None
+    for line in _lines(path):
+        if line.strip() == "-1000":
+            numors.append(current)
+            current = None
+        elif current is not None:
+            current.extend(float(line[c + 2 : c + 10]) for c in range(0, len(line.rstrip()), 10))
+        elif line.startswith(" 400 "):
+            current = []
+    return numors
+
+
+def test_ill_d1b_numors_are_ranges_read_as_maud_reads_them() -> None:
+    path = DATA / "maud_gtial1_first3.F1B"
+    patterns = read_all_patterns(path)
+    counts = _ill_counts(path)
+    assert len(patterns) == len(counts) == 3
+    for p, expected, numor in zip(patterns, counts, ("45791", "45792", "45793"), strict=True):
+        assert p.format == "ill_d1b" and len(p) == 400
+        np.testing.assert_allclose(p.two_theta, 30.01 + 0.2 * np.arange(400), rtol=0, atol=1e-9)
+        np.testing.assert_array_equal(p.intensity, expected)
+        assert (p.wavelength, p.wavelength2) == (2.52, None)
+        assert p.metadata["numor"] == numor and p.metadata["probe"] == "neutron"
+        assert p.metadata["title"] == "CHATEIJLS GTiAl1"
+    assert [p.metadata["omega"] for p in patterns] == ["240.010"] * 3
+    assert [p.metadata["phi"] for p in patterns] == ["0.000", "10.000", "20.000"]
+    assert read_pattern(path, scan=2).metadata["date"] == "13-JUL-98 22:41:27"
+
+
+def test_ill_d1b_numor_with_a_missing_count_is_refused(tmp_path: Path) -> None:
+    lines = (DATA / "maud_gtial1_first3.F1B").read_bytes().split(b"\r")
+    second_data = [i for i, line in enumerate(lines) if line.startswith(b" 400 ")][1] + 1
+    lines[second_data] = lines[second_data][:-10]  # the numor's first line loses its last cell
+    path = tmp_path / "cut.F1B"
+    path.write_bytes(b"\r".join(lines))
+    assert [p.metadata["numor"] for p in read_all_patterns(path)] == ["45791", "45793"]
+    expected = r"numor 45792 .*: 399 counts where its header states 400 cells"
+    with pytest.raises(PatternFileError, match=expected):
+        read_pattern(path, scan=1)

@@ -1,5 +1,5 @@
 """Instrument text formats: Bruker/Siemens UXD, Rigaku .ras, .asc and the older text-like .RAW, Sietronics
-.cpi, Philips .udf (GSAS is in ``_pattern_gsas``).
+.cpi, Philips .udf, ILL D1B numors (GSAS is in ``_pattern_gsas``).
 
 Layouts as the open readers and the formats' own documentation describe them (GSAS manual; xylib's
 ``uxd.cpp``; the header keys Rigaku software writes, as read by GSAS-II and refl1d); the rules are written in
@@ -24,6 +24,7 @@ from ._pattern_base import (
     positive_float,
     radiation,
 )
+from ._pattern_text import is_number
 
 # ---------------------------------------------------------------------------------------------------------
 # Bruker/Siemens UXD
@@ -633,3 +634,98 @@ def read_rigaku_raw(source: str, data: bytes, format: str) -> Ranges:
             **radiation(ka1, ka2, ratio),
         )
     ]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# ILL D1B numor files
+
+# The title line of a numor starts with its date and time ("13-JUL-98 22:37:05CHATEIJLS GTiAl1").
+_ILL_TITLE = re.compile(r"(\d{2}-[A-Z]{3}-\d{2} \d{2}:\d{2}:\d{2})(.*)")
+_ILL_PAIR = 10  # each cell is written as (I2, I8): a flag and its count, ten cells a line
+_ILL_COUNT = re.compile(r" *-?[0-9]+")  # the I8 field of a cell
+
+
+def is_ill_numors(lines: list[str]) -> bool:
+    """A count of numors alone on the first line, a title line starting with a date and time, then the
+    numor's "k numor" line and a line of at least nine numbers."""
+    if len(lines) < 6 or not lines[0].strip().isdigit() or not _ILL_TITLE.match(lines[1]):
+        return False
+    params = lines[3].split()
+    return (
+        bool(re.fullmatch(r"\s*\d+\s+\d+\s*", lines[2]))
+        and len(params) >= 9
+        and all(is_number(p) for p in params)
+    )
+
+
+def read_ill_numors(source: str, text: str) -> Ranges:
+    """ILL D1B numors (MAUD's .F1B; neutrons): a count on the first line, then per numor a title line (date,
+    time, then the experiment's words), ``k numor``, a line of numbers (monitor, time, 2θ of the first
+    cell, ω, χ, φ, -, λ in Å, the 2θ step between cells, ...), a line ``n ...`` (n cells; MAUD skips one
+    more line unless its words hold "To"), the n counts as (I2, I8) pairs ten a line, and ``-1000``; a
+    ``-10000`` line ends the numors (as MAUD's ``D1BILLDataFile`` reads them). One range per numor."""
+    lines = text.splitlines()
+    ranges: Ranges = []
+    i = 1
+    while i < len(lines) and lines[i].strip() not in ("-10000", ""):
+        ranges.append(_ill_numor(source, lines, i))
+        end = next((k for k in range(i, len(lines)) if lines[k].strip() == "-1000"), None)
+        if end is None:
+            break
+        i = end + 1
+    if not ranges:
+        raise PatternFileError(f"{source}: an ILL numor file without numors")
+    return ranges
+
+
+def _ill_numor(source: str, lines: list[str], i: int) -> MeasuredPattern | PatternFileError:
+    """The numor whose title is line ``i`` (0-based), or why it cannot be read."""
+    title = _ILL_TITLE.match(lines[i])
+    if title is None or i + 4 >= len(lines):
+        return PatternFileError(f"{source}: line {i + 1}: not the title line of a numor ({lines[i][:40]!r})")
+    ids, params, cells = lines[i + 1].split(), lines[i + 2].split(), lines[i + 3].split()
+    if len(ids) != 2 or len(params) < 9 or not cells or not re.fullmatch("[0-9]+", cells[0]):
+        return PatternFileError(f"{source}: lines {i + 2}-{i + 4}: not the header of an ILL numor")
+    values = parse_floats(source, i + 3, params)
+    start, lam, step, n = values[2], values[7], values[8], int(cells[0])
+    first = i + 4 if any(word.lower() == "to" for word in cells[1:]) else i + 5
+    counts: list[float] = []
+    numbers: list[int] = []
+    for k in range(first, len(lines)):
+        line = lines[k].rstrip()
+        if line.strip() == "-1000":
+            break
+        for c in range(0, len(line), _ILL_PAIR):
+            field_ = line[c + 2 : c + _ILL_PAIR]
+            if not _ILL_COUNT.fullmatch(field_):
+                cell = line[c : c + _ILL_PAIR]
+                return PatternFileError(f"{source}: line {k + 1}: {cell!r} is not an (I2, I8) cell")
+            counts.append(float(field_))
+            numbers.append(k + 1)
+    if len(counts) != n or step <= 0:
+        return PatternFileError(
+            f"{source}: numor {ids[1]} (line {i + 1}): {len(counts)} counts where its header states {n} "
+            f"cells of {step:g}°"
+        )
+    metadata = {
+        "date": title.group(1),
+        "title": title.group(2).strip(),
+        "numor": ids[1],
+        "omega": params[3],
+        "chi": params[4],
+        "phi": params[5],
+        "probe": "neutron",
+    }
+
+    def where(j: int) -> str:
+        return f"line {numbers[j]}" if j < len(numbers) else f"numor {ids[1]}"
+
+    return build(
+        source,
+        where,
+        two_theta=start + step * np.arange(n, dtype=np.float64),
+        intensity=np.array(counts, dtype=np.float64),
+        format="ill_d1b",
+        metadata=metadata,
+        **radiation(lam if lam > 0 else None),
+    )

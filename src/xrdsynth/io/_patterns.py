@@ -31,12 +31,14 @@ from ._pattern_text import decode, read_text, text_format
 from ._pattern_vendor_text import (
     is_asc,
     is_cpi,
+    is_ill_numors,
     is_ras,
     is_rigaku_raw,
     is_udf,
     is_uxd,
     read_asc,
     read_cpi,
+    read_ill_numors,
     read_ras,
     read_rigaku_raw,
     read_udf,
@@ -65,6 +67,7 @@ FORMATS = (
     "rigaku_raw",  # Rigaku's older text-like .RAW
     "stoe_raw",  # STOE WinXPOW .raw
     "philips_rd",  # Philips PC-APD .rd/.sd
+    "ill_d1b",  # ILL D1B numors (neutrons)
     "xlsx",  # spreadsheets
     "zip",  # an archive of pattern files
 )  # fmt: skip
@@ -101,6 +104,7 @@ _READERS: dict[str, Callable[[str, bytes, str], Ranges]] = {
     "uxd": _vendor_text(read_uxd),
     "cpi": _vendor_text(read_cpi),
     "udf": _vendor_text(read_udf),
+    "ill_d1b": _vendor_text(read_ill_numors),
     "cif": _vendor_text(read_pdcif),
     "rigaku_raw": read_rigaku_raw,
     "stoe_raw": read_stoe_raw,
@@ -134,6 +138,7 @@ def read_pattern(
             ``*RAS_DATA_START`` is ``"ras"``, with ``*TYPE = ...`` keys ``"asc"`` (Rigaku), with ``_KEY=``
             lines ``"uxd"`` (Bruker/Siemens), a title then ``BANK`` lines ``"gsas"``, ``##KEY=value``
             headers ``"rruff"``, ``SIETRONICS XRD SCAN`` ``"cpi"``, ``SampleIdent`` ``"udf"`` (Philips), a
+            count then a dated title line and a ``k numor`` line ``"ill_d1b"`` (ILL D1B neutron numors), a
             CIF with the powder dictionary's ``_pd_`` tags ``"cif"`` (pdCIF; a CIF of a structure alone is
             refused, pointing to :meth:`xrdsynth.Crystal.from_cif`), a
             ``n step start [λ]`` line over n counts, a ``start step stop`` line (or Jade's .mdi line)
@@ -154,7 +159,8 @@ def read_pattern(
         (keys listed in :class:`MeasuredPattern`, plus format-specific ones: RAW ``"raw_version"``,
         ``"time_per_step"`` (as stored, unit not documented), ``"used_wavelength"``; STOE
         ``"stoe_version"``, ``"operator"``, ``"scan_start"``, ``"scan_end"`` (times); Philips
-        ``"philips_version"``, ``"diffractometer"``, ``"focus"``, ``"file_name"``, ``"step"``; text
+        ``"philips_version"``, ``"diffractometer"``, ``"focus"``, ``"file_name"``, ``"step"``; ILL
+        ``"numor"``, ``"omega"``, ``"chi"``, ``"phi"``, ``"title"``, ``"probe"``; text
         ``"header"``, ``"ignored_columns"``, ``"columns"`` (the labels read), ``"wavelength_from"`` (a d or Q
         column);
         RRUFF every ``##`` key as written; ...).
@@ -375,6 +381,7 @@ def _sniff(source: str, data: bytes) -> str:
         (is_gsas, "gsas"),
         (is_cpi, "cpi"),
         (is_udf, "udf"),
+        (is_ill_numors, "ill_d1b"),
     )
     for test, name in tests:
         if test(lines):
