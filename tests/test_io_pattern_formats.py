@@ -411,6 +411,26 @@ def test_gsas_std_and_esd_banks(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("title", "wavelength", "probe"),
+    [
+        # The titles of the IUCr CPD round-robin files GSAS-II keeps as test input (PBSO4.CWN, PBSO4.XRA).
+        ("10.0    0.05    155.9   CPD RRRR   PbSO4 1.909A neutron data   8.8.89", 1.909, "neutron"),
+        ("  10.000   0.025 159.00  CPD RRRR   PbSO4  Cu Ka X-ray data  22.9.89", 1.540593, None),
+        ("PbSO4 1.909 A neutrons, lambda = 1.9100", 1.91, "neutron"),  # a keyword wins
+        ("film 2.5A pores", None, None),  # a length that the title does not call a radiation's
+    ],
+)
+def test_gsas_title_wavelength_and_probe(
+    tmp_path: Path, title: str, wavelength: float | None, probe: str | None
+) -> None:
+    std = "".join(f" 1{c:6.0f}" for c in COUNTS)
+    text = f"{title}\nBANK 1 {N} 1 CONST 1000.0 5.0 0 0 STD\n{std}\n"
+    p = read_pattern(_write(tmp_path, "s.gsa", text))
+    np.testing.assert_array_equal(p.intensity, COUNTS)
+    assert p.wavelength == wavelength and p.metadata.get("probe") == probe
+
+
+@pytest.mark.parametrize(
     ("bank", "message"),
     [
         ("BANK 1 8 2 RALF 1000 32 1000 0.0005 ALT", "time-of-flight \\(neutron\\) bank \\(RALF\\)"),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ._pattern_base import (
+    WAVELENGTH_RANGE,
     MeasuredPattern,
     PatternFileError,
     Ranges,
@@ -19,6 +22,11 @@ from ._pattern_text import header_radiation
 _GSAS_CONSTANT_WAVELENGTH = ("CONS", "CONST")
 _GSAS_TIME_OF_FLIGHT = ("RALF", "SLOG", "TIME_MAP", "TIMEMAP")
 _GSAS_TYPES = ("STD", "ESD", "FXY", "FXYE", "ALT")
+# A wavelength the title writes with its unit and no keyword ("PbSO4 1.909A neutron data"), taken where the
+# title names the radiation (a length in Å may be something else: "2.5A pores").
+_TITLE_WAVELENGTH = re.compile(r"(?<![\w.])(\d+\.\d+) ?(?:A|Å|Ang)(?!\w)")
+_RADIATION_WORDS = re.compile(r"neutron|x-?ray|synchrotron|radiation", re.IGNORECASE)
+_NEUTRON = re.compile(r"\bneutrons?\b", re.IGNORECASE)
 
 
 def is_gsas(lines: list[str]) -> bool:
@@ -143,7 +151,17 @@ def _gsas_bank(
         "bank": " ".join(words[:2]),
         "gsas_type": data_type,
         "x_axis": "2θ in centidegrees",
+        "probe": "neutron" if any(_NEUTRON.search(line) for line in comments) else "",
     }
+    stated = header_radiation(comments)
+    in_title = _TITLE_WAVELENGTH.search(title)
+    if (
+        not stated
+        and in_title
+        and _RADIATION_WORDS.search(title)
+        and WAVELENGTH_RANGE[0] <= float(in_title.group(1)) <= WAVELENGTH_RANGE[1]
+    ):
+        stated = {"wavelength": float(in_title.group(1))}
 
     def where(i: int) -> str:
         return f"line {numbers[min(i, len(numbers) - 1)]}" if numbers else where_bank
@@ -156,5 +174,5 @@ def _gsas_bank(
         sigma=sigma,
         format="gsas",
         metadata=metadata,
-        **header_radiation(comments),
+        **stated,
     )
