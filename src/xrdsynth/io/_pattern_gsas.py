@@ -138,11 +138,11 @@ def _gsas_bank(
         raise PatternFileError(
             f"{source}: {where_bank}: {data_type} banks are not supported (STD, ESD, FXY, FXYE)"
         )
+    note = ""
     if intensity.shape[0] < n_channels:
-        raise PatternFileError(
-            f"{source}: {where_bank}: {intensity.shape[0]} points, the BANK line says {n_channels} "
-            "(truncated?)"
-        )
+        # GSAS-II reads the points a bank holds, whatever its BANK line says (its PrSrMnO.gda tutorial file
+        # holds 2395 of the 2415 it states); they stand where they belong, and the note says what is missing.
+        note = f"the BANK line states {n_channels} points; the bank holds {intensity.shape[0]}, all read"
     # Some writers pad the last STD line; the BANK line says how many channels are real.
     two_theta, intensity = two_theta[:n_channels], intensity[:n_channels]
     sigma = None if sigma is None else sigma[:n_channels]
@@ -152,6 +152,7 @@ def _gsas_bank(
         "gsas_type": data_type,
         "x_axis": "2θ in centidegrees",
         "probe": "neutron" if any(_NEUTRON.search(line) for line in comments) else "",
+        "note": note,
     }
     stated = header_radiation(comments)
     in_title = _TITLE_WAVELENGTH.search(title)

@@ -192,7 +192,8 @@ def named_lines(anode: str, line: str | None) -> dict[str, float]:
 @dataclass(frozen=True)
 class XAxis:
     """The x axis a text file declares: kind is "2theta", "2theta_centideg", "2theta_rad", "q", "d", "tof",
-    "energy", "channel" or "angle" (a goniometer angle other than 2θ); ``unit`` is "1/Å"/"1/nm" for Q,
+    "energy", "channel", "angle" (a goniometer angle other than 2θ) or "pdf" (r of a G(r), or total
+    scattering); ``unit`` is "1/Å"/"1/nm" for Q,
     "Å"/"nm" for d, "" when unknown; ``said`` quotes the words that declared it."""
 
     kind: str
@@ -205,7 +206,10 @@ _TOF_WORDS = re.compile(r"time[\s_-]*of[\s_-]*flight|\btof\b", re.IGNORECASE)
 _ED_WORDS = re.compile(
     r"energy[\s_-]*dispersive\s+(?:x[\s_-]*ray\s+)?diffraction|\bed-?xrd\b|\bedxd\b", re.IGNORECASE
 )
-_LABEL_PREFIX = re.compile(r"^(?:[#!;'/*\s]+)?(?:(?:columns?|fields?|data)\s*[:=]\s*)?", re.IGNORECASE)
+# SPEC's "#L" line labels the columns ("#L r($\AA$)  G($\AA^{-2}$)").
+_LABEL_PREFIX = re.compile(
+    r"^(?:#L\s+|[#!;'/*\s]+)?(?:(?:columns?|fields?|data)\s*[:=]\s*)?", re.IGNORECASE
+)
 _FIRST_LABEL = re.compile(r"[\"']?([^\s,;\"'(\[]+)[\"']?(\s*[(\[][^)\]]{0,20}[)\]])?")
 # Goniometer angles other than 2θ that a rocking curve, pole figure or texture scan steps (θ alone is left
 # out: some exports name a θ-2θ scan by it).
@@ -237,9 +241,12 @@ def _label_axis(line: str) -> XAxis | None:
         if "rad" in token:
             return XAxis("2theta_rad", "", said)
         return XAxis("2theta", "", said)
-    if token[0] == "q" and (len(token) == 1 or token[1] in "_([-/^"):
+    q_word = any(w in ("q", "qvec", "qvector") for w in re.split(r"[_.-]", match.group(1).lower())[1:])
+    if (token[0] == "q" and (len(token) == 1 or token[1] in "_([-/^")) or q_word:  # "q_A^-1", "DSM_Qvec"
         unit = next((u for key, u in _Q_UNITS if key in token[1:]), "")
         return XAxis("q", unit, said)
+    if token == "r" or re.fullmatch(r"r[(\[].*", token):  # "r", "r(Å)", "r($\AA$)": a distance
+        return XAxis("pdf", "", said)
     if token[0] == "d" and (len(token) == 1 or token[1] in "_([-" or token.startswith("dspacing")):
         if token.startswith("d_") and not re.match(r"d_(a|å|nm|ang|spacing)", token):
             return None  # "d_min", "d_sample": a label that is not the lattice spacing
@@ -290,6 +297,13 @@ def x_axis(header: Sequence[str], label_line: str | None) -> XAxis:
     return XAxis("2theta", "", "")
 
 
+def _total_scattering(source: str, said: str) -> PatternFileError:
+    return PatternFileError(
+        f"{source}: {said!r}: a pair distribution function G(r) or a total-scattering structure function "
+        "(S(Q), F(Q)), not a powder pattern"
+    )
+
+
 def convert_x(
     source: str, x: npt.NDArray[np.float64], axis: XAxis, radiation: dict[str, float]
 ) -> tuple[npt.NDArray[np.float64], str]:
@@ -300,6 +314,8 @@ def convert_x(
         return x / 100.0, f"2θ in centidegrees ({axis.said!r}), divided by 100"
     if axis.kind == "2theta_rad":
         return np.degrees(x), f"2θ in radians ({axis.said!r}), converted to degrees"
+    if axis.kind == "pdf":
+        raise _total_scattering(source, axis.said)
     if axis.kind == "angle":
         raise PatternFileError(
             f"{source}: the x axis is {axis.said!r}, a goniometer angle other than 2θ (a rocking curve, pole "
@@ -362,6 +378,8 @@ def _quoted_numbers(fields: list[str]) -> list[str]:
 
 _SIGMA_LABEL = re.compile(r"^(sigma|σ|esd|e\.?s\.?d|err|error|errors|uncertainty|s\(?i\)?|di|dy|sig)", re.I)
 _TEXT_SUFFIXES = {".xye": "xye", ".csv": "csv"}
+# PDFgetX/PDFgui/RMCProfile's total-scattering files: G(r), F(Q), S(Q), I(Q).
+_PDF_SUFFIXES = (".gr", ".fq", ".sq", ".iq")
 
 
 # A number in Fortran's double-precision notation ("1.234560D+03"), as old refinement programs write them.
@@ -699,6 +717,8 @@ def _mdi(table: _Table) -> _Steps | None:
 def read_text(source: str, data: bytes, format: str) -> Ranges:
     """Columns, RRUFF or a start/step list; columns give several ranges where the file holds several scans
     one after the other."""
+    if _suffix(source) in _PDF_SUFFIXES:
+        raise _total_scattering(source, f"a {_suffix(source)} file")
     text = decode(source, data)
     table = _scan(source, text)
     if not table.rows:

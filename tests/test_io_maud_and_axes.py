@@ -1,5 +1,6 @@
-"""Two of MAUD's own example files (tests/data/patterns, BSD-3-Clause) and files whose x is a goniometer angle
-other than 2θ: read as MAUD reads them, or refused with the reason, never read as something else."""
+"""MAUD's own example files (tests/data/patterns, BSD-3-Clause), and files whose x is not 2θ (another
+goniometer angle, Q of small-angle data, r of a pair distribution function): read as MAUD reads them, or
+refused with the reason, never read as something else."""
 
 from __future__ import annotations
 
@@ -146,3 +147,37 @@ def test_ill_d1b_numor_with_a_missing_count_is_refused(tmp_path: Path) -> None:
     expected = r"numor 45792 .*: 399 counts where its header states 400 cells"
     with pytest.raises(PatternFileError, match=expected):
         read_pattern(path, scan=1)
+
+
+@pytest.mark.parametrize(
+    ("name", "header", "match"),
+    [
+        # APS USAXS desmeared data (GSAS-II's small-angle tutorials): Q with no wavelength stated.
+        ("ludox.dat", ["DSM_Qvec\tDSM_Int\tDSM_Error"], r"the x axis is Q \('DSM_Qvec'\).*wavelength"),
+        # xPDFsuite's G(r), SPEC-style "#L" labels.
+        ("ni.dat", ["#### start data", "#S 1", "#L r(A)  G(A^-2)"], r"'r\(A\)': a pair distribution"),
+        ("ni.gr", ["# any header"], r"'a .gr file': a pair distribution function G\(r\)"),
+        ("sq.fq", [], r"'a .fq file': .*total-scattering structure function"),
+    ],
+)
+def test_small_angle_and_total_scattering_files_are_not_read_as_two_theta(
+    tmp_path: Path, name: str, header: list[str], match: str
+) -> None:
+    rows = [f"{0.01 * (i + 1):.4f}\t{100.0 / (i + 1):.3f}\t{1.0:.2f}" for i in range(60)]
+    path = tmp_path / name
+    path.write_text("\n".join([*header, *rows]) + "\n", encoding="utf-8")
+    with pytest.raises(PatternFileError, match=match):
+        read_pattern(path)
+
+
+def test_gsas_bank_with_fewer_points_than_stated_is_read_with_a_note(tmp_path: Path) -> None:
+    """GSAS-II's PrSrMnO.gda tutorial file holds 2395 of the 2415 points its BANK line states; GSAS-II reads
+    them, each at the angle its place gives."""
+    counts = [20 + (i * 7) % 13 for i in range(25)]
+    std = "\n".join("".join(f" 3{c:6d}" for c in counts[k : k + 10]) for k in range(0, 25, 10))
+    path = tmp_path / "short.gda"
+    path.write_text(f"short  6.00 0.05\nBANK 1 30 3 CONST 600 5 0 0\n{std}\n", encoding="ascii")
+    p = read_pattern(path)
+    np.testing.assert_allclose(p.two_theta, 6.0 + 0.05 * np.arange(25), rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(p.intensity, counts)
+    assert p.metadata["note"] == "the BANK line states 30 points; the bank holds 25, all read"
