@@ -181,3 +181,53 @@ def test_gsas_bank_with_fewer_points_than_stated_is_read_with_a_note(tmp_path: P
     np.testing.assert_allclose(p.two_theta, 6.0 + 0.05 * np.arange(25), rtol=0, atol=1e-12)
     np.testing.assert_array_equal(p.intensity, counts)
     assert p.metadata["note"] == "the BANK line states 30 points; the bank holds 25, all read"
+
+
+def _numbers_after(path: Path, line_index: int) -> list[float]:
+    """Every number after line ``line_index`` (0-based) up to the first line that is not numbers."""
+    values: list[float] = []
+    for line in path.read_text(encoding="ascii").splitlines()[line_index + 1 :]:
+        try:
+            values.extend(float(word) for word in line.split())
+        except ValueError:
+            break
+    return values
+
+
+def test_ill_d1a_counts_and_uncertainties_under_a_start_step_stop_line() -> None:
+    path = DATA / "xylib_D1A5.dat"
+    values = _numbers_after(path, 4)  # line 5 is "-10.0000 0.1000 157.9000"
+    assert len(values) == 2 * 1680
+    p = read_pattern(path)
+    # The 101 points from -10 to 0° lie across the beam and are left out.
+    np.testing.assert_allclose(p.two_theta, -10.0 + 0.1 * np.arange(101, 1680), rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(p.intensity, values[101:1680])
+    np.testing.assert_array_equal(p.sigma, values[1680 + 101 :])
+    assert p.metadata["note"] == "the 101 points at 2θ <= 0° (across the beam) left out"
+
+
+def test_psi_dmc_counts_uncertainties_and_the_lambda_line() -> None:
+    path = DATA / "xylib_PSI_DMC.dat"
+    values = _numbers_after(path, 2)  # line 3: "2.948 0.050 162.898 18000000., sample=..."
+    assert len(values) == 2 * 3200
+    p = read_pattern(path)
+    np.testing.assert_allclose(p.two_theta, 2.948 + 0.05 * np.arange(3200), rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(p.intensity, values[:3200])
+    np.testing.assert_array_equal(p.sigma, values[3200:])
+    assert p.wavelength == 1.494
+
+
+def test_start_step_stop_with_twice_the_counts_needs_uncertainties(tmp_path: Path) -> None:
+    """Twice as many numbers as the grid has points are counts and uncertainties only where the second half
+    can be uncertainties (none negative); otherwise the layout is not this one."""
+    counts = [100 + (i % 9) for i in range(50)]
+    path = tmp_path / "twice.dat"
+    for second, reads in ((counts, True), ([-c for c in counts], False)):
+        rows = [" ".join(f"{v:d}" for v in (counts + second)[k : k + 10]) for k in range(0, 100, 10)]
+        path.write_text("\n".join(["title", "10.0 0.1 14.9", *rows]) + "\n", encoding="ascii")
+        if reads:
+            p = read_pattern(path)
+            assert len(p) == 50 and list(p.sigma) == second
+        else:
+            with pytest.raises(PatternFileError):
+                read_pattern(path)

@@ -575,6 +575,7 @@ class _Steps:
     anode: str = ""
     in_header: bool = True  # with first_count 0: the stating line is the header's last line
     note: str = ""  # what the reader left out, for ``metadata["note"]``
+    sigma: bool = False  # n standard uncertainties follow the n counts (ILL D1A, PSI DMC)
 
 
 def _steps_layout(source: str, table: _Table) -> _Steps | None:
@@ -651,11 +652,14 @@ _GLUED_TITLE = re.compile(r"\s*(\d+\.\d{1,4})\s+(\d+\.\d{1,4})\s+(\d+\.\d{1,4})(
 
 
 def _start_step_stop(table: _Table) -> _Steps | None:
-    """The "start step stop" layout: three numbers (a row, or the header's last line with a title after
-    them), then exactly as many counts as the grid has points; None when the counts do not match."""
+    """The "start step stop" layout: three numbers (the first or second row, or the header's last line with
+    words after them), then exactly as many counts as the grid has points, or as many counts and then as
+    many standard uncertainties (the neutron files of ILL D1A and PSI DMC, as xylib's ``riet7.cpp`` reads
+    them); None when the counts do not match."""
     candidates: list[tuple[list[float], int, str]] = []
-    if len(table.rows[0]) == 3 and len(table.rows) > 1:
-        candidates.append((table.rows[0], 1, " ".join(f"{v:g}" for v in table.rows[0])))
+    for k in (0, 1):
+        if len(table.rows) > k + 1 and len(table.rows[k]) == 3 and len(table.rows[k + 1]) != 3:
+            candidates.append((table.rows[k], k + 1, " ".join(f"{v:g}" for v in table.rows[k])))
     if table.label_line is not None:
         words = table.label_line.split()
         if len(words) > 3 and all(is_number(w) for w in words[:3]) and not is_number(words[3]):
@@ -664,13 +668,17 @@ def _start_step_stop(table: _Table) -> _Steps | None:
         elif glued := _GLUED_TITLE.fullmatch(table.label_line):
             candidates.append(([float(glued[i]) for i in (1, 2, 3)], 0, table.label_line.strip()))
     for (start, step, stop), first_count, line in candidates:
-        if not (step > 0 and 0.0 <= start < stop <= 180.0):
+        # ILL D1A files start below 0° (the detector bank reaches past the beam).
+        if not (step > 0 and -180.0 < start < stop <= 180.0):
             continue
         steps = (stop - start) / step
         n = round(steps) + 1
         counts = sum(len(r) for r in table.rows[first_count:])
-        if abs(steps - round(steps)) <= _WHOLE_STEPS and counts == n:
-            return _Steps(start, step, n, None, first_count, line)
+        if abs(steps - round(steps)) <= _WHOLE_STEPS and counts in (n, 2 * n):
+            values = [v for row in table.rows[first_count:] for v in row]
+            with_sigma = counts == 2 * n and n >= _MIN_AXIS_POINTS and min(values[n:]) >= 0
+            if counts == n or with_sigma:
+                return _Steps(start, step, n, None, first_count, line, sigma=with_sigma)
     return None
 
 
@@ -1258,7 +1266,9 @@ def _steps(source: str, table: _Table, layout: _Steps) -> MeasuredPattern:
     """Counts on the even grid of a "n step start [λ ...]" or a "start step stop" line."""
     count_rows = table.rows[layout.first_count :]
     count_lines = table.line_numbers[layout.first_count :]
-    counts = np.array([v for row in count_rows for v in row], dtype=np.float64)[: layout.n]  # no end marker
+    values = np.array([v for row in count_rows for v in row], dtype=np.float64)
+    counts = values[: layout.n]  # no end marker
+    sigma = values[layout.n : 2 * layout.n] if layout.sigma else None
     header = table.header[:-1] if layout.first_count == 0 and layout.in_header else table.header
     metadata = {"header": "\n".join(header), "steps_line": layout.line, "anode": layout.anode}
     if layout.note:
@@ -1270,19 +1280,28 @@ def _steps(source: str, table: _Table, layout: _Steps) -> MeasuredPattern:
         names = [m.group(2).strip() for m in keyed if m and m.group(1).strip().lower().startswith("sample")]
         metadata["sample"] = names[0][:200] if names else ""
     offsets = np.cumsum([0] + [len(r) for r in count_rows])
+    two_theta = layout.start + layout.step * np.arange(layout.n, dtype=np.float64)
+    # A detector bank that reaches across the beam (ILL D1A from -10°) counts at 2θ <= 0, where no pattern is.
+    first = int(np.searchsorted(two_theta, 1e-9 * layout.step))
+    if first:
+        notes = [metadata.get("note", ""), f"the {first} points at 2θ <= 0° (across the beam) left out"]
+        metadata["note"] = "; ".join(n for n in notes if n)
+    stated = layout.wavelength
+    radiation = header_radiation(header) if stated is None else {"wavelength": stated}
 
     def where(i: int) -> str:
-        row = int(np.searchsorted(offsets, i, side="right")) - 1
+        row = int(np.searchsorted(offsets, i + first, side="right")) - 1
         return f"line {count_lines[row]}"
 
     return build(
         source,
         where,
-        two_theta=layout.start + layout.step * np.arange(layout.n, dtype=np.float64),
-        intensity=counts,
+        two_theta=two_theta[first:],
+        intensity=counts[first:],
+        sigma=None if sigma is None else sigma[first:],
         format="steps",
         metadata=metadata,
-        **({} if layout.wavelength is None else {"wavelength": layout.wavelength}),
+        **radiation,
     )
 
 
