@@ -413,6 +413,19 @@ def test_gzip_and_io_helpers(tmp_path: Path) -> None:
     assert xs.Crystal.from_cif(written).allclose(quartz, atol=1e-9)
 
 
+def test_tags_without_a_data_line_are_read_as_one_block_with_a_warning() -> None:
+    """Some programs write a structure as tags alone (fullrmc's Ni.cif in GSAS-II's tutorials): read as one
+    block, the same crystal as with a data_ line, and say so."""
+    text = VALID.replace("data_test\n", "# Ni-like fragment\n")
+    with pytest.warns(UserWarning, match=r"no 'data_' line before the first tag"):
+        fragment = xs.Crystal.from_cif_string(text)
+    whole = xs.Crystal.from_cif_string(VALID)
+    np.testing.assert_array_equal(fragment.frac_coords, whole.frac_coords)
+    np.testing.assert_array_equal(fragment.lattice, whole.lattice)
+    with pytest.raises(xs.CIFError, match="not a valid CIF"):  # text before the tags is still no CIF
+        xs.Crystal.from_cif_string("Hello\n" + text)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Failure modes: always CIFError, naming the file
 

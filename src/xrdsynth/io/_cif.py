@@ -192,7 +192,13 @@ def _parse_document(text: str, source: str) -> gemmi.cif.Document:
         doc = gemmi.cif.read_string(text)
     except (RuntimeError, ValueError) as exc:
         message = str(exc).replace("string:", "line ", 1)
-        raise CIFError(f"{source}: not a valid CIF: {message}") from None
+        first = next((line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"), "")
+        if "expected block header" not in message or not first.startswith(("_", "loop_")):
+            raise CIFError(f"{source}: not a valid CIF: {message}") from None
+        # Tags without a "data_" line (a fragment, as some programs write them): one block, and a warning.
+        message = f"{source}: no 'data_' line before the first tag; read as one data block"
+        warnings.warn(message, UserWarning, stacklevel=4)
+        return _parse_document("data_unnamed\n" + text, source)
     if len(doc) == 0:
         raise CIFError(f"{source}: no data block (no 'data_' line)")
     return doc
