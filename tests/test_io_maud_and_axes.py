@@ -231,3 +231,50 @@ def test_start_step_stop_with_twice_the_counts_needs_uncertainties(tmp_path: Pat
         else:
             with pytest.raises(PatternFileError):
                 read_pattern(path)
+
+
+def _peaks(two_theta: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    profile = (
+        100 + 900 * np.exp(-(((two_theta - 30) / 0.1) ** 2)) + 500 * np.exp(-(((two_theta - 45) / 0.15) ** 2))
+    )
+    return rng.poisson(profile).astype(np.float64)
+
+
+def _rows(path: Path, rows: list[list[float]]) -> Path:
+    path.write_text(
+        "\n\n" + "\n".join(" ".join(f"{v:g}" for v in row) for row in rows) + "\n", encoding="ascii"
+    )
+    return path
+
+
+@pytest.mark.parametrize(("step", "k"), [(0.02, 10), (0.01, 4), (0.02, 3)])
+def test_an_angle_and_k_counts_a_row_continue_from_row_to_row(tmp_path: Path, step: float, k: int) -> None:
+    """Rigaku's .txt export (GSAS-II reads it so): each row an angle and ten counts at consecutive steps."""
+    two_theta = np.round(10 + step * np.arange(3000), 6)
+    counts = _peaks(two_theta, np.random.default_rng(k))
+    rows = [[two_theta[i], *counts[i : i + k]] for i in range(0, 3000 - 3000 % k, k)]
+    p = read_pattern(_rows(tmp_path / "rigaku.txt", rows))
+    n = 3000 - 3000 % k
+    np.testing.assert_allclose(p.two_theta, two_theta[:n], rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(p.intensity, counts[:n])
+    assert f"an angle and {k} counts in steps of {step:g}°" in p.metadata["note"]
+
+
+@pytest.mark.parametrize("kind", ["repeated scans", "shifted scans", "obs sigma background calc"])
+def test_columns_at_one_angle_are_not_counts_along_the_row(tmp_path: Path, kind: str) -> None:
+    """Columns that all stand at their row's angle (repeated scans of a sample, a series whose peaks move, an
+    observed pattern with its σ, background and fit) keep the first two columns as 2θ and intensity."""
+    rng = np.random.default_rng(7)
+    two_theta = np.round(10 + 0.02 * np.arange(3000), 6)
+    if kind == "repeated scans":
+        columns = [_peaks(two_theta, rng) for _ in range(4)]
+    elif kind == "shifted scans":
+        columns = [_peaks(two_theta + 0.2 * j, rng) for j in range(4)]
+    else:
+        observed = _peaks(two_theta, rng)
+        columns = [observed, np.sqrt(observed), np.full(3000, 100.0), observed * 1.01]
+    p = read_pattern(
+        _rows(tmp_path / "series.txt", [[t, *c] for t, *c in zip(two_theta, *columns, strict=True)])
+    )
+    np.testing.assert_allclose(p.two_theta, two_theta, rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(p.intensity, columns[0])

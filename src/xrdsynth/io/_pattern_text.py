@@ -763,6 +763,9 @@ def read_text(source: str, data: bytes, format: str) -> Ranges:
         if axis == XAxis("2theta", "", "") and _suffix(source) == ".ddq":
             # MAUD's .ddq: two columns, Q (4π sin θ / λ, λ in Å) and intensity, nothing else in the file.
             axis = XAxis("q", "1/Å", "Q of a MAUD .ddq file")
+        per_row = _counts_along_rows(columns) if axis.kind == "2theta" else 0
+        if per_row:
+            return [_counts_in_rows(source, table, columns, radiation, metadata)]
         spacing = _spacing_column(columns) if axis.kind == "2theta" else None
         if spacing is not None:
             # 2θ, then d (or Q), then the intensity: the d column is no intensity, and it gives λ.
@@ -832,6 +835,70 @@ def read_text(source: str, data: bytes, format: str) -> Ranges:
                 )
             )
     return ranges
+
+
+def _counts_along_rows(columns: np.ndarray) -> int:
+    """k where each row is an angle and then k >= 3 counts at consecutive steps, the counts continuing from
+    row to row (Rigaku's .txt export, ten a row; as GSAS-II's Rigaku .txt importer reads it); 0 otherwise.
+
+    Such rows are told apart from k intensity columns (σ, a background, a series of patterns) by the counts:
+    all of one kind (none negative, column medians within a factor of 2), a pattern with peaks, the jump
+    from a row's last count to the next row's first no larger than the jumps within rows (neighbours, as
+    they are; in a series of similar scans it crosses a whole row step), and the counts read in order
+    smoother than each column read alone (in a series of different patterns they jump between patterns).
+    """
+    n, width = columns.shape
+    k = width - 1
+    if k < 3 or n < _MIN_AXIS_POINTS:
+        return 0
+    angle, counts = columns[:, 0], columns[:, 1:]
+    steps = np.diff(angle)
+    if not (steps.min() > 0 and steps.max() - steps.min() <= 0.01 * steps.mean()) or (counts < 0).any():
+        return 0
+    medians = np.median(counts, axis=0)
+    in_order = counts.ravel()
+    if medians.min() <= 0 or medians.max() > 2 * medians.min():
+        return 0
+    within = np.abs(np.diff(counts, axis=1)).mean()
+    across = np.abs(counts[1:, 0] - counts[:-1, -1]).mean()
+    smoother = np.abs(np.diff(in_order)).mean() < np.abs(np.diff(counts, axis=0)).mean()
+    # On a peak's flanks the counts of a row rise or fall with the pattern (their angles differ); repeated
+    # scans of one sample put the same angle in every column, where the order within a row is noise. The
+    # flank's direction comes from the neighbouring rows, whose noise is not this row's.
+    slope = (counts[2:].mean(axis=1) - counts[:-2].mean(axis=1))[:, None]
+    row = counts[1:-1] - counts[1:-1].mean(axis=1, keepdims=True)
+    place = np.arange(k) - (k - 1) / 2
+    spread = np.sqrt((row**2).sum(axis=1) * (place**2).sum())
+    trend = (row @ place) / np.where(spread > 0, spread, np.inf)  # per row: correlation of count and place
+    weight = np.abs(slope[:, 0])
+    agrees = float((np.sign(slope[:, 0]) * trend * weight).sum() / max(weight.sum(), 1e-300))
+    return k if across <= 1.5 * within and smoother and agrees > 0.15 else 0
+
+
+def _counts_in_rows(
+    source: str, table: _Table, columns: np.ndarray, radiation: dict[str, float], metadata: dict[str, str]
+) -> MeasuredPattern:
+    """The pattern of rows "angle, then k counts" (:func:`_counts_along_rows`): the counts in order, the
+    angle of each the row's angle plus its place in the row times the row step over k."""
+    k = columns.shape[1] - 1
+    step = float(np.mean(np.diff(columns[:, 0]))) / k
+    two_theta = (columns[:, :1] + step * np.arange(k)[None, :]).ravel()
+    note = f"each row is an angle and {k} counts in steps of {step:.6g}° (a Rigaku .txt export's layout)"
+    if table.header:
+        metadata = {**metadata, "header": "\n".join(table.header)}
+
+    def where(i: int) -> str:
+        return f"line {table.line_numbers[i // k]}"
+
+    return build(
+        source,
+        where,
+        two_theta=two_theta,
+        intensity=columns[:, 1:].ravel(),
+        format="xy",
+        metadata={**metadata, "note": note},
+        **radiation,
+    )
 
 
 def _row_numbers_first(columns: np.ndarray) -> bool:
