@@ -193,8 +193,8 @@ def named_lines(anode: str, line: str | None) -> dict[str, float]:
 class XAxis:
     """The x axis a text file declares: kind is "2theta", "2theta_centideg", "2theta_rad", "q", "d", "tof",
     "energy", "channel", "angle" (a goniometer angle other than 2θ) or "pdf" (r of a G(r), or total
-    scattering); ``unit`` is "1/Å"/"1/nm" for Q,
-    "Å"/"nm" for d, "" when unknown; ``said`` quotes the words that declared it."""
+    scattering); ``unit`` is "1/Å"/"1/nm" for Q, "Å"/"nm" for d, "" when unknown; ``said`` quotes the words
+    that declared it."""
 
     kind: str
     unit: str
@@ -207,9 +207,7 @@ _ED_WORDS = re.compile(
     r"energy[\s_-]*dispersive\s+(?:x[\s_-]*ray\s+)?diffraction|\bed-?xrd\b|\bedxd\b", re.IGNORECASE
 )
 # SPEC's "#L" line labels the columns ("#L r($\AA$)  G($\AA^{-2}$)").
-_LABEL_PREFIX = re.compile(
-    r"^(?:#L\s+|[#!;'/*\s]+)?(?:(?:columns?|fields?|data)\s*[:=]\s*)?", re.IGNORECASE
-)
+_LABEL_PREFIX = re.compile(r"^(?:#L\s+|[#!;'/*\s]+)?(?:(?:columns?|fields?|data)\s*[:=]\s*)?", re.IGNORECASE)
 _FIRST_LABEL = re.compile(r"[\"']?([^\s,;\"'(\[]+)[\"']?(\s*[(\[][^)\]]{0,20}[)\]])?")
 # Goniometer angles other than 2θ that a rocking curve, pole figure or texture scan steps (θ alone is left
 # out: some exports name a θ-2θ scan by it).
@@ -657,9 +655,10 @@ def _start_step_stop(table: _Table) -> _Steps | None:
     many standard uncertainties (the neutron files of ILL D1A and PSI DMC, as xylib's ``riet7.cpp`` reads
     them); None when the counts do not match."""
     candidates: list[tuple[list[float], int, str]] = []
-    for k in (0, 1):
-        if len(table.rows) > k + 1 and len(table.rows[k]) == 3 and len(table.rows[k + 1]) != 3:
-            candidates.append((table.rows[k], k + 1, " ".join(f"{v:g}" for v in table.rows[k])))
+    rows = table.rows
+    for k in (0, 1):  # the second row only under a first of another width (ILL D1A: "1680 -1 100 1 ...")
+        if len(rows) > k + 1 and len(rows[k]) == 3 and (k == 0 or len(rows[0]) != 3):
+            candidates.append((rows[k], k + 1, " ".join(f"{v:g}" for v in rows[k])))
     if table.label_line is not None:
         words = table.label_line.split()
         if len(words) > 3 and all(is_number(w) for w in words[:3]) and not is_number(words[3]):
@@ -842,10 +841,11 @@ def _counts_along_rows(columns: np.ndarray) -> int:
     row to row (Rigaku's .txt export, ten a row; as GSAS-II's Rigaku .txt importer reads it); 0 otherwise.
 
     Such rows are told apart from k intensity columns (σ, a background, a series of patterns) by the counts:
-    all of one kind (none negative, column medians within a factor of 2), a pattern with peaks, the jump
-    from a row's last count to the next row's first no larger than the jumps within rows (neighbours, as
-    they are; in a series of similar scans it crosses a whole row step), and the counts read in order
-    smoother than each column read alone (in a series of different patterns they jump between patterns).
+    all of one kind (none negative, column medians within a factor of 2); the jump from a row's last count
+    to the next row's first no larger than the jumps within rows (neighbours, as they are); the counts read
+    in order smoother than each column read alone (in a series of different patterns they jump between
+    patterns); and on the pattern's flanks the counts of a row rising or falling with it (in repeated scans
+    of one sample every column stands at the row's angle, and the order within a row is noise).
     """
     n, width = columns.shape
     k = width - 1
@@ -862,16 +862,13 @@ def _counts_along_rows(columns: np.ndarray) -> int:
     within = np.abs(np.diff(counts, axis=1)).mean()
     across = np.abs(counts[1:, 0] - counts[:-1, -1]).mean()
     smoother = np.abs(np.diff(in_order)).mean() < np.abs(np.diff(counts, axis=0)).mean()
-    # On a peak's flanks the counts of a row rise or fall with the pattern (their angles differ); repeated
-    # scans of one sample put the same angle in every column, where the order within a row is noise. The
-    # flank's direction comes from the neighbouring rows, whose noise is not this row's.
-    slope = (counts[2:].mean(axis=1) - counts[:-2].mean(axis=1))[:, None]
+    # The flank's direction at a row comes from its neighbours, whose noise is not the row's.
+    slope = counts[2:].mean(axis=1) - counts[:-2].mean(axis=1)
     row = counts[1:-1] - counts[1:-1].mean(axis=1, keepdims=True)
     place = np.arange(k) - (k - 1) / 2
     spread = np.sqrt((row**2).sum(axis=1) * (place**2).sum())
     trend = (row @ place) / np.where(spread > 0, spread, np.inf)  # per row: correlation of count and place
-    weight = np.abs(slope[:, 0])
-    agrees = float((np.sign(slope[:, 0]) * trend * weight).sum() / max(weight.sum(), 1e-300))
+    agrees = float((slope * trend).sum() / max(np.abs(slope).sum(), 1e-300))  # |slope|-weighted sign match
     return k if across <= 1.5 * within and smoother and agrees > 0.15 else 0
 
 
