@@ -117,6 +117,11 @@ def test_scans_one_after_another_are_ranges_and_a_small_step_back_is_not(tmp_pat
     jitter = [f"{10 + 0.5 * i - (0.6 if i == 10 else 0):.1f} {i}" for i in range(20)]
     with pytest.raises(PatternFileError, match="not monotonic"):
         read_pattern(_write(tmp_path, "jitter.xy", "\n".join(jitter) + "\n"))
+    # Ranges that overlap: the second starts 1° (50 steps) before the first ends, far less than half of it.
+    first_range = [f"{30 + 0.02 * i:.2f} {i}" for i in range(1800)]
+    overlap = first_range + [f"{65 + 0.03 * i:.2f} {i}" for i in range(500)]
+    patterns = read_all_patterns(_write(tmp_path, "overlap.xy", "\n".join(overlap) + "\n"))
+    assert [(p.two_theta[0], p.two_theta[-1]) for p in patterns] == [(30.0, 65.98), (65.0, 79.97)]
 
 
 def test_labels_that_do_not_match_the_columns_leave_the_first_two(tmp_path: Path) -> None:

@@ -1149,9 +1149,11 @@ def _wavelength_from_spacing(source: str, columns: np.ndarray, named: _Named) ->
     return {"wavelength": lam}
 
 
-# A column file restarts its x for a new scan when x jumps back by at least this share of the scan before
-# and every scan has at least _MIN_SCAN_POINTS points; a smaller step back is a fault, refused by the builder.
+# A column file restarts its x for a new scan when x jumps back by at least this share of the scan before,
+# or by at least this many of its steps, and every scan has at least _MIN_SCAN_POINTS points; a smaller step
+# back is a fault, refused by the builder.
 _RESTART_SHARE = 0.5
+_RESTART_STEPS = 10
 _MIN_SCAN_POINTS = 3
 
 
@@ -1171,7 +1173,11 @@ def _scans(two_theta: npt.NDArray[np.float64], scan: npt.NDArray[np.float64] | N
 
         def restarts(before: npt.NDArray[np.int64], after: npt.NDArray[np.int64]) -> bool:
             span = abs(two_theta[before[-1]] - two_theta[before[0]])
-            return abs(two_theta[after[0]] - two_theta[before[-1]]) >= _RESTART_SHARE * span
+            back = abs(two_theta[after[0]] - two_theta[before[-1]])
+            step = float(np.median(np.abs(np.diff(two_theta[before]))))
+            # Back by half the scan, or by many of its steps (ranges that overlap); a step or two back is no
+            # restart.
+            return back >= _RESTART_SHARE * span or back >= _RESTART_STEPS * step
 
         if (
             breaks.size == 0
