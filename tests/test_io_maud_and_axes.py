@@ -278,3 +278,30 @@ def test_columns_at_one_angle_are_not_counts_along_the_row(tmp_path: Path, kind:
     )
     np.testing.assert_allclose(p.two_theta, two_theta, rtol=0, atol=1e-9)
     np.testing.assert_array_equal(p.intensity, columns[0])
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        # RRUFF's .dif files: the reflections of the refined structure.
+        "   2-THETA      INTENSITY    D-SPACING   H   K   L   Multiplicity",
+        "Pos. [°2Th.] d-spacing hkl Rel. Int.",
+        "2-Theta Intensity (hkl)",
+        "2theta,h,k,l,I",
+    ],
+)
+def test_a_list_of_reflections_is_refused(tmp_path: Path, labels: str) -> None:
+    rows = [f"{10 + 1.7 * i:.2f} {i % 3} {i % 2} {i % 4} {100 - i}" for i in range(30)]
+    if "," in labels:
+        rows = [row.replace(" ", ",") for row in rows]
+    path = tmp_path / "peaks.dif"
+    path.write_text("\n".join(["QUARTZ", labels, *rows]) + "\n", encoding="utf-8")
+    with pytest.raises(PatternFileError, match=r"list reflections \(Miller indices\), a peak list"):
+        read_pattern(path)
+
+
+def test_words_like_miller_letters_are_not_a_reflection_list(tmp_path: Path) -> None:
+    rows = [f"{10 + 0.02 * i:.2f} {100 + i % 7}" for i in range(50)]
+    path = tmp_path / "scan.txt"
+    path.write_text("\n".join(["# holder k-l mount, hklscan off", "Angle Intensity", *rows]) + "\n")
+    assert len(read_pattern(path)) == 50

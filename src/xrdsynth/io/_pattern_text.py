@@ -746,6 +746,7 @@ def read_text(source: str, data: bytes, format: str) -> Ranges:
     as_without_labels = named is not None and (named.x, named.intensity, named.scan, named.series) == plain
     if as_without_labels and (named.spacing is None or "wavelength" in radiation):  # type: ignore[union-attr]
         named = None  # the first two columns are x and intensity: read as without labels (σ found as there)
+    _refuse_reflection_list(source, table)
     columns = _columns(source, table, refuse_blocks=named is None)
     width = columns.shape[1]
     if named is None:
@@ -1027,6 +1028,23 @@ def _named_columns(table: _Table) -> _Named | None:
 # "height" and "area" too, where the positions are not the even steps of a scan.
 _PEAK_LIST_LABEL = re.compile(r"fwhm|rel\.?\s*int|i\s*%|i/i[0o]|integral\s*breadth")
 _PEAK_SIZE_LABEL = re.compile(r"height|area")
+
+
+# Column labels that name Miller indices ("H K L", "h,k,l", "hkl", "(hkl)"): a list of reflections.
+_MILLER_LABELS = re.compile(
+    r"(?<![\w.])h[\s,;]+k[\s,;]+(?:i[\s,;]+)?l(?![\w.])|(?<![\w])\(?hkl\)?(?!\w)", re.IGNORECASE
+)
+
+
+def _refuse_reflection_list(source: str, table: _Table) -> None:
+    """Refuse a table whose column labels name Miller indices: it lists reflections (RRUFF's .dif files, a
+    program's calculated or indexed peak list), not the counts of a scan."""
+    if table.label_line is not None and _MILLER_LABELS.search(table.label_line):
+        raise PatternFileError(
+            f"{source}: line {table.line_numbers[0] - 1}: columns {table.label_line.strip()[:80]!r} list "
+            "reflections (Miller indices), a peak list, not a measured scan; export the scan itself (2θ and "
+            "the counts at every step)"
+        )
 
 
 def _refuse_unreadable_labels(source: str, table: _Table, columns: np.ndarray) -> None:
