@@ -1,6 +1,8 @@
-"""MAUD's own example files (tests/data/patterns, BSD-3-Clause), and files whose x is not 2θ (another
-goniometer angle, Q of small-angle data, r of a pair distribution function): read as MAUD reads them, or
-refused with the reason, never read as something else."""
+"""Layouts found in other programs' public example data (docs/formats.md, "Checked on real files"): MAUD's
+.dat, .ddq and ILL D1B files (tests/data/patterns, BSD-3-Clause), xylib's ILL D1A and PSI DMC files
+(LGPL-2.1), a GSAS bank shorter than stated, Rigaku's angle-and-counts rows, and files that are no 2θ scan
+(another goniometer angle, Q of small-angle data, r of a pair distribution function, a list of reflections):
+read as the format's own program reads them, or refused with the reason, never read as something else."""
 
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ def test_maud_dat_with_one_count_more_than_stated_reads_the_stated_ones() -> Non
 
 def test_maud_dat_counts_beyond_a_line_more_are_not_that_layout(tmp_path: Path) -> None:
     """Less than one line more than stated is read as MAUD reads it; more than that, or fewer than stated,
-    is not this layout (the counts would be read on a grid the file does not state)."""
+    is refused with both numbers (the counts would otherwise stand on a grid the file does not state)."""
     for extra in (-1, 2):
         path = tmp_path / f"extra{extra}.dat"
         counts = [f"{100 + i % 7}" for i in range(300 + extra)]
