@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xrdsynth.io import PatternFileError, read_all_patterns, read_pattern
+from xrdsynth.io import PatternFileError, read_all_patterns, read_pattern, write_pattern
 
 DATA = Path(__file__).parent / "data" / "patterns"
 
@@ -307,3 +307,16 @@ def test_words_like_miller_letters_are_not_a_reflection_list(tmp_path: Path) -> 
     path = tmp_path / "scan.txt"
     path.write_text("\n".join(["# holder k-l mount, hklscan off", "Angle Intensity", *rows]) + "\n")
     assert len(read_pattern(path)) == 50
+
+
+def test_a_neutron_pattern_converted_to_text_keeps_its_probe(tmp_path: Path) -> None:
+    """xrdsynth convert writes "probe: neutron" and no Kα wording; reading the text back gives the probe, so
+    that classify still warns that the classifier learned X-ray patterns."""
+    p = read_pattern(DATA / "maud_gtial1_first3.F1B")
+    out = tmp_path / "d1b.xy"
+    write_pattern(p, out)
+    text = out.read_text(encoding="utf-8")
+    assert "# wavelength = 2.52 Å (one wavelength)" in text and "# probe: neutron" in text
+    back = read_pattern(out)
+    assert back.metadata["probe"] == "neutron" and back.wavelength == 2.52
+    np.testing.assert_array_equal(back.intensity, p.intensity)

@@ -809,6 +809,7 @@ def read_text(source: str, data: bytes, format: str) -> Ranges:
         metadata["x_axis"] = note
     if table.header:
         metadata["header"] = "\n".join(table.header)
+        metadata.setdefault("probe", _header_probe(table.header))
 
     series = [(y_column, intensity)] + ([] if named is None else [(i, columns[:, i]) for i in named.series])
     ranges: Ranges = []
@@ -1309,6 +1310,21 @@ _GRID_KEYS = {
     "points": {"points", "npoints", "numberofpoints", "datapoints", "nofpoints", "pointcount", "numpoints"},
 }  # fmt: skip
 _KEY_VALUE = re.compile(r"^[#!;*'\s]*([^:=\t]{1,40}?)\s*(?:[:=\t])\s*(\S.*)$")
+
+
+_PROBE_KEY = re.compile(r"(?:diffrn[_ ])?(?:radiation[_ ])?(?:probe|type)|radiation")
+
+
+def _header_probe(header: Sequence[str]) -> str:
+    """The probe a "probe: neutron" (or "radiation: neutrons", "radiation probe = electron") header line
+    names, as ``metadata["probe"]`` holds it ("neutron", "electron", "x-ray"); "" where none does."""
+    for line in header:
+        keyed = _KEY_VALUE.match(line)
+        if keyed and _PROBE_KEY.fullmatch(keyed[1].lower()):
+            word = re.match(r"neutron|electron|x-?ray", keyed[2].strip().lower())
+            if word:
+                return word.group(0).replace("xray", "x-ray")
+    return ""
 
 
 def _keyed_steps(source: str, table: _Table) -> _Steps | None:

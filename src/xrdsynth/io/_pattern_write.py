@@ -28,7 +28,9 @@ def _radiation_line(pattern: MeasuredPattern) -> str:
     if pattern.wavelength is None:
         return "wavelength: not stated in the source file"
     if pattern.wavelength2 is None:
-        return f"wavelength = {pattern.wavelength!r} Å (Kα1 only)"
+        probe = pattern.metadata.get("probe", "").lower()
+        one = "one wavelength" if probe and "x" not in probe else "Kα1 only"  # neutrons: no Kα lines
+        return f"wavelength = {pattern.wavelength!r} Å ({one})"
     ratio = "" if pattern.ratio is None else f", ratio Kα2/Kα1 = {pattern.ratio!r}"
     return f"wavelength = {pattern.wavelength!r} Å, Kα2 = {pattern.wavelength2!r} Å{ratio}"
 
