@@ -320,3 +320,16 @@ def test_a_neutron_pattern_converted_to_text_keeps_its_probe(tmp_path: Path) -> 
     back = read_pattern(out)
     assert back.metadata["probe"] == "neutron" and back.wavelength == 2.52
     np.testing.assert_array_equal(back.intensity, p.intensity)
+
+
+def test_labels_of_several_words_two_spaces_apart(tmp_path: Path) -> None:
+    """SPEC's "#L" line separates its labels by two spaces ("Two Theta  Epoch  Seconds  Detector"): the 2θ
+    column and the detector's counts are read, not the time stamps after 2θ."""
+    rows = [f"{10 + 2 * i:.1f} {1000 + i} 1 {100 + i % 7}" for i in range(41)]
+    path = tmp_path / "spec_scan.txt"
+    path.write_text(
+        "\n".join(["#S 1  ascan  tth 10 90 40 1", "#L Two Theta  Epoch  Seconds  Detector", *rows])
+    )
+    p = read_pattern(path)
+    np.testing.assert_array_equal(p.intensity, [100 + i % 7 for i in range(41)])
+    assert p.metadata["columns"] == "2θ/x from 'Two Theta', intensity from 'Detector'"

@@ -919,7 +919,7 @@ def _row_numbers_first(columns: np.ndarray) -> bool:
 _INTENSITY_LABELS = {
     "i", "int", "intensity", "intensities", "count", "counts", "cts", "cps", "y", "yobs", "y_obs", "iobs",
     "i_obs", "obs", "observed", "net", "netintensity", "net_intensity", "i_net", "rawintensity",
-    "raw_intensity", "counts_per_second", "psd", "det1disc1",
+    "raw_intensity", "counts_per_second", "psd", "det1disc1", "detector", "det",
 }  # fmt: skip
 # Labels of a column that numbers the scans (frames, images) of a file holding several one after another.
 _SCAN_LABEL = re.compile(
@@ -943,7 +943,8 @@ class _Named:
 
 def _column_labels(line: str | None, count: int) -> list[str] | None:
     """The labels of a column-header line, when it has exactly ``count`` (split on tabs, else on commas or
-    semicolons, else on spaces, so that a tab-separated "Pos. [°2Th.]" stays one label)."""
+    semicolons, else on spaces, so that a tab-separated "Pos. [°2Th.]" stays one label; else on runs of two
+    or more spaces, as SPEC's "#L Two Theta  Epoch  Detector" separates labels of several words)."""
     if line is None:
         return None
     text = _LABEL_PREFIX.sub("", line.strip())
@@ -954,7 +955,7 @@ def _column_labels(line: str | None, count: int) -> list[str] | None:
         return labels if len(labels) == count and all(labels) else None
     # A leading separator: the first column has no name (a saved table's row index).
     index = ["(row index)"] if text.startswith((",", ";")) else []
-    for separator in (r"\t", r"\s*[,;]\s*", r"\s+", _UNIT_AFTER_SPACE):
+    for separator in (r"\t", r"\s*[,;]\s*", r"\s+", _UNIT_AFTER_SPACE, r"\s{2,}"):
         labels = index + [w.strip().strip("\"'").strip() for w in re.split(separator, text.strip(" \t,;"))]
         if len(labels) == count and all(labels):
             return labels
@@ -984,7 +985,7 @@ def _column_axis(label: str) -> XAxis | None:
     unit = "" if found is None else found.group(0).lower().replace(" ", "")
     if _label_base(label) in ("angle", "winkel", "2θ") or re.search(r"2th|2θ|°2", unit):
         return XAxis("2theta", "", label)
-    if re.search(r"(^|[^a-z0-9])(2θ|2-?theta|two-?theta)", label.lower()):  # "θ/2θ, °", "Angle 2-Theta"
+    if re.search(r"(^|[^a-z0-9])(2θ|2-?theta|two[- ]?theta)", label.lower()):  # "θ/2θ, °", "Angle 2-Theta"
         return XAxis("2theta", "", label)
     return None
 
