@@ -379,6 +379,23 @@ def test_classify_says_when_a_file_was_measured_with_neutrons(capsys, tiny_model
     assert f"{neutron}: 3296 points" in out
 
 
+def test_classify_a_file_on_q_with_the_wavelength_given(capsys, tiny_model, tmp_path) -> None:
+    """A file whose x is Q and which states no wavelength: --wavelength converts it, and the answers are those
+    of the same pattern on 2θ."""
+    measured = xs.io.read_pattern(examples.measured_path("CdS"))
+    q = 4 * np.pi * np.sin(np.radians(measured.two_theta / 2)) / 1.540593
+    path = tmp_path / "cds_q.xy"
+    rows = "".join(f"{a:.10g} {b:.10g}\n" for a, b in zip(q, measured.intensity, strict=True))
+    path.write_text("# q_A^-1 I\n" + rows)
+    code, out, err = run(capsys, "classify", path, "--model", tiny_model, "--top", 3)
+    assert code != 0 and "xrdsynth classify --wavelength" in err
+    code, out, err = run(capsys, "classify", path, "--wavelength", "CuKa1", "--model", tiny_model, "--top", 3)
+    assert code == 0, err
+    expected = load_pretrained(tiny_model).predict(measured, wavelength="CuKa1", top=3)[0]
+    rows = [line.split() for line in out.split(f"{path}:", 1)[1].splitlines()[2:5]]
+    assert [int(r[1]) for r in rows] == list(expected.space_group)
+
+
 def test_classify_json_is_one_document_with_a_list_per_file(capsys, tiny_model, tmp_path) -> None:
     # A simulated .xy states its wavelength in the header: no --wavelength needed.
     xy = tmp_path / "quartz.xy"

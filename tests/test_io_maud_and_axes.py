@@ -333,3 +333,25 @@ def test_labels_of_several_words_two_spaces_apart(tmp_path: Path) -> None:
     p = read_pattern(path)
     np.testing.assert_array_equal(p.intensity, [100 + i % 7 for i in range(41)])
     assert p.metadata["columns"] == "2θ/x from 'Two Theta', intensity from 'Detector'"
+
+
+def test_a_wavelength_given_to_the_reader_where_the_file_states_none(tmp_path: Path) -> None:
+    q = np.linspace(1.0, 5.0, 200)
+    path = tmp_path / "q.xy"
+    path.write_text("# q_A^-1 I\n" + "".join(f"{v:.17g} {100 + i % 5}\n" for i, v in enumerate(q)))
+    with pytest.raises(PatternFileError, match=r"read_pattern\(\.\.\., wavelength=\.\.\.\)"):
+        read_pattern(path)
+    p = read_pattern(path, wavelength=1.5406)
+    np.testing.assert_allclose(p.two_theta, 2 * np.degrees(np.arcsin(q * 1.5406 / (4 * np.pi))), rtol=1e-12)
+    assert p.wavelength == 1.5406
+    assert p.metadata["wavelength_from"] == "given to the reader (the file states none)"
+    # A 2θ file without a wavelength takes it as well; one that states its own keeps it.
+    rows = "".join(f"{10 + 0.02 * i:.2f} {100 + i % 5}\n" for i in range(50))
+    (tmp_path / "plain.xy").write_text(rows)
+    (tmp_path / "stated.xy").write_text("# wavelength = 0.7093\n" + rows)
+    assert read_pattern(tmp_path / "plain.xy", wavelength=1.5406).wavelength == 1.5406
+    assert read_all_patterns(tmp_path / "stated.xy", wavelength=1.5406)[0].wavelength == 0.7093
+    assert read_pattern(DATA / "maud_gtial1_first3.F1B", wavelength=1.5406).wavelength == 2.52
+    for bad in (-1.0, 0.0, float("nan"), True, "1.54", 50.0):
+        with pytest.raises(ValueError, match="wavelength must be in Å"):
+            read_pattern(path, wavelength=bad)  # type: ignore[arg-type]

@@ -294,12 +294,14 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     # fails at once. Each entry is (what to call it, the file, the pattern): a range of a file of several
     # is named with its number.
     entries: list[tuple[str, str, MeasuredPattern]] = []
+    # --wavelength also converts an x axis of Q or d that a file gives without its wavelength.
+    given = None if args.wavelength is None else args.wavelength.wavelength
     for path in args.files:
         if args.all_scans:
-            found = read_all_patterns(path)
+            found = read_all_patterns(path, wavelength=given)
             entries += [(_range_name(path, p) if len(found) > 1 else path, path, p) for p in found]
         else:
-            pattern = read_pattern(path, scan=args.scan)
+            pattern = read_pattern(path, scan=args.scan, wavelength=given)
             entries.append((path if args.scan is None else _range_name(path, pattern), path, pattern))
     wavelengths = [_measured_wavelength(name, p, args.wavelength) for name, _, p in entries]
     if args.model is None and DEFAULT_MODEL not in available_models():

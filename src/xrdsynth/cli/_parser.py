@@ -305,7 +305,8 @@ def build_parser(
         "with a pretrained classifier: the most probable space groups with their symbols, crystal systems\n"
         "and probabilities, and the most probable crystal system.\n\n"
         "The wavelength comes from --wavelength, else from the file; a file that states none needs\n"
-        "--wavelength (it is never guessed).",
+        "--wavelength (it is never guessed), which also converts an x axis of Q or d the file gives\n"
+        "without one.",
     )
     classify.add_argument("files", nargs="+", metavar="FILE", help="measured pattern file(s)")
     ranges = classify.add_mutually_exclusive_group()
@@ -324,7 +325,8 @@ def build_parser(
     )  # fmt: skip
     classify.add_argument(
         "--wavelength", type=_wavelength, default=None, metavar="W",
-        help="of the measurement, Å or a line name (CuKa1, MoKa1, ...); overrides the file's",
+        help="of the measurement, Å or a line name (CuKa1, MoKa1, ...); overrides the file's (and converts "
+        "a Q or d axis of a file that states none)",
     )  # fmt: skip
     classify.add_argument(
         "--top", type=_int_at_least(1), default=5, metavar="K", help="space groups to list (default: 5)"

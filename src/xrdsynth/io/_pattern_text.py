@@ -295,6 +295,10 @@ def x_axis(header: Sequence[str], label_line: str | None) -> XAxis:
     return XAxis("2theta", "", "")
 
 
+# metadata["wavelength_from"] of a pattern whose wavelength the caller gave (its file states none).
+GIVEN_WAVELENGTH = "given to the reader (the file states none)"
+
+
 def _total_scattering(source: str, said: str) -> PatternFileError:
     return PatternFileError(
         f"{source}: {said!r}: a pair distribution function G(r) or a total-scattering structure function "
@@ -335,8 +339,8 @@ def convert_x(
     if lam is None:
         raise PatternFileError(
             f"{source}: the x axis is {name} ({axis.said!r}); converting it to 2θ needs the wavelength, "
-            f"which the file does not state (build the pattern with MeasuredPattern.{helper}(..., "
-            "wavelength=...))"
+            "which the file does not state (give it: read_pattern(..., wavelength=...), xrdsynth classify "
+            f"--wavelength, or build the pattern with MeasuredPattern.{helper}(..., wavelength=...))"
         )
     if axis.kind == "q" and not axis.unit:
         raise PatternFileError(
@@ -721,9 +725,9 @@ def _mdi(table: _Table) -> _Steps | None:
     return _Steps(start, step, int(n), wavelength, 0, table.label_line.strip(), anode)  # type: ignore[union-attr]
 
 
-def read_text(source: str, data: bytes, format: str) -> Ranges:
+def read_text(source: str, data: bytes, format: str, wavelength: float | None = None) -> Ranges:
     """Columns, RRUFF or a start/step list; columns give several ranges where the file holds several scans
-    one after the other."""
+    one after the other. ``wavelength`` (Å), where the file states none, converts an x axis of Q or d."""
     if _suffix(source) in _PDF_SUFFIXES:
         raise _total_scattering(source, f"a {_suffix(source)} file")
     text = decode(source, data)
@@ -804,6 +808,9 @@ def read_text(source: str, data: bytes, format: str) -> Ranges:
     if width > used:
         metadata["ignored_columns"] = str(width - used)
 
+    if "wavelength" not in radiation and wavelength is not None:
+        radiation = {"wavelength": wavelength}
+        metadata["wavelength_from"] = GIVEN_WAVELENGTH
     two_theta, note = convert_x(source, x, axis, radiation)
     if note:
         metadata["x_axis"] = note

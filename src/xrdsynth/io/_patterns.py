@@ -14,6 +14,8 @@ from __future__ import annotations
 import bz2
 import dataclasses
 import lzma
+import math
+import numbers
 import os
 import struct
 import zipfile
@@ -21,13 +23,20 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from ._pattern_base import MeasuredPattern, MissingPatternFile, PatternFileError, Ranges, annotated
+from ._pattern_base import (
+    WAVELENGTH_RANGE,
+    MeasuredPattern,
+    MissingPatternFile,
+    PatternFileError,
+    Ranges,
+    annotated,
+)
 from ._pattern_bruker_raw import read_raw, version
 from ._pattern_cif import is_pdcif, is_structure_cif, read_pdcif
 from ._pattern_gsas import is_gsas, read_gsas
 from ._pattern_philips import is_philips_rd, read_philips_rd
 from ._pattern_stoe import is_stoe_raw, read_stoe_raw
-from ._pattern_text import decode, read_text, text_format
+from ._pattern_text import GIVEN_WAVELENGTH, decode, read_text, text_format
 from ._pattern_vendor_text import (
     is_asc,
     is_cpi,
@@ -114,7 +123,11 @@ _READERS: dict[str, Callable[[str, bytes, str], Ranges]] = {
 
 
 def read_pattern(
-    path: str | os.PathLike[str], format: str | None = None, *, scan: int | None = None
+    path: str | os.PathLike[str],
+    format: str | None = None,
+    *,
+    scan: int | None = None,
+    wavelength: float | None = None,
 ) -> MeasuredPattern:
     """Read a measured powder pattern (one scan) from the file a diffractometer or its software wrote.
 
@@ -153,6 +166,9 @@ def read_pattern(
         scan: which range (scan, bank, block) of the file, 0 for the first; None (default) reads the first
             range that is a 2θ scan (a rocking curve before it is skipped). Ranges are never stitched; see
             :func:`read_all_patterns` and ``metadata["ranges"]``.
+        wavelength: the wavelength (Å) of a measurement whose file states none: it converts an x axis of Q
+            or d to 2θ, and becomes the pattern's ``wavelength`` (``metadata["wavelength_from"]`` says it was
+            given). A wavelength the file states (or its d column implies) wins. None (default): none.
 
     Returns:
         The pattern; ``format`` says which reader was used and ``metadata`` holds what else the file says
@@ -170,9 +186,9 @@ def read_pattern(
             unknown file, a file over 32 MiB, no range that is a 2θ scan, an x axis that is not 2θ and
             cannot be converted, non-finite values, fewer than 2 points. The message names the file and the
             line, range or byte offset where it can, and says what is wrong.
-        ValueError: an unknown ``format``.
+        ValueError: an unknown ``format``, or a ``wavelength`` that is no X-ray or neutron wavelength.
     """
-    source, ranges = _read_ranges(path, format)
+    source, ranges = _read_ranges(path, format, wavelength)
     if scan is not None:
         if isinstance(scan, bool) or not isinstance(scan, int) or not 0 <= scan < len(ranges):
             raise PatternFileError(
@@ -188,14 +204,17 @@ def read_pattern(
     return first
 
 
-def read_all_patterns(path: str | os.PathLike[str], format: str | None = None) -> list[MeasuredPattern]:
-    """Every range of the file that is a 2θ pattern, in file order (see :func:`read_pattern`).
+def read_all_patterns(
+    path: str | os.PathLike[str], format: str | None = None, *, wavelength: float | None = None
+) -> list[MeasuredPattern]:
+    """Every range of the file that is a 2θ pattern, in file order (see :func:`read_pattern`, also for
+    ``wavelength``).
 
     Each carries ``metadata["range"]`` (1-based position in the file) and ``metadata["ranges"]`` when the
     file holds more than one; ranges that are not 2θ scans are left out. Raises :class:`PatternFileError`
     when none is, with every range's reason.
     """
-    source, ranges = _read_ranges(path, format)
+    source, ranges = _read_ranges(path, format, wavelength)
     patterns = [r for r in ranges if isinstance(r, MeasuredPattern)]
     if not patterns:
         raise _no_pattern(source, ranges)
@@ -211,10 +230,21 @@ def _no_pattern(source: str, ranges: Ranges) -> PatternFileError:
     return PatternFileError(f"{source}: none of the {len(ranges)} ranges is a readable 2θ scan ({reasons})")
 
 
-def _read_ranges(path: str | os.PathLike[str], format: str | None) -> tuple[str, Ranges]:
+def _read_ranges(
+    path: str | os.PathLike[str], format: str | None, wavelength: float | None = None
+) -> tuple[str, Ranges]:
     source = os.fspath(path)
     if format is not None and format not in FORMATS:
         raise ValueError(f"unknown pattern format {format!r}; expected one of {', '.join(FORMATS)} or None")
+    if wavelength is not None and not (
+        isinstance(wavelength, numbers.Real)
+        and not isinstance(wavelength, bool)
+        and math.isfinite(wavelength)
+        and WAVELENGTH_RANGE[0] <= wavelength <= WAVELENGTH_RANGE[1]
+    ):
+        raise ValueError(
+            f"wavelength must be in Å, {WAVELENGTH_RANGE[0]}-{WAVELENGTH_RANGE[1]}, got {wavelength!r}"
+        )
     file = Path(source)
     if not file.exists():
         raise MissingPatternFile(f"{source}: no such file")
@@ -232,7 +262,16 @@ def _read_ranges(path: str | os.PathLike[str], format: str | None) -> tuple[str,
         raise PatternFileError(f"{source}: cannot be read ({exc.strerror or exc})") from None
     if not data.strip():
         raise PatternFileError(f"{source}: empty file")
-    ranges = _ranges_of(source, data, format)
+    ranges = _ranges_of(source, data, format, wavelength=wavelength)
+    if wavelength is not None:  # what the file left without a wavelength gets the given one
+        ranges = [
+            dataclasses.replace(
+                r, wavelength=float(wavelength), metadata={**r.metadata, "wavelength_from": GIVEN_WAVELENGTH}
+            )
+            if isinstance(r, MeasuredPattern) and r.wavelength is None
+            else r
+            for r in ranges
+        ]
     if len(ranges) > 1:
         ranges = [
             dataclasses.replace(r, metadata={**r.metadata, "ranges": str(len(ranges)), "range": str(i)})
@@ -284,7 +323,9 @@ def _decompressed(source: str, data: bytes) -> tuple[bytes, str]:
     return content, compression
 
 
-def _ranges_of(source: str, data: bytes, format: str | None, in_archive: bool = False) -> Ranges:
+def _ranges_of(
+    source: str, data: bytes, format: str | None, in_archive: bool = False, wavelength: float | None = None
+) -> Ranges:
     """The ranges of a file's bytes: decompressed, its format sniffed (unless given), read; any exception a
     reader did not foresee becomes a PatternFileError that names the file."""
     data, compression = _decompressed(source, data)
@@ -294,7 +335,11 @@ def _ranges_of(source: str, data: bytes, format: str | None, in_archive: bool = 
         if format == "zip" and in_archive:
             raise PatternFileError(f"{source}: an archive inside an archive is not read")
         reader = _READERS.get(format, read_text)
-        ranges = reader(source, data, format)
+        # Only text columns may have an x axis of Q or d, which the given wavelength converts.
+        if reader is read_text:
+            ranges = read_text(source, data, format, wavelength)
+        else:
+            ranges = reader(source, data, format)
     except PatternFileError:
         raise
     except (
