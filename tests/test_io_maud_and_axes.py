@@ -355,3 +355,22 @@ def test_a_wavelength_given_to_the_reader_where_the_file_states_none(tmp_path: P
     for bad in (-1.0, 0.0, float("nan"), True, "1.54", 50.0):
         with pytest.raises(ValueError, match="wavelength must be in Å"):
             read_pattern(path, wavelength=bad)  # type: ignore[arg-type]
+
+
+def test_irena_usaxs_export_is_q_converted_with_its_wavelength(tmp_path: Path) -> None:
+    """Irena's USAXS exports (GSAS-II's small-angle tutorials) carry no column labels, but their header names
+    the Q wave and states the wavelength: Q in 1/Å, converted."""
+    q = np.geomspace(0.002, 0.8, 90)
+    header = [
+        "# SpecComment=GC-II-A",
+        "# Wavelength=1.1265",
+        "# IntensityWaveName=SMR_Int",
+        "# QWavename=SMR_Qvec",
+    ]
+    rows = [f"{v:.6g} {1e4 * v**-2:.6g} {1.0:.3g}" for v in q]
+    path = tmp_path / "GC calibrated data.txt"
+    path.write_text("\n".join([*header, *rows]) + "\n", encoding="ascii")
+    p = read_pattern(path)
+    expected = 2 * np.degrees(np.arcsin(np.array([float(f"{v:.6g}") for v in q]) * 1.1265 / (4 * np.pi)))
+    np.testing.assert_allclose(p.two_theta, expected, rtol=1e-12)
+    assert p.wavelength == 1.1265 and "Q in 1/Å" in p.metadata["x_axis"]

@@ -219,6 +219,8 @@ _SCAN_AXIS_LINE = re.compile(
     r"[#!;*\s]*(?:scan[\s_]*axis|axis[\s_]*type|scanned[\s_]*axis|drive)\s*[:=]\s*[\"']?([^\s\"',;]+)",
     re.IGNORECASE,
 )
+# Keys of the header Irena (the APS USAXS software) writes over its Q, I, error columns.
+_IRENA_KEY = re.compile(r"[#\s]*(?:QWave_?name|USAXSDataFolder)\s*=", re.IGNORECASE)
 _Q_UNITS = (("nm", "1/nm"), ("å", "1/Å"), ("a^-1", "1/Å"), ("1/a", "1/Å"), ("a-1", "1/Å"), ("ang", "1/Å"))
 
 
@@ -285,6 +287,8 @@ def x_axis(header: Sequence[str], label_line: str | None) -> XAxis:
         stated = _SCAN_AXIS_LINE.match(line)
         if stated and stated.group(1).lower() in _OTHER_ANGLES:
             return XAxis("angle", "", line.strip())
+        if _IRENA_KEY.match(line):  # Irena's (APS USAXS) exports: Q in 1/Å, the intensity, its error
+            return XAxis("q", "1/Å", line.strip())
     for line in header:
         match = _TOF_WORDS.search(line)
         if match:
