@@ -813,7 +813,7 @@ def read_text(source: str, data: bytes, format: str, wavelength: float | None = 
         metadata["ignored_columns"] = str(width - used)
 
     if "wavelength" not in radiation and wavelength is not None:
-        radiation = {"wavelength": wavelength}
+        radiation = {"wavelength": float(wavelength)}
         metadata["wavelength_from"] = GIVEN_WAVELENGTH
     two_theta, note = convert_x(source, x, axis, radiation)
     if note:
