@@ -474,8 +474,11 @@ def _scan(source: str, text: str) -> _Table:
             # Columns separated by white space whose words are all numbers with a decimal comma or whole
             # numbers ("10,02   212,7"): decimal commas (a European locale's space-separated export), unless
             # every comma could as well separate thousands ("10,000 12,345").
-            if not decimal_comma and len(words) > 1 and any(commas) and all(
-                c or w.isdigit() for c, w in zip(commas, words, strict=True)
+            if (
+                not decimal_comma
+                and len(words) > 1
+                and any(commas)
+                and all(c or w.isdigit() for c, w in zip(commas, words, strict=True))
             ):
                 if all(_THOUSANDS.fullmatch(w) for w, c in zip(words, commas, strict=True) if c):
                     raise PatternFileError(
@@ -773,7 +776,7 @@ def read_text(source: str, data: bytes, format: str, wavelength: float | None = 
             axis = XAxis("q", "1/Å", "Q of a MAUD .ddq file")
         per_row = _counts_along_rows(columns) if axis.kind == "2theta" else 0
         if per_row:
-            return [_counts_in_rows(source, table, columns, radiation, metadata)]
+            return [_counts_in_rows(source, table, columns, per_row, radiation, metadata)]
         spacing = _spacing_column(columns) if axis.kind == "2theta" else None
         if spacing is not None:
             # 2θ, then d (or Q), then the intensity: the d column is no intensity, and it gives λ.
@@ -818,9 +821,7 @@ def read_text(source: str, data: bytes, format: str, wavelength: float | None = 
     two_theta, note = convert_x(source, x, axis, radiation)
     if note:
         metadata["x_axis"] = note
-    if table.header:
-        metadata["header"] = "\n".join(table.header)
-        metadata.setdefault("probe", _header_probe(table.header))
+    metadata = _with_header(metadata, table)
 
     series = [(y_column, intensity)] + ([] if named is None else [(i, columns[:, i]) for i in named.series])
     ranges: Ranges = []
@@ -885,17 +886,29 @@ def _counts_along_rows(columns: np.ndarray) -> int:
     return k if across <= 1.5 * within and smoother and agrees > 0.15 else 0
 
 
+def _with_header(metadata: dict[str, str], table: _Table) -> dict[str, str]:
+    """``metadata`` with the text file's header lines and the probe a header line names, where it has a
+    header."""
+    if not table.header:
+        return metadata
+    probe = metadata.get("probe") or _header_probe(table.header)
+    return {**metadata, "header": "\n".join(table.header), "probe": probe}
+
+
 def _counts_in_rows(
-    source: str, table: _Table, columns: np.ndarray, radiation: dict[str, float], metadata: dict[str, str]
+    source: str,
+    table: _Table,
+    columns: np.ndarray,
+    k: int,
+    radiation: dict[str, float],
+    metadata: dict[str, str],
 ) -> MeasuredPattern:
     """The pattern of rows "angle, then k counts" (:func:`_counts_along_rows`): the counts in order, the
     angle of each the row's angle plus its place in the row times the row step over k."""
-    k = columns.shape[1] - 1
     step = float(np.mean(np.diff(columns[:, 0]))) / k
     two_theta = (columns[:, :1] + step * np.arange(k)[None, :]).ravel()
     note = f"each row is an angle and {k} counts in steps of {step:.6g}° (a Rigaku .txt export's layout)"
-    if table.header:
-        metadata = {**metadata, "header": "\n".join(table.header)}
+    metadata = _with_header(metadata, table)
 
     def where(i: int) -> str:
         return f"line {table.line_numbers[i // k]}"

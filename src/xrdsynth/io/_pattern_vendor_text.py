@@ -668,18 +668,17 @@ def read_ill_numors(source: str, text: str) -> Ranges:
     ranges: Ranges = []
     i = 1
     while i < len(lines) and lines[i].strip() not in ("-10000", ""):
-        ranges.append(_ill_numor(source, lines, i))
-        end = next((k for k in range(i, len(lines)) if lines[k].strip() == "-1000"), None)
-        if end is None:
-            break
+        end = next((k for k in range(i, len(lines)) if lines[k].strip() == "-1000"), len(lines))
+        ranges.append(_ill_numor(source, lines, i, end))
         i = end + 1
     if not ranges:
         raise PatternFileError(f"{source}: an ILL numor file without numors")
     return ranges
 
 
-def _ill_numor(source: str, lines: list[str], i: int) -> MeasuredPattern | PatternFileError:
-    """The numor whose title is line ``i`` (0-based), or why it cannot be read."""
+def _ill_numor(source: str, lines: list[str], i: int, end: int) -> MeasuredPattern | PatternFileError:
+    """The numor whose title is line ``i`` and whose ``-1000`` line is ``end`` (0-based; the number of lines
+    where it has none), or why it cannot be read."""
     title = _ILL_TITLE.match(lines[i])
     if title is None or i + 4 >= len(lines):
         return PatternFileError(f"{source}: line {i + 1}: not the title line of a numor ({lines[i][:40]!r})")
@@ -691,10 +690,8 @@ def _ill_numor(source: str, lines: list[str], i: int) -> MeasuredPattern | Patte
     first = i + 4 if any(word.lower() == "to" for word in cells[1:]) else i + 5
     counts: list[float] = []
     numbers: list[int] = []
-    for k in range(first, len(lines)):
+    for k in range(first, end):
         line = lines[k].rstrip()
-        if line.strip() == "-1000":
-            break
         for c in range(0, len(line), _ILL_PAIR):
             field_ = line[c + 2 : c + _ILL_PAIR]
             if not _ILL_COUNT.fullmatch(field_):
