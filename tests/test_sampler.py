@@ -40,6 +40,7 @@ from xrdsynth.sampler._relax import (
     Sites,
     atom_jacobians,
     clearance,
+    close_pairs,
     nearest_images,
     nearest_lengths2,
     relax,
@@ -868,9 +869,8 @@ def test_relax_separates_atoms_along_their_freedoms_only() -> None:
     assert torch.equal(moved[0, :, 1:], xyz[0, :, 1:])  # y and z never move
 
 
-def test_relax_ordered_sums_equal_index_add_on_the_samplers_own_crystals(monkeypatch) -> None:
-    """The fixed-order sums used off the CPU (index_add_ adds with atomics on CUDA, so its crystals changed
-    from run to run) move the atoms as index_add_ does, on the crystals the sampler pushes apart."""
+def _recorded_pushes(monkeypatch, sampler: SpaceGroupSampler, n: int) -> list[tuple[tuple, dict]]:
+    """The arguments of every call the sampler's placement makes to ``relax`` while drawing ``n`` crystals."""
     import xrdsynth.sampler._placement as placement
 
     calls = []
@@ -880,9 +880,15 @@ def test_relax_ordered_sums_equal_index_add_on_the_samplers_own_crystals(monkeyp
         return relax(*args, **kwargs)
 
     monkeypatch.setattr(placement, "relax", recording)
-    SpaceGroupSampler(seed=5).sample(48)
+    sampler.sample(n)
     assert calls
-    args, kwargs = calls[0]
+    return calls
+
+
+def test_relax_ordered_sums_equal_index_add_on_the_samplers_own_crystals(monkeypatch) -> None:
+    """The fixed-order sums used off the CPU (index_add_ adds with atomics on CUDA, so its crystals changed
+    from run to run) move the atoms as index_add_ does, on the crystals the sampler pushes apart."""
+    args, kwargs = _recorded_pushes(monkeypatch, SpaceGroupSampler(seed=5), 48)[0]
     assert int(args[2].valid.sum()) > 48  # several sites per crystal
     by_index_add = relax(*args, **kwargs, ordered_sums=False)
     ordered = relax(*args, **kwargs, ordered_sums=True)
@@ -908,36 +914,63 @@ def test_placement_in_chunks_makes_the_same_crystals(monkeypatch) -> None:
         assert torch.equal(getattr(chunked, name), getattr(whole, name)), name
 
 
-def test_giving_up_before_the_pushes_changes_no_crystal(monkeypatch) -> None:
-    """A crystal whose immovable pairs (sites without free parameters, certifying sites) already need more
-    growth than it may have is given up before the pushes; the check after them would give it up too, so
-    the crystals of a seed are the same with and without the early exit, and the pushes see fewer."""
-    import dataclasses
+def test_atoms_the_pushes_cannot_move_are_placed_at_their_whole_minimum_distance(monkeypatch) -> None:
+    """Pairs of two atoms that never move (sites without free parameters, the certifying sites) reach the
+    pushes already at their minimum distance: only a uniform expansion could resolve them afterwards, so
+    placing them at a fraction of it (as the movable ones are) would only grow the cell."""
+    sampler = SpaceGroupSampler(seed=4, space_groups=[47, 123, 139, 191, 221, 225, 229, 2, 14, 62])
+    table = torch.as_tensor(sampler.min_distance_table())
+    checked = 0
+    for args, _ in _recorded_pushes(monkeypatch, sampler, 60):
+        xyz, lattice, sites = args[0], args[1], args[2]
+        # The immovable atoms alone: the others keep their slots (masks are prefixes) as element 0, whose
+        # pairs have no minimum distance.
+        still_atom = sites.mask & (sites.jacobian.flatten(2) == 0).all(dim=-1)
+        first = sites.first.clamp(max=sites.mask.shape[1] - 1)
+        still = dataclasses.replace(
+            sites,
+            numbers=torch.where(still_atom, sites.numbers, 0),
+            valid=sites.valid & still_atom.gather(1, first),
+        )
+        ratio = clearance(xyz, lattice, still, table)
+        checked += int(torch.isfinite(ratio).sum())
+        assert bool((ratio >= 1.0 - 1e-9).all()), ratio.min()
+        # ... while the movable ones are placed closer (down to PLACEMENT_FRACTION) and then pushed.
+        assert float(clearance(xyz, lattice, sites, table).min()) < 1.0
+    assert checked >= 20  # crystals with at least one pair of immovable atoms
 
-    import xrdsynth.sampler._placement as placement
 
-    immovable, relax_all = placement._immovable, placement.relax
-    pushed = []
+def _closest_listed_pair(x: torch.Tensor, lattice: torch.Tensor, sites: Sites, pairs, table: torch.Tensor):
+    """(n,) per crystal, the smallest ratio of distance to ``table`` distance over the listed ``pairs``
+    (with their nearest-image shifts) for coordinates ``x`` (taken back across the cell faces they were
+    wrapped over since the pairs were listed: ``relax`` returns them in [0, 1))."""
+    first = sites.first.clamp(max=sites.mask.shape[1] - 1)[pairs.crystal, pairs.s]
+    floor = table[sites.numbers[pairs.crystal, first], sites.numbers[pairs.crystal, pairs.b]]
+    delta = x[pairs.crystal, pairs.b] - x[pairs.crystal, first] + pairs.shift
+    distance = torch.bmm(delta[:, None, :], lattice[pairs.crystal]).squeeze(1).norm(dim=-1)
+    ratio = torch.where(floor > 0, distance / floor, math.inf)
+    full = torch.full((x.shape[0],), math.inf, dtype=x.dtype)
+    return full.scatter_reduce(0, pairs.crystal, ratio, "amin")
 
-    def counting_relax(xyz, *args, **kwargs):
-        pushed[-1] += xyz.shape[0]
-        return relax_all(xyz, *args, **kwargs)
 
-    def nothing_immovable(*args):
-        sites = immovable(*args)
-        return dataclasses.replace(sites, mask=torch.zeros_like(sites.mask))
-
-    def crystals() -> CrystalBatch:
-        pushed.append(0)
-        return SpaceGroupSampler(seed=4, space_groups=[47, 123, 139, 191, 221, 225, 229]).sample(40)
-
-    monkeypatch.setattr(placement, "relax", counting_relax)
-    early = crystals()
-    monkeypatch.setattr(placement, "_immovable", nothing_immovable)
-    late = crystals()
-    assert pushed[0] < pushed[1]  # the early exit spared the pushes some crystals
-    for name in ("lattice", "frac_coords", "numbers", "mask", "space_group"):
-        assert torch.equal(getattr(early, name), getattr(late, name)), name
+def test_pushes_never_leave_a_listed_pair_closer_than_it_started(monkeypatch) -> None:
+    """With ``keep_best``, each crystal gets the step of the pushes whose closest listed pair is furthest
+    from its minimum distance, the start included: pushes that balance can bring a crystal's closest pair
+    closer than it started (they do for some of the sampler's own crystals without it)."""
+    sampler = SpaceGroupSampler(seed=5)
+    table = torch.as_tensor(sampler.min_distance_table())
+    worse_plain = 0
+    for args, kwargs in _recorded_pushes(monkeypatch, sampler, 96):
+        xyz, lattice, sites, target, iterations = args
+        assert torch.equal(kwargs["keep_best"], table)
+        pairs = close_pairs(xyz, lattice, sites, target, 2.0)
+        start = _closest_listed_pair(xyz, lattice, sites, pairs, table)
+        best = relax(xyz, lattice, sites, target, iterations, keep_best=table)
+        plain = relax(xyz, lattice, sites, target, iterations)
+        best, plain = best - torch.round(best - xyz), plain - torch.round(plain - xyz)  # unwrapped
+        assert bool((_closest_listed_pair(best, lattice, sites, pairs, table) >= start - 1e-9).all())
+        worse_plain += int((_closest_listed_pair(plain, lattice, sites, pairs, table) < start - 1e-6).sum())
+    assert worse_plain > 0
 
 
 def test_categorical_draws_follow_the_weights_and_never_a_zero_weight() -> None:

@@ -4,7 +4,6 @@ than their minimum distance, cells expanded where they must be, as functions of 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import torch
@@ -39,8 +38,8 @@ __all__ = [
 FIRST_CANDIDATES = 4  # candidates in the first round of a site (the best one that clears is kept)
 EXPANSION_MARGIN = 1.001  # a cell that must grow grows to 1.001 x what the closest pair needs
 MAX_EXPANSION = 1.3  # a cell may grow to at most 1.3 x its drawn length (2.2 x the volume), else redrawn
-PLACEMENT_FRACTION = 0.8  # sites are first placed at this fraction of the minimum distances ...
-RELAX_ROUNDS = 2  # ... then pushed apart (_relax.relax) in up to this many rounds (new neighbour lists)
+PLACEMENT_FRACTION = 0.9  # sites are first placed at this fraction of the minimum distances ...
+RELAX_ROUNDS = 1  # ... then pushed apart (_relax.relax) in up to this many rounds (new neighbour lists)
 RELAX_ITERATIONS = 15  # of at most this many steps each
 # A certifying site's first atom is kept at least this far (Å) from the special values of its free
 # coordinates (see special_candidates), so that spglib at 1e-3 Å sees no extra symmetry.
@@ -126,8 +125,10 @@ def place_sites(
     Three steps, each vectorised over the crystals:
 
     1. *Placement*, site by site in slot order (fixed and line positions first, see
-       :meth:`Composition.by_freedom`), at ``PLACEMENT_FRACTION`` of the minimum distances. For site s of
-       every crystal at once, candidate free parameters (uniform in [0, 1)) are drawn and each
+       :meth:`Composition.by_freedom`), at ``PLACEMENT_FRACTION`` of the minimum distances, except for
+       pairs of two atoms the pushes never move (sites without free parameters, certifying sites), which
+       are placed at their whole minimum distance: nothing but a uniform expansion resolves those. For
+       site s of every crystal at once, candidate free parameters (uniform in [0, 1)) are drawn and each
        candidate's orbit is built. A candidate's *clearance* is the smallest ratio, over the atoms of
        sites 0..s-1 and the other atoms of its own orbit, of distance to the pair's threshold; by
        symmetry the orbit's first atom stands for the whole orbit. Of the candidates with clearance >= 1,
@@ -136,10 +137,11 @@ def place_sites(
        (:func:`candidate_schedule`, ``attempts`` in all; one for a site without free parameters), and
        where none of them clears, the cell is expanded uniformly just enough for the best candidate
        (``EXPANSION_MARGIN`` above); expansion keeps every earlier site valid.
-    2. *Pushing apart* (:func:`~xrdsynth.sampler._relax.relax`): the atoms move along their sites' free
-       parameters until every pair reaches its ``target_distance`` (the fitted minimum distance), in up
-       to ``RELAX_ROUNDS`` rounds of ``RELAX_ITERATIONS`` steps, the later rounds only for crystals that
-       still have a pair closer than its ``min_distance``.
+    2. *Pushing apart* (:func:`~xrdsynth.sampler._relax.relax`), for the crystals with a pair closer
+       than its ``min_distance``: the atoms move along their sites' free parameters toward every pair at
+       its ``target_distance`` (the fitted distance), in up to ``RELAX_ROUNDS`` rounds of
+       ``RELAX_ITERATIONS`` steps, and each crystal keeps whichever coordinates (before, after, or at a
+       step between) leave its closest pair furthest from its minimum.
     3. *Check*: every pair is measured exactly (:func:`~xrdsynth.sampler._relax.clearance`); a crystal
        with a pair still closer than its ``min_distance`` is expanded uniformly just enough.
 
@@ -170,7 +172,6 @@ def place_sites(
     n = c.group.shape[0]
     dtype, device = lattice.dtype, lattice.device
     xyz = torch.zeros((n, atoms.mask.shape[1], 3), dtype=dtype, device=device)
-    table = PLACEMENT_FRACTION * min_distance
     number_atom = c.number.gather(1, atoms.site) * atoms.mask  # (n, N) atomic number of each atom slot
     pairs = min_distance[c.number[:, :, None], c.number[:, None, :]]  # (n, S, S)
     pairs = pairs * (c.valid[:, :, None] & c.valid[:, None, :])
@@ -190,6 +191,11 @@ def place_sites(
     expansions = torch.zeros(n, dtype=torch.int64, device=device)
     schedule = candidate_schedule(attempts, FIRST_CANDIDATES)
     certifying = certificate_sites(t, c)  # (n, S)
+    # Sites the pushes never move (no free parameters, or certifying): their pairs with each other are
+    # placed at the full minimum distance, since nothing resolves them later but a uniform expansion.
+    fixed = t.dof[c.group[:, None] - 1, c.position] == 0
+    immovable = c.valid & (fixed | certifying)  # (n, S)
+    immovable_atom = immovable.gather(1, atoms.site) & atoms.mask  # (n, N)
     slots = torch.arange(1, MAX_SITES + 1, device=device)
     last_site = int((c.valid * slots).max()) if n else 0
     for s in range(last_site):
@@ -197,8 +203,9 @@ def place_sites(
         if rows.numel() == 0:
             continue
         stretch, used = _place_site(
-            t, c, atoms, s, rows, xyz, lattice, table, number_atom, schedule, generator, certifying[rows, s]
-        )
+            t, c, atoms, s, rows, xyz, lattice, min_distance, number_atom, schedule, generator,
+            certifying[rows, s], immovable[rows, s], immovable_atom[rows],
+        )  # fmt: skip
         draws += used
         grow = stretch > 1.0
         if bool(grow.any()):
@@ -231,28 +238,20 @@ def place_sites(
         frozen=frozen,
     )
     x, cell = xyz[rows], lattice[rows]
-    # Pairs of sites that never move (no free parameters, or certifying) keep their distances through the
-    # pushes, and a uniform expansion scales them with the growth: the growth they alone need is known
-    # now. A crystal that would need more than it may grow is given up before the pushes (the outcome
-    # the check below would reach; a third of the crystals that reach this point on the default sampler).
-    ratio = clearance(x, cell, _immovable(t, c, rows, sites), min_distance)
-    hopeless = (ratio < 1.0) & (growth[rows] * (EXPANSION_MARGIN / ratio.clamp(min=1e-9)) > limit[rows])
-    if bool(hopeless.any()):
-        placed[rows[hopeless]] = False
-        keep = torch.nonzero(~hopeless).squeeze(1)
-        rows, sites, x, cell = rows[keep], sites.take(keep), x[keep], cell[keep]
-        if rows.numel() == 0:
-            return xyz, lattice, placed, draws, expansions
-    if RELAX_ROUNDS:
-        x = relax(x, cell, sites, target_distance, RELAX_ITERATIONS)
+    # The pushes serve the crystals with a pair below its minimum (after placement at a fraction of it,
+    # nearly all); each keeps whichever of its coordinates before and after the pushes clears the most,
+    # since pushes that balance can leave a crystal's closest pair closer than where it started.
     ratio = clearance(x, cell, sites, min_distance)
-    for _ in range(RELAX_ROUNDS - 1):
+    for _ in range(RELAX_ROUNDS):
         tight = torch.nonzero(ratio < 1.0).squeeze(1)
         if tight.numel() == 0:
             break
         part = sites.take(tight)
-        x[tight] = relax(x[tight], cell[tight], part, target_distance, RELAX_ITERATIONS)
-        ratio[tight] = clearance(x[tight], cell[tight], part, min_distance)
+        moved = relax(x[tight], cell[tight], part, target_distance, RELAX_ITERATIONS, keep_best=min_distance)
+        after = clearance(moved, cell[tight], part, min_distance)
+        better = after > ratio[tight]
+        x[tight[better]] = moved[better]
+        ratio[tight[better]] = after[better]
     # What the pushes did not resolve, a uniform expansion does (every distance grows by its factor).
     stretch = torch.where(ratio < 1.0, EXPANSION_MARGIN / ratio.clamp(min=1e-9), torch.ones_like(ratio))
     stretch = stretch.to(torch.float64)
@@ -265,15 +264,6 @@ def place_sites(
     return xyz, lattice, placed, draws, expansions
 
 
-def _immovable(t: DeviceTables, c: Composition, rows: torch.Tensor, sites: Sites) -> Sites:
-    """The atoms of the crystals ``rows`` that the pushes never move: those of sites without free
-    parameters and of the certifying (frozen) sites; the others are left out (padding)."""
-    group = (c.group[rows] - 1)[:, None]
-    moves = (t.dof[group, c.position[rows]] > 0) & ~sites.frozen & sites.valid  # (p, S)
-    still = sites.mask & ~moves.gather(1, sites.site)
-    return dataclasses.replace(sites, mask=still, valid=sites.valid & ~moves)
-
-
 def _place_site(
     t: DeviceTables,
     c: Composition,
@@ -282,15 +272,19 @@ def _place_site(
     rows: torch.Tensor,
     xyz: torch.Tensor,
     lattice: torch.Tensor,
-    table: torch.Tensor,
+    min_distance: torch.Tensor,
     number_atom: torch.Tensor,
     schedule: list[int],
     generator: torch.Generator,
     certifying: torch.Tensor,
+    immovable: torch.Tensor,
+    immovable_atom: torch.Tensor,
 ) -> tuple[torch.Tensor, int]:
     """Place site ``s`` of crystals ``rows`` (writes ``xyz`` in place). Where the site certifies the group
     (``certifying``, (p,) bool), candidates near a special value (:func:`special_candidates`) are never
-    kept; a crystal whose candidates all are gets a new geometry.
+    kept; a crystal whose candidates all are gets a new geometry. ``immovable`` (p,) bool says whether
+    the site never moves in the pushes (no free parameters, or certifying), ``immovable_atom`` (p, N) the
+    same of every atom slot of these crystals.
 
     Returns:
         stretch: (p,) float64 length factor by which each crystal's cell must grow for its site to clear
@@ -315,9 +309,13 @@ def _place_site(
     # Inverse squared thresholds; 0 for slots that do not count (padding, atoms of later sites, pairs
     # without a minimum), whose ratio d² / threshold² is then taken as infinite, never the smallest.
     earlier = torch.arange(w, device=device)[None, :] < start[:, None]
-    threshold_previous = table[number_atom[rows, :w], z[:, None]]
+    # Pairs the pushes can resolve are placed at PLACEMENT_FRACTION of their minimum distance; pairs of
+    # two immovable atoms (and an immovable orbit with itself) at the whole of it.
+    fraction = torch.where(immovable[:, None] & immovable_atom[:, :w], 1.0, PLACEMENT_FRACTION).to(dtype)
+    threshold_previous = min_distance[number_atom[rows, :w], z[:, None]] * fraction
     inverse_previous = torch.where(earlier & (threshold_previous > 0), threshold_previous**-2, 0.0)
-    threshold_own = table[z, z][:, None].expand(-1, m - 1)
+    own_fraction = torch.where(immovable, 1.0, PLACEMENT_FRACTION).to(dtype)
+    threshold_own = (min_distance[z, z] * own_fraction)[:, None].expand(-1, m - 1)
     inverse_own = torch.where(in_orbit[:, 1:] & (threshold_own > 0), threshold_own**-2, 0.0)
     inverse = torch.cat([inverse_previous, inverse_own], dim=1)  # (p, w + m - 1)
     cell = lattice[rows]

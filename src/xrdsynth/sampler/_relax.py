@@ -18,6 +18,7 @@ rows a, b, c in Å. n crystals, N atom slots, S site slots, P pairs.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -57,7 +58,9 @@ class Sites:
     """Where the atoms of n crystals are, site by site.
 
     Attributes:
-        mask: (n, N) bool real atoms; numbers: (n, N) int64 atomic numbers (0 for padding).
+        mask: (n, N) bool real atoms, in the first slots of each crystal (the pair searches cut their
+            chunks at the largest atom count); numbers: (n, N) int64 atomic numbers (0 for padding, and
+            for atoms to leave out of the checks: element 0 has no minimum distance).
         site: (n, N) int64 site slot of each atom.
         first: (n, S) int64 atom slot of each site's first atom (its representative).
         valid: (n, S) bool the site slot holds a site.
@@ -299,6 +302,7 @@ def relax(
     target: float = 1.01,
     max_step: float = 0.25,
     ordered_sums: bool | None = None,
+    keep_best: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Move the atoms apart along their sites' free parameters until every pair clears its minimum.
 
@@ -306,7 +310,8 @@ def relax(
     at ``reach``) closer than ``target`` x its minimum distance, and wants the vector between them to
     grow by the overlap: half of it from this site when b is in another site (b's site does the other
     half through the symmetry-equivalent pair of its own first atom), all of it when b is in the same
-    orbit (then b moves with the site too). Each site moves its free parameters by the damped least-
+    orbit (then b moves with the site too) or b never moves (a frozen site, or one without free
+    parameters). Each site moves its free parameters by the damped least-
     squares (Levenberg-Marquardt) fit of its pairs' wishes, through each pair's Jacobian W_first - W_b
     (same orbit) or W_first, with the metric G = L L^T, and never more than ``max_step`` Å in one
     iteration; every atom of the orbit moves by its own W du, so the symmetry stays exact, and a site
@@ -324,6 +329,11 @@ def relax(
         max_step: largest move of a site in one iteration, Å.
         ordered_sums: sum each site's pairs in a fixed order (deterministic; the default off the CPU,
             where ``index_add_`` adds with atomics in a varying order) instead of with ``index_add_``.
+        keep_best: (119, 119) Å distances, or None. When given, each crystal gets the coordinates of the
+            step (the start included) whose listed pair closest to its ``keep_best`` distance is furthest
+            from it, in units of that distance, instead of those of the last step: pushes that balance
+            can bring a crystal's closest pair closer than it started. Pairs outside the neighbour list
+            are not watched, so the exact check (:func:`clearance`) still decides.
 
     Returns:
         (n, N, 3) the moved coordinates, wrapped into [0, 1).
@@ -355,12 +365,11 @@ def relax(
     jacobian = sites.jacobian.reshape(-1, 3, 3)
     pair_jacobian = w_first[pair_site] - same.to(dtype)[:, None, None] * jacobian[other_atom]
     pair_normal = pair_jacobian.transpose(1, 2) @ metric[pair_site] @ pair_jacobian  # (P, 3, 3)
-    # A pair of two sites is resolved half by each; a pair within one orbit by its site alone.
-    # A pair with a frozen site is resolved by the other site alone.
-    other_frozen = sites.frozen[pairs.crystal, sites.site[pairs.crystal, pairs.b]]
-    share = torch.where(same | other_frozen, 1.0, 0.5).to(dtype)
-    flat_site = (torch.arange(n, device=device)[:, None] * width + sites.site).reshape(-1)  # (n N,)
     movable = (sites.jacobian.reshape(-1, 9) != 0).any(dim=1)  # (n N,) atoms whose site can move them
+    # A pair of two sites is resolved half by each; a pair within one orbit by its site alone, and so is
+    # a pair with an atom that never moves (a frozen site, or one without free parameters).
+    share = torch.where(same | ~movable[other_atom], 1.0, 0.5).to(dtype)
+    flat_site = (torch.arange(n, device=device)[:, None] * width + sites.site).reshape(-1)  # (n N,)
     lattice_of_site = lattice.repeat_interleave(width, dim=0)  # (n S, 3, 3)
     goal = target * pairs.threshold
     fallback = torch.tensor([0.5, 0.3, 0.1], dtype=dtype, device=device)
@@ -370,11 +379,29 @@ def relax(
     if ordered_sums is None:
         ordered_sums = device.type != "cpu"
     padded = _padded_rows(pair_site, n * width) if ordered_sums else None
-    for _ in range(iterations):
+    if keep_best is not None:
+        # Each pair's distance in units of its keep_best distance (inf where that is 0: never the worst).
+        z_first = sites.numbers[pairs.crystal, first[pairs.crystal, pairs.s]]
+        floor = keep_best[z_first, sites.numbers[pairs.crystal, pairs.b]]
+        inverse_floor = torch.where(floor > 0, 1.0 / floor.clamp(min=1e-12), 0.0)
+        best_ratio = torch.full((n,), -1.0, dtype=dtype, device=device)
+        best_x = x
+    # Step i measures the coordinates after i moves (the last pass only measures, for keep_best).
+    for i in range(iterations + 1):
         flat = x.reshape(-1, 3)
         delta = flat[other_atom] - flat[first_atom] + pairs.shift
         vector = torch.bmm(delta[:, None, :], cell).squeeze(1)  # Cartesian, from the first atom to b
         distance = vector.norm(dim=1)
+        if keep_best is not None:
+            ratio = torch.where(inverse_floor > 0, distance * inverse_floor, math.inf)
+            worst = torch.full((n,), float("inf"), dtype=dtype, device=device).scatter_reduce(
+                0, pairs.crystal, ratio, "amin"
+            )
+            better = worst > best_ratio
+            best_ratio = torch.where(better, worst, best_ratio)
+            best_x = torch.where(better[:, None, None], x, best_x)
+        if i == iterations:
+            break
         overlap = (goal - distance).clamp(min=0.0)
         active = overlap > 0
         if not bool(active.any()):
@@ -410,7 +437,7 @@ def relax(
             rhs = _sum_rows((pair_jacobian.transpose(1, 2) @ wanted).squeeze(-1) * weight[:, None], padded)
             du = _limited_steps(normal, rhs, w_first, lattice_of_site, max_step)  # (n S, 3)
             x = x + (jacobian @ du[flat_site][:, :, None]).reshape(n, atoms, 3)
-    return wrap_fractional(x)
+    return wrap_fractional(x if keep_best is None else best_x)
 
 
 def _pushes(
