@@ -386,15 +386,15 @@ def relax(
         inverse_floor = torch.where(floor > 0, 1.0 / floor.clamp(min=1e-12), 0.0)
         best_ratio = torch.full((n,), -1.0, dtype=dtype, device=device)
         best_x = x
-    # Step i measures the coordinates after i moves (the last pass only measures, for keep_best).
-    for i in range(iterations + 1):
+    # Pass i measures the coordinates after i moves; with keep_best a last pass measures the final ones.
+    for i in range(iterations + (keep_best is not None)):
         flat = x.reshape(-1, 3)
         delta = flat[other_atom] - flat[first_atom] + pairs.shift
         vector = torch.bmm(delta[:, None, :], cell).squeeze(1)  # Cartesian, from the first atom to b
         distance = vector.norm(dim=1)
         if keep_best is not None:
             ratio = torch.where(inverse_floor > 0, distance * inverse_floor, math.inf)
-            worst = torch.full((n,), float("inf"), dtype=dtype, device=device).scatter_reduce(
+            worst = torch.full((n,), math.inf, dtype=dtype, device=device).scatter_reduce(
                 0, pairs.crystal, ratio, "amin"
             )
             better = worst > best_ratio
