@@ -38,7 +38,7 @@ __all__ = [
 FIRST_CANDIDATES = 4  # candidates in the first round of a site (the best one that clears is kept)
 EXPANSION_MARGIN = 1.001  # a cell that must grow grows to 1.001 x what the closest pair needs
 MAX_EXPANSION = 1.3  # a cell may grow to at most 1.3 x its drawn length (2.2 x the volume), else redrawn
-PLACEMENT_FRACTION = 0.9  # sites are first placed at this fraction of the minimum distances ...
+PLACEMENT_FRACTION = 0.8  # sites are first placed at this fraction of the minimum distances ...
 RELAX_ROUNDS = 1  # ... then pushed apart (_relax.relax) in up to this many rounds (new neighbour lists)
 RELAX_ITERATIONS = 15  # of at most this many steps each
 # A certifying site's first atom is kept at least this far (Å) from the special values of its free
