@@ -6,6 +6,7 @@ read as the format's own program reads them, or refused with the reason, never r
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -352,6 +353,14 @@ def test_a_wavelength_given_to_the_reader_where_the_file_states_none(tmp_path: P
     assert read_pattern(tmp_path / "plain.xy", wavelength=1.5406).wavelength == 1.5406
     assert read_all_patterns(tmp_path / "stated.xy", wavelength=1.5406)[0].wavelength == 0.7093
     assert read_pattern(DATA / "maud_gtial1_first3.F1B", wavelength=1.5406).wavelength == 2.52
+    # The same Q file as a member of an archive is converted with it too.
+    with zipfile.ZipFile(tmp_path / "q.zip", "w") as archive:
+        archive.write(path, "q.xy")
+    with pytest.raises(PatternFileError, match="wavelength"):
+        read_pattern(tmp_path / "q.zip")
+    zipped = read_pattern(tmp_path / "q.zip", wavelength=1.5406)
+    np.testing.assert_allclose(zipped.two_theta, p.two_theta, rtol=1e-12)
+    assert zipped.metadata["wavelength_from"] == "given to the reader (the file states none)"
     for bad in (-1.0, 0.0, float("nan"), True, "1.54", 50.0):
         with pytest.raises(ValueError, match="wavelength must be in Å"):
             read_pattern(path, wavelength=bad)  # type: ignore[arg-type]

@@ -335,9 +335,10 @@ def _ranges_of(
         if format == "zip" and in_archive:
             raise PatternFileError(f"{source}: an archive inside an archive is not read")
         reader = _READERS.get(format, read_text)
-        # Only text columns may have an x axis of Q or d, which the given wavelength converts.
-        if reader is read_text:
-            ranges = read_text(source, data, format, wavelength)
+        # Only text columns (also as members of an archive) may have an x axis of Q or d, which the given
+        # wavelength converts; the other readers take none.
+        if reader in _TAKES_WAVELENGTH:
+            ranges = reader(source, data, format, wavelength)
         else:
             ranges = reader(source, data, format)
     except PatternFileError:
@@ -368,9 +369,10 @@ def _ranges_of(
 _MAX_MEMBERS = 1000
 
 
-def _read_zip(source: str, data: bytes, format: str) -> Ranges:
+def _read_zip(source: str, data: bytes, format: str, wavelength: float | None = None) -> Ranges:
     """An archive of pattern files: every member with a pattern file's suffix, in name order, read as that
-    file; its ranges carry ``metadata["member"]`` and the archive as their source."""
+    file (with ``wavelength`` as :func:`read_pattern` takes it); its ranges carry ``metadata["member"]`` and
+    the archive as their source."""
     del format
     ranges: Ranges = []
     with open_zip(source, data) as archive:
@@ -382,7 +384,9 @@ def _read_zip(source: str, data: bytes, format: str) -> Ranges:
         for member in members:
             where = f"{source}: {member}"  # messages name the archive, then the member
             try:
-                found = _ranges_of(where, read_member(source, archive, member), None, in_archive=True)
+                found = _ranges_of(
+                    where, read_member(source, archive, member), None, in_archive=True, wavelength=wavelength
+                )
             except PatternFileError as exc:
                 ranges.append(exc)
                 continue
@@ -391,6 +395,7 @@ def _read_zip(source: str, data: bytes, format: str) -> Ranges:
 
 
 _READERS["zip"] = _read_zip
+_TAKES_WAVELENGTH = (read_text, _read_zip)
 
 
 def _sniff(source: str, data: bytes) -> str:
