@@ -1114,6 +1114,8 @@ def _label_kind(label: str) -> str:
 
 # The wavelengths that the rows of a 2θ column and a d or Q column give must agree to this relative spread.
 _SPACING_AGREEMENT = 1e-3
+# ... and the written numbers must fix each row's wavelength to this relative precision (median of the rows).
+_SPACING_PRECISION = 1e-2
 
 
 def _rounding(values: np.ndarray) -> np.ndarray:
@@ -1143,6 +1145,10 @@ def _bragg_wavelength(two_theta: np.ndarray, value: np.ndarray, kind: str) -> fl
     else:
         lam = 4.0 * math.pi * sine / value
         slack = lam * (_rounding(value) / value + d_sine / sine)
+    if np.ptp(value) == 0 or float(np.median(slack / lam)) > _SPACING_PRECISION:
+        # A constant column (a counting time of 1 s), or one written too coarsely to test Bragg's law
+        # (whole numbers: any wavelength fits within half a unit), says nothing about a d or Q axis.
+        return None
     middle = float(np.median(lam))
     allowed = np.maximum(2.0 * slack, 0.5 * _SPACING_AGREEMENT * middle)
     if not WAVELENGTH_RANGE[0] <= middle <= WAVELENGTH_RANGE[1] or np.any(np.abs(lam - middle) > allowed):

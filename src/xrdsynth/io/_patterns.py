@@ -35,6 +35,7 @@ from ._pattern_bruker_raw import read_raw, version
 from ._pattern_cif import is_pdcif, is_structure_cif, read_pdcif
 from ._pattern_gsas import is_gsas, read_gsas
 from ._pattern_philips import is_philips_rd, read_philips_rd
+from ._pattern_spec import is_spec, read_spec
 from ._pattern_stoe import is_stoe_raw, read_stoe_raw
 from ._pattern_text import GIVEN_WAVELENGTH, decode, read_text, text_format
 from ._pattern_vendor_text import (
@@ -77,6 +78,7 @@ FORMATS = (
     "stoe_raw",  # STOE WinXPOW .raw
     "philips_rd",  # Philips PC-APD .rd/.sd
     "ill_d1b",  # ILL D1B numors (neutrons)
+    "spec",  # SPEC data files (scans of a diffractometer SPEC drives)
     "xlsx",  # spreadsheets
     "zip",  # an archive of pattern files
 )  # fmt: skip
@@ -119,6 +121,7 @@ _READERS: dict[str, Callable[[str, bytes, str], Ranges]] = {
     "stoe_raw": read_stoe_raw,
     "philips_rd": read_philips_rd,
     "xlsx": read_xlsx,
+    "spec": read_spec,
 }  # and "zip": _read_zip, below (it reads each member through this table)
 
 
@@ -151,7 +154,8 @@ def read_pattern(
             ``*RAS_DATA_START`` is ``"ras"``, with ``*TYPE = ...`` keys ``"asc"`` (Rigaku), with ``_KEY=``
             lines ``"uxd"`` (Bruker/Siemens), a title then ``BANK`` lines ``"gsas"``, ``##KEY=value``
             headers ``"rruff"``, ``SIETRONICS XRD SCAN`` ``"cpi"``, ``SampleIdent`` ``"udf"`` (Philips), a
-            count then a dated title line and a ``k numor`` line ``"ill_d1b"`` (ILL D1B neutron numors), a
+            count then a dated title line and a ``k numor`` line ``"ill_d1b"`` (ILL D1B neutron numors),
+            ``#S n`` scan lines with ``#L`` column labels ``"spec"`` (SPEC data files, one range per scan), a
             CIF with the powder dictionary's ``_pd_`` tags ``"cif"`` (pdCIF; a CIF of a structure alone is
             refused, pointing to :meth:`xrdsynth.Crystal.from_cif`), a
             ``n step start [λ]`` line over n counts, a ``start step stop`` line (or Jade's .mdi line)
@@ -335,8 +339,8 @@ def _ranges_of(
         if format == "zip" and in_archive:
             raise PatternFileError(f"{source}: an archive inside an archive is not read")
         reader = _READERS.get(format, read_text)
-        # Only text columns (also as members of an archive) may have an x axis of Q or d, which the given
-        # wavelength converts; the other readers take none.
+        # Only text columns (also as members of an archive, or as the scans of a SPEC file) may have an x
+        # axis of Q or d, which the given wavelength converts; the other readers take none.
         if reader in _TAKES_WAVELENGTH:
             ranges = reader(source, data, format, wavelength)
         else:
@@ -395,7 +399,7 @@ def _read_zip(source: str, data: bytes, format: str, wavelength: float | None = 
 
 
 _READERS["zip"] = _read_zip
-_TAKES_WAVELENGTH = (read_text, _read_zip)
+_TAKES_WAVELENGTH = (read_text, read_spec, _read_zip)
 
 
 def _sniff(source: str, data: bytes) -> str:
@@ -436,6 +440,8 @@ def _sniff(source: str, data: bytes) -> str:
     for test, name in tests:
         if test(lines):
             return name
+    if is_spec(text):
+        return "spec"
     if is_pdcif(lines):
         return "cif"
     if is_structure_cif(lines):
