@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from xrdsynth.io import MeasuredPattern, PatternFileError, read_pattern
+from xrdsynth.io import MeasuredPattern, PatternFileError, read_all_patterns, read_pattern
 from xrdsynth.simulate import KALPHA2_RATIO, WAVELENGTHS
 
 DATA = Path(__file__).parent / "data" / "patterns"
@@ -338,6 +338,26 @@ def test_xrdml_errors(tmp_path: Path, old: str, new: str, message: str) -> None:
     path = _write(tmp_path, "bad.xrdml", text)
     with pytest.raises(PatternFileError, match=r"bad\.xrdml: .*" + re.escape(message)):
         read_pattern(path, format="xrdml")
+
+
+def test_xrdml_area_measurement_lines_say_they_are_part_of_a_map(tmp_path: Path) -> None:
+    """An area measurement (a reciprocal-space map as xrayutilities' rsm_1.xrdml: 2θ lines in steps of ω) is
+    read line by line, and each line says it is one of the map's, not a powder scan."""
+    text = XRDML.read_text(encoding="utf-8")
+    start, end = text.index("<scan "), text.index("</scan>") + len("</scan>")
+    text = text[:start] + text[start:end] * 3 + text[end:]
+    text = text.replace(
+        'measurementType="Scan"', 'measurementType="Area measurement" measurementStepAxis="Omega"'
+    )
+    patterns = read_all_patterns(_write(tmp_path, "map.xrdml", text))
+    assert len(patterns) == 3
+    for p in patterns:
+        assert p.metadata["measurement_type"] == "Area measurement"
+        assert (
+            p.metadata["note"]
+            == "one of 3 2θ lines of an area measurement in steps of Omega (a map, not one powder scan)"
+        )
+    assert "note" not in read_pattern(XRDML).metadata
 
 
 def test_xml_that_is_not_xrdml_is_refused(tmp_path: Path) -> None:

@@ -119,7 +119,17 @@ def read_xrdml(source: str, data: bytes, format: str) -> Ranges:
             "tube_ma": _text(tube.find(q("current")) if tube is not None else None),
             "intended_wavelength": "" if used is None else used.get("intended", ""),
             "comment": "\n".join(entries),
+            "measurement_type": measurement.get("measurementType", ""),
         }
+        if measurement.get("measurementType", "").lower().startswith("area") and len(scans) > 1:
+            # A map (a reciprocal-space map, or 2θ lines at stepped tilts): each scan is a 2θ line of it,
+            # read as a range, but the file is no powder pattern of one sample state.
+            step_axis = measurement.get("measurementStepAxis", "")
+            common["note"] = (
+                f"one of {len(scans)} 2θ lines of an area measurement"
+                + (f" in steps of {step_axis}" if step_axis else "")
+                + " (a map, not one powder scan)"
+            )
         for scan in scans:
             try:
                 ranges.append(_xrdml_scan(source, scan, q, fields, common))
