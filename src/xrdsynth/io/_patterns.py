@@ -180,7 +180,9 @@ def read_pattern(
         ``"time_per_step"`` (as stored, unit not documented), ``"used_wavelength"``; STOE
         ``"stoe_version"``, ``"operator"``, ``"scan_start"``, ``"scan_end"`` (times); Philips
         ``"philips_version"``, ``"diffractometer"``, ``"focus"``, ``"file_name"``, ``"step"``; ILL
-        ``"numor"``, ``"omega"``, ``"chi"``, ``"phi"``, ``"title"``, ``"probe"``; text
+        ``"numor"``, ``"omega"``, ``"chi"``, ``"phi"``, ``"title"``, ``"probe"``; SPEC ``"scan_number"``,
+        ``"scan_command"``; XRDML ``"measurement_type"`` (each 2θ line of an area measurement, a map, says so
+        in ``"note"``); text
         ``"header"``, ``"ignored_columns"``, ``"columns"`` (the labels read), ``"wavelength_from"`` (a d or Q
         column);
         RRUFF every ``##`` key as written; ...).
