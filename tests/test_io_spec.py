@@ -208,3 +208,17 @@ def test_a_constant_column_is_not_taken_for_d_spacings(tmp_path: Path) -> None:
     p = read_pattern(path)
     assert p.wavelength is None
     assert "spacing_column" not in p.metadata
+
+
+def test_scans_read_as_text_columns_name_the_line_of_the_file(tmp_path: Path) -> None:
+    """A scan of Q goes through the text columns' rules; their messages name the file's line, not the line
+    within the scan handed to them."""
+    x, y = two_theta_rows(10.0, n=20)
+    q = np.linspace(1.0, 2.0, 20)
+    lines = list(FILE_HEADER)
+    lines += scan_lines(1, "ascan tth 10 10.38 19 1", ["Two Theta", "Detector"], np.column_stack([x, y]))
+    lines += scan_lines(2, "ascan q 1 2 19 1", ["q_A^-1", "Detector"], np.column_stack([q, y]))
+    bad = len(lines) - 3
+    lines[bad] = lines[bad].split()[0] + " nan"
+    with pytest.raises(PatternFileError, match=rf"line {bad + 1}: non-finite intensity"):
+        read_pattern(write(tmp_path / "q.spec", lines), scan=1, wavelength=1.5406)

@@ -32,6 +32,8 @@ _HAS_SCAN = re.compile(r"^#S\s+\d+", re.MULTILINE)
 _HAS_LABELS = re.compile(r"^#L\s", re.MULTILINE)
 # Columns that are never the diffracted intensity: counting time, time stamps, the beam monitor, hkl.
 _NOT_INTENSITY = re.compile(r"(seconds?|sec|time|epoch|monitor|mon|ion_?m?\d*|i0|h|k|l)", re.IGNORECASE)
+# A line number in a message ("line 12: ...").
+_LINE = re.compile(r"\bline (\d+)")
 # "#T 1  (Seconds)": the counting time per point of a scan counted against time.
 _COUNTING_TIME = re.compile(r"^#T\s+([0-9.eE+-]+)\s*\(?\s*sec", re.IGNORECASE)
 
@@ -110,11 +112,8 @@ def _scan(
     two_theta = next((j for j, a in enumerate(axes) if a is not None and a.kind == "2theta"), None)
     if labels is None or (two_theta is None and axes[0] is not None):
         # Labels that do not fit the columns, or an x of Q, d, r, time of flight, another goniometer
-        # angle: the text reader's rules read, convert or refuse it. It reads this scan alone, at the
-        # file's line numbers.
-        visible = set(file_header) | set(kept)
-        text = "\n".join(lines[i] if i in visible else "" for i in range(end))
-        found = read_text(source, text.encode("utf-8"), "xy", wavelength)
+        # angle: the text reader's rules read, convert or refuse it.
+        found = _as_text_columns(source, lines, begin, kept, file_header, wavelength)
         return annotated(found, {"scan_number": number, "scan_command": command}, format="spec")
     if two_theta is None:
         raise PatternFileError(
@@ -164,3 +163,32 @@ def _labels(line: str | None, width: int) -> list[str] | None:
         if len(labels) == width:
             return labels
     return None
+
+
+def _as_text_columns(
+    source: str,
+    lines: Sequence[str],
+    begin: int,
+    kept: list[int],
+    file_header: list[int],
+    wavelength: float | None,
+) -> Ranges:
+    """One scan read by :func:`~._pattern_text.read_text`: the file header (for a wavelength it states),
+    then the scan's lines ``kept`` (its spectra blank); the line numbers of its messages are the file's."""
+    heading = [lines[i] for i in file_header]
+    scan = [""] * (kept[-1] + 1 - begin)
+    for i in kept:
+        scan[i - begin] = lines[i]
+    text = "\n".join([*heading, *scan])
+
+    def in_file(match: re.Match[str]) -> str:
+        line = int(match.group(1))
+        return f"line {file_header[line - 1] + 1 if line <= len(heading) else begin + line - len(heading)}"
+
+    try:
+        found = read_text(source, text.encode("utf-8"), "xy", wavelength)
+    except PatternFileError as error:
+        raise PatternFileError(_LINE.sub(in_file, str(error))) from None
+    return [
+        PatternFileError(_LINE.sub(in_file, str(r))) if isinstance(r, PatternFileError) else r for r in found
+    ]
