@@ -3,7 +3,7 @@ whether that difference is more than chance (exact two-sided McNemar test).
 
     python scripts/compare_classifiers.py MODEL_A MODEL_B [MODEL_C ...] --rruff ../shared/data/rruff-dev
         [--xred ../shared/data/xred-monophase] [--amcsd ../shared/data/amcsd-dev] [--cache /tmp/amcsd.pkl]
-        [--mineral-half 0|1] [--long-cells R] [--robustness]
+        [--mineral-half 0|1] [--long-cells R] [--robustness] [--precision auto|float32|bfloat16]
 
 MODEL_A, MODEL_B, ... are shipped names or folders (a run's ``model/`` folder, a snapshot); each model after
 the first is paired against MODEL_A (named B, C, ... in the output). On rruff-dev and xred-monophase all read
@@ -12,7 +12,8 @@ the same measured patterns; on amcsd-dev (one structure per mineral, clean Cu KÎ
 models must share their grid and wavelength; their preprocessing, e.g. ``log_d_points``, may differ).
 For each set the script prints both top-1 accuracies, the number of patterns right for only one of them,
 and the McNemar p-value: on 449 patterns a difference of a few points can be chance, and the paired test is
-much sharper than comparing the two accuracies.
+much sharper than comparing the two accuracies. On rruff-dev also the crystal system of each model's first
+answer, paired the same way.
 
 ``--mineral-half K`` keeps only the minerals whose name (lower case) has a CRC-32 checksum with remainder K
 modulo 2: half of the minerals, chosen independently of anything else, for comparisons in which the other
@@ -42,6 +43,7 @@ from xrdsynth.models import load_pretrained
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from evaluate_classifier import (
+    SYSTEM_OF_GROUP,
     amcsd_crystals,
     answers_on_grid,
     evaluate_measured,
@@ -122,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
         help="simulate with every grid point the mean of the profile over its step, as measured scans are "
         "averaged onto the grid (default: the profile's value at the point)",
     )  # fmt: skip
+    parser.add_argument(
+        "--precision", choices=("auto", "float32", "bfloat16"), default="auto",
+        help="the networks' arithmetic (default 'auto', what users get: bfloat16 on CPUs with bfloat16 "
+        "instructions, else float32); answers near a tie can move with it",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.rruff is None and args.amcsd is None and args.xred is None:
         parser.error("give --rruff, --xred, --amcsd or several")
@@ -131,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--long-cells needs --amcsd and a ratio above 1")
     if len(args.models) > len(_LETTERS):
         parser.error(f"at most {len(_LETTERS) + 1} models")
-    a = load_pretrained(args.model_a)
-    others = [load_pretrained(name) for name in args.models]
+    a = load_pretrained(args.model_a, precision=args.precision)
+    others = [load_pretrained(name, precision=args.precision) for name in args.models]
     models = [a, *others]
     if any(m.spec.grid != a.spec.grid or m.spec.wavelength != a.spec.wavelength for m in others):
         parser.error("the models read patterns on different grids or wavelengths")
@@ -142,12 +149,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.rruff_smooth_fwhm:
             fwhm = args.rruff_smooth_fwhm
             scans[f"rruff-dev smoothed ({fwhm:g}Â° FWHM)"] = smoothed_scans(two_theta, intensity, fwhm)
+        true_system = SYSTEM_OF_GROUP[labels - 1]
         for name, scan in scans.items():
+            answers = [m.predict_proba(two_theta, scan, wavelength="CuKa1").argmax(axis=1) for m in models]
+            paired(name, *(answer + 1 == labels for answer in answers))
+            # The crystal system of the first answer, which is what a reader of the top answer gets.
             paired(
-                name,
-                *(m.predict_proba(two_theta, scan, wavelength="CuKa1").argmax(axis=1) + 1 == labels
-                  for m in models),
-            )  # fmt: skip
+                f"{name}, crystal system of the first answer",
+                *(SYSTEM_OF_GROUP[x] == true_system for x in answers),
+            )
     if args.xred is not None:
         rights = []
         for m in models:
