@@ -455,6 +455,11 @@ def test_classify_each_scan_of_a_file_or_the_one_asked(capsys, tiny_model, tmp_p
     code, out, err = run(capsys, "classify", both, "--model", tiny_model, "--scan", 1, "--top", 3)
     assert code == 0, err
     assert f"{both} [range 2]: {len(other)} points" in out
+    # Without --scan, the first range, named as such, with a warning that the file holds more.
+    code, out, err = run(capsys, "classify", both, "--model", tiny_model, "--top", 3)
+    assert code == 0, err
+    assert f"{both} [range 1]: {len(measured)} points" in out
+    assert "holds 2 ranges; classifying range 1" in err and "--all-scans" in err
     assert run(capsys, "classify", both, "--model", tiny_model, "--scan", 2)[0] != 0  # the file holds 2
     assert run(capsys, "classify", both, "--model", tiny_model, "--scan", 0, "--all-scans")[0] != 0
 

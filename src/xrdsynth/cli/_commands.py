@@ -10,6 +10,7 @@ import math
 import os
 import platform
 import sys
+import warnings
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -302,7 +303,16 @@ def _cmd_classify(args: argparse.Namespace) -> int:
             entries += [(_range_name(path, p) if len(found) > 1 else path, path, p) for p in found]
         else:
             pattern = read_pattern(path, scan=args.scan, wavelength=given)
-            entries.append((path if args.scan is None else _range_name(path, pattern), path, pattern))
+            several = "ranges" in pattern.metadata
+            if several and args.scan is None:
+                # The first 2θ scan of a file of several: say so, or the others go unnoticed.
+                warnings.warn(
+                    f"{path} holds {pattern.metadata['ranges']} ranges; classifying range "
+                    f"{pattern.metadata['range']}, its first 2θ scan (--scan N for another, --all-scans for "
+                    "each)",
+                    stacklevel=1,
+                )
+            entries.append((_range_name(path, pattern) if several else path, path, pattern))
     wavelengths = [_measured_wavelength(name, p, args.wavelength) for name, _, p in entries]
     if args.model is None and DEFAULT_MODEL not in available_models():
         raise ValueError(
