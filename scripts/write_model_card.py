@@ -142,6 +142,25 @@ def breakdown_lines(breakdown: dict) -> list[str]:
                 for name, row in systems.items()
             ),
         ]
+        # A system the set holds no pattern of, yet answered: every such answer is wrong there.
+        absent = [
+            (name, sum(row["answered_as"][k] for row in systems.values()))
+            for k, name in enumerate(CRYSTAL_SYSTEMS)
+            if name not in systems
+        ]
+        absent = [(name, count) for name, count in absent if count]
+        if absent:
+            confusion += [
+                "",
+                "The set holds no "
+                + " or ".join(name for name, _ in absent)
+                + " pattern, so its "
+                + " and ".join(
+                    f"{count} first answer{'' if count == 1 else 's'} in the {name} system"
+                    for name, count in absent
+                )
+                + " are all wrong there; on other measured data such answers can be right.",
+            ]
     n = breakdown["n"]
     answered = ", ".join(
         f"`{SpaceGroup(group).symbol}` ({group}) {count} times" for group, count in breakdown["most_answered"]

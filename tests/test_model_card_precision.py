@@ -118,6 +118,14 @@ def test_the_card_shows_which_crystal_systems_the_measured_patterns_are_mistaken
     assert header + " cubic |" in lines
     assert "| triclinic | 1 | 2 | 0 | 0 | 0 | 0 | 0 |" in lines
     assert "| cubic | 0 | 0 | 1 | 0 | 0 | 0 | 0 |" in lines
+    # Answers in the systems the set holds no pattern of are said to be wrong there; systems never
+    # answered (tetragonal, ...) are not named.
+    assert (
+        "The set holds no monoclinic or orthorhombic pattern, so its 2 first answers in the monoclinic "
+        "system and 1 first answer in the orthorhombic system are all wrong there; on other measured data "
+        "such answers can be right." in lines
+    )
+    assert not any("tetragonal" in line for line in lines if line.startswith("The set holds"))
     # A card evaluated before the answers were counted keeps its table without the confusion rows.
     for row in breakdown["by_crystal_system"].values():
         del row["answered_as"]
