@@ -222,3 +222,38 @@ def test_scans_read_as_text_columns_name_the_line_of_the_file(tmp_path: Path) ->
     lines[bad] = lines[bad].split()[0] + " nan"
     with pytest.raises(PatternFileError, match=rf"line {bad + 1}: non-finite intensity"):
         read_pattern(write(tmp_path / "q.spec", lines), scan=1, wavelength=1.5406)
+
+
+def test_damaged_copies_are_read_or_refused_with_the_file_named(tmp_path: Path) -> None:
+    """Truncated copies and copies with one byte overwritten of a SPEC file with spectra: each reads as
+    patterns or is refused with a PatternFileError naming the file, never another exception."""
+    x, y = two_theta_rows(10.0, n=40)
+    lines = list(FILE_HEADER)
+    for number in (1, 2):
+        rows = np.column_stack([x, np.ones_like(x), y])
+        lines += scan_lines(
+            number, "ascan tth 10 10.78 39 1", ["tth", "Seconds", "Detector"], rows, spectra=True
+        )
+    data = ("\n".join(lines) + "\n").encode()
+    rng = np.random.default_rng(0)
+    damaged = [data[: int(n)] for n in rng.integers(1, len(data), 40)]
+    for at, value in zip(rng.integers(0, len(data), 160), rng.integers(0, 256, 160), strict=True):
+        copy = bytearray(data)
+        copy[int(at)] = int(value)
+        damaged.append(bytes(copy))
+    read = refused = 0
+    for k, content in enumerate(damaged):
+        path = tmp_path / f"damaged_{k}.spec"
+        path.write_bytes(content)
+        message = ""
+        try:
+            patterns = read_all_patterns(path)
+        except PatternFileError as error:
+            message = str(error)
+        if message:
+            assert message.startswith(str(path)) and "internal reader error" not in message, message
+            refused += 1
+            continue
+        assert all(np.all(np.isfinite(p.intensity)) for p in patterns)
+        read += 1
+    assert read > 0 and refused > 0
