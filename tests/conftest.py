@@ -43,3 +43,23 @@ def load_script(name: str) -> ModuleType:
     finally:
         sys.path.remove(str(SCRIPTS))
     return module
+
+
+def pattern_outcome(path: Path) -> str:
+    """ "pattern" or "refused" for ``read_pattern(path)``; anything else fails the calling test: a refusal
+    must be a PatternFileError naming the file (no "internal reader error"), a pattern's 2θ within ±180°."""
+    import numpy as np
+
+    from xrdsynth.io import MeasuredPattern, PatternFileError, read_pattern
+
+    message = ""
+    try:
+        result = read_pattern(path)
+    except PatternFileError as error:
+        message = str(error)
+    if message:
+        assert message.startswith(str(path)) and "internal reader error" not in message, message
+        return "refused"
+    assert isinstance(result, MeasuredPattern)
+    assert np.all(np.abs(result.two_theta) <= 180)
+    return "pattern"

@@ -13,27 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xrdsynth.io import MeasuredPattern, PatternFileError, read_pattern
+from conftest import pattern_outcome
+from xrdsynth.io import PatternFileError, read_pattern
 
 FILES = Path(__file__).parent / "data" / "pattern-files"
 FIXTURES = sorted(
     p for p in FILES.rglob("*") if p.is_file() and p.parent.name != "licenses" and p.parent != FILES
 )
-
-
-def _outcome(path: Path) -> str:
-    """ "pattern" or "refused"; anything else fails the test."""
-    message = ""
-    try:
-        result = read_pattern(path)
-    except PatternFileError as error:
-        message = str(error)
-    if message:
-        assert message.startswith(str(path)) and "internal reader error" not in message, message
-        return "refused"
-    assert isinstance(result, MeasuredPattern)
-    assert np.all(np.abs(result.two_theta) <= 180)
-    return "pattern"
 
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=lambda p: f"{p.parent.name}/{p.name}")
@@ -43,13 +29,13 @@ def test_truncated_and_corrupted_copies(tmp_path: Path, fixture: Path) -> None:
     path = tmp_path / fixture.name
     for n in sorted({1, 16, 64, len(data) // 3, len(data) // 2, len(data) - 1}):
         path.write_bytes(data[:n])
-        _outcome(path)
+        pattern_outcome(path)
     for _ in range(6):
         corrupt = bytearray(data)
         for i in rng.integers(0, len(data), size=8):
             corrupt[int(i)] = int(rng.integers(0, 256))
         path.write_bytes(bytes(corrupt))
-        _outcome(path)
+        pattern_outcome(path)
 
 
 @pytest.mark.parametrize("size", [1, 3, 200, 5000, 300_000])
@@ -57,7 +43,7 @@ def test_random_bytes(tmp_path: Path, size: int) -> None:
     for seed in range(3):
         path = tmp_path / f"r{seed}.raw"
         path.write_bytes(np.random.default_rng([size, seed]).integers(0, 256, size, dtype=np.uint8).tobytes())
-        assert _outcome(path) == "refused"
+        assert pattern_outcome(path) == "refused"
 
 
 def _zip(members: dict[str, bytes]) -> bytes:
