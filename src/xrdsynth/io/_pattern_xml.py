@@ -108,6 +108,7 @@ def read_xrdml(source: str, data: bytes, format: str) -> Ranges:
     for measurement in measurements:
         scans = measurement.findall(q("scan"))
         fields = _xrdml_radiation(source, measurement.find(q("usedWavelength")))
+        kind = measurement.get("measurementType", "")
         used = measurement.find(q("usedWavelength"))
         tube = measurement.find(q("incidentBeamPath/xRayTube"))
         common = {
@@ -119,9 +120,9 @@ def read_xrdml(source: str, data: bytes, format: str) -> Ranges:
             "tube_ma": _text(tube.find(q("current")) if tube is not None else None),
             "intended_wavelength": "" if used is None else used.get("intended", ""),
             "comment": "\n".join(entries),
-            "measurement_type": measurement.get("measurementType", ""),
+            "measurement_type": kind,
         }
-        if measurement.get("measurementType", "").lower().startswith("area") and len(scans) > 1:
+        if kind.lower().startswith("area") and len(scans) > 1:
             # A map (a reciprocal-space map, or 2θ lines at stepped tilts): each scan is a 2θ line of it,
             # read as a range, but the file is no powder pattern of one sample state.
             step_axis = measurement.get("measurementStepAxis", "")
