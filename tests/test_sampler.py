@@ -35,6 +35,11 @@ from xrdsynth.sampler._core import certificate_sites, certify, draw_composition
 from xrdsynth.sampler._fit import GROUP_KERNEL_MIN_CELLS
 from xrdsynth.sampler._lattices import KERNEL_ANGLE_RANGE, METRIC_ANGLE_MARGIN, METRIC_MARGIN, draw_lattices
 from xrdsynth.sampler._placement import special_candidates
+from xrdsynth.sampler._probabilities import (
+    ELEMENT_SMOOTHING,
+    element_set_table,
+    group_element_set_probabilities,
+)
 from xrdsynth.sampler._radii import covalent_radii
 from xrdsynth.sampler._relax import (
     Sites,
@@ -53,7 +58,7 @@ from xrdsynth.sampler._statistics import (
     MIN_DISTANCE_QUANTILE,
 )
 from xrdsynth.sampler._tables import derive_tables, faithful_flags, load_tables
-from xrdsynth.symmetry import lattice_system, wyckoff_positions
+from xrdsynth.symmetry import CRYSTAL_SYSTEM_OF_GROUP, lattice_system, wyckoff_positions
 
 # One or two groups of every lattice system, groups whose certificate needs a pair (1, 4, 7, 25, 75, 143,
 # 168, 183), and cubic groups whose general position exceeds 100 atoms (225, 227, 230).
@@ -796,6 +801,36 @@ def test_compositions_are_element_sets_of_the_statistics() -> None:
     for numbers, mask in zip(batch.numbers, batch.mask, strict=True):
         elements = frozenset(element_symbol(int(z)) for z in numbers[mask].unique())
         assert elements in known, elements
+
+
+def test_each_group_draws_its_own_number_of_elements() -> None:
+    """The element sets are tilted per group toward the group's mean number of elements: the bcc metals of
+    Im-3m (1.2 elements in amcsd-dev) and the rock salts and metals of Fm-3m (1.9) stay small, where the
+    cubic system's sets average 2.4; a group without crystals keeps its system's sets unchanged."""
+    stats = default_statistics()
+    sets, by_system = element_set_table(stats)
+    by_group = group_element_set_probabilities(stats, sets, by_system)
+    assert by_group.shape == (230, sets.shape[0])
+    np.testing.assert_allclose(by_group.sum(axis=1), 1.0, rtol=1e-12)
+    k = (sets > 0).sum(axis=1)
+    for group in (225, 229, 14):
+        crystals = stats.space_group_counts[group]
+        system_mean = float(by_system[CRYSTAL_SYSTEM_OF_GROUP[group - 1]] @ k)
+        goal = (sum(stats.element_counts[group].values()) + ELEMENT_SMOOTHING * system_mean) / (
+            crystals + ELEMENT_SMOOTHING
+        )
+        assert by_group[group - 1] @ k == pytest.approx(goal, abs=1e-6)
+    empty = next(g for g in range(1, 231) if stats.space_group_counts.get(g, 0) == 0)
+    np.testing.assert_allclose(by_group[empty - 1], by_system[CRYSTAL_SYSTEM_OF_GROUP[empty - 1]], atol=1e-9)
+
+    # What a user sees: Im-3m crystals with one or two elements, Fm-3m ones fewer than the cubic system's.
+    def mean_elements(group: int) -> float:
+        batch = SpaceGroupSampler(seed=3, space_groups=[group]).sample(200)
+        pairs = zip(batch.numbers, batch.mask, strict=True)
+        return float(np.mean([len(numbers[mask].unique()) for numbers, mask in pairs]))
+
+    assert mean_elements(229) < 1.5
+    assert mean_elements(225) < 2.2 < mean_elements(227)
 
 
 def test_calibration_moves_the_median_volume(tmp_path: Path) -> None:

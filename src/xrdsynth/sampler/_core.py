@@ -21,6 +21,7 @@ from ._probabilities import (
     element_probabilities,
     element_set_table,
     element_volume_table,
+    group_element_set_probabilities,
     min_distance_table,
     num_elements_probabilities,
     sites_per_element_probabilities,
@@ -69,7 +70,7 @@ class DeviceTables:
         is_anion: (119,) bool, the atomic number is one of ``ANIONS``.
         element_sets: (K, E) int64 element sets (atomic numbers ascending, 0-padded); K = 0 when the
             statistics have none (elements are then drawn one by one).
-        element_set_probability: (7, K) float64 per crystal system (index into ``CRYSTAL_SYSTEMS``).
+        element_set_probability: (230, K) float64 per space group (index number - 1).
         crystal_system: (230,) int64 index into ``CRYSTAL_SYSTEMS``.
         element_probability: (230, 119) float64; num_elements_probability: (E,) float64;
         sites_probability: (7, 119, K) float64 sites per element given the crystal system.
@@ -165,6 +166,7 @@ def build_device_tables(
 
     systems = [LATTICE_SYSTEMS.index(lattice_system(g)) for g in range(1, 231)]
     sets, set_probability = element_set_table(stats)
+    set_probability = group_element_set_probabilities(stats, sets, set_probability)
     means, chols, samples = [], [], []
     for system in LATTICE_SYSTEMS:
         shape = stats.lattice[system]
@@ -330,7 +332,7 @@ def draw_composition(
 
     if t.element_sets.shape[0]:
         # A real element set of the crystal system, its elements in random slot order (padding last).
-        probability = t.element_set_probability[t.crystal_system[g]]  # (n, K)
+        probability = t.element_set_probability[g]  # (n, K)
         several = (t.element_sets[:, 1] > 0).to(probability.dtype)
         probability = torch.where((mode == 2)[:, None], probability * several, probability)
         chosen = t.element_sets[_categorical(probability, generator)]  # (n, E)
