@@ -4,10 +4,12 @@ Real collections are uneven: amcsd-dev has thousands of crystals in a few groups
 others. Every conditional distribution is therefore a blend of its own counts with the next coarser level
 (additive smoothing toward a prior, weighted by a number of pseudo-observations):
 
-- element sets (which elements occur together) given the crystal system  <- element sets of all systems;
-  for statistics without element sets (version 1), elements one by one: given the space group  <- given
-  the crystal system  <- all elements (plus a small floor over Z = 1..94, so that any element can appear
-  and at least ``MAX_ELEMENTS`` have positive probability);
+- element sets (which elements occur together) given the crystal system  <- element sets of all systems,
+  then tilted for each space group toward the group's mean number of elements (smoothed toward the
+  system's: :func:`group_element_set_probabilities`); for statistics without element sets (version 1),
+  elements one by one: given the space group  <- given the crystal system  <- all elements (plus a small
+  floor over Z = 1..94, so that any element can appear and at least ``MAX_ELEMENTS`` have positive
+  probability);
 - Wyckoff letters given the group and whether the site holds an anion  <- Wyckoff letters given the group
   <- a prior that spreads the overall frequency of positions with 0, 1, 2 and 3 free parameters evenly
   over the group's positions of that kind;
