@@ -331,7 +331,7 @@ def draw_composition(
     rows = torch.arange(n, device=device)
 
     if t.element_sets.shape[0]:
-        # A real element set of the crystal system, its elements in random slot order (padding last).
+        # A real element set (the system's, tilted for the group), its elements in random slot order.
         probability = t.element_set_probability[g]  # (n, K)
         several = (t.element_sets[:, 1] > 0).to(probability.dtype)
         probability = torch.where((mode == 2)[:, None], probability * several, probability)

@@ -307,13 +307,17 @@ def group_element_set_probabilities(
     elements = np.array([sum(stats.element_counts.get(g, {}).values()) for g in groups], dtype=np.float64)
     goal = (elements + ELEMENT_SMOOTHING * (base @ k)) / (crystals + ELEMENT_SMOOTHING)
     goal = goal.clip(k.min() + 1e-6, k.max() - 1e-6)
-    # lambda by bisection, all groups at once: the tilted mean grows with lambda.
+    # lambda by bisection, all groups at once: the tilted mean grows with lambda. The tilt depends on a set
+    # only through k, so the search runs on each group's probability per number of elements (230, at most
+    # MAX_ELEMENTS) instead of per set (230, K).
+    counts = np.unique(k)
+    mass = base @ (k[:, None] == counts[None, :])  # (230, V)
+    centre = k.mean()
     low, high = np.full(230, -20.0), np.full(230, 20.0)
-    tilted = base
     for _ in range(60):
         middle = 0.5 * (low + high)
-        weight = base * np.exp(middle[:, None] * (k - k.mean()))
-        tilted = weight / weight.sum(axis=1, keepdims=True)
-        below = tilted @ k < goal
+        weight = mass * np.exp(middle[:, None] * (counts - centre))
+        below = (weight @ counts) / weight.sum(axis=1) < goal
         low, high = np.where(below, middle, low), np.where(below, high, middle)
-    return tilted
+    tilted = base * np.exp(0.5 * (low + high)[:, None] * (k - centre))
+    return tilted / tilted.sum(axis=1, keepdims=True)
