@@ -25,8 +25,8 @@ than R times its shortest: layered and other long cells (clean patterns, as abov
 
 ``--robustness`` (with ``--amcsd``) compares them on the same structures rendered under each condition of
 ``scripts/evaluate_classifier.py --robustness`` (each laboratory effect alone, the whole preset, the issue's
-held-out conditions, nanocrystalline powders, late scans), each condition's patterns made once and read by
-all.
+held-out conditions, nanocrystalline powders, late scans) and of ``--every-pattern`` (each effect the preset
+applies to a share of its patterns, on every pattern), each condition's patterns made once and read by all.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from evaluate_classifier import (
     amcsd_crystals,
     answers_on_grid,
     evaluate_measured,
+    every_pattern_conditions,
     mineral_names,
     one_per_mineral,
     render,
@@ -194,6 +195,13 @@ def main(argv: list[str] | None = None) -> int:
             for name, condition in robustness_conditions(a.spec.grid, args.seed, args.step_average).items():
                 patterns = render(condition, chosen)
                 paired(f"  {name}", *(answers_on_grid(m, patterns) == truth for m in models))
+            every = every_pattern_conditions(a.spec.grid, args.seed, args.step_average)
+            for name, condition in every.items():
+                if name == "clean":  # the same patterns as the robustness conditions' clean
+                    continue
+                patterns = render(condition, chosen)
+                right = (answers_on_grid(m, patterns) == truth for m in models)
+                paired(f"  on every pattern: {name}", *right)
     return 0
 
 

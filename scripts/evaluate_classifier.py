@@ -329,20 +329,51 @@ def robustness_conditions(
     return conditions
 
 
-def evaluate_robustness(
+def every_pattern_conditions(
+    grid: tuple[float, float, int], seed: int, step_average: bool = False
+) -> dict[str, torch.nn.Module]:
+    """The clean recipe, and each effect that the ``laboratory-cu`` preset applies to only a share of its
+    patterns (0 < p < 1) applied to every pattern, with the preset's ranges: what the effect costs a pattern
+    that has it, where :func:`robustness_conditions` gives its cost at the preset's rate. Microstrain is
+    rendered with pseudo-Voigt peaks, the others with the clean recipe's Gaussians, as there."""
+    from xrdsynth.transforms import AugmentedSimulator, Microstrain, laboratory_cu_transforms
+
+    preset = laboratory_cu_transforms()
+    partial = [t for t in preset if 0.0 < getattr(t, "p", 1.0) < 1.0]
+    # The same effects with p = 1, in the preset's order (unchanged otherwise).
+    always = [
+        t
+        for t in laboratory_cu_transforms({type(t).__name__: {"p": 1.0} for t in partial})
+        if any(type(t) is type(u) for u in partial)
+    ]
+
+    def simulator(profile: str) -> xs.PowderSimulator:
+        return xs.PowderSimulator(
+            grid,
+            wavelength="CuKa1",
+            profile=profile,
+            crystallite_size_nm=(20.0, 100.0),
+            seed=seed,
+            step_average=step_average,
+        )
+
+    conditions: dict[str, torch.nn.Module] = {"clean": AugmentedSimulator(simulator("gaussian"))}
+    for rate, transform in zip((t.p for t in partial), always, strict=True):
+        profile = "pseudo_voigt" if isinstance(transform, Microstrain) else "gaussian"
+        name = f"+ {type(transform).__name__} (the preset's: {rate:.0%} of patterns)"
+        conditions[name] = AugmentedSimulator(simulator(profile), [transform])
+    return conditions
+
+
+def evaluate_conditions(
     classifier: Classifier,
     crystals: list[xs.Crystal],
     labels: np.ndarray,
-    seed: int,
-    step_average: bool = False,
+    conditions: dict[str, torch.nn.Module],
 ) -> dict[str, dict[str, float]]:
-    """Scores of the structures simulated under each of :func:`robustness_conditions` on the model's grid."""
-    from tqdm.auto import tqdm
-
-    spec = classifier.spec
-    grid = (spec.two_theta_min, spec.two_theta_max, spec.num_points)
+    """Scores of the structures simulated under each condition on the model's grid, printed as they come."""
     results = {}
-    for name, condition in robustness_conditions(grid, seed, step_average).items():
+    for name, condition in conditions.items():
         probability = []
         for i in tqdm(range(0, len(crystals), 128), desc=name, leave=False):
             with torch.no_grad():
@@ -356,6 +387,19 @@ def evaluate_robustness(
             flush=True,
         )
     return results
+
+
+def evaluate_robustness(
+    classifier: Classifier,
+    crystals: list[xs.Crystal],
+    labels: np.ndarray,
+    seed: int,
+    step_average: bool = False,
+) -> dict[str, dict[str, float]]:
+    """Scores of the structures simulated under each of :func:`robustness_conditions` on the model's grid."""
+    spec = classifier.spec
+    grid = (spec.two_theta_min, spec.two_theta_max, spec.num_points)
+    return evaluate_conditions(classifier, crystals, labels, robustness_conditions(grid, seed, step_average))
 
 
 def evaluate_synthetic(classifier: Classifier, n: int, seed: int) -> dict[str, float]:
@@ -410,6 +454,11 @@ def main(argv: list[str] | None = None) -> int:
         help="with --amcsd: one structure per mineral under each laboratory effect alone and all together",
     )  # fmt: skip
     parser.add_argument(
+        "--every-pattern", action="store_true",
+        help="with --amcsd: one structure per mineral with each effect the laboratory preset applies to only "
+        "a share of its patterns applied to every pattern (what the effect costs a pattern that has it)",
+    )  # fmt: skip
+    parser.add_argument(
         "--step-average", action="store_true",
         help="simulate amcsd-dev (and the robustness conditions) with every grid point the mean of the "
         "profile over its step, as measured scans are averaged onto the grid (default: the value at the "
@@ -432,13 +481,18 @@ def main(argv: list[str] | None = None) -> int:
         help="store the figures in the model's card.json under --card-key (--model must be a folder)",
     )
     parser.add_argument(
-        "--card-key", choices=("evaluation", "evaluation_float32"), default="evaluation",
-        help="where --write-card stores the figures: 'evaluation' (the card's table) or 'evaluation_float32' "
-        "(the same figures in float32, shown beside it)",
+        "--card-key", choices=("evaluation", "evaluation_float32", "every_pattern"), default="evaluation",
+        help="where --write-card stores the figures: 'evaluation' (the card's table), 'evaluation_float32' "
+        "(the same figures in float32, shown beside it) or 'every_pattern' (a run with --every-pattern, its "
+        "own table in the card)",
     )  # fmt: skip
     args = parser.parse_args(argv)
     if args.write_card and (args.model is None or not (Path(args.model) / "card.json").is_file()):
         parser.error("--write-card needs --model FOLDER (a folder with card.json)")
+    if (args.robustness or args.every_pattern) and args.amcsd is None:
+        parser.error("--robustness and --every-pattern need --amcsd")
+    if args.write_card and (args.card_key == "every_pattern") != args.every_pattern:
+        parser.error("--card-key every_pattern goes with --every-pattern, and --every-pattern with it")
     if args.threads:
         torch.set_num_threads(args.threads)
     classifier = load_pretrained(args.model, precision=args.precision)
@@ -467,6 +521,14 @@ def main(argv: list[str] | None = None) -> int:
             print("robustness (amcsd-dev, one structure per mineral):")
             results["robustness"] = evaluate_robustness(
                 classifier, [crystals[i] for i in unique], labels[unique], args.seed, args.step_average
+            )
+        if args.every_pattern:
+            print("each partial effect on every pattern (amcsd-dev, one structure per mineral):")
+            results["every_pattern"] = evaluate_conditions(
+                classifier,
+                [crystals[i] for i in unique],
+                labels[unique],
+                every_pattern_conditions(classifier.spec.grid, args.seed, args.step_average),
             )
         if args.predictions is not None:
             top = np.argsort(-probability, axis=1)[:, :5] + 1

@@ -197,6 +197,47 @@ def robustness_table(robustness: dict) -> list[str]:
     return lines
 
 
+def every_pattern_lines(every: dict) -> list[str]:
+    """The section of a run of ``evaluate_classifier.py --every-pattern``: each effect the preset applies to a
+    share of its patterns, on every pattern."""
+    return [
+        "### Each effect on every pattern",
+        "",
+        "The table above applies each effect as often as the preset does (each row below names that",
+        "share), which spreads the cost of a rare effect over the patterns without it. Here each effect",
+        "the preset applies to only a share of its patterns is put on every pattern, with the preset's",
+        "ranges: what it costs a pattern that has it. Measured on",
+        f"{every['date']} ({every['hardware']}; {arithmetic(every)}) with",
+        "",
+        "```bash",
+        every["command"],
+        "```",
+        "",
+        *robustness_table(every["every_pattern"]),
+        "",
+        *_costly_lines(every["every_pattern"]),
+    ]
+
+
+def _costly_lines(rows: dict, points: float = 10.0) -> list[str]:
+    """A sentence naming the effects that cost a pattern more than ``points`` of top-1, worst first."""
+    clean = rows["clean"]["top1"]
+    costly = sorted(
+        ((name.split(" (")[0].removeprefix("+ "), 100 * (clean - r["top1"])) for name, r in rows.items()),
+        key=lambda item: -item[1],
+    )
+    named = [f"{name} ({cost:.0f} points)" for name, cost in costly if cost > points]
+    if not named:
+        return []
+    return [
+        f"On a pattern that has it, {', '.join(named)}",
+        ("costs" if len(named) == 1 else "cost")
+        + f" more than {points:.0f} points of top-1: measured patterns with such a feature are read far less",
+        "reliably than the figures above say; look at the top 5 and the confidence.",
+        "",
+    ]
+
+
 def calibration_lines(calibration: dict) -> list[str]:
     lines = [
         f"Temperature {calibration['temperature']:.3f}, fitted on {calibration['fitted_on']} by minimising",
@@ -501,6 +542,9 @@ def main() -> None:
                 *robustness_table(evaluation["robustness"]),
                 "",
             ]
+        every = card.get("every_pattern")
+        if every and "every_pattern" in every:
+            lines += every_pattern_lines(every)
     calibration = card.get("calibration")
     if calibration:
         lines += ["## Calibration and abstention", "", *calibration_lines(calibration)]

@@ -40,7 +40,8 @@ def test_mineral_halves_put_every_entry_of_a_mineral_in_one_half(tmp_path: Path)
 def test_a_model_compared_with_itself_agrees_under_every_laboratory_condition(tmp_path: Path, capsys):
     """With --robustness each condition's patterns are made once and read by both models: the shipped model
     against itself is right on exactly the same structures under every condition (no discordant pattern),
-    and every condition of evaluate_classifier's robustness table is reported."""
+    and every condition of evaluate_classifier's robustness table, and of its every-pattern table, is
+    reported."""
     import shutil
 
     import xrdsynth.examples
@@ -58,8 +59,11 @@ def test_a_model_compared_with_itself_agrees_under_every_laboratory_condition(tm
     grid = script.load_pretrained("xrdsynth-resnet-cu").spec.grid
     for name in script.robustness_conditions(grid, 0):
         assert f"  {name}: A " in out
+    every = [name for name in script.every_pattern_conditions(grid, 0) if name != "clean"]
+    for name in every:
+        assert f"  on every pattern: {name}: A " in out
     paired = [line for line in out.splitlines() if "of 3;" in line]
-    assert len(paired) == 1 + len(script.robustness_conditions(grid, 0))
+    assert len(paired) == 1 + len(script.robustness_conditions(grid, 0)) + len(every)
     assert all("right only for A 0, only for B 0; McNemar p = 1" in line for line in paired)
     with pytest.raises(SystemExit):
         script.main([*shipped, "--rruff", str(tmp_path), "--robustness"])

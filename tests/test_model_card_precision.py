@@ -174,3 +174,49 @@ def test_smoothed_rruff_scans_are_read_after_a_unit_area_gaussian(tmp_path: Path
     measured = np.load(tmp_path / "rruff-dev.npz")["intensity"]
     np.testing.assert_allclose(captured["intensity"].sum(axis=1), measured.sum(axis=1), rtol=1e-3)
     assert float(captured["intensity"].max()) < 0.8 * float(measured.max())
+
+
+def test_every_pattern_conditions_put_each_partial_effect_of_the_preset_on_every_pattern():
+    """--every-pattern: besides clean, one condition per effect the laboratory preset applies to only a share
+    of its patterns, holding that effect alone with p = 1 and the preset's other arguments; a condition with
+    the impurity changes every pattern of a batch, the preset's rate only some."""
+    from xrdsynth.transforms import laboratory_cu_transforms
+
+    script = load_script("evaluate_classifier")
+    conditions = script.every_pattern_conditions((5.0, 90.0, 851), 0)
+    partial = [t for t in laboratory_cu_transforms() if 0.0 < getattr(t, "p", 1.0) < 1.0]
+    assert next(iter(conditions)) == "clean"
+    assert len(conditions) == 1 + len(partial)
+    for transform in partial:
+        name = type(transform).__name__
+        (key,) = [k for k in conditions if k.startswith(f"+ {name} (")]
+        assert f"{transform.p:.0%} of patterns" in key
+        (effect,) = [*conditions[key].transforms.reflection, *conditions[key].transforms.pattern]
+        assert type(effect) is type(transform) and effect.p == 1.0
+        assert effect.extra_repr() == transform.extra_repr().replace(f"p={transform.p}", "p=1.0")
+    names = ("quartz", "rutile", "pyrite")
+    crystals = [xs.Crystal.from_cif(xrdsynth.examples.cif_path(n)) for n in names] * 4
+    impurity = next(v for k, v in conditions.items() if k.startswith("+ Impurity ("))
+    with torch.no_grad():
+        clean = conditions["clean"](crystals)
+        mixed = impurity(crystals)
+    assert bool((mixed - clean).abs().amax(dim=1).gt(1e-3).all())
+
+
+def test_the_card_shows_the_every_pattern_table_with_its_own_run():
+    card = load_script("write_model_card")
+    row = {"n": 1210, "top1": 0.646, "crystal_system": 0.82}
+    every = {
+        "every_pattern": {"clean": row, "+ Impurity (the preset's: 15% of patterns)": {**row, "top1": 0.208}},
+        "precision": "bfloat16",
+        "date": "2026-12-07",
+        "hardware": "h",
+        "command": "python scripts/evaluate_classifier.py --every-pattern",
+    }
+    text = "\n".join(card.every_pattern_lines(every))
+    assert "| + Impurity (the preset's: 15% of patterns) | 20.8 % | -43.8 points | 82.0 % |" in text
+    assert "2026-12-07 (h; the network in bfloat16)" in text
+    assert "python scripts/evaluate_classifier.py --every-pattern" in text
+    assert "On a pattern that has it, Impurity (44 points)\ncosts more than 10 points of top-1" in text
+    every["every_pattern"]["+ Impurity (the preset's: 15% of patterns)"]["top1"] = 0.6
+    assert "On a pattern" not in "\n".join(card.every_pattern_lines(every))
