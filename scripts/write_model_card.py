@@ -213,10 +213,23 @@ def every_pattern_lines(every: dict) -> list[str]:
         every["command"],
         "```",
         "",
-        *robustness_table(every["every_pattern"]),
+        *_every_pattern_table(every["every_pattern"]),
         "",
         *_costly_lines(every["every_pattern"]),
     ]
+
+
+def _every_pattern_table(rows: dict) -> list[str]:
+    clean = rows["clean"]["top1"]
+    lines = [
+        "| condition | top-1 | change against clean | top-5 | crystal system |",
+        "|---|---|---|---|---|",
+    ]
+    for name, r in rows.items():
+        change = "" if name == "clean" else f"{100 * (r['top1'] - clean):+.1f} points"
+        cells = [name, percent(r["top1"]), change, percent(r["top5"]), percent(r["crystal_system"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def _costly_lines(rows: dict, points: float = 10.0) -> list[str]:
@@ -232,8 +245,8 @@ def _costly_lines(rows: dict, points: float = 10.0) -> list[str]:
     return [
         f"On a pattern that has it, {', '.join(named)}",
         ("costs" if len(named) == 1 else "cost")
-        + f" more than {points:.0f} points of top-1: measured patterns with such a feature are read far less",
-        "reliably than the figures above say; look at the top 5 and the confidence.",
+        + f" more than {points:.0f} points of top-1 on simulated minerals: where a measured pattern may have",
+        "such a feature, its first answer is much less certain than the figures above say.",
         "",
     ]
 

@@ -205,7 +205,7 @@ def test_every_pattern_conditions_put_each_partial_effect_of_the_preset_on_every
 
 def test_the_card_shows_the_every_pattern_table_with_its_own_run():
     card = load_script("write_model_card")
-    row = {"n": 1210, "top1": 0.646, "crystal_system": 0.82}
+    row = {"n": 1210, "top1": 0.646, "top5": 0.84, "crystal_system": 0.82}
     every = {
         "every_pattern": {"clean": row, "+ Impurity (the preset's: 15% of patterns)": {**row, "top1": 0.208}},
         "precision": "bfloat16",
@@ -214,7 +214,7 @@ def test_the_card_shows_the_every_pattern_table_with_its_own_run():
         "command": "python scripts/evaluate_classifier.py --every-pattern",
     }
     text = "\n".join(card.every_pattern_lines(every))
-    assert "| + Impurity (the preset's: 15% of patterns) | 20.8 % | -43.8 points | 82.0 % |" in text
+    assert "| + Impurity (the preset's: 15% of patterns) | 20.8 % | -43.8 points | 84.0 % | 82.0 % |" in text
     assert "2026-12-07 (h; the network in bfloat16)" in text
     assert "python scripts/evaluate_classifier.py --every-pattern" in text
     assert "On a pattern that has it, Impurity (44 points)\ncosts more than 10 points of top-1" in text
