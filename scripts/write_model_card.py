@@ -185,15 +185,17 @@ def breakdown_lines(breakdown: dict) -> list[str]:
     ]
 
 
-def robustness_table(robustness: dict) -> list[str]:
+def robustness_table(robustness: dict, top5: bool = False) -> list[str]:
+    """Top-1 of each condition and its change against "clean", top-5 (with ``top5``), crystal system."""
     clean = robustness["clean"]["top1"]
     lines = [
-        "| condition | top-1 | change against clean | crystal system |",
-        "|---|---|---|---|",
+        "| condition | top-1 | change against clean |" + (" top-5 |" if top5 else "") + " crystal system |",
+        "|---|---|---|---|" + ("---|" if top5 else ""),
     ]
     for name, r in robustness.items():
         change = "" if name == "clean" else f"{100 * (r['top1'] - clean):+.1f} points"
-        lines.append(f"| {name} | {percent(r['top1'])} | {change} | {percent(r['crystal_system'])} |")
+        cells = [name, percent(r["top1"]), change, *([percent(r["top5"])] if top5 else [])]
+        lines.append("| " + " | ".join([*cells, percent(r["crystal_system"])]) + " |")
     return lines
 
 
@@ -213,23 +215,10 @@ def every_pattern_lines(every: dict) -> list[str]:
         every["command"],
         "```",
         "",
-        *_every_pattern_table(every["every_pattern"]),
+        *robustness_table(every["every_pattern"], top5=True),
         "",
         *_costly_lines(every["every_pattern"]),
     ]
-
-
-def _every_pattern_table(rows: dict) -> list[str]:
-    clean = rows["clean"]["top1"]
-    lines = [
-        "| condition | top-1 | change against clean | top-5 | crystal system |",
-        "|---|---|---|---|---|",
-    ]
-    for name, r in rows.items():
-        change = "" if name == "clean" else f"{100 * (r['top1'] - clean):+.1f} points"
-        cells = [name, percent(r["top1"]), change, percent(r["top5"]), percent(r["crystal_system"])]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
 
 
 def _costly_lines(rows: dict, points: float = 10.0) -> list[str]:
