@@ -178,8 +178,9 @@ def test_smoothed_rruff_scans_are_read_after_a_unit_area_gaussian(tmp_path: Path
 
 def test_every_pattern_conditions_put_each_partial_effect_of_the_preset_on_every_pattern():
     """--every-pattern: besides clean, one condition per effect the laboratory preset applies to only a share
-    of its patterns, holding that effect alone with p = 1 and the preset's other arguments; a condition with
-    the impurity changes every pattern of a batch, the preset's rate only some."""
+    of its patterns, holding that effect alone with p = 1 and the preset's other arguments; the impurity
+    condition then adds another phase to every pattern of a batch (three distinct minerals: each pattern's
+    impurity is another one)."""
     from xrdsynth.transforms import laboratory_cu_transforms
 
     script = load_script("evaluate_classifier")
@@ -194,8 +195,7 @@ def test_every_pattern_conditions_put_each_partial_effect_of_the_preset_on_every
         (effect,) = [*conditions[key].transforms.reflection, *conditions[key].transforms.pattern]
         assert type(effect) is type(transform) and effect.p == 1.0
         assert effect.extra_repr() == transform.extra_repr().replace(f"p={transform.p}", "p=1.0")
-    names = ("quartz", "rutile", "pyrite")
-    crystals = [xs.Crystal.from_cif(xrdsynth.examples.cif_path(n)) for n in names] * 4
+    crystals = [xs.Crystal.from_cif(xrdsynth.examples.cif_path(n)) for n in ("quartz", "rutile", "pyrite")]
     impurity = next(v for k, v in conditions.items() if k.startswith("+ Impurity ("))
     with torch.no_grad():
         clean = conditions["clean"](crystals)
