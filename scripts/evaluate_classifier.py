@@ -258,6 +258,21 @@ def one_per_mineral(folder: Path, ids: list[str]) -> np.ndarray:
     return np.array(sorted(first.values()))
 
 
+def condition_simulator(
+    grid: tuple[float, float, int], seed: int, step_average: bool, profile: str
+) -> xs.PowderSimulator:
+    """The clean recipe's simulator (Cu Kα1, 20–100 nm crystallites) with ``profile`` peaks, on which the
+    robustness and every-pattern conditions put their effects."""
+    return xs.PowderSimulator(
+        grid,
+        wavelength="CuKa1",
+        profile=profile,
+        crystallite_size_nm=(20.0, 100.0),
+        seed=seed,
+        step_average=step_average,
+    )
+
+
 def robustness_conditions(
     grid: tuple[float, float, int], seed: int, step_average: bool = False
 ) -> dict[str, torch.nn.Module]:
@@ -278,19 +293,10 @@ def robustness_conditions(
     )  # fmt: skip
 
     def gaussian() -> xs.PowderSimulator:
-        return xs.PowderSimulator(
-            grid, wavelength="CuKa1", crystallite_size_nm=(20.0, 100.0), seed=seed, step_average=step_average
-        )
+        return condition_simulator(grid, seed, step_average, "gaussian")
 
     def voigt() -> xs.PowderSimulator:
-        return xs.PowderSimulator(
-            grid,
-            wavelength="CuKa1",
-            profile="pseudo_voigt",
-            crystallite_size_nm=(20.0, 100.0),
-            seed=seed,
-            step_average=step_average,
-        )
+        return condition_simulator(grid, seed, step_average, "pseudo_voigt")
 
     widths = (InstrumentFunction, CrystalliteSize, Microstrain)
     conditions: dict[str, torch.nn.Module] = {"clean": AugmentedSimulator(gaussian())}
@@ -347,21 +353,14 @@ def every_pattern_conditions(
         if any(type(t) is type(u) for u in partial)
     ]
 
-    def simulator(profile: str) -> xs.PowderSimulator:
-        return xs.PowderSimulator(
-            grid,
-            wavelength="CuKa1",
-            profile=profile,
-            crystallite_size_nm=(20.0, 100.0),
-            seed=seed,
-            step_average=step_average,
-        )
-
-    conditions: dict[str, torch.nn.Module] = {"clean": AugmentedSimulator(simulator("gaussian"))}
+    conditions: dict[str, torch.nn.Module] = {
+        "clean": AugmentedSimulator(condition_simulator(grid, seed, step_average, "gaussian"))
+    }
     for rate, transform in zip((t.p for t in partial), always, strict=True):
         profile = "pseudo_voigt" if isinstance(transform, Microstrain) else "gaussian"
         name = f"+ {type(transform).__name__} (the preset's: {rate:.0%} of patterns)"
-        conditions[name] = AugmentedSimulator(simulator(profile), [transform])
+        sim = condition_simulator(grid, seed, step_average, profile)
+        conditions[name] = AugmentedSimulator(sim, [transform])
     return conditions
 
 
