@@ -42,13 +42,29 @@ X = np.linspace(10.0, 70.0, 1201)
         (X, np.where(X > 30, np.nan, peaks(X)), "NaN"),
         (X[:3], peaks(X[:3]), "at least"),
         (np.radians(X), peaks(X), "not radians"),
-        (X[::-1].copy(), peaks(X), "increasing"),
+        (np.concatenate([X[:600], X[601:602], X[600:601], X[602:]]), peaks(X), "increasing"),
+        (X, peaks(X)[:-1], r"shape \(1201,\) or \(N, 1201\), got \(1200,\)"),
     ],
-    ids=["zeros", "constant", "negative", "nan", "three-points", "radians", "decreasing"],
+    ids=["zeros", "constant", "negative", "nan", "three-points", "radians", "unsorted", "lengths"],
 )
 def test_what_cannot_be_a_pattern_is_refused(two_theta, intensity, match) -> None:
     with pytest.raises(ValueError, match=match):
         small_classifier().predict(two_theta, intensity, wavelength="CuKa1")
+
+
+def test_a_scan_from_high_to_low_angle_reads_as_the_same_scan_reversed() -> None:
+    clf = small_classifier()
+    forward = clf.predict_proba(X, peaks(X), wavelength="CuKa1")
+    backward = clf.predict_proba(X[::-1], peaks(X)[::-1], wavelength="CuKa1")
+    np.testing.assert_allclose(backward, forward, rtol=1e-6, atol=1e-9)
+    # Several patterns on one decreasing grid: each reversed along 2θ.
+    both = np.stack([peaks(X), peaks(X + 0.5)])
+    np.testing.assert_allclose(
+        clf.predict_proba(X[::-1], both[:, ::-1], wavelength="CuKa1"),
+        clf.predict_proba(X, both, wavelength="CuKa1"),
+        rtol=1e-6,
+        atol=1e-9,
+    )
 
 
 def test_a_wavelength_is_required_with_arrays() -> None:

@@ -468,7 +468,8 @@ class Classifier(nn.Module):
         """Space-group probabilities of measured patterns.
 
         Args:
-            two_theta: (M,) measured grid in degrees, strictly increasing (any spacing); or a
+            two_theta: (M,) measured grid in degrees, strictly increasing (any spacing; a grid strictly
+                decreasing throughout, a scan from high to low angle, is read reversed); or a
                 :class:`~xrdsynth.io.MeasuredPattern`, which brings its intensity and wavelength.
             intensity: (M,) one pattern or (N, M) patterns on that grid (counts or any linear scale).
             wavelength: of the measurement, Å or a named line ("CuKa1", ...; for "CuKa" the Kα1 value is
@@ -536,6 +537,11 @@ class Classifier(nn.Module):
         lam = resolve_wavelength(wavelength).wavelength
         x = as_float_array(two_theta, "two_theta")
         y = as_float_array(intensity, "intensity")
+        if x.ndim == 1 and (y.ndim not in (1, 2) or y.shape[-1] != x.size):
+            raise ValueError(f"intensity must have shape ({x.size},) or (N, {x.size}), got {y.shape}")
+        if x.ndim == 1 and x.size > 1 and np.all(np.diff(x) < 0):
+            # A scan recorded from high to low angle: the same measurement, read in increasing 2θ.
+            x, y = x[::-1].copy(), y[..., ::-1].copy()
         check_measurement(x, y if y.ndim == 2 else y[None], lam, self.spec)
         return x, y, lam
 
