@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from xrdsynth.models import DEFAULT_MODEL
+from xrdsynth.simulate import WAVELENGTHS
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "src" / "xrdsynth" / "models" / "pretrained"
@@ -445,6 +446,15 @@ def main() -> None:
         f"({spec['two_theta_min']:g}–{spec['two_theta_max']:g}° 2θ, {spec['num_points']} points, at "
         f"{spec['wavelength']:g} Å; at another wavelength its intensities are scaled by the ratio of the "
         "polarisation factors), averaged onto the grid cells, clipped at 0"
+        + (
+            ", a Kα2 line found in it removed where its tube's lies much further from Kα1 than the model's"
+            " own (Mo and Ag for Cu: the network reads such a doublet as split peaks)"
+            if any(
+                name.endswith("Ka1") and abs(value - spec["wavelength"]) < 1e-6
+                for name, value in WAVELENGTHS.items()
+            )
+            else ""
+        )
         + (", a Kβ residue found in it removed" if spec.get("kbeta_strip") else "")
         + (
             f", its background removed (morphological opening of {spec['background_window_deg']:g}°)"
@@ -560,6 +570,10 @@ def main() -> None:
         "",
         "- Trained on one wavelength grid; other wavelengths are converted through d-spacing, so peaks",
         f"  beyond {spec['two_theta_max']:g}° 2θ at {spec['wavelength']:g} Å are not seen.",
+        "- Measurements of other tubes are read as well as those of the model's own where only Kα1 reaches",
+        "  the detector or the Kα2 line lies about as close (Cr, Fe, Co for Cu); a Mo or Ag doublet is read",
+        "  after its Kα2 line is found and stripped, which fails for broad peaks (crystallites below about",
+        "  20 nm), where the lines merge (`scripts/check_other_tubes.py`).",
         "- Single-phase patterns only; a mixture is read as one phase.",
         "- Groups that differ only in absences the pattern cannot show, or in intensities of overlapping",
         "  peaks, are confused; look at the top 5 and the crystal system, not only the first answer.",

@@ -67,6 +67,59 @@ def test_a_scan_from_high_to_low_angle_reads_as_the_same_scan_reversed() -> None
     )
 
 
+def mo_angle(d: float, wavelength: float) -> float:
+    return 2 * math.degrees(math.asin(wavelength / (2 * d)))
+
+
+MO_SPACINGS = ((4.26, 0.35), (3.34, 1.0), (2.46, 0.12), (2.28, 0.1), (2.13, 0.08), (1.82, 0.2), (1.54, 0.15))
+
+
+def mo_scan(kalpha2: float) -> tuple[np.ndarray, np.ndarray]:
+    """A scan at Mo Kα covering Cu 10-70° (the small classifier's range): Gaussian peaks of 0.05° at the Mo
+    Kα1 angles of ``MO_SPACINGS`` and ``kalpha2`` times as high at their Kα2 angles, over a flat 0.05."""
+    x = np.linspace(mo_angle(8.8, 0.709319), mo_angle(1.35, 0.709319), 4000)
+    y = np.full_like(x, 0.05)
+    for d, height in MO_SPACINGS:
+        for wavelength, scale in ((0.709319, 1.0), (0.713609, kalpha2)):
+            y += scale * height * np.exp(-4 * math.log(2) * ((x - mo_angle(d, wavelength)) / 0.05) ** 2)
+    return x, y
+
+
+def test_a_far_kalpha2_line_is_found_and_stripped_before_reading() -> None:
+    """A Mo Kα doublet is read as its Kα2-stripped pattern on the model's grid whether the wavelength is given
+    as a number, as Kα1 or as the doublet, or stated by a MeasuredPattern (at its ratio); a Mo scan without
+    the Kα2 line, and a Cu doublet (the model's own kind), are read as they are."""
+    clf = small_classifier()
+    grid = torch.as_tensor(clf.spec.two_theta)
+
+    def on_grid(x, y, wavelength, strip_ratio=None):
+        converted = torch.as_tensor(xs.models.resample_pattern(x, y[None], wavelength, clf.spec))
+        if strip_ratio is not None:
+            converted = xs.transforms.strip_kalpha2(converted, grid, 0.709319, 0.713609, strip_ratio)
+        return clf.probabilities_on_grid(converted.float()).numpy()
+
+    x, doublet = mo_scan(0.5)
+    stripped = on_grid(x, doublet, 0.709319, 0.5)
+    assert not np.allclose(stripped, on_grid(x, doublet, 0.709319), atol=1e-4)
+    for wavelength in (0.709319, "MoKa1", "MoKa"):
+        np.testing.assert_allclose(clf.predict_proba(x, doublet, wavelength=wavelength), stripped, atol=1e-6)
+    stated = MeasuredPattern(x, doublet, wavelength=0.709319, wavelength2=0.713609, ratio=0.45)
+    np.testing.assert_allclose(clf.predict_proba(stated), on_grid(x, doublet, 0.709319, 0.45), atol=1e-6)
+    x, single = mo_scan(0.0)
+    np.testing.assert_allclose(
+        clf.predict_proba(x, single, wavelength="MoKa"), on_grid(x, single, 0.709319), atol=1e-6
+    )
+    cu = np.linspace(10.0, 70.0, 3000)
+    cu_doublet = sum(
+        h * np.exp(-4 * math.log(2) * ((cu - mo_angle(d, w)) / 0.1) ** 2)
+        for d, h in MO_SPACINGS
+        for w in (1.540593, 1.544414)
+    )
+    np.testing.assert_allclose(
+        clf.predict_proba(cu, cu_doublet, wavelength="CuKa"), on_grid(cu, cu_doublet, 1.540593), atol=1e-6
+    )
+
+
 def test_a_wavelength_is_required_with_arrays() -> None:
     with pytest.raises(ValueError, match="wavelength is required"):
         small_classifier().predict_proba(X, peaks(X))

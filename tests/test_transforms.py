@@ -497,6 +497,51 @@ def test_kbeta_ratio_finds_the_residue_of_the_simulator_and_none_without_it(crys
     assert bool(((found > 0.008) & (found < 0.016)).all()), found
 
 
+def doublet_test_pattern(grid: torch.Tensor, tube: str, ratio: float, fwhm: float = 0.1) -> torch.Tensor:
+    """(P,) Gaussian peaks at the Cu Kα1 angles of ``KBETA_SPACINGS`` (a pattern converted to the Cu scale)
+    and, ``ratio`` times as high, where the Kα2 line of ``tube`` puts the same spacings on that scale
+    (sin θ₂ = λ₂/λ₁ sin θ with the tube's own lines, closed form), on a constant background of 0.05."""
+    pattern = torch.full_like(grid, 0.05)
+    stretch = WAVELENGTHS[f"{tube}Ka2"] / WAVELENGTHS[f"{tube}Ka1"]
+    for d, height in zip(KBETA_SPACINGS, KBETA_HEIGHTS, strict=True):
+        for wavelength, scale in ((WAVELENGTHS["CuKa1"], 1.0), (WAVELENGTHS["CuKa1"] * stretch, ratio)):
+            centre = 2 * math.degrees(math.asin(wavelength / (2 * d)))
+            pattern = pattern + gaussian_peak(grid, centre, fwhm, scale * height)
+    return pattern
+
+
+def test_kalpha2_ratio_finds_a_far_doublet_and_no_line_where_there_is_none() -> None:
+    """Mo and Ag doublets (ratio 0.5) converted to the Cu scale read 0.3-0.55 (the Kα2 peaks' height, less
+    where the lines overlap), also under noise; the same peaks without the Kα2 line, and noise alone, read
+    0; fewer than 3 peaks read 0; bad arguments are refused."""
+    grid = rerender_grid()
+    seeded = torch.Generator().manual_seed(5)
+    for tube in ("Mo", "Ag"):
+        kalpha1, kalpha2 = WAVELENGTHS[f"{tube}Ka1"], WAVELENGTHS[f"{tube}Ka2"]
+        patterns = torch.stack([doublet_test_pattern(grid, tube, r) for r in (0.5, 0.0)])
+        noisy = patterns + 0.01 * torch.randn(patterns.shape, generator=seeded, dtype=grid.dtype)
+        for reading in (
+            T.kalpha2_ratio(patterns, grid, kalpha1, kalpha2),
+            T.kalpha2_ratio(noisy, grid, kalpha1, kalpha2),
+        ):
+            assert 0.3 < float(reading[0]) < 0.55, (tube, reading)
+            assert float(reading[1]) == 0.0
+    noise = 0.05 + 0.01 * torch.randn((4, grid.shape[0]), generator=seeded, dtype=grid.dtype)
+    assert T.kalpha2_ratio(noise, grid, 0.709319, 0.713609).tolist() == [0.0] * 4
+    two = gaussian_peak(grid, 30.0, 0.1, 1.0) + gaussian_peak(grid, 50.0, 0.1, 0.5)
+    image = 2 * math.degrees(math.asin(math.sin(math.radians(15.0)) * 0.713609 / 0.709319))
+    assert (
+        float(
+            T.kalpha2_ratio((two + gaussian_peak(grid, image, 0.1, 0.5))[None], grid, 0.709319, 0.713609)[0]
+        )
+        == 0.0
+    )
+    with pytest.raises(ValueError, match="kalpha1 < kalpha2"):
+        T.kalpha2_ratio(noise, grid, 0.713609, 0.709319)
+    with pytest.raises(ValueError, match="min_ratio"):
+        T.kalpha2_ratio(noise, grid, 0.709319, 0.713609, min_ratio=-0.1)
+
+
 def test_strip_kbeta_removes_the_kbeta_peaks_and_leaves_patterns_without_them() -> None:
     """Stripped with its estimated ratio as it is (factor 1), a pattern differs from the same pattern without
     Kβ peaks by less than a fifth of the Kβ peak height anywhere (its Kα1 peaks included); with the default

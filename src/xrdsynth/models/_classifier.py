@@ -18,6 +18,7 @@ from .._base import DEFAULT_TWO_THETA, NUM_SPACE_GROUPS
 from .._precision import native_bfloat16
 from .._radiation import (
     KALPHA2_OF_KALPHA1,
+    KALPHA2_RATIO,
     KBETA_OF_KALPHA1,
     WAVELENGTHS,
     d_from_two_theta,
@@ -26,7 +27,14 @@ from .._radiation import (
 from ..io import MeasuredPattern
 from ..simulate import resolve_wavelength
 from ..symmetry import CRYSTAL_SYSTEM_OF_GROUP, CRYSTAL_SYSTEMS, SpaceGroup, crystal_system, enantiomorph
-from ..transforms import remove_background, rerender_peaks, smooth_gaussian, strip_kalpha2, strip_kbeta
+from ..transforms import (
+    kalpha2_ratio,
+    remove_background,
+    rerender_peaks,
+    smooth_gaussian,
+    strip_kalpha2,
+    strip_kbeta,
+)
 from ._architectures import build_model
 from ._resample import as_float_array, log_d_two_theta, resample_pattern, resample_to_log_d
 
@@ -477,6 +485,14 @@ class Classifier(nn.Module):
                 without any sign of it.
             batch_size: patterns per forward pass.
 
+        A tube whose Kα2 line lies much further from Kα1 than the model's own tube's (Mo and Ag for a Cu
+        model; the Kα2 a MeasuredPattern or a named doublet such as "MoKa" states, else the tube's whose Kα1
+        the wavelength is) has its Kα2 line looked for in each pattern
+        (:func:`~xrdsynth.transforms.kalpha2_ratio`) and stripped where found
+        (:func:`~xrdsynth.transforms.strip_kalpha2`) before the network reads it: the network learned Cu
+        doublets, and reads a Mo or Ag doublet as split peaks. Closer doublets (Cr, Fe, Co) are read as
+        they are.
+
         Returns:
             (N, 230) float64; column k is space group k + 1; rows sum to 1.
 
@@ -493,9 +509,11 @@ class Classifier(nn.Module):
                 :class:`~xrdsynth.io.MeasuredPattern` says it was measured with neutrons or electrons
                 (``metadata["probe"]``, e.g. from a powder CIF).
         """
-        two_theta, intensity, lam = self._measurement(two_theta, intensity, wavelength)
+        two_theta, intensity, lam, kalpha2 = self._measurement(two_theta, intensity, wavelength)
         grid = resample_pattern(two_theta, intensity, lam, self.spec)
         tensor = torch.as_tensor(grid, dtype=torch.float32)
+        if kalpha2 is not None:
+            tensor = strip_found_kalpha2(tensor, self.spec, lam, *kalpha2)
         probability = self.probabilities_on_grid(tensor, batch_size).double().cpu()
         # The float32 softmax sums to 1 within ~1e-7 (230 roundings); the float64 rows promised here are
         # normalised again so that they sum to 1 to float64 precision.
@@ -503,8 +521,10 @@ class Classifier(nn.Module):
 
     def _measurement(
         self, two_theta: Any, intensity: Any, wavelength: float | str | None
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float]:
-        """The arrays and wavelength (Å) of a measurement, checked to be something the model can read."""
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float, tuple[float, float] | None]:
+        """The arrays and wavelength (Å) of a measurement, checked to be something the model can read, and
+        the Kα2 wavelength (Å) and Kα2/Kα1 ratio to look for in it (:func:`far_kalpha2`), or None."""
+        stated: tuple[float | None, float | None] = (None, None)  # Kα2 and ratio the measurement states
         if isinstance(two_theta, MeasuredPattern):
             pattern = two_theta
             if intensity is not None:
@@ -522,6 +542,7 @@ class Classifier(nn.Module):
                 )
             if wavelength is None:
                 wavelength = pattern.wavelength
+                stated = (pattern.wavelength2, pattern.ratio)
             if wavelength is None:
                 raise ValueError(
                     f"{pattern.source or 'the pattern'} states no wavelength: pass wavelength= (Å or a line "
@@ -534,7 +555,10 @@ class Classifier(nn.Module):
                 "wavelength is required (Å or a line such as 'CuKa1'); the model reads "
                 f"{self.spec.wavelength:g} Å patterns and converts others through d-spacing"
             )
-        lam = resolve_wavelength(wavelength).wavelength
+        radiation = resolve_wavelength(wavelength)
+        lam = radiation.wavelength
+        if len(radiation.wavelengths) > 1:  # a doublet named ("MoKa")
+            stated = (radiation.wavelengths[1], radiation.weights[1] / radiation.weights[0])
         x = as_float_array(two_theta, "two_theta")
         y = as_float_array(intensity, "intensity")
         if x.ndim == 1 and (y.ndim not in (1, 2) or y.shape[-1] != x.size):
@@ -543,7 +567,7 @@ class Classifier(nn.Module):
             # A scan recorded from high to low angle: the same measurement, read in increasing 2θ.
             x, y = x[::-1].copy(), y[..., ::-1].copy()
         check_measurement(x, y if y.ndim == 2 else y[None], lam, self.spec)
-        return x, y, lam
+        return x, y, lam, far_kalpha2(self.spec, lam, *stated)
 
     def predict(
         self,
@@ -584,6 +608,56 @@ _WARN_COVERAGE = 0.5
 # and the shipped network reads 20-80° scans of amcsd-dev minerals at 41 % where it reads 5-90° at 54 %
 # (30-90°: 20 %; docs/training.md, "Nanocrystalline powders and late scans"). predict warns.
 _WARN_START_DEG = 20.0
+
+
+# A measurement's Kα2 line is looked for, and stripped where found, when its relative separation from Kα1 is
+# more than this many times that of the doublet the model learned (Cu's): Mo and Ag doublets (2.44 and 3.17
+# times Cu's) cost the shipped network 37 and 42 points of top-1 on noisy simulations of amcsd-dev minerals
+# (13.1 and 8.6 % against 50.3 and 50.7 % for Kα1 alone), read after this 47.8 and 46.0 %; Cr, Fe and Co
+# doublets (0.69-0.87 times) read as well as their Kα1 alone, and stripping a Co or Cu doublet costs 3-4
+# points (scripts/check_other_tubes.py; docs/transforms.md).
+_FAR_DOUBLET = 1.5
+
+
+def far_kalpha2(
+    spec: InputSpec, kalpha1: float, kalpha2: float | None = None, ratio: float | None = None
+) -> tuple[float, float] | None:
+    """The Kα2 wavelength (Å) and Kα2/Kα1 ratio to look for in a measurement at ``kalpha1`` Å: the stated
+    ``kalpha2`` and ``ratio`` (ratio 0.5 where only the line is stated), else the Kα2 line of the tube whose
+    Kα1 ``kalpha1`` is; None where that line lies no more than ``_FAR_DOUBLET`` times as far from Kα1 as the
+    model's own tube's does (such a doublet is read as it is), or where the model's wavelength is no tube's
+    Kα1 or no Kα2 is known."""
+    model_kalpha2 = KALPHA2_OF_KALPHA1.get(round(spec.wavelength, 6))
+    if model_kalpha2 is None:
+        return None
+    if kalpha2 is None:
+        kalpha2, ratio = KALPHA2_OF_KALPHA1.get(round(kalpha1, 6)), None
+    if kalpha2 is None or not kalpha2 > kalpha1:
+        return None
+    ratio = KALPHA2_RATIO if ratio is None else ratio
+    if not 0.0 < ratio < 1.0:
+        return None
+    if kalpha2 / kalpha1 - 1.0 <= _FAR_DOUBLET * (model_kalpha2 / spec.wavelength - 1.0):
+        return None
+    return kalpha2, ratio
+
+
+def strip_found_kalpha2(
+    patterns: torch.Tensor, spec: InputSpec, kalpha1: float, kalpha2: float, ratio: float
+) -> torch.Tensor:
+    """(N, P) patterns on the model's 2θ grid (converted from a measurement at ``kalpha1`` Å) with the Kα2
+    line of wavelength ``kalpha2`` stripped (:func:`~xrdsynth.transforms.strip_kalpha2` at ``ratio``) from
+    those in which :func:`~xrdsynth.transforms.kalpha2_ratio` finds it; the others as they are. On the
+    converted grid a line sits where it sits on the measured one relative to Kα1 (sin θ₂ = λ₂/λ₁ sin θ), so
+    the measurement's own wavelengths apply."""
+    grid = torch.as_tensor(spec.two_theta, dtype=torch.float64)
+    linear = patterns.to(torch.float64)
+    found = torch.nonzero(kalpha2_ratio(linear, grid, kalpha1, kalpha2) > 0).squeeze(1)
+    if found.numel() == 0:
+        return patterns
+    out = patterns.clone()
+    out[found] = strip_kalpha2(linear[found], grid, kalpha1, kalpha2, ratio).to(patterns.dtype)
+    return out
 
 
 def check_measurement(

@@ -12,7 +12,7 @@ draws its parameters for a batch from documented ranges with an explicit generat
 share, as an :class:`AugmentedSimulator`. :func:`remove_background`, :func:`smooth_gaussian` and
 :func:`rerender_peaks` (with :func:`strip_kalpha2`) are the background subtraction, smoothing and peak
 re-rendering the classifiers can apply to simulated and measured patterns alike; :func:`kbeta_ratio` and
-:func:`strip_kbeta` find and remove a Kβ residue.
+:func:`strip_kbeta` find and remove a Kβ residue, :func:`kalpha2_ratio` finds a Kα2 line.
 """
 
 from ._background import remove_background, smooth_gaussian
@@ -29,7 +29,7 @@ from ._pattern import (
     Smoothing,
     SubtractBackground,
 )
-from ._peaks import kbeta_ratio, rerender_peaks, strip_kalpha2, strip_kbeta
+from ._peaks import kalpha2_ratio, kbeta_ratio, rerender_peaks, strip_kalpha2, strip_kbeta
 from ._presets import PRESETS, AugmentedSimulator, laboratory_cu_transforms, preset
 from ._reflection import (
     AxialDivergence,
@@ -70,6 +70,7 @@ __all__ = [
     "SpecimenDisplacement",
     "SubtractBackground",
     "ZeroShift",
+    "kalpha2_ratio",
     "kbeta_ratio",
     "laboratory_cu_transforms",
     "make_generator",

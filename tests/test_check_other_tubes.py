@@ -1,0 +1,41 @@
+"""scripts/check_other_tubes.py: each tube's range covers the model's d-spacings, and the table is printed."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+
+import xrdsynth.examples
+from conftest import load_script
+
+
+def test_each_tube_range_covers_the_d_spacings_of_the_models_grid() -> None:
+    script = load_script("check_other_tubes")
+    for kalpha1 in (0.709319, 1.788996, 0.559421):
+        low, high = script.tube_range(kalpha1, 1.540593, 5.0, 90.0)
+        for ours, model in ((low, 5.0), (high, 90.0)):
+            d_tube = kalpha1 / (2 * math.sin(math.radians(ours / 2)))
+            d_model = 1.540593 / (2 * math.sin(math.radians(model / 2)))
+            assert d_tube == pytest.approx(d_model, rel=1e-12)
+    # Beyond what the tube can reach (Cr Kα1 would need 2θ > 180° for 90° at Cu), capped at 170°.
+    assert script.tube_range(2.28976, 1.540593, 5.0, 90.0)[1] == pytest.approx(170.0)
+
+
+def test_the_table_has_a_row_per_tube(tmp_path: Path, capsys) -> None:
+    script = load_script("check_other_tubes")
+    (tmp_path / "cifs").mkdir()
+    lines = ["amcsd_id,file,mineral,space_group"]
+    for k, (name, group) in enumerate([("quartz", 154), ("rutile", 136), ("pyrite", 205)], start=1):
+        shutil.copy(xrdsynth.examples.cif_path(name), tmp_path / "cifs" / f"{name}.cif")
+        lines.append(f"000{k},cifs/{name}.cif,{name.title()},{group}")
+    (tmp_path / "index.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert script.main([str(tmp_path), "--tubes", "Cu,Mo", "--always-strip"]) == 0
+    out = capsys.readouterr().out
+    assert "3 minerals" in out
+    rows = [line for line in out.splitlines() if line.startswith(("Cu (", "Mo ("))]
+    assert [row.split(" ")[0] for row in rows] == ["Cu", "Mo"]
+    assert all(row.count("%") == 7 for row in rows), rows
+    assert rows[1].split(" | ")[1] == "2.44"
