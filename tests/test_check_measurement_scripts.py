@@ -1,4 +1,4 @@
-"""scripts/check_other_tubes.py: each tube's range covers the model's d-spacings, and the table is printed."""
+"""scripts/check_other_tubes.py and check_scan_settings.py: tube ranges, and the tables they print."""
 
 from __future__ import annotations
 
@@ -39,3 +39,21 @@ def test_the_table_has_a_row_per_tube(tmp_path: Path, capsys) -> None:
     assert [row.split(" ")[0] for row in rows] == ["Cu", "Mo"]
     assert all(row.count("%") == 7 for row in rows), rows
     assert rows[1].split(" | ")[1] == "2.44"
+
+
+def test_the_scan_settings_table_has_a_row_per_step_and_the_variable_slit(tmp_path: Path, capsys) -> None:
+    """scripts/check_scan_settings.py on three structures: one row per step, each with two accuracies, and
+    the variable-slit line after the first."""
+    script = load_script("check_scan_settings")
+    (tmp_path / "cifs").mkdir()
+    lines = ["amcsd_id,file,mineral,space_group"]
+    for k, (name, group) in enumerate([("quartz", 154), ("rutile", 136), ("pyrite", 205)], start=1):
+        shutil.copy(xrdsynth.examples.cif_path(name), tmp_path / "cifs" / f"{name}.cif")
+        lines.append(f"000{k},cifs/{name}.cif,{name.title()},{group}")
+    (tmp_path / "index.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert script.main([str(tmp_path), "--steps", "0.02,0.1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    steps = [line for line in out if line.startswith(("0.02° |", "0.1° |"))]
+    assert len(steps) == 2 and all(line.count("%") == 2 for line in steps), out
+    slit = [line for line in out if line.startswith("variable slit at 0.02°")]
+    assert len(slit) == 1 and slit[0].count("%") == 2
