@@ -1,19 +1,21 @@
 """How a classifier reads measurements made with other X-ray tubes: each tube's Kα1 alone and its Kα doublet.
 
     python scripts/check_other_tubes.py ../shared/data/amcsd-dev [--model NAME_OR_FOLDER] [--cache FILE]
-        [--tubes Cu,Cr,Fe,Co,Mo,Ag] [--counts 1000] [--limit N]
+        [--tubes Cu,Cr,Fe,Co,Mo,Ag] [--counts 1000] [--kbeta RATIO] [--noise-free] [--limit N]
 
 The amcsd-dev structures (one per mineral, as the model card counts them) are simulated as a laboratory
 measurement with each tube: Gaussian peaks of 20-100 nm crystallites, on 8501 points over the tube's 2θ range
 that covers the d-spacings of the model's grid (Cu 5-90° for the shipped model), ``--counts`` counts at the
-strongest peak over a flat 3 % background, Poisson noise (seeded). Each is read by ``predict_proba`` with the
-tube's Kα1 wavelength given as a number, as a user with an array would:
+strongest peak over a flat 3 % background, Poisson noise (seeded; ``--noise-free``: neither), with
+``--kbeta`` a Kβ residue of the tube at that ratio to Kα1 (what its filter lets through). Each is read by
+``predict_proba`` with the tube's Kα1 wavelength given as a number, as a user with an array would:
 
 - ``Kα1``: the Kα1 line alone (a monochromator);
 - ``Kα1 + Kα2``: the doublet (ratio 0.5), as ``predict_proba`` reads it (it looks for a Kα2 line that lies far
   from Kα1, Mo's and Ag's, and strips it where found);
 - ``as they are``: the doublet converted to the model's grid and read by ``probabilities_on_grid`` with
-  nothing stripped (what ``predict_proba`` did before it looked for the line);
+  none of its tube's lines stripped (what ``predict_proba`` did before it looked for them; the model still
+  strips its own tube's Kβ line where its card says so);
 - ``Kα2 found``: the share of the doublet patterns in which :func:`xrdsynth.transforms.kalpha2_ratio` finds
   the line on the model's grid, and of the Kα1 patterns in which it finds one that is not there;
 - with ``--always-strip``, also both stripped of the tube's Kα2 line on the model's grid whether it is found
@@ -37,7 +39,7 @@ import torch
 import xrdsynth as xs
 from xrdsynth.models import load_pretrained, resample_pattern
 from xrdsynth.simulate import WAVELENGTHS
-from xrdsynth.transforms import kalpha2_ratio, strip_kalpha2
+from xrdsynth.transforms import AugmentedSimulator, KBetaResidue, kalpha2_ratio, strip_kalpha2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from evaluate_classifier import amcsd_crystals, one_per_mineral
@@ -66,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tubes", default="Cu,Cr,Fe,Co,Mo,Ag", help="anodes, comma-separated")
     parser.add_argument("--counts", type=float, default=1000.0, help="counts at the strongest peak")
     parser.add_argument("--limit", type=int, default=None, help="only the first N minerals")
+    parser.add_argument("--kbeta", type=float, default=0.0, help="Kβ residue of the tube, ratio to Kα1")
+    parser.add_argument("--noise-free", action="store_true", help="no background and no counting noise")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--always-strip",
@@ -81,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     crystals, labels = [crystals[i] for i in keep], labels[keep]
     model_grid = torch.as_tensor(spec.two_theta)
     cu_separation = WAVELENGTHS["CuKa2"] / WAVELENGTHS["CuKa1"] - 1.0
-    print(f"{args.model}: {len(crystals)} minerals (one structure each), {args.counts:g} counts")
+    noise = "no noise" if args.noise_free else f"{args.counts:g} counts"
+    print(f"{args.model}: {len(crystals)} minerals (one structure each), {noise}, Kβ residue {args.kbeta:g}")
     print("tube | doublet separation (Cu = 1) | Kα1 | Kα1 + Kα2 | as they are | Kα2 found: doublets / Kα1")
     for tube in args.tubes.split(","):
         kalpha1, kalpha2 = WAVELENGTHS[f"{tube}Ka1"], WAVELENGTHS[f"{tube}Ka2"]
@@ -93,10 +98,15 @@ def main(argv: list[str] | None = None) -> int:
             simulator = xs.PowderSimulator(
                 (low, high, 8501), wavelength=line, crystallite_size_nm=(20.0, 100.0), seed=args.seed
             )
+            residue = [KBetaResidue(f"{tube}Ka1", ratio=args.kbeta)] if args.kbeta > 0 else []
+            augmented = AugmentedSimulator(simulator, residue)
             with torch.no_grad():
-                clean = torch.cat([simulator(crystals[i : i + 128]) for i in range(0, len(crystals), 128)])
+                clean = torch.cat([augmented(crystals[i : i + 128]) for i in range(0, len(crystals), 128)])
             noise = torch.Generator().manual_seed(args.seed)
-            measured = torch.poisson(args.counts * (clean + BACKGROUND), generator=noise).numpy()
+            if args.noise_free:
+                measured = clean.numpy()
+            else:
+                measured = torch.poisson(args.counts * (clean + BACKGROUND), generator=noise).numpy()
             probability = classifier.predict_proba(two_theta, measured, wavelength=kalpha1)
             top1[lines] = float((probability.argmax(axis=1) + 1 == labels).mean())
             converted = torch.as_tensor(resample_pattern(two_theta, measured, kalpha1, spec))

@@ -455,7 +455,12 @@ def main() -> None:
             )
             else ""
         )
-        + (", a Kβ residue found in it removed" if spec.get("kbeta_strip") else "")
+        + (
+            ", a Kβ residue found in it removed (of its own tube's line, which it looks for first where that"
+            " is another tube, and of the model's)"
+            if spec.get("kbeta_strip")
+            else ""
+        )
         + (
             f", its background removed (morphological opening of {spec['background_window_deg']:g}°)"
             if spec.get("background_window_deg")

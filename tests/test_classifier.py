@@ -74,13 +74,14 @@ def mo_angle(d: float, wavelength: float) -> float:
 MO_SPACINGS = ((4.26, 0.35), (3.34, 1.0), (2.46, 0.12), (2.28, 0.1), (2.13, 0.08), (1.82, 0.2), (1.54, 0.15))
 
 
-def mo_scan(kalpha2: float) -> tuple[np.ndarray, np.ndarray]:
+def mo_scan(kalpha2: float, kbeta: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """A scan at Mo Kα covering Cu 10-70° (the small classifier's range): Gaussian peaks of 0.05° at the Mo
-    Kα1 angles of ``MO_SPACINGS`` and ``kalpha2`` times as high at their Kα2 angles, over a flat 0.05."""
+    Kα1 angles of ``MO_SPACINGS``, ``kalpha2`` times as high at their Kα2 angles and ``kbeta`` times at their
+    Kβ angles, over a flat 0.05."""
     x = np.linspace(mo_angle(8.8, 0.709319), mo_angle(1.35, 0.709319), 4000)
     y = np.full_like(x, 0.05)
     for d, height in MO_SPACINGS:
-        for wavelength, scale in ((0.709319, 1.0), (0.713609, kalpha2)):
+        for wavelength, scale in ((0.709319, 1.0), (0.713609, kalpha2), (0.63229, kbeta)):
             y += scale * height * np.exp(-4 * math.log(2) * ((x - mo_angle(d, wavelength)) / 0.05) ** 2)
     return x, y
 
@@ -117,6 +118,28 @@ def test_a_far_kalpha2_line_is_found_and_stripped_before_reading() -> None:
     )
     np.testing.assert_allclose(
         clf.predict_proba(cu, cu_doublet, wavelength="CuKa"), on_grid(cu, cu_doublet, 1.540593), atol=1e-6
+    )
+
+
+def test_a_kbeta_residue_of_another_tube_is_stripped_where_the_model_strips_its_own() -> None:
+    """A model that strips its own tube's Kβ residue (kbeta_strip) strips a Mo scan's Kβ residue too, found on
+    its grid with the Mo lines; a model that does not, does neither."""
+    torch.manual_seed(0)
+    spec = InputSpec(10.0, 70.0, 600, wavelength=1.540593, background_window_deg=0.0, kbeta_strip=True)
+    clf = Classifier.from_architecture("resnet10", spec, width=8).eval()
+    grid = torch.as_tensor(spec.two_theta)
+    x, y = mo_scan(0.0, kbeta=0.02)
+    # predict_proba holds the converted scan in float32, as the network reads it.
+    converted = torch.as_tensor(xs.models.resample_pattern(x, y[None], 0.709319, spec)).float().double()
+    stripped = xs.transforms.strip_kbeta(converted, grid, 0.709319, 0.63229)
+    assert float((stripped - converted).abs().max()) > 0.005  # the residue was found and removed
+    expected = clf.probabilities_on_grid(stripped.float()).numpy()
+    np.testing.assert_allclose(clf.predict_proba(x, y, wavelength="MoKa1"), expected, atol=1e-6)
+    plain = small_classifier()
+    np.testing.assert_allclose(
+        plain.predict_proba(x, y, wavelength="MoKa1"),
+        plain.probabilities_on_grid(converted.float()).numpy(),
+        atol=1e-6,
     )
 
 

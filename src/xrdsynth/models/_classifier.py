@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -491,7 +491,8 @@ class Classifier(nn.Module):
         (:func:`~xrdsynth.transforms.kalpha2_ratio`) and stripped where found
         (:func:`~xrdsynth.transforms.strip_kalpha2`) before the network reads it: the network learned Cu
         doublets, and reads a Mo or Ag doublet as split peaks. Closer doublets (Cr, Fe, Co) are read as
-        they are.
+        they are. Where the model strips its own tube's Kβ residue (``spec.kbeta_strip``), a measurement of
+        another tube has that tube's Kβ residue looked for and stripped first.
 
         Returns:
             (N, 230) float64; column k is space group k + 1; rows sum to 1.
@@ -509,11 +510,9 @@ class Classifier(nn.Module):
                 :class:`~xrdsynth.io.MeasuredPattern` says it was measured with neutrons or electrons
                 (``metadata["probe"]``, e.g. from a powder CIF).
         """
-        two_theta, intensity, lam, kalpha2 = self._measurement(two_theta, intensity, wavelength)
+        two_theta, intensity, lam, lines = self._measurement(two_theta, intensity, wavelength)
         grid = resample_pattern(two_theta, intensity, lam, self.spec)
-        tensor = torch.as_tensor(grid, dtype=torch.float32)
-        if kalpha2 is not None:
-            tensor = strip_found_kalpha2(tensor, self.spec, lam, *kalpha2)
+        tensor = strip_tube_lines(torch.as_tensor(grid, dtype=torch.float32), self.spec, lam, lines)
         probability = self.probabilities_on_grid(tensor, batch_size).double().cpu()
         # The float32 softmax sums to 1 within ~1e-7 (230 roundings); the float64 rows promised here are
         # normalised again so that they sum to 1 to float64 precision.
@@ -521,9 +520,9 @@ class Classifier(nn.Module):
 
     def _measurement(
         self, two_theta: Any, intensity: Any, wavelength: float | str | None
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float, tuple[float, float] | None]:
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float, TubeLines]:
         """The arrays and wavelength (Å) of a measurement, checked to be something the model can read, and
-        the Kα2 wavelength (Å) and Kα2/Kα1 ratio to look for in it (:func:`far_kalpha2`), or None."""
+        the lines of its tube to look for in it (:func:`tube_lines`)."""
         stated: tuple[float | None, float | None] = (None, None)  # Kα2 and ratio the measurement states
         if isinstance(two_theta, MeasuredPattern):
             pattern = two_theta
@@ -567,7 +566,7 @@ class Classifier(nn.Module):
             # A scan recorded from high to low angle: the same measurement, read in increasing 2θ.
             x, y = x[::-1].copy(), y[..., ::-1].copy()
         check_measurement(x, y if y.ndim == 2 else y[None], lam, self.spec)
-        return x, y, lam, far_kalpha2(self.spec, lam, *stated)
+        return x, y, lam, tube_lines(self.spec, lam, *stated)
 
     def predict(
         self,
@@ -619,45 +618,70 @@ _WARN_START_DEG = 20.0
 _FAR_DOUBLET = 1.5
 
 
-def far_kalpha2(
+class TubeLines(NamedTuple):
+    """The lines of a measurement's tube besides Kα1 that are looked for in it before the network reads it.
+
+    Attributes:
+        kalpha2: (Kα2 wavelength in Å, Kα2/Kα1 ratio) of a doublet far apart from the model's own kind, or
+            None.
+        kbeta: the Kβ wavelength in Å of a tube other than the model's (whose Kβ line the model's own
+            ``kbeta_strip`` looks for), or None.
+    """
+
+    kalpha2: tuple[float, float] | None
+    kbeta: float | None
+
+
+def tube_lines(
     spec: InputSpec, kalpha1: float, kalpha2: float | None = None, ratio: float | None = None
-) -> tuple[float, float] | None:
-    """The Kα2 wavelength (Å) and Kα2/Kα1 ratio to look for in a measurement at ``kalpha1`` Å: the stated
-    ``kalpha2`` and ``ratio`` (ratio 0.5 where only the line is stated), else the Kα2 line of the tube whose
-    Kα1 ``kalpha1`` is; None where that line lies no more than ``_FAR_DOUBLET`` times as far from Kα1 as the
-    model's own tube's does (such a doublet is read as it is), or where the model's wavelength is no tube's
-    Kα1 or no Kα2 is known."""
+) -> TubeLines:
+    """The lines to look for in a measurement at ``kalpha1`` Å.
+
+    Kα2: the stated ``kalpha2`` and ``ratio`` (ratio 0.5 where only the line is stated), else the Kα2 line of
+    the tube whose Kα1 ``kalpha1`` is; None where that line lies no more than ``_FAR_DOUBLET`` times as far
+    from Kα1 as the model's own tube's does (such a doublet is read as it is), or where the model's wavelength
+    is no tube's Kα1 or no Kα2 is known. Kβ: where the model strips its own tube's Kβ residue
+    (``spec.kbeta_strip``), the Kβ line of the measurement's tube when that is another tube.
+    """
+    kbeta = None
+    if spec.kbeta_strip and round(kalpha1, 6) != round(spec.wavelength, 6):
+        kbeta = KBETA_OF_KALPHA1.get(round(kalpha1, 6))
     model_kalpha2 = KALPHA2_OF_KALPHA1.get(round(spec.wavelength, 6))
-    if model_kalpha2 is None:
-        return None
     if kalpha2 is None:
         kalpha2, ratio = KALPHA2_OF_KALPHA1.get(round(kalpha1, 6)), None
-    if kalpha2 is None or not kalpha2 > kalpha1:
-        return None
     ratio = KALPHA2_RATIO if ratio is None else ratio
-    if not 0.0 < ratio < 1.0:
-        return None
-    if kalpha2 / kalpha1 - 1.0 <= _FAR_DOUBLET * (model_kalpha2 / spec.wavelength - 1.0):
-        return None
-    return kalpha2, ratio
+    if (
+        model_kalpha2 is None
+        or kalpha2 is None
+        or not kalpha2 > kalpha1
+        or not 0.0 < ratio < 1.0
+        or kalpha2 / kalpha1 - 1.0 <= _FAR_DOUBLET * (model_kalpha2 / spec.wavelength - 1.0)
+    ):
+        return TubeLines(None, kbeta)
+    return TubeLines((kalpha2, ratio), kbeta)
 
 
-def strip_found_kalpha2(
-    patterns: torch.Tensor, spec: InputSpec, kalpha1: float, kalpha2: float, ratio: float
+def strip_tube_lines(
+    patterns: torch.Tensor, spec: InputSpec, kalpha1: float, lines: TubeLines
 ) -> torch.Tensor:
-    """(N, P) patterns on the model's 2θ grid (converted from a measurement at ``kalpha1`` Å) with the Kα2
-    line of wavelength ``kalpha2`` stripped (:func:`~xrdsynth.transforms.strip_kalpha2` at ``ratio``) from
-    those in which :func:`~xrdsynth.transforms.kalpha2_ratio` finds it; the others as they are. On the
-    converted grid a line sits where it sits on the measured one relative to Kα1 (sin θ₂ = λ₂/λ₁ sin θ), so
-    the measurement's own wavelengths apply."""
+    """(N, P) patterns on the model's 2θ grid (converted from a measurement at ``kalpha1`` Å) with the
+    ``lines`` of their tube removed where found: a Kβ residue (:func:`~xrdsynth.transforms.strip_kbeta`, its
+    ratio estimated per pattern), then a far Kα2 line (:func:`~xrdsynth.transforms.strip_kalpha2` at the
+    stated ratio, in the patterns where :func:`~xrdsynth.transforms.kalpha2_ratio` finds it). On the
+    converted grid a line sits where it sits on the measured one relative to Kα1 (sin θ' = λ'/λ₁ sin θ), so
+    the measurement's own wavelengths apply. Patterns without them come back as they are."""
+    if lines.kalpha2 is None and lines.kbeta is None:
+        return patterns
     grid = torch.as_tensor(spec.two_theta, dtype=torch.float64)
     linear = patterns.to(torch.float64)
-    found = torch.nonzero(kalpha2_ratio(linear, grid, kalpha1, kalpha2) > 0).squeeze(1)
-    if found.numel() == 0:
-        return patterns
-    out = patterns.clone()
-    out[found] = strip_kalpha2(linear[found], grid, kalpha1, kalpha2, ratio).to(patterns.dtype)
-    return out
+    if lines.kbeta is not None:
+        linear = strip_kbeta(linear, grid, kalpha1, lines.kbeta)
+    if lines.kalpha2 is not None:
+        kalpha2, ratio = lines.kalpha2
+        found = torch.nonzero(kalpha2_ratio(linear, grid, kalpha1, kalpha2) > 0).squeeze(1)
+        if found.numel():
+            linear[found] = strip_kalpha2(linear[found], grid, kalpha1, kalpha2, ratio)
+    return linear.to(patterns.dtype)
 
 
 def check_measurement(
