@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -508,3 +509,26 @@ def test_log_d_resampling_keeps_areas_and_never_leaves_the_pattern_range() -> No
     sparse = torch.zeros(16, 8501)
     sparse[:, ::97] = torch.rand(16, 88)
     assert float(resample_to_log_d(sparse, grid.float(), 4000).min()) >= 0.0
+
+
+def test_an_automatic_divergence_slit_is_read_and_converted_to_fixed_slit_intensities(tmp_path) -> None:
+    """An XRDML scan whose divergence slit is automatic (the same file as a fixed-slit one, its slit element
+    changed): the reader says so and reads the counts as stored; the classifier reads them divided by sin θ,
+    as the fixed-slit scan of the same sample would have counted them."""
+    source = Path(__file__).parent / "data" / "pattern-files" / "xrdml" / "pynxtools_ACZCTS_5-60_181.xrdml"
+    text = source.read_text(encoding="utf-8")
+    fixed_slit = 'xsi:type="fixedDivergenceSlitType">'
+    assert text.count(fixed_slit) == 1
+    automatic_slit = (
+        'xsi:type="automaticDivergenceSlitType"><irradiatedLength unit="mm">10.00</irradiatedLength>'
+    )
+    (tmp_path / "ads.xrdml").write_text(text.replace(fixed_slit, automatic_slit), encoding="utf-8")
+    fixed, automatic = xs.io.read_pattern(source), xs.io.read_pattern(tmp_path / "ads.xrdml")
+    assert fixed.metadata["divergence_slit"] == "fixed"
+    assert automatic.metadata["divergence_slit"] == "automatic (irradiated length 10.00 mm)"
+    np.testing.assert_array_equal(automatic.intensity, fixed.intensity)
+    clf = small_classifier()
+    converted = fixed.intensity / np.sin(np.radians(fixed.two_theta) / 2)
+    expected = clf.predict_proba(fixed.two_theta, converted, wavelength=fixed.wavelength)
+    np.testing.assert_allclose(clf.predict_proba(automatic), expected, atol=1e-9)
+    assert not np.allclose(clf.predict_proba(fixed), expected, atol=1e-6)

@@ -111,6 +111,7 @@ def read_xrdml(source: str, data: bytes, format: str) -> Ranges:
         kind = measurement.get("measurementType", "")
         used = measurement.find(q("usedWavelength"))
         tube = measurement.find(q("incidentBeamPath/xRayTube"))
+        slit = measurement.find(q("incidentBeamPath/divergenceSlit"))
         common = {
             "sample": _text(sample.find(q("name")) if sample is not None else None)
             or _text(sample.find(q("id")) if sample is not None else None),
@@ -121,6 +122,7 @@ def read_xrdml(source: str, data: bytes, format: str) -> Ranges:
             "intended_wavelength": "" if used is None else used.get("intended", ""),
             "comment": "\n".join(entries),
             "measurement_type": kind,
+            "divergence_slit": _xrdml_divergence_slit(slit, q),
         }
         if kind.lower().startswith("area") and len(scans) > 1:
             # A map (a reciprocal-space map, or 2θ lines at stepped tilts): each scan is a 2θ line of it,
@@ -139,6 +141,24 @@ def read_xrdml(source: str, data: bytes, format: str) -> Ranges:
     if not ranges:
         raise PatternFileError(f"{source}: no <scan> in the <xrdMeasurement>")
     return ranges
+
+
+_XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
+
+
+def _xrdml_divergence_slit(slit: ET.Element | None, q: Callable[[str], str]) -> str:
+    """The incident beam's divergence slit as ``metadata["divergence_slit"]``: ``"automatic (irradiated length
+    L mm)"`` for an automatic slit (``xsi:type`` automaticDivergenceSlitType, or a slit of another type than a
+    fixed one that states an irradiated length: it opens with the angle to keep that length, so the counts
+    grow as sin θ against a fixed slit's, as Profex reads these files), ``"fixed"`` for a fixed one, else
+    empty."""
+    if slit is None:
+        return ""
+    kind = slit.get(_XSI_TYPE, "").lower()
+    length = _text(slit.find(q("irradiatedLength")))
+    if "automatic" in kind or ("fixed" not in kind and length):
+        return f"automatic (irradiated length {length} mm)" if length else "automatic"
+    return "fixed" if "fixed" in kind else ""
 
 
 def _xrdml_radiation(source: str, used: ET.Element | None) -> dict[str, float]:
