@@ -235,7 +235,7 @@ def flat_patterns(
 
 ALL_PATTERN_TRANSFORMS = [
     T.Impurity(), T.Background(), T.AmorphousHump(), T.AirScatter(), T.PoissonNoise(), T.GaussianNoise(),
-    T.ScanRange(), T.Clip(), T.Smoothing(),
+    T.ScanRange(), T.Clip(), T.Smoothing(), T.CoarseScan(),
 ]  # fmt: skip
 
 
@@ -321,6 +321,46 @@ def test_smoothing_is_in_the_laboratory_preset_switched_off() -> None:
     with_it = T.AugmentedSimulator(PowderSimulator(grid, profile="pseudo_voigt", seed=4), chain)(crystals)
     before = T.AugmentedSimulator(PowderSimulator(grid, profile="pseudo_voigt", seed=4), without)(crystals)
     torch.testing.assert_close(with_it, before, rtol=0, atol=0)
+
+
+def test_coarse_scan_keeps_every_coarse_point_interpolates_between_and_correlates_the_noise() -> None:
+    """Steps of 0.1° on a 0.02° grid: the kept points keep their values, the points between lie on straight
+    lines between them, white noise becomes correlated between neighbours (lag-1 autocorrelation from about
+    0 to above 0.8), a broad peak (σ 0.3°) stays within the interpolation bound (1.4 % of its height); a step
+    no coarser than the grid's, a pattern drawn as not applied and the preset's chain (where it is off) change
+    nothing."""
+    grid = torch.linspace(5.0, 90.0, 4251, dtype=torch.float64)
+    noise = torch.randn(2, 4251, generator=generator(), dtype=torch.float64)
+    parameters = {
+        "applied": torch.tensor([True, False]),
+        "step": torch.tensor([0.1, 0.1], dtype=torch.float64),
+        "offset": torch.tensor([0.0, 0.0], dtype=torch.float64),
+    }
+    out = T.CoarseScan()(noise, grid, generator(), parameters=parameters)
+    kept = torch.arange(0, 4251, 5)
+    torch.testing.assert_close(out[0, kept], noise[0, kept], rtol=0, atol=0)
+    between = noise[0, kept[:-1]] + 0.4 * (noise[0, kept[1:]] - noise[0, kept[:-1]])
+    torch.testing.assert_close(out[0, kept[:-1] + 2], between)
+    torch.testing.assert_close(out[1], noise[1], rtol=0, atol=0)
+    lag1 = float((out[0, 1:] * out[0, :-1]).mean() / (out[0] * out[0]).mean())
+    assert lag1 > 0.8 and abs(float((noise[0, 1:] * noise[0, :-1]).mean())) < 0.05
+    peak = torch.exp(-0.5 * ((grid - 40.0) / 0.3) ** 2).unsqueeze(0)
+    # Linear interpolation errs by at most h² max|f''| / 8 = 0.1² / (8 · 0.3²) = 1.4 % of the height here.
+    assert float((T.CoarseScan(step=0.1)(peak, grid, generator()) - peak).abs().max()) < 0.0139
+    assert torch.equal(T.CoarseScan(step=0.02)(noise, grid, generator()), noise)
+    with pytest.raises(ValueError, match="step"):
+        T.CoarseScan(step=(-0.1, 0.2))
+    (off,) = [t for t in T.laboratory_cu_transforms() if isinstance(t, T.CoarseScan)]
+    assert off.p == 0.0
+    crystals = [xs.Crystal.from_cif(cif_path(name)) for name in ("quartz", "rutile", "pyrite")]
+    chain = T.laboratory_cu_transforms()
+    without = [t for t in chain if not isinstance(t, T.CoarseScan)]
+
+    def simulator() -> PowderSimulator:
+        return PowderSimulator((5.0, 90.0, 2001), profile="pseudo_voigt", seed=4)
+
+    with_it = T.AugmentedSimulator(simulator(), chain)(crystals)
+    torch.testing.assert_close(with_it, T.AugmentedSimulator(simulator(), without)(crystals), rtol=0, atol=0)
 
 
 def test_air_scatter_falls_with_angle() -> None:

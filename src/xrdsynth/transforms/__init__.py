@@ -5,7 +5,8 @@ rendering (Kα2 and Kβ lines, instrument function, crystallite size, microstrai
 particle statistics, zero shift, specimen displacement) and return per-pattern
 :class:`~xrdsynth.simulate.PatternParameters` that the simulator applies; :class:`PatternTransform` effects
 act on rendered (B, P) patterns (impurity phase, backgrounds, amorphous hump, air scatter, counting noise,
-read-out noise, saturation, background subtraction as in processed database patterns, scan range). Each
+read-out noise, saturation, background subtraction as in processed database patterns, scan range, a coarser
+scan step). Each
 draws its parameters for a batch from documented ranges with an explicit generator, then applies them.
 
 :func:`preset` builds the named recipes (``"clean"``, ``"laboratory-cu"``) that training, datasets and users
@@ -22,6 +23,7 @@ from ._pattern import (
     AmorphousHump,
     Background,
     Clip,
+    CoarseScan,
     GaussianNoise,
     Impurity,
     PoissonNoise,
@@ -52,6 +54,7 @@ __all__ = [
     "AxialDivergence",
     "Background",
     "Clip",
+    "CoarseScan",
     "CrystalliteSize",
     "GaussianNoise",
     "Impurity",

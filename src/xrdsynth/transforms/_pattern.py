@@ -299,6 +299,67 @@ class Smoothing(PatternTransform):
         return out
 
 
+class CoarseScan(PatternTransform):
+    """A scan measured at a coarser step than the grid, resampled onto it: the pattern, its noise included, is
+    kept at the points of a scan of step ``step`` (the grid point nearest each of its steps, from a random
+    first point) and linearly interpolated between them, as a classifier resamples such a measurement onto its
+    grid. Each kept point carries the noise of one count, so the noise becomes bumps a step wide, which a
+    network trained on noise that is white at its grid reads as faint peaks (scripts/check_scan_settings.py).
+    Put it after the noise.
+
+    The grid is taken as evenly spaced (its mean step); beyond the first and last kept points the pattern
+    takes their values.
+
+    Args:
+        step: (low, high) step of the coarse scan in degrees 2θ, drawn uniformly; a step at or below the
+            grid's keeps every point (the pattern is unchanged).
+        p: probability that a pattern is coarse (the others are left alone).
+    """
+
+    def __init__(self, step: float | tuple[float, float] = (0.03, 0.1), p: float = 1.0, seed=0) -> None:
+        super().__init__(p, seed)
+        self.step = check_range("step", step, 0.0, open_low=True)
+
+    def extra_repr(self) -> str:
+        return f"step={self.step}, p={self.p}"
+
+    def draw(self, batch_size, generator, dtype=torch.float32):
+        device = generator.device
+        if self.p == 0.0:
+            # Nothing drawn, as Smoothing: a chain carrying the effect switched off draws as before.
+            zeros = torch.zeros(batch_size, dtype=dtype, device=device)
+            off = torch.zeros(batch_size, dtype=torch.bool, device=device)
+            return {"applied": off, "step": zeros, "offset": zeros}
+        return {
+            "applied": applied(self.p, batch_size, generator),
+            "step": uniform(self.step, batch_size, generator, dtype),
+            "offset": torch.rand(batch_size, generator=generator, dtype=dtype, device=device),
+        }
+
+    def apply(self, patterns, two_theta, parameters, generator):
+        out = patterns.clone()
+        points = patterns.shape[1]
+        grid_step = float(two_theta[-1] - two_theta[0]) / max(points - 1, 1)
+        index = torch.arange(points, device=patterns.device, dtype=torch.float64)
+        rows = torch.nonzero(parameters["applied"].to(patterns.device)).squeeze(1).tolist()
+        for row in rows:
+            ratio = float(parameters["step"][row]) / grid_step  # grid points per coarse step
+            if ratio <= 1.0:
+                continue
+            first = float(parameters["offset"][row]) * ratio
+            kept = torch.arange(first, points - 0.5, ratio, device=patterns.device, dtype=torch.float64)
+            kept = torch.unique(kept.round().clamp(max=points - 1))
+            if kept.numel() < 2:
+                continue
+            # Linear interpolation between the kept points (their values at the ends beyond them).
+            upper = torch.searchsorted(kept, index).clamp(1, kept.numel() - 1)
+            left, right = kept[upper - 1], kept[upper]
+            weight = ((index - left) / (right - left)).clamp(0.0, 1.0).to(patterns.dtype)
+            values = patterns[row]
+            out[row] = values[left.long()] * (1 - weight) + values[right.long()] * weight
+        return out
+
+
 class ScanRange(PatternTransform):
     """A scan that covers only part of the grid: points before its start and after its end are 0 (as a
     measured pattern resampled onto a wider grid looks).

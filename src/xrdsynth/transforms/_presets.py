@@ -21,6 +21,7 @@ from ._pattern import (
     AmorphousHump,
     Background,
     Clip,
+    CoarseScan,
     GaussianNoise,
     Impurity,
     PoissonNoise,
@@ -116,6 +117,9 @@ _LABORATORY_CU: tuple[tuple[type[ReflectionTransform | PatternTransform], dict[s
     # Off (p = 0): a smoothed export, noise correlated from point to point; rruff-dev read after a 0.03°
     # smoothing loses 5 points (docs/training.md, session 43). Switch on with overrides={"Smoothing": {...}}.
     (Smoothing, {"fwhm": (0.02, 0.08), "p": 0.0}),
+    # Off (p = 0): a scan of 0.03-0.1° steps, its counting noise interpolated onto the grid, which the shipped
+    # network reads badly (scripts/check_scan_settings.py). Switch on with overrides={"CoarseScan": {...}}.
+    (CoarseScan, {"step": (0.03, 0.1), "p": 0.0}),
     (Clip, {"level": (0.6, 0.95), "p": 0.03}),
     (SubtractBackground, {"window_deg": (1.5, 5.0), "p": 0.75}),
     (ScanRange, {"start": (5.0, 20.0), "stop": (60.0, 90.0), "p": 0.3}),
