@@ -42,7 +42,7 @@ from xrdsynth.simulate import WAVELENGTHS
 from xrdsynth.transforms import AugmentedSimulator, KBetaResidue, kalpha2_ratio, strip_kalpha2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from evaluate_classifier import amcsd_crystals, one_per_mineral
+from evaluate_classifier import add_measurement_check_arguments, minerals
 
 BACKGROUND = 0.03  # flat background, as a share of the strongest peak
 
@@ -62,15 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("amcsd", type=Path, help="amcsd-dev folder (with index.csv)")
-    parser.add_argument("--model", default="xrdsynth-resnet-cu", help="shipped name or folder")
-    parser.add_argument("--cache", type=Path, default=None, help="pickle cache of the amcsd-dev crystals")
+    add_measurement_check_arguments(parser)
     parser.add_argument("--tubes", default="Cu,Cr,Fe,Co,Mo,Ag", help="anodes, comma-separated")
-    parser.add_argument("--counts", type=float, default=1000.0, help="counts at the strongest peak")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N minerals")
     parser.add_argument("--kbeta", type=float, default=0.0, help="Kβ residue of the tube, ratio to Kα1")
     parser.add_argument("--noise-free", action="store_true", help="no background and no counting noise")
-    parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--always-strip",
         action="store_true",
@@ -80,9 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
     classifier = load_pretrained(args.model)
     spec = classifier.spec
-    crystals, labels, ids = amcsd_crystals(args.amcsd, args.cache)
-    keep = one_per_mineral(args.amcsd, ids)[: args.limit]
-    crystals, labels = [crystals[i] for i in keep], labels[keep]
+    crystals, labels = minerals(args.amcsd, args.cache, args.limit)
     model_grid = torch.as_tensor(spec.two_theta)
     cu_separation = WAVELENGTHS["CuKa2"] / WAVELENGTHS["CuKa1"] - 1.0
     noise = "no noise" if args.noise_free else f"{args.counts:g} counts"

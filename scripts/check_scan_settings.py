@@ -29,7 +29,7 @@ import xrdsynth as xs
 from xrdsynth.models import load_pretrained
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from evaluate_classifier import amcsd_crystals, one_per_mineral
+from evaluate_classifier import add_measurement_check_arguments, minerals
 
 BACKGROUND = 0.03  # flat background, as a share of the strongest peak
 
@@ -38,19 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("amcsd", type=Path, help="amcsd-dev folder (with index.csv)")
-    parser.add_argument("--model", default="xrdsynth-resnet-cu", help="shipped name or folder")
-    parser.add_argument("--cache", type=Path, default=None, help="pickle cache of the amcsd-dev crystals")
+    add_measurement_check_arguments(parser)
     parser.add_argument("--steps", default="0.01,0.02,0.05,0.1", help="scan steps (degrees), comma-separated")
-    parser.add_argument("--counts", type=float, default=1000.0, help="counts at the strongest peak")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N minerals")
-    parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
 
     classifier = load_pretrained(args.model)
-    crystals, labels, ids = amcsd_crystals(args.amcsd, args.cache)
-    keep = one_per_mineral(args.amcsd, ids)[: args.limit]
-    crystals, labels = [crystals[i] for i in keep], labels[keep]
+    crystals, labels = minerals(args.amcsd, args.cache, args.limit)
 
     def top1(two_theta: np.ndarray, intensity: np.ndarray) -> str:
         probability = classifier.predict_proba(two_theta, intensity, wavelength="CuKa1")

@@ -258,6 +258,27 @@ def one_per_mineral(folder: Path, ids: list[str]) -> np.ndarray:
     return np.array(sorted(first.values()))
 
 
+def add_measurement_check_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments the measurement checks (scripts/check_other_tubes.py, scripts/check_scan_settings.py)
+    share: the amcsd-dev folder, the model, the crystal cache, the counts, a limit and the seed."""
+    parser.add_argument("amcsd", type=Path, help="amcsd-dev folder (with index.csv)")
+    parser.add_argument("--model", default="xrdsynth-resnet-cu", help="shipped name or folder")
+    parser.add_argument("--cache", type=Path, default=None, help="pickle cache of the amcsd-dev crystals")
+    parser.add_argument("--counts", type=float, default=1000.0, help="counts at the strongest peak")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N minerals")
+    parser.add_argument("--seed", type=int, default=1)
+
+
+def minerals(
+    folder: Path, cache: Path | None, limit: int | None = None
+) -> tuple[list[xs.Crystal], np.ndarray]:
+    """The amcsd-dev crystals of ``folder`` with one structure per mineral (:func:`one_per_mineral`), the
+    first ``limit`` of them, and their space groups (1..230)."""
+    crystals, labels, ids = amcsd_crystals(folder, cache)
+    keep = one_per_mineral(folder, ids)[:limit]
+    return [crystals[i] for i in keep], labels[keep]
+
+
 def condition_simulator(
     grid: tuple[float, float, int], seed: int, step_average: bool, profile: str
 ) -> xs.PowderSimulator:

@@ -45,6 +45,21 @@ def load_script(name: str) -> ModuleType:
     return module
 
 
+def write_example_amcsd(folder: Path) -> None:
+    """A folder laid out as amcsd-dev (index.csv and cifs/) holding the bundled quartz, rutile and pyrite, for
+    the scripts that take one."""
+    import shutil
+
+    import xrdsynth.examples
+
+    (folder / "cifs").mkdir()
+    lines = ["amcsd_id,file,mineral,space_group"]
+    for k, (name, group) in enumerate([("quartz", 154), ("rutile", 136), ("pyrite", 205)], start=1):
+        shutil.copy(xrdsynth.examples.cif_path(name), folder / "cifs" / f"{name}.cif")
+        lines.append(f"000{k},cifs/{name}.cif,{name.title()},{group}")
+    (folder / "index.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def pattern_outcome(path: Path) -> str:
     """ "pattern" or "refused" for ``read_pattern(path)``; anything else fails the calling test: a refusal
     must be a PatternFileError naming the file (no "internal reader error"), a pattern's 2θ within ±180°."""

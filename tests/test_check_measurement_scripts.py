@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 
 import pytest
 
-import xrdsynth.examples
-from conftest import load_script
+from conftest import load_script, write_example_amcsd
 
 
 def test_each_tube_range_covers_the_d_spacings_of_the_models_grid() -> None:
@@ -26,12 +24,7 @@ def test_each_tube_range_covers_the_d_spacings_of_the_models_grid() -> None:
 
 def test_the_table_has_a_row_per_tube(tmp_path: Path, capsys) -> None:
     script = load_script("check_other_tubes")
-    (tmp_path / "cifs").mkdir()
-    lines = ["amcsd_id,file,mineral,space_group"]
-    for k, (name, group) in enumerate([("quartz", 154), ("rutile", 136), ("pyrite", 205)], start=1):
-        shutil.copy(xrdsynth.examples.cif_path(name), tmp_path / "cifs" / f"{name}.cif")
-        lines.append(f"000{k},cifs/{name}.cif,{name.title()},{group}")
-    (tmp_path / "index.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_example_amcsd(tmp_path)
     assert script.main([str(tmp_path), "--tubes", "Cu,Mo", "--always-strip"]) == 0
     out = capsys.readouterr().out
     assert "3 minerals" in out
@@ -45,12 +38,7 @@ def test_the_scan_settings_table_has_a_row_per_step_and_the_variable_slit(tmp_pa
     """scripts/check_scan_settings.py on three structures: one row per step, each with two accuracies, and
     the variable-slit line after the first."""
     script = load_script("check_scan_settings")
-    (tmp_path / "cifs").mkdir()
-    lines = ["amcsd_id,file,mineral,space_group"]
-    for k, (name, group) in enumerate([("quartz", 154), ("rutile", 136), ("pyrite", 205)], start=1):
-        shutil.copy(xrdsynth.examples.cif_path(name), tmp_path / "cifs" / f"{name}.cif")
-        lines.append(f"000{k},cifs/{name}.cif,{name.title()},{group}")
-    (tmp_path / "index.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_example_amcsd(tmp_path)
     assert script.main([str(tmp_path), "--steps", "0.02,0.1"]) == 0
     out = capsys.readouterr().out.splitlines()
     steps = [line for line in out if line.startswith(("0.02° |", "0.1° |"))]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import load_script
+from conftest import load_script, write_example_amcsd
 
 
 def _script():
@@ -42,17 +42,8 @@ def test_a_model_compared_with_itself_agrees_under_every_laboratory_condition(tm
     against itself is right on exactly the same structures under every condition (no discordant pattern),
     and every condition of evaluate_classifier's robustness table, and of its every-pattern table, is
     reported."""
-    import shutil
-
-    import xrdsynth.examples
-
     script = _script()
-    (tmp_path / "cifs").mkdir()
-    lines = ["amcsd_id,file,mineral,space_group"]
-    for k, (name, group) in enumerate([("quartz", 154), ("rutile", 136), ("pyrite", 205)], start=1):
-        shutil.copy(xrdsynth.examples.cif_path(name), tmp_path / "cifs" / f"{name}.cif")
-        lines.append(f"000{k},cifs/{name}.cif,{name.title()},{group}")
-    (tmp_path / "index.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_example_amcsd(tmp_path)
     shipped = ["xrdsynth-resnet-cu", "xrdsynth-resnet-cu"]
     assert script.main([*shipped, "--amcsd", str(tmp_path), "--robustness"]) == 0
     out = capsys.readouterr().out
