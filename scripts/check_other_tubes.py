@@ -95,11 +95,11 @@ def main(argv: list[str] | None = None) -> int:
             augmented = AugmentedSimulator(simulator, residue)
             with torch.no_grad():
                 clean = torch.cat([augmented(crystals[i : i + 128]) for i in range(0, len(crystals), 128)])
-            noise = torch.Generator().manual_seed(args.seed)
+            counting = torch.Generator().manual_seed(args.seed)
             if args.noise_free:
                 measured = clean.numpy()
             else:
-                measured = torch.poisson(args.counts * (clean + BACKGROUND), generator=noise).numpy()
+                measured = torch.poisson(args.counts * (clean + BACKGROUND), generator=counting).numpy()
             probability = classifier.predict_proba(two_theta, measured, wavelength=kalpha1)
             top1[lines] = float((probability.argmax(axis=1) + 1 == labels).mean())
             converted = torch.as_tensor(resample_pattern(two_theta, measured, kalpha1, spec))
