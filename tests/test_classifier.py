@@ -532,3 +532,24 @@ def test_an_automatic_divergence_slit_is_read_and_converted_to_fixed_slit_intens
     expected = clf.predict_proba(fixed.two_theta, converted, wavelength=fixed.wavelength)
     np.testing.assert_allclose(clf.predict_proba(automatic), expected, atol=1e-9)
     assert not np.allclose(clf.predict_proba(fixed), expected, atol=1e-6)
+
+
+def test_an_automatic_slit_measurement_stated_by_its_file_reads_as_the_fixed_slit_one() -> None:
+    """A pattern made by the AutomaticSlit transform, handed over as a MeasuredPattern whose metadata states
+    an automatic slit, gets the probabilities of the fixed-slit pattern (the division by sin θ undoes the
+    transform up to a constant factor, which the normalisation removes)."""
+    clf = small_classifier()
+    grid = torch.linspace(10.0, 70.0, 1201, dtype=torch.float64)
+    fixed = torch.as_tensor(peaks(X), dtype=torch.float64)[None] + 0.05
+    automatic = xs.transforms.AutomaticSlit()(fixed, grid, xs.transforms.make_generator(0, "cpu"))
+    stated = MeasuredPattern(
+        X, automatic[0].numpy(), wavelength=1.540593, metadata={"divergence_slit": "automatic"}
+    )
+    np.testing.assert_allclose(
+        clf.predict_proba(stated), clf.predict_proba(X, fixed[0].numpy(), wavelength="CuKa1"), atol=1e-6
+    )
+    assert not np.allclose(
+        clf.predict_proba(X, automatic[0].numpy(), wavelength="CuKa1"),
+        clf.predict_proba(X, fixed[0].numpy(), wavelength="CuKa1"),
+        atol=1e-4,
+    )

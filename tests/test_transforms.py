@@ -235,7 +235,7 @@ def flat_patterns(
 
 ALL_PATTERN_TRANSFORMS = [
     T.Impurity(), T.Background(), T.AmorphousHump(), T.AirScatter(), T.PoissonNoise(), T.GaussianNoise(),
-    T.ScanRange(), T.Clip(), T.Smoothing(), T.CoarseScan(),
+    T.ScanRange(), T.Clip(), T.Smoothing(), T.CoarseScan(), T.AutomaticSlit(),
 ]  # fmt: skip
 
 
@@ -355,6 +355,33 @@ def test_coarse_scan_keeps_every_coarse_point_interpolates_between_and_correlate
     crystals = [xs.Crystal.from_cif(cif_path(name)) for name in ("quartz", "rutile", "pyrite")]
     chain = T.laboratory_cu_transforms()
     without = [t for t in chain if not isinstance(t, T.CoarseScan)]
+
+    def simulator() -> PowderSimulator:
+        return PowderSimulator((5.0, 90.0, 2001), profile="pseudo_voigt", seed=4)
+
+    with_it = T.AugmentedSimulator(simulator(), chain)(crystals)
+    torch.testing.assert_close(with_it, T.AugmentedSimulator(simulator(), without)(crystals), rtol=0, atol=0)
+
+
+def test_automatic_slit_scales_as_sin_theta_and_is_in_the_preset_switched_off() -> None:
+    """Counts of an automatic slit: the pattern times sin θ / sin θ_max (closed form), 1 at the grid's end,
+    sin 2.5° / sin 45° at 5°; a pattern drawn as not applied, and the preset's chain (where it is off), are
+    left as they are."""
+    grid = torch.linspace(5.0, 90.0, 851, dtype=torch.float64)
+    patterns = torch.rand(2, 851, generator=generator(), dtype=torch.float64)
+    parameters = {"applied": torch.tensor([True, False])}
+    out = T.AutomaticSlit()(patterns, grid, generator(), parameters=parameters)
+    sine = torch.sin(torch.deg2rad(grid) / 2)
+    torch.testing.assert_close(out[0], patterns[0] * sine / math.sin(math.radians(45.0)))
+    assert float(out[0, 0] / patterns[0, 0]) == pytest.approx(
+        math.sin(math.radians(2.5)) / math.sin(math.radians(45))
+    )
+    torch.testing.assert_close(out[1], patterns[1], rtol=0, atol=0)
+    (off,) = [t for t in T.laboratory_cu_transforms() if isinstance(t, T.AutomaticSlit)]
+    assert off.p == 0.0
+    crystals = [xs.Crystal.from_cif(cif_path(name)) for name in ("quartz", "rutile", "pyrite")]
+    chain = T.laboratory_cu_transforms()
+    without = [t for t in chain if not isinstance(t, T.AutomaticSlit)]
 
     def simulator() -> PowderSimulator:
         return PowderSimulator((5.0, 90.0, 2001), profile="pseudo_voigt", seed=4)

@@ -6,7 +6,7 @@ particle statistics, zero shift, specimen displacement) and return per-pattern
 :class:`~xrdsynth.simulate.PatternParameters` that the simulator applies; :class:`PatternTransform` effects
 act on rendered (B, P) patterns (impurity phase, backgrounds, amorphous hump, air scatter, counting noise,
 read-out noise, saturation, background subtraction as in processed database patterns, scan range, a coarser
-scan step). Each
+scan step, an automatic divergence slit). Each
 draws its parameters for a batch from documented ranges with an explicit generator, then applies them.
 
 :func:`preset` builds the named recipes (``"clean"``, ``"laboratory-cu"``) that training, datasets and users
@@ -21,6 +21,7 @@ from ._base import PatternTransform, ReflectionTransform, Sequential, make_gener
 from ._pattern import (
     AirScatter,
     AmorphousHump,
+    AutomaticSlit,
     Background,
     Clip,
     CoarseScan,
@@ -51,6 +52,7 @@ __all__ = [
     "AirScatter",
     "AmorphousHump",
     "AugmentedSimulator",
+    "AutomaticSlit",
     "AxialDivergence",
     "Background",
     "Clip",

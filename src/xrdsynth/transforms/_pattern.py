@@ -196,6 +196,35 @@ class AirScatter(PatternTransform):
         return patterns + weight * curve
 
 
+class AutomaticSlit(PatternTransform):
+    """An automatic (variable) divergence slit: it opens with the angle to keep the irradiated length, so
+    everything it lets through, background included, is counted sin θ / sin θ_max times what a fixed slit
+    would count at the grid's last angle. Put it before the counting noise (the counts are what the slit lets
+    through). ``Classifier.predict`` divides a pattern by sin θ where its file states such a slit (XRDML).
+
+    Args:
+        p: probability that a pattern was measured so (the others as with a fixed slit).
+    """
+
+    def __init__(self, p: float = 1.0, seed=0) -> None:
+        super().__init__(p, seed)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+    def draw(self, batch_size, generator, dtype=torch.float32):
+        if self.p == 0.0:
+            # Nothing drawn, as Smoothing: a chain carrying the effect switched off draws as before.
+            return {"applied": torch.zeros(batch_size, dtype=torch.bool, device=generator.device)}
+        return {"applied": applied(self.p, batch_size, generator)}
+
+    def apply(self, patterns, two_theta, parameters, generator):
+        sine = torch.sin(torch.deg2rad(two_theta.to(patterns)) / 2)
+        factor = sine / sine.max()
+        rows = parameters["applied"].to(patterns.device).unsqueeze(1)
+        return torch.where(rows, patterns * factor, patterns)
+
+
 class PoissonNoise(PatternTransform):
     """Counting statistics: the pattern is scaled to ``counts`` at its strongest point, each point drawn
     from a Poisson distribution, and scaled back.

@@ -19,6 +19,7 @@ from ._base import PatternTransform, ReflectionTransform, Sequential
 from ._pattern import (
     AirScatter,
     AmorphousHump,
+    AutomaticSlit,
     Background,
     Clip,
     CoarseScan,
@@ -112,6 +113,9 @@ _LABORATORY_CU: tuple[tuple[type[ReflectionTransform | PatternTransform], dict[s
     (Background, {"level": (0.0, 0.5), "floor": (0.0, 0.2), "p": 0.8}),
     (AmorphousHump, {"level": (0.0, 0.2), "p": 0.2}),
     (AirScatter, {"level": (0.0, 0.5), "decay_deg": (1.0, 8.0), "p": 0.3}),
+    # Off (p = 0): counts of an automatic divergence slit, growing as sin θ (scripts/check_scan_settings.py:
+    # 6 points of the shipped network's top-1). Switch on with overrides={"AutomaticSlit": {"p": ...}}.
+    (AutomaticSlit, {"p": 0.0}),
     (PoissonNoise, {"counts": (50.0, 3e4), "p": 0.95}),
     (GaussianNoise, {"sigma": (0.0, 0.01), "p": 0.1}),
     # Off (p = 0): a smoothed export, noise correlated from point to point; rruff-dev read after a 0.03°
