@@ -308,19 +308,29 @@ def test_smoothing_keeps_areas_widens_peaks_in_quadrature_and_correlates_the_noi
         T.Smoothing(fwhm=(-0.1, 0.2))
 
 
+def assert_off_in_the_preset(effect: type) -> None:
+    """``effect`` is in the laboratory preset with p = 0 and draws nothing there: the preset's patterns are
+    those of the chain without it."""
+    (off,) = [t for t in T.laboratory_cu_transforms() if isinstance(t, effect)]
+    assert off.p == 0.0
+    crystals = [xs.Crystal.from_cif(cif_path(name)) for name in ("quartz", "rutile", "pyrite")]
+    chain = T.laboratory_cu_transforms()
+    without = [t for t in chain if not isinstance(t, effect)]
+
+    def simulator() -> PowderSimulator:
+        return PowderSimulator((5.0, 90.0, 2001), profile="pseudo_voigt", seed=4)
+
+    with_it = T.AugmentedSimulator(simulator(), chain)(crystals)
+    torch.testing.assert_close(with_it, T.AugmentedSimulator(simulator(), without)(crystals), rtol=0, atol=0)
+
+
 def test_smoothing_is_in_the_laboratory_preset_switched_off() -> None:
     (off,) = [t for t in T.laboratory_cu_transforms() if isinstance(t, T.Smoothing)]
     assert off.p == 0.0
     (on,) = [t for t in T.laboratory_cu_transforms({"Smoothing": {"p": 0.3}}) if isinstance(t, T.Smoothing)]
     assert on.p == 0.3 and on.fwhm == (0.02, 0.08)
     # Switched off it draws nothing: the preset's patterns are those of the chain without it.
-    crystals = [xs.Crystal.from_cif(cif_path(name)) for name in ("quartz", "rutile", "pyrite")]
-    chain = T.laboratory_cu_transforms()
-    without = [t for t in chain if not isinstance(t, T.Smoothing)]
-    grid = (5.0, 90.0, 2001)
-    with_it = T.AugmentedSimulator(PowderSimulator(grid, profile="pseudo_voigt", seed=4), chain)(crystals)
-    before = T.AugmentedSimulator(PowderSimulator(grid, profile="pseudo_voigt", seed=4), without)(crystals)
-    torch.testing.assert_close(with_it, before, rtol=0, atol=0)
+    assert_off_in_the_preset(T.Smoothing)
 
 
 def test_coarse_scan_keeps_every_coarse_point_interpolates_between_and_correlates_the_noise() -> None:
@@ -350,17 +360,7 @@ def test_coarse_scan_keeps_every_coarse_point_interpolates_between_and_correlate
     assert torch.equal(T.CoarseScan(step=0.02)(noise, grid, generator()), noise)
     with pytest.raises(ValueError, match="step"):
         T.CoarseScan(step=(-0.1, 0.2))
-    (off,) = [t for t in T.laboratory_cu_transforms() if isinstance(t, T.CoarseScan)]
-    assert off.p == 0.0
-    crystals = [xs.Crystal.from_cif(cif_path(name)) for name in ("quartz", "rutile", "pyrite")]
-    chain = T.laboratory_cu_transforms()
-    without = [t for t in chain if not isinstance(t, T.CoarseScan)]
-
-    def simulator() -> PowderSimulator:
-        return PowderSimulator((5.0, 90.0, 2001), profile="pseudo_voigt", seed=4)
-
-    with_it = T.AugmentedSimulator(simulator(), chain)(crystals)
-    torch.testing.assert_close(with_it, T.AugmentedSimulator(simulator(), without)(crystals), rtol=0, atol=0)
+    assert_off_in_the_preset(T.CoarseScan)
 
 
 def test_automatic_slit_scales_as_sin_theta_and_is_in_the_preset_switched_off() -> None:
@@ -377,17 +377,7 @@ def test_automatic_slit_scales_as_sin_theta_and_is_in_the_preset_switched_off() 
         math.sin(math.radians(2.5)) / math.sin(math.radians(45))
     )
     torch.testing.assert_close(out[1], patterns[1], rtol=0, atol=0)
-    (off,) = [t for t in T.laboratory_cu_transforms() if isinstance(t, T.AutomaticSlit)]
-    assert off.p == 0.0
-    crystals = [xs.Crystal.from_cif(cif_path(name)) for name in ("quartz", "rutile", "pyrite")]
-    chain = T.laboratory_cu_transforms()
-    without = [t for t in chain if not isinstance(t, T.AutomaticSlit)]
-
-    def simulator() -> PowderSimulator:
-        return PowderSimulator((5.0, 90.0, 2001), profile="pseudo_voigt", seed=4)
-
-    with_it = T.AugmentedSimulator(simulator(), chain)(crystals)
-    torch.testing.assert_close(with_it, T.AugmentedSimulator(simulator(), without)(crystals), rtol=0, atol=0)
+    assert_off_in_the_preset(T.AutomaticSlit)
 
 
 def test_air_scatter_falls_with_angle() -> None:
