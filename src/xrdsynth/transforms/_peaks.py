@@ -184,6 +184,20 @@ def _line_source(
     return low, high, position - low, inside
 
 
+def _strong_peaks(
+    patterns: torch.Tensor, grid: torch.Tensor, step: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The peaks a second tube line is read at (:func:`kbeta_ratio`, :func:`kalpha2_ratio`): the (B, P)
+    patterns with a local background removed (``_KBETA_BACKGROUND_DEG``), and (B, P) bool, the points that are
+    the largest within ``_KBETA_PEAK_HALF_WINDOW_DEG`` on each side and above ``_KBETA_PEAK_SHARE`` of the
+    pattern's strongest point. ``grid`` (P,) degrees in the patterns' dtype, equally spaced by ``step``."""
+    y = remove_background(patterns.clamp_min(0.0), grid, _KBETA_BACKGROUND_DEG)
+    half = max(1, round(_KBETA_PEAK_HALF_WINDOW_DEG / step))
+    local_max = F.max_pool1d(y.unsqueeze(1), 2 * half + 1, 1, half).squeeze(1)
+    strongest = y.amax(dim=1, keepdim=True)
+    return y, (y == local_max) & (y > _KBETA_PEAK_SHARE * strongest) & (y > 0)
+
+
 def _kbeta_image(patterns: torch.Tensor, grid: torch.Tensor, kalpha1: float, kbeta: float) -> torch.Tensor:
     """(B, P) what a Kβ line of the same strength as Kα1 would add at each point of the Kα1 grid: the
     pattern at the Kα1 angle 2θ′ of the spacing that Kβ puts at 2θ (:func:`_line_source`), linearly
@@ -245,13 +259,9 @@ def kbeta_ratio(
         )
     grid = two_theta.to(dtype=patterns.dtype, device=patterns.device)
     points = patterns.shape[1]
-    y = remove_background(patterns.clamp_min(0.0), grid, _KBETA_BACKGROUND_DEG)
-    half = max(1, round(_KBETA_PEAK_HALF_WINDOW_DEG / step))
-    local_max = F.max_pool1d(y.unsqueeze(1), 2 * half + 1, 1, half).squeeze(1)
+    y, is_peak = _strong_peaks(patterns, grid, step)
     near_half = max(1, round(_KBETA_IMAGE_HALF_WINDOW_DEG / step))
     near = F.max_pool1d(y.unsqueeze(1), 2 * near_half + 1, 1, near_half).squeeze(1)
-    strongest = y.amax(dim=1, keepdim=True)
-    is_peak = (y == local_max) & (y > _KBETA_PEAK_SHARE * strongest) & (y > 0)
     sin_theta = torch.sin(torch.deg2rad(grid) / 2)
     # The Kβ reading and the sixteen null readings at once: (W,) wavelengths, (W, P) grid index of each
     # point's image. A peak whose image (and its window) falls before the grid's start is not usable; the
@@ -369,10 +379,7 @@ def kalpha2_ratio(
             f"need peaks >= 1, min_peaks >= 1, min_ratio >= 0, got {peaks}, {min_peaks}, {min_ratio}"
         )
     grid = two_theta.to(dtype=patterns.dtype, device=patterns.device)
-    y = remove_background(patterns.clamp_min(0.0), grid, _KBETA_BACKGROUND_DEG)
-    half = max(1, round(_KBETA_PEAK_HALF_WINDOW_DEG / step))
-    local_max = F.max_pool1d(y.unsqueeze(1), 2 * half + 1, 1, half).squeeze(1)
-    is_peak = (y == local_max) & (y > _KBETA_PEAK_SHARE * y.amax(dim=1, keepdim=True)) & (y > 0)
+    y, is_peak = _strong_peaks(patterns, grid, step)
     sine = torch.sin(torch.deg2rad(grid) / 2) * (kalpha2 / kalpha1)
     image = 2 * torch.rad2deg(torch.asin(sine.clamp(max=1.0)))  # where Kα2 puts each point's spacing
     mirror = 2 * grid - image
