@@ -58,6 +58,18 @@ def applied(p: float, n: int, generator: torch.Generator) -> torch.Tensor:
     return torch.rand(n, generator=generator, device=generator.device) < p
 
 
+def nothing_drawn(
+    batch_size: int, generator: torch.Generator, dtype: torch.dtype, *names: str
+) -> dict[str, torch.Tensor]:
+    """The parameters of a pattern transform switched off (p = 0), taken from nothing: ``applied`` all False
+    and each of ``names`` (B,) zeros. A chain that carries an effect switched off (the laboratory preset's
+    Smoothing, CoarseScan, AutomaticSlit) then draws every other effect as it did before the effect
+    existed."""
+    device = generator.device
+    zeros = {name: torch.zeros(batch_size, dtype=dtype, device=device) for name in names}
+    return {"applied": torch.zeros(batch_size, dtype=torch.bool, device=device), **zeros}
+
+
 class ReflectionTransform(nn.Module):
     """An effect on the reflections, drawn per pattern and applied by the simulator before rendering.
 

@@ -15,7 +15,7 @@ from .._base import AMORPHOUS_HUMP_D_SPACING, AMORPHOUS_HUMP_FWHM, check_range
 from .._radiation import WAVELENGTHS, two_theta_from_d
 from ..simulate.functional import amorphous_hump, chebyshev_background
 from ._background import remove_background, smooth_gaussian
-from ._base import PatternTransform, applied, log_uniform, uniform
+from ._base import PatternTransform, applied, log_uniform, nothing_drawn, uniform
 
 __all__ = [
     "AirScatter",
@@ -214,8 +214,7 @@ class AutomaticSlit(PatternTransform):
 
     def draw(self, batch_size, generator, dtype=torch.float32):
         if self.p == 0.0:
-            # Nothing drawn, as Smoothing: a chain carrying the effect switched off draws as before.
-            return {"applied": torch.zeros(batch_size, dtype=torch.bool, device=generator.device)}
+            return nothing_drawn(batch_size, generator, dtype)
         return {"applied": applied(self.p, batch_size, generator)}
 
     def apply(self, patterns, two_theta, parameters, generator):
@@ -306,13 +305,7 @@ class Smoothing(PatternTransform):
 
     def draw(self, batch_size, generator, dtype=torch.float32):
         if self.p == 0.0:
-            # Nothing drawn: a chain that carries the effect switched off (the laboratory preset) draws
-            # every other effect as it did before the effect existed.
-            device = generator.device
-            return {
-                "applied": torch.zeros(batch_size, dtype=torch.bool, device=device),
-                "fwhm": torch.zeros(batch_size, dtype=dtype, device=device),
-            }
+            return nothing_drawn(batch_size, generator, dtype, "fwhm")
         return {
             "applied": applied(self.p, batch_size, generator),
             "fwhm": uniform(self.fwhm, batch_size, generator, dtype),
@@ -353,12 +346,9 @@ class CoarseScan(PatternTransform):
         return f"step={self.step}, p={self.p}"
 
     def draw(self, batch_size, generator, dtype=torch.float32):
-        device = generator.device
         if self.p == 0.0:
-            # Nothing drawn, as Smoothing: a chain carrying the effect switched off draws as before.
-            zeros = torch.zeros(batch_size, dtype=dtype, device=device)
-            off = torch.zeros(batch_size, dtype=torch.bool, device=device)
-            return {"applied": off, "step": zeros, "offset": zeros}
+            return nothing_drawn(batch_size, generator, dtype, "step", "offset")
+        device = generator.device
         return {
             "applied": applied(self.p, batch_size, generator),
             "step": uniform(self.step, batch_size, generator, dtype),
