@@ -44,7 +44,7 @@ FINGERPRINTS = {
 SHIPPED = {
     "xrdsynth-resnet-cu": (
         "resnet10",
-        "938e5d194bea22e8872dbe2b450d2bf934df93fa9f7bdff341d2ee76f67dd243",
+        "3db0575adfed9fd271815bf5ef5d869f394edc3d7a7754297ba42ed117598843",
         "a7d83e7ef44cd629",
     ),
 }
