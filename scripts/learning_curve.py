@@ -3,6 +3,8 @@
     python scripts/learning_curve.py RUN --rruff ../shared/data/rruff-dev --amcsd ../shared/data/amcsd-dev
         [--start MODEL] [--json curve.json] [--plot docs/_static/learning_curve.png]
         [--averaged FOLDER] [--write-card MODEL_FOLDER]
+    python scripts/learning_curve.py --shipped-history xrdsynth-resnet-cu --rruff ... --amcsd ...
+        [--json curve.json] [--plot docs/_static/learning_curve_history.png]
 
 Evaluates every model under RUN/snapshots/ (written with ``--snapshot-every``) and RUN/model on rruff-dev
 (measured patterns) and on amcsd-dev with one structure per mineral (clean Cu Kα1 Gaussian patterns,
@@ -13,6 +15,12 @@ from the run (``scripts/average_snapshots.py``, e.g. ``--with-start``), at the p
 trains nothing. CPU-hours are wall hours times the cores of the machine each card
 names. Every point is the network without calibration (a shipped start model's prior correction and
 temperature are left out), so that the points compare.
+
+``--shipped-history NAME`` evaluates instead every version of the shipped model NAME that the repository's
+git history holds (each commit that changed its weights, oldest first, read with ``git show`` into a
+temporary folder), each at the patterns and CPU-hours of its whole chain of runs, and each as a network
+without its calibration like the other points: the learning curve of the project's training across runs and
+recipes, as shipped.
 """
 
 from __future__ import annotations
@@ -20,7 +28,9 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +46,8 @@ from evaluate_classifier import (
     scores,
     simulate_on_grid,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def cores(card: dict) -> int:
@@ -54,36 +66,22 @@ def history(card: dict) -> tuple[int, float]:
     return patterns, hours
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("run", type=Path)
-    parser.add_argument("--rruff", type=Path, required=True)
-    parser.add_argument("--amcsd", type=Path, required=True)
-    parser.add_argument(
-        "--start", default=None, help="the model the run started from (folder or shipped name)"
-    )
-    parser.add_argument(
-        "--averaged", type=Path, default=None, help="a weight average of the run, as the last point"
-    )
-    parser.add_argument("--cache", type=Path, default=None, help="pickle cache of the amcsd-dev crystals")
-    parser.add_argument("--seed", type=int, default=20261124)
-    parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--plot", type=Path, default=None)
-    parser.add_argument("--write-card", type=Path, default=None, help="store the curve in this model's card")
-    args = parser.parse_args(argv)
-
+def evaluate_points(args: argparse.Namespace, scratch: Path) -> list[dict]:
+    """The curve's rows: each model's patterns seen, CPU-hours and accuracies (see the module docstring);
+    ``scratch`` is a folder for the versions read from git."""
     crystals, labels, ids = amcsd_crystals(args.amcsd, args.cache)
     unique = one_per_mineral(args.amcsd, ids)
     crystals, labels = [crystals[i] for i in unique], labels[unique]
 
     points: list[tuple[str, object]] = []
+    if args.shipped_history is not None:
+        points = list(shipped_versions(args.shipped_history, scratch))
     if args.start is not None:
         points.append(("start", args.start))
-    points += [(p.name, p) for p in sorted((args.run / "snapshots").glob("step-*"))]
-    if (args.run / "model" / "card.json").is_file():
-        points.append(("final", args.run / "model"))
+    if args.run is not None:
+        points += [(p.name, p) for p in sorted((args.run / "snapshots").glob("step-*"))]
+        if (args.run / "model" / "card.json").is_file():
+            points.append(("final", args.run / "model"))
     if args.averaged is not None:
         points.append(("average", args.averaged))
     base_patterns, base_hours = 0, 0.0
@@ -99,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         if label == "start":
             base_patterns, base_hours = history(card)
             patterns, hours = 0, 0.0
+        elif args.shipped_history is not None:
+            patterns, hours = history(card)  # each version with its whole chain of runs
         if label == "final" and curve and curve[-1]["steps"] == int(card.get("steps", -1)):
             continue  # the last snapshot is the final model
         with torch.no_grad():
@@ -121,11 +121,70 @@ def main(argv: list[str] | None = None) -> int:
         }
         curve.append(row)
         print(
-            f"{label:<14} {row['patterns_seen'] / 1e6:6.2f} M patterns {row['cpu_hours']:5.2f} CPU-h   "
+            f"{label:<18} {row['patterns_seen'] / 1e6:6.2f} M patterns {row['cpu_hours']:5.2f} CPU-h   "
             f"rruff-dev top-1 {row['rruff_top1']:6.1%} system {row['rruff_crystal_system']:6.1%}   "
             f"amcsd-dev (one per mineral, clean) top-1 {row['amcsd_top1']:6.1%}",
             flush=True,
         )
+    return curve
+
+
+def shipped_versions(name: str, folder: Path, root: Path = ROOT) -> list[tuple[str, Path]]:
+    """Every committed version of the shipped model ``name`` in the git repository at ``root``, oldest first,
+    as (label, folder) with the folder under ``folder``; the label is the commit's date and short hash."""
+    bundle = Path("src") / "xrdsynth" / "models" / "pretrained" / name
+    listed = subprocess.run(
+        ["git", "log", "--reverse", "--format=%h %ad", "--date=short", "--", str(bundle / "weights.pt")],
+        cwd=root, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if listed.returncode != 0:
+        raise SystemExit(f"cannot read the git history of {root}: {listed.stderr.strip()}")
+    log = listed.stdout.split()
+    versions = []
+    for commit, date in zip(log[::2], log[1::2], strict=True):
+        target = folder / commit
+        target.mkdir()
+        for file in ("weights.pt", "card.json"):
+            content = subprocess.run(
+                ["git", "show", f"{commit}:{(bundle / file).as_posix()}"], cwd=root, capture_output=True,
+                check=True,
+            ).stdout  # fmt: skip
+            (target / file).write_bytes(content)
+        versions.append((f"{date} {commit}", target))
+    if not versions:
+        raise SystemExit(f"no committed weights of {name!r} in the git history of {root}")
+    return versions
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("run", type=Path, nargs="?", help="a training run folder (or --shipped-history)")
+    parser.add_argument(
+        "--shipped-history", default=None, metavar="NAME",
+        help="every version of this shipped model in the git history instead of a run's models",
+    )  # fmt: skip
+    parser.add_argument("--rruff", type=Path, required=True)
+    parser.add_argument("--amcsd", type=Path, required=True)
+    parser.add_argument(
+        "--start", default=None, help="the model the run started from (folder or shipped name)"
+    )
+    parser.add_argument(
+        "--averaged", type=Path, default=None, help="a weight average of the run, as the last point"
+    )
+    parser.add_argument("--cache", type=Path, default=None, help="pickle cache of the amcsd-dev crystals")
+    parser.add_argument("--seed", type=int, default=20261124)
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--plot", type=Path, default=None)
+    parser.add_argument("--write-card", type=Path, default=None, help="store the curve in this model's card")
+    args = parser.parse_args(argv)
+    if (args.run is None) == (args.shipped_history is None):
+        parser.error("give a RUN folder or --shipped-history NAME")
+    if args.shipped_history is not None and (args.start or args.averaged or args.write_card):
+        parser.error("--shipped-history takes no --start, --averaged or --write-card")
+    with tempfile.TemporaryDirectory() as scratch:
+        curve = evaluate_points(args, Path(scratch))
     if args.json is not None:
         args.json.write_text(json.dumps(curve, indent=2) + "\n", encoding="utf-8")
     if args.plot is not None:
