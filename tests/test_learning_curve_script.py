@@ -22,6 +22,22 @@ def git(repo: Path, *arguments: str) -> None:
     )  # fmt: skip
 
 
+def new_repository(folder: Path) -> Path:
+    """An empty git repository under ``folder``, and beside it the empty folder ``out`` for the versions."""
+    repo = folder / "repo"
+    repo.mkdir()
+    (folder / "out").mkdir()
+    git(repo, "init", "-q")
+    return repo
+
+
+def commit_unrelated(repo: Path) -> None:
+    """A commit that leaves every model alone."""
+    (repo / "unrelated.txt").write_text("no model here\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "unrelated")
+
+
 def commit_version(repo: Path, seed: int) -> Classifier:
     """A small classifier saved where a shipped bundle lives, committed; returns it."""
     torch.manual_seed(seed)
@@ -38,14 +54,9 @@ def commit_version(repo: Path, seed: int) -> Classifier:
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs the git command")
 def test_every_committed_version_comes_back_oldest_first_with_its_own_weights(tmp_path: Path) -> None:
     learning_curve = load_script("learning_curve")
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q")
+    repo = new_repository(tmp_path)
     committed = [commit_version(repo, seed) for seed in (1, 2)]
-    (repo / "unrelated.txt").write_text("a commit that leaves the weights alone\n")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "unrelated")
-    (tmp_path / "out").mkdir()
+    commit_unrelated(repo)
     versions = learning_curve.shipped_versions("tiny-cu", tmp_path / "out", root=repo)
     assert len(versions) == 2
     x = torch.rand(3, 300)
@@ -60,13 +71,8 @@ def test_every_committed_version_comes_back_oldest_first_with_its_own_weights(tm
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs the git command")
 def test_a_model_without_history_and_a_folder_without_git_are_refused(tmp_path: Path) -> None:
     learning_curve = load_script("learning_curve")
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q")
-    (repo / "unrelated.txt").write_text("no model here\n")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "unrelated")
-    (tmp_path / "out").mkdir()
+    repo = new_repository(tmp_path)
+    commit_unrelated(repo)
     with pytest.raises(SystemExit, match="no committed weights of 'tiny-cu'"):
         learning_curve.shipped_versions("tiny-cu", tmp_path / "out", root=repo)
     with pytest.raises(SystemExit, match="cannot read the git history"):
