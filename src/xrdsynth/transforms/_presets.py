@@ -114,15 +114,17 @@ _LABORATORY_CU: tuple[tuple[type[ReflectionTransform | PatternTransform], dict[s
     (AmorphousHump, {"level": (0.0, 0.2), "p": 0.2}),
     (AirScatter, {"level": (0.0, 0.5), "decay_deg": (1.0, 8.0), "p": 0.3}),
     # Off (p = 0): counts of an automatic divergence slit, growing as sin θ (scripts/check_scan_settings.py:
-    # 6 points of the shipped network's top-1). Switch on with overrides={"AutomaticSlit": {"p": ...}}.
+    # 6 points of top-1 for a network that never saw them). The shipped classifier's recipe switches it on
+    # with overrides={"AutomaticSlit": {"p": 0.2}}.
     (AutomaticSlit, {"p": 0.0}),
     (PoissonNoise, {"counts": (50.0, 3e4), "p": 0.95}),
     (GaussianNoise, {"sigma": (0.0, 0.01), "p": 0.1}),
     # Off (p = 0): a smoothed export, noise correlated from point to point; rruff-dev read after a 0.03°
     # smoothing loses 5 points (docs/training.md, session 43). Switch on with overrides={"Smoothing": {...}}.
     (Smoothing, {"fwhm": (0.02, 0.08), "p": 0.0}),
-    # Off (p = 0): a scan of 0.03-0.1° steps, its counting noise interpolated onto the grid, which the shipped
-    # network reads badly (scripts/check_scan_settings.py). Switch on with overrides={"CoarseScan": {...}}.
+    # Off (p = 0): a scan of 0.03-0.1° steps, its counting noise interpolated onto the grid, which a network
+    # that never saw such scans reads badly (scripts/check_scan_settings.py: 0.1° steps 23 % against 50 %).
+    # The shipped classifier's recipe switches it on with overrides={"CoarseScan": {"p": 0.3}}.
     (CoarseScan, {"step": (0.03, 0.1), "p": 0.0}),
     (Clip, {"level": (0.6, 0.95), "p": 0.03}),
     (SubtractBackground, {"window_deg": (1.5, 5.0), "p": 0.75}),
