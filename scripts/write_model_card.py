@@ -12,6 +12,8 @@ import argparse
 import json
 from pathlib import Path
 
+from scipy.stats import binomtest
+
 from xrdsynth.models import DEFAULT_MODEL
 from xrdsynth.simulate import WAVELENGTHS
 
@@ -110,6 +112,43 @@ def system_answer_lines(*evaluations: dict | None) -> list[str]:
             "",
         ]
     return []
+
+
+def share_interval(share: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson interval (``confidence``, two-sided) of a share of ``n`` patterns read right: the shares
+    that chance alone could have given a network right on ``share`` of all patterns like these."""
+    interval = binomtest(round(share * n), n).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(interval.low), float(interval.high)
+
+
+def chance_lines(evaluation: dict) -> list[str]:
+    """How far the figures of the accuracy table could lie from the network's true accuracy on sets like
+    these (a paragraph), or nothing where the evaluation has no set to name."""
+    names = {"rruff": "rruff-dev", "xred": "XRed", "amcsd_one_per_mineral": "amcsd-dev one per mineral"}
+    parts = []
+    for key, label in names.items():
+        if key not in evaluation:
+            continue
+        r = evaluation[key]
+        figures = [("top-1", r["top1"])]
+        if key == "rruff" and "crystal_system_first" in r:
+            figures.append(("crystal system of the first answer", r["crystal_system_first"]))
+        shown = []
+        for what, share in figures:
+            low, high = share_interval(share, r["n"])
+            shown.append(f"{what} {percent(share)} ({100 * low:.1f}–{100 * high:.1f} %)")
+        parts.append(f"{label} ({r['n']:,} patterns) {', '.join(shown)}")
+    if not parts:
+        return []
+    return [
+        "Each figure is a share of a finite set of patterns, so chance moves it. The 95 % confidence",
+        "interval (Wilson's) of the network's accuracy on patterns like those of each set: "
+        + "; ".join(parts)
+        + ". Two networks read on the same patterns differ far less by chance than two such intervals",
+        "suggest; the project compares them paired, by McNemar's test on the patterns only one of them",
+        "reads right ({doc}`training`).",
+        "",
+    ]
 
 
 def breakdown_lines(breakdown: dict) -> list[str]:
@@ -521,6 +560,7 @@ def main() -> None:
             "",
             *float32_lines(evaluation, card.get("evaluation_float32")),
             *system_answer_lines(evaluation, card.get("evaluation_float32")),
+            *chance_lines(evaluation),
             "The measured sets come first: they are what a user meets. amcsd-dev are real mineral structures",
             "the model never saw (it saw synthetic crystals only), simulated without laboratory effects.",
             "They are not wholly independent of the training, though: the sampler's statistics",

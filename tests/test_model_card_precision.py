@@ -5,10 +5,12 @@ figure without its arithmetic is not reproducible."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 import xrdsynth as xs
@@ -220,3 +222,31 @@ def test_the_card_shows_the_every_pattern_table_with_its_own_run():
     assert "On a pattern that has it, Impurity (44 points)\ncosts more than 10 points of top-1" in text
     every["every_pattern"]["+ Impurity (the preset's: 15% of patterns)"]["top1"] = 0.6
     assert "On a pattern" not in "\n".join(card.every_pattern_lines(every))
+
+
+def test_the_card_gives_the_chance_interval_of_each_measured_figure():
+    card = load_script("write_model_card")
+    z = 1.959963984540054  # the two-sided 95 % normal quantile
+
+    def wilson(k: int, n: int) -> tuple[float, float]:  # the closed form, written out independently
+        centre = (k + z * z / 2) / (n + z * z)
+        half = z / (n + z * z) * math.sqrt(k * (n - k) / n + z * z / 4)
+        return centre - half, centre + half
+
+    for k, n in [(179, 449), (7, 17), (0, 10), (10, 10), (787, 1210)]:
+        low, high = card.share_interval(k / n, n)
+        assert (low, high) == pytest.approx(wilson(k, n), abs=1e-9)
+        assert low <= k / n <= high
+    # No pattern right of 10 still allows up to z^2 / (n + z^2) = 27.8 %.
+    assert card.share_interval(0.0, 10)[1] == pytest.approx(z * z / (10 + z * z), abs=1e-9)
+
+    evaluation = {
+        "rruff": {"n": 449, "top1": 179 / 449, "crystal_system_first": 269 / 449},
+        "xred": {"n": 17, "top1": 7 / 17},
+    }
+    text = " ".join(card.chance_lines(evaluation))
+    assert "rruff-dev (449 patterns) top-1 39.9 % (35.4–44.5 %)" in text
+    assert "crystal system of the first answer 59.9 % (55.3–64.3 %)" in text
+    assert "XRed (17 patterns) top-1 41.2 % (21.6–64.0 %)" in text
+    assert "amcsd-dev" not in text
+    assert card.chance_lines({"synthetic": {"n": 2048, "top1": 0.41}}) == []
