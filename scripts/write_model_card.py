@@ -115,8 +115,8 @@ def system_answer_lines(*evaluations: dict | None) -> list[str]:
 
 
 def share_interval(share: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """The Wilson interval (``confidence``, two-sided) of a share of ``n`` patterns read right: the shares
-    that chance alone could have given a network right on ``share`` of all patterns like these."""
+    """The Wilson score interval (``confidence``, two-sided) for a network that read ``share`` of ``n``
+    patterns right: the accuracies on all patterns like these that such a count does not rule out."""
     interval = binomtest(round(share * n), n).proportion_ci(confidence_level=confidence, method="wilson")
     return float(interval.low), float(interval.high)
 
