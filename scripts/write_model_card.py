@@ -21,6 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "src" / "xrdsynth" / "models" / "pretrained"
 
 
+# The evaluation's test sets by the short names the card's paragraphs give them.
+SHORT_NAMES = {"rruff": "rruff-dev", "xred": "XRed", "amcsd_one_per_mineral": "amcsd-dev one per mineral"}
+
+
 def percent(value: float) -> str:
     return f"{100.0 * value:.1f} %"
 
@@ -91,14 +95,13 @@ def float32_lines(evaluation: dict, float32: dict | None) -> list[str]:
 def system_answer_lines(*evaluations: dict | None) -> list[str]:
     """How the two crystal-system answers compare, from the first of ``evaluations`` that scored both on
     rruff-dev (a paragraph), or nothing."""
-    names = {"rruff": "rruff-dev", "amcsd_one_per_mineral": "amcsd-dev one per mineral", "xred": "XRed"}
     for evaluation in (e for e in evaluations if e):
         if "crystal_system_first" not in evaluation.get("rruff", {}):
             continue
         figures = "; ".join(
-            f"{label} {percent(evaluation[key]['crystal_system_first'])} against "
+            f"{SHORT_NAMES[key]} {percent(evaluation[key]['crystal_system_first'])} against "
             f"{percent(evaluation[key]['crystal_system'])}"
-            for key, label in names.items()
+            for key in ("rruff", "amcsd_one_per_mineral", "xred")
             if "crystal_system_first" in evaluation.get(key, {})
         )
         return [
@@ -124,9 +127,8 @@ def share_interval(share: float, n: int, confidence: float = 0.95) -> tuple[floa
 def chance_lines(evaluation: dict) -> list[str]:
     """How far the figures of the accuracy table could lie from the network's true accuracy on sets like
     these (a paragraph), or nothing where the evaluation has no set to name."""
-    names = {"rruff": "rruff-dev", "xred": "XRed", "amcsd_one_per_mineral": "amcsd-dev one per mineral"}
     parts = []
-    for key, label in names.items():
+    for key, label in SHORT_NAMES.items():
         if key not in evaluation:
             continue
         r = evaluation[key]
