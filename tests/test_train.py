@@ -207,7 +207,14 @@ def test_resuming_with_another_number_of_processes_is_refused(tmp_path, monkeypa
 
 def test_describe_hardware_names_the_device() -> None:
     cpu = describe_hardware("cpu")
-    assert re.fullmatch(r".+ \(\d+ cores\), \d+ torch threads", cpu), cpu
+    threads = torch.get_num_threads()
+    assert re.fullmatch(rf".+ \(\d+ cores\), {threads} torch threads?", cpu), cpu
+    # One thread is "1 torch thread", as model cards print it.
+    torch.set_num_threads(1)
+    try:
+        assert describe_hardware("cpu").endswith(f"({os.cpu_count()} cores), 1 torch thread")
+    finally:
+        torch.set_num_threads(threads)
     assert describe_hardware(torch.device("cpu")) == cpu
     if torch.cuda.is_available():
         assert describe_hardware("cuda:0") == torch.cuda.get_device_name(0)

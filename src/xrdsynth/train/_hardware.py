@@ -31,7 +31,8 @@ def describe_hardware(device: torch.device | str) -> str:
 
     Returns:
         For a GPU its name; for the CPU its model, cores and torch's threads, e.g. "AMD EPYC 9B14 (2 cores),
-        2 torch threads" (the model from ``/proc/cpuinfo`` where there is one, else from :mod:`platform`).
+        2 torch threads" ("1 torch thread" for one; the model from ``/proc/cpuinfo`` where there is one, else
+        from :mod:`platform`).
     """
     device = torch.device(device)
     if device.type == "cuda":
@@ -42,4 +43,5 @@ def describe_hardware(device: torch.device | str) -> str:
             if line.startswith("model name"):
                 name = line.split(":", 1)[1].strip()
                 break
-    return f"{name} ({os.cpu_count()} cores), {torch.get_num_threads()} torch threads"
+    threads = torch.get_num_threads()
+    return f"{name} ({os.cpu_count()} cores), {threads} torch thread{'s' if threads != 1 else ''}"
