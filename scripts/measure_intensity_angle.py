@@ -33,6 +33,7 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -172,6 +173,58 @@ def pair_patterns(
     return pairs
 
 
+class Twins(NamedTuple):
+    """rruff-dev's patterns, each paired with the amcsd-dev structure that looks most like it (a named tuple,
+    not a dataclass, so that the scripts' tests can load this file without registering it as a module).
+
+    Attributes:
+        two_theta: (P,) the scans' 2θ grid in degrees; measured: (N, P) their intensities; groups: (N,)
+            their space groups; wavelength: Å (Cu Kα, unresolved).
+        crystals, labels, ids: every amcsd-dev structure read, its space group and AMCSD id.
+        pairs: per measured pattern, (index into ``crystals``, lattice scale, cosine) of its twin, or None
+            where no structure has its group.
+        simulated: (K, P) the broadened, normalised simulations compared; row_of: crystal index -> row.
+    """
+
+    two_theta: np.ndarray
+    measured: np.ndarray
+    groups: np.ndarray
+    wavelength: float
+    crystals: list
+    labels: np.ndarray
+    ids: list[str]
+    pairs: list[tuple[int, float, float] | None]
+    simulated: np.ndarray
+    row_of: dict[int, int]
+
+
+def measured_twins(rruff: Path, amcsd: Path, cache: Path | None, max_atoms: int = 400) -> Twins:
+    """Pair every pattern of ``rruff`` (the rruff-dev folder) with its twin among the structures of ``amcsd``
+    (of its space group, at most ``max_atoms`` atoms per cell), as :func:`pair_patterns` does."""
+    data = np.load(rruff / "rruff-dev.npz")
+    two_theta, measured, groups = data["two_theta"], data["intensity"].astype(np.float64), data["space_group"]
+    wavelength = float(data["wavelength"])
+    step = float(two_theta[1] - two_theta[0])
+    measured_flat = np.clip(measured - background(measured, step), 0, None)
+    crystals, labels, ids = amcsd_crystals(amcsd, cache)
+    wanted = set(groups.tolist())
+    chosen = [i for i, c in enumerate(crystals) if labels[i] in wanted and c.num_atoms <= max_atoms]
+    sim = xs.PowderSimulator(
+        two_theta=two_theta, wavelength="CuKa1", crystallite_size_nm=None, instrument_fwhm=0.1, seed=0
+    )
+    with torch.no_grad():
+        rendered = [
+            sim([crystals[i] for i in chosen[start : start + 128]]).double().numpy()
+            for start in tqdm(range(0, len(chosen), 128), desc="simulate structures", unit="batch")
+        ]
+    simulated = normalised(np.concatenate(rendered), step, math.sqrt(MATCH_FWHM**2 - 0.1**2))
+    pairs = pair_patterns(measured_flat, groups, two_theta, wavelength, simulated, labels[chosen], chosen)
+    return Twins(
+        two_theta, measured, groups, wavelength, crystals, labels, ids, pairs, simulated,
+        {index: k for k, index in enumerate(chosen)},
+    )  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -201,28 +254,14 @@ def main(argv: list[str] | None = None) -> dict:
     )
     args = parser.parse_args(argv)
 
-    data = np.load(args.rruff / "rruff-dev.npz")
-    two_theta, measured, groups = data["two_theta"], data["intensity"].astype(np.float64), data["space_group"]
-    wavelength = float(data["wavelength"])
+    twins = measured_twins(args.rruff, args.amcsd, args.cache, args.max_atoms)
+    two_theta, groups, wavelength, pairs = twins.two_theta, twins.groups, twins.wavelength, twins.pairs
+    crystals, ids, simulated, row_of = twins.crystals, twins.ids, twins.simulated, twins.row_of
+    measured = twins.measured
     step = float(two_theta[1] - two_theta[0])
     measured_flat = np.clip(measured - background(measured, step), 0, None)
-
-    crystals, labels, ids = amcsd_crystals(args.amcsd, args.cache)
     with open(args.amcsd / "index.csv", encoding="utf-8") as handle:
         names = {r["amcsd_id"]: r["mineral"] for r in csv.DictReader(handle)}
-    wanted = set(groups.tolist())
-    chosen = [i for i, c in enumerate(crystals) if labels[i] in wanted and c.num_atoms <= args.max_atoms]
-    sim = xs.PowderSimulator(
-        two_theta=two_theta, wavelength="CuKa1", crystallite_size_nm=None, instrument_fwhm=0.1, seed=0
-    )
-    with torch.no_grad():
-        rendered = [
-            sim([crystals[i] for i in chosen[start : start + 128]]).double().numpy()
-            for start in tqdm(range(0, len(chosen), 128), desc="simulate structures", unit="batch")
-        ]
-    simulated = normalised(np.concatenate(rendered), step, math.sqrt(MATCH_FWHM**2 - 0.1**2))
-    row_of = {index: k for k, index in enumerate(chosen)}
-    pairs = pair_patterns(measured_flat, groups, two_theta, wavelength, simulated, labels[chosen], chosen)
     cosines = np.array([p[2] for p in pairs if p is not None])
     print(f"paired {len(cosines)} of {len(measured)} patterns (the rest: no structure of their group)")
     print("best cosine, quantiles 10/25/50/75/90 %:", quantiles(cosines))

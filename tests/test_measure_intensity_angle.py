@@ -1,4 +1,5 @@
-"""scripts/measure_intensity_angle.py: pairs patterns with their structures and recovers a known extra B."""
+"""scripts/measure_intensity_angle.py: pairs patterns with their structures and recovers a known extra B;
+scripts/read_measured_twins.py reads the pairs."""
 
 from __future__ import annotations
 
@@ -73,3 +74,31 @@ def test_displacement_fit_is_the_closed_form_debye_waller_exponent() -> None:
     s2 = (np.sin(np.radians(two_theta / 2)) / 1.540593) ** 2
     b, scatter = script.displacement_fit(two_theta, 0.3 - 2 * 0.8 * s2, 1.540593)
     assert b == pytest.approx(0.8, abs=1e-9) and scatter == pytest.approx(0.0, abs=1e-9)
+
+
+def test_twins_read_the_measured_scans_as_the_evaluation_does(folders, tmp_path: Path) -> None:
+    """scripts/read_measured_twins.py pairs each scan with its own structure and reports the classifier's
+    answers on the scans exactly as reading them directly gives."""
+    from xrdsynth.models import load_pretrained
+
+    rruff, amcsd = folders
+    script = load_script("read_measured_twins")
+    out = tmp_path / "twins.json"
+    results = script.main(
+        [str(rruff), str(amcsd), "--seeds", "2", "--precision", "float32", "--json", str(out)]
+    )
+    every, close = results["subsets"]["every pair"], results["subsets"]["cosine >= 0.75"]
+    assert every["patterns"] == 3 and close["patterns"] == 3
+    data = np.load(rruff / "rruff-dev.npz")
+    classifier = load_pretrained("xrdsynth-resnet-cu", precision="float32")
+    answers = classifier.predict_proba(data["two_theta"], data["intensity"], wavelength="CuKa1").argmax(1) + 1
+    assert every["measured"]["top1"] == pytest.approx(np.mean(answers == data["space_group"]))
+    assert len(every["twin laboratory-cu"]["top1_draws"]) == 2 and len(every["twin clean"]["top1_draws"]) == 1
+    assert json.loads(out.read_text(encoding="utf-8"))["subsets"]["every pair"]["patterns"] == 3
+
+
+def test_twin_shares_count_the_crystal_system_of_the_first_answer() -> None:
+    script = load_script("read_measured_twins")
+    # P2_1/c for C2/c (both monoclinic), P-1 right, Fm-3m for Pm-3m (both cubic), P6_3/mmc for Pnma.
+    answers, labels = np.array([14, 2, 225, 194]), np.array([15, 2, 221, 62])
+    assert script.shares(answers, labels) == {"top1": 0.25, "crystal_system_first": 0.75}
