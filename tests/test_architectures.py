@@ -44,7 +44,7 @@ FINGERPRINTS = {
 SHIPPED = {
     "xrdsynth-resnet-cu": (
         "resnet10",
-        "3db0575adfed9fd271815bf5ef5d869f394edc3d7a7754297ba42ed117598843",
+        "98ca3f722e9671d6187a7d81319927bcd9db9a8670d61d660cf92fb5f177a3bb",
         "a7d83e7ef44cd629",
     ),
 }
