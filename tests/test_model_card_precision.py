@@ -189,7 +189,9 @@ def test_every_pattern_conditions_put_each_partial_effect_of_the_preset_on_every
     conditions = script.every_pattern_conditions((5.0, 90.0, 851), 0)
     partial = [t for t in laboratory_cu_transforms() if 0.0 < getattr(t, "p", 1.0) < 1.0]
     assert next(iter(conditions)) == "clean"
-    assert len(conditions) == 1 + len(partial)
+    counted = [k for k in conditions if k.startswith(script.COUNTED)]
+    assert counted == [script.COUNTED, f"{script.COUNTED} + KBetaResidue", f"{script.COUNTED} + Impurity"]
+    assert len(conditions) == 1 + len(partial) + len(counted)
     for transform in partial:
         name = type(transform).__name__
         (key,) = [k for k in conditions if k.startswith(f"+ {name} (")]
@@ -202,7 +204,15 @@ def test_every_pattern_conditions_put_each_partial_effect_of_the_preset_on_every
     with torch.no_grad():
         clean = conditions["clean"](crystals)
         mixed = impurity(crystals)
+        baseline = conditions[script.COUNTED](crystals)
+        counted_mixed = conditions[f"{script.COUNTED} + Impurity"](crystals)
     assert bool((mixed - clean).abs().amax(dim=1).gt(1e-3).all())
+    # Counted: a 3 % floor with Poisson noise of 1,000 counts at the strongest peak, so the points far from
+    # any peak scatter about 0.03 by about sqrt(30) / 1000; the impurity adds its peaks on top of that.
+    quiet = clean < 1e-6
+    assert float(baseline[quiet].mean()) == pytest.approx(0.03, abs=0.003)
+    assert 0.002 < float(baseline[quiet].std()) < 0.01
+    assert bool((counted_mixed - baseline).abs().amax(dim=1).gt(1e-3).all())
 
 
 def test_the_card_shows_the_every_pattern_table_with_its_own_run():
@@ -222,6 +232,13 @@ def test_the_card_shows_the_every_pattern_table_with_its_own_run():
     assert "On a pattern that has it, Impurity (44 points)\ncosts more than 10 points of top-1" in text
     every["every_pattern"]["+ Impurity (the preset's: 15% of patterns)"]["top1"] = 0.6
     assert "On a pattern" not in "\n".join(card.every_pattern_lines(every))
+    assert "counted" not in "\n".join(card.every_pattern_lines(every))
+    # Counted rows: their costs against the counted baseline, and none of them in the costly sentence.
+    every["every_pattern"]["counted: 1,000 counts over 3 %"] = {**row, "top1": 0.5}
+    every["every_pattern"]["counted: 1,000 counts over 3 % + Impurity"] = {**row, "top1": 0.374}
+    text = "\n".join(card.every_pattern_lines(every))
+    assert "Against the counted baseline (50.0 %) the effects cost Impurity 12.6\npoints of top-1" in text
+    assert "On a pattern" not in text
 
 
 def test_the_card_gives_the_chance_interval_of_each_measured_figure():
