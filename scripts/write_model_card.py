@@ -259,18 +259,19 @@ def every_pattern_lines(every: dict) -> list[str]:
         "",
         *robustness_table(every["every_pattern"], top5=True),
         "",
-        *_costly_lines({k: v for k, v in every["every_pattern"].items() if not k.startswith(COUNTED)}),
+        *_costly_lines({k: v for k, v in every["every_pattern"].items() if not k.startswith(COUNTED_PREFIX)}),
         *_counted_lines(every["every_pattern"]),
     ]
 
 
-# The counted baseline of ``evaluate_classifier.py --every-pattern`` (its COUNTED), and the effects on it.
-COUNTED = "counted"
+# How the rows of ``evaluate_classifier.py --every-pattern`` on counted patterns begin (its COUNTED is the
+# baseline's full name, "counted: 1,000 counts over 3 %"; the effects on it follow it after " + ").
+COUNTED_PREFIX = "counted"
 
 
 def _counted_lines(rows: dict) -> list[str]:
     """What the effects put on counted patterns cost against the counted baseline, where the run has them."""
-    baseline = next((name for name in rows if name.startswith(COUNTED) and " + " not in name), None)
+    baseline = next((name for name in rows if name.startswith(COUNTED_PREFIX) and " + " not in name), None)
     if baseline is None:
         return []
     effects = [
@@ -280,8 +281,8 @@ def _counted_lines(rows: dict) -> list[str]:
     ]
     named = ", ".join(f"{effect} {cost:.1f}" for effect, cost in effects)
     return [
-        f'The last rows are the clean patterns counted ("{baseline}": 1,000 counts at the strongest peak',
-        "over a 3 % background, Poisson noise), alone and with an effect that adds weak extra peaks on every",
+        f'The last rows are the clean patterns counted ("{baseline}": counts at the strongest peak over a',
+        "flat background, Poisson noise), alone and with an effect that adds weak extra peaks on every",
         f"pattern. Against the counted baseline ({percent(rows[baseline]['top1'])}) the effects cost {named}",
         "points of top-1: a noiseless pattern shows the weakest extra peak as clearly as a reflection, a",
         "counted one hides the weakest in its noise, so these are the costs a measurement meets.",
