@@ -102,3 +102,29 @@ def test_twin_shares_count_the_crystal_system_of_the_first_answer() -> None:
     # P2_1/c for C2/c (both monoclinic), P-1 right, Fm-3m for Pm-3m (both cubic), P6_3/mmc for Pnma.
     answers, labels = np.array([14, 2, 225, 194]), np.array([15, 2, 221, 62])
     assert script.shares(answers, labels) == {"top1": 0.25, "crystal_system_first": 0.75}
+
+
+def test_a_peak_the_twin_does_not_explain_is_found_with_its_height() -> None:
+    """A quartz scan (Cu Kα doublet) is explained by quartz's own reflections; a Gaussian peak of 30 % of the
+    strongest added where quartz has none is found as the strongest unexplained peak, at its height."""
+    script = load_script("read_measured_twins")
+    two_theta = np.round(np.arange(8500) * 0.01 + 5.0, 2)
+    quartz = xs.Crystal.from_cif(cif_path("quartz"))
+    sim = xs.PowderSimulator(
+        two_theta, wavelength="CuKa", crystallite_size_nm=None, instrument_fwhm=0.08, dtype=torch.float64
+    )
+    scan = 1000.0 * sim([quartz])[0].numpy()
+    peaks = xs.PowderSimulator(two_theta=(4.0, 91.0, 8701), wavelength="CuKa1").peaks(quartz)
+    assert script.strongest_unexplained_peak(scan, two_theta, 1.5418, peaks) == 0.0
+    # Quartz has no reflection between 9 and 20° 2θ (its largest spacing, 100, is 4.26 Å: 20.9°).
+    assert peaks.two_theta.min() > 20.0
+    extra = 300.0 * np.exp(-0.5 * ((two_theta - 14.0) / 0.05) ** 2)
+    found = script.strongest_unexplained_peak(scan + extra, two_theta, 1.5418, peaks)
+    assert found == pytest.approx(0.3, abs=0.03)
+    # A sample whose cell is 2 % larger puts its peaks beyond the tolerance of the twin's own cell, and is
+    # explained again once the twin's d-spacings are scaled by the pair's 1.02.
+    larger = dataclasses.replace(quartz, lattice=quartz.lattice * 1.02)
+    scan = 1000.0 * sim([larger])[0].numpy()
+    assert script.strongest_unexplained_peak(scan, two_theta, 1.5418, peaks) > 0.1
+    assert script.strongest_unexplained_peak(scan, two_theta, 1.5418, peaks, scale=1.02) == 0.0
+    assert script.strongest_unexplained_peak(np.zeros_like(scan), two_theta, 1.5418, peaks) == 0.0
