@@ -303,8 +303,10 @@ def _costly_lines(rows: dict, points: float = 10.0) -> list[str]:
     return [
         f"On a pattern that has it, {', '.join(named)}",
         ("costs" if len(named) == 1 else "cost")
-        + f" more than {points:.0f} points of top-1 on simulated minerals: where a measured pattern may have",
-        "such a feature, its first answer is much less certain than the figures above say.",
+        + f" more than {points:.0f} points of top-1 on otherwise clean simulated minerals: where a",
+        "measured pattern may have such a feature, its first answer is less certain than the figures above",
+        "say (how much less where counting noise hides weak peaks, the counted rows tell for the effects",
+        "that add them).",
         "",
     ]
 
