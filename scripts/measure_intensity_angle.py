@@ -178,8 +178,9 @@ class Twins(NamedTuple):
     not a dataclass, so that the scripts' tests can load this file without registering it as a module).
 
     Attributes:
-        two_theta: (P,) the scans' 2θ grid in degrees; measured: (N, P) their intensities; groups: (N,)
-            their space groups; wavelength: Å (Cu Kα, unresolved).
+        two_theta: (P,) the scans' 2θ grid in degrees; measured: (N, P) their intensities; flat: (N, P) the
+            same less their background (:func:`background`), clipped at 0; groups: (N,) their space groups;
+            wavelength: Å (Cu Kα, unresolved).
         crystals, labels, ids: every amcsd-dev structure read, its space group and AMCSD id.
         pairs: per measured pattern, (index into ``crystals``, lattice scale, cosine) of its twin, or None
             where no structure has its group.
@@ -188,6 +189,7 @@ class Twins(NamedTuple):
 
     two_theta: np.ndarray
     measured: np.ndarray
+    flat: np.ndarray
     groups: np.ndarray
     wavelength: float
     crystals: list
@@ -220,7 +222,7 @@ def measured_twins(rruff: Path, amcsd: Path, cache: Path | None, max_atoms: int 
     simulated = normalised(np.concatenate(rendered), step, math.sqrt(MATCH_FWHM**2 - 0.1**2))
     pairs = pair_patterns(measured_flat, groups, two_theta, wavelength, simulated, labels[chosen], chosen)
     return Twins(
-        two_theta, measured, groups, wavelength, crystals, labels, ids, pairs, simulated,
+        two_theta, measured, measured_flat, groups, wavelength, crystals, labels, ids, pairs, simulated,
         {index: k for k, index in enumerate(chosen)},
     )  # fmt: skip
 
@@ -257,9 +259,8 @@ def main(argv: list[str] | None = None) -> dict:
     twins = measured_twins(args.rruff, args.amcsd, args.cache, args.max_atoms)
     two_theta, groups, wavelength, pairs = twins.two_theta, twins.groups, twins.wavelength, twins.pairs
     crystals, ids, simulated, row_of = twins.crystals, twins.ids, twins.simulated, twins.row_of
-    measured = twins.measured
+    measured, measured_flat = twins.measured, twins.flat
     step = float(two_theta[1] - two_theta[0])
-    measured_flat = np.clip(measured - background(measured, step), 0, None)
     with open(args.amcsd / "index.csv", encoding="utf-8") as handle:
         names = {r["amcsd_id"]: r["mineral"] for r in csv.DictReader(handle)}
     cosines = np.array([p[2] for p in pairs if p is not None])

@@ -46,7 +46,7 @@ from xrdsynth.models import load_pretrained
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from evaluate_classifier import SYSTEM_OF_GROUP, evaluate_rruff, render, robustness_conditions
-from measure_intensity_angle import KALPHA1, KALPHA2, background, measured_twins
+from measure_intensity_angle import KALPHA1, KALPHA2, measured_twins
 
 # Bands of the strongest unexplained peak's height (share of the scan's strongest peak).
 BANDS = ((0.0, 0.03), (0.03, 0.1), (0.1, 0.2), (0.2, math.inf))
@@ -176,15 +176,15 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"  {name:<22} {top1:6.1f} % {system:22.1f} %")
 
     # The close pairs by the strongest measured peak their twin does not explain.
-    step = float(twins.two_theta[1] - twins.two_theta[0])
     sticks = xs.PowderSimulator(two_theta=(4.0, 91.0, 8701), wavelength="CuKa1")
     unexplained = np.zeros(len(paired))
     for k, n in enumerate(paired):
         if cosine[k] >= args.min_cosine:
-            scan = np.clip(twins.measured[n] - background(twins.measured[n][None], step)[0], 0, None)
             index, scale, _ = twins.pairs[n]
             peaks = sticks.peaks(twins.crystals[index])
-            unexplained[k] = strongest_unexplained_peak(scan, twins.two_theta, twins.wavelength, peaks, scale)
+            unexplained[k] = strongest_unexplained_peak(
+                twins.flat[n], twins.two_theta, twins.wavelength, peaks, scale
+            )
     results["by_unexplained_peak"] = []
     print(f"\n{close}, by the strongest measured peak the twin does not explain (share of the strongest):")
     print(f"  {'band':<12} {'patterns':>8}   " + "   ".join(f"{name} (top-1 / system)" for name in readings))
